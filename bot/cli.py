@@ -1,0 +1,335 @@
+"""The `samen` command line: one Typer app, with the flow tools under `samen flows`.
+
+Add a command with `@app.command()` (top level: `samen demo`, `samen run`) or
+`@flows_app.command()` (`samen flows ...`). Commands print to stdout what the user asked
+for and to stderr what went wrong; they log nothing, and never print answers or secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.config import Settings
+from bot.core.flowtest import FlowTestError
+from bot.core.graph import to_mermaid
+from bot.core.loader import FlowLoadError
+from bot.core.model import Flow
+from bot.core.problems import Problem
+from bot.demo import DEFAULT_SPEED, play
+from bot.flowfiles import find_test_files, load_flows, run_test_path
+from bot.store.db import DatabaseUnavailable
+from bot.store.repo import Store
+from bot.teams import TeamsFileError
+from bot.wiring import build_runtime, platform_adapters
+
+app = typer.Typer(
+    name="samen",
+    help="Samen: working formats for care teams, as flows in Slack and Telegram.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+flows_app = typer.Typer(
+    help="Check flow files, draw them, and print their JSON Schema.",
+    no_args_is_help=True,
+)
+app.add_typer(flows_app, name="flows")
+
+FLOWS_DIR = Path("flows")
+DEMO_FLOWS = {
+    "voorbereiding-huisbezoek",
+    "intervisie-complexe-casuistiek",
+    "reflectie-na-intervisie",
+}
+SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@flows_app.command("check")
+def flows_check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Flow files or directories of flows (default: flows/)."),
+    ] = None,
+) -> None:
+    """Check flows and print every problem as file:line:column; exit 1 on any error."""
+    try:
+        found = load_flows(paths or [FLOWS_DIR])
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
+    for problem in found.problems:
+        typer.echo(str(problem))
+    errors, warnings = len(found.errors), len(found.warnings)
+    typer.echo(
+        f"{_plural(len(found.files), 'flow')} checked: "
+        f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    )
+    if errors:
+        raise typer.Exit(1)
+
+
+def flow_schema() -> dict[str, Any]:
+    """The JSON Schema of a flow file, for editors (yaml-language-server) and tools."""
+    schema = Flow.model_json_schema()
+    return {
+        "$schema": SCHEMA_URL,
+        "title": "Samen flow",
+        "description": (
+            "A working format for a care team, run by Samen: its id (the file name), "
+            "texts per language, roles, triggers and steps. See docs/flows.md."
+        ),
+        **{k: v for k, v in schema.items() if k not in ("title", "description")},
+    }
+
+
+@flows_app.command("schema")
+def flows_schema() -> None:
+    """Print the JSON Schema of the flow language."""
+    typer.echo(json.dumps(flow_schema(), indent=2, ensure_ascii=False))
+
+
+@flows_app.command("graph")
+def flows_graph(
+    flow: Annotated[str, typer.Argument(help="A flow id (looked up in flows/) or a file.")],
+    language: Annotated[str, typer.Option("--language", "-l", help="Label language.")] = "nl",
+) -> None:
+    """Print a flow as a Mermaid flowchart."""
+    path = Path(flow)
+    if not path.is_file():
+        if path.suffix in (".yaml", ".yml") or "/" in flow:
+            raise _fail(f"'{flow}' does not exist; give a flow id or a flow file")
+        path = FLOWS_DIR / f"{flow}.yaml"
+        if not path.is_file():
+            raise _fail(f"there is no flow '{flow}' in {FLOWS_DIR}/; give a flow id or a flow file")
+    found = load_flows([path])
+    _print_errors(found.errors)
+    drawn = next((f for f in found.flows.values()), None)
+    if drawn is None:
+        raise _fail(f"{path} has errors; fix them to draw it", 1)
+    typer.echo(to_mermaid(drawn, language), nl=False)
+
+
+@flows_app.command("test")
+def flows_test(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Test files, or directories with a tests/ folder (default: flows/)."),
+    ] = None,
+) -> None:
+    """Run the YAML flow tests on a simulated clock; exit 1 when one fails."""
+    targets = paths or [FLOWS_DIR]
+    try:
+        test_files = find_test_files(targets)
+        found = load_flows(sorted({_flow_dir(p) for p in targets}))
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
+    _print_errors(found.errors)
+    if not test_files:
+        raise _fail("no flow tests found; put them in flows/tests/<flow>.test.yaml", 1)
+    passed = failed = 0
+    for path in test_files:
+        try:
+            result = run_test_path(path, found.flows)
+        except (FlowTestError, FlowLoadError) as error:
+            typer.echo(f"✗ {path}: {error}")
+            failed += 1
+            continue
+        for case in result.cases:
+            if case.passed:
+                passed += 1
+                typer.echo(f"✓ {result.flow}: {case.name}")
+            else:
+                failed += 1
+                typer.echo(f"✗ {result.flow}: {case.name}\n{case.report}")
+    typer.echo(f"{passed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _flow_dir(path: Path) -> Path:
+    """The flows directory a test path belongs to (flows/tests/x.test.yaml -> flows)."""
+    if path.is_file():
+        path = path.parent
+    return path.parent if path.name == "tests" else path
+
+
+@app.command("demo")
+def demo(
+    lang: Annotated[str, typer.Option("--lang", help="nl (default) or en.")] = "nl",
+    speed: Annotated[
+        float, typer.Option("--speed", help="Simulated seconds per real second.")
+    ] = DEFAULT_SPEED,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Keep the demo's database here.")
+    ] = None,
+) -> None:
+    """Play a scripted team conversation through the real runtime and print it."""
+    if lang not in ("nl", "en"):
+        raise _fail(f"unknown language '{lang}'; use nl or en")
+    if speed <= 0:
+        raise _fail("--speed must be more than 0")
+    found = load_flows([FLOWS_DIR])
+    _print_errors(found.errors)
+    missing = DEMO_FLOWS - set(found.flows)
+    if missing:
+        raise _fail("the demo needs these flows in flows/: " + ", ".join(sorted(missing)), 1)
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="samen-demo-") as scratch:
+        where = data_dir or Path(scratch)
+        asyncio.run(play(lang, where, speed, typer.echo, FLOWS_DIR))
+        if data_dir is not None:
+            typer.echo(f"\n(the demo's database is in {data_dir / 'samen.db'})")
+
+
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command("run")
+def run(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Overrides SAMEN_DATA_DIR.")
+    ] = None,
+    slack_http: Annotated[
+        bool, typer.Option("--slack-http", help="Slack over HTTP instead of Socket Mode.")
+    ] = False,
+    telegram_webhook: Annotated[
+        str | None,
+        typer.Option("--telegram-webhook", help="Telegram by webhook at this public URL."),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Port for HTTP modes.")] = 3000,
+) -> None:
+    """Run Samen: every platform whose credentials are set, or the console when none are."""
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # R-SEC-4: HTTP client loggers print request URLs, which carry the Telegram token.
+    for noisy in ("httpx", "apscheduler", "aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        platforms = platform_adapters(
+            settings, slack_http=slack_http, telegram_webhook=telegram_webhook, port=port
+        )
+    except ValueError as error:  # a credential the chosen mode needs is missing
+        raise _fail(str(error), 2) from None
+    if platforms:
+        main: Any = _run_platforms(settings, platforms)
+    else:
+        main = _run_console(settings)
+    try:
+        asyncio.run(main)
+    except (DatabaseUnavailable, PlatformUnavailable) as error:
+        raise _fail(str(error), 1) from None
+    except FileNotFoundError as error:
+        raise _fail(f"{error} (set SAMEN_FLOWS_DIR or run from the project directory)", 1) from None
+    except TeamsFileError as error:
+        for problem in error.problems:
+            typer.echo(str(problem), err=True)
+        raise _fail(f"{settings.teams_file} has errors; fix them and start again", 1) from None
+    except ValueError as error:  # a team setting the store refused (e.g. an unknown zone)
+        raise _fail(f"{settings.teams_file}: {error}", 1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+class PlatformUnavailable(Exception):
+    """A chat platform could not be reached at start (the message holds no secret)."""
+
+
+async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
+    runtime = await build_runtime(settings, adapters=platforms)
+    for problem in runtime.flows.problems:
+        typer.echo(str(problem), err=True)
+    try:
+        await runtime.start()
+    except Exception as error:  # a platform that cannot be reached: one clear line
+        await runtime.stop()
+        names = ", ".join(a.platform for a in platforms)
+        raise PlatformUnavailable(
+            f"could not connect to {names} ({type(error).__name__}); check the network, "
+            "the credentials and SAMEN_SLACK_API_URL / SAMEN_TELEGRAM_API_URL"
+        ) from None
+    typer.echo("Samen draait: " + ", ".join(a.platform for a in platforms), err=True)
+    try:
+        await asyncio.Event().wait()  # until interrupted
+    finally:
+        await runtime.stop()
+
+
+async def _run_console(settings: Settings) -> None:
+    runtime = await build_runtime(settings)
+    for problem in runtime.flows.problems:
+        typer.echo(str(problem), err=True)
+    console = runtime.adapters[0]
+    typer.echo("Samen draait in de console. /als <naam> wisselt van persoon; /samen voor hulp.")
+    await runtime.start()
+    try:
+        await console.done.wait()
+        # The input has ended: finish what it asked for before stopping (at most 10 s).
+        for _ in range(100):
+            await runtime.service.drain()
+            if not await runtime.store.outbox_backlog():
+                break
+            runtime.outbox.notify()
+            await asyncio.sleep(0.1)
+    finally:
+        await runtime.stop()
+
+
+@app.command("status")
+def status() -> None:
+    """Timers pending, next due, oldest overdue, inbox and outbox backlog."""
+    settings = Settings()
+    try:
+        figures = asyncio.run(_status(settings))
+    except DatabaseUnavailable as error:
+        raise _fail(str(error), 1) from None
+    for key, value in figures.items():
+        typer.echo(f"{key}: {value}")
+
+
+async def _status(settings: Settings) -> dict[str, Any]:
+    store = await Store.open(settings.database_url_resolved(), migrate=True)
+    try:
+        return await store.status(datetime.now(UTC))
+    finally:
+        await store.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (SQLite migrates by itself on start)."""
+    settings = Settings()
+    try:
+        asyncio.run(_upgrade(settings))
+    except DatabaseUnavailable as error:
+        raise _fail(str(error), 1) from None
+    typer.echo(f"database is up to date: {settings.database_url_redacted()}")
+
+
+async def _upgrade(settings: Settings) -> None:
+    store = await Store.open(settings.database_url_resolved(), migrate=True)
+    await store.close()
+
+
+def _print_errors(problems: list[Problem]) -> None:
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,99 @@
+"""Problems found in a flow file, and the map from places in the file to line:column.
+
+The loader records where every key and value of a flow file starts; the loader and the
+validator turn what they find into `Problem`s that point at the exact place, so that an
+author can go there in an editor (`flows/x.yaml:12:15: error: ...`).
+
+This module is separate from `loader.py` only so that `validate.py` can use it without an
+import cycle; `loader.py` re-exports `Problem`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+# A place in a flow document: the keys and list indices from the top, e.g.
+# ('steps', 3, 'phase', 'duration'). Keys are whatever YAML made of them (mostly str).
+Loc = tuple[object, ...]
+
+# 1-based (line, column), like compilers and editors.
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (error) or suspicious (warning) in a flow file."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """Where each value (and each mapping key) of one YAML document starts."""
+
+    file: str
+    values: Mapping[Loc, Position] = field(default_factory=dict)
+    keys: Mapping[Loc, Position] = field(default_factory=dict)
+
+    def position(self, loc: Loc, *, key: bool = False) -> Position:
+        """The start of the value at `loc`, or of its key when `key` is set.
+
+        A place that is not in the file (a missing field, a default) falls back to the
+        nearest enclosing value that is, so every problem still gets a line and column.
+        """
+        if key and loc in self.keys:
+            return self.keys[loc]
+        probe = loc
+        while probe:
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), (1, 1))
+
+    def problem(
+        self, loc: Loc, message: str, severity: Severity = "error", *, key: bool = False
+    ) -> Problem:
+        line, column = self.position(loc, key=key)
+        return Problem(self.file, line, column, message, severity)
+
+    def error(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
+        return self.problem(loc, message, "error", key=key)
+
+    def warning(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
+        return self.problem(loc, message, "warning", key=key)
+
+
+def sorted_problems(problems: list[Problem]) -> list[Problem]:
+    """In file order, without repeats (two checks may find the same thing)."""
+    seen: set[Problem] = set()
+    unique = []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
+    return sorted(unique, key=lambda p: (p.path, p.line, p.column))
+
+
+def closest(word: object, candidates: Iterable[object]) -> str | None:
+    """The candidate most like `word` (a misspelling of it), or None when none is close."""
+    names = sorted({str(c) for c in candidates} - {str(word)})
+    close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def suggestion(word: object, candidates: Iterable[object]) -> str:
+    """ "; did you mean 'x'?" for the closest candidate, or "" when none is close."""
+    close = closest(word, candidates)
+    return f"; did you mean '{close}'?" if close else ""

@@ -1,0 +1,168 @@
+"""Durations, offsets, cadences and cron checks (R-SCH-8: DST in Europe/Amsterdam)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.core.timing import (
+    Duration,
+    TimingError,
+    add,
+    cadence_dates,
+    check_cron,
+    parse_deadline,
+    parse_duration,
+    parse_offset,
+    resolve_offset,
+)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("25m", Duration(25, "minutes")),
+        ("2h", Duration(2, "hours")),
+        ("3d", Duration(3, "days")),
+        ("2w", Duration(2, "weeks")),
+        ("12 months", Duration(12, "months")),
+        ("1 year", Duration(1, "years")),
+        ("25 min", Duration(25, "minutes")),
+        ("2 uur", Duration(2, "hours")),
+        ("3 dagen", Duration(3, "days")),
+        ("12 maanden", Duration(12, "months")),
+        ("1 jaar", Duration(1, "years")),
+    ],
+)
+def test_durations_read_in_english_and_dutch(text: str, expected: Duration) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "25", "m25", "3 fortnights", "-5m"])
+def test_a_bad_duration_says_how_to_write_one(text: str) -> None:
+    with pytest.raises(TimingError, match=r"25m|unit"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (datetime(2025, 1, 31, 9, tzinfo=AMS), "1 month", datetime(2025, 2, 28, 9, tzinfo=AMS)),
+        (datetime(2024, 1, 31, 9, tzinfo=AMS), "1 month", datetime(2024, 2, 29, 9, tzinfo=AMS)),
+        (datetime(2024, 2, 29, 9, tzinfo=AMS), "12 months", datetime(2025, 2, 28, 9, tzinfo=AMS)),
+        (datetime(2024, 2, 29, 9, tzinfo=AMS), "1 year", datetime(2025, 2, 28, 9, tzinfo=AMS)),
+        (datetime(2024, 2, 29, 9, tzinfo=AMS), "4 years", datetime(2028, 2, 29, 9, tzinfo=AMS)),
+    ],
+)
+def test_calendar_units_follow_the_calendar(
+    start: datetime, duration: str, expected: datetime
+) -> None:
+    assert add(start, parse_duration(duration)) == expected
+
+
+def test_a_day_across_the_spring_dst_change_keeps_the_wall_clock() -> None:
+    # The last Sunday of March 2026 is the 29th: 02:00 -> 03:00.
+    saturday = datetime(2026, 3, 28, 9, 0, tzinfo=AMS)
+    sunday = add(saturday, parse_duration("1d"))
+    assert sunday.astimezone(AMS).hour == 9
+    assert (sunday - saturday).total_seconds() == 23 * 3600
+
+
+def test_a_day_across_the_autumn_dst_change_keeps_the_wall_clock() -> None:
+    # The last Sunday of October 2026 is the 25th: 03:00 -> 02:00.
+    saturday = datetime(2026, 10, 24, 9, 0, tzinfo=AMS)
+    sunday = add(saturday, parse_duration("1d"))
+    assert sunday.astimezone(AMS).hour == 9
+    assert (sunday - saturday).total_seconds() == 25 * 3600
+
+
+def test_clock_units_are_exact_across_dst() -> None:
+    before = datetime(2026, 3, 29, 1, 30, tzinfo=AMS)
+    after = add(before, parse_duration("1h"))
+    assert (after - before).total_seconds() == 3600
+    assert after.astimezone(AMS).hour == 3  # 02:30 does not exist that night
+
+
+def test_a_wall_time_inside_the_dst_gap_moves_forward() -> None:
+    start = datetime(2026, 3, 28, 2, 30, tzinfo=AMS)
+    landed = add(start, parse_duration("1d")).astimezone(AMS)
+    assert (landed.day, landed.hour, landed.minute) == (29, 3, 30)
+
+
+def test_results_are_in_utc() -> None:
+    assert add(datetime(2026, 1, 1, tzinfo=AMS), parse_duration("1d")).tzinfo == UTC
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        add(datetime(2026, 1, 1), parse_duration("1d"))
+
+
+def test_offsets_before_and_after_an_event() -> None:
+    visit = datetime(2026, 11, 24, 14, 0, tzinfo=AMS)
+    assert resolve_offset(parse_offset("2h before event"), visit) == datetime(
+        2026, 11, 24, 12, 0, tzinfo=AMS
+    )
+    assert resolve_offset(parse_offset("30m after event"), visit) == datetime(
+        2026, 11, 24, 14, 30, tzinfo=AMS
+    )
+    assert parse_offset("1d voor event").direction == "before"
+
+
+def test_a_deadline_is_a_duration_or_an_offset() -> None:
+    assert parse_deadline("3d") == Duration(3, "days")
+    assert parse_deadline("2h before event").anchor == "event"  # type: ignore[union-attr]
+
+
+def test_a_cadence_counts_from_the_anchor_so_month_ends_do_not_drift() -> None:
+    start = datetime(2025, 1, 31, 9, tzinfo=AMS)
+    dates = cadence_dates(
+        start, (), parse_duration("1 month"), until=datetime(2025, 5, 1, tzinfo=AMS)
+    )
+    assert [d.astimezone(AMS).date().isoformat() for d in dates] == [
+        "2025-02-28",
+        "2025-03-31",
+        "2025-04-30",
+    ]
+
+
+def test_the_one_and_two_year_cadence_then_every_half_year() -> None:
+    start = datetime(2024, 2, 29, 9, tzinfo=AMS)
+    dates = cadence_dates(
+        start,
+        (parse_duration("12 months"), parse_duration("24 months")),
+        parse_duration("6 months"),
+        until=datetime(2027, 3, 1, tzinfo=AMS),
+    )
+    assert [d.astimezone(AMS).date().isoformat() for d in dates] == [
+        "2025-02-28",
+        "2026-02-28",
+        "2026-08-29",
+        "2027-02-28",
+    ]
+
+
+@pytest.mark.parametrize(
+    "expr", ["0 9 * * mon", "*/15 8-17 * * 1-5", "30 8 1 jan,jul *", "0 0 * * 0,7"]
+)
+def test_valid_cron_expressions_pass(expr: str) -> None:
+    check_cron(expr)
+
+
+@pytest.mark.parametrize(
+    ("expr", "complaint"),
+    [
+        ("0 9 * *", "5"),
+        ("60 9 * * *", "minute"),
+        ("0 25 * * *", "hour"),
+        ("0 9 * * maandag", "day of week"),
+        ("*/0 * * * *", "step"),
+    ],
+)
+def test_invalid_cron_expressions_say_which_field(expr: str, complaint: str) -> None:
+    with pytest.raises(TimingError, match=complaint):
+        check_cron(expr)
