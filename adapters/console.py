@@ -1,0 +1,266 @@
+"""The console adapter: a local multi-user team chat in the terminal.
+
+One team channel and a direct-message line per person. You type as someone
+(`/als anna`), use the same commands as in Slack and Telegram (`/samen start intervisie`,
+`/samen bezoek 2026-11-24 14:00`, `/bel`, `/bel pauze`, `/bel +5`, `/bel volgende`,
+`/bel proces`), and answer the questions Samen sent you with `/a <number> <answer>`
+(a list for several choices: `/a 2 loyaliteit,overzorg`; `/a 3 -` skips an optional
+question, `/a 3 nvt` answers "not applicable"). Tests drive it with a list of lines and
+read what it printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+from adapters.base import Inbound, InboundHandler
+from bot.clock import Clock
+from bot.core.effects import Message, QuestionView
+from bot.delivery import Delivery, DeliveryResult, Limits
+
+CHANNEL = "team"
+
+
+@dataclass
+class _OpenForm:
+    run: str
+    questions: tuple[QuestionView, ...]
+
+
+@dataclass
+class ConsoleAdapter:
+    """Reads lines (stdin by default) and prints what Samen says."""
+
+    out: Callable[[str], None] = print
+    lines: AsyncIterator[str] | None = None
+    user: str = "anna"
+    platform: str = "console"
+    limits: Limits = field(default_factory=lambda: Limits(per_chat=(5, 1.0), overall=(50, 1.0)))
+    language: str = "nl"
+    clock: Clock | None = None  # when set, every line starts with the time (the demo)
+    roster: tuple[str, ...] = ()  # people in the team channel from the start
+    echo: bool = False  # print what each person types (a scripted demo reads better)
+    _forms: dict[str, list[_OpenForm]] = field(default_factory=dict)
+    _refs: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    _events: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    _reader: asyncio.Task[None] | None = None
+    _call: asyncio.Future[None] | None = None  # the handler call of the line being read
+    _day: str | None = None
+    timezone: str = "Europe/Amsterdam"
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # ------------------------------------------------------------------ inbound
+
+    async def start(self, handler: InboundHandler) -> None:
+        for user in self.roster:  # like a platform's channel member list
+            await handler(
+                Inbound(
+                    self.platform, f"join:{user}", "joined", CHANNEL, user, user_name=user.title()
+                )
+            )
+        self._reader = asyncio.create_task(self._read(handler))
+
+    async def stop(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()  # it waits for input; a line being stored is shielded
+        if self._call is not None:
+            with contextlib.suppress(Exception):
+                await self._call
+        self.done.set()
+
+    async def _read(self, handler: InboundHandler) -> None:
+        source = self.lines if self.lines is not None else _stdin_lines()
+        async for raw in source:
+            inbound = self.parse(raw)
+            if inbound is not None:
+                self._call = asyncio.ensure_future(handler(inbound))
+                await asyncio.shield(self._call)
+        self.done.set()
+
+    def parse(self, raw: str) -> Inbound | None:
+        """One typed line -> an Inbound for the shell, or None for local commands."""
+        line = raw.strip()
+        if not line:
+            return None
+        word, _, rest = line.partition(" ")
+        word = word.lower()
+        if word in ("/als", "/as"):
+            self.user = rest.strip().lower() or self.user
+            if not self.echo:
+                self.out(f"{self._stamp()}— {self.user}")
+            return None
+        if self.echo:
+            self.out(f"{self._stamp()}{self.user} › {line}")
+        key = f"c{next(iter(self._events))}"
+        if word in ("/samen", "/bel"):
+            return Inbound(
+                self.platform,
+                key,
+                "command",
+                CHANNEL,
+                self.user,
+                {"command": word[1:], "args": rest.strip()},
+                user_name=self.user.title(),
+            )
+        if word in ("/a", "/antwoord", "/answer"):
+            return self._answer(key, rest)
+        if word.startswith("/"):
+            return Inbound(
+                self.platform,
+                key,
+                "command",
+                CHANNEL,
+                self.user,
+                {"command": word[1:], "args": rest.strip()},
+                user_name=self.user.title(),
+            )
+        self.out(f"{self._stamp()}[#{CHANNEL}] {self.user.title()}: {line}")
+        return None
+
+    def _answer(self, key: str, rest: str) -> Inbound | None:
+        number, _, value = rest.strip().partition(" ")
+        questions = [
+            (form.run, q) for form in self._forms.get(self.user, []) for q in form.questions
+        ]
+        if not number.isdigit() or not 1 <= int(number) <= len(questions):
+            self.out(
+                f"[alleen voor {self.user}] "
+                + (
+                    "Geef het nummer van een vraag die je kreeg, bijvoorbeeld: /a 1 ja"
+                    if self.language.startswith("nl")
+                    else "Give the number of a question you were sent, e.g. /a 1 yes"
+                )
+            )
+            return None
+        run, question = questions[int(number) - 1]
+        value = value.strip()
+        kind = "value"
+        if value == "-":
+            kind, value = "skip", ""
+        elif value.lower() in ("nvt", "n.v.t.", "n/a"):
+            kind, value = "not_applicable", ""
+        payload_value: str | list[str] = value
+        if question.type in ("multi", "people"):
+            payload_value = [v.strip().lower() for v in value.split(",") if v.strip()]
+        return Inbound(
+            self.platform,
+            key,
+            "answer",
+            CHANNEL,
+            self.user,
+            {
+                "run": run,
+                "step": question.step,
+                "question": question.id,
+                "value": payload_value,
+                "answer_kind": kind,
+            },
+            user_name=self.user.title(),
+        )
+
+    # ------------------------------------------------------------------ outbound
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        where = self._where(delivery)
+        message = delivery.message
+        edit = " (bewerkt)" if delivery.op == "edit" else ""
+        text = message.text.strip()
+        if delivery.op == "edit" and message.questions:
+            text = _progress(message, self.language)  # a form updated in place: just its state
+        self.out(f"{self._stamp()}[{where}]{edit} Samen: " + text.replace("\n", "\n    "))
+        if message.questions:
+            self._show_form(delivery, message)
+            if delivery.op == "edit":
+                return DeliveryResult.sent(ref=delivery.ref)
+        return DeliveryResult.sent(ref=delivery.ref or f"m{next(iter(self._refs))}")
+
+    def _stamp(self) -> str:
+        """`HH:MM ` in the team's zone, with a date line whenever the day changes."""
+        if self.clock is None:
+            return ""
+        local = self.clock.now().astimezone(ZoneInfo(self.timezone))
+        day = format_date(local, "full", locale=self.language.replace("-", "_"))
+        if day != self._day:
+            self._day = day
+            self.out(f"— {day} —")
+        return local.strftime("%H:%M ")
+
+    def _where(self, delivery: Delivery) -> str:
+        if delivery.op == "reply":
+            who = delivery.user or delivery.chat
+            return f"alleen voor {who}" if self.language.startswith("nl") else f"only for {who}"
+        if delivery.chat.startswith("dm:"):
+            return f"DM {delivery.chat[3:]}"
+        return f"#{delivery.chat}" + (" › draad" if delivery.thread else "")
+
+    def _show_form(self, delivery: Delivery, message: Message) -> None:
+        """Keep the person's open forms in order (for `/a <number>`); show how to answer
+        a new one. An edited form keeps its place, so the numbers do not move."""
+        member = delivery.chat[3:] if delivery.chat.startswith("dm:") else (delivery.user or "")
+        forms = self._forms.setdefault(member, [])
+        run, step = delivery.run or "", message.questions[0].step
+        at = next(
+            (i for i, f in enumerate(forms) if f.run == run and f.questions[0].step == step), None
+        )
+        if message.closed:
+            if at is not None:
+                del forms[at]
+            return
+        if at is not None:
+            forms[at] = _OpenForm(run, message.questions)
+            return
+        forms.append(_OpenForm(run, message.questions))
+        first = sum(len(f.questions) for f in forms[:-1]) + 1
+        last = first + len(message.questions) - 1
+        choices = [
+            f"{n}: " + ", ".join(o.id for o in q.options)
+            for n, q in enumerate(message.questions, first)
+            if q.options
+        ]
+        how = (
+            f"    ↳ /a <{first}-{last}> <antwoord>"
+            if self.language.startswith("nl")
+            else f"    ↳ /a <{first}-{last}> <answer>"
+        )
+        self.out(how + ("; " + "; ".join(choices) if choices else ""))
+
+
+def _show(value: str | tuple[str, ...] | None) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(value)
+
+
+def _progress(message: Message, language: str) -> str:
+    """One line for a form edited in place: which questions have an answer now."""
+    if message.closed:
+        return "(gesloten)" if language.startswith("nl") else "(closed)"
+    marks = " ".join(
+        f"{n}{'✓' if q.current not in (None, (), '') else '·'}"
+        for n, q in enumerate(message.questions, 1)
+    )
+    return ("antwoorden: " if language.startswith("nl") else "answers: ") + marks
+
+
+async def _stdin_lines() -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield line
+
+
+async def lines_from(items: Iterable[str]) -> AsyncIterator[str]:
+    """Feed a fixed script of lines (tests and the demo)."""
+    for item in items:
+        yield item
+        await asyncio.sleep(0)

@@ -1,0 +1,61 @@
+"""The values the outbox and the adapters exchange: limits, one delivery, its result.
+
+They live in `bot` (not in `adapters/base.py`, which re-exports them) because the outbox
+builds `Delivery` values and reads `Limits` and `DeliveryResult`, and `bot` may not import
+`adapters` outside the composition root (ARCHITECTURE.md, tests/test_architecture.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.effects import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Delivery limits a platform declares; the outbox never exceeds them (R-OUT-1).
+
+    Rates are messages per `per` seconds. `per_chat` applies to every destination,
+    `per_group` additionally to group chats (Telegram: 20 per 60 s), `overall` to the
+    whole bot or workspace (Slack: a configurable cap, default 8/s; Telegram: 30/s).
+    """
+
+    per_chat: tuple[int, float] = (1, 1.0)
+    per_group: tuple[int, float] | None = None
+    overall: tuple[int, float] = (8, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbound operation, as the outbox hands it to an adapter.
+
+    `chat` is the platform's conversation key (a channel id, or a user id for a direct
+    message); `thread` the platform's thread reference when the message belongs in a
+    run's thread; `ref` the platform id of the message to edit (op "edit").
+    """
+
+    id: int
+    op: str  # "send" | "edit" | "reply"
+    chat: str
+    message: Message
+    thread: str | None = None
+    ref: str | None = None
+    group: bool = False  # a group chat (for per-group limits)
+    user: str | None = None  # the person a reply is for (ephemeral where supported)
+    run: str | None = None  # the run the message belongs to (answer buttons carry it)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What came of a delivery. Exactly one of: ok, retry_after, failed."""
+
+    ok: bool = False
+    ref: str | None = None  # the platform's id of the new message (for later edits)
+    thread: str | None = None  # set when this message opened a thread
+    retry_after: float | None = None  # the platform said 429: wait at least this long
+    failed: str | None = None  # a permanent failure, with a reason (no message text)
+
+    @staticmethod
+    def sent(ref: str | None = None, thread: str | None = None) -> DeliveryResult:
+        return DeliveryResult(ok=True, ref=ref, thread=thread)

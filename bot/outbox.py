@@ -1,0 +1,541 @@
+"""Delivery of outbox rows to the platforms: rate limits, 429 back-off, retries, order (R-OUT).
+
+The service writes one outbox row per message in the same transaction as the run; this
+worker delivers them through the adapters and records the outcome on the row.
+
+How a row becomes a platform call
+---------------------------------
+- `row.platform` selects the adapter; `row.destination` is already the platform's chat
+  key (a channel id, or a user id for a direct message), written by the service.
+- `row.message` is `message_to_json(message, thread=..., group=..., user=...)`: the
+  `Message` plus three routing fields the service sets when it writes the row:
+  `thread` (true when the message belongs in the run's thread; the worker then looks up
+  `load_run(run_id).thread` and passes it as `Delivery.thread` — or none if the run has no
+  thread yet), `group` (true for group chats, so that per-group limits apply) and `user`
+  (the member an op "reply" is for).
+- op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
+  While the original is still queued the edit waits; if it has no ref when its turn comes
+  the edit is retried like an error and, when the attempts run out, failed with
+  "original not delivered".
+
+Order and fairness (R-OUT-4)
+----------------------------
+Per conversation (platform, destination) only the oldest pending row (lowest id) is
+eligible, and at most one call per conversation is in flight, so messages to one chat
+arrive in the order they were written. A row waiting for a retry stays the head of its
+conversation: the worker reads pending rows up to `lookahead` into the future, so a
+retried row is never overtaken by a newer one. Across conversations candidates are taken
+by priority, then id: bells (priority 0) go first and are never starved by a backlog of
+reminders for other chats under the overall cap. Known limit: the worker reads at most
+`batch` rows per pass (ordered by priority, then id); with a larger backlog a high-priority
+row may overtake an older low-priority row for the same chat that was not read.
+
+Limits, 429 and retries (R-OUT-1..3)
+------------------------------------
+A pure `RateLimiter` keeps a sliding window per key: ("chat", platform, chat) with
+`Limits.per_chat`, ("group", platform, chat) with `Limits.per_group` for group chats and
+("overall", platform) with `Limits.overall`. A send is recorded when the call starts. A 429
+blocks only the chat key until `Retry-After` has passed (Slack's and Telegram's message
+limits are per chat); the row is retried then, others keep flowing, and a 429 never fails
+a message by itself. A timeout or an exception is retried after
+`min(60, 2**attempts) * uniform(0.5, 1.5)` seconds and failed with its reason after
+`max_attempts` calls. The worker never sleeps on the event loop: it waits on
+`Clock.sleep` until the next allowed moment, the next `not_before`, a finished call or
+`notify()`, whichever comes first.
+
+One worker per database: `outbox_due` does not claim rows, so two workers would both send.
+Logs carry row ids, kinds and outcome types only — never message text (R-PRV-8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.store.tables import OutboxRow
+
+log = logging.getLogger("samen.outbox")
+
+Key = tuple[str, ...]
+Conversation = tuple[str, str]  # (platform, destination)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def message_to_json(
+    message: Message, *, thread: bool = False, group: bool = False, user: str | None = None
+) -> dict[str, Any]:
+    """A `Message` as the JSON the outbox row keeps, plus the routing fields (see above)."""
+    data: dict[str, Any] = {
+        "kind": message.kind.value,
+        "text": message.text,
+        "questions": [_question_to_json(q) for q in message.questions],
+        "controls": list(message.controls),
+        "closed": message.closed,
+        "late": message.late,
+        "thread": thread,
+        "group": group,
+    }
+    if user is not None:
+        data["user"] = user
+    return data
+
+
+def message_from_json(data: Mapping[str, Any]) -> Message:
+    """The `Message` back from `message_to_json` (routing fields are ignored)."""
+    return Message(
+        kind=MessageKind(data["kind"]),
+        text=str(data.get("text", "")),
+        questions=tuple(_question_from_json(q) for q in data.get("questions", ())),
+        controls=tuple(str(c) for c in data.get("controls", ())),
+        closed=bool(data.get("closed", False)),
+        late=bool(data.get("late", False)),
+    )
+
+
+def _question_to_json(q: QuestionView) -> dict[str, Any]:
+    current: str | list[str] | None
+    current = list(q.current) if isinstance(q.current, tuple) else q.current
+    return {
+        "step": q.step,
+        "id": q.id,
+        "type": q.type,
+        "text": q.text,
+        "help": q.help,
+        "options": [{"id": o.id, "label": o.label} for o in q.options],
+        "min": q.min,
+        "max": q.max,
+        "labels": [[value, label] for value, label in q.labels],
+        "optional": q.optional,
+        "not_applicable": q.not_applicable,
+        "current": current,
+    }
+
+
+def _question_from_json(d: Mapping[str, Any]) -> QuestionView:
+    raw = d.get("current")
+    # JSON has no tuples: a list here was a tuple of choices (multi), a string one value.
+    current: str | tuple[str, ...] | None
+    current = tuple(str(c) for c in raw) if isinstance(raw, list) else raw
+    return QuestionView(
+        step=d["step"],
+        id=d["id"],
+        type=d["type"],
+        text=d.get("text", ""),
+        help=d.get("help"),
+        options=tuple(OptionView(o["id"], o["label"]) for o in d.get("options", ())),
+        min=d.get("min"),
+        max=d.get("max"),
+        labels=tuple((int(v), str(label)) for v, label in d.get("labels", ())),
+        optional=bool(d.get("optional", False)),
+        not_applicable=bool(d.get("not_applicable", False)),
+        current=current,
+    )
+
+
+# --------------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most `count` sends through `key` in any `per` seconds."""
+
+    key: Key
+    count: int
+    per: float
+
+
+def chat_key(platform: str, chat: str) -> Key:
+    return ("chat", platform, chat)
+
+
+def windows_for(
+    platform: str, limits: Limits, chat: str, group: bool = False
+) -> tuple[Window, ...]:
+    """The windows one send to `chat` passes through; the chat window comes first."""
+    windows = [Window(chat_key(platform, chat), *limits.per_chat)]
+    if group and limits.per_group is not None:
+        windows.append(Window(("group", platform, chat), *limits.per_group))
+    windows.append(Window(("overall", platform), *limits.overall))
+    return tuple(windows)
+
+
+class RateLimiter:
+    """Sliding-window limits per key. Pure: no I/O, `now` is always an argument.
+
+    For a window of `count` per `per` seconds the limiter keeps the last `count` send
+    times of the key; a new send is allowed once the `count`-th most recent one is at
+    least `per` seconds old, so no interval of `per` seconds ever holds more than `count`
+    sends. A blocked key (after a 429) allows nothing before its block ends.
+    """
+
+    def __init__(self) -> None:
+        self._sent: dict[Key, deque[datetime]] = {}
+        self._blocked: dict[Key, datetime] = {}
+
+    def allowed_at(self, windows: Sequence[Window], now: datetime) -> datetime:
+        """The earliest moment a send through all `windows` is allowed (`now` if now)."""
+        at = now
+        for w in windows:
+            until = self._blocked.get(w.key)
+            if until is not None and until > at:
+                at = until
+            sent = self._sent.get(w.key)
+            if sent is not None and len(sent) >= w.count:
+                free = sent[-w.count] + timedelta(seconds=w.per)
+                if free > at:
+                    at = free
+        return at
+
+    def record(self, windows: Sequence[Window], now: datetime) -> None:
+        """Count one send at `now` through every window."""
+        for w in windows:
+            sent = self._sent.get(w.key)
+            if sent is None or sent.maxlen != w.count:
+                sent = deque(sent or (), maxlen=w.count)
+                self._sent[w.key] = sent
+            sent.append(now)
+
+    def block(self, key: Key, until: datetime) -> None:
+        """Allow nothing through `key` before `until` (a 429 for that key only)."""
+        current = self._blocked.get(key)
+        if current is None or until > current:
+            self._blocked[key] = until
+
+    def blocked_until(self, key: Key) -> datetime | None:
+        return self._blocked.get(key)
+
+    def prune(self, now: datetime, keep: timedelta = timedelta(minutes=5)) -> None:
+        """Forget keys idle for longer than `keep` (longer than any window) and old blocks."""
+        for key in [k for k, sent in self._sent.items() if not sent or sent[-1] < now - keep]:
+            del self._sent[key]
+        for key in [k for k, until in self._blocked.items() if until <= now]:
+            del self._blocked[key]
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+class Courier(Protocol):
+    """What the outbox needs of an adapter (every `adapters.base.Adapter` is one)."""
+
+    platform: str
+    limits: Limits
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult: ...
+
+
+class RunThread(Protocol):
+    """What the outbox reads of a run: its platform thread, if one was opened."""
+
+    @property
+    def thread(self) -> str | None: ...
+
+
+class OutboxStore(Protocol):
+    """The `bot.store.repo.Store` methods the outbox uses."""
+
+    async def outbox_due(self, now: datetime, limit: int = 200) -> Sequence[OutboxRow]: ...
+
+    async def outbox_sent(
+        self, id: int, now: datetime, platform_ref: str | None = None
+    ) -> object: ...
+
+    async def outbox_retry(self, id: int, not_before: datetime, error: str) -> object: ...
+
+    async def outbox_failed(self, id: int, error: str) -> object: ...
+
+    async def message_ref(self, run_id: str, msg_key: str) -> str | None: ...
+
+    async def set_run_thread(self, run_id: str, thread: str) -> object: ...
+
+    async def load_run(self, run_id: str) -> RunThread | None: ...
+
+
+@dataclass(slots=True)
+class PlatformStats:
+    """Counters for `samen status` (R-OPS-2)."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    last_429: datetime | None = None
+
+
+class Outbox:
+    """The delivery worker: `await run()` until `stop()`; `notify()` after new rows."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        adapters: Mapping[str, Courier],
+        clock: Clock,
+        *,
+        max_attempts: int = 5,
+        call_timeout: float = 10.0,
+        rng: random.Random | None = None,
+        batch: int = 200,
+        lookahead: timedelta = timedelta(hours=1),
+        poll_interval: float = 1.0,
+        max_in_flight: int = 32,
+    ) -> None:
+        self.store = store
+        self.adapters = adapters
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.call_timeout = call_timeout
+        self.rng = rng if rng is not None else random.Random()
+        self.batch = batch
+        self.lookahead = lookahead
+        # Without a notify (rows written by another process) the worker still looks
+        # this often; with one it looks at once.
+        self.poll_interval = poll_interval
+        self.max_in_flight = max_in_flight
+        self.limiter = RateLimiter()
+        self.stats: defaultdict[str, PlatformStats] = defaultdict(PlatformStats)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._pump_lock = asyncio.Lock()
+        self._in_flight: dict[Conversation, asyncio.Task[None]] = {}
+        # Rows whose call ended while a pass was reading: that read may predate their
+        # outcome (still pending), and sending them again would duplicate them.
+        self._ended: set[int] = set()
+        self._last_prune: datetime | None = None
+
+    # -- control
+
+    def notify(self) -> None:
+        """New rows were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the calls in flight and leave `run()`."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        self._stopping = False
+        try:
+            while not self._stopping:
+                # Cleared before the pass, so that a notify during the pass is not lost.
+                self._wake.clear()
+                try:
+                    wake_at = await self.pump()
+                except Exception as exc:  # the store is unreachable: try again later
+                    log.warning("outbox pass failed: %s", type(exc).__name__)
+                    wake_at = None
+                if self._stopping:
+                    break
+                await self._wait(wake_at)
+        finally:
+            # A call the platform may already have accepted is finished, not cancelled:
+            # cancelling it would turn into a duplicate after the restart.
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Wait for the calls in flight (for tests and shutdown)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per platform: sent, retried, failed, last 429 (ISO, or None)."""
+        return {
+            platform: {
+                "sent": s.sent,
+                "retried": s.retried,
+                "failed": s.failed,
+                "last_429": s.last_429.isoformat() if s.last_429 else None,
+            }
+            for platform, s in self.stats.items()
+        }
+
+    # -- one pass
+
+    async def pump(self) -> datetime | None:
+        """Start every call that may go now; return when the next one may (None: unknown)."""
+        # Two pumps at once (the worker loop and a shutdown flush) would both read a row as
+        # pending before either had started its call, and send it twice.
+        async with self._pump_lock:
+            return await self._pump()
+
+    async def _pump(self) -> datetime | None:
+        now = self.clock.now()
+        if self._last_prune is None or now - self._last_prune > timedelta(minutes=1):
+            self.limiter.prune(now)
+            self._last_prune = now
+        self._ended.clear()
+        read = await self.store.outbox_due(now + self.lookahead, limit=self.batch)
+        # Originals still queued (possibly to another conversation) that edits wait for.
+        queued = {(r.run_id, r.msg_key) for r in read if r.op != "edit" and r.msg_key}
+        # Their conversations wait for the next pass (woken by the call's end), which reads
+        # their outcome: skipping only the row could send a later one before its retry.
+        stale = {(r.platform, r.destination) for r in read if r.id in self._ended}
+        rows = [r for r in read if (r.platform, r.destination) not in stale]
+
+        heads: dict[Conversation, OutboxRow] = {}
+        for row in rows:
+            conversation = (row.platform, row.destination)
+            head = heads.get(conversation)
+            if head is None or row.id < head.id:
+                heads[conversation] = row
+
+        wake: datetime | None = None
+        for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
+            conversation = (row.platform, row.destination)
+            if conversation in self._in_flight or row.id in self._ended:
+                continue
+            if row.not_before > now:
+                wake = _earliest(wake, row.not_before)
+                continue
+            if row.op == "edit" and (row.run_id, row.msg_key) in queued:
+                continue  # the original's delivery wakes the loop when it is done
+            if len(self._in_flight) >= self.max_in_flight:
+                break  # a finishing call wakes the loop
+            courier = self.adapters.get(row.platform)
+            if courier is None:
+                log.warning("outbox row %s (%s): no adapter", row.id, row.kind)
+                await self.store.outbox_failed(row.id, f"no adapter for {row.platform}"[:200])
+                self.stats[row.platform].failed += 1
+                continue
+            windows = windows_for(
+                row.platform, courier.limits, row.destination, bool(row.message.get("group", False))
+            )
+            allowed = self.limiter.allowed_at(windows, now)
+            if allowed > now:
+                wake = _earliest(wake, allowed)
+                continue
+            self.limiter.record(windows, now)
+            self._in_flight[conversation] = asyncio.create_task(
+                self._deliver(row, courier, windows[0].key), name=f"outbox-{row.id}"
+            )
+        return wake
+
+    async def _wait(self, until: datetime | None) -> None:
+        delay = self.poll_interval
+        if until is not None:
+            delay = min(delay, (until - self.clock.now()).total_seconds())
+        if delay <= 0 or self._wake.is_set():
+            await asyncio.sleep(0)  # let other tasks run, but do not wait
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
+
+    # -- one call
+
+    async def _deliver(self, row: OutboxRow, courier: Courier, chat: Key) -> None:
+        try:
+            try:
+                delivery = await self._delivery(row)
+                if delivery is None:
+                    await self._retry_or_fail(row, "original not delivered")
+                    return
+                result = await asyncio.wait_for(courier.deliver(delivery), self.call_timeout)
+            except TimeoutError:
+                await self._retry_or_fail(row, "timeout")
+            except Exception as exc:
+                # The type only: an exception's text may hold a token or a message.
+                await self._retry_or_fail(row, type(exc).__name__)
+            else:
+                await self._record(row, result, chat)
+        except Exception as exc:  # the outcome could not be stored; the row stays pending
+            log.warning(
+                "outbox row %s (%s): outcome not stored: %s", row.id, row.kind, type(exc).__name__
+            )
+        finally:
+            self._ended.add(row.id)
+            del self._in_flight[(row.platform, row.destination)]
+            self._wake.set()
+
+    async def _delivery(self, row: OutboxRow) -> Delivery | None:
+        data = row.message
+        thread = None
+        if data.get("thread") and row.run_id:
+            run = await self.store.load_run(row.run_id)
+            thread = run.thread if run is not None else None
+        ref = None
+        if row.op == "edit":
+            if row.run_id:
+                ref = await self.store.message_ref(row.run_id, row.msg_key)
+            if ref is None:
+                return None
+        user = data.get("user")
+        return Delivery(
+            id=row.id,
+            op=row.op,
+            chat=row.destination,
+            message=message_from_json(data),
+            thread=thread,
+            ref=ref,
+            group=bool(data.get("group", False)),
+            user=str(user) if user is not None else None,
+            run=row.run_id,
+        )
+
+    async def _record(self, row: OutboxRow, result: DeliveryResult, chat: Key) -> None:
+        now = self.clock.now()
+        stats = self.stats[row.platform]
+        if result.ok:
+            await self.store.outbox_sent(row.id, now, result.ref)
+            stats.sent += 1
+            log.info("outbox row %s (%s): sent", row.id, row.kind)
+            if result.thread and row.run_id:
+                run = await self.store.load_run(row.run_id)
+                if run is not None and not run.thread:
+                    await self.store.set_run_thread(row.run_id, result.thread)
+        elif result.retry_after is not None:
+            until = now + timedelta(seconds=max(0.0, result.retry_after))
+            self.limiter.block(chat, until)
+            await self.store.outbox_retry(row.id, until, "429")
+            stats.retried += 1
+            stats.last_429 = now
+            log.info(
+                "outbox row %s (%s): 429, retry after %.1fs", row.id, row.kind, result.retry_after
+            )
+        elif result.failed is not None:
+            await self.store.outbox_failed(row.id, result.failed[:200])
+            stats.failed += 1
+            log.warning("outbox row %s (%s): failed", row.id, row.kind)
+        else:
+            await self._retry_or_fail(row, "empty result")
+
+    async def _retry_or_fail(self, row: OutboxRow, reason: str) -> None:
+        now = self.clock.now()
+        stats = self.stats[row.platform]
+        attempts = row.attempts + 1
+        if attempts >= self.max_attempts:
+            await self.store.outbox_failed(row.id, reason[:200])
+            stats.failed += 1
+            log.warning(
+                "outbox row %s (%s): failed after %d attempts: %s",
+                row.id,
+                row.kind,
+                attempts,
+                reason,
+            )
+            return
+        delay = min(60.0, 2.0**attempts) * self.rng.uniform(0.5, 1.5)
+        await self.store.outbox_retry(row.id, now + timedelta(seconds=delay), reason[:200])
+        stats.retried += 1
+        log.info(
+            "outbox row %s (%s): retry %d in %.1fs: %s", row.id, row.kind, attempts, delay, reason
+        )
+
+
+def _earliest(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a

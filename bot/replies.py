@@ -1,0 +1,185 @@
+"""What the shell says in chat around the flows: help, settings, refusals, in nl and en.
+
+The engine's own sentences (bells, reminders, re-prompts) live in `bot/core/i18n.py`;
+these are the answers to `/samen ...` commands. Dutch is the default; a missing English
+sentence falls back to Dutch, so a reply is never empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
+    "help": {
+        "nl": (
+            "Samen helpt je team bij vaste werkvormen.\n"
+            "• /samen start <werkvorm> — begin een werkvorm ({flows})\n"
+            "• /samen bezoek <datum> <tijd> — plan een gezamenlijk huisbezoek "
+            "(ook: mdo, intervisie, overleg)\n"
+            "• /samen open — je openstaande vragen\n"
+            "• /samen status — wat er loopt\n"
+            "• /samen rol @naam <rol> · taal nl|en · aanspreekvorm je|u · "
+            "tijdzone <zone> · werktijden ma-vr 08:30-17:30\n"
+            "• /samen afwezig tot <datum> · /samen aanwezig\n"
+            "• /samen traject <code> <startdatum> — evaluatiemomenten voor een behandeling\n"
+            "• /bel · /bel pauze · /bel verder · /bel +5 · /bel volgende · /bel stop · "
+            "/bel proces"
+        ),
+        "en": (
+            "Samen helps your team keep its working formats.\n"
+            "• /samen start <format> — start a format ({flows})\n"
+            "• /samen visit <date> <time> — plan a joint visit (also: mdo, intervision, "
+            "meeting)\n"
+            "• /samen open — your open questions\n"
+            "• /samen status — what is running\n"
+            "• /samen role @name <role> · language nl|en · address je|u · "
+            "timezone <zone> · hours mon-fri 08:30-17:30\n"
+            "• /samen absent until <date> · /samen present\n"
+            "• /samen trajectory <code> <start date> — evaluation moments for a treatment\n"
+            "• /bel · /bel pause · /bel resume · /bel +5 · /bel next · /bel stop · "
+            "/bel process"
+        ),
+    },
+    "unknown_command": {
+        "nl": "Dat commando ken ik niet: '{typed}'. Typ /samen voor wat ik kan.",
+        "en": "I don't know that command: '{typed}'. Type /samen to see what I can do.",
+    },
+    "unknown_bell": {
+        "nl": "'/bel {typed}' begrijp ik niet. Probeer: {words}.",
+        "en": "I don't understand '/bel {typed}'. Try: {words}.",
+    },
+    "unknown_flow": {
+        "nl": "Er is geen werkvorm '{name}'.{hint} Beschikbaar: {flows}.",
+        "en": "There is no format '{name}'.{hint} Available: {flows}.",
+    },
+    "did_you_mean": {"nl": " Bedoel je '{name}'?", "en": " Did you mean '{name}'?"},
+    "start_which": {
+        "nl": "Welke werkvorm? Bijvoorbeeld: /samen start {example}",
+        "en": "Which format? For example: /samen start {example}",
+    },
+    "no_meeting": {
+        "nl": "Er loopt nu geen werkvorm in dit kanaal om de bel voor te gebruiken.",
+        "en": "No format is running in this channel to use the bell for.",
+    },
+    "bad_when": {
+        "nl": "Ik begrijp die datum of tijd niet. Schrijf bijvoorbeeld: /samen {word} "
+        "2026-12-01 14:00 (of 1-12-2026 14:00).",
+        "en": "I don't understand that date or time. Write for example: /samen {word} "
+        "2026-12-01 14:00 (or 1-12-2026 14:00).",
+    },
+    "in_past": {
+        "nl": "Dat moment is al voorbij; kies een moment in de toekomst.",
+        "en": "That moment has passed; choose one in the future.",
+    },
+    "planned": {
+        "nl": "Genoteerd: {what} op {when}.{starts}",
+        "en": "Noted: {what} on {when}.{starts}",
+    },
+    "planned_starts": {
+        "nl": " '{flow}' begint {when}.",
+        "en": " '{flow}' starts {when}.",
+    },
+    "planned_none": {
+        "nl": " Er hoort geen werkvorm bij dit soort afspraak.",
+        "en": " No format belongs to this kind of appointment.",
+    },
+    "event.visit": {"nl": "het huisbezoek", "en": "the home visit"},
+    "event.mdo": {"nl": "het MDO", "en": "the MDO"},
+    "event.meeting": {"nl": "het overleg", "en": "the meeting"},
+    "event.intervisie": {"nl": "de intervisie", "en": "the intervision"},
+    "now": {"nl": "nu", "en": "now"},
+    "role_usage": {
+        "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter.",
+        "en": "Write: /samen role @name <role>, for example /samen role @anna chair.",
+    },
+    "role_set": {
+        "nl": "{name} heeft nu de rol(len): {roles}.",
+        "en": "{name} now has the role(s): {roles}.",
+    },
+    "not_allowed_settings": {
+        "nl": "Alleen een coördinator van dit team kan dit aanpassen.",
+        "en": "Only a coordinator of this team can change this.",
+    },
+    "unknown_member": {
+        "nl": "Ik ken '{name}' niet in dit team. Iemand hoort erbij zodra die Samen hier "
+        "heeft gebruikt.",
+        "en": "I don't know '{name}' in this team. People join once they have used Samen here.",
+    },
+    "setting_set": {"nl": "Aangepast: {what}.", "en": "Changed: {what}."},
+    "setting_bad": {
+        "nl": "Dat kan ik niet instellen: {why}",
+        "en": "I can't set that: {why}",
+    },
+    "setting_usage": {
+        "nl": "Schrijf bijvoorbeeld: /samen taal en · /samen aanspreekvorm u · "
+        "/samen tijdzone Europe/Brussels · /samen werktijden ma-vr 08:30-17:30",
+        "en": "Write for example: /samen language en · /samen address u · "
+        "/samen timezone Europe/Brussels · /samen hours mon-fri 08:30-17:30",
+    },
+    "absent_set": {
+        "nl": "Genoteerd: je bent afwezig tot en met {until}. Je krijgt tot dan geen vragen.",
+        "en": "Noted: you are away until {until} inclusive. No questions until then.",
+    },
+    "absent_usage": {
+        "nl": "Schrijf: /samen afwezig tot 2026-12-01",
+        "en": "Write: /samen absent until 2026-12-01",
+    },
+    "present_set": {"nl": "Welkom terug.", "en": "Welcome back."},
+    "status": {
+        "nl": "Lopend: {runs}. Volgende herinnering of bel: {next}.",
+        "en": "Running: {runs}. Next nudge or bell: {next}.",
+    },
+    "nothing": {"nl": "niets", "en": "nothing"},
+    "open_none": {
+        "nl": "Je hebt geen openstaande vragen.",
+        "en": "You have no open questions.",
+    },
+    "open_some": {
+        "nl": "Je openstaande vragen: {items}.",
+        "en": "Your open questions: {items}.",
+    },
+    "trajectory_usage": {
+        "nl": "Schrijf: /samen traject <code> <startdatum>, bijvoorbeeld /samen traject "
+        "T-0412 2025-11-24. Gebruik een code, nooit een naam.",
+        "en": "Write: /samen trajectory <code> <start date>, for example /samen trajectory "
+        "T-0412 2025-11-24. Use a code, never a name.",
+    },
+    "trajectory_name_like": {
+        "nl": "'{ref}' lijkt op een naam. Gebruik een code die alleen jij kunt herleiden, "
+        "zoals T-0412: namen van cliënten horen niet in de chat.",
+        "en": "'{ref}' looks like a name. Use a code only you can trace back, such as "
+        "T-0412: client names do not belong in chat.",
+    },
+    "trajectory_exists": {
+        "nl": "Er is in dit team al een traject '{ref}'.",
+        "en": "This team already has a trajectory '{ref}'.",
+    },
+    "trajectory_future": {
+        "nl": "De startdatum ligt in de toekomst; registreer het traject als het begonnen is.",
+        "en": "The start date is in the future; register the trajectory once it has begun.",
+    },
+    "trajectory_set": {
+        "nl": "Traject {ref} staat genoteerd (gestart {start}). Evaluatiemomenten: {dates}.",
+        "en": "Trajectory {ref} is registered (started {start}). Evaluation moments: {dates}.",
+    },
+    "trajectory_due": {
+        "nl": "Traject {ref} loopt sinds {start}: {age}.",
+        "en": "Trajectory {ref} has been running since {start}: {age}.",
+    },
+    "age_years": {"nl": "{n} jaar", "en": "{n} year(s)"},
+    "age_months": {"nl": "{n} maanden", "en": "{n} months"},
+    "bad_answer_target": {
+        "nl": "Die vraag hoort bij iets dat niet meer loopt.",
+        "en": "That question belongs to something that is no longer running.",
+    },
+}
+
+
+def say(key: str, language: str = "nl", **params: object) -> str:
+    """The reply `key` in `language` (its base language, then Dutch, as fallback)."""
+    variants = REPLIES[key]
+    for lang in (language, language.split("-")[0], "nl"):
+        if lang in variants:
+            return variants[lang].format(**params)
+    return next(iter(variants.values())).format(**params)

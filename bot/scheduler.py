@@ -1,0 +1,676 @@
+"""Timers: the timers table is the truth; APScheduler only arms in-memory jobs from it (R-SCH).
+
+Every nudge and bell is a row in `timers` (status pending -> sent | skipped | cancelled |
+failed). This module turns due rows into durable inbox events, exactly once, and nothing
+else: the service drains the inbox and feeds a `TimerFired` event to the engine.
+
+Arming. An APScheduler 3 `AsyncIOScheduler` with its in-memory job store holds one job per
+pending row due within `horizon` (default 10 minutes): `DateTrigger(run_date=due_at)`, job
+id `timer-<row id>`, job args `[row id]` only — nothing pickled, no text, so renaming code
+loses nothing (R-SCH-4, -5) — with `misfire_grace_time=None` and `coalesce=True`, so that
+APScheduler's 1 s misfire grace never drops a timer (R-SCH-2). A poll loop every
+`poll_interval` seconds arms rows inserted since (by the service or another process) and
+also fires anything due that no job fired (a backstop, and what drives the timers under a
+fake or scaled clock, for which APScheduler's real-time timing does not apply). The
+service may call `arm(row)` / `disarm(row_id)` right after its commit for immediacy.
+
+Firing. `fire_due(now)` is the one code path: the APScheduler job, the poll loop, the
+startup sweep (R-SCH-1) and the tests all call it. It takes every pending row due at `now`
+in due order, in batches, yielding to the event loop between them, and for each:
+
+1. decides the catch-up from the row's kind and its lateness (`decide`, below);
+2. for a shift (quiet hours), moves `due_at` to the next working morning, keeps the row
+   pending and re-arms it — nothing is handed over yet;
+3. otherwise puts the inbox event FIRST — platform "timer", key `timer:<row id>`, payload
+   `{"timer_row": id, "run_id": ..., "timer": <the engine's timer id>, "kind": ...,
+   "catch_up": "fire" | "late" | "skip"}` — THEN claims the row (compare-and-set from
+   pending to sent, or skipped with a note), THEN awaits `on_due(row, catch_up)` so that
+   the service drains the inbox. A crash between put and claim leaves the row pending;
+   the next sweep puts the same key again (absorbed as a duplicate) and claims it. Only
+   the winner of the claim calls `on_due`, so two sweeps, two processes or a job racing
+   the poll loop hand a row over once (R-SCH-1, -6, -7). The inbox event is what the
+   service acts on; after a crash-and-restart the claim records the decision of the
+   restart, which may differ from the payload put before the crash.
+
+One sweep runs at a time per process; a `fire_due` asked for meanwhile (a job, or
+`on_due` itself) is folded into the running sweep instead of waiting for it. `on_due`
+should be quick — a poke for the service to drain the inbox.
+
+Catch-up defaults (lateness = now - due_at; `CatchUpPolicy` per kind, configurable):
+
+| kind | fire (no marker) | late (with marker) | beyond | quiet hours |
+| --- | --- | --- | --- | --- |
+| bell, warning | <= 2 min | — | skipped: "not rung", the chair is told | — |
+| reminder | <= 5 s | <= 12 h | skipped, recorded | shifted to the next working morning |
+| deadline, turn, timeout, wait | <= 5 s | always | never skipped (state transitions) | — |
+| evaluation | <= 5 s | always | never skipped | shifted to the next working morning |
+| any other kind | as reminder | | | |
+
+Quiet hours apply only to late nudges (an on-time timer was scheduled by the engine
+knowing the team's hours) and only to kinds that merely nudge people: shifting a deadline
+or a round's turn would stall a flow until morning. A row that was shifted is delivered
+with the late marker when it fires. The team's zone is applied with `zoneinfo`, so the
+next working morning is 08:30 local on both sides of a DST change (R-SCH-8). The
+`quiet_hours` callback (sync or async) gives a timer's team hours, e.g.
+`QuietHours.parse(team.timezone, team.work_days, team.work_start, team.work_end)`. Moving
+`due_at` is done by the Store's `reschedule_timer` if it has one, else by `SqlTimerTable`.
+
+Leadership (R-SCH-6). On PostgreSQL only the holder of a session-level advisory lock (held
+on a dedicated connection) arms and fires; the others try again every `poll_interval` and
+take over when the holder's connection dies (PostgreSQL then releases the lock). On SQLite
+(one process) the lease is always held. Without the lease the scheduler arms and fires
+nothing.
+
+Logs carry row ids, kinds and catch-up decisions only (R-PRV-8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any, Protocol, cast, runtime_checkable
+from zoneinfo import ZoneInfo
+
+# APScheduler 3 ships no type information.
+from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
+from sqlalchemy import CursorResult, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from bot.clock import Clock
+from bot.store.tables import TimerRow
+
+log = logging.getLogger("samen.scheduler")
+
+# The advisory lock that elects the one timer process (bigint; "SAMEN" in ASCII).
+LEASE_KEY = 0x53414D454E
+SHIFT_NOTE = "shifted: quiet hours"
+WAIT_NOTE = "waited: working hours"
+_TICK = timedelta(microseconds=1)
+
+
+# --------------------------------------------------------------------------- catch-up
+
+
+class Action(StrEnum):
+    fire = "fire"  # on time, or nearly
+    late = "late"  # delivered with a late marker
+    skip = "skip"  # not delivered; recorded (and a skipped bell is told to the chair)
+    shift = "shift"  # quiet hours: moved to the next working morning, still pending
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """What to do with a timer that is due: `new_due` only for a shift; `note` for the row."""
+
+    action: Action
+    new_due: datetime | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpPolicy:
+    """How a kind of timer is handled when it fires late.
+
+    Up to `fire_within` late it fires normally; up to `late_within` it is delivered with
+    a late marker (or shifted, see `shift_in_quiet_hours`); beyond that it is skipped,
+    unless `never_skip`, in which case it is delivered late however late it is.
+    """
+
+    fire_within: timedelta
+    late_within: timedelta
+    never_skip: bool = False
+    shift_in_quiet_hours: bool = False
+
+
+_BELL = CatchUpPolicy(fire_within=timedelta(minutes=2), late_within=timedelta(minutes=2))
+_REMINDER = CatchUpPolicy(
+    fire_within=timedelta(seconds=5), late_within=timedelta(hours=12), shift_in_quiet_hours=True
+)
+_TRANSITION = CatchUpPolicy(
+    fire_within=timedelta(seconds=5), late_within=timedelta(hours=12), never_skip=True
+)
+_EVALUATION = CatchUpPolicy(
+    fire_within=timedelta(seconds=5),
+    late_within=timedelta(hours=12),
+    never_skip=True,
+    shift_in_quiet_hours=True,
+)
+
+DEFAULT_POLICIES: Mapping[str, CatchUpPolicy] = {
+    "bell": _BELL,
+    "warning": _BELL,
+    "reminder": _REMINDER,
+    "deadline": _TRANSITION,
+    "turn": _TRANSITION,
+    "timeout": _TRANSITION,
+    "wait": _TRANSITION,
+    "evaluation": _EVALUATION,
+}
+FALLBACK_POLICY = _REMINDER
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A team's working days (ISO weekdays) and hours in its zone; outside them is quiet."""
+
+    zone: str = "Europe/Amsterdam"
+    work_days: frozenset[int] = field(default_factory=lambda: frozenset({1, 2, 3, 4, 5}))
+    start: time = time(8, 30)
+    end: time = time(17, 30)
+
+    @classmethod
+    def parse(cls, zone: str, work_days: str, start: str, end: str) -> QuietHours:
+        """From a team's settings as stored: "Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:30"."""
+        days = frozenset(int(d) for d in work_days.replace(" ", "").split(",") if d)
+        return cls(zone, days, time.fromisoformat(start), time.fromisoformat(end))
+
+    def is_working(self, moment: datetime) -> bool:
+        local = moment.astimezone(ZoneInfo(self.zone))
+        if local.isoweekday() not in self.work_days:
+            return False
+        now = local.time()
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end  # hours that span midnight
+
+    def next_start(self, moment: datetime) -> datetime:
+        """The first start of working hours after `moment` (UTC), e.g. tomorrow 08:30 local."""
+        zone = ZoneInfo(self.zone)
+        local = moment.astimezone(zone)
+        for days in range(8):
+            day = local.date() + timedelta(days=days)
+            if day.isoweekday() not in self.work_days:
+                continue
+            # A wall-clock time on that date: zoneinfo gives the offset valid on that day,
+            # so 08:30 stays 08:30 local across a DST change.
+            candidate = datetime.combine(day, self.start, tzinfo=zone)
+            if candidate > local:
+                return candidate.astimezone(UTC)
+        raise ValueError("no working days")
+
+
+def decide(
+    policy: CatchUpPolicy,
+    due_at: datetime,
+    now: datetime,
+    quiet: QuietHours | None = None,
+    *,
+    shifted: bool = False,
+) -> CatchUp:
+    """The catch-up for a timer due at `due_at` handled at `now`. Pure."""
+    lateness = now - due_at
+    seconds = int(lateness.total_seconds())
+    quiet_now = (
+        policy.shift_in_quiet_hours
+        and quiet is not None
+        and quiet.work_days  # a team with no working days has no quiet hours to respect
+        and not quiet.is_working(now)
+    )
+    if quiet_now and lateness <= policy.fire_within and quiet is not None:
+        # A nudge due at night waits for the team's next working morning (it is not late:
+        # it keeps its plain form when it goes out then).
+        return CatchUp(Action.shift, new_due=quiet.next_start(now), note=WAIT_NOTE)
+    if lateness <= policy.fire_within:
+        # A row shifted out of quiet hours is on time for its new due moment but still
+        # late for the team: it keeps the late marker.
+        return CatchUp(Action.late, note="late: quiet hours") if shifted else CatchUp(Action.fire)
+    if lateness > policy.late_within and not policy.never_skip:
+        return CatchUp(Action.skip, note=f"skipped: {seconds}s late")
+    if (
+        policy.shift_in_quiet_hours
+        and quiet is not None
+        and quiet.work_days  # a team with no working days has no quiet hours to respect
+        and not quiet.is_working(now)
+    ):
+        return CatchUp(Action.shift, new_due=quiet.next_start(now), note=SHIFT_NOTE)
+    return CatchUp(Action.late, note=f"late: {seconds}s")
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class TimerStore(Protocol):
+    """The `bot.store.repo.Store` methods the scheduler uses."""
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+    async def inbox_put(
+        self, platform: str, event_key: str, payload: dict[str, Any], now: datetime
+    ) -> int | None: ...
+
+    async def pending_timers(
+        self, *, due_before: datetime | None = None, limit: int | None = None
+    ) -> Sequence[TimerRow]: ...
+
+    async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool: ...
+
+    async def next_due(self) -> datetime | None: ...
+
+    async def oldest_overdue(self, now: datetime) -> datetime | None: ...
+
+    async def count_timers(self, status: str) -> int: ...
+
+
+@runtime_checkable
+class TimerTable(Protocol):
+    """The one write the Store does not offer (yet). A Store that grows a
+    `reschedule_timer` is used as it is; until then `SqlTimerTable` does it."""
+
+    async def reschedule_timer(self, id: int, due_at: datetime, note: str) -> bool:
+        """Move a PENDING timer to `due_at`; False if it is no longer pending."""
+        ...
+
+
+class SqlTimerTable:
+    """`TimerTable` on the store's engine: one UPDATE in its own short transaction.
+
+    The UPDATE is the transaction's first statement, so on SQLite it takes the write lock
+    at once and waits in the busy handler like the Store's own writes.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def reschedule_timer(self, id: int, due_at: datetime, note: str) -> bool:
+        stmt = (
+            update(TimerRow)
+            .where(TimerRow.id == id, TimerRow.status == "pending")
+            .values(due_at=due_at, note=note)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions() as session, session.begin():
+            result = cast(CursorResult[Any], await session.execute(stmt))
+        return result.rowcount == 1
+
+
+# --------------------------------------------------------------------------- leadership
+
+
+class TimerLease:
+    """Who may arm and fire timers (R-SCH-6).
+
+    On PostgreSQL: the holder of a session-level advisory lock on a dedicated connection
+    that stays open. `check()` keeps it (a ping on that connection) or tries to take it;
+    when the holder's connection dies, PostgreSQL releases the lock and the next
+    `check()` of another process takes it. Anything else (SQLite, no engine): one
+    process, always held.
+    """
+
+    def __init__(self, engine: AsyncEngine | None = None, key: int = LEASE_KEY) -> None:
+        self.engine = engine
+        self.key = key
+        self.shared = engine is not None and engine.dialect.name == "postgresql"
+        self._held = not self.shared
+        self._conn: AsyncConnection | None = None
+
+    @classmethod
+    def for_store(cls, store: object) -> TimerLease:
+        engine = getattr(store, "engine", None)
+        return cls(engine if isinstance(engine, AsyncEngine) else None)
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    async def check(self) -> bool:
+        """Keep or take the lease; True while held."""
+        if not self.shared:
+            return True
+        if self._conn is not None:
+            try:
+                await self._conn.execute(text("SELECT 1"))
+                await self._conn.commit()
+                return True
+            except Exception as exc:
+                log.warning("timer lease lost: %s", type(exc).__name__)
+                await self._drop()
+        assert self.engine is not None
+        conn: AsyncConnection | None = None
+        try:
+            conn = await self.engine.connect()
+            got = (await conn.execute(select(func.pg_try_advisory_lock(self.key)))).scalar()
+            # Commit so that the connection does not sit idle in a transaction; the lock
+            # is session-level and outlives it.
+            await conn.commit()
+        except Exception as exc:
+            log.warning("timer lease not checked: %s", type(exc).__name__)
+            got = False
+        if got and conn is not None:
+            self._conn, self._held = conn, True
+            log.info("timer lease taken")
+        elif conn is not None:
+            await _close_quietly(conn)
+        return self._held
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.execute(select(func.pg_advisory_unlock(self.key)))
+                await self._conn.commit()
+            except Exception as exc:
+                log.warning("timer lease not released cleanly: %s", type(exc).__name__)
+            await self._drop()
+        elif self.shared:
+            self._held = False
+
+    async def _drop(self) -> None:
+        conn, self._conn, self._held = self._conn, None, False
+        if conn is not None:
+            await _close_quietly(conn)
+
+
+async def _close_quietly(conn: AsyncConnection) -> None:
+    try:
+        await conn.close()
+    except Exception as exc:
+        log.debug("lease connection not closed: %s", type(exc).__name__)
+
+
+# --------------------------------------------------------------------------- the scheduler
+
+OnDue = Callable[[TimerRow, CatchUp], Awaitable[None]]
+QuietHoursFor = Callable[[TimerRow], QuietHours | Awaitable[QuietHours | None] | None]
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    fired: int = 0
+    late: int = 0
+    skipped: int = 0
+    shifted: int = 0
+
+
+class Scheduler:
+    """Arms timers from the timers table and hands due ones to the inbox, exactly once."""
+
+    def __init__(
+        self,
+        store: TimerStore,
+        clock: Clock,
+        on_due: OnDue | None = None,
+        *,
+        horizon: timedelta = timedelta(minutes=10),
+        poll_interval: float = 5.0,
+        policies: Mapping[str, CatchUpPolicy] | None = None,
+        quiet_hours: QuietHoursFor | None = None,
+        table: TimerTable | None = None,
+        lease: TimerLease | None = None,
+        batch: int = 500,
+        use_apscheduler: bool = True,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.on_due = on_due
+        self.horizon = horizon
+        self.poll_interval = poll_interval
+        self.policies = {**DEFAULT_POLICIES, **(policies or {})}
+        self.quiet_hours = quiet_hours
+        if table is None:
+            table = store if isinstance(store, TimerTable) else SqlTimerTable(store.engine)
+        self.table: TimerTable = table
+        self.lease = lease if lease is not None else TimerLease.for_store(store)
+        self.batch = batch
+        self.use_apscheduler = use_apscheduler
+        self.stats = SchedulerStats()
+        self._aps: AsyncIOScheduler | None = None
+        self._armed: dict[int, datetime] = {}  # row id -> due_at of its in-memory job
+        self._sweep_until: datetime | None = None  # set while a sweep runs
+        self._poll: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._ticking = False
+        self._jobs: set[asyncio.Task[Any]] = set()  # APScheduler callbacks running now
+
+    # -- life cycle
+
+    async def start(self) -> None:
+        """Take the lease if free, sweep past-due rows, arm the horizon, start polling."""
+        self._stopping = False
+        if self.use_apscheduler:
+            self._aps = AsyncIOScheduler(timezone=UTC)
+            self._aps.start()
+        try:
+            await self.tick()
+        except BaseException:
+            await self.stop()
+            raise
+        self._poll = asyncio.create_task(self._poll_loop(), name="scheduler-poll")
+
+    async def stop(self) -> None:
+        """Stop polling (a poll in progress finishes first), drop the jobs, free the lease."""
+        self._stopping = True
+        if self._poll is not None:
+            if not self._ticking:
+                self._poll.cancel()  # it is asleep on the clock: nothing is half done
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll
+            self._poll = None
+        self._disarm_all()
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+        if self._jobs:  # a callback in the middle of a sweep finishes it
+            await asyncio.gather(*self._jobs, return_exceptions=True)
+        await self.lease.release()
+
+    async def _poll_loop(self) -> None:
+        while not self._stopping:
+            await self.clock.sleep(self.poll_interval)
+            if self._stopping:
+                break
+            self._ticking = True
+            try:
+                await self.tick()
+            except Exception as exc:  # the store is unreachable: try again next poll
+                log.warning("scheduler poll failed: %s", type(exc).__name__)
+            finally:
+                self._ticking = False
+
+    async def tick(self) -> None:
+        """One poll: keep or take the lease, fire what is due, arm what is near."""
+        was_held = self.lease.held
+        if not await self.lease.check():
+            if was_held:
+                log.warning("timer lease lost: disarming %d timers", len(self._armed))
+                self._disarm_all()
+            return
+        now = self.clock.now()
+        await self.fire_due(now)  # the startup sweep on the first tick (R-SCH-1)
+        await self.arm_horizon(now)
+
+    # -- arming
+
+    async def arm_horizon(self, now: datetime | None = None) -> int:
+        """Arm every pending row due within the horizon; disarm jobs of rows gone."""
+        if not self.lease.held:
+            return 0
+        now = now if now is not None else self.clock.now()
+        # Only jobs armed before the read may be stale: a row the service arms while we
+        # read was committed after it and is missing from `rows` for that reason alone.
+        before = dict(self._armed)
+        rows = await self.store.pending_timers(due_before=now + self.horizon)
+        seen = set()
+        for row in rows:
+            seen.add(row.id)
+            if self._armed.get(row.id) != row.due_at:
+                self._arm(row.id, row.due_at)
+        for row_id, due in before.items():
+            if row_id not in seen and self._armed.get(row_id) == due:
+                self.disarm(row_id)  # cancelled, or handed over by another process
+        return len(self._armed)
+
+    def arm(self, row: TimerRow) -> bool:
+        """Arm a job for a pending row due within the horizon (after the service's commit)."""
+        if not self.lease.held or row.status != "pending":
+            return False
+        if row.due_at > self.clock.now() + self.horizon:
+            return False  # the poll loop arms it when it comes near
+        self._arm(row.id, row.due_at)
+        return True
+
+    def _arm(self, row_id: int, due_at: datetime) -> None:
+        self._armed[row_id] = due_at
+        if self._aps is not None:
+            self._aps.add_job(
+                self._job,
+                DateTrigger(run_date=due_at, timezone=UTC),
+                args=[row_id],  # the id only: nothing else lives in scheduler state
+                id=f"timer-{row_id}",
+                name=f"timer-{row_id}",  # what APScheduler logs: the id, nothing else
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+            )
+
+    def disarm(self, row_id: int) -> None:
+        """Drop the in-memory job of a row (cancelled, handled or moved)."""
+        if self._armed.pop(row_id, None) is not None and self._aps is not None:
+            with contextlib.suppress(JobLookupError):  # it has just run
+                self._aps.remove_job(f"timer-{row_id}")
+
+    def _disarm_all(self) -> None:
+        for row_id in list(self._armed):
+            self.disarm(row_id)
+
+    async def _job(self, row_id: int) -> None:
+        """APScheduler's callback: the same path as every other firing."""
+        if row_id not in self._armed or self._stopping:
+            return  # handled already by a sweep or an earlier job of the same batch
+        task = asyncio.current_task()
+        assert task is not None  # APScheduler runs coroutine jobs as tasks
+        self._jobs.add(task)
+        try:
+            await self.fire_due(self.clock.now())
+        finally:
+            self._jobs.discard(task)
+
+    # -- firing
+
+    async def fire_due(self, now: datetime | None = None) -> int:
+        """Hand over every pending row due at `now`, in due order; return how many.
+
+        One sweep runs at a time in this process: a call made while one runs (an
+        APScheduler job, or `on_due` itself) returns 0 at once and the running sweep goes
+        round again up to the later moment, so nobody waits on a lock and nothing is
+        missed. Across processes the claim decides who hands a row over.
+        """
+        if not self.lease.held:
+            return 0
+        now = now if now is not None else self.clock.now()
+        if self._sweep_until is not None:
+            self._sweep_until = max(self._sweep_until, now)
+            return 0
+        self._sweep_until = now
+        handed = 0
+        try:
+            swept: datetime | None = None
+            while swept != self._sweep_until:
+                swept = self._sweep_until
+                handed += await self._sweep(swept)
+        finally:
+            self._sweep_until = None
+        return handed
+
+    async def _sweep(self, now: datetime) -> int:
+        handed = 0
+        tried: set[int] = set()
+        while True:
+            # +1 µs: `due_before` may be exclusive; rows due exactly now are due.
+            rows = await self.store.pending_timers(due_before=now + _TICK, limit=self.batch)
+            fresh = [r for r in rows if r.due_at <= now and r.id not in tried]
+            for i, row in enumerate(fresh):
+                tried.add(row.id)
+                if await self._handle(row, now):
+                    handed += 1
+                if i % 50 == 49:
+                    await asyncio.sleep(0)  # let acks and sends run between chunks
+            if not fresh or len(rows) < self.batch:
+                return handed
+            await asyncio.sleep(0)
+
+    async def _handle(self, row: TimerRow, now: datetime) -> bool:
+        try:
+            policy = self.policies.get(row.kind, FALLBACK_POLICY)
+            quiet = None
+            if policy.shift_in_quiet_hours and now - row.due_at > policy.fire_within:
+                quiet = await self._quiet_hours(row)
+            catch = decide(policy, row.due_at, now, quiet, shifted=row.note == SHIFT_NOTE)
+
+            if catch.action is Action.shift:
+                assert catch.new_due is not None
+                self.disarm(row.id)
+                if await self.table.reschedule_timer(row.id, catch.new_due, catch.note):
+                    self.stats.shifted += 1
+                    log.info("timer %s (%s): shifted out of quiet hours", row.id, row.kind)
+                    if catch.new_due <= now + self.horizon:
+                        self._arm(row.id, catch.new_due)
+                return False
+
+            payload = {
+                "timer_row": row.id,
+                "run_id": row.run_id,
+                "timer": row.timer,
+                "kind": row.kind,
+                "catch_up": catch.action.value,
+            }
+            # Durable hand-off first; the claim second. See the module docstring.
+            await self.store.inbox_put("timer", f"timer:{row.id}", payload, now)
+            status = "skipped" if catch.action is Action.skip else "sent"
+            claimed = await self.store.claim_timer(row.id, status, now, catch.note)
+            self.disarm(row.id)
+            if not claimed:
+                return False  # another sweep or process handed it over
+            if catch.action is Action.fire:
+                self.stats.fired += 1
+            elif catch.action is Action.late:
+                self.stats.late += 1
+            else:
+                self.stats.skipped += 1
+            log.info("timer %s (%s): %s", row.id, row.kind, catch.action.value)
+        except Exception as exc:
+            # Left pending: the next sweep tries again.
+            log.warning("timer %s (%s): not handled: %s", row.id, row.kind, type(exc).__name__)
+            return False
+        if self.on_due is not None:
+            try:
+                await self.on_due(row, catch)
+            except Exception as exc:  # the event is in the inbox; the service drains it later
+                log.warning(
+                    "timer %s (%s): on_due failed: %s", row.id, row.kind, type(exc).__name__
+                )
+        return True
+
+    async def _quiet_hours(self, row: TimerRow) -> QuietHours | None:
+        if self.quiet_hours is None:
+            return None
+        found = self.quiet_hours(row)
+        if inspect.isawaitable(found):
+            found = await found
+        return found
+
+    # -- status
+
+    async def status(self, now: datetime | None = None) -> dict[str, Any]:
+        """For `samen status` (R-OPS-2): counts, next due, oldest overdue, armed, lease."""
+        now = now if now is not None else self.clock.now()
+        next_due = await self.store.next_due()
+        oldest = await self.store.oldest_overdue(now)
+        return {
+            "lease_held": self.lease.held,
+            "pending": await self.store.count_timers("pending"),
+            "armed": len(self._armed),
+            "next_due": next_due.isoformat() if next_due else None,
+            "oldest_overdue": oldest.isoformat() if oldest else None,
+            "fired": self.stats.fired,
+            "late": self.stats.late,
+            "skipped": self.stats.skipped,
+            "shifted": self.stats.shifted,
+        }

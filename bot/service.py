@@ -1,0 +1,1110 @@
+"""The shell around the engine: inbox in, one transaction per step, effects out.
+
+Every inbound event — a chat command, an answer, a timer that fell due — is first stored
+in the inbox (unique per platform event id, R-ING-1..4) and only then acknowledged. The
+service drains the inbox in order: for an event that concerns a run it takes the run's
+lock, THEN loads the run (never before: aiogram issue 1317), lets the pure engine advance
+it, and saves the new run, its answers, its outbox rows and its timer rows in one
+transaction guarded by the run's version (`Store.commit_step`). Chained flows start and
+`after_flow` triggers fire once that transaction has committed. The outbox and the
+scheduler are nudged afterwards; nothing here talks to a platform directly.
+
+Logs carry ids and event kinds only (R-PRV-8): never answer text, names or secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+
+from bot.clock import Clock
+from bot.core import engine
+from bot.core.commands import (
+    EVENT_WORDS,
+    UnknownBellCommand,
+    UnknownSamenCommand,
+    parse_bell,
+    parse_samen,
+    parse_work_hours,
+)
+from bot.core.effects import (
+    CancelTimer,
+    Destination,
+    Edit,
+    Effect,
+    Finish,
+    Message,
+    MessageKind,
+    Reply,
+    ScheduleTimer,
+    Send,
+    StartFlow,
+)
+from bot.core.events import (
+    Answered,
+    AnswerKind,
+    Event,
+    Member,
+    RegisteredEvent,
+    StartContext,
+    Team,
+    TimerFired,
+)
+from bot.core.model import (
+    AfterFlowTrigger,
+    CadenceTrigger,
+    CommandTrigger,
+    EventTrigger,
+    Flow,
+    PhaseStep,
+)
+from bot.core.render import text as render_text
+from bot.core.run import Run, RunStatus
+from bot.core.timing import Offset as TimingOffset
+from bot.core.timing import cadence_dates, parse_duration, resolve_offset
+from bot.outbox import message_to_json
+from bot.replies import say
+from bot.store.repo import StaleRun, StepWrite, Store
+from bot.store.tables import InboxRow, MemberRow, TeamRow
+
+log = logging.getLogger("samen.service")
+
+# Delivery order across chats under a shared cap: bells first, reminders last (R-OUT-4).
+PRIORITY = {
+    MessageKind.bell: 0,
+    MessageKind.process_bell: 0,
+    MessageKind.warning: 1,
+    MessageKind.phase: 1,
+    MessageKind.status: 1,
+    MessageKind.reply: 2,
+    MessageKind.say: 3,
+    MessageKind.form: 3,
+    MessageKind.summary: 3,
+    MessageKind.closing: 3,
+    MessageKind.reminder: 5,
+}
+
+# Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
+_LATE = {"late", "skip"}
+
+STALE_RETRIES = 3
+
+
+class TimerArming(Protocol):
+    async def arm_horizon(self, now: datetime | None = None) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """Who acted, where: the team row, the member row and the inbox row."""
+
+    team: TeamRow
+    member: MemberRow | None
+    inbox: InboxRow
+    platform: str
+
+
+class Service:
+    """Turns stored inbound events into run steps; the only writer of runs."""
+
+    def __init__(
+        self,
+        store: Store,
+        flows: Mapping[str, Flow],
+        clock: Clock,
+        *,
+        notify_outbox: Any = None,
+        scheduler: TimerArming | None = None,
+        group_platforms: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.flows = dict(flows)
+        self.clock = clock
+        self._notify_outbox = notify_outbox
+        self.scheduler = scheduler
+        self._group_platforms = set(group_platforms)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._drain_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.handled = 0
+        # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
+        # them go back there rather than into the team channel.
+        self._private: set[int] = set()
+
+    # ------------------------------------------------------------------ ingress
+
+    async def receive(self, platform: str, key: str, payload: Mapping[str, Any]) -> bool:
+        """Store an inbound event durably (R-ING-3); False when it was a duplicate.
+
+        Adapters acknowledge the platform only after this returns."""
+        stored = await self.store.inbox_put(platform, key, dict(payload), self.clock.now())
+        self._wake.set()
+        if stored is None:
+            log.info("inbox duplicate absorbed platform=%s", platform)
+        return stored is not None
+
+    async def timer_due(self, *_: object) -> None:
+        """The scheduler put a fired timer into the inbox: go and handle it."""
+        self._wake.set()
+
+    async def run(self, poll_interval: float = 1.0) -> None:
+        """Drain the inbox whenever woken (or every `poll_interval`), until stopped."""
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
+            self._wake.clear()
+            await self.drain()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Handle every pending inbox row in arrival order; return how many."""
+        done = 0
+        async with self._drain_lock:
+            while True:
+                rows = await self.store.inbox_pending(limit=100)
+                if not rows:
+                    return done
+                for row in rows:
+                    await self._handle_safely(row)
+                    done += 1
+
+    async def _handle_safely(self, row: InboxRow) -> None:
+        try:
+            await self._handle(row)
+        except Exception as error:  # one bad event must never stop the others
+            log.exception("inbox row %s failed: %s", row.id, type(error).__name__)
+            await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
+        finally:
+            self._private.discard(row.id)
+        self.handled += 1
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _handle(self, row: InboxRow) -> None:
+        payload = row.payload
+        if row.platform == "timer":
+            await self._on_timer(row)
+            return
+        kind = payload.get("kind")
+        now = self.clock.now()
+        if str(payload.get("channel", "")).startswith("dm:") and kind != "answer":
+            # A private chat is no team (e.g. Telegram's /start); deep links come later.
+            await self.store.inbox_done(row.id, now)
+            return
+        team = await self._team_of(row)
+        if str(payload.get("channel", "")) != team.channel:
+            self._private.add(row.id)
+        member = None
+        if payload.get("user"):
+            member = await self.store.upsert_member(
+                team.id,
+                str(payload["user"]),
+                str(payload.get("user_name") or payload["user"]),
+                now=now,
+            )
+        ctx = _Context(team, member, row, row.platform)
+        log.info("inbox row %s kind=%s", row.id, kind)
+        if kind == "command" and payload.get("command") == "bel":
+            await self._on_bell(ctx, str(payload.get("args", "")))
+        elif kind == "command" and payload.get("command") == "samen":
+            await self._on_samen(ctx, str(payload.get("args", "")))
+        elif kind == "command":
+            await self._reply(
+                ctx,
+                say("unknown_command", team.language, typed="/" + str(payload.get("command", ""))),
+            )
+        elif kind == "answer":
+            await self._on_answer(ctx)
+        elif kind == "mention":
+            await self._reply(ctx, self._help(team.language))
+        else:  # joined / left and anything else: nothing to do beyond the member upsert
+            await self.store.inbox_done(row.id, now)
+
+    async def _team_of(self, row: InboxRow) -> TeamRow:
+        """The team an inbound event belongs to. An answer given in a direct message or a
+        modal belongs to its run's team, not to a "team" made of that private chat."""
+        payload = row.payload
+        if payload.get("kind") == "answer" and payload.get("run"):
+            run = await self.store.load_run(str(payload["run"]))
+            team = await self.store.get_team(run.team_id) if run is not None else None
+            if team is not None:
+                return team
+        return await self.store.team_for_channel(
+            row.platform,
+            str(payload["channel"]),
+            name=str(payload.get("channel_name", "")),
+            now=self.clock.now(),
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    async def _advance(self, run_id: str, event: Event, inbox_id: int | None) -> Run | None:
+        """Lock, load, advance, save. Retries when another writer moved the run on."""
+        async with self._locks[run_id]:
+            for _ in range(STALE_RETRIES):
+                row = await self.store.load_run(run_id)
+                if row is None:
+                    return None
+                run = Run.model_validate(row.state)
+                flow = self.flows.get(run.flow_id)
+                if flow is None:
+                    log.warning("run %s: flow %s is not loaded", run_id, run.flow_id)
+                    return None
+                outcome = engine.advance(flow, run, event, self.clock.now())
+                team = await self.store.get_team(row.team_id)
+                assert team is not None
+                try:
+                    await self._commit(
+                        team, outcome.run, outcome.effects, row.version, inbox_id, row.thread
+                    )
+                except StaleRun:
+                    log.info("run %s moved on meanwhile; retrying", run_id)
+                    continue
+                await self._after(team, flow, outcome.run, outcome.effects)
+                return outcome.run
+        raise RuntimeError(f"run {run_id} kept changing under us")
+
+    async def start_flow(
+        self,
+        team: TeamRow,
+        flow: Flow,
+        *,
+        by: str | None,
+        event: RegisteredEvent | None = None,
+        parent: str | None = None,
+        participants: tuple[str, ...] | None = None,
+        inbox_id: int | None = None,
+        preface: Message | None = None,
+    ) -> Run:
+        engine_team = await self._engine_team(team)
+        ctx = StartContext(
+            run_id=uuid.uuid4().hex[:16],
+            team=engine_team,
+            started_by=by,
+            event=event,
+            parent_run=parent,
+            participants=participants,
+        )
+        outcome = engine.start(flow, ctx, self.clock.now())
+        if preface is not None and by is not None:
+            # Said by the shell before the flow's first words (e.g. which trajectory).
+            first = Send(f"preface:{ctx.run_id}", Destination.person(by), preface)
+            outcome = engine.Outcome(outcome.run, (first, *outcome.effects))
+        if outcome.run.status == RunStatus.refused:
+            await self._commit_messages(team, outcome.effects, inbox_id)
+            return outcome.run
+        await self._commit(team, outcome.run, outcome.effects, None, inbox_id, None)
+        log.info("run %s started flow=%s", outcome.run.id, flow.id)
+        await self._after(team, flow, outcome.run, outcome.effects)
+        return outcome.run
+
+    async def _commit(
+        self,
+        team: TeamRow,
+        run: Run,
+        effects: Sequence[Effect],
+        expected: int | None,
+        inbox_id: int | None,
+        thread: str | None,
+    ) -> None:
+        now = self.clock.now()
+        outbox, timers_new, timers_cancel = self._effects_to_rows(team, run, effects, inbox_id)
+        sent_here = {o["msg_key"]: o for o in outbox if o["op"] == "send"}
+        for row in outbox:
+            if row["op"] == "edit":
+                original = sent_here.get(row["msg_key"])
+                destination = (
+                    original["destination"]
+                    if original is not None
+                    else await self.store.original_destination(run.id, row["msg_key"])
+                )
+                row["destination"] = destination or team.channel
+                row["message"]["thread"] = bool(original and original["message"]["thread"])
+        answers = [
+            {
+                "step": step,
+                "question": question,
+                "member": member,
+                "kind": answer.kind.value,
+                "value": _stored(answer.value),
+                "answered_at": answer.answered_at,
+            }
+            for step, questions in run.answers.items()
+            for question, by_member in questions.items()
+            for member, answer in by_member.items()
+        ]
+        finished = run.status in (RunStatus.done, RunStatus.stopped)
+        await self.store.commit_step(
+            StepWrite(
+                run_id=run.id,
+                expected_version=expected,
+                run={
+                    "team_id": team.id,
+                    "flow_id": run.flow_id,
+                    "status": run.status.value,
+                    "version": run.version if expected is None else max(run.version, expected + 1),
+                    "state": run.model_dump(mode="json"),
+                    "parent_run": run.parent_run,
+                    "finished_at": now if finished else None,
+                },
+                answers=answers,
+                outbox=outbox,
+                timers_new=timers_new,
+                timers_cancel=timers_cancel,
+                inbox_id=inbox_id,
+                now=now,
+            )
+        )
+
+    async def _after(self, team: TeamRow, flow: Flow, run: Run, effects: Sequence[Effect]) -> None:
+        """Work that follows a committed step: chained flows, after_flow triggers, and
+        nudging the outbox and the scheduler."""
+        event = (
+            RegisteredEvent(run.event_kind, run.event_at)
+            if run.event_kind and run.event_at
+            else None
+        )
+        for effect in effects:
+            if isinstance(effect, StartFlow) and effect.flow in self.flows:
+                await self.start_flow(
+                    team,
+                    self.flows[effect.flow],
+                    by=run.started_by,
+                    event=event,
+                    parent=run.id,
+                    participants=effect.participants,
+                )
+            elif isinstance(effect, Finish):
+                for other in self.flows.values():
+                    if any(
+                        isinstance(t, AfterFlowTrigger) and t.after_flow == flow.id
+                        for t in other.triggers
+                    ):
+                        await self.start_flow(
+                            team, other, by=run.started_by, event=event, parent=run.id
+                        )
+        if self._notify_outbox is not None:
+            self._notify_outbox()
+        if self.scheduler is not None and any(isinstance(e, ScheduleTimer) for e in effects):
+            await self.scheduler.arm_horizon()
+
+    def _effects_to_rows(
+        self, team: TeamRow, run: Run, effects: Sequence[Effect], inbox_id: int | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        # A rejected event leaves the run's version as it was, so a reply is also keyed by
+        # the event that caused it: a second wrong answer gets its own re-prompt.
+        cause = f":inbox:{inbox_id}" if inbox_id is not None else ""
+        outbox: list[dict[str, Any]] = []
+        timers_new: list[dict[str, Any]] = []
+        timers_cancel: list[str] = []
+        for effect in effects:
+            if isinstance(effect, Send):
+                outbox.append(
+                    self._row(
+                        team,
+                        run.id,
+                        "send",
+                        effect.key,
+                        effect.to,
+                        effect.message,
+                        f"{run.id}:send:{effect.key}",
+                    )
+                )
+            elif isinstance(effect, Edit):
+                outbox.append(
+                    self._row(
+                        team,
+                        run.id,
+                        "edit",
+                        effect.key,
+                        Destination.thread(),
+                        effect.message,
+                        f"{run.id}:edit:{effect.key}:{run.version}",
+                    )
+                )
+            elif isinstance(effect, Reply):
+                outbox.append(
+                    self._row(
+                        team,
+                        run.id,
+                        "reply",
+                        "",
+                        Destination.person(effect.member),
+                        effect.message,
+                        f"{run.id}:reply:{effect.member}:{run.version}:{len(outbox)}{cause}",
+                        reply=True,
+                        private=inbox_id in self._private,
+                    )
+                )
+            elif isinstance(effect, ScheduleTimer):
+                timers_new.append(
+                    {
+                        "timer": effect.timer_id,
+                        "kind": effect.kind.value,
+                        "due_at": effect.due,
+                        "idempotency_key": f"{run.id}:{effect.timer_id}:{effect.due.isoformat()}",
+                    }
+                )
+            elif isinstance(effect, CancelTimer):
+                timers_cancel.append(effect.timer_id)
+        return outbox, timers_new, timers_cancel
+
+    def _row(
+        self,
+        team: TeamRow,
+        run_id: str | None,
+        op: str,
+        key: str,
+        to: Destination,
+        message: Message,
+        idempotency: str,
+        *,
+        reply: bool = False,
+        private: bool = False,
+    ) -> dict[str, Any]:
+        """One outbox row. Person messages go to `dm:<user>`; replies to the team channel,
+        addressed to one user (ephemeral where the platform can)."""
+        if reply:
+            # To the person where they acted: the team channel, or their private chat
+            # when they answered there (a direct message, a modal).
+            destination = f"dm:{to.member}" if private else team.channel
+            user, thread = to.member, False
+        elif to.kind == "person" and op == "send":
+            destination, user, thread = f"dm:{to.member}", to.member, False
+        elif op == "edit":
+            destination, user, thread = "", None, False  # resolved from the original below
+        else:
+            destination, user, thread = team.channel, None, to.kind == "thread"
+        group = team.platform in self._group_platforms and not destination.startswith("dm:")
+        return {
+            "team_id": team.id,
+            "run_id": run_id,
+            "platform": team.platform,
+            "destination": destination,
+            "op": op,
+            "msg_key": key,
+            "kind": message.kind.value,
+            "priority": PRIORITY.get(message.kind, 3),
+            "message": message_to_json(message, thread=thread, group=group, user=user),
+            "idempotency_key": idempotency,
+        }
+
+    async def _commit_messages(
+        self, team: TeamRow, effects: Sequence[Effect], inbox_id: int | None
+    ) -> None:
+        rows = [
+            self._row(
+                team,
+                None,
+                "reply",
+                "",
+                Destination.person(e.member),
+                e.message,
+                f"inbox:{inbox_id}:reply:{n}",
+                reply=True,
+                private=inbox_id in self._private,
+            )
+            for n, e in enumerate(effects)
+            if isinstance(e, Reply)
+        ]
+        await self.store.commit_messages(outbox=rows, inbox_id=inbox_id, now=self.clock.now())
+        if self._notify_outbox is not None:
+            self._notify_outbox()
+
+    async def _reply(self, ctx: _Context, text: str) -> None:
+        """Answer the member who acted, and mark their inbox row handled, atomically."""
+        assert ctx.member is not None
+        message = Message(MessageKind.reply, text)
+        await self._commit_messages(ctx.team, (Reply(ctx.member.user, message),), ctx.inbox.id)
+
+    async def _engine_team(self, team: TeamRow) -> Team:
+        today = self.clock.now().astimezone(ZoneInfo(team.timezone)).date()
+        members = tuple(
+            Member(
+                m.user,
+                m.name or m.user,
+                frozenset(m.roles),
+                absent=m.absent_until is not None and m.absent_until >= today,
+            )
+            for m in await self.store.members(team.id)
+        )
+        return Team(
+            members=members, language=team.language, address=team.address, timezone=team.timezone
+        )
+
+    # ------------------------------------------------------------------ events
+
+    async def _on_timer(self, row: InboxRow) -> None:
+        payload = row.payload
+        run_id = payload.get("run_id")
+        timer = str(payload.get("timer", ""))
+        if run_id is None and timer.startswith("start:"):
+            await self._on_start_timer(row, timer)
+            return
+        if run_id is None and timer.startswith("cadence:"):
+            await self._on_cadence_timer(row, timer)
+            return
+        if run_id is None:
+            await self.store.inbox_done(row.id, self.clock.now(), error="no run")
+            return
+        late = payload.get("catch_up") in _LATE
+        result = await self._advance(str(run_id), TimerFired(timer, late=late), row.id)
+        if result is None:
+            await self.store.inbox_done(row.id, self.clock.now(), error="no run")
+
+    async def _on_answer(self, ctx: _Context) -> None:
+        payload = ctx.inbox.payload
+        assert ctx.member is not None
+        value = payload.get("value", "")
+        raw: str | tuple[str, ...] = (
+            tuple(str(v) for v in value) if isinstance(value, list) else str(value)
+        )
+        event = Answered(
+            ctx.member.user,
+            str(payload.get("step", "")),
+            str(payload.get("question", "")),
+            raw,
+            AnswerKind(payload.get("answer_kind", "value")),
+        )
+        run = await self._advance(str(payload.get("run", "")), event, ctx.inbox.id)
+        if run is None:
+            await self._reply(ctx, say("bad_answer_target", ctx.team.language))
+
+    async def _on_bell(self, ctx: _Context, args: str) -> None:
+        assert ctx.member is not None
+        language = ctx.team.language
+        try:
+            command = parse_bell(ctx.member.user, args)
+        except UnknownBellCommand as error:
+            await self._reply(
+                ctx, say("unknown_bell", language, typed=error.typed, words=", ".join(error.words))
+            )
+            return
+        run_id = await self._meeting(ctx.team)
+        if run_id is None:
+            await self._reply(ctx, say("no_meeting", language))
+            return
+        await self._advance(run_id, command, ctx.inbox.id)
+
+    async def _meeting(self, team: TeamRow) -> str | None:
+        """The run the bell is for: the newest active run in a phase, else the newest."""
+        rows = await self.store.active_runs(team.id)
+        rows.sort(key=lambda r: r.created_at, reverse=True)
+        for row in rows:
+            flow = self.flows.get(row.flow_id)
+            step = row.state.get("step")
+            if (
+                flow is not None
+                and step
+                and any(
+                    isinstance(s, PhaseStep) and s.id == str(step).split("~")[0] for s in flow.steps
+                )
+            ):
+                return row.id
+        return rows[0].id if rows else None
+
+    # ------------------------------------------------------------------ /samen
+
+    async def _on_samen(self, ctx: _Context, args: str) -> None:
+        language = ctx.team.language
+        try:
+            command = parse_samen(args)
+        except UnknownSamenCommand as error:
+            await self._reply(
+                ctx, say("unknown_command", language, typed=f"/samen {error.typed}".strip())
+            )
+            return
+        handler = {
+            "help": self._cmd_help,
+            "start": self._cmd_start,
+            "plan": self._cmd_plan,
+            "role": self._cmd_role,
+            "setting": self._cmd_setting,
+            "absent": self._cmd_absent,
+            "present": self._cmd_present,
+            "status": self._cmd_status,
+            "open": self._cmd_open,
+            "trajectory": self._cmd_trajectory,
+        }[command.action]
+        await handler(ctx, command.args)
+
+    def _help(self, language: str) -> str:
+        names = sorted(
+            {
+                t.command
+                for f in self.flows.values()
+                for t in f.triggers
+                if isinstance(t, CommandTrigger)
+            }
+        )
+        return say("help", language, flows=", ".join(names) or "—")
+
+    async def _cmd_help(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        await self._reply(ctx, self._help(ctx.team.language))
+
+    def _find_flow(self, name: str) -> Flow | None:
+        name = name.lower()
+        if name in self.flows:
+            return self.flows[name]
+        for flow in self.flows.values():
+            if any(isinstance(t, CommandTrigger) and t.command == name for t in flow.triggers):
+                return flow
+        return None
+
+    async def _cmd_start(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        language = ctx.team.language
+        commands = sorted(
+            {
+                t.command
+                for f in self.flows.values()
+                for t in f.triggers
+                if isinstance(t, CommandTrigger)
+            }
+        )
+        if not args:
+            await self._reply(
+                ctx, say("start_which", language, example=commands[0] if commands else "...")
+            )
+            return
+        flow = self._find_flow(args[0])
+        if flow is None:
+            close = difflib.get_close_matches(args[0].lower(), commands + list(self.flows), 1)
+            hint = say("did_you_mean", language, name=close[0]) if close else ""
+            await self._reply(
+                ctx,
+                say("unknown_flow", language, name=args[0], hint=hint, flows=", ".join(commands)),
+            )
+            return
+        assert ctx.member is not None
+        await self.start_flow(ctx.team, flow, by=ctx.member.user, inbox_id=ctx.inbox.id)
+
+    async def _cmd_plan(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        """`/samen bezoek 2026-11-24 14:00`: register the event; start or schedule every
+        flow with an event trigger for this kind of event."""
+        language, kind = ctx.team.language, args[0]
+        word = next((w for w, k in EVENT_WORDS.items() if k == kind), kind)
+        at = _parse_when(args[1:3], ctx.team.timezone)
+        now = self.clock.now()
+        if at is None:
+            await self._reply(ctx, say("bad_when", language, word=word))
+            return
+        if at <= now:
+            await self._reply(ctx, say("in_past", language))
+            return
+        assert ctx.member is not None
+        event = await self.store.add_event(
+            ctx.team.id, kind, at, created_by=ctx.member.user, now=now
+        )
+        starts: list[str] = []
+        timers: list[dict[str, Any]] = []
+        to_start: list[Flow] = []
+        for flow in self.flows.values():
+            for trigger in flow.triggers:
+                if not isinstance(trigger, EventTrigger) or trigger.event != kind:
+                    continue
+                begin = _trigger_moment(trigger, at, ctx.team.timezone)
+                title = render_text(flow.title, language)
+                if begin <= now:
+                    to_start.append(flow)
+                    starts.append(
+                        say("planned_starts", language, flow=title, when=say("now", language))
+                    )
+                else:
+                    timers.append(
+                        {
+                            "timer": f"start:{flow.id}:{event.id}:{ctx.member.user}",
+                            "kind": "start",
+                            "due_at": begin,
+                            "idempotency_key": f"start:{flow.id}:{event.id}",
+                        }
+                    )
+                    starts.append(
+                        say(
+                            "planned_starts",
+                            language,
+                            flow=title,
+                            when=_when(begin, ctx.team, language),
+                        )
+                    )
+        what = say(f"event.{kind}", language) if f"event.{kind}" in _EVENT_KEYS else kind
+        text = say(
+            "planned",
+            language,
+            what=what,
+            when=_when(at, ctx.team, language),
+            starts="".join(starts) or say("planned_none", language),
+        )
+        message = Message(MessageKind.reply, text)
+        rows = [
+            self._row(
+                ctx.team,
+                None,
+                "reply",
+                "",
+                Destination.person(ctx.member.user),
+                message,
+                f"inbox:{ctx.inbox.id}:reply:0",
+                reply=True,
+            )
+        ]
+        registered = RegisteredEvent(kind, at)
+        if not to_start:
+            await self.store.commit_messages(
+                outbox=rows, timers_new=timers, inbox_id=ctx.inbox.id, now=now
+            )
+        else:
+            await self.store.commit_messages(outbox=rows, timers_new=timers, now=now)
+            for i, flow in enumerate(to_start):
+                await self.start_flow(
+                    ctx.team,
+                    flow,
+                    by=ctx.member.user,
+                    event=registered,
+                    inbox_id=ctx.inbox.id if i == len(to_start) - 1 else None,
+                )
+        if self._notify_outbox is not None:
+            self._notify_outbox()
+        if timers and self.scheduler is not None:
+            await self.scheduler.arm_horizon()
+
+    async def _on_start_timer(self, row: InboxRow, timer: str) -> None:
+        """A planned event's flow is due to start (`start:<flow>:<event>:<by>`)."""
+        _, flow_id, event_id, by = ([*timer.split(":", 3), "", "", ""])[:4]
+        event = await self.store.get_event(event_id)
+        flow = self.flows.get(flow_id)
+        team = await self.store.get_team(event.team_id) if event is not None else None
+        if event is None or flow is None or team is None:
+            await self.store.inbox_done(row.id, self.clock.now(), error="start target gone")
+            return
+        await self.start_flow(
+            team, flow, by=by or None, event=RegisteredEvent(event.kind, event.at), inbox_id=row.id
+        )
+
+    async def _cmd_trajectory(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        """`/samen traject T-0412 2025-11-24`: register a treatment under a pseudonym and
+        plan every flow with a cadence trigger relative to its start (R-PRV-1: a code
+        the clinician chooses, never a name)."""
+        language = ctx.team.language
+        assert ctx.member is not None
+        if len(args) != 2 or _parse_date(args[1]) is None or not _REF.fullmatch(args[0]):
+            await self._reply(ctx, say("trajectory_usage", language))
+            return
+        ref, started = args[0], _parse_date(args[1])
+        assert started is not None
+        if _NAME_LIKE.fullmatch(ref):
+            await self._reply(ctx, say("trajectory_name_like", language, ref=ref))
+            return
+        now = self.clock.now()
+        zone = ZoneInfo(ctx.team.timezone)
+        if started > now.astimezone(zone).date():
+            await self._reply(ctx, say("trajectory_future", language))
+            return
+        row = await self.store.add_trajectory(ctx.team.id, ref, ctx.member.user, started, now=now)
+        if row is None:
+            await self._reply(ctx, say("trajectory_exists", language, ref=ref))
+            return
+        anchor = datetime(started.year, started.month, started.day, 9, 0, tzinfo=zone)
+        timers: list[dict[str, Any]] = []
+        for flow in self.flows.values():
+            for trigger in flow.triggers:
+                if isinstance(trigger, CadenceTrigger):
+                    for n, due in _cadence(trigger, anchor, now, ctx.team.timezone):
+                        timers.append(
+                            {
+                                "timer": f"cadence:{flow.id}:{row.id}:{n}",
+                                "kind": "evaluation",
+                                "due_at": due,
+                                "idempotency_key": f"cadence:{flow.id}:{row.id}:{n}",
+                            }
+                        )
+        dates = (
+            ", ".join(
+                format_date(t["due_at"].astimezone(zone), "d MMM yyyy", locale=_locale(language))
+                for t in timers[:3]
+            )
+            or "—"
+        )
+        text = say(
+            "trajectory_set",
+            language,
+            ref=ref,
+            start=format_date(started, "d MMM yyyy", locale=_locale(language)),
+            dates=dates,
+        )
+        reply = self._row(
+            ctx.team,
+            None,
+            "reply",
+            "",
+            Destination.person(ctx.member.user),
+            Message(MessageKind.reply, text),
+            f"inbox:{ctx.inbox.id}:reply:0",
+            reply=True,
+        )
+        await self.store.commit_messages(
+            outbox=[reply], timers_new=timers, inbox_id=ctx.inbox.id, now=now
+        )
+        if self._notify_outbox is not None:
+            self._notify_outbox()
+        if timers and self.scheduler is not None:
+            await self.scheduler.arm_horizon()
+
+    async def _on_cadence_timer(self, row: InboxRow, timer: str) -> None:
+        """An evaluation moment of a trajectory fell due (`cadence:<flow>:<trajectory>:<n>`):
+        start its flow for the trajectory's owner, saying first which trajectory it is."""
+        _, flow_id, trajectory_id, _n = ([*timer.split(":", 3), "", "", ""])[:4]
+        trajectory = await self.store.get_trajectory(trajectory_id)
+        flow = self.flows.get(flow_id)
+        team = await self.store.get_team(trajectory.team_id) if trajectory else None
+        if trajectory is None or flow is None or team is None or trajectory.status != "open":
+            await self.store.inbox_done(row.id, self.clock.now(), error="cadence target gone")
+            return
+        language = team.language
+        today = self.clock.now().astimezone(ZoneInfo(team.timezone)).date()
+        months = (
+            (today.year - trajectory.started_on.year) * 12
+            + (today.month - trajectory.started_on.month)
+            - (today.day < trajectory.started_on.day)
+        )
+        age = (
+            say("age_years", language, n=months // 12)
+            if months % 12 == 0 and months
+            else say("age_months", language, n=months)
+        )
+        preface = Message(
+            MessageKind.say,
+            say(
+                "trajectory_due",
+                language,
+                ref=trajectory.client_ref,
+                start=format_date(trajectory.started_on, "d MMM yyyy", locale=_locale(language)),
+                age=age,
+            ),
+        )
+        await self.start_flow(team, flow, by=trajectory.owner, inbox_id=row.id, preface=preface)
+
+    async def _may_change_settings(self, ctx: _Context) -> bool:
+        """A team without a coordinator is set up by anyone; after that, by coordinators."""
+        members = await self.store.members(ctx.team.id)
+        coordinators = {m.user for m in members if "coordinator" in m.roles}
+        return not coordinators or (ctx.member is not None and ctx.member.user in coordinators)
+
+    async def _cmd_role(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        language = ctx.team.language
+        if len(args) < 2:
+            await self._reply(ctx, say("role_usage", language))
+            return
+        if not await self._may_change_settings(ctx):
+            await self._reply(ctx, say("not_allowed_settings", language))
+            return
+        user = args[0].lstrip("@").lower()
+        target = await self.store.get_member(ctx.team.id, user)
+        if target is None:
+            await self._reply(ctx, say("unknown_member", language, name=args[0]))
+            return
+        roles = [_ROLE_WORDS.get(r.lower(), r.lower()) for r in args[1:]]
+        updated = await self.store.set_roles(ctx.team.id, user, roles)
+        await self._reply(
+            ctx,
+            say(
+                "role_set",
+                language,
+                name=updated.name or user,
+                roles=", ".join(updated.roles) or "—",
+            ),
+        )
+
+    async def _cmd_setting(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        language = ctx.team.language
+        if len(args) < 2:
+            await self._reply(ctx, say("setting_usage", language))
+            return
+        if not await self._may_change_settings(ctx):
+            await self._reply(ctx, say("not_allowed_settings", language))
+            return
+        name, value = args[0], " ".join(args[1:])
+        try:
+            if name == "hours":
+                days, start, end = parse_work_hours(value)
+                settings = {"work_days": days, "work_start": start, "work_end": end}
+            else:
+                settings = {name: value if name == "timezone" else value.lower()}
+            team = await self.store.update_team(ctx.team.id, **settings)
+        except ValueError as error:
+            await self._reply(ctx, say("setting_bad", language, why=str(error)))
+            return
+        await self._reply(
+            ctx,
+            say(
+                "setting_set",
+                team.language,
+                what=", ".join(f"{k} = {v}" for k, v in settings.items()),
+            ),
+        )
+
+    async def _cmd_absent(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        language = ctx.team.language
+        words = [a for a in args if a.lower() not in ("tot", "until", "t/m")]
+        until = _parse_date(words[0]) if words else None
+        if until is None:
+            await self._reply(ctx, say("absent_usage", language))
+            return
+        assert ctx.member is not None
+        await self.store.set_absent(ctx.team.id, ctx.member.user, until)
+        await self._reply(ctx, say("absent_set", language, until=until.isoformat()))
+
+    async def _cmd_present(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        assert ctx.member is not None
+        await self.store.set_absent(ctx.team.id, ctx.member.user, None)
+        await self._reply(ctx, say("present_set", ctx.team.language))
+
+    async def _cmd_status(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        language = ctx.team.language
+        rows = await self.store.active_runs(ctx.team.id)
+        names = [
+            render_text(self.flows[r.flow_id].title, language)
+            for r in rows
+            if r.flow_id in self.flows
+        ]
+        due = await self.store.next_due()
+        await self._reply(
+            ctx,
+            say(
+                "status",
+                language,
+                runs=", ".join(names) or say("nothing", language),
+                next=_when(due, ctx.team, language) if due else say("nothing", language),
+            ),
+        )
+
+    async def _cmd_open(self, ctx: _Context, args: tuple[str, ...]) -> None:
+        language = ctx.team.language
+        assert ctx.member is not None
+        items = []
+        for row in await self.store.active_runs(ctx.team.id):
+            run = Run.model_validate(row.state)
+            flow = self.flows.get(run.flow_id)
+            state = run.state
+            if flow is None or state is None or ctx.member.user not in state.recipients:
+                continue
+            mine = run.answers.get(run.step or "", {})
+            if not any(ctx.member.user in by_member for by_member in mine.values()):
+                items.append(render_text(flow.title, language))
+        await self._reply(
+            ctx,
+            say("open_some", language, items=", ".join(items))
+            if items
+            else say("open_none", language),
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+_EVENT_KEYS = {"event.visit", "event.mdo", "event.meeting", "event.intervisie"}
+
+_ROLE_WORDS = {
+    "voorzitter": "chair",
+    "coordinator": "coordinator",
+    "coördinator": "coordinator",
+    "inbrenger": "presenter",
+    "behandelaar": "owner",
+    "eigenaar": "owner",
+    "deelnemer": "participant",
+    "tijdsbewaker": "timekeeper",
+}
+
+
+# A pseudonymous reference: a short code. A single capitalised word looks like a name.
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
+_NAME_LIKE = re.compile(r"[A-ZÀ-Ý][a-zà-ÿ]+(?:[-'][A-Za-zÀ-ÿ]+)*")
+
+# How far ahead a trajectory's evaluation moments are planned; issue-free: a new
+# registration or a policy change plans again.
+CADENCE_HORIZON = timedelta(days=3 * 366)
+
+
+def _cadence(
+    trigger: CadenceTrigger, anchor: datetime, now: datetime, tz: str
+) -> list[tuple[int, datetime]]:
+    """(number, due) of every evaluation moment still to come, plus the latest one that
+    has already passed (it is overdue and goes out now: evaluations are never dropped)."""
+    at = tuple(parse_duration(d) for d in trigger.cadence.at)
+    every = parse_duration(trigger.cadence.then_every) if trigger.cadence.then_every else None
+    moments = cadence_dates(anchor, at, every, now + CADENCE_HORIZON, tz)
+    past = [i for i, d in enumerate(moments) if d <= now]
+    keep = [(i, d) for i, d in enumerate(moments) if d > now]
+    if past:
+        keep.insert(0, (past[-1], now))
+    return keep
+
+
+def _locale(language: str) -> str:
+    return language.replace("-", "_")
+
+
+def _stored(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DUTCH_DATE = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
+_TIME = re.compile(r"^(\d{1,2})[:.](\d{2})$")
+
+
+def _parse_date(word: str) -> date | None:
+    try:
+        if m := _DATE.match(word):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _DUTCH_DATE.match(word):
+            return date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError:
+        return None
+    return None
+
+
+def _parse_when(words: Sequence[str], tz: str) -> datetime | None:
+    if len(words) < 2:
+        return None
+    day = _parse_date(words[0])
+    clock = _TIME.match(words[1])
+    if day is None or clock is None or int(clock[1]) > 23 or int(clock[2]) > 59:
+        return None
+    return datetime(day.year, day.month, day.day, int(clock[1]), int(clock[2]), tzinfo=ZoneInfo(tz))
+
+
+def _trigger_moment(trigger: EventTrigger, at: datetime, tz: str) -> datetime:
+    if trigger.before:
+        return resolve_offset(
+            TimingOffset(parse_duration(trigger.before), "before", "event"), at, tz
+        )
+    if trigger.after:
+        return resolve_offset(TimingOffset(parse_duration(trigger.after), "after", "event"), at, tz)
+    return at
+
+
+def _when(moment: datetime, team: TeamRow, language: str) -> str:
+    local = moment.astimezone(ZoneInfo(team.timezone))
+    return format_datetime(local, "EEE d MMM HH:mm", locale=language.replace("-", "_"))
+
+
+__all__ = ["Service"]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Samen schema; run them with `bot.store.migrate.upgrade`."""

@@ -1,0 +1,962 @@
+"""The store: every read and write the shell makes, each in its own short transaction.
+
+`Store` is the only door to the database for the service, the scheduler and the outbox
+worker. The same code runs on SQLite (the embedded default) and PostgreSQL; where they
+differ (upserts, row locks) the difference is kept inside this module.
+
+The rules it keeps:
+
+- One method, one short transaction (R-OPS-4). A step of a run — its new state, answers,
+  outgoing messages, new and cancelled timers and the inbox row it consumed — is written
+  by `commit_step` in ONE transaction, or not at all.
+- Runs are guarded by a version (optimistic concurrency): a write that expected an older
+  version raises `StaleRun` and changes nothing, so a double click, a Slack retry or a
+  second process never applies the same step twice (R-ING-1, -5, -6). On PostgreSQL the
+  run row is also locked (`SELECT ... FOR UPDATE`) for the length of the step.
+- Duplicates are absorbed by unique keys, never by reading first: inbox (platform +
+  event key), timers and outbox (idempotency key) use INSERT ... ON CONFLICT DO NOTHING.
+- Timers and outbox rows change state by compare-and-set (`WHERE status = 'pending'`),
+  so two workers cannot both handle one row (R-SCH-3, R-SCH-6).
+- Every datetime in and out is timezone-aware UTC; naive datetimes are refused.
+- Nothing here logs or raises with answer text, names or secrets; only ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import CursorResult, Select, Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+
+from bot.store.db import WRITE_OPTION, open_engine
+from bot.store.migrate import upgrade
+from bot.store.tables import (
+    AnswerRow,
+    Base,
+    EventRow,
+    InboxRow,
+    MemberRow,
+    OutboxRow,
+    RunRow,
+    TeamRow,
+    TimerRow,
+    TrajectoryRow,
+)
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("nl", "en", "nl-BE")
+ADDRESSES = ("je", "u")
+TEAM_SETTINGS = ("name", "language", "address", "timezone", "work_days", "work_start", "work_end")
+RUN_FIELDS = (
+    "team_id",
+    "flow_id",
+    "status",
+    "version",
+    "state",
+    "thread",
+    "parent_run",
+    "finished_at",
+)
+ACTIVE_RUN = "active"
+TIMER_OUTCOMES = ("sent", "skipped", "failed")
+ERROR_MAX = 200  # the width of the error/note columns
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class StaleRun(Exception):
+    """The run changed (or vanished) since it was loaded; nothing of the step was written.
+    The caller reloads the run and decides again (usually: the event was already handled)."""
+
+    def __init__(self, run_id: str, expected: int | None, found: int | None) -> None:
+        self.run_id = run_id
+        self.expected = expected
+        self.found = found
+        if found is None and expected is not None:
+            what = "no longer exists"
+        elif expected is None:
+            what = "already exists"
+        else:
+            what = f"is at version {found}"
+        super().__init__(
+            f"run {run_id} {what}, expected version {expected}; reload it and try again"
+        )
+
+
+class NotFound(LookupError):
+    """A team or member the caller named does not exist."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepWrite:
+    """Everything one step of a run writes, applied by `Store.commit_step` atomically.
+
+    `run` holds the RunRow fields to write (any of `RUN_FIELDS`); fields left out keep
+    their stored value. `expected_version` None means a new run: it is inserted (team_id,
+    flow_id, status and state required) and raises `StaleRun` if the id exists. Otherwise
+    the stored version must equal `expected_version`, and the new version is
+    `run["version"]` (default: expected + 1, and it must be higher).
+
+    The rows' own ids are assigned by the database. Defaults filled in: `run_id` on
+    answers, timers and outbox rows; `team_id` of the run on outbox rows; `now` for
+    `answered_at`, `created_at` and `not_before`. Timers are cancelled before new ones are
+    inserted, so a step may cancel a timer id and schedule it again.
+    """
+
+    run_id: str
+    expected_version: int | None
+    run: Mapping[str, Any]
+    answers: Sequence[Mapping[str, Any]] = ()  # upsert on (run_id, step, question, member)
+    outbox: Sequence[Mapping[str, Any]] = ()  # insert; a known idempotency_key is skipped
+    timers_new: Sequence[Mapping[str, Any]] = ()  # insert; a known idempotency_key is skipped
+    timers_cancel: Sequence[str] = ()  # engine timer ids of this run; pending -> cancelled
+    inbox_id: int | None = None  # the inbox row this step consumed: marked done
+    now: datetime
+
+
+class Store:
+    """The database as the shell sees it. Open with `Store.open(url)`; close when done."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._reads = async_sessionmaker(engine, expire_on_commit=False)
+        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see db.py).
+        self._writes = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True, schema: str | None = None) -> Store:
+        """Connect (raising `DatabaseUnavailable` if that fails) and, unless `migrate` is
+        False, bring the schema up to date first."""
+        engine = await open_engine(url, schema=schema)
+        try:
+            if migrate:
+                await upgrade(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for writes outside this class (one short transaction each, please); on
+        SQLite they take the write lock at BEGIN."""
+        return self._writes
+
+    @property
+    def dialect(self) -> str:
+        """The backend: "sqlite" or "postgresql"."""
+        return self._dialect
+
+    # ------------------------------------------------------------------ teams, members
+
+    async def team_for_channel(
+        self, platform: str, channel: str, *, name: str = "", now: datetime
+    ) -> TeamRow:
+        """The team of a platform channel, created with default settings if new.
+
+        Concurrent callers for the same channel all get the same row: the insert skips on
+        the unique (platform, channel) and everyone reads what was stored."""
+        async with self._reading() as s:
+            team = await s.scalar(_team_by_channel(platform, channel))
+        if team is not None and (not name or team.name == name):
+            return team
+        async with self._writing() as s:
+            if team is None:
+                await s.execute(
+                    self._insert(TeamRow)
+                    .values(
+                        id=_new_id(), platform=platform, channel=channel, name=name, created_at=now
+                    )
+                    .on_conflict_do_nothing(index_elements=["platform", "channel"])
+                )
+            team = (
+                await s.scalars(
+                    _team_by_channel(platform, channel).execution_options(populate_existing=True)
+                )
+            ).one()
+            if name and team.name != name:  # a renamed channel
+                team.name = name
+            return team
+
+    async def get_team(self, team_id: str) -> TeamRow | None:
+        async with self._reading() as s:
+            return await s.get(TeamRow, team_id)
+
+    async def update_team(self, team_id: str, **settings: Any) -> TeamRow:
+        """Change a team's settings: name, language (nl, en, nl-BE), address (je, u),
+        timezone (an IANA zone), work_days (ISO weekdays, "1,2,3,4,5" or [1, 2, ...]),
+        work_start and work_end (HH:MM, end after start).
+
+        Raises ValueError with a message a chair can act on; NotFound for an unknown team."""
+        values = validate_team_settings(settings)
+        async with self._writing() as s:
+            team = await s.scalar(select(TeamRow).where(TeamRow.id == team_id).with_for_update())
+            if team is None:
+                raise NotFound(f"no team with id {team_id}")
+            start = values.get("work_start", team.work_start)
+            end = values.get("work_end", team.work_end)
+            if end <= start:
+                raise ValueError(f"work_end ({end}) must be later than work_start ({start})")
+            for key, value in values.items():
+                setattr(team, key, value)
+            return team
+
+    async def upsert_member(
+        self,
+        team_id: str,
+        user: str,
+        name: str,
+        *,
+        now: datetime,
+        roles: Iterable[str] | None = None,
+    ) -> MemberRow:
+        """Add a person to a team, or update them: a new name (when given) and roles (when
+        given) replace the old; someone who had left is back, joined now.
+
+        `roles` are the EXTRA roles (chair, coordinator, ...): everyone is a member
+        implicitly, so "member" is never stored."""
+        extra = None if roles is None else normalise_roles(roles)
+        async with self._writing() as s:
+            inserted = await s.scalar(
+                self._insert(MemberRow)
+                .values(
+                    id=_new_id(),
+                    team_id=team_id,
+                    user=user,
+                    name=name,
+                    roles=extra or [],
+                    joined_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["team_id", "user"])
+                .returning(MemberRow.id)
+            )
+            member = await self._member_for_update(s, team_id, user)
+            if inserted is None:
+                if name and member.name != name:
+                    member.name = name
+                if extra is not None:
+                    member.roles = extra
+                if member.left_at is not None:
+                    member.left_at = None
+                    member.joined_at = now
+            return member
+
+    async def get_member(self, team_id: str, user: str) -> MemberRow | None:
+        async with self._reading() as s:
+            member: MemberRow | None = await s.scalar(_member(team_id, user))
+            return member
+
+    async def set_roles(self, team_id: str, user: str, roles: Iterable[str]) -> MemberRow:
+        """Replace a member's extra roles (see `upsert_member`)."""
+        extra = normalise_roles(roles)
+        async with self._writing() as s:
+            member = await self._member_for_update(s, team_id, user)
+            member.roles = extra
+            return member
+
+    async def set_absent(self, team_id: str, user: str, until: date | None) -> MemberRow:
+        """Mark a member away until (and including) `until`; None: back."""
+        async with self._writing() as s:
+            member = await self._member_for_update(s, team_id, user)
+            member.absent_until = until
+            return member
+
+    async def members(self, team_id: str, *, include_left: bool = False) -> list[MemberRow]:
+        """The team's members in the order they joined."""
+        query = select(MemberRow).where(MemberRow.team_id == team_id)
+        if not include_left:
+            query = query.where(MemberRow.left_at.is_(None))
+        async with self._reading() as s:
+            return list(await s.scalars(query.order_by(MemberRow.joined_at, MemberRow.user)))
+
+    async def member_left(self, team_id: str, user: str, now: datetime) -> bool:
+        """Record that someone left the team; False if they were not a (current) member."""
+        async with self._writing() as s:
+            result = await s.execute(
+                update(MemberRow)
+                .where(
+                    MemberRow.team_id == team_id,
+                    MemberRow.user == user,
+                    MemberRow.left_at.is_(None),
+                )
+                .values(left_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(result) == 1
+
+    # ------------------------------------------------------------------ inbox (R-ING)
+
+    async def inbox_put(
+        self, platform: str, event_key: str, payload: dict[str, Any], now: datetime
+    ) -> int | None:
+        """Store an inbound event before it is acknowledged (R-ING-3). Returns its id, or
+        None when this platform event was stored before: a duplicate, to be dropped."""
+        async with self._writing() as s:
+            inbox_id: int | None = await s.scalar(
+                self._insert(InboxRow)
+                .values(
+                    platform=platform,
+                    event_key=event_key,
+                    payload=payload,
+                    status="new",
+                    received_at=now,
+                    error="",
+                )
+                .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+                .returning(InboxRow.id)
+            )
+            return inbox_id
+
+    async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
+        """Events not yet handled, oldest first."""
+        async with self._reading() as s:
+            return list(
+                await s.scalars(
+                    select(InboxRow)
+                    .where(InboxRow.status == "new")
+                    .order_by(InboxRow.id)
+                    .limit(limit)
+                )
+            )
+
+    async def inbox_done(self, id: int, now: datetime, error: str = "") -> None:
+        """Mark an event handled: done, or failed with a short reason (no message text)."""
+        async with self._writing() as s:
+            await s.execute(
+                update(InboxRow)
+                .where(InboxRow.id == id)
+                .values(status="failed" if error else "done", handled_at=now, error=_short(error))
+                .execution_options(synchronize_session=False)
+            )
+
+    async def purge_inbox(self, older_than: datetime) -> int:
+        """Delete handled (done or failed) events received before `older_than`; returns
+        how many. Unhandled events are kept whatever their age: deleting them loses work."""
+        async with self._writing() as s:
+            result = await s.execute(
+                delete(InboxRow)
+                .where(InboxRow.received_at < older_than, InboxRow.status != "new")
+                .execution_options(synchronize_session=False)
+            )
+            count = _rowcount(result)
+        log.info("purged %d inbox rows received before %s", count, older_than.isoformat())
+        return count
+
+    # ------------------------------------------------------------------ runs
+
+    async def load_run(self, run_id: str) -> RunRow | None:
+        async with self._reading() as s:
+            return await s.get(RunRow, run_id)
+
+    async def active_runs(self, team_id: str, flow_id: str | None = None) -> list[RunRow]:
+        """The team's runs that are still going, oldest first."""
+        query = select(RunRow).where(RunRow.team_id == team_id, RunRow.status == ACTIVE_RUN)
+        if flow_id is not None:
+            query = query.where(RunRow.flow_id == flow_id)
+        async with self._reading() as s:
+            return list(await s.scalars(query.order_by(RunRow.created_at, RunRow.id)))
+
+    async def create_run(self, row: RunRow) -> None:
+        """Insert a new run as given; `StaleRun` if its id is taken."""
+        async with self._writing() as s:
+            found = await s.scalar(select(RunRow.version).where(RunRow.id == row.id))
+            if found is not None:
+                raise StaleRun(row.id, None, found)
+            s.add(row)
+
+    async def commit_step(self, write: StepWrite) -> None:
+        """Write one step of a run atomically; see `StepWrite`. Raises `StaleRun` (and
+        writes nothing) when the run is not at `write.expected_version`."""
+        unknown = set(write.run) - set(RUN_FIELDS)
+        if unknown:
+            raise ValueError(f"not run fields: {', '.join(sorted(unknown))}")
+        async with self._writing() as s:
+            if write.expected_version is None:
+                team_id = await self._insert_run(s, write)
+            else:
+                team_id = await self._update_run(s, write, write.expected_version)
+            now = write.now
+
+            if write.answers:
+                rows = [
+                    _complete(AnswerRow, a, {"run_id": write.run_id, "answered_at": now})
+                    for a in write.answers
+                ]
+                upsert = self._insert(AnswerRow)
+                await s.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=["run_id", "step", "question", "member"],
+                        set_={
+                            "kind": upsert.excluded.kind,
+                            "value": upsert.excluded.value,
+                            "answered_at": upsert.excluded.answered_at,
+                        },
+                    ),
+                    rows,
+                )
+            # Cancel before inserting: a step may cancel a timer and set it again.
+            if write.timers_cancel:
+                await s.execute(
+                    update(TimerRow)
+                    .where(
+                        TimerRow.run_id == write.run_id,
+                        TimerRow.timer.in_(list(write.timers_cancel)),
+                        TimerRow.status == "pending",
+                    )
+                    .values(status="cancelled", handled_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            if write.timers_new:
+                rows = [_complete(TimerRow, t, {"run_id": write.run_id}) for t in write.timers_new]
+                await s.execute(
+                    self._insert(TimerRow).on_conflict_do_nothing(
+                        index_elements=["idempotency_key"]
+                    ),
+                    rows,
+                )
+            if write.outbox:
+                rows = [
+                    _complete(
+                        OutboxRow,
+                        o,
+                        {
+                            "run_id": write.run_id,
+                            "team_id": team_id,
+                            "created_at": now,
+                            "not_before": now,
+                        },
+                    )
+                    for o in write.outbox
+                ]
+                await s.execute(
+                    self._insert(OutboxRow).on_conflict_do_nothing(
+                        index_elements=["idempotency_key"]
+                    ),
+                    rows,
+                )
+            if write.inbox_id is not None:
+                await s.execute(
+                    update(InboxRow)
+                    .where(InboxRow.id == write.inbox_id)
+                    .values(status="done", handled_at=now, error="")
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def commit_messages(
+        self,
+        *,
+        outbox: Sequence[Mapping[str, Any]] = (),
+        timers_new: Sequence[Mapping[str, Any]] = (),
+        inbox_id: int | None = None,
+        now: datetime,
+    ) -> None:
+        """Messages and timers that belong to no run step (replies to `/samen ...`, the
+        start timers of a planned visit), written with their inbox row marked done in one
+        transaction, so a crash never answers a command twice or loses it."""
+        async with self._writing() as s:
+            if timers_new:
+                await s.execute(
+                    self._insert(TimerRow).on_conflict_do_nothing(
+                        index_elements=["idempotency_key"]
+                    ),
+                    [_complete(TimerRow, t, {"run_id": None}) for t in timers_new],
+                )
+            if outbox:
+                await s.execute(
+                    self._insert(OutboxRow).on_conflict_do_nothing(
+                        index_elements=["idempotency_key"]
+                    ),
+                    [
+                        _complete(
+                            OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now}
+                        )
+                        for o in outbox
+                    ],
+                )
+            if inbox_id is not None:
+                await s.execute(
+                    update(InboxRow)
+                    .where(InboxRow.id == inbox_id)
+                    .values(status="done", handled_at=now, error="")
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def original_destination(self, run_id: str, msg_key: str) -> str | None:
+        """Where the message first sent under `msg_key` went (edits go to the same chat)."""
+        async with self._reading() as s:
+            found = await s.scalar(
+                select(OutboxRow.destination)
+                .where(
+                    OutboxRow.run_id == run_id, OutboxRow.msg_key == msg_key, OutboxRow.op == "send"
+                )
+                .order_by(OutboxRow.id)
+                .limit(1)
+            )
+            return str(found) if found is not None else None
+
+    async def add_trajectory(
+        self, team_id: str, client_ref: str, owner: str, started_on: date, *, now: datetime
+    ) -> TrajectoryRow | None:
+        """Register a treatment under a pseudonym; None when the team already has that
+        reference (a second registration must not silently replace the first)."""
+        new_id = _new_id()
+        async with self._writing() as s:
+            await s.execute(
+                self._insert(TrajectoryRow)
+                .values(
+                    id=new_id,
+                    team_id=team_id,
+                    client_ref=client_ref,
+                    owner=owner,
+                    started_on=started_on,
+                    status="open",
+                    policy={},
+                    sessions=0,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["team_id", "client_ref"])
+            )
+        return await self.get_trajectory(new_id)
+
+    async def get_trajectory(self, trajectory_id: str) -> TrajectoryRow | None:
+        async with self._reading() as s:
+            return await s.get(TrajectoryRow, trajectory_id)
+
+    async def get_event(self, event_id: str) -> EventRow | None:
+        async with self._reading() as s:
+            return await s.get(EventRow, event_id)
+
+    async def set_run_thread(self, run_id: str, thread: str) -> None:
+        """Remember the platform thread a run's messages go to. Not a step: the version
+        stays, so it never conflicts with the engine's writes."""
+        async with self._writing() as s:
+            await s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .values(thread=thread)
+                .execution_options(synchronize_session=False)
+            )
+
+    # ------------------------------------------------------------------ timers (R-SCH)
+
+    async def pending_timers(
+        self, *, due_before: datetime | None = None, limit: int | None = None
+    ) -> list[TimerRow]:
+        """Pending timers, soonest first; with `due_before`, only those due at or before it."""
+        query = select(TimerRow).where(TimerRow.status == "pending")
+        if due_before is not None:
+            query = query.where(TimerRow.due_at <= due_before)
+        query = query.order_by(TimerRow.due_at, TimerRow.id)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._reading() as s:
+            return list(await s.scalars(query))
+
+    async def get_timer(self, id: int) -> TimerRow | None:
+        async with self._reading() as s:
+            return await s.get(TimerRow, id)
+
+    async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool:
+        """Move a timer from pending to sent, skipped or failed. False when it was not
+        pending any more: someone else handled or cancelled it, and the caller must do
+        nothing (compare-and-set, R-SCH-3, R-SCH-6)."""
+        if status not in TIMER_OUTCOMES:
+            raise ValueError(
+                f"a timer is claimed as one of {', '.join(TIMER_OUTCOMES)}, not {status!r}"
+            )
+        async with self._writing() as s:
+            result = await s.execute(
+                update(TimerRow)
+                .where(TimerRow.id == id, TimerRow.status == "pending")
+                .values(
+                    status=status, handled_at=now, note=_short(note), attempts=TimerRow.attempts + 1
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(result) == 1
+
+    async def reschedule_timer(self, id: int, due_at: datetime, note: str = "") -> bool:
+        """Move a pending timer to `due_at` (catch-up: shifted out of quiet hours). False
+        when it is no longer pending."""
+        async with self._writing() as s:
+            result = await s.execute(
+                update(TimerRow)
+                .where(TimerRow.id == id, TimerRow.status == "pending")
+                .values(due_at=due_at, note=_short(note))
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(result) == 1
+
+    async def cancel_run_timers(self, run_id: str, now: datetime) -> int:
+        """Cancel every pending timer of a run in one transaction (R-SCH-9); returns how many."""
+        async with self._writing() as s:
+            result = await s.execute(
+                update(TimerRow)
+                .where(TimerRow.run_id == run_id, TimerRow.status == "pending")
+                .values(status="cancelled", handled_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(result)
+
+    async def next_due(self) -> datetime | None:
+        """When the soonest pending timer is due."""
+        async with self._reading() as s:
+            return await s.scalar(
+                select(func.min(TimerRow.due_at)).where(TimerRow.status == "pending")
+            )
+
+    async def oldest_overdue(self, now: datetime) -> datetime | None:
+        """The due time of the oldest pending timer that is past due at `now`."""
+        async with self._reading() as s:
+            return await s.scalar(
+                select(func.min(TimerRow.due_at)).where(
+                    TimerRow.status == "pending", TimerRow.due_at < now
+                )
+            )
+
+    async def count_timers(self, status: str) -> int:
+        async with self._reading() as s:
+            return (
+                await s.scalar(
+                    select(func.count()).select_from(TimerRow).where(TimerRow.status == status)
+                )
+                or 0
+            )
+
+    # ------------------------------------------------------------------ outbox (R-OUT)
+
+    async def outbox_due(self, now: datetime, limit: int = 200) -> list[OutboxRow]:
+        """Pending messages that may go out at `now`: by priority (bells first), then in the
+        order they were written."""
+        async with self._reading() as s:
+            return list(
+                await s.scalars(
+                    select(OutboxRow)
+                    .where(OutboxRow.status == "pending", OutboxRow.not_before <= now)
+                    .order_by(OutboxRow.priority, OutboxRow.id)
+                    .limit(limit)
+                )
+            )
+
+    async def outbox_sent(self, id: int, now: datetime, platform_ref: str | None = None) -> bool:
+        """Mark a message delivered, with the platform's id for it (to edit it later).
+        False if it was not pending (already marked by another worker)."""
+        return await self._outbox_transition(
+            id, status="sent", sent_at=now, platform_ref=platform_ref
+        )
+
+    async def outbox_retry(self, id: int, not_before: datetime, error: str) -> bool:
+        """Count a failed attempt and hold the message until `not_before`."""
+        return await self._outbox_transition(
+            id, not_before=not_before, error=_short(error), attempts=OutboxRow.attempts + 1
+        )
+
+    async def outbox_failed(self, id: int, error: str) -> bool:
+        """Give up on a message: the last attempt failed and no retries are left (R-OUT-3)."""
+        return await self._outbox_transition(
+            id, status="failed", error=_short(error), attempts=OutboxRow.attempts + 1
+        )
+
+    async def message_ref(self, run_id: str, msg_key: str) -> str | None:
+        """The platform's id of the message a run sent under `msg_key` (for edits)."""
+        async with self._reading() as s:
+            return await s.scalar(
+                select(OutboxRow.platform_ref)
+                .where(
+                    OutboxRow.run_id == run_id,
+                    OutboxRow.msg_key == msg_key,
+                    OutboxRow.op == "send",
+                    OutboxRow.status == "sent",
+                )
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            )
+
+    async def outbox_backlog(self) -> int:
+        """Messages still to deliver, due now or later."""
+        return await self._count(OutboxRow, OutboxRow.status == "pending")
+
+    # ------------------------------------------------------------------ events
+
+    async def add_event(
+        self,
+        team_id: str,
+        kind: str,
+        at: datetime,
+        *,
+        label: str = "",
+        created_by: str | None = None,
+        now: datetime,
+    ) -> EventRow:
+        """Register a visit, MDO or meeting. `label` must never hold a client's name."""
+        event = EventRow(
+            id=_new_id(),
+            team_id=team_id,
+            kind=kind,
+            at=at,
+            label=label,
+            created_by=created_by,
+            created_at=now,
+        )
+        async with self._writing() as s:
+            s.add(event)
+        return event
+
+    async def events(self, team_id: str, *, after: datetime | None = None) -> list[EventRow]:
+        """The team's events in time order; with `after`, only those later than it."""
+        query = select(EventRow).where(EventRow.team_id == team_id)
+        if after is not None:
+            query = query.where(EventRow.at > after)
+        async with self._reading() as s:
+            return list(await s.scalars(query.order_by(EventRow.at, EventRow.id)))
+
+    # ------------------------------------------------------------------ operations
+
+    async def status(self, now: datetime) -> dict[str, Any]:
+        """What `samen status` shows (R-OPS-2): timers, backlogs and failures."""
+        async with self._reading() as s:
+            pending = TimerRow.status == "pending"
+            return {
+                "timers_pending": await _count_in(s, TimerRow, pending),
+                "next_due": await s.scalar(select(func.min(TimerRow.due_at)).where(pending)),
+                "oldest_overdue": await s.scalar(
+                    select(func.min(TimerRow.due_at)).where(pending, TimerRow.due_at < now)
+                ),
+                "inbox_backlog": await _count_in(s, InboxRow, InboxRow.status == "new"),
+                "outbox_backlog": await _count_in(s, OutboxRow, OutboxRow.status == "pending"),
+                "outbox_failed": await _count_in(s, OutboxRow, OutboxRow.status == "failed"),
+            }
+
+    # ------------------------------------------------------------------ internals
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        async with self._reads() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        async with self._writes() as session, session.begin():
+            yield session
+
+    def _insert(self, model: type[Base]) -> Any:
+        """INSERT with ON CONFLICT support for this backend (both spell it the same)."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(model)
+        return sqlite.insert(model)
+
+    async def _count(self, model: type[Base], *where: Any) -> int:
+        async with self._reading() as s:
+            return await _count_in(s, model, *where)
+
+    async def _outbox_transition(self, id: int, **values: Any) -> bool:
+        # Compare-and-set from pending: a row another worker already settled stays as it is.
+        async with self._writing() as s:
+            result = await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == id, OutboxRow.status == "pending")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(result) == 1
+
+    async def _member_for_update(self, s: AsyncSession, team_id: str, user: str) -> MemberRow:
+        member = await s.scalar(
+            _member(team_id, user).with_for_update().execution_options(populate_existing=True)
+        )
+        if member is None:
+            raise NotFound(f"no member {user} in team {team_id}")
+        return member
+
+    async def _insert_run(self, s: AsyncSession, write: StepWrite) -> str:
+        missing = {"team_id", "flow_id", "status", "state"} - set(write.run)
+        if missing:
+            raise ValueError(f"a new run needs {', '.join(sorted(missing))}")
+        inserted = await s.scalar(
+            self._insert(RunRow)
+            .values(
+                id=write.run_id,
+                **{"version": 0, **write.run},
+                created_at=write.now,
+                updated_at=write.now,
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(RunRow.id)
+        )
+        if inserted is None:
+            raise StaleRun(write.run_id, None, await lock_run(s, write.run_id))
+        return str(write.run["team_id"])
+
+    async def _update_run(self, s: AsyncSession, write: StepWrite, expected: int) -> str:
+        new_version = write.run.get("version", expected + 1)
+        if new_version <= expected:
+            raise ValueError(
+                f"run {write.run_id}: new version {new_version} must be higher than {expected}"
+            )
+        current = await s.execute(
+            select(RunRow.version, RunRow.team_id)
+            .where(RunRow.id == write.run_id)
+            .with_for_update()  # PostgreSQL: held to the end of the step; SQLite: ignored
+        )
+        found = current.one_or_none()
+        if found is None or found.version != expected:
+            raise StaleRun(write.run_id, expected, None if found is None else found.version)
+        result = await s.execute(
+            update(RunRow)
+            .where(RunRow.id == write.run_id, RunRow.version == expected)
+            .values(**{**write.run, "version": new_version, "updated_at": write.now})
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:  # the lock makes this unreachable; the guard stays
+            raise StaleRun(write.run_id, expected, None)
+        return str(write.run.get("team_id", found.team_id))
+
+
+async def lock_run(session: AsyncSession, run_id: str) -> int | None:
+    """Lock a run's row for the rest of `session`'s transaction and return its version
+    (None if there is no such run). On PostgreSQL this is `SELECT ... FOR UPDATE`; on
+    SQLite the store's write transactions already hold the database's write lock."""
+    return await session.scalar(select(RunRow.version).where(RunRow.id == run_id).with_for_update())
+
+
+def validate_team_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Check team settings and return them normalised; ValueError names what is wrong."""
+    unknown = set(settings) - set(TEAM_SETTINGS)
+    if unknown:
+        raise ValueError(
+            f"unknown team setting(s): {', '.join(sorted(unknown))}; "
+            f"known are {', '.join(TEAM_SETTINGS)}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key == "name":
+            values[key] = str(value).strip()[:200]
+        elif key == "language":
+            if value not in LANGUAGES:
+                raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {value!r}")
+            values[key] = value
+        elif key == "address":
+            if value not in ADDRESSES:
+                raise ValueError(f"address must be 'je' (informal) or 'u' (formal), not {value!r}")
+            values[key] = value
+        elif key == "timezone":
+            values[key] = _valid_zone(value)
+        elif key == "work_days":
+            values[key] = _valid_days(value)
+        else:  # work_start, work_end
+            if not isinstance(value, str) or not _TIME.match(value):
+                raise ValueError(f"{key} must be a time as HH:MM (e.g. 08:30), not {value!r}")
+            values[key] = value
+    return values
+
+
+def normalise_roles(roles: Iterable[str]) -> list[str]:
+    """Extra roles, sorted and without duplicates; "member" is implicit and dropped."""
+    result = set()
+    for role in roles:
+        name = str(role).strip().lower()
+        if not _ROLE.match(name):
+            raise ValueError(f"a role is a short lowercase word (e.g. chair), not {role!r}")
+        if name != "member":
+            result.add(name)
+    return sorted(result)
+
+
+def _valid_zone(value: Any) -> str:
+    if isinstance(value, str) and value and value == value.strip():
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return value
+    raise ValueError(
+        f"timezone must be an IANA time zone such as Europe/Amsterdam or "
+        f"Europe/Brussels, not {value!r}"
+    )
+
+
+def _valid_days(value: Any) -> str:
+    problem = (
+        f"work_days must be ISO weekdays 1 (Monday) to 7 (Sunday), e.g. '1,2,3,4,5', not {value!r}"
+    )
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        days = sorted({int(str(part).strip()) for part in parts})
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
+    if not days or days[0] < 1 or days[-1] > 7:
+        raise ValueError(problem)
+    return ",".join(str(day) for day in days)
+
+
+def _complete(
+    model: type[Base], values: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A full row for a multi-row insert: every row needs the same keys, so missing ones
+    get the caller's defaults, then the column's default. Unknown keys are a bug."""
+    table = cast(Table, model.__table__)
+    columns = {column.key: column for column in table.columns if column.key != "id"}
+    unknown = set(values) - set(columns)
+    if unknown:
+        raise ValueError(f"not {table.name} fields: {', '.join(sorted(unknown))}")
+    row = {**defaults, **values}
+    for key, column in columns.items():
+        if key in row:
+            continue
+        default = column.default
+        if isinstance(default, ScalarElementColumnDefault):
+            row[key] = default.arg
+        elif isinstance(default, CallableColumnDefault):
+            row[key] = default.arg(cast(Any, None))  # our callables ignore the context
+        elif column.nullable:
+            row[key] = None
+        else:
+            raise ValueError(f"{table.name}.{key} is required")
+    return row
+
+
+def _team_by_channel(platform: str, channel: str) -> Select[TeamRow]:
+    return select(TeamRow).where(TeamRow.platform == platform, TeamRow.channel == channel)
+
+
+def _member(team_id: str, user: str) -> Select[MemberRow]:
+    return select(MemberRow).where(MemberRow.team_id == team_id, MemberRow.user == user)
+
+
+async def _count_in(s: AsyncSession, model: type[Base], *where: Any) -> int:
+    return await s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:ERROR_MAX]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

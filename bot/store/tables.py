@@ -1,0 +1,253 @@
+"""The database schema: every table Samen keeps, as SQLAlchemy 2 declarative models.
+
+Alembic owns the schema in the database (`bot/store/migrations`); these models are what
+the code reads and writes. Each migration is written out by hand, and a test checks that
+the migrated database equals these models on SQLite and PostgreSQL. All times are stored
+in UTC (`UTCDateTime` gives aware datetimes back on SQLite too). No column holds a
+client's name: a trajectory carries only a pseudonymous reference (R-PRV-1).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Deterministic constraint names on every backend: later migrations can then drop or alter
+# a constraint by name (SQLite's batch mode needs names; PostgreSQL would otherwise invent
+# its own, different ones).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class TeamRow(Base):
+    """A channel or group that uses Samen, with its settings."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("platform", "channel"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))  # console | slack | telegram
+    channel: Mapped[str] = mapped_column(String(128))  # the platform's channel/group id
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(16), default="nl")
+    address: Mapped[str] = mapped_column(String(4), default="je")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    work_days: Mapped[str] = mapped_column(String(32), default="1,2,3,4,5")  # ISO weekdays
+    work_start: Mapped[str] = mapped_column(String(5), default="08:30")
+    work_end: Mapped[str] = mapped_column(String(5), default="17:30")
+    created_at: Mapped[datetime]
+
+
+class MemberRow(Base):
+    """A person in a team: their platform id, display name, roles and absence."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("team_id", "user"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(128))  # the platform's user id
+    name: Mapped[str] = mapped_column(String(200), default="")
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    absent_until: Mapped[date | None] = mapped_column(Date, default=None)
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RunRow(Base):
+    """One run of a flow. `state` is the engine's Run as JSON; `version` guards writes."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    flow_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[dict[str, Any]]
+    thread: Mapped[str | None] = mapped_column(String(128), default=None)  # platform thread
+    parent_run: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AnswerRow(Base):
+    """One member's answer to one question of a run (the current value; edits replace it)."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("run_id", "step", "question", "member"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[str] = mapped_column(String(100))
+    question: Mapped[str] = mapped_column(String(100))
+    member: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="value")
+    value: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """A registered visit, MDO or meeting that flows hang deadlines and triggers on."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    label: Mapped[str] = mapped_column(String(200), default="")  # never a client's name
+    created_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime]
+
+
+class TrajectoryRow(Base):
+    """A pseudonymous reference to a client's treatment, to hang evaluations on."""
+
+    __tablename__ = "trajectories"
+    __table_args__ = (UniqueConstraint("team_id", "client_ref"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    client_ref: Mapped[str] = mapped_column(String(128))  # a pseudonym, never a name
+    owner: Mapped[str] = mapped_column(String(128))
+    started_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class TimerRow(Base):
+    """Every nudge and bell: the source of truth for time (R-SCH-3). APScheduler only
+    arms in-memory jobs from pending rows; job arguments are the row id, nothing else."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_timers_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True, default=None
+    )
+    timer: Mapped[str] = mapped_column(String(200))  # the engine's timer id within the run
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    idempotency_key: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    handled_at: Mapped[datetime | None] = mapped_column(default=None)
+    note: Mapped[str] = mapped_column(String(200), default="")  # why skipped/failed; no text
+
+
+class InboxRow(Base):
+    """Inbound events, stored before they are acknowledged (R-ING-3); unique per platform
+    event id so that retries and duplicates are absorbed (R-ING-1, -4)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "event_key"),
+        Index("ix_inbox_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | done | failed
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str] = mapped_column(String(200), default="")
+
+
+class OutboxRow(Base):
+    """Messages waiting for delivery, in order per destination, rate-limited (R-OUT)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbox_status_due", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(200))  # the platform's chat key
+    op: Mapped[str] = mapped_column(String(8), default="send")  # send | edit | reply
+    msg_key: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first; bells 0
+    message: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    platform_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+    idempotency_key: Mapped[str] = mapped_column(String(300))
+    error: Mapped[str] = mapped_column(String(200), default="")

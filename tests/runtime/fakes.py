@@ -1,0 +1,259 @@
+"""In-memory stand-ins for the Store and an adapter, for the outbox and scheduler tests.
+
+`FakeStore` implements the Store methods the outbox and the scheduler use (their
+`OutboxStore`, `TimerStore` and `TimerTable` protocols; it has no engine, so the scheduler's
+lease is always held) with the documented semantics:
+inbox puts are unique per (platform, key), `claim_timer` is a compare-and-set from
+pending, `pending_timers` and `outbox_due` are ordered as the real Store orders them. Every
+method yields to the event loop once, so that concurrent callers interleave as they would
+against a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.clock import FakeClock
+from bot.core.effects import Message, MessageKind
+from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.outbox import message_to_json
+from bot.store.tables import OutboxRow, TimerRow
+
+TELEGRAM = Limits(per_chat=(1, 1.0), per_group=(20, 60.0), overall=(30, 1.0))
+SLACK = Limits(per_chat=(1, 1.0), per_group=None, overall=(8, 1.0))
+
+
+class Crash(Exception):
+    """A simulated process death at a chosen point."""
+
+
+@dataclass
+class FakeRun:
+    thread: str | None = None
+
+
+@dataclass
+class FakeStore:
+    timers: dict[int, TimerRow] = field(default_factory=dict)
+    inbox: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    outbox: dict[int, OutboxRow] = field(default_factory=dict)
+    runs: dict[str, FakeRun] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    crash_after_inbox_put: set[int] = field(default_factory=set)  # timer row ids
+    yields: bool = True  # each call gives the loop a turn, as a database round trip does
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Never connected: it only tells the scheduler the dialect (SQLite: the lease is held).
+    engine: AsyncEngine = field(default_factory=lambda: create_async_engine("sqlite+aiosqlite://"))
+
+    # -- building rows
+
+    def add_timer(
+        self, kind: str, due_at: datetime, *, run_id: str = "run-1", timer: str | None = None
+    ) -> TimerRow:
+        row_id = next(self._ids)
+        row = TimerRow(
+            id=row_id,
+            run_id=run_id,
+            timer=timer or f"t{row_id}",
+            kind=kind,
+            due_at=due_at,
+            status="pending",
+            idempotency_key=f"{run_id}:{row_id}",
+            attempts=0,
+            handled_at=None,
+            note="",
+        )
+        self.timers[row_id] = row
+        return row
+
+    def add_message(
+        self,
+        destination: str,
+        now: datetime,
+        *,
+        kind: str = "say",
+        priority: int = 5,
+        op: str = "send",
+        msg_key: str = "",
+        run_id: str | None = "run-1",
+        text: str = "hallo",
+        platform: str = "telegram",
+        thread: bool = False,
+        group: bool = False,
+    ) -> OutboxRow:
+        row_id = next(self._ids)
+        message = Message(kind=MessageKind(kind), text=text)
+        row = OutboxRow(
+            id=row_id,
+            team_id="team-1",
+            run_id=run_id,
+            platform=platform,
+            destination=destination,
+            op=op,
+            msg_key=msg_key or f"m{row_id}",
+            kind=kind,
+            priority=priority,
+            message=message_to_json(message, thread=thread, group=group),
+            status="pending",
+            attempts=0,
+            not_before=now,
+            created_at=now,
+            sent_at=None,
+            platform_ref=None,
+            idempotency_key=f"o{row_id}",
+            error="",
+        )
+        self.outbox[row_id] = row
+        return row
+
+    async def _turn(self, name: str, arg: Any) -> None:
+        self.calls.append((name, arg))
+        if self.yields:
+            await asyncio.sleep(0)
+
+    # -- TimerStore
+
+    async def inbox_put(
+        self, platform: str, event_key: str, payload: dict[str, Any], now: datetime
+    ) -> int | None:
+        await self._turn("inbox_put", event_key)
+        if (platform, event_key) in self.inbox:
+            return None
+        row_id = next(self._ids)
+        self.inbox[(platform, event_key)] = (row_id, dict(payload))
+        timer_row = payload.get("timer_row")
+        if timer_row in self.crash_after_inbox_put:
+            self.crash_after_inbox_put.discard(timer_row)
+            raise Crash("process died after the inbox put")
+        return row_id
+
+    async def pending_timers(
+        self, *, due_before: datetime | None = None, limit: int | None = None
+    ) -> list[TimerRow]:
+        await self._turn("pending_timers", due_before)
+        rows = sorted(
+            (
+                r
+                for r in self.timers.values()
+                if r.status == "pending" and (due_before is None or r.due_at < due_before)
+            ),  # exclusive
+            key=lambda r: (r.due_at, r.id),
+        )
+        return rows[:limit] if limit is not None else rows
+
+    async def get_timer(self, id: int) -> TimerRow | None:
+        return self.timers.get(id)
+
+    async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool:
+        await self._turn("claim_timer", id)
+        row = self.timers.get(id)
+        if row is None or row.status != "pending":
+            return False
+        row.status, row.handled_at, row.note = status, now, note
+        return True
+
+    async def next_due(self) -> datetime | None:
+        dues = [r.due_at for r in self.timers.values() if r.status == "pending"]
+        return min(dues, default=None)
+
+    async def oldest_overdue(self, now: datetime) -> datetime | None:
+        dues = [r.due_at for r in self.timers.values() if r.status == "pending" and r.due_at <= now]
+        return min(dues, default=None)
+
+    async def count_timers(self, status: str) -> int:
+        return sum(1 for r in self.timers.values() if r.status == status)
+
+    # -- TimerTable (the scheduler's own write, until the Store has it)
+
+    async def reschedule_timer(self, id: int, due_at: datetime, note: str) -> bool:
+        await self._turn("reschedule_timer", id)
+        row = self.timers.get(id)
+        if row is None or row.status != "pending":
+            return False
+        row.due_at, row.note = due_at, note
+        return True
+
+    # -- OutboxStore
+
+    async def outbox_due(self, now: datetime, limit: int = 200) -> list[OutboxRow]:
+        await self._turn("outbox_due", now)
+        rows = sorted(
+            (r for r in self.outbox.values() if r.status == "pending" and r.not_before <= now),
+            key=lambda r: (r.priority, r.id),
+        )
+        return rows[:limit]
+
+    async def outbox_sent(self, id: int, now: datetime, platform_ref: str | None = None) -> None:
+        await self._turn("outbox_sent", id)
+        row = self.outbox[id]
+        row.status, row.sent_at, row.platform_ref = "sent", now, platform_ref
+
+    async def outbox_retry(self, id: int, not_before: datetime, error: str) -> None:
+        await self._turn("outbox_retry", id)
+        row = self.outbox[id]
+        row.attempts, row.not_before, row.error = row.attempts + 1, not_before, error
+
+    async def outbox_failed(self, id: int, error: str) -> None:
+        await self._turn("outbox_failed", id)
+        row = self.outbox[id]
+        row.status, row.error = "failed", error
+
+    async def message_ref(self, run_id: str, msg_key: str) -> str | None:
+        for row in self.outbox.values():
+            if (row.run_id, row.msg_key, row.op) == (
+                run_id,
+                msg_key,
+                "send",
+            ) and row.status == "sent":
+                return row.platform_ref
+        return None
+
+    async def set_run_thread(self, run_id: str, thread: str) -> None:
+        await self._turn("set_run_thread", run_id)
+        self.runs.setdefault(run_id, FakeRun()).thread = thread
+
+    async def load_run(self, run_id: str) -> FakeRun | None:
+        return self.runs.get(run_id)
+
+
+Response = DeliveryResult | Exception | None  # None: the default answer (sent)
+
+
+@dataclass
+class RecordingAdapter:
+    """A platform at the transport seam: records every delivery with the clock's time and
+    answers from `respond` (by delivery), `sent` with a ref by default."""
+
+    clock: FakeClock
+    platform: str = "telegram"
+    limits: Limits = TELEGRAM
+    respond: Callable[[Delivery], Response] = lambda d: None
+    deliveries: list[tuple[datetime, Delivery]] = field(default_factory=list)
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        self.deliveries.append((self.clock.now(), delivery))
+        answer = self.respond(delivery)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer if answer is not None else DeliveryResult.sent(ref=f"ref-{delivery.id}")
+
+    def times(self, row_id: int) -> list[datetime]:
+        return [at for at, d in self.deliveries if d.id == row_id]
+
+    def order(self, chat: str | None = None) -> list[int]:
+        return [d.id for _, d in self.deliveries if chat is None or d.chat == chat]
+
+
+def seconds(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds()
+
+
+def at(start: datetime, **delta: float) -> datetime:
+    return start + timedelta(**delta)

@@ -1,0 +1,177 @@
+"""The real runtime on SQLite, driven through the console adapter on a fake clock.
+
+Store, service, scheduler (its firing path, without APScheduler's wall clock), outbox
+and the console adapter all run for real; only time is simulated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.base import Inbound
+from adapters.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.wiring import Runtime, build_runtime
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class Team:
+    """A console team and the runtime behind it, stepped by hand."""
+
+    def __init__(
+        self, runtime: Runtime, console: ConsoleAdapter, clock: FakeClock, printed: list[str]
+    ) -> None:
+        self.runtime, self.console, self.clock, self.printed = runtime, console, clock, printed
+
+    async def type(self, *lines: str) -> None:
+        for line in lines:
+            inbound = self.console.parse(line)
+            if inbound is not None:
+                await self.runtime.inbound(inbound)
+        await self.settle()
+
+    async def settle(self) -> None:
+        for _ in range(5):
+            await self.runtime.service.drain()
+            await self.runtime.scheduler.fire_due()
+            await self.runtime.service.drain()
+            await self.runtime.outbox.pump()
+            await self.runtime.outbox.flush()
+
+    async def wait(self, delta: timedelta) -> None:
+        """Move the clock on, stopping at every timer that falls due on the way."""
+        end = self.clock.now() + delta
+        while self.clock.now() < end:
+            due = await self.runtime.store.next_due()
+            target = min(due, end) if due is not None and due > self.clock.now() else end
+            await self.clock.advance_to(target)
+            await self.settle()
+
+    def said(self) -> str:
+        return "\n".join(self.printed)
+
+
+@pytest.fixture
+async def team(tmp_path: Path) -> Team:
+    printed: list[str] = []
+    clock = FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    console = ConsoleAdapter(out=printed.append)
+    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
+    runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
+    yield Team(runtime, console, clock, printed)
+    await runtime.store.close()
+
+
+async def test_a_chair_runs_the_intervision_with_the_bell_through_the_real_runtime(
+    team: Team,
+) -> None:
+    await team.type("/als anna", "/samen rol @anna voorzitter")
+    await team.type("/als bram", "/samen", "/als cor", "/samen")
+    await team.type("/als anna", "/samen intervisie 2026-11-27 14:00")
+    assert "Genoteerd" in team.said()
+    await team.wait(timedelta(days=4, hours=6, seconds=1))
+    assert "Stap 1" in team.said()
+    await team.type("/als cor", "/bel pauze")
+    assert "alleen voor cor" in team.said()
+    await team.type("/als anna", "/bel +5")
+    await team.wait(timedelta(minutes=30))
+    assert "🔔" in team.said()
+    assert "Stap 2" in team.said()
+
+
+async def test_an_unknown_command_gets_a_friendly_dutch_reply(team: Team) -> None:
+    await team.type("/als anna", "/samen vliegen")
+    assert "Dat commando ken ik niet" in team.said()
+    await team.type("/bel dansen")
+    assert "begrijp ik niet" in team.said()
+
+
+async def test_answers_in_the_console_reach_the_run_and_the_summary(team: Team) -> None:
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00")
+    assert "begint ma 23 nov 14:00" in team.said()  # one day before the visit
+    await team.wait(timedelta(hours=5))
+    assert "Hoe zit je erbij" in team.said()
+    await team.type(
+        "/als anna", "/a 1 Nieuwsgierig", "/a 2 leiden", "/a 3 -", "/a 4 -", "/a 5 Rust"
+    )
+    await team.type("/als bram", "/a 1 Gespannen", "/a 2 steunen")
+    assert "alleen voor bram" in team.said()  # 'steunen' is not an option: a re-prompt
+    await team.type("/a 2 ondersteunen", "/a 3 -", "/a 4 -", "/a 5 Tijd")
+    assert "Zo gaan jullie het bezoek in" in team.said()
+    assert "Nieuwsgierig" in team.said()
+
+
+async def test_a_trajectory_is_registered_by_code_and_its_evaluation_moment_arrives(
+    team: Team,
+) -> None:
+    await team.type("/als cor", "/samen traject Jansen 2026-05-25")
+    assert "lijkt op een naam" in team.said()  # R-PRV-1: a code, never a name
+    await team.type("/samen traject T-0412 2026-05-25")
+    assert "Traject T-0412 staat genoteerd" in team.said()
+    await team.type("/samen traject T-0412 2026-05-25")
+    assert "al een traject 'T-0412'" in team.said()
+    # Six months after the start, on a working day within working hours.
+    await team.wait(timedelta(days=2, hours=2))
+    said = team.said()
+    assert "Traject T-0412 loopt sinds 25 mei 2026: 6 maanden." in said
+    assert "[DM cor] Samen: Hoe pak je dit evaluatiemoment op?" in said
+    await team.type("/a 1 mdo")
+    assert "waarom gaan we verder" in team.said()
+
+
+async def test_an_answer_given_in_a_private_chat_belongs_to_the_runs_team(team: Team) -> None:
+    """Platforms deliver answers from a DM or a modal with the private chat as channel:
+    that must not create a team of one, and the re-prompt goes back to the private chat."""
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen start voorbereiding")
+    store = team.runtime.store
+    teams_before = await store.team_for_channel("console", "team", now=team.clock.now())
+    run = (await store.active_runs(teams_before.id))[0]
+    wrong = Inbound(
+        "console",
+        "dm-1",
+        "answer",
+        "D-private-anna",
+        "anna",
+        {
+            "run": run.id,
+            "step": "afstemming",
+            "question": "rol",
+            "value": "dansen",
+            "answer_kind": "value",
+        },
+        user_name="Anna",
+    )
+    await team.runtime.inbound(wrong)
+    await team.settle()
+    right = Inbound(
+        "console",
+        "dm-2",
+        "answer",
+        "D-private-anna",
+        "anna",
+        {
+            "run": run.id,
+            "step": "afstemming",
+            "question": "rol",
+            "value": "leiden",
+            "answer_kind": "value",
+        },
+        user_name="Anna",
+    )
+    await team.runtime.inbound(right)
+    await team.settle()
+    with sqlite3.connect(team.runtime.store.engine.url.database) as db:
+        channels = [c for (c,) in db.execute("select channel from teams")]
+        answers = db.execute("select value from answers where question = 'rol'").fetchall()
+        replies = db.execute("select destination from outbox where op = 'reply'").fetchall()
+    assert channels == ["team"]
+    assert replies[-1] == ("dm:anna",)  # the re-prompt went back to the private chat
+    assert answers == [("leiden",)]

@@ -1,0 +1,414 @@
+"""The outbox worker: order, fairness, 429s, retries, edits and threads (R-OUT-1..4).
+
+Every test drives the worker on a FakeClock against a FakeStore and a RecordingAdapter;
+only `test_a_call_that_hangs_times_out_and_is_retried` waits (at most 2 s) in real time,
+because the call timeout is about real network time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.delivery import Delivery, DeliveryResult
+from bot.outbox import Courier, Outbox, message_from_json, message_to_json
+
+from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, seconds
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@contextlib.asynccontextmanager
+async def running(outbox: Outbox, clock: FakeClock) -> AsyncIterator[Outbox]:
+    task = asyncio.create_task(outbox.run())
+    await clock.settle()
+    try:
+        yield outbox
+    finally:
+        outbox.stop()
+        await asyncio.wait_for(task, 5)
+
+
+def make(store: FakeStore, clock: FakeClock, *adapters: Courier, **options: object) -> Outbox:
+    by_platform: Mapping[str, Courier] = {a.platform: a for a in adapters}
+    options.setdefault("rng", random.Random(1))
+    return Outbox(store, by_platform, clock, **options)  # type: ignore[arg-type]
+
+
+def max_in_window(times: list[datetime], per: float) -> int:
+    """The most sends in any window of `per` seconds."""
+    times = sorted(times)
+    return max(
+        (sum(1 for t in times[i:] if seconds(first, t) < per) for i, first in enumerate(times)),
+        default=0,
+    )
+
+
+def test_a_message_survives_the_json_round_trip_with_its_questions() -> None:
+    message = Message(
+        kind=MessageKind.form,
+        text="Hoe sta je erin?",
+        questions=(
+            QuestionView(
+                step="s1",
+                id="rol",
+                type="choice",
+                text="Welke rol?",
+                options=(OptionView("leiden", "Leiden"), OptionView("obs", "Observeren")),
+                current="leiden",
+            ),
+            QuestionView(
+                step="s1",
+                id="schaal",
+                type="scale",
+                text="Energie",
+                help="1-5",
+                min=1,
+                max=5,
+                labels=((1, "leeg"), (5, "vol")),
+                optional=True,
+                not_applicable=True,
+                current=("a", "b"),
+            ),
+        ),
+        controls=("pause", "extend"),
+        closed=True,
+        late=True,
+    )
+    data = message_to_json(message, thread=True, group=True, user="U1")
+    assert message_from_json(data) == message
+    assert (data["thread"], data["group"], data["user"]) == (True, True, "U1")
+    assert message_from_json(message_to_json(Message(MessageKind.say, "hoi"))) == Message(
+        MessageKind.say, "hoi"
+    )
+
+
+async def test_messages_to_one_conversation_go_out_in_order_and_a_second_apart(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """R-OUT-4: a later bell to the same chat does not overtake the older messages."""
+    adapter = RecordingAdapter(clock)
+    a = [store.add_message("c1", T0) for _ in range(4)]
+    b = [store.add_message("c2", T0) for _ in range(2)]
+    a.append(store.add_message("c1", T0, kind="bell", priority=0))
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(10)
+    assert adapter.order("c1") == [r.id for r in a]
+    assert adapter.order("c2") == [r.id for r in b]
+    times = [t for t, d in adapter.deliveries if d.chat == "c1"]
+    assert all(seconds(x, y) >= 1.0 for x, y in itertools.pairwise(times))
+    assert all(r.status == "sent" and r.platform_ref == f"ref-{r.id}" for r in a + b)
+
+
+async def test_a_bell_is_not_starved_behind_a_hundred_reminders_to_other_chats(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """R-OUT-4 under Slack's workspace cap of 8/s: the bell goes first although newest."""
+    adapter = RecordingAdapter(clock, platform="slack", limits=SLACK)
+    for i in range(100):
+        store.add_message(f"C{i}", T0, kind="reminder", platform="slack")
+    bell = store.add_message("Cmeeting", T0, kind="bell", priority=0, platform="slack")
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(0.5)
+        assert adapter.order()[0] == bell.id
+        assert adapter.times(bell.id) == [T0]
+        await clock.advance(15)
+    assert len(adapter.deliveries) == 101
+    assert max_in_window([t for t, _ in adapter.deliveries], 1.0) <= 8
+
+
+async def test_a_telegram_group_gets_at_most_twenty_messages_a_minute(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(clock)
+    rows = [store.add_message("-100", T0, group=True) for _ in range(25)]
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(30)
+        assert len(adapter.deliveries) == 20
+        await clock.advance(40)
+    assert adapter.order() == [r.id for r in rows]
+    assert max_in_window([t for t, _ in adapter.deliveries], 60.0) <= 20
+    assert all(d.group for _, d in adapter.deliveries)
+
+
+async def test_a_429_pauses_only_that_chat_for_at_least_retry_after(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """R-OUT-2: the throttled chat waits Retry-After; the others keep flowing."""
+    said_429: list[int] = []
+
+    def respond(d: Delivery) -> DeliveryResult | None:
+        if d.chat == "c1" and not said_429:
+            said_429.append(d.id)
+            return DeliveryResult(retry_after=30)
+        return None
+
+    adapter = RecordingAdapter(clock, respond=respond)
+    r1, r2 = store.add_message("c1", T0), store.add_message("c1", T0)
+    others = [store.add_message(f"c{i}", T0) for i in range(2, 6)] + [store.add_message("c2", T0)]
+    outbox = make(store, clock, adapter)
+    async with running(outbox, clock):
+        await clock.advance(5)
+        assert {d.id for _, d in adapter.deliveries} == {r1.id} | {r.id for r in others}
+        await clock.advance(24.9)
+        assert adapter.order("c1") == [r1.id]
+        await clock.advance(10)
+    first, again = adapter.times(r1.id)
+    assert seconds(first, again) >= 30
+    assert adapter.order("c1") == [r1.id, r1.id, r2.id]
+    assert seconds(again, adapter.times(r2.id)[0]) >= 1
+    assert outbox.stats["telegram"].last_429 == T0
+    assert (r1.status, r1.attempts, r1.error) == ("sent", 1, "429")
+
+
+async def test_a_failing_call_is_retried_with_backoff_and_failed_after_max_attempts(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """R-OUT-3: bounded retries with jitter, then failed with the reason."""
+    adapter = RecordingAdapter(
+        clock, respond=lambda d: ConnectionError("reset") if d.chat == "c1" else None
+    )
+    doomed = store.add_message("c1", T0)
+    fine = store.add_message("c2", T0)
+    outbox = make(store, clock, adapter, max_attempts=5)
+    async with running(outbox, clock):
+        await clock.advance(300)
+    times = adapter.times(doomed.id)
+    assert len(times) == 5
+    for attempt, (x, y) in enumerate(itertools.pairwise(times), start=1):
+        assert 0.5 * 2**attempt <= seconds(x, y) <= 1.5 * 2**attempt + 1.0
+    assert (doomed.status, doomed.error) == ("failed", "ConnectionError")
+    assert fine.status == "sent" and adapter.times(fine.id) == [T0]
+    assert outbox.status()["telegram"] == {"sent": 1, "retried": 4, "failed": 1, "last_429": None}
+
+
+async def test_the_backoff_is_jittered(store: FakeStore, clock: FakeClock) -> None:
+    gaps = []
+    for seed in (1, 2):
+        clock, store = FakeClock(T0), FakeStore()
+        adapter = RecordingAdapter(clock, respond=lambda d: OSError())
+        row = store.add_message("c1", T0)
+        async with running(make(store, clock, adapter, rng=random.Random(seed)), clock):
+            await clock.advance(30)
+        times = adapter.times(row.id)
+        gaps.append(seconds(times[0], times[1]))
+    assert gaps[0] != gaps[1]
+
+
+async def test_a_call_that_hangs_times_out_and_is_retried(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """The one real-time test of the call timeout: 50 ms, bounded by 2 s."""
+    calls: list[int] = []
+
+    class Hanging:
+        platform, limits = "telegram", TELEGRAM
+
+        async def deliver(self, delivery: Delivery) -> DeliveryResult:
+            calls.append(delivery.id)
+            if len(calls) == 1:
+                await asyncio.Event().wait()  # never answers
+            return DeliveryResult.sent(ref="late-but-fine")
+
+    row = store.add_message("c1", T0)
+    async with running(make(store, clock, Hanging(), call_timeout=0.05), clock):
+        async with asyncio.timeout(2):
+            while row.attempts == 0:
+                await asyncio.sleep(0.01)
+        assert (row.status, row.error) == ("pending", "timeout")
+        await clock.advance(4)
+    assert calls == [row.id, row.id]
+    assert (row.status, row.platform_ref) == ("sent", "late-but-fine")
+
+
+async def test_an_edit_waits_for_its_original_and_carries_its_ref(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    throttled: list[int] = []
+
+    def respond(d: Delivery) -> DeliveryResult | None:
+        if d.op == "send" and not throttled:
+            throttled.append(d.id)
+            return DeliveryResult(retry_after=10)
+        return None
+
+    adapter = RecordingAdapter(clock, respond=respond)
+    original = store.add_message("U1", T0, kind="form", msg_key="form")
+    edit = store.add_message("U1", T0, kind="form", op="edit", msg_key="form")
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(9)
+        assert adapter.order() == [original.id]
+        await clock.advance(5)
+    assert adapter.order() == [original.id, original.id, edit.id]
+    ((_, delivered),) = [(t, d) for t, d in adapter.deliveries if d.id == edit.id]
+    assert delivered.op == "edit" and delivered.ref == f"ref-{original.id}"
+
+
+async def test_an_edit_of_a_message_queued_for_another_chat_waits_for_it(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(clock)
+    store.add_message("c1", T0)  # keeps c1 busy for a second
+    original = store.add_message("c1", T0, kind="form", msg_key="form")
+    edit = store.add_message("c2", T0, kind="form", op="edit", msg_key="form")
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(0.5)
+        assert edit.id not in adapter.order()
+        await clock.advance(2)
+    assert adapter.order().index(original.id) < adapter.order().index(edit.id)
+    assert adapter.deliveries[-1][1].ref == f"ref-{original.id}"
+    # It waited for the original instead of spending an attempt without a ref.
+    assert (edit.attempts, edit.error) == (0, "")
+    assert adapter.times(edit.id) == adapter.times(original.id)
+
+
+async def test_an_edit_whose_original_never_arrived_fails_with_a_reason(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(
+        clock, respond=lambda d: DeliveryResult(failed="chat not found") if d.op == "send" else None
+    )
+    original = store.add_message("U1", T0, kind="form", msg_key="form")
+    edit = store.add_message("U1", T0, kind="form", op="edit", msg_key="form")
+    async with running(make(store, clock, adapter, max_attempts=3), clock):
+        await clock.advance(60)
+    assert (original.status, original.error) == ("failed", "chat not found")
+    assert (edit.status, edit.error) == ("failed", "original not delivered")
+    assert adapter.order() == [original.id]  # the edit never reached the platform
+
+
+async def test_thread_messages_go_into_the_runs_thread_and_the_first_thread_is_kept(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(
+        clock, respond=lambda d: DeliveryResult.sent(ref=f"ref-{d.id}", thread="th-1")
+    )
+    store.runs["run-1"] = FakeRun()
+    opening = store.add_message("C1", T0, kind="phase")
+    reply = store.add_message("C1", T0, thread=True)
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(3)
+    by_id = {d.id: d for _, d in adapter.deliveries}
+    assert by_id[opening.id].thread is None
+    assert by_id[reply.id].thread == "th-1"
+    assert store.runs["run-1"].thread == "th-1"
+    # The run had its thread after the first message: it is set once.
+    assert [c for c in store.calls if c[0] == "set_run_thread"] == [("set_run_thread", "run-1")]
+
+
+async def test_the_worker_waits_on_the_clock_and_wakes_at_once_on_notify(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """No blocking sleep: the idle worker is parked on clock.sleep, and a notify or the
+    next allowed moment wakes it."""
+    adapter = RecordingAdapter(clock)
+    outbox = make(store, clock, adapter, poll_interval=5.0)
+    async with running(outbox, clock):
+        assert clock.sleeping == 1 and clock.sleeps == [5.0]
+        first, second = store.add_message("c1", T0), store.add_message("c1", T0)
+        outbox.notify()
+        await clock.settle()
+        assert adapter.order() == [first.id] and clock.now() == T0
+        # Waiting for c1's next slot is a clock sleep of exactly that long.
+        assert clock.sleeps[-1] == pytest.approx(1.0)
+        await clock.advance(0.999)
+        assert adapter.order() == [first.id]
+        await clock.advance(0.001)
+        assert adapter.order() == [first.id, second.id]
+        assert adapter.times(second.id) == [T0 + timedelta(seconds=1)]
+
+
+async def test_stop_lets_the_call_in_flight_finish(store: FakeStore, clock: FakeClock) -> None:
+    release = asyncio.Event()
+
+    class Slow:
+        platform, limits = "telegram", TELEGRAM
+
+        async def deliver(self, delivery: Delivery) -> DeliveryResult:
+            await release.wait()
+            return DeliveryResult.sent(ref="r")
+
+    row = store.add_message("c1", T0)
+    outbox = make(store, clock, Slow())
+    task = asyncio.create_task(outbox.run())
+    await clock.settle()
+    outbox.stop()
+    await clock.settle()
+    assert not task.done()
+    release.set()
+    await asyncio.wait_for(task, 1)
+    assert row.status == "sent"
+
+
+async def test_a_row_for_a_platform_without_adapter_is_failed_with_a_reason(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    row = store.add_message("C1", T0, platform="slack")
+    async with running(make(store, clock, RecordingAdapter(clock)), clock):
+        await clock.advance(1)
+    assert (row.status, row.error) == ("failed", "no adapter for slack")
+
+
+async def test_the_worker_survives_a_store_outage_and_logs_only_its_type(
+    store: FakeStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = RecordingAdapter(clock)
+    row = store.add_message("c1", T0)
+    real_due = store.outbox_due
+    down = True
+
+    async def flaky(now: datetime, limit: int = 200) -> list:  # type: ignore[type-arg]
+        if down:
+            # Driver errors can quote the statement and its parameters: message text.
+            raise ConnectionRefusedError("INSERT ... 'Mevrouw Jansen'")
+        return await real_due(now, limit)
+
+    store.outbox_due = flaky  # type: ignore[method-assign]
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(3)
+        assert adapter.order() == []
+        down = False
+        await clock.advance(1)
+    assert row.status == "sent"
+    assert "ConnectionRefusedError" in caplog.text and "Jansen" not in caplog.text
+
+
+async def test_logs_hold_ids_and_kinds_but_never_message_text(
+    store: FakeStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """R-PRV-8: the text and the exception's message stay out of the logs."""
+    secret = "Mevrouw-Jansen-GEHEIM"
+    answers: Iterator[Response] = iter(
+        [
+            DeliveryResult(retry_after=2),
+            ConnectionError(secret),
+            DeliveryResult(failed="blocked by user"),
+        ]
+    )
+    adapter = RecordingAdapter(clock, respond=lambda d: next(answers, None))
+    rows = [store.add_message("c1", T0, text=f"{secret} {i}") for i in range(3)]
+    caplog.set_level(logging.DEBUG, logger="samen")
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(30)
+    assert secret not in caplog.text
+    assert f"outbox row {rows[0].id}" in caplog.text
+    assert all(secret in d.message.text for _, d in adapter.deliveries)  # it was sent
