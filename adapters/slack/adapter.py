@@ -1,0 +1,378 @@
+"""The Slack adapter: slack-bolt's AsyncApp in, slack-sdk's AsyncWebClient out.
+
+Inbound, Bolt verifies each request (HTTP mode) and calls our listeners, which parse the
+payload (`parse.py`), hand the events to the shell and only then `ack()` (R-ING-3): the
+app runs with `process_before_response=True`, so Bolt sends the HTTP response (or the
+Socket Mode envelope ack) only after the listener returned, also for Events API callbacks
+that Bolt would otherwise ack before running the listener. Storing has a budget below
+Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the copy.
+
+Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
+result; the client has no retry handlers, because the outbox owns back-off (R-OUT-2/3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import ClientSession, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.base import Inbound, InboundHandler
+from adapters.slack import parse
+from adapters.slack.render import MODAL_CALLBACK, render_message, render_modal
+from bot.delivery import Delivery, DeliveryResult, Limits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL: Final = "https://slack.com/api/"
+ACK_BUDGET: Final = 2.5  # seconds to store an event; Slack retries after 3
+LIVENESS_TIMEOUT: Final = 90.0  # R-OPS-1
+# Bolt's verifier logs the whole body of a refused request at INFO; that body may hold
+# answer text (R-SEC-1). Its logger name is fixed: slack_bolt.<class name>.
+BOLT_VERIFICATION_LOGGER: Final = "slack_bolt.RequestVerification"
+
+
+class _NoRequestBodies(logging.Filter):
+    """Drops the details (signature, timestamp, body) from Bolt's refusal log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "signature" in str(record.msg).lower():
+            record.msg = "Invalid request signature refused (details withheld)"
+            record.args = None
+        return True
+
+
+_BODY_FILTER: Final = _NoRequestBodies()
+
+
+def quiet_bolt_verification_logs() -> None:
+    """Install the filter (idempotent). Bolt resets the logger's level whenever it makes a
+    verifier, so a level alone would not hold; a filter stays."""
+    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
+    if _BODY_FILTER not in logger.filters:
+        logger.addFilter(_BODY_FILTER)
+
+
+def web_client(token: str, api_url: str | None = None) -> AsyncWebClient:
+    """A Web API client at `api_url` (Slack's by default) that never retries by itself
+    and never logs request bodies (those hold message text)."""
+    quiet = logging.getLogger("adapters.slack.webapi")
+    quiet.setLevel(logging.INFO)  # slack-sdk logs request bodies at DEBUG
+    return AsyncWebClient(
+        token=token,
+        base_url=api_url or DEFAULT_API_URL,
+        retry_handlers=[],  # no 429 or connection retries here: the outbox owns them
+        logger=quiet,
+        timeout=10,
+    )
+
+
+@dataclass
+class Liveness:
+    """Socket Mode watchdog (R-OPS-1): reconnects when no frame arrived for `timeout` s.
+
+    A frame is any text frame (events, hello, disconnect notices) or the SDK's own
+    ping-pong; `check()` is one tick, so tests drive it with a fake clock."""
+
+    reconnect: Callable[[], Awaitable[None]]
+    pong_time: Callable[[], float | None]
+    timeout: float = LIVENESS_TIMEOUT
+    clock: Callable[[], float] = time.time
+    last_frame: float = 0.0
+    reconnects: int = 0
+
+    def __post_init__(self) -> None:
+        self.last_frame = self.clock()
+
+    def frame(self) -> None:
+        self.last_frame = self.clock()
+
+    async def check(self) -> bool:
+        """Reconnect if deaf; True when it did."""
+        now = self.clock()
+        last = max(self.last_frame, self.pong_time() or 0.0)
+        if now - last < self.timeout:
+            return False
+        log.warning("slack socket mode: no frame for %.0fs, reconnecting", now - last)
+        self.last_frame = now  # one reconnect per silence, not one per tick
+        self.reconnects += 1
+        await self.reconnect()
+        return True
+
+
+class SlackAdapter:
+    """Slack for Samen. `mode` "socket" (default, app token) or "http" (signing secret,
+    serves `/slack/events` and `/healthz` on `port`)."""
+
+    platform = "slack"
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        signing_secret: str | None = None,
+        app_token: str | None = None,
+        mode: str = "socket",
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        api_url: str | None = None,
+        workspace_cap: int = 8,
+        language: str = "nl",
+        ack_budget: float = ACK_BUDGET,
+    ) -> None:
+        if mode not in ("socket", "http"):
+            raise ValueError("Slack mode is 'socket' or 'http'")
+        if mode == "http" and not signing_secret:
+            raise ValueError("Slack HTTP mode needs SLACK_SIGNING_SECRET")
+        if mode == "socket" and not app_token:
+            raise ValueError("Slack Socket Mode needs SLACK_APP_TOKEN")
+        self.limits = Limits(per_chat=(1, 1.0), overall=(workspace_cap, 1.0))
+        self.mode = mode
+        self.host = host
+        self.port = port
+        self.language = language
+        self.ack_budget = ack_budget
+        self._app_token = app_token
+        self.client = web_client(bot_token, api_url)
+        quiet_bolt_verification_logs()
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=mode == "http",  # Socket Mode has no signatures
+            process_before_response=True,  # ack only after the listener stored (R-ING-3)
+            logger=logging.getLogger("adapters.slack.bolt"),
+        )
+        self._handler: InboundHandler | None = None
+        self._dm: dict[str, str] = {}  # user id -> IM channel id (conversations.open)
+        self._runner: web.AppRunner | None = None
+        self._socket: Any = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.liveness: Liveness | None = None
+        self._register()
+
+    # ------------------------------------------------------------------ inbound
+
+    def _register(self) -> None:
+        app = self.app
+        app.command(re.compile(r"^/"))(self._on_command)
+        app.action(re.compile(r"^[asnb]\|"))(self._on_action)
+        app.action(re.compile(r"^m\|"))(self._on_modal_button)
+        app.view(MODAL_CALLBACK)(self._on_view)
+        for event in ("app_mention", "member_joined_channel", "member_left_channel"):
+            app.event(event)(self._on_event)
+
+    async def _store(self, inbounds: list[Inbound]) -> None:
+        """Hand events to the shell within the ack budget. Past it the store goes on
+        (shielded) but we raise: no ack, Slack retries, the inbox absorbs the copy."""
+        if self._handler is None:
+            raise RuntimeError("Slack adapter not started")
+        for inbound in inbounds:
+            await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+
+    async def _on_command(self, ack: Any, body: Mapping[str, Any]) -> None:
+        inbound = parse.parse_command(body)
+        await self._store([inbound] if inbound is not None else [])
+        await ack()  # empty: the answer comes as a message or an ephemeral reply
+
+    async def _on_action(self, ack: Any, body: Mapping[str, Any]) -> None:
+        await self._store(parse.parse_block_actions(body))
+        await ack()
+
+    async def _on_modal_button(self, ack: Any, body: Mapping[str, Any]) -> None:
+        request = parse.parse_modal_request(body)
+        await ack()
+        if request is not None:
+            # views.open must happen within 3 s of the click; the ack need not wait for it.
+            self._spawn(self._open_modal(request))
+
+    async def _open_modal(self, request: parse.ModalRequest) -> None:
+        view = render_modal(request.run, request.step, request.channel, request.spec, self.language)
+        try:
+            await self.client.views_open(trigger_id=request.trigger_id, view=view)
+        except SlackApiError as error:
+            log.warning("slack views.open failed: %s", _error_code(error))
+
+    async def _on_view(self, ack: Any, body: Mapping[str, Any]) -> None:
+        errors = parse.submission_errors(body, self.language)
+        if errors:
+            await ack(response_action="errors", errors=errors)  # R-ING-7: nothing stored
+            return
+        await self._store(parse.parse_view_submission(body))
+        await ack()
+
+    async def _on_event(self, body: Mapping[str, Any], context: Any) -> None:
+        # Events API listeners are acked by Bolt after this returns (auto-ack).
+        inbound = parse.parse_event(body, getattr(context, "bot_user_id", None))
+        await self._store([inbound] if inbound is not None else [])
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def start(self, handler: InboundHandler) -> None:
+        self._handler = handler
+        if self.client.session is None:
+            # One connection pool for every call instead of a session per request.
+            self.client.session = ClientSession()
+        if self.mode == "http":
+            await self._start_http()
+        else:
+            await self._start_socket()
+
+    async def _start_http(self) -> None:
+        server = web.Application()
+        server.router.add_post("/slack/events", self._http_events)
+        server.router.add_get("/healthz", self._http_health)
+        # No access log: paths only, but keep the logs to what we decide to write.
+        self._runner = web.AppRunner(server, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])  # port 0 -> the one the OS chose
+        log.info("slack http mode listening on port %s", self.port)
+
+    async def _http_events(self, request: web.Request) -> web.StreamResponse:
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def _http_health(self, _: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": True, "platform": self.platform, "mode": self.mode})
+
+    async def _start_socket(self) -> None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(self.app, self._app_token)
+        client = handler.client
+        self.liveness = Liveness(
+            reconnect=lambda: client.connect_to_new_endpoint(force=True),
+            pong_time=lambda: client.last_ping_pong_time,
+        )
+        liveness = self.liveness
+
+        async def on_frame(_: object) -> None:
+            liveness.frame()
+
+        client.on_message_listeners.append(on_frame)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        self._socket = handler
+        self._watchdog_task = asyncio.create_task(self._watch(liveness), name="slack-liveness")
+
+    async def _watch(self, liveness: Liveness, every: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await liveness.check()
+            except Exception as error:  # a failed reconnect is retried on the next tick
+                log.warning("slack socket mode: reconnect failed: %s", type(error).__name__)
+
+    async def stop(self) -> None:
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog_task
+            self._watchdog_task = None
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.client.session is not None:
+            if not self.client.session.closed:
+                await self.client.session.close()
+            self.client.session = None  # deliver() still works: a session per call
+
+    # ------------------------------------------------------------------ outbound
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        """One Web API call. Transport errors (timeouts, resets) raise: the outbox retries
+        them; platform answers are reported in the result."""
+        blocks, text = render_message(delivery.message, run=delivery.run, language=self.language)
+        try:
+            if delivery.op == "edit":
+                return await self._edit(delivery, blocks, text)
+            if delivery.op == "reply" and delivery.user and not delivery.chat.startswith("dm:"):
+                await self.client.chat_postEphemeral(
+                    channel=delivery.chat, user=delivery.user, text=text, blocks=blocks
+                )
+                return DeliveryResult.sent()
+            return await self._send(delivery, blocks, text)
+        except SlackApiError as error:
+            return _result_of(error)
+
+    async def _send(self, delivery: Delivery, blocks: list[Any], text: str) -> DeliveryResult:
+        direct = delivery.chat.startswith("dm:")
+        channel = await self._im(delivery.chat[3:]) if direct else delivery.chat
+        response = await self.client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=delivery.thread,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        ts = str(response["ts"])
+        posted_in = str(response.get("channel") or channel)
+        # A top-level channel message of a run opens its thread; the outbox keeps the first.
+        opens_thread = delivery.thread is None and not direct and delivery.op == "send"
+        return DeliveryResult.sent(ref=f"{posted_in}:{ts}", thread=ts if opens_thread else None)
+
+    async def _edit(self, delivery: Delivery, blocks: list[Any], text: str) -> DeliveryResult:
+        channel, _, ts = (delivery.ref or "").partition(":")
+        if not channel or not ts:
+            return DeliveryResult(failed="no message ref")
+        await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        return DeliveryResult.sent(ref=delivery.ref)
+
+    async def _im(self, user: str) -> str:
+        """The IM channel with `user`, opened once and cached (a user id is no channel)."""
+        channel = self._dm.get(user)
+        if channel is None:
+            response = await self.client.conversations_open(users=user)
+            channel = str(response["channel"]["id"])
+            self._dm[user] = channel
+        return channel
+
+
+def _error_code(error: SlackApiError) -> str:
+    data = error.response.data if error.response is not None else None
+    if isinstance(data, Mapping) and data.get("error"):
+        return str(data["error"])
+    status = error.response.status_code if error.response is not None else 0
+    return f"http_{status}"
+
+
+def _result_of(error: SlackApiError) -> DeliveryResult:
+    """429 -> retry_after (Retry-After seconds); anything else -> failed with Slack's error
+    code only (never the message text, which the exception's string may contain)."""
+    response = error.response
+    if response is not None and response.status_code == 429:
+        headers = {str(k).lower(): v for k, v in (response.headers or {}).items()}
+        raw = headers.get("retry-after", "1")
+        if isinstance(raw, list):
+            raw = raw[0] if raw else "1"
+        try:
+            wait = float(raw)
+        except (TypeError, ValueError):
+            wait = 1.0
+        return DeliveryResult(retry_after=max(wait, 0.0))
+    return DeliveryResult(failed=_error_code(error))

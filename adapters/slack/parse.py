@@ -1,0 +1,270 @@
+"""Slack payloads as Samen's neutral `Inbound` events: pure functions, no I/O.
+
+Slash commands, block actions from the elements `render.py` drew, modal submissions and
+Events API callbacks each become zero or more `Inbound`s. Every `Inbound.key` is stable
+for one Slack delivery and differs between deliveries, so the inbox absorbs Slack's
+retries (R-ING-1): Events API callbacks use `event_id`; commands and interactions use
+`trigger_id`, which Slack mints once per user interaction and repeats on a retry.
+Events from the bot itself, or from any bot, give nothing (R-ING-8).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from adapters.base import Inbound
+from adapters.slack.render import MODAL_CALLBACK, SEP
+
+PLATFORM: Final = "slack"
+
+
+@dataclass(frozen=True, slots=True)
+class ModalRequest:
+    """A click on a form's "Answer" button: open the modal (no inbox event)."""
+
+    trigger_id: str
+    run: str
+    step: str
+    channel: str
+    spec: list[list[Any]]
+
+
+def _user(body: Mapping[str, Any]) -> tuple[str, str]:
+    """(user id, display name) from an interaction payload's `user` object."""
+    user = body.get("user") or {}
+    if isinstance(user, Mapping):
+        return str(user.get("id", "")), str(user.get("name") or user.get("username") or "")
+    return str(user), ""
+
+
+def _channel(body: Mapping[str, Any]) -> str:
+    channel = body.get("channel") or {}
+    if isinstance(channel, Mapping):
+        return str(channel.get("id", ""))
+    container = body.get("container") or {}
+    return str(channel or container.get("channel_id", ""))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def parse_command(body: Mapping[str, Any]) -> Inbound | None:
+    """A slash command (`/samen start intervisie`, `/bel +5`) -> a "command" Inbound."""
+    trigger = str(body.get("trigger_id") or "")
+    user = str(body.get("user_id") or "")
+    if not trigger or not user:
+        return None
+    return Inbound(
+        PLATFORM,
+        f"cmd:{trigger}",
+        "command",
+        str(body.get("channel_id") or ""),
+        user,
+        {
+            "command": str(body.get("command", "")).lstrip("/").lower(),
+            "args": str(body.get("text") or "").strip(),
+        },
+        user_name=str(body.get("user_name") or ""),
+    )
+
+
+# --------------------------------------------------------------------------- block actions
+
+
+def parse_block_actions(body: Mapping[str, Any]) -> list[Inbound]:
+    """Our answer buttons, selects and bell controls -> "answer" / "command" Inbounds.
+
+    Clicks on elements Samen did not draw, and the modal button, give nothing here."""
+    trigger = str(body.get("trigger_id") or "")
+    user, name = _user(body)
+    channel = _channel(body)
+    if not trigger or not user:
+        return []
+    found: list[Inbound] = []
+    for n, action in enumerate(body.get("actions") or []):
+        parts = str(action.get("action_id", "")).split(SEP)
+        # One interaction normally carries one action; the index keeps keys unique anyway.
+        key = f"act:{trigger}:{n}"
+        if parts[0] == "b" and len(parts) == 2:
+            args = str(action.get("value") or "")
+            found.append(
+                Inbound(
+                    PLATFORM,
+                    key,
+                    "command",
+                    channel,
+                    user,
+                    {"command": "bel", "args": "" if args == "ring" else args},
+                    user_name=name,
+                )
+            )
+            continue
+        if parts[0] not in ("a", "s", "n") or len(parts) not in (4, 5):
+            continue
+        _, run, step, question = parts[:4]
+        value: str | list[str] = ""
+        answer_kind = "value"
+        if parts[0] == "s":
+            answer_kind = "skip"
+        elif parts[0] == "n":
+            answer_kind = "not_applicable"
+        else:
+            picked = _picked(action)
+            if picked is None:
+                continue
+            value = picked
+        found.append(
+            Inbound(
+                PLATFORM,
+                key,
+                "answer",
+                channel,
+                user,
+                {
+                    "run": run,
+                    "step": step,
+                    "question": question,
+                    "value": value,
+                    "answer_kind": answer_kind,
+                },
+                user_name=name,
+            )
+        )
+    return found
+
+
+def _picked(action: Mapping[str, Any]) -> str | list[str] | None:
+    """The value of one answer element, by element type."""
+    kind = action.get("type")
+    if kind == "button":
+        return str(action.get("value", ""))
+    if kind == "static_select":
+        option = action.get("selected_option")
+        return str(option["value"]) if option else None
+    if kind == "multi_static_select":
+        return [str(o["value"]) for o in action.get("selected_options") or []]
+    if kind == "multi_users_select":
+        return [str(u) for u in action.get("selected_users") or []]
+    return None
+
+
+def parse_modal_request(body: Mapping[str, Any]) -> ModalRequest | None:
+    """A click on a form's modal button -> what to open, or None for any other action."""
+    trigger = str(body.get("trigger_id") or "")
+    for action in body.get("actions") or []:
+        parts = str(action.get("action_id", "")).split(SEP)
+        if parts[0] != "m" or len(parts) != 3 or not trigger:
+            continue
+        try:
+            spec = json.loads(str(action.get("value") or "[]"))
+        except ValueError:
+            return None
+        if not isinstance(spec, list) or not all(
+            isinstance(item, list) and len(item) == 4 for item in spec
+        ):
+            return None
+        return ModalRequest(trigger, parts[1], parts[2], _channel(body), spec)
+    return None
+
+
+# --------------------------------------------------------------------------- modal submit
+
+
+def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
+    """Our modal submitted -> one "answer" Inbound per question (an empty optional field
+    is a skip)."""
+    view = body.get("view") or {}
+    if view.get("callback_id") != MODAL_CALLBACK:
+        return []
+    routing = str(view.get("private_metadata") or "").split(SEP)
+    trigger = str(body.get("trigger_id") or view.get("id") or "")
+    user, name = _user(body)
+    if len(routing) != 3 or not trigger or not user:
+        return []
+    run, step, channel = routing
+    found = []
+    values = (view.get("state") or {}).get("values") or {}
+    for block_id, elements in values.items():
+        block = str(block_id).split(SEP)
+        if len(block) != 2 or block[0] != "q":
+            continue
+        element = (elements or {}).get("v") or {}
+        raw = _input_value(element)
+        found.append(
+            Inbound(
+                PLATFORM,
+                f"view:{trigger}:{block[1]}",
+                "answer",
+                channel,
+                user,
+                {
+                    "run": run,
+                    "step": step,
+                    "question": block[1],
+                    "value": raw or "",
+                    "answer_kind": "value" if raw else "skip",
+                },
+                user_name=name,
+            )
+        )
+    return found
+
+
+def _input_value(element: Mapping[str, Any]) -> str | None:
+    kind = element.get("type")
+    raw = element.get("selected_date") if kind == "datepicker" else element.get("value")
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    return text or None
+
+
+def submission_errors(body: Mapping[str, Any], language: str = "nl") -> dict[str, str]:
+    """Errors to answer in the ack (`response_action: errors`, R-ING-7): block id -> text.
+
+    Only what the form itself can know: a number field that is not a number. The engine
+    checks the rest and re-prompts."""
+    errors: dict[str, str] = {}
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    for block_id, elements in values.items():
+        element = (elements or {}).get("v") or {}
+        raw = _input_value(element)
+        if element.get("type") == "number_input" and raw is not None:
+            try:
+                float(raw.replace(",", "."))
+            except ValueError:
+                errors[str(block_id)] = (
+                    "Vul een getal in." if language.startswith("nl") else "Enter a number."
+                )
+    return errors
+
+
+# --------------------------------------------------------------------------- events
+
+
+_EVENT_KINDS: Final = {
+    "app_mention": "mention",
+    "member_joined_channel": "joined",
+    "member_left_channel": "left",
+}
+
+
+def parse_event(body: Mapping[str, Any], bot_user_id: str | None = None) -> Inbound | None:
+    """An Events API callback -> a "mention" / "joined" / "left" Inbound, keyed on
+    `event_id`; None for events of bots (ours included) and events we don't use."""
+    event = body.get("event") or {}
+    kind = _EVENT_KINDS.get(str(event.get("type", "")))
+    event_id = str(body.get("event_id") or "")
+    user = event.get("user")
+    if isinstance(user, Mapping):  # some events carry a user object
+        user = user.get("id")
+    if kind is None or not event_id or not user:
+        return None
+    if event.get("bot_id") or event.get("subtype") == "bot_message":
+        return None
+    if bot_user_id is not None and user == bot_user_id:
+        return None  # the bot itself joining a channel, or mentioning itself
+    return Inbound(PLATFORM, f"ev:{event_id}", kind, str(event.get("channel") or ""), str(user))

@@ -1,0 +1,213 @@
+"""Parsing real Slack payload shapes into Inbound events (keys absorb Slack's retries)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from adapters.slack.parse import (
+    parse_block_actions,
+    parse_command,
+    parse_event,
+    parse_view_submission,
+    submission_errors,
+)
+
+RUN = "0123456789abcdef"
+
+SLASH_FORM = urlencode(
+    {
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "team_id": "T0001",
+        "team_domain": "zorgteam",
+        "enterprise_id": "",
+        "channel_id": "C2147483705",
+        "channel_name": "wijkteam",
+        "user_id": "U2147483697",
+        "user_name": "anna",
+        "command": "/samen",
+        "text": "start intervisie ",
+        "api_app_id": "A123456",
+        "is_enterprise_install": "false",
+        "response_url": "https://hooks.slack.com/commands/1234/5678",
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+    }
+)
+
+
+def test_a_slash_command_form_body_becomes_a_command() -> None:
+    body = dict(parse_qsl(SLASH_FORM))
+    inbound = parse_command(body)
+    assert inbound is not None
+    assert inbound.kind == "command"
+    assert inbound.key == "cmd:13345224609.738474920.8088930838d88f008e0"
+    assert (inbound.channel, inbound.user, inbound.user_name) == (
+        "C2147483705",
+        "U2147483697",
+        "anna",
+    )
+    assert inbound.payload == {"command": "samen", "args": "start intervisie"}
+    bel = parse_command(body | {"command": "/bel", "text": "+5", "trigger_id": "other"})
+    assert bel is not None
+    assert bel.payload == {"command": "bel", "args": "+5"}
+    assert bel.key != inbound.key
+
+
+def block_actions(
+    *actions: dict[str, Any], trigger: str = "12466734323.1395872398"
+) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": "U2", "username": "bram", "name": "bram", "team_id": "T0001"},
+        "api_app_id": "A123456",
+        "token": "x",
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "D22"},
+        "trigger_id": trigger,
+        "team": {"id": "T0001", "domain": "zorgteam"},
+        "channel": {"id": "D22", "name": "directmessage"},
+        "message": {"type": "message", "ts": "1700000000.000100", "text": "...", "blocks": []},
+        "response_url": "https://hooks.slack.com/actions/T0001/1/x",
+        "actions": list(actions),
+    }
+
+
+def test_a_button_click_becomes_an_answer_keyed_on_its_trigger() -> None:
+    body = block_actions(
+        {
+            "action_id": f"a|{RUN}|vooraf|zorg|1",
+            "block_id": "q|vooraf|zorg",
+            "text": {"type": "plain_text", "text": "Overzorg", "emoji": True},
+            "value": "overzorg",
+            "type": "button",
+            "action_ts": "1700000001.000200",
+        }
+    )
+    (inbound,) = parse_block_actions(body)
+    assert inbound.key == "act:12466734323.1395872398:0"
+    assert (inbound.kind, inbound.channel, inbound.user) == ("answer", "D22", "U2")
+    assert inbound.payload["value"] == "overzorg"
+    # a double click is a new interaction: a new key; the engine makes it one transition
+    (again,) = parse_block_actions(block_actions(*body["actions"], trigger="999.888"))
+    assert again.key != inbound.key
+    assert again.payload == inbound.payload
+
+
+def test_clicks_on_elements_samen_did_not_draw_give_nothing() -> None:
+    body = block_actions({"action_id": "someone_else", "type": "button", "value": "x"})
+    assert parse_block_actions(body) == []
+    assert parse_block_actions(block_actions({"action_id": "a|too|few", "type": "button"})) == []
+
+
+def test_a_modal_submission_gives_one_answer_per_question() -> None:
+    body = {
+        "type": "view_submission",
+        "team": {"id": "T0001", "domain": "zorgteam"},
+        "user": {"id": "U2", "username": "bram", "name": "bram", "team_id": "T0001"},
+        "api_app_id": "A123456",
+        "token": "x",
+        "trigger_id": "12345.98765.abcd2358fdea",
+        "view": {
+            "id": "VNHU13V36",
+            "type": "modal",
+            "callback_id": "samen_form",
+            "private_metadata": f"{RUN}|vooraf|D22",
+            "state": {
+                "values": {
+                    "q|zorgen": {"v": {"type": "plain_text_input", "value": "Een tekst"}},
+                    "q|wanneer": {"v": {"type": "datepicker", "selected_date": "2026-11-24"}},
+                    "q|uren": {"v": {"type": "number_input", "value": None}},
+                }
+            },
+            "hash": "156772938.1827394",
+        },
+    }
+    found = {i.payload["question"]: i for i in parse_view_submission(body)}
+    assert set(found) == {"zorgen", "wanneer", "uren"}
+    assert found["zorgen"].payload == {
+        "run": RUN,
+        "step": "vooraf",
+        "question": "zorgen",
+        "value": "Een tekst",
+        "answer_kind": "value",
+    }
+    assert found["wanneer"].payload["value"] == "2026-11-24"
+    assert found["uren"].payload["answer_kind"] == "skip"  # an empty optional field
+    assert all(i.channel == "D22" and i.user == "U2" for i in found.values())
+    assert len({i.key for i in found.values()}) == 3
+    assert submission_errors(body) == {}
+    bad = body["view"]["state"]["values"] | {
+        "q|uren": {"v": {"type": "number_input", "value": "veel"}}
+    }
+    body["view"]["state"]["values"] = bad
+    assert set(submission_errors(body)) == {"q|uren"}
+
+
+def test_another_apps_modal_is_ignored() -> None:
+    body = {
+        "type": "view_submission",
+        "trigger_id": "1",
+        "user": {"id": "U2"},
+        "view": {"callback_id": "other", "private_metadata": "", "state": {"values": {}}},
+    }
+    assert parse_view_submission(body) == []
+
+
+def event_callback(event: dict[str, Any], event_id: str = "Ev08MFMKH6") -> dict[str, Any]:
+    return {
+        "token": "x",
+        "team_id": "T0001",
+        "api_app_id": "A123456",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000000,
+        "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
+    }
+
+
+def test_events_become_mention_joined_and_left_keyed_on_event_id() -> None:
+    mention = event_callback(
+        {
+            "type": "app_mention",
+            "user": "U2",
+            "text": "<@UBOT> help",
+            "ts": "1700000000.000300",
+            "channel": "C1",
+            "event_ts": "1700000000.000300",
+        }
+    )
+    inbound = parse_event(mention, "UBOT")
+    assert inbound is not None
+    assert (inbound.key, inbound.kind, inbound.channel, inbound.user) == (
+        "ev:Ev08MFMKH6",
+        "mention",
+        "C1",
+        "U2",
+    )
+    assert inbound.payload == {}  # the text of a mention is not needed, so not kept
+    joined = parse_event(
+        event_callback(
+            {
+                "type": "member_joined_channel",
+                "user": "U3",
+                "channel": "C1",
+                "channel_type": "C",
+                "team": "T0001",
+            },
+            "Ev2",
+        ),
+        "UBOT",
+    )
+    assert joined is not None and joined.kind == "joined" and joined.user == "U3"
+    left = parse_event(
+        event_callback({"type": "member_left_channel", "user": "U3", "channel": "C1"}, "Ev3")
+    )
+    assert left is not None and left.kind == "left"
+
+
+def test_events_from_the_bot_itself_are_ignored() -> None:
+    itself = event_callback({"type": "member_joined_channel", "user": "UBOT", "channel": "C1"})
+    assert parse_event(itself, "UBOT") is None
+    bot = event_callback({"type": "app_mention", "user": "U9", "bot_id": "B9", "channel": "C1"})
+    assert parse_event(bot, "UBOT") is None
+    assert parse_event(event_callback({"type": "reaction_added", "user": "U2"}), "UBOT") is None
