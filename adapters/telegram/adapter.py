@@ -1,0 +1,458 @@
+"""The Telegram adapter: python-telegram-bot's `Bot` out, long polling or a webhook in.
+
+Inbound, every update is parsed (`parse.py`) and handed to the shell, and only after the
+shell returned (the event is in the inbox) is Telegram told we have it (R-ING-3):
+
+- Long polling runs python-telegram-bot's `Updater` inside an `Application` built with
+  `job_queue(None)` (Samen's scheduler owns time). The Updater confirms an update by
+  asking for the next offset only after `update_queue.put` returned for the whole batch;
+  our queue's `put` IS the hand-over to the shell, so the offset moves on only after the
+  store. If the shell fails, `put` raises a `NetworkError`: the Updater backs off and asks
+  again with the old offset, and the inbox absorbs the updates it already has (R-ING-4).
+  The Application's own dispatch (handlers, `concurrent_updates`) is not used: it runs
+  after the offset has moved on, so a crash in between would lose an update.
+- Webhook mode serves an aiohttp endpoint. A request whose `X-Telegram-Bot-Api-Secret-Token`
+  is not the secret we registered with `setWebhook` (random per start, compared with
+  `hmac.compare_digest`) gets 403 and is not parsed (R-SEC-3); a stored update gets 200;
+  a failing store 500, so Telegram delivers it again.
+
+Outbound, `deliver` makes one Bot API call and reports 429s and errors in its result; it
+never sleeps or retries (the outbox owns that, R-OUT). Transport errors (timeouts, resets)
+raise, and the outbox retries them.
+
+State this adapter keeps in memory and which should move to the store (it is lost on a
+restart): the callback token table (`tokens`), the reply routing of sent forms
+(`prompts`), who has a private chat with the bot (`private`) and who has not pressed Start
+(`not_started`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any, Final
+
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application
+from telegram.request import HTTPXRequest
+
+from adapters.base import InboundHandler
+from adapters.telegram.parse import Parsed, Toggle, parse_update, prompt_key
+from adapters.telegram.render import Markup, ReplyPrompt, free_questions, render_message
+from adapters.telegram.render import toggled_keyboard as _toggled
+from bot.delivery import Delivery, DeliveryResult, Limits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
+SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
+# Samen reads messages (commands, replies, people joining) and button presses; nothing else.
+ALLOWED_UPDATES: Final = ("message", "callback_query")
+_START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+COMMANDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "nl": (
+        ("samen", "Start een werkvorm, of bekijk status en hulp"),
+        ("bel", "De bel: pauze, verder, +5, volgende, stop, proces"),
+    ),
+    "en": (
+        ("samen", "Start a working format, or see status and help"),
+        ("bel", "The bell: pauze, verder, +5, volgende, stop, proces"),
+    ),
+}
+
+
+def quiet_http_logs() -> None:
+    """R-SEC-4: httpx logs every request URL at INFO, and Telegram's URLs contain the bot
+    token; python-telegram-bot logs the API URL and each call's parameters (message text)
+    at DEBUG. Raise both loggers, leaving stricter settings alone."""
+    for name, level in (("httpx", logging.WARNING), ("httpcore", logging.WARNING)):
+        logger = logging.getLogger(name)
+        if logger.level < level:
+            logger.setLevel(level)
+    telegram_logger = logging.getLogger("telegram")
+    if telegram_logger.level < logging.INFO:
+        telegram_logger.setLevel(logging.INFO)
+
+
+def deep_link(bot_username: str, token: str) -> str:
+    """The link that opens a private chat with the bot and sends `/start <token>` when the
+    person presses Start (Telegram allows A-Z, a-z, 0-9, _ and -, at most 64)."""
+    if not _START_TOKEN.match(token):
+        raise ValueError("a start token is 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    return f"https://t.me/{bot_username}?start={token}"
+
+
+def _chat_id(chat: str) -> int | str:
+    """`dm:<user id>` -> the private chat (its id is the user's); a group id as an int."""
+    raw = chat[3:] if chat.startswith("dm:") else chat
+    return int(raw) if raw.lstrip("-").isdigit() else raw
+
+
+def _utf16_length(text: str) -> int:
+    """Telegram counts entity offsets and lengths in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _seconds(error: RetryAfter) -> float:
+    # `retry_after` is an int or a timedelta depending on PTB_TIMEDELTA (and reading the int
+    # warns); the private timedelta is the same value without the deprecation dance.
+    wait = getattr(error, "_retry_after", None)
+    if isinstance(wait, dtm.timedelta):
+        return max(wait.total_seconds(), 0.0)
+    return 1.0
+
+
+class _HandOver(asyncio.Queue[object]):
+    """The Updater's update queue whose `put` hands the update to the shell and returns
+    only when it is stored, so the Updater confirms nothing that is not in the inbox."""
+
+    def __init__(self, adapter: TelegramAdapter) -> None:
+        super().__init__()
+        self._adapter = adapter
+
+    async def put(self, item: object) -> None:
+        if not isinstance(item, Update):
+            return
+        try:
+            await self._adapter.receive(item.to_dict())
+        except Exception as error:
+            # A TelegramError keeps the Updater's loop alive: it backs off and fetches the
+            # same batch again (the offset did not move on). Its text holds no update data.
+            raise NetworkError(f"inbox unavailable ({type(error).__name__})") from None
+
+
+class TelegramAdapter:
+    """Telegram for Samen. `mode` "polling" (default) or "webhook" (serves `webhook_path`
+    on `port` and registers `webhook_url` with Telegram)."""
+
+    platform = "telegram"
+    limits = Limits(per_chat=(1, 1.0), per_group=(20, 60.0), overall=(30, 1.0))
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        mode: str = "polling",
+        webhook_url: str | None = None,
+        host: str = "0.0.0.0",
+        port: int = 8443,
+        webhook_path: str = "/telegram",
+        api_url: str | None = None,
+        language: str = "nl",
+        poll_timeout: float = 30.0,
+        call_timeout: float = 10.0,
+    ) -> None:
+        if mode not in ("polling", "webhook"):
+            raise ValueError("Telegram mode is 'polling' or 'webhook'")
+        if mode == "webhook" and not webhook_url:
+            raise ValueError("Telegram webhook mode needs the public webhook URL")
+        quiet_http_logs()
+        self.mode = mode
+        self.webhook_url = webhook_url
+        self.host = host
+        self.port = port
+        self.webhook_path = webhook_path
+        self.language = language
+        self.poll_timeout = poll_timeout
+        self.bot = Bot(
+            token,
+            base_url=api_url or DEFAULT_API_URL,
+            request=HTTPXRequest(
+                connection_pool_size=32,
+                read_timeout=call_timeout,
+                write_timeout=call_timeout,
+                connect_timeout=call_timeout,
+                pool_timeout=call_timeout,
+            ),
+            # A long poll holds its connection for `poll_timeout`; PTB adds it to the read
+            # timeout of getUpdates itself.
+            get_updates_request=HTTPXRequest(connect_timeout=call_timeout),
+        )
+        self.app = (
+            Application.builder()
+            .bot(self.bot)
+            .update_queue(_HandOver(self))
+            .job_queue(None)  # Samen's scheduler owns time
+            .build()
+        )
+        self.tokens: dict[str, str] = {}  # callback token -> callback data (render.py)
+        self.prompts: dict[str, ReplyPrompt] = {}  # "chat:message" -> what a reply answers
+        self.private: set[str] = set()  # users who have a private chat with the bot
+        self.not_started: set[str] = set()  # users whose private chat answered 403
+        self.names: dict[str, str] = {}  # user id -> first name (to address replies)
+        self.username: str | None = None
+        self.secret: str | None = None  # webhook secret token, new on every start
+        self._handler: InboundHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._initialized = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, handler: InboundHandler) -> None:
+        self._handler = handler
+        await self.app.initialize()  # getMe: checks the token, learns our username
+        self._initialized = True
+        self.username = self.bot.username
+        await self._set_commands()
+        if self.mode == "webhook":
+            await self._start_webhook()
+        else:
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(
+                poll_interval=0.0,
+                timeout=dtm.timedelta(seconds=self.poll_timeout),
+                allowed_updates=list(ALLOWED_UPDATES),
+                drop_pending_updates=False,  # updates waiting while we were down are work
+                error_callback=_polling_error,
+            )
+        log.info("telegram %s mode started", self.mode)
+
+    async def _set_commands(self) -> None:
+        """Commands in the menu: Dutch and English by the person's app language, and the
+        team language for everyone else."""
+        for language in (None, "nl", "en"):
+            words = COMMANDS.get(language or self.language.split("-")[0], COMMANDS["nl"])
+            await self.bot.set_my_commands(
+                [BotCommand(name, text) for name, text in words], language_code=language
+            )
+
+    async def _start_webhook(self) -> None:
+        server = web.Application()
+        server.router.add_post(self.webhook_path, self._on_webhook)
+        # No access log: the path and status only, but we choose what goes into our logs.
+        self._runner = web.AppRunner(server, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # aiohttp exposes them here
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])  # port 0 -> the one bound
+        self.secret = secrets.token_urlsafe(32)
+        await self.bot.set_webhook(
+            url=str(self.webhook_url),
+            secret_token=self.secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=False,
+        )
+
+    async def stop(self) -> None:
+        updater = self.app.updater
+        if updater is not None and updater.running:
+            await updater.stop()  # its last getUpdates confirms what we stored
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._initialized:
+            self._initialized = False
+            await self.app.shutdown()
+
+    # ------------------------------------------------------------------ inbound
+
+    async def _on_webhook(self, request: web.Request) -> web.StreamResponse:
+        given = request.headers.get(SECRET_HEADER, "")
+        if self.secret is None or not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("telegram webhook: request without the right secret refused")
+            return web.Response(status=403)
+        try:
+            update = json.loads(await request.read())
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(update, Mapping):
+            return web.Response(status=400)
+        try:
+            await self.receive(update)
+        except Exception as error:
+            # Not stored: a non-2xx makes Telegram deliver the update again.
+            log.warning("telegram webhook: update not stored (%s)", type(error).__name__)
+            return web.Response(status=500)
+        return web.Response(status=200)
+
+    async def receive(self, update: Mapping[str, Any]) -> None:
+        """Parse one update and hand its events to the shell; then draw a toggle and stop
+        the button's spinner (both cosmetic: failures are logged by type, not raised)."""
+        if self._handler is None:
+            raise RuntimeError("Telegram adapter not started")
+        parsed = parse_update(
+            update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
+        )
+        self._remember(parsed)
+        for inbound in parsed.inbounds:
+            await self._handler(inbound)
+        if parsed.toggle is not None:
+            await self._quietly(self._draw_toggle(parsed.toggle))
+        if parsed.callback_id is not None:
+            await self._quietly(self.bot.answer_callback_query(parsed.callback_id))
+
+    def _remember(self, parsed: Parsed) -> None:
+        if parsed.private_user is not None:
+            self.private.add(parsed.private_user)
+            self.not_started.discard(parsed.private_user)
+        for inbound in parsed.inbounds:
+            if inbound.user_name:
+                self.names[inbound.user] = inbound.user_name
+
+    async def _draw_toggle(self, toggle: Toggle) -> None:
+        markup = _toggled(toggle.keyboard, toggle.pressed, self.tokens)
+        if markup is not None:
+            await self.bot.edit_message_reply_markup(
+                chat_id=toggle.chat_id, message_id=toggle.message_id, reply_markup=markup
+            )
+
+    @staticmethod
+    async def _quietly(call: Any) -> None:
+        try:
+            await call
+        except TelegramError as error:
+            log.info("telegram: cosmetic call failed (%s)", type(error).__name__)
+
+    # ------------------------------------------------------------------ outbound
+
+    def needs_start(self, user: str) -> bool:
+        """True when a private message to `user` was refused: they never pressed Start. The
+        service then posts `deep_link(adapter.username, token)` in the group."""
+        return user in self.not_started
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        """One Bot API call. Platform answers are reported; transport errors raise."""
+        text, markup = render_message(
+            delivery.message, run=delivery.run, language=self.language, tokens=self.tokens
+        )
+        try:
+            if delivery.op == "edit":
+                return await self._edit(delivery, text, markup)
+            if delivery.op == "reply":
+                return await self._reply(delivery, text, markup)
+            return await self._send(delivery, text, markup)
+        except RetryAfter as error:
+            return DeliveryResult(retry_after=_seconds(error))
+        except Forbidden:
+            # A private chat the person never opened (or a group that removed the bot).
+            if delivery.chat.startswith("dm:"):
+                self.not_started.add(delivery.chat[3:])
+                self.private.discard(delivery.chat[3:])
+            return DeliveryResult(failed="forbidden")
+        except ChatMigrated:
+            # A group became a supergroup: its id changed; the team's channel must follow.
+            return DeliveryResult(failed="chat_migrated")
+        except BadRequest as error:
+            if delivery.op == "edit" and "not modified" in str(error).lower():
+                return DeliveryResult.sent(ref=delivery.ref)  # the same form drawn again
+            return DeliveryResult(failed="BadRequest")
+        except (TimedOut, NetworkError):
+            raise  # transport: the outbox retries with back-off
+        except TelegramError as error:
+            return DeliveryResult(failed=type(error).__name__)
+
+    async def _send(self, delivery: Delivery, text: str, markup: Markup) -> DeliveryResult:
+        chat_id = _chat_id(delivery.chat)
+        in_group = not delivery.chat.startswith("dm:")
+        reply_to = None
+        if in_group and delivery.thread and delivery.thread.isdigit():
+            # Telegram has no threads: the run's messages reply to its first message.
+            reply_to = ReplyParameters(int(delivery.thread), allow_sending_without_reply=True)
+        message = await self.bot.send_message(
+            chat_id,
+            text,
+            reply_markup=markup,
+            reply_parameters=reply_to,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        self._track_prompt(delivery, message.chat_id, message.message_id)
+        if not in_group:
+            self.private.add(delivery.chat[3:])
+            self.not_started.discard(delivery.chat[3:])
+        opens_thread = in_group and delivery.thread is None and delivery.op == "send"
+        return DeliveryResult.sent(
+            ref=f"{message.chat_id}:{message.message_id}",
+            thread=str(message.message_id) if opens_thread else None,
+        )
+
+    async def _edit(self, delivery: Delivery, text: str, markup: Markup) -> DeliveryResult:
+        chat, _, message_id = (delivery.ref or "").rpartition(":")
+        if not chat or not message_id.isdigit():
+            return DeliveryResult(failed="no message ref")
+        await self.bot.edit_message_text(
+            text,
+            chat_id=_chat_id(chat),
+            message_id=int(message_id),
+            # Only inline keyboards can be edited; a reply prompt stays as it was sent.
+            reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        self._track_prompt(delivery, _chat_id(chat), int(message_id))
+        return DeliveryResult.sent(ref=delivery.ref)
+
+    async def _reply(self, delivery: Delivery, text: str, markup: Markup) -> DeliveryResult:
+        """Telegram has no ephemeral messages: to the person's private chat when they have
+        one, else a short message in the group that mentions them."""
+        user = delivery.user
+        if delivery.chat.startswith("dm:") or user is None:
+            return await self._send(delivery, text, markup)
+        if user in self.private:
+            return await self._send(
+                Delivery(delivery.id, "send", f"dm:{user}", delivery.message, run=delivery.run),
+                text,
+                markup,
+            )
+        entities = None
+        name = self.names.get(user)
+        if name and user.isdigit():
+            text = f"{name}: {text}"
+            entities = [
+                MessageEntity(
+                    MessageEntity.TEXT_MENTION,
+                    0,
+                    _utf16_length(name),
+                    user=User(int(user), name, is_bot=False),
+                )
+            ]
+        message = await self.bot.send_message(
+            _chat_id(delivery.chat),
+            text,
+            entities=entities,
+            reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        return DeliveryResult.sent(ref=f"{message.chat_id}:{message.message_id}")
+
+    def _track_prompt(self, delivery: Delivery, chat_id: int | str, message_id: int) -> None:
+        """Remember what a reply to this form answers; forget it once the form closed."""
+        if not delivery.message.questions:
+            return
+        key = prompt_key(chat_id, message_id)
+        prompt = free_questions(delivery.message, delivery.run)
+        if prompt is None:
+            self.prompts.pop(key, None)
+        else:
+            self.prompts[key] = prompt
+
+
+def _polling_error(error: TelegramError) -> None:
+    # The default callback logs the whole exception; its type is what an operator needs.
+    log.warning("telegram polling: %s, retrying", type(error).__name__)

@@ -1,0 +1,29 @@
+"""Fixtures for the Telegram tests: a started fake Bot API and adapters pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from fake_telegram import TOKEN, FakeTelegram
+
+from adapters.telegram import TelegramAdapter
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def adapter(fake: FakeTelegram) -> AsyncIterator[TelegramAdapter]:
+    telegram = TelegramAdapter(token=TOKEN, api_url=fake.base_url, poll_timeout=1.0)
+    try:
+        yield telegram
+    finally:
+        await telegram.stop()

@@ -1,0 +1,205 @@
+"""A fake Telegram Bot API on 127.0.0.1 for tests: real response shapes, every call recorded.
+
+It serves `/bot<token>/<method>` for the methods Samen uses (getMe, sendMessage,
+editMessageText, editMessageReplyMarkup, answerCallbackQuery, setMyCommands, getUpdates,
+setWebhook, deleteWebhook), answers `{"ok": true, "result": ...}` like Telegram, and can
+be told to answer the next call of a method with a 429 (`parameters.retry_after`) or a
+403. Private chats of people who never pressed Start answer 403 like the real API.
+getUpdates serves queued updates by `offset` and waits (bounded) when there are none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import Inbound
+
+TOKEN = "123456:AAHfake-token-for-tests_XYZ"
+BOT = {
+    "id": 123456,
+    "is_bot": True,
+    "first_name": "Samen",
+    "username": "SamenTestBot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+MAX_POLL_WAIT = 0.5  # seconds a getUpdates call with nothing to serve waits, at most
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str
+
+
+@dataclass
+class FakeTelegram:
+    calls: list[Call] = field(default_factory=list)
+    not_started: set[int] = field(default_factory=set)  # private chats answering 403
+    _failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+    base_url: str = ""  # python-telegram-bot's form: ends in /bot, the token follows
+
+    # ------------------------------------------------------------------ control
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}/bot"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def queue_update(self, update: dict[str, Any]) -> None:
+        self._updates.append(update)
+        self._new_update.set()
+
+    def rate_limit_next(self, method: str, retry_after: int = 3) -> None:
+        self._failures.setdefault(method, []).append(
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            }
+        )
+
+    def fail_next(self, method: str, code: int, description: str) -> None:
+        self._failures.setdefault(method, []).append(
+            {"ok": False, "error_code": code, "description": description}
+        )
+
+    def called(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    # ------------------------------------------------------------------ server
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        token = request.match_info["token"]
+        args = await _arguments(request)
+        self.calls.append(Call(method, args, token))
+        if token != TOKEN:
+            return _answer({"ok": False, "error_code": 401, "description": "Unauthorized"})
+        queued = self._failures.get(method)
+        if queued:
+            return _answer(queued.pop(0))
+        handler = getattr(self, "_" + method, None)
+        if handler is None:
+            return _answer({"ok": False, "error_code": 404, "description": "Not Found"})
+        result = await handler(args)
+        if isinstance(result, web.Response):
+            return result
+        return _answer({"ok": True, "result": result})
+
+    async def _getMe(self, _: dict[str, Any]) -> dict[str, Any]:
+        return BOT
+
+    async def _setMyCommands(self, args: dict[str, Any]) -> bool:
+        return True
+
+    async def _deleteWebhook(self, _: dict[str, Any]) -> bool:
+        return True
+
+    async def _setWebhook(self, _: dict[str, Any]) -> bool:
+        return True
+
+    async def _answerCallbackQuery(self, _: dict[str, Any]) -> bool:
+        return True
+
+    async def _getUpdates(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(args.get("offset") or 0)
+        # Confirmed updates (id below the offset) are gone for good, as with Telegram.
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates:
+            self._new_update.clear()
+            wait = min(float(args.get("timeout") or 0), MAX_POLL_WAIT)
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_update.wait(), wait)
+        return list(self._updates)
+
+    def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id > 0:
+            return {"id": chat_id, "first_name": "Anna", "type": "private"}
+        return {"id": chat_id, "title": "Wijkteam Noord", "type": "supergroup"}
+
+    def _message(self, chat_id: int, message_id: int, args: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": {k: BOT[k] for k in ("id", "is_bot", "first_name", "username")},
+            "chat": self._chat(chat_id),
+            "date": 1700000000,
+            "text": args.get("text", ""),
+        }
+        markup = args.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup  # Telegram echoes inline keyboards only
+        return message
+
+    async def _sendMessage(self, args: dict[str, Any]) -> dict[str, Any] | web.Response:
+        chat_id = int(args["chat_id"])
+        if chat_id in self.not_started:
+            return _answer(
+                {
+                    "ok": False,
+                    "error_code": 403,
+                    "description": "Forbidden: bot can't initiate conversation with a user",
+                }
+            )
+        return self._message(chat_id, next(self._message_ids), args)
+
+    async def _editMessageText(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._message(int(args["chat_id"]), int(args["message_id"]), args)
+
+    async def _editMessageReplyMarkup(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._message(int(args["chat_id"]), int(args["message_id"]), args)
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    """python-telegram-bot posts form fields whose complex values are JSON strings."""
+    if request.content_type == "application/json":
+        raw: dict[str, Any] = await request.json()
+    else:
+        raw = dict(await request.post())
+    args: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        args[key] = value
+    return args
+
+
+def _answer(body: dict[str, Any]) -> web.Response:
+    status = int(body.get("error_code", 200)) if not body.get("ok") else 200
+    return web.json_response(body, status=status)
+
+
+class Received:
+    """An inbound handler that records what it was given (stands in for the shell)."""
+
+    def __init__(self) -> None:
+        self.events: list[Inbound] = []
+
+    async def __call__(self, event: Inbound) -> None:
+        self.events.append(event)

@@ -1,0 +1,134 @@
+"""Delivery through the real python-telegram-bot `Bot` against the local fake Bot API."""
+
+from __future__ import annotations
+
+import pytest
+from fake_telegram import FakeTelegram
+
+from adapters.telegram import TelegramAdapter
+from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.delivery import Delivery
+
+GROUP = "-1001234567890"
+RUN = "0123456789abcdef"
+
+
+def _say(text: str = "Welkom bij de intervisie") -> Message:
+    return Message(MessageKind.say, text)
+
+
+def _form(current: str | None = None, closed: bool = False) -> Message:
+    question = QuestionView(
+        "stap",
+        "zorg",
+        "choice",
+        "Grootste zorg?",
+        options=(OptionView("rouw", "Rouw"), OptionView("geld", "Geld")),
+        current=current,
+    )
+    return Message(MessageKind.form, "Vraag", questions=(question,), closed=closed)
+
+
+async def test_send_to_a_group_returns_a_ref_and_opens_a_thread(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    result = await adapter.deliver(Delivery(1, "send", GROUP, _say(), group=True))
+    assert result.ok and result.ref == f"{GROUP}:1" and result.thread == "1"
+    (call,) = fake.called("sendMessage")
+    assert call.args["chat_id"] == GROUP and call.args["text"] == "Welkom bij de intervisie"
+    assert "parse_mode" not in call.args  # plain text: nothing in it is markup
+
+
+async def test_a_thread_message_replies_to_the_runs_first_message(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    result = await adapter.deliver(Delivery(2, "send", GROUP, _say(), thread="1", group=True))
+    assert result.ok and result.thread is None
+    reply = fake.called("sendMessage")[0].args["reply_parameters"]
+    assert reply["message_id"] == 1 and reply["allow_sending_without_reply"] is True
+
+
+async def test_a_form_in_a_private_chat_carries_its_buttons(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    result = await adapter.deliver(Delivery(3, "send", "dm:42", _form(), run=RUN))
+    assert result.ok and result.ref == "42:1" and result.thread is None
+    args = fake.called("sendMessage")[0].args
+    assert args["chat_id"] == "42"
+    datas = [b["callback_data"] for row in args["reply_markup"]["inline_keyboard"] for b in row]
+    assert datas == [f"a|{RUN}|stap|zorg|rouw", f"a|{RUN}|stap|zorg|geld"]
+    assert "42" in adapter.private
+
+
+async def test_edit_by_ref_changes_text_and_buttons_in_place(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    sent = await adapter.deliver(Delivery(4, "send", "dm:42", _form(), run=RUN))
+    edited = await adapter.deliver(
+        Delivery(5, "edit", "", _form(current="geld"), ref=sent.ref, run=RUN)
+    )
+    assert edited.ok and edited.ref == sent.ref
+    (call,) = fake.called("editMessageText")
+    assert call.args["chat_id"] == "42" and call.args["message_id"] == "1"
+    labels = [b["text"] for row in call.args["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["Rouw", "✓ Geld"]
+    closed = await adapter.deliver(Delivery(6, "edit", "", _form(closed=True), ref=sent.ref))
+    assert closed.ok
+    assert "reply_markup" not in fake.called("editMessageText")[1].args
+
+
+async def test_an_edit_without_a_ref_fails_without_a_call(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    result = await adapter.deliver(Delivery(7, "edit", "", _say(), ref=None))
+    assert result.failed == "no message ref"
+    assert fake.called("editMessageText") == []
+
+
+# PTB's own RetryAfter constructor reads its deprecated int attribute; not our code.
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_429_becomes_retry_after_and_nothing_is_retried_here(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    """R-OUT-2: the adapter reports; the outbox waits."""
+    fake.rate_limit_next("sendMessage", retry_after=3)
+    result = await adapter.deliver(Delivery(8, "send", GROUP, _say(), group=True))
+    assert result.retry_after == 3.0 and not result.ok and result.failed is None
+    assert len(fake.called("sendMessage")) == 1
+
+
+async def test_a_private_chat_never_started_fails_forbidden_and_is_remembered(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    fake.not_started.add(77)
+    result = await adapter.deliver(Delivery(9, "send", "dm:77", _form(), run=RUN))
+    assert result.failed == "forbidden"
+    assert adapter.needs_start("77")
+    fake.not_started.clear()
+    again = await adapter.deliver(Delivery(10, "send", "dm:77", _form(), run=RUN))
+    assert again.ok and not adapter.needs_start("77")
+
+
+async def test_other_errors_fail_with_the_error_class_only(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    result = await adapter.deliver(Delivery(11, "send", GROUP, _say("geheim"), group=True))
+    assert result.failed == "BadRequest"
+
+
+async def test_a_reply_goes_to_the_private_chat_when_there_is_one_else_the_group(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    adapter.names["43"] = "Bea"
+    in_group = await adapter.deliver(
+        Delivery(12, "reply", GROUP, _say("Alleen de voorzitter mag dat."), user="43")
+    )
+    assert in_group.ok
+    args = fake.called("sendMessage")[0].args
+    assert args["chat_id"] == GROUP and args["text"].startswith("Bea: ")
+    assert args["entities"][0]["type"] == "text_mention"
+    assert args["entities"][0]["user"]["id"] == 43
+    adapter.private.add("43")
+    direct = await adapter.deliver(Delivery(13, "reply", GROUP, _say("Dank je."), user="43"))
+    assert direct.ok and fake.called("sendMessage")[1].args["chat_id"] == "43"
