@@ -44,6 +44,7 @@ class Delivery:
     group: bool = False  # a group chat (for per-group limits)
     user: str | None = None  # the person a reply is for (ephemeral where supported)
     run: str | None = None  # the run the message belongs to (answer buttons carry it)
+    language: str = "nl"  # the team's language, for the words an adapter adds (buttons)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,12 @@ How a row becomes a platform call
 - `row.platform` selects the adapter; `row.destination` is already the platform's chat
   key (a channel id, or a user id for a direct message), written by the service.
 - `row.message` is `message_to_json(message, thread=..., group=..., user=...)`: the
-  `Message` plus three routing fields the service sets when it writes the row:
+  `Message` plus the routing fields the service sets when it writes the row:
   `thread` (true when the message belongs in the run's thread; the worker then looks up
   `load_run(run_id).thread` and passes it as `Delivery.thread` — or none if the run has no
   thread yet), `group` (true for group chats, so that per-group limits apply) and `user`
-  (the member an op "reply" is for).
+  (the member an op "reply" is for), and `language` (the team's, for the words an
+  adapter adds itself, such as button labels).
 - op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
@@ -73,7 +74,12 @@ Conversation = tuple[str, str]  # (platform, destination)
 
 
 def message_to_json(
-    message: Message, *, thread: bool = False, group: bool = False, user: str | None = None
+    message: Message,
+    *,
+    thread: bool = False,
+    group: bool = False,
+    user: str | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """A `Message` as the JSON the outbox row keeps, plus the routing fields (see above)."""
     data: dict[str, Any] = {
@@ -88,6 +94,8 @@ def message_to_json(
     }
     if user is not None:
         data["user"] = user
+    if language is not None:
+        data["language"] = language
     return data
 
 
@@ -485,6 +493,7 @@ class Outbox:
             group=bool(data.get("group", False)),
             user=str(user) if user is not None else None,
             run=row.run_id,
+            language=str(data.get("language") or "nl"),
         )
 
     async def _record(self, row: OutboxRow, result: DeliveryResult, chat: Key) -> None:

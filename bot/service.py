@@ -501,7 +501,9 @@ class Service:
             "msg_key": key,
             "kind": message.kind.value,
             "priority": PRIORITY.get(message.kind, 3),
-            "message": message_to_json(message, thread=thread, group=group, user=user),
+            "message": message_to_json(
+                message, thread=thread, group=group, user=user, language=team.language
+            ),
             "idempotency_key": idempotency,
         }
 

@@ -306,7 +306,9 @@ class SlackAdapter:
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """One Web API call. Transport errors (timeouts, resets) raise: the outbox retries
         them; platform answers are reported in the result."""
-        blocks, text = render_message(delivery.message, run=delivery.run, language=self.language)
+        blocks, text = render_message(
+            delivery.message, run=delivery.run, language=delivery.language
+        )
         try:
             if delivery.op == "edit":
                 return await self._edit(delivery, blocks, text)

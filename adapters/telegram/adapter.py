@@ -341,7 +341,7 @@ class TelegramAdapter:
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """One Bot API call. Platform answers are reported; transport errors raise."""
         text, markup = render_message(
-            delivery.message, run=delivery.run, language=self.language, tokens=self.tokens
+            delivery.message, run=delivery.run, language=delivery.language, tokens=self.tokens
         )
         try:
             if delivery.op == "edit":
