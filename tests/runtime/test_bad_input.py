@@ -3,97 +3,18 @@ unknown commands and wrong answers. Each case runs the command line as a subproc
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SAMEN = ROOT / ".venv" / "bin" / "samen"
+from tests.runtime.samen_process import ROOT, SAMEN, SamenProcess, environment
+
 UNREACHABLE = "postgresql+asyncpg://nobody:secretpw@127.0.0.1:1/none"
 
 pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
-
-
-def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SAMEN_", "SLACK_", "TELEGRAM_"))
-    }
-    env.update(SAMEN_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
-class Samen:
-    """One `samen run` process: type lines into it, read what it printed, stop it."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [str(SAMEN), "run"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            with self._changed:
-                into.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def type(self, *lines: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("".join(line + "\n" for line in lines))
-        self.proc.stdin.flush()
-
-    def wait_for(self, text: str, times: int = 1, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while sum(line.count(text) for line in self.out) < times:
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(
-                        f"{text!r} not printed {times}x within {timeout}s\n"
-                        + self.said()
-                        + "\n"
-                        + "\n".join(self.err)
-                    )
-                self._changed.wait(min(left, 0.2))
-
-    def finish(self, timeout: float = 30.0) -> int:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        code = self.proc.wait(timeout=timeout)
-        for reader in self._readers:
-            reader.join(timeout=5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def said(self) -> str:
-        return "\n".join(self.out)
 
 
 # --------------------------------------------------------------------------- the database
@@ -152,7 +73,7 @@ def test_broken_flow_files_are_reported_with_file_line_and_column_and_the_others
         shutil.copy(path, flows / path.name)
     (flows / "kapot.yaml").write_text(BROKEN_YAML, encoding="utf-8")
     (flows / "verkeerd-gespeld.yaml").write_text(MISSPELT, encoding="utf-8")
-    samen = Samen(environment(tmp_path, SAMEN_FLOWS_DIR=str(flows)))
+    samen = SamenProcess(environment(tmp_path, SAMEN_FLOWS_DIR=str(flows)))
     try:
         samen.type("/als anna", "/samen rol @anna voorzitter", "/samen start intervisie")
         samen.wait_for("Denk aan één patiënt")
@@ -180,7 +101,7 @@ def test_broken_flow_files_are_reported_with_file_line_and_column_and_the_others
 def test_unknown_commands_and_wrong_answers_get_a_friendly_reply_in_the_team_language(
     tmp_path: Path,
 ) -> None:
-    samen = Samen(environment(tmp_path, SAMEN_FLOWS_DIR=str(ROOT / "flows")))
+    samen = SamenProcess(environment(tmp_path, SAMEN_FLOWS_DIR=str(ROOT / "flows")))
     try:
         samen.type("/als anna", "/samen vliegen")
         samen.wait_for(

@@ -10,12 +10,9 @@ phase start and end), the way they would look had the process been down for minu
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -24,8 +21,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SAMEN = ROOT / ".venv" / "bin" / "samen"
+from tests.runtime.samen_process import ROOT, SAMEN, SamenProcess, environment
+
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the store keeps a UTC moment in SQLite
 FINAL = {"sent", "skipped", "cancelled", "failed"}
 
@@ -56,77 +53,6 @@ steps:
 pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 
-class Samen:
-    """One `samen run` process: type lines into it, read what it printed, stop or kill it."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [str(SAMEN), "run"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            with self._changed:
-                into.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def type(self, *lines: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("".join(line + "\n" for line in lines))
-        self.proc.stdin.flush()
-
-    def wait_for(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not any(text in line for line in self.out):
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(
-                        f"{text!r} not printed within {timeout}s\n{self.said()}\n{self.errors()}"
-                    )
-                self._changed.wait(min(left, 0.2))
-
-    def finish(self, timeout: float = 30.0) -> int:
-        """Close stdin (EOF) and wait for the process to end by itself."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        code = self.proc.wait(timeout=timeout)
-        self._join()
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._join()
-
-    def _join(self) -> None:
-        for reader in self._readers:
-            reader.join(timeout=5)
-
-    def said(self) -> str:
-        return "\n".join(self.out)
-
-    def errors(self) -> str:
-        return "\n".join(self.err)
-
-
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[dict[str, str], Path]:
     flows = tmp_path / "flows"
@@ -134,19 +60,12 @@ def setup(tmp_path: Path) -> tuple[dict[str, str], Path]:
     for path in (ROOT / "flows").glob("*.yaml"):
         shutil.copy(path, flows / path.name)
     (flows / "kort-overleg.yaml").write_text(SHORT_FLOW, encoding="utf-8")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SAMEN_", "SLACK_", "TELEGRAM_"))
-    }
-    env.update(
-        SAMEN_DATA_DIR=str(tmp_path / "data"),
-        SAMEN_FLOWS_DIR=str(flows),
-        PYTHONUNBUFFERED="1",
-    )
+    env = environment(tmp_path, SAMEN_FLOWS_DIR=str(flows))
     return env, tmp_path / "data" / "samen.db"
 
 
-def start(env: dict[str, str]) -> Samen:
-    return Samen(env)
+def start(env: dict[str, str]) -> SamenProcess:
+    return SamenProcess(env)
 
 
 def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -194,7 +113,7 @@ def assert_outbox_clean(db: Path) -> None:
     assert doubled == []
 
 
-def printed_count(processes: list[Samen], text: str) -> int:
+def printed_count(processes: list[SamenProcess], text: str) -> int:
     return sum(line.count(text) for p in processes for line in p.out)
 
 
