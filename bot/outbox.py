@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.lease import Lease
 from bot.store.tables import OutboxRow
 
 log = logging.getLogger("samen.outbox")
@@ -296,8 +298,13 @@ class Outbox:
         lookahead: timedelta = timedelta(hours=1),
         poll_interval: float = 1.0,
         max_in_flight: int = 32,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
+        # One sender per database: several processes sharing PostgreSQL would otherwise
+        # each send the same rows and each count only their own calls against the limits.
+        self.lease = lease if lease is not None else Lease()
+        self._lease_checked = float("-inf")
         self.adapters = adapters
         self.clock = clock
         self.max_attempts = max_attempts
@@ -338,7 +345,9 @@ class Outbox:
                 # Cleared before the pass, so that a notify during the pass is not lost.
                 self._wake.clear()
                 try:
-                    wake_at = await self.pump()
+                    # Another process sends while it holds the lease; this one looks again
+                    # at the next poll and takes over when that process is gone.
+                    wake_at = await self.pump() if await self._leased() else None
                 except Exception as exc:  # the store is unreachable: try again later
                     log.warning("outbox pass failed: %s", type(exc).__name__)
                     wake_at = None
@@ -350,6 +359,16 @@ class Outbox:
             # cancelling it would turn into a duplicate after the restart.
             if self._in_flight:
                 await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            await self.lease.release()
+
+    async def _leased(self) -> bool:
+        """Whether this process sends: the lease is checked at most once a second (a
+        ping on PostgreSQL), not on every pass."""
+        moment = time.monotonic()
+        if self.lease.held and moment - self._lease_checked < 1.0:
+            return True
+        self._lease_checked = moment
+        return await self.lease.check()
 
     async def flush(self) -> None:
         """Wait for the calls in flight (for tests and shutdown)."""

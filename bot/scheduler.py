@@ -81,16 +81,15 @@ from zoneinfo import ZoneInfo
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
-from sqlalchemy import CursorResult, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy import CursorResult, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.clock import Clock
+from bot.lease import Lease
 from bot.store.tables import TimerRow
 
 log = logging.getLogger("samen.scheduler")
 
-# The advisory lock that elects the one timer process (bigint; "SAMEN" in ASCII).
-LEASE_KEY = 0x53414D454E
 SHIFT_NOTE = "shifted: quiet hours"
 WAIT_NOTE = "waited: working hours"
 _TICK = timedelta(microseconds=1)
@@ -295,86 +294,6 @@ class SqlTimerTable:
 # --------------------------------------------------------------------------- leadership
 
 
-class TimerLease:
-    """Who may arm and fire timers (R-SCH-6).
-
-    On PostgreSQL: the holder of a session-level advisory lock on a dedicated connection
-    that stays open. `check()` keeps it (a ping on that connection) or tries to take it;
-    when the holder's connection dies, PostgreSQL releases the lock and the next
-    `check()` of another process takes it. Anything else (SQLite, no engine): one
-    process, always held.
-    """
-
-    def __init__(self, engine: AsyncEngine | None = None, key: int = LEASE_KEY) -> None:
-        self.engine = engine
-        self.key = key
-        self.shared = engine is not None and engine.dialect.name == "postgresql"
-        self._held = not self.shared
-        self._conn: AsyncConnection | None = None
-
-    @classmethod
-    def for_store(cls, store: object) -> TimerLease:
-        engine = getattr(store, "engine", None)
-        return cls(engine if isinstance(engine, AsyncEngine) else None)
-
-    @property
-    def held(self) -> bool:
-        return self._held
-
-    async def check(self) -> bool:
-        """Keep or take the lease; True while held."""
-        if not self.shared:
-            return True
-        if self._conn is not None:
-            try:
-                await self._conn.execute(text("SELECT 1"))
-                await self._conn.commit()
-                return True
-            except Exception as exc:
-                log.warning("timer lease lost: %s", type(exc).__name__)
-                await self._drop()
-        assert self.engine is not None
-        conn: AsyncConnection | None = None
-        try:
-            conn = await self.engine.connect()
-            got = (await conn.execute(select(func.pg_try_advisory_lock(self.key)))).scalar()
-            # Commit so that the connection does not sit idle in a transaction; the lock
-            # is session-level and outlives it.
-            await conn.commit()
-        except Exception as exc:
-            log.warning("timer lease not checked: %s", type(exc).__name__)
-            got = False
-        if got and conn is not None:
-            self._conn, self._held = conn, True
-            log.info("timer lease taken")
-        elif conn is not None:
-            await _close_quietly(conn)
-        return self._held
-
-    async def release(self) -> None:
-        if self._conn is not None:
-            try:
-                await self._conn.execute(select(func.pg_advisory_unlock(self.key)))
-                await self._conn.commit()
-            except Exception as exc:
-                log.warning("timer lease not released cleanly: %s", type(exc).__name__)
-            await self._drop()
-        elif self.shared:
-            self._held = False
-
-    async def _drop(self) -> None:
-        conn, self._conn, self._held = self._conn, None, False
-        if conn is not None:
-            await _close_quietly(conn)
-
-
-async def _close_quietly(conn: AsyncConnection) -> None:
-    try:
-        await conn.close()
-    except Exception as exc:
-        log.debug("lease connection not closed: %s", type(exc).__name__)
-
-
 # --------------------------------------------------------------------------- the scheduler
 
 OnDue = Callable[[TimerRow, CatchUp], Awaitable[None]]
@@ -403,7 +322,7 @@ class Scheduler:
         policies: Mapping[str, CatchUpPolicy] | None = None,
         quiet_hours: QuietHoursFor | None = None,
         table: TimerTable | None = None,
-        lease: TimerLease | None = None,
+        lease: Lease | None = None,
         batch: int = 500,
         use_apscheduler: bool = True,
     ) -> None:
@@ -417,7 +336,7 @@ class Scheduler:
         if table is None:
             table = store if isinstance(store, TimerTable) else SqlTimerTable(store.engine)
         self.table: TimerTable = table
-        self.lease = lease if lease is not None else TimerLease.for_store(store)
+        self.lease = lease if lease is not None else Lease.for_store(store)
         self.batch = batch
         self.use_apscheduler = use_apscheduler
         self.stats = SchedulerStats()

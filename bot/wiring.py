@@ -17,6 +17,7 @@ from adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.flowfiles import FlowSet, load_flows
+from bot.lease import OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
@@ -98,7 +99,12 @@ async def build_runtime(
             raise
     flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
-    outbox = Outbox(store, {a.platform: a for a in chosen}, clock)
+    outbox = Outbox(
+        store,
+        {a.platform: a for a in chosen},
+        clock,
+        lease=Lease.for_store(store, OUTBOX_LEASE, "outbox"),
+    )
 
     async def quiet_hours(row: TimerRow) -> QuietHours | None:
         if row.run_id is None:

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.clock import FakeClock, SystemClock
+from bot.lease import Lease
 from bot.scheduler import (
     DEFAULT_POLICIES,
     SHIFT_NOTE,
@@ -26,7 +27,6 @@ from bot.scheduler import (
     QuietHours,
     Scheduler,
     SqlTimerTable,
-    TimerLease,
     decide,
 )
 from bot.store.tables import Base, TimerRow
@@ -381,7 +381,7 @@ async def test_the_poll_loop_arms_new_rows_and_fires_them_on_time() -> None:
 async def test_a_scheduler_without_the_lease_arms_and_fires_nothing() -> None:
     """R-SCH-6: only the lease holder works; it starts when the lease comes free."""
 
-    class Lease(TimerLease):
+    class ClosedLease(Lease):
         free = False
 
         async def check(self) -> bool:
@@ -389,7 +389,7 @@ async def test_a_scheduler_without_the_lease_arms_and_fires_nothing() -> None:
             return self._held
 
     clock, store, told = FakeClock(T0), FakeStore(), Recorder()
-    lease = Lease()
+    lease = ClosedLease()
     row = store.add_timer("bell", T0 - timedelta(seconds=30))
     soon = store.add_timer("bell", T0 + MINUTE)
     sched = scheduler(store, clock, told, lease=lease, poll_interval=5.0)
@@ -509,7 +509,7 @@ async def test_rescheduling_moves_only_a_pending_timer() -> None:
 
 def test_on_sqlite_the_lease_is_always_held() -> None:
     engine = create_async_engine("sqlite+aiosqlite:///:memory:")
-    assert TimerLease(engine).held and TimerLease().held
+    assert Lease(engine).held and Lease().held
 
 
 async def test_on_postgresql_one_process_holds_the_lease_and_another_takes_over() -> None:
@@ -528,7 +528,7 @@ async def test_on_postgresql_one_process_holds_the_lease_and_another_takes_over(
         await probe.dispose()
     first_engine, second_engine = create_async_engine(url), create_async_engine(url)
     key = 0x5A17E57  # not the production key, so a running Samen is not disturbed
-    first, second = TimerLease(first_engine, key), TimerLease(second_engine, key)
+    first, second = Lease(first_engine, key), Lease(second_engine, key)
     try:
         assert await first.check() is True
         assert await second.check() is False and not second.held
