@@ -152,6 +152,7 @@ DEFAULT_POLICIES: Mapping[str, CatchUpPolicy] = {
     "timeout": _TRANSITION,
     "wait": _TRANSITION,
     "evaluation": _EVALUATION,
+    "schedule": _REMINDER,  # a periodic flow (a team check-in) missed by long: the next one
 }
 FALLBACK_POLICY = _REMINDER
 

@@ -69,11 +69,12 @@ from bot.core.model import (
     EventTrigger,
     Flow,
     PhaseStep,
+    ScheduleTrigger,
 )
 from bot.core.render import text as render_text
 from bot.core.run import Run, RunStatus
 from bot.core.timing import Offset as TimingOffset
-from bot.core.timing import cadence_dates, parse_duration, resolve_offset
+from bot.core.timing import cadence_dates, cron_next, parse_duration, resolve_offset
 from bot.outbox import message_to_json
 from bot.replies import say
 from bot.store.repo import StaleRun, StepWrite, Store
@@ -143,6 +144,7 @@ class Service:
         # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
         # them go back there rather than into the team channel.
         self._private: set[int] = set()
+        self._planned: set[str] = set()  # teams whose scheduled flows this process planned
 
     # ------------------------------------------------------------------ ingress
 
@@ -208,6 +210,8 @@ class Service:
             await self.store.inbox_done(row.id, now)
             return
         team = await self._team_of(row)
+        if team.id not in self._planned:
+            await self.plan_schedules(team)
         if str(payload.get("channel", "")) != team.channel:
             self._private.add(row.id)
         member = None
@@ -562,6 +566,9 @@ class Service:
         if run_id is None and timer.startswith("cadence:"):
             await self._on_cadence_timer(row, timer)
             return
+        if run_id is None and timer.startswith("schedule:"):
+            await self._on_schedule_timer(row, timer)
+            return
         if run_id is None:
             await self.store.inbox_done(row.id, self.clock.now(), error="no run")
             return
@@ -784,6 +791,54 @@ class Service:
             self._notify_outbox()
         if timers and self.scheduler is not None:
             await self.scheduler.arm_horizon()
+
+    async def plan_schedules(self, team: TeamRow | None = None) -> int:
+        """Give every team (or one) a timer for the next time each scheduled flow is due
+        (`schedule: "0 9 * * mon"`, in the team's zone); return how many it planned.
+
+        Idempotent: a timer is keyed by its moment, so planning twice writes it once. Run at
+        start, for a team first seen, and after each firing (for the one after it).
+        """
+        scheduled = [
+            (flow, trigger.schedule)
+            for flow in self.flows.values()
+            for trigger in flow.triggers
+            if isinstance(trigger, ScheduleTrigger)
+        ]
+        teams = [team] if team is not None else await self.store.teams()
+        now = self.clock.now()
+        timers = []
+        for each in teams:
+            self._planned.add(each.id)
+            for flow, expr in scheduled:
+                due = cron_next(expr, now, each.timezone)
+                name = f"schedule:{flow.id}:{each.id}"
+                timers.append(
+                    {
+                        "timer": name,
+                        "kind": "schedule",
+                        "due_at": due,
+                        "idempotency_key": f"{name}:{due.isoformat()}",
+                    }
+                )
+        if not timers:
+            return 0
+        await self.store.commit_messages(timers_new=timers, now=now)
+        if self.scheduler is not None:
+            await self.scheduler.arm_horizon()
+        return len(timers)
+
+    async def _on_schedule_timer(self, row: InboxRow, timer: str) -> None:
+        """A scheduled flow is due for a team (`schedule:<flow>:<team>`): start it for the
+        whole team, then plan the next time."""
+        _, flow_id, team_id = ([*timer.split(":", 2), "", ""])[:3]
+        flow = self.flows.get(flow_id)
+        team = await self.store.get_team(team_id)
+        if flow is None or team is None:
+            await self.store.inbox_done(row.id, self.clock.now(), error="schedule target gone")
+            return
+        await self.start_flow(team, flow, by=None, inbox_id=row.id)
+        await self.plan_schedules(team)
 
     async def _on_start_timer(self, row: InboxRow, timer: str) -> None:
         """A planned event's flow is due to start (`start:<flow>:<event>:<by>`)."""

@@ -46,6 +46,7 @@ class Runtime:
             await adapter.start(self.inbound)
         await self.service.drain()  # events stored before a crash are handled first
         await self.scheduler.start()  # the startup sweep: past-due timers by their policy
+        await self.service.plan_schedules()  # the next time of every scheduled flow
 
     async def inbound(self, event: Inbound) -> None:
         """Adapters call this; it returns once the event is durable (then they ack)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -208,31 +208,103 @@ _CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
 )
 
 
-def check_cron(expr: str) -> None:
-    """Raise TimingError unless `expr` is a 5-field cron expression (min hour dom mon dow)."""
+@dataclass(frozen=True, slots=True)
+class Cron:
+    """A parsed 5-field cron expression: the allowed values of each field."""
+
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]  # of the month
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday ... 6 = Saturday (7 is read as 0)
+    any_day: bool  # the day-of-month field is '*'
+    any_weekday: bool  # the day-of-week field is '*'
+
+    def matches_date(self, day: date) -> bool:
+        """Cron's rule: when both day fields are restricted, either one may match."""
+        if day.month not in self.months:
+            return False
+        in_month = day.day in self.days
+        in_week = day.isoweekday() % 7 in self.weekdays
+        if self.any_day or self.any_weekday:
+            return in_month and in_week
+        return in_month or in_week
+
+
+def parse_cron(expr: str) -> Cron:
+    """Read a 5-field cron expression (min hour dom mon dow); TimingError says what is wrong."""
     fields = str(expr).split()
     if len(fields) != 5:
         raise TimingError(
             f"'{expr}' has {len(fields)} fields; a schedule needs 5: "
             "minute hour day-of-month month day-of-week, e.g. '0 9 * * mon'"
         )
+    sets: list[frozenset[int]] = []
     for raw, (name, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True):
+        values: set[int] = set()
         for part in raw.split(","):
             rng, _, step = part.partition("/")
             if step and (not step.isdigit() or int(step) == 0):
                 raise TimingError(f"step '{step}' in the {name} field of '{expr}' must be > 0")
             if rng == "*":
-                continue
-            for bound in rng.split("-", 1):
-                value = (
-                    names.get(bound.lower())
-                    if bound.isalpha()
-                    else (int(bound) if bound.isdigit() else None)
-                )
-                if value is None or not lo <= value <= hi:
-                    raise TimingError(
-                        f"'{bound}' is not a valid {name} in '{expr}' (allowed {lo}-{hi})"
+                first, last = lo, hi
+            else:
+                bounds = []
+                for bound in rng.split("-", 1):
+                    value = (
+                        names.get(bound.lower())
+                        if bound.isalpha()
+                        else (int(bound) if bound.isdigit() else None)
                     )
+                    if value is None or not lo <= value <= hi:
+                        raise TimingError(
+                            f"'{bound}' is not a valid {name} in '{expr}' (allowed {lo}-{hi})"
+                        )
+                    bounds.append(value)
+                first, last = bounds[0], bounds[-1]
+                if step and len(bounds) == 1:
+                    last = hi  # '5/15': from 5 to the end, every 15
+                if first > last:
+                    raise TimingError(f"the range '{rng}' in the {name} field of '{expr}' is empty")
+            values.update(range(first, last + 1, int(step) if step else 1))
+        sets.append(frozenset(values))
+    weekdays = frozenset(v % 7 for v in sets[4])
+    return Cron(
+        sets[0], sets[1], sets[2], sets[3], weekdays, fields[2] == "*", fields[4] == "*"
+    )
+
+
+def check_cron(expr: str) -> None:
+    """Raise TimingError unless `expr` is a 5-field cron expression (min hour dom mon dow)
+    that names some moment (not '0 9 31 feb *')."""
+    cron_next(parse_cron(expr), datetime(2000, 1, 1, tzinfo=UTC), "UTC")
+
+
+def cron_next(expr: str | Cron, after: datetime, tz: str = "Europe/Amsterdam") -> datetime:
+    """The first moment strictly after `after` that the schedule names, in UTC.
+
+    The fields are read in the team's local time. A local time that does not exist (the
+    hour skipped when summer time starts) fires at the same wall-clock minute an hour
+    later; a local time that happens twice (when it ends) fires once, the first time.
+    Raises TimingError when nothing matches within eight years (e.g. '0 9 31 2 *').
+    """
+    cron = expr if isinstance(expr, Cron) else parse_cron(expr)
+    zone = ZoneInfo(tz)
+    start = after.astimezone(zone)
+    day = start.date()
+    for _ in range(366 * 8):
+        if cron.matches_date(day):
+            for hour in sorted(cron.hours):
+                for minute in sorted(cron.minutes):
+                    # fold=0: in the gap this reads as the same minute an hour later; in
+                    # the hour that happens twice, the first one.
+                    wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+                    moment = wall.astimezone(UTC)
+                    if moment > after.astimezone(UTC):
+                        return moment
+        day += timedelta(days=1)
+    shown = f"'{expr}'" if isinstance(expr, str) else "this schedule"
+    raise TimingError(f"{shown} names no moment in the next eight years")
 
 
 def to_local(moment: datetime, tz: str) -> datetime:

@@ -200,6 +200,11 @@ class Store:
                 team.name = name
             return team
 
+    async def teams(self) -> list[TeamRow]:
+        """Every team, oldest first."""
+        async with self._reading() as s:
+            return list(await s.scalars(select(TeamRow).order_by(TeamRow.created_at, TeamRow.id)))
+
     async def get_team(self, team_id: str) -> TeamRow | None:
         async with self._reading() as s:
             return await s.get(TeamRow, team_id)

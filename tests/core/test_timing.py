@@ -13,6 +13,8 @@ from bot.core.timing import (
     add,
     cadence_dates,
     check_cron,
+    cron_next,
+    parse_cron,
     parse_deadline,
     parse_duration,
     parse_offset,
@@ -166,3 +168,62 @@ def test_valid_cron_expressions_pass(expr: str) -> None:
 def test_invalid_cron_expressions_say_which_field(expr: str, complaint: str) -> None:
     with pytest.raises(TimingError, match=complaint):
         check_cron(expr)
+
+
+# --------------------------------------------------------------------------- cron_next
+
+AMS_TZ = "Europe/Amsterdam"
+
+
+def _ams(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=ZoneInfo(AMS_TZ))
+
+
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        # Mondays at nine, local time, in winter and in summer.
+        ("0 9 * * mon", _ams(2026, 11, 23, 8, 0), _ams(2026, 11, 23, 9, 0)),
+        ("0 9 * * mon", _ams(2026, 11, 23, 9, 0), _ams(2026, 11, 30, 9, 0)),
+        ("0 9 * * 1", _ams(2026, 6, 30, 12, 0), _ams(2026, 7, 6, 9, 0)),
+        # Every 15 minutes from :05; the first of the month; the last weekday range.
+        ("5/15 * * * *", _ams(2026, 1, 1, 10, 21), _ams(2026, 1, 1, 10, 35)),
+        ("30 8 1 * *", _ams(2026, 1, 31, 9, 0), _ams(2026, 2, 1, 8, 30)),
+        ("0 17 * * 1-5", _ams(2026, 11, 27, 18, 0), _ams(2026, 11, 30, 17, 0)),
+        # Both day fields restricted: either one matches (cron's rule).
+        ("0 9 13 * fri", _ams(2026, 11, 1, 0, 0), _ams(2026, 11, 6, 9, 0)),
+        # Sunday as 7 and as 0.
+        ("0 12 * * 7", _ams(2026, 11, 23, 0, 0), _ams(2026, 11, 29, 12, 0)),
+        # Feb 29 only in leap years.
+        ("0 9 29 feb *", _ams(2026, 3, 1, 0, 0), _ams(2028, 2, 29, 9, 0)),
+    ],
+)
+def test_cron_next_names_the_next_local_moment(
+    expr: str, after: datetime, expected: datetime
+) -> None:
+    assert cron_next(expr, after, AMS_TZ) == expected.astimezone(UTC)
+
+
+def test_cron_next_across_the_clock_changes() -> None:
+    # 29 March 2026: 02:00 -> 03:00. The skipped 02:30 fires at 03:30 local (01:30 UTC).
+    assert cron_next("30 2 * * *", _ams(2026, 3, 29, 0, 0), AMS_TZ) == datetime(
+        2026, 3, 29, 1, 30, tzinfo=UTC
+    )
+    # 25 October 2026: 03:00 -> 02:00. 02:30 happens twice and fires once, the first time.
+    first = cron_next("30 2 * * *", _ams(2026, 10, 25, 0, 0), AMS_TZ)
+    assert first == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert cron_next("30 2 * * *", first, AMS_TZ) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+
+
+def test_cron_next_refuses_a_schedule_that_never_comes() -> None:
+    with pytest.raises(TimingError, match="names no moment"):
+        cron_next("0 9 31 feb *", _ams(2026, 1, 1, 0, 0), AMS_TZ)
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [("0 9 * *", "needs 5"), ("0 25 * * *", "valid hour"), ("0 9 * * 5-1", "is empty")],
+)
+def test_a_bad_schedule_says_what_is_wrong(expr: str, message: str) -> None:
+    with pytest.raises(TimingError, match=message):
+        parse_cron(expr)

@@ -786,3 +786,9 @@ async def test_many_concurrent_reads_and_writes_never_find_the_database_locked(
     assert await store.count_timers("sent") == 40
     assert await count(store, InboxRow) == 40
     assert len(await store.members(team.id)) == 7
+
+
+async def test_teams_lists_every_team_oldest_first(store: Store) -> None:
+    first = await store.team_for_channel("slack", "C1", now=NOW)
+    second = await store.team_for_channel("telegram", "-100", now=NOW + timedelta(minutes=1))
+    assert [t.id for t in await store.teams()] == [first.id, second.id]
