@@ -269,9 +269,7 @@ def parse_cron(expr: str) -> Cron:
             values.update(range(first, last + 1, int(step) if step else 1))
         sets.append(frozenset(values))
     weekdays = frozenset(v % 7 for v in sets[4])
-    return Cron(
-        sets[0], sets[1], sets[2], sets[3], weekdays, fields[2] == "*", fields[4] == "*"
-    )
+    return Cron(sets[0], sets[1], sets[2], sets[3], weekdays, fields[2] == "*", fields[4] == "*")
 
 
 def check_cron(expr: str) -> None:
