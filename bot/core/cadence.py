@@ -3,9 +3,10 @@
 A trajectory (a pseudonymous treatment) starts on a date. Its evaluation moments follow a
 policy, by default the one from the source documents: review the treatment plan at 6
 months, bring the continuation question to the MDO at 12, invite a colleague at 24, and
-evaluate at least every 6 months after that; optionally a process evaluation after every
-N logged sessions. Every moment is computed from the start date with calendar arithmetic
-(`relativedelta`), never from the previous moment, so month-end clamping never drifts:
+evaluate at least every 6 months throughout (so also at 18, 30, 36, ...); optionally a
+process evaluation after every N logged sessions. Every moment is computed from the
+start date with calendar arithmetic (`relativedelta`), never from the previous moment, so
+month-end clamping never drifts:
 Jan 31 + 1 month is Feb 28 (29), Feb 29 + 12 months is Feb 28.
 
 Each evaluation moves upcoming -> due -> overdue -> done, or is snoozed (with a reason,
@@ -173,8 +174,8 @@ def cadence(start: date, policy: Policy, until: date) -> list[Moment]:
     for months, kind in fixed:
         if months > 0 and (months not in by_month or _RANK[kind] < _RANK[by_month[months]]):
             by_month[months] = kind
-    last = max(by_month, default=0)
-    months = last + policy.every_months
+    # At least every N months: every multiple of N not named by a rule above.
+    months = policy.every_months
     while add_months(start, months) <= until:
         by_month.setdefault(months, Kind.periodic)
         months += policy.every_months
