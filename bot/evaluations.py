@@ -450,7 +450,13 @@ class EvaluationDesk:
                 dates += upcoming[:1]
             what = say("policy_team", language)
         else:
-            changed = {k: v for k, v in policy.to_json().items() if v != getattr(Policy(), k)}
+            # Only what differs from what applied before is stored with the trajectory, on
+            # top of what it had: the rest keeps following the team's defaults.
+            before = base.to_json()
+            changed = {
+                **trajectory.policy,
+                **{k: v for k, v in policy.to_json().items() if v != before[k]},
+            }
             adds, drop, timers, upcoming = await self._plan(ctx.team, trajectory, policy)
             changes = {
                 "trajectory_id": trajectory.id,

@@ -270,3 +270,26 @@ async def test_moving_the_start_date_replans_and_sessions_bring_a_process_evalua
     assert "• T-3 — anna, gestart 15 sep 2026, 3 sessies" in team.said()
     await team.type("/samen sessie Onbekend")
     assert "Ik ken geen traject 'Onbekend'" in team.said()
+
+
+async def test_team_defaults_are_set_by_a_coordinator_and_apply_to_running_trajectories(
+    start: Start,
+) -> None:
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await team.type("/als carla", "/samen rol @carla coordinator")
+    await team.type("/als anna", "/samen traject T-4 2026-10-01")
+    await team.type("/samen traject T-4 beleid mdo=9")  # its own: continuation at 9 months
+    await team.type("/samen evaluaties beleid elke=3")
+    assert "Alleen een coördinator van dit team kan dit aanpassen." in team.said()
+    await team.type("/als carla", "/samen evaluaties beleid elke=3 plan=0")
+    assert "Evaluatiebeleid van het team" in team.said()
+    open_rows = team.rows(
+        "select kind, due_on from evaluations where status = 'open' order by due_on limit 3"
+    )
+    assert open_rows == [
+        ("periodic", "2027-01-01"),
+        ("periodic", "2027-04-01"),
+        ("continuation", "2027-07-01"),  # the trajectory's own rule stays
+    ]
+    await team.type("/samen evaluaties beleid elke=0")
+    assert "elke moet een getal van 1 tot en met 24 zijn." in team.said()
