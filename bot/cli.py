@@ -326,6 +326,40 @@ async def _upgrade(settings: Settings) -> None:
     await store.close()
 
 
+export_app = typer.Typer(help="Export data for coordinators (pseudonyms only).")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("trajectories")
+def export_trajectories(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    team: Annotated[
+        str | None, typer.Option("--team", help="only this team (id, channel or name)")
+    ] = None,
+) -> None:
+    """Trajectories and their evaluation history: codes, dates, states, outcomes; no text."""
+    from bot.export import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise _fail(f"--format must be csv or json, not '{fmt}'")
+    settings = Settings()
+    try:
+        records = asyncio.run(_export(settings, team))
+    except DatabaseUnavailable as error:
+        raise _fail(str(error), 1) from None
+    typer.echo(render(records, fmt), nl=False)
+
+
+async def _export(settings: Settings, team: str | None) -> list[dict[str, Any]]:
+    from bot.export import trajectory_records
+
+    store = await Store.open(settings.database_url_resolved(), migrate=True)
+    try:
+        return await trajectory_records(store, datetime.now(UTC).date(), team)
+    finally:
+        await store.close()
+
+
 def _print_errors(problems: list[Problem]) -> None:
     for problem in problems:
         typer.echo(str(problem), err=True)

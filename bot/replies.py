@@ -23,6 +23,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "tijdzone <zone> · werktijden ma-vr 08:30-17:30\n"
             "• /samen afwezig tot <datum> · /samen aanwezig\n"
             "• /samen traject <code> <startdatum> — evaluatiemomenten voor een behandeling\n"
+            "• /samen evaluaties — wat aan de orde is · /samen evaluatie <code> mdo|klaar|uitstel "
+            "· /samen sessie <code>\n"
             "• /bel · /bel pauze · /bel verder · /bel +5 · /bel volgende · /bel stop · "
             "/bel proces"
         ),
@@ -37,6 +39,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "timezone <zone> · hours mon-fri 08:30-17:30\n"
             "• /samen absent until <date> · /samen present\n"
             "• /samen trajectory <code> <start date> — evaluation moments for a treatment\n"
+            "• /samen evaluations — what is due · /samen evaluation <code> mdo|done|snooze "
+            "· /samen session <code>\n"
             "• /bel · /bel pause · /bel resume · /bel +5 · /bel next · /bel stop · "
             "/bel process"
         ),

@@ -23,7 +23,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -64,7 +64,6 @@ from bot.core.events import (
 )
 from bot.core.model import (
     AfterFlowTrigger,
-    CadenceTrigger,
     CommandTrigger,
     EventTrigger,
     Flow,
@@ -74,7 +73,8 @@ from bot.core.model import (
 from bot.core.render import text as render_text
 from bot.core.run import Run, RunStatus
 from bot.core.timing import Offset as TimingOffset
-from bot.core.timing import cadence_dates, cron_next, parse_duration, resolve_offset
+from bot.core.timing import cron_next, parse_duration, resolve_offset
+from bot.evaluations import EvaluationDesk
 from bot.outbox import message_to_json
 from bot.replies import say
 from bot.store.repo import StaleRun, StepWrite, Store
@@ -145,6 +145,8 @@ class Service:
         # them go back there rather than into the team channel.
         self._private: set[int] = set()
         self._planned: set[str] = set()  # teams whose scheduled flows this process planned
+        # Trajectories and their evaluation moments (issue #7).
+        self.evaluations = EvaluationDesk(self)
 
     # ------------------------------------------------------------------ ingress
 
@@ -563,6 +565,9 @@ class Service:
         if run_id is None and timer.startswith("start:"):
             await self._on_start_timer(row, timer)
             return
+        if run_id is None and timer.startswith("evaluation:"):
+            await self.evaluations.on_timer(row, timer)
+            return
         if run_id is None and timer.startswith("cadence:"):
             await self._on_cadence_timer(row, timer)
             return
@@ -649,7 +654,10 @@ class Service:
             "present": self._cmd_present,
             "status": self._cmd_status,
             "open": self._cmd_open,
-            "trajectory": self._cmd_trajectory,
+            "trajectory": self.evaluations.trajectory,
+            "session": self.evaluations.session,
+            "evaluations": self.evaluations.due_list,
+            "evaluation": self.evaluations.evaluation,
         }[command.action]
         await handler(ctx, command.args)
 
@@ -853,78 +861,11 @@ class Service:
             team, flow, by=by or None, event=RegisteredEvent(event.kind, event.at), inbox_id=row.id
         )
 
-    async def _cmd_trajectory(self, ctx: _Context, args: tuple[str, ...]) -> None:
-        """`/samen traject T-0412 2025-11-24`: register a treatment under a pseudonym and
-        plan every flow with a cadence trigger relative to its start (R-PRV-1: a code
-        the clinician chooses, never a name)."""
-        language = ctx.team.language
-        assert ctx.member is not None
-        if len(args) != 2 or _parse_date(args[1]) is None or not _REF.fullmatch(args[0]):
-            await self._reply(ctx, say("trajectory_usage", language))
-            return
-        ref, started = args[0], _parse_date(args[1])
-        assert started is not None
-        if _NAME_LIKE.fullmatch(ref):
-            await self._reply(ctx, say("trajectory_name_like", language, ref=ref))
-            return
-        now = self.clock.now()
-        zone = ZoneInfo(ctx.team.timezone)
-        if started > now.astimezone(zone).date():
-            await self._reply(ctx, say("trajectory_future", language))
-            return
-        row = await self.store.add_trajectory(ctx.team.id, ref, ctx.member.user, started, now=now)
-        if row is None:
-            await self._reply(ctx, say("trajectory_exists", language, ref=ref))
-            return
-        anchor = datetime(started.year, started.month, started.day, 9, 0, tzinfo=zone)
-        timers: list[dict[str, Any]] = []
-        for flow in self.flows.values():
-            for trigger in flow.triggers:
-                if isinstance(trigger, CadenceTrigger):
-                    for n, due in _cadence(trigger, anchor, now, ctx.team.timezone):
-                        timers.append(
-                            {
-                                "timer": f"cadence:{flow.id}:{row.id}:{n}",
-                                "kind": "evaluation",
-                                "due_at": due,
-                                "idempotency_key": f"cadence:{flow.id}:{row.id}:{n}",
-                            }
-                        )
-        dates = (
-            ", ".join(
-                format_date(t["due_at"].astimezone(zone), "d MMM yyyy", locale=_locale(language))
-                for t in timers[:3]
-            )
-            or "—"
-        )
-        text = say(
-            "trajectory_set",
-            language,
-            ref=ref,
-            start=format_date(started, "d MMM yyyy", locale=_locale(language)),
-            dates=dates,
-        )
-        reply = self._row(
-            ctx.team,
-            None,
-            "reply",
-            "",
-            Destination.person(ctx.member.user),
-            Message(MessageKind.reply, text),
-            f"inbox:{ctx.inbox.id}:reply:0",
-            reply=True,
-        )
-        await self.store.commit_messages(
-            outbox=[reply], timers_new=timers, inbox_id=ctx.inbox.id, now=now
-        )
-        if self._notify_outbox is not None:
-            self._notify_outbox()
-        if timers and self.scheduler is not None:
-            await self.scheduler.arm_horizon()
-
     async def _on_cadence_timer(self, row: InboxRow, timer: str) -> None:
         """An evaluation moment of a trajectory fell due (`cadence:<flow>:<trajectory>:<n>`):
-        start its flow for the trajectory's owner, saying first which trajectory it is."""
+        start its flow for the trajectory's owner, saying first which trajectory it is.
+        Timers of this form come from before evaluations were kept (bot/evaluations.py
+        plans `evaluation:` timers now); they are still honoured."""
         _, flow_id, trajectory_id, _n = ([*timer.split(":", 3), "", "", ""])[:4]
         trajectory = await self.store.get_trajectory(trajectory_id)
         flow = self.flows.get(flow_id)
@@ -1085,30 +1026,6 @@ _ROLE_WORDS = {
     "deelnemer": "participant",
     "tijdsbewaker": "timekeeper",
 }
-
-
-# A pseudonymous reference: a short code. A single capitalised word looks like a name.
-_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
-_NAME_LIKE = re.compile(r"[A-ZÀ-Ý][a-zà-ÿ]+(?:[-'][A-Za-zÀ-ÿ]+)*")
-
-# How far ahead a trajectory's evaluation moments are planned; issue-free: a new
-# registration or a policy change plans again.
-CADENCE_HORIZON = timedelta(days=3 * 366)
-
-
-def _cadence(
-    trigger: CadenceTrigger, anchor: datetime, now: datetime, tz: str
-) -> list[tuple[int, datetime]]:
-    """(number, due) of every evaluation moment still to come, plus the latest one that
-    has already passed (it is overdue and goes out now: evaluations are never dropped)."""
-    at = tuple(parse_duration(d) for d in trigger.cadence.at)
-    every = parse_duration(trigger.cadence.then_every) if trigger.cadence.then_every else None
-    moments = cadence_dates(anchor, at, every, now + CADENCE_HORIZON, tz)
-    past = [i for i, d in enumerate(moments) if d <= now]
-    keep = [(i, d) for i, d in enumerate(moments) if d > now]
-    if past:
-        keep.insert(0, (past[-1], now))
-    return keep
 
 
 def _locale(language: str) -> str:

@@ -16,6 +16,7 @@ from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
 from bot.lease import OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
@@ -109,7 +110,7 @@ async def build_runtime(
 
     async def quiet_hours(row: TimerRow) -> QuietHours | None:
         if row.run_id is None:
-            return None
+            return await evaluation_quiet_hours(store, row)
         run = await store.load_run(row.run_id)
         team = await store.get_team(run.team_id) if run is not None else None
         if team is None:

@@ -112,7 +112,7 @@ class SamenCommand:
     """`/samen <action> <args...>` split into an action and its arguments.
 
     action: help | start | plan | role | setting | absent | present | status | open |
-    trajectory
+    trajectory | session | evaluations | evaluation
     """
 
     action: str
@@ -147,6 +147,12 @@ _ACTIONS = {
     "status": "status",
     "traject": "trajectory",
     "trajectory": "trajectory",
+    "sessie": "session",
+    "session": "session",
+    "evaluaties": "evaluations",
+    "evaluations": "evaluations",
+    "evaluatie": "evaluation",
+    "evaluation": "evaluation",
     "open": "open",
     "vragen": "open",
     "mijn": "open",

@@ -251,3 +251,47 @@ class OutboxRow(Base):
     platform_ref: Mapped[str | None] = mapped_column(String(200), default=None)
     idempotency_key: Mapped[str] = mapped_column(String(300))
     error: Mapped[str] = mapped_column(String(200), default="")
+
+
+class EvaluationRow(Base):
+    """An evaluation moment of a trajectory and what became of it (issue #7).
+
+    Open rows are the plan; done and dropped rows are the history. `history` lists what
+    happened to it ({"at", "what", "by"}: ids and words only)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_team_status_due", "team_id", "status", "due_on"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trajectory_id: Mapped[str] = mapped_column(
+        ForeignKey("trajectories.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | dropped
+    snoozes: Mapped[int] = mapped_column(Integer, default=0)
+    snoozed_until: Mapped[date | None] = mapped_column(Date, default=None)
+    snooze_reason: Mapped[str] = mapped_column(Text, default="")
+    on_mdo_agenda: Mapped[date | None] = mapped_column(Date, default=None)  # asked on
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # continue | close | transfer
+    continue_until: Mapped[date | None] = mapped_column(Date, default=None)
+    course: Mapped[str] = mapped_column(Text, default="")
+    next_on: Mapped[date | None] = mapped_column(Date, default=None)
+    done_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    escalated_at: Mapped[datetime | None] = mapped_column(default=None)
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class TeamCadenceRow(Base):
+    """A team's default evaluation policy (bot.core.cadence.Policy as JSON)."""
+
+    __tablename__ = "team_cadences"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]

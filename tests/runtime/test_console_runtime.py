@@ -120,7 +120,7 @@ async def test_a_trajectory_is_registered_by_code_and_its_evaluation_moment_arri
     # Six months after the start, on a working day within working hours.
     await team.wait(timedelta(days=2, hours=2))
     said = team.said()
-    assert "Traject T-0412 loopt sinds 25 mei 2026: 6 maanden." in said
+    assert "Evaluatiemoment voor traject T-0412 (gestart 25 mei 2026, 6 maanden)" in said
     assert "[DM cor] Samen: Hoe pak je dit evaluatiemoment op?" in said
     await team.type("/a 1 mdo")
     assert "waarom gaan we verder" in team.said()

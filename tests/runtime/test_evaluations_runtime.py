@@ -1,0 +1,295 @@
+"""Evaluation cadences through the real runtime on SQLite, on a fake clock (issue #7).
+
+Store, service, scheduler firing path, outbox and the console adapter run for real; only
+time is simulated. Over three years the clock crosses six DST changes in Europe/Amsterdam.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adapters.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.core.cadence import State, WorkingHours
+from bot.evaluations import due_for_mdo
+from bot.wiring import Runtime, build_runtime
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+AMS = ZoneInfo("Europe/Amsterdam")
+HOURS = WorkingHours("Europe/Amsterdam", frozenset({1, 2, 3, 4, 5}), time(8, 30), time(17, 30))
+
+
+class Team:
+    def __init__(
+        self, runtime: Runtime, console: ConsoleAdapter, clock: FakeClock, printed: list[str]
+    ) -> None:
+        self.runtime, self.console, self.clock, self.printed = runtime, console, clock, printed
+
+    async def type(self, *lines: str) -> None:
+        for line in lines:
+            inbound = self.console.parse(line)
+            if inbound is not None:
+                await self.runtime.inbound(inbound)
+            await self.settle()
+            await self.wait(timedelta(seconds=3))  # the outbox paces one message a second
+
+    async def settle(self) -> None:
+        for _ in range(5):
+            await self.runtime.service.drain()
+            await self.runtime.scheduler.fire_due()
+            await self.runtime.service.drain()
+            await self.runtime.outbox.pump()
+            await self.runtime.outbox.flush()
+
+    async def wait(self, delta: timedelta) -> None:
+        """Move the clock on, stopping at every timer that falls due on the way."""
+        end = self.clock.now() + delta
+        while self.clock.now() < end:
+            due = await self.runtime.store.next_due()
+            target = min(due, end) if due is not None and due > self.clock.now() else end
+            await self.clock.advance_to(target)
+            await self.settle()
+
+    async def wait_until(self, moment: datetime) -> None:
+        await self.wait(moment - self.clock.now())
+
+    def said(self) -> str:
+        return "\n".join(self.printed)
+
+    def since(self, mark: int) -> str:
+        return "\n".join(self.printed[mark:])
+
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(self.runtime.store.engine.url.database) as db:
+            return db.execute(sql).fetchall()
+
+
+Start = Callable[[datetime], Awaitable[Team]]
+
+
+@pytest.fixture
+async def start(tmp_path: Path) -> AsyncIterator[Start]:
+    runtimes: list[Runtime] = []
+
+    async def open_team(at: datetime) -> Team:
+        printed: list[str] = []
+        clock = FakeClock(at)
+        console = ConsoleAdapter(out=printed.append)
+        settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
+        runtime = await build_runtime(
+            settings, clock=clock, adapters=[console], use_apscheduler=False
+        )
+        runtimes.append(runtime)
+        return Team(runtime, console, clock, printed)
+
+    yield open_team
+    for runtime in runtimes:
+        await runtime.store.close()
+
+
+def nudges(team: Team) -> list[tuple[str, datetime, str]]:
+    """(destination, created at, text) of every evaluation message sent to a person."""
+    rows = team.rows(
+        "select destination, created_at, message from outbox where op = 'send' and "
+        "(msg_key like 'evaluation:%' or msg_key like 'preface:%') order by id"
+    )
+    out = []
+    for destination, created, message in rows:
+        at = datetime.fromisoformat(str(created)).replace(tzinfo=UTC)
+        out.append((str(destination), at, str(message)))
+    return out
+
+
+async def test_three_years_of_evaluations_fall_on_the_calendar_and_in_working_hours(
+    start: Start,
+) -> None:
+    team = await start(datetime(2024, 1, 31, 9, 0, tzinfo=UTC))  # Wednesday
+    await team.type("/als carla", "/samen rol @carla coordinator")
+    await team.type("/als anna", "/samen traject T-2 2024-01-31")
+    assert "Traject T-2 staat genoteerd (gestart 31 jan 2024)" in team.said()
+    # Jan 31 + 1 month: a per-trajectory policy with a review after one month.
+    await team.type("/samen traject T-2 beleid plan=1 mdo=0 collega=0 elke=12")
+    assert "Evaluatiebeleid voor T-2" in team.said()
+    assert "29 feb 2024, 31 jan 2025, 31 jan 2026" in team.said()
+
+    await team.wait_until(datetime(2024, 2, 29, 12, 0, tzinfo=UTC))
+    first = [n for n in nudges(team) if "T-2" in n[2]]
+    assert first and first[0][1].astimezone(AMS).date() == date(2024, 2, 29)
+    # Feb 29 + 12 months, registered on the day.
+    await team.type("/als bram", "/samen traject T-1 2024-02-29")
+    mark = len(team.printed)
+    await team.wait_until(datetime(2027, 2, 1, 12, 0, tzinfo=UTC))
+
+    sent = nudges(team)
+    t1 = [n for n in sent if "T-1" in n[2] and n[0] == "dm:bram" and "Evaluatiemoment" in n[2]]
+    t1_days = [at.astimezone(AMS).date() for _, at, _ in t1]
+    assert t1_days[:4] == [
+        date(2024, 8, 29),  # plan review, a Thursday
+        date(2025, 2, 28),  # Feb 29 + 12 months: Friday Feb 28
+        date(2025, 8, 29),  # at least every 6 months: 18 months
+        date(2026, 3, 2),  # Feb 28 2026 is a Saturday: the next working morning
+    ]
+    assert "1 jaar" in t1[1][2] and "vervolgvraag voor het MDO" in t1[1][2]
+    # Every evaluation message of three years went out within working hours, across DST.
+    assert len(sent) > 12
+    for _destination, at, _text in sent:
+        assert HOURS.contains(at), at.astimezone(AMS)
+    # Nobody completed anything: overdue reminders went to the owner, and the coordinator
+    # heard of it; never a word about discharge.
+    said = team.since(mark)
+    assert "staat nog open sinds" in said
+    assert "[DM carla] Samen: Ter info voor de coördinator" in said
+    assert "ontslag" not in said.lower() and "discharge" not in said.lower()
+
+
+async def test_a_restart_while_an_evaluation_falls_due_waits_for_the_working_morning(
+    start: Start, tmp_path: Path
+) -> None:
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday
+    await team.type("/als anna", "/samen traject T-7 2026-05-25")
+    # Due on Wednesday 25 Nov at 09:00; the process stops on Tuesday evening.
+    await team.wait_until(datetime(2026, 11, 24, 18, 0, tzinfo=UTC))
+    assert nudges(team) == []
+    await team.runtime.store.close()
+
+    # It comes back on Wednesday night at 23:00, long after the moment fell due.
+    again = await start(datetime(2026, 11, 25, 22, 0, tzinfo=UTC))
+    await again.runtime.service.drain()
+    await again.settle()
+    assert nudges(again) == []  # not at night
+    notes = again.rows("select note from timers where timer like 'evaluation:%:due'")
+    assert any("quiet hours" in str(n) for (n,) in notes)
+    await again.wait_until(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    sent = nudges(again)
+    assert len([s for s in sent if "Evaluatiemoment" in s[2]]) == 1
+    assert sent[0][1] == datetime(2026, 11, 26, 7, 30, tzinfo=UTC)  # 08:30 in Amsterdam
+    assert HOURS.contains(sent[0][1])
+
+
+async def test_a_snooze_needs_a_reason_holds_and_expires(start: Start) -> None:
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await team.type("/als anna", "/samen traject T-8 2026-05-25")
+    await team.wait_until(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+    assert "Evaluatiemoment voor traject T-8" in team.said()
+    await team.type("/samen evaluatie T-8 uitstel 2w")
+    assert "alleen met een reden" in team.said()
+    await team.type("/samen evaluatie T-8 uitstel 12w cliënt in het buitenland")
+    assert "hooguit 8 weken" in team.said()
+    await team.type("/samen evaluatie T-8 uitstel 2w cliënt in het buitenland")
+    assert "uitgesteld tot 9 dec 2026 (uitstel 1 van 2)" in team.said()
+    mark = len(team.printed)
+    await team.wait_until(datetime(2026, 12, 8, 16, 0, tzinfo=UTC))
+    assert "T-8" not in team.since(mark)  # snoozed: left in peace
+    items = await due_for_mdo(team.runtime.store, *(await _team_and_day(team)))
+    assert items == []
+    await team.wait_until(datetime(2026, 12, 9, 12, 0, tzinfo=UTC))
+    assert "Evaluatiemoment voor traject T-8" in team.since(mark)  # the snooze expired
+    items = await due_for_mdo(team.runtime.store, *(await _team_and_day(team)))
+    assert [(i.client_ref, i.state) for i in items] == [("T-8", State.due)]
+
+
+async def _team_and_day(team: Team) -> tuple[str, date]:
+    row = await team.runtime.store.team_for_channel("console", "team", now=team.clock.now())
+    return row.id, team.clock.now().astimezone(AMS).date()
+
+
+async def test_done_needs_the_next_date_and_only_the_owner_or_coordinator_closes(
+    start: Start,
+) -> None:
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await team.type("/als carla", "/samen rol @carla coordinator")
+    await team.type("/als anna", "/samen traject T-9 2025-11-02")  # 12 months ago: due now
+    await team.type("/samen evaluaties")
+    assert "• T-9 (anna) — vervolgvraag voor het MDO" in team.said()
+    await team.type("/als bram", "/samen evaluatie T-9 klaar afsluiten koers afgerond")
+    assert "Dit traject is van anna; alleen die (of een coördinator)" in team.said()
+    await team.type(
+        "/als anna", "/samen evaluatie T-9 klaar doorgaan tot 2027-06-01 koers wekelijks"
+    )
+    assert "telt pas als het volgende evaluatiemoment is afgesproken" in team.said()
+    assert team.rows("select count(*) from evaluations where status = 'done'") == [(0,)]
+    await team.type("/samen evaluatie T-9 mdo")
+    assert "De evaluatie van T-9 staat op de agenda van het volgende MDO" in team.said()
+    tid, day = await _team_and_day(team)
+    assert [i.on_agenda for i in await due_for_mdo(team.runtime.store, tid, day)] == [True]
+    await team.type(
+        "/samen evaluatie T-9 klaar doorgaan tot 2027-06-01 volgende 2027-03-01 koers "
+        "wekelijks, netwerk erbij"
+    )
+    assert (
+        "Evaluatie van T-9 afgerond (doorgaan tot 1 jun 2027). Volgende evaluatie: 1 mrt 2027"
+        in (team.said())
+    )
+    done = team.rows(
+        "select outcome, next_on, course, done_by from evaluations where status='done'"
+    )
+    assert done == [("continue", "2027-03-01", "wekelijks, netwerk erbij", "anna")]
+    nexts = team.rows("select kind, due_on from evaluations where status = 'open' order by due_on")
+    assert nexts[0] == ("agreed", "2027-03-01")
+    assert await due_for_mdo(team.runtime.store, tid, day) == []
+    # The coordinator may close it; the trajectory then stops.
+    await team.type("/als carla", "/samen traject T-9 sluit")
+    assert "Traject T-9 is afgesloten" in team.said()
+    assert team.rows("select count(*) from evaluations where status = 'open'") == [(0,)]
+    assert team.rows(
+        "select count(*) from timers where timer like 'evaluation:%' and status = 'pending'"
+    ) == [(0,)]
+
+
+async def test_moving_the_start_date_replans_and_sessions_bring_a_process_evaluation(
+    start: Start,
+) -> None:
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await team.type("/als anna", "/samen traject T-3 2026-10-01")
+    await team.type("/samen traject T-3 start 2026-09-15")
+    assert "Startdatum van T-3 is nu 15 sep 2026. Volgende evaluatiemomenten: 15 mrt 2027" in (
+        team.said()
+    )
+    open_rows = team.rows("select due_on from evaluations where status = 'open' order by due_on")
+    assert open_rows[0] == ("2027-03-15",)
+    dropped = team.rows("select count(*) from evaluations where status = 'dropped'")
+    assert dropped[0][0] > 0  # the old plan is kept as history
+    await team.type("/samen traject T-3 beleid sessies=3")
+    mark = len(team.printed)
+    await team.type("/samen sessie T-3", "/samen sessie T-3")
+    assert "procesevaluatie" not in team.since(mark)
+    await team.type("/als bram", "/samen sessie T-3")
+    assert "Sessie 3 van traject T-3 genoteerd. Na 3 sessies is er een procesevaluatie" in (
+        team.said()
+    )
+    await team.wait(timedelta(hours=1))
+    assert "procesevaluatie na 3 sessies" in team.said()  # the nudge to anna
+    await team.type("/als anna", "/samen traject lijst")
+    assert "• T-3 — anna, gestart 15 sep 2026, 3 sessies" in team.said()
+    await team.type("/samen sessie Onbekend")
+    assert "Ik ken geen traject 'Onbekend'" in team.said()
+
+
+async def test_team_defaults_are_set_by_a_coordinator_and_apply_to_running_trajectories(
+    start: Start,
+) -> None:
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await team.type("/als carla", "/samen rol @carla coordinator")
+    await team.type("/als anna", "/samen traject T-4 2026-10-01")
+    await team.type("/samen traject T-4 beleid mdo=9")  # its own: continuation at 9 months
+    await team.type("/samen evaluaties beleid elke=3")
+    assert "Alleen een coördinator van dit team kan dit aanpassen." in team.said()
+    await team.type("/als carla", "/samen evaluaties beleid elke=3 plan=0")
+    assert "Evaluatiebeleid van het team" in team.said()
+    open_rows = team.rows(
+        "select kind, due_on from evaluations where status = 'open' order by due_on limit 3"
+    )
+    assert open_rows == [
+        ("periodic", "2027-01-01"),
+        ("periodic", "2027-04-01"),
+        ("continuation", "2027-07-01"),  # the trajectory's own rule stays
+    ]
+    await team.type("/samen evaluaties beleid elke=0")
+    assert "elke moet een getal van 1 tot en met 24 zijn." in team.said()
