@@ -155,6 +155,7 @@ class SlackAdapter:
         )
         self._handler: InboundHandler | None = None
         self._dm: dict[str, str] = {}  # user id -> IM channel id (conversations.open)
+        self._clicks = parse.Clicks()  # folds a double click into one event
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self._watchdog_task: asyncio.Task[None] | None = None
@@ -187,7 +188,7 @@ class SlackAdapter:
         await ack()  # empty: the answer comes as a message or an ephemeral reply
 
     async def _on_action(self, ack: Any, body: Mapping[str, Any]) -> None:
-        await self._store(parse.parse_block_actions(body))
+        await self._store(parse.parse_block_actions(body, self._clicks))
         await ack()
 
     async def _on_modal_button(self, ack: Any, body: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ Events from the bot itself, or from any bot, give nothing (R-ING-8).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -50,6 +51,15 @@ def _channel(body: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- commands
 
+# A slash command with "Escape channels, users, and links" on (the manifest's
+# `should_escape: true`) sends a picked person as <@U0123|anna> (or <@U0123>).
+_MENTION: Final = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def plain_mentions(text: str) -> str:
+    """`<@U0123|anna>` -> `@U0123`: the commands name people by their platform id."""
+    return _MENTION.sub(lambda m: "@" + m.group(1), text)
+
 
 def parse_command(body: Mapping[str, Any]) -> Inbound | None:
     """A slash command (`/samen start intervisie`, `/bel +5`) -> a "command" Inbound."""
@@ -65,7 +75,7 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
         user,
         {
             "command": str(body.get("command", "")).lstrip("/").lower(),
-            "args": str(body.get("text") or "").strip(),
+            "args": plain_mentions(str(body.get("text") or "")).strip(),
         },
         user_name=str(body.get("user_name") or ""),
     )
@@ -73,21 +83,69 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
 
 # --------------------------------------------------------------------------- block actions
 
+# Two clicks by one person on one element of one message within this many seconds (by
+# Slack's `action_ts`) are one click pressed twice: the second gets the first's key.
+DOUBLE_CLICK: Final = 1.5
 
-def parse_block_actions(body: Mapping[str, Any]) -> list[Inbound]:
+
+class Clicks:
+    """Recent clicks, to fold a double click into one inbox event (R-ING-1).
+
+    Slack sends each click of a double click as its own interaction with its own
+    `trigger_id`; "⏭ Volgende" pressed twice would skip a phase. Remembered here, in
+    memory, for `DOUBLE_CLICK` seconds: the inbox then absorbs the second like a retry."""
+
+    def __init__(self, window: float = DOUBLE_CLICK, size: int = 1000) -> None:
+        self.window = window
+        self.size = size
+        self._seen: dict[tuple[str, ...], tuple[float, str]] = {}
+
+    def key_for(self, signature: tuple[str, ...], at: float | None, key: str) -> str:
+        """The inbox key for a click: an earlier click's when this one repeats it."""
+        if at is None:
+            return key
+        earlier = self._seen.get(signature)
+        if earlier is not None and 0 <= at - earlier[0] <= self.window:
+            return earlier[1]
+        if len(self._seen) >= self.size:
+            self._seen.pop(next(iter(self._seen)))  # the oldest: dicts keep insertion order
+        self._seen[signature] = (at, key)
+        return key
+
+
+def _action_ts(action: Mapping[str, Any]) -> float | None:
+    try:
+        return float(action.get("action_ts") or "")
+    except ValueError:
+        return None
+
+
+def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -> list[Inbound]:
     """Our answer buttons, selects and bell controls -> "answer" / "command" Inbounds.
 
-    Clicks on elements Samen did not draw, and the modal button, give nothing here."""
+    Clicks on elements Samen did not draw, and the modal button, give nothing here. With
+    `clicks`, a repeated click (a double click) gets the key of the first."""
     trigger = str(body.get("trigger_id") or "")
     user, name = _user(body)
     channel = _channel(body)
     if not trigger or not user:
         return []
+    container = body.get("container") or {}
+    message_ts = str(container.get("message_ts") or "") if isinstance(container, Mapping) else ""
     found: list[Inbound] = []
     for n, action in enumerate(body.get("actions") or []):
         parts = str(action.get("action_id", "")).split(SEP)
         # One interaction normally carries one action; the index keeps keys unique anyway.
         key = f"act:{trigger}:{n}"
+        if clicks is not None:
+            signature = (
+                user,
+                channel,
+                message_ts,
+                str(action.get("action_id", "")),
+                json.dumps(_picked(action), sort_keys=True),
+            )
+            key = clicks.key_for(signature, _action_ts(action), key)
         if parts[0] == "b" and len(parts) == 2:
             args = str(action.get("value") or "")
             found.append(
