@@ -199,7 +199,8 @@ class SlackAdapter:
             self._spawn(self._open_modal(request))
 
     async def _open_modal(self, request: parse.ModalRequest) -> None:
-        view = render_modal(request.run, request.step, request.channel, request.spec, self.language)
+        language = request.language or self.language
+        view = render_modal(request.run, request.step, request.channel, request.spec, language)
         try:
             await self.client.views_open(trigger_id=request.trigger_id, view=view)
         except SlackApiError as error:

@@ -31,6 +31,7 @@ class ModalRequest:
     step: str
     channel: str
     spec: list[list[Any]]
+    language: str = ""  # the team's, from the button ("" on buttons drawn before it was)
 
 
 def _user(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -214,7 +215,7 @@ def parse_modal_request(body: Mapping[str, Any]) -> ModalRequest | None:
     trigger = str(body.get("trigger_id") or "")
     for action in body.get("actions") or []:
         parts = str(action.get("action_id", "")).split(SEP)
-        if parts[0] != "m" or len(parts) != 3 or not trigger:
+        if parts[0] != "m" or len(parts) not in (3, 4) or not trigger:
             continue
         try:
             spec = json.loads(str(action.get("value") or "[]"))
@@ -224,7 +225,8 @@ def parse_modal_request(body: Mapping[str, Any]) -> ModalRequest | None:
             isinstance(item, list) and len(item) == 4 for item in spec
         ):
             return None
-        return ModalRequest(trigger, parts[1], parts[2], _channel(body), spec)
+        language = parts[3] if len(parts) == 4 else ""
+        return ModalRequest(trigger, parts[1], parts[2], _channel(body), spec, language)
     return None
 
 
@@ -240,9 +242,9 @@ def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
     routing = str(view.get("private_metadata") or "").split(SEP)
     trigger = str(body.get("trigger_id") or view.get("id") or "")
     user, name = _user(body)
-    if len(routing) != 3 or not trigger or not user:
+    if len(routing) not in (3, 4) or not trigger or not user:
         return []
-    run, step, channel = routing
+    run, step, channel = routing[:3]
     found = []
     values = (view.get("state") or {}).get("values") or {}
     for block_id, elements in values.items():
@@ -281,10 +283,13 @@ def _input_value(element: Mapping[str, Any]) -> str | None:
 
 
 def submission_errors(body: Mapping[str, Any], language: str = "nl") -> dict[str, str]:
-    """Errors to answer in the ack (`response_action: errors`, R-ING-7): block id -> text.
+    """Errors to answer in the ack (`response_action: errors`, R-ING-7): block id -> text,
+    in the language the modal carries (else `language`).
 
     Only what the form itself can know: a number field that is not a number. The engine
     checks the rest and re-prompts."""
+    routing = str((body.get("view") or {}).get("private_metadata") or "").split(SEP)
+    language = routing[3] if len(routing) == 4 and routing[3] else language
     errors: dict[str, str] = {}
     values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
     for block_id, elements in values.items():

@@ -243,6 +243,10 @@ class Workspace:
         raise AssertionError(f"no element {action_id!r} on that message")
 
     @staticmethod
+    def elements_of(call: Call) -> list[dict[str, Any]]:
+        return list(elements(call))
+
+    @staticmethod
     def button(call: Call, label: str) -> dict[str, Any]:
         for element in elements(call):
             if (element.get("text") or {}).get("text") == label:
