@@ -8,7 +8,7 @@ and connects service, scheduler, outbox and the platform adapters. Everything el
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.flowfiles import FlowSet, load_flows
 from bot.outbox import Outbox
+from bot.overview import Overview, overview
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
 from bot.store.repo import Store
@@ -121,7 +122,20 @@ async def build_runtime(
         poll_interval=poll_interval,
     )
     service.scheduler = scheduler
+    for adapter in chosen:
+        use_overview = getattr(adapter, "use_overview", None)
+        if use_overview is not None:  # a platform with a home screen (Slack's App Home)
+            use_overview(_overview_for(store, flows, adapter.platform, clock))
     return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
+
+
+def _overview_for(
+    store: Store, flows: FlowSet, platform: str, clock: Clock
+) -> Callable[[str], Awaitable[Overview]]:
+    async def overview_of(user: str) -> Overview:
+        return await overview(store, flows.flows, platform, user, clock.now())
+
+    return overview_of
 
 
 def console_adapter(**options: Any) -> ConsoleAdapter:

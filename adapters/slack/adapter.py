@@ -30,14 +30,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Inbound, InboundHandler
 from adapters.slack import parse
+from adapters.slack.home import render_home
 from adapters.slack.render import MODAL_CALLBACK, render_message, render_modal
 from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.overview import Overview
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://slack.com/api/"
 ACK_BUDGET: Final = 2.5  # seconds to store an event; Slack retries after 3
 LIVENESS_TIMEOUT: Final = 90.0  # R-OPS-1
+# The Events API events Samen subscribes to (adapters/slack/manifest.yaml lists the same).
+EVENTS: Final = ("app_mention", "member_joined_channel", "member_left_channel")
+HOME_EVENT: Final = "app_home_opened"
+
+# One person's overview for the App Home tab (bound by the composition root).
+OverviewFor = Callable[[str], Awaitable[Overview]]
 # Bolt's verifier logs the whole body of a refused request at INFO; that body may hold
 # answer text (R-SEC-1). Its logger name is fixed: slack_bolt.<class name>.
 BOLT_VERIFICATION_LOGGER: Final = "slack_bolt.RequestVerification"
@@ -161,7 +169,12 @@ class SlackAdapter:
         self._watchdog_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.liveness: Liveness | None = None
+        self._overview: OverviewFor | None = None
         self._register()
+
+    def use_overview(self, overview: OverviewFor) -> None:
+        """Where the App Home tab gets a person's overview from (the composition root)."""
+        self._overview = overview
 
     # ------------------------------------------------------------------ inbound
 
@@ -171,8 +184,9 @@ class SlackAdapter:
         app.action(re.compile(r"^[asnb]\|"))(self._on_action)
         app.action(re.compile(r"^m\|"))(self._on_modal_button)
         app.view(MODAL_CALLBACK)(self._on_view)
-        for event in ("app_mention", "member_joined_channel", "member_left_channel"):
+        for event in EVENTS:
             app.event(event)(self._on_event)
+        app.event(HOME_EVENT)(self._on_home)
 
     async def _store(self, inbounds: list[Inbound]) -> None:
         """Hand events to the shell within the ack budget. Past it the store goes on
@@ -218,6 +232,24 @@ class SlackAdapter:
         # Events API listeners are acked by Bolt after this returns (auto-ack).
         inbound = parse.parse_event(body, getattr(context, "bot_user_id", None))
         await self._store([inbound] if inbound is not None else [])
+
+    async def _on_home(self, body: Mapping[str, Any]) -> None:
+        """The Home tab was opened: ack at once, then publish the person's overview. A read,
+        not an event for the inbox; a repeated delivery publishes the same view again."""
+        event = body.get("event") or {}
+        user = str(event.get("user") or "")
+        if event.get("tab") == "home" and user and self._overview is not None:
+            self._spawn(self._publish_home(user))
+
+    async def _publish_home(self, user: str) -> None:
+        assert self._overview is not None
+        try:
+            view = render_home(await self._overview(user))
+            await self.client.views_publish(user_id=user, view=view)
+        except SlackApiError as error:
+            log.warning("slack views.publish failed: %s", _error_code(error))
+        except Exception as error:  # a home tab must never take the adapter down
+            log.warning("slack home tab failed: %s", type(error).__name__)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -38,8 +39,13 @@ def pending_forms(slack: Workspace, user: str, says: str) -> Any:
 
 
 async def test_alignment_before_a_visit_fans_out_chases_and_sums_up_in_the_thread(
-    slack: Workspace,
+    slack: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Nothing anyone answers may reach a log (R-PRV-8): INFO as `samen run` logs, and
+    # DEBUG for Samen's own loggers and the Slack libraries.
+    caplog.set_level(logging.INFO)
+    for name in ("samen", "bot", "adapters", "slack_bolt", "slack_sdk"):
+        caplog.set_level(logging.DEBUG, logger=name)
     await join(slack, ANNA, BRAM)
     assert await slack.slash(ANNA, "bezoek 2026-11-24 14:00") == 200
     (planned,) = slack.fake.called("chat.postEphemeral")[-1:]
@@ -90,6 +96,7 @@ async def test_alignment_before_a_visit_fans_out_chases_and_sums_up_in_the_threa
     closed = {c.args["channel"] for c in updated if "Gesloten" in text_of(c)}
     assert closed == {dm(ANNA), dm(BRAM)}
     assert slack.fake.enforced_429s == 0  # the outbox kept to 1 message/s per channel
+    assert "Nieuwsgierig" not in caplog.text
 
 
 async def dump(slack: Workspace) -> str:
