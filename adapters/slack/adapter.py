@@ -305,6 +305,7 @@ class SlackAdapter:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         self._socket = handler
         self._watchdog_task = asyncio.create_task(self._watch(liveness), name="slack-liveness")
+        log.info("slack: socket mode connected")
 
     async def _watch(self, liveness: Liveness, every: float = 10.0) -> None:
         while True:
