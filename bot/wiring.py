@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from adapters.base import Adapter, Inbound
@@ -24,6 +25,7 @@ from bot.service import Service
 from bot.store.repo import Store
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
+from bot.timezones import quiet_hours_for, remember_timezone
 
 
 @dataclass
@@ -102,13 +104,8 @@ async def build_runtime(
     outbox = Outbox(store, {a.platform: a for a in chosen}, clock)
 
     async def quiet_hours(row: TimerRow) -> QuietHours | None:
-        if row.run_id is None:
-            return None
-        run = await store.load_run(row.run_id)
-        team = await store.get_team(run.team_id) if run is not None else None
-        if team is None:
-            return None
-        return QuietHours.parse(team.timezone, team.work_days, team.work_start, team.work_end)
+        # The team's hours, in the zone of the one person a nudge is for when known.
+        return await quiet_hours_for(store, row)
 
     service = Service(
         store, flows.flows, clock, notify_outbox=outbox.notify, group_platforms=("telegram",)
@@ -126,6 +123,9 @@ async def build_runtime(
         use_overview = getattr(adapter, "use_overview", None)
         if use_overview is not None:  # a platform with a home screen (Slack's App Home)
             use_overview(_overview_for(store, flows, adapter.platform, clock))
+        use_timezones = getattr(adapter, "use_timezones", None)
+        if use_timezones is not None:  # a platform that knows each person's zone
+            use_timezones(partial(remember_timezone, store, adapter.platform))
     return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
 
 

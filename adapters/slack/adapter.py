@@ -46,6 +46,20 @@ HOME_EVENT: Final = "app_home_opened"
 
 # One person's overview for the App Home tab (bound by the composition root).
 OverviewFor = Callable[[str], Awaitable[Overview]]
+# Stores a person's zone on their member rows; False when they are in no team yet.
+RememberZone = Callable[[str, str], Awaitable[bool]]
+PROFILE_MAX_AGE: Final = 24 * 3600.0  # users.info at most once per person per day
+
+
+@dataclass
+class _Profile:
+    """What users.info said about a person, and whether the store has their zone."""
+
+    fetched: float
+    timezone: str | None = None
+    stored: bool = False
+
+
 # Bolt's verifier logs the whole body of a refused request at INFO; that body may hold
 # answer text (R-SEC-1). Its logger name is fixed: slack_bolt.<class name>.
 BOLT_VERIFICATION_LOGGER: Final = "slack_bolt.RequestVerification"
@@ -170,7 +184,14 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.liveness: Liveness | None = None
         self._overview: OverviewFor | None = None
+        self._remember_zone: RememberZone | None = None
+        self._profiles: dict[str, _Profile] = {}
+        self.wall_clock: Callable[[], float] = time.time  # for the profile cache's age
         self._register()
+
+    def use_timezones(self, remember: RememberZone) -> None:
+        """Learn each person's zone from users.info (the composition root stores it)."""
+        self._remember_zone = remember
 
     def use_overview(self, overview: OverviewFor) -> None:
         """Where the App Home tab gets a person's overview from (the composition root)."""
@@ -195,6 +216,37 @@ class SlackAdapter:
             raise RuntimeError("Slack adapter not started")
         for inbound in inbounds:
             await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+        for user in {i.user for i in inbounds if i.user}:
+            if self._wants_profile(user):
+                self._spawn(self._learn_timezone(user))  # after the ack, never before
+
+    def _wants_profile(self, user: str) -> bool:
+        if self._remember_zone is None:
+            return False
+        profile = self._profiles.get(user)
+        if profile is None or self.wall_clock() - profile.fetched >= PROFILE_MAX_AGE:
+            return True
+        return profile.timezone is not None and not profile.stored
+
+    async def _learn_timezone(self, user: str) -> None:
+        """users.info once a day per person; their zone goes to the store until it holds."""
+        assert self._remember_zone is not None
+        now = self.wall_clock()
+        profile = self._profiles.get(user)
+        try:
+            if profile is None or now - profile.fetched >= PROFILE_MAX_AGE:
+                profile = self._profiles[user] = _Profile(now)  # one call, even if racing
+                response = await self.client.users_info(user=user)
+                person = response.get("user") or {}
+                zone = person.get("tz") if not person.get("is_bot") else None
+                profile.timezone = str(zone) if zone else None
+            if profile.timezone and not profile.stored:
+                # False while the service has not yet added them to a team: next event.
+                profile.stored = await self._remember_zone(user, profile.timezone)
+        except SlackApiError as error:
+            log.warning("slack users.info failed: %s", _error_code(error))
+        except Exception as error:  # learning a zone must never break the adapter
+            log.warning("slack time zone not stored: %s", type(error).__name__)
 
     async def _on_command(self, ack: Any, body: Mapping[str, Any]) -> None:
         inbound = parse.parse_command(body)

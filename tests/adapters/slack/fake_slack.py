@@ -49,6 +49,8 @@ class FakeSlack:
     # (channel, ts) -> the message as it stands now (chat.update replaces it)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     enforced_429s: int = 0
+    # users.info `tz` per user id (default Europe/Amsterdam)
+    zones: dict[str, str] = field(default_factory=dict)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_post: dict[str, float] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class FakeSlack:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/api/{method}", self._handle)  # slack-sdk GETs users.info
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -90,7 +93,9 @@ class FakeSlack:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            args = {}
+        elif request.content_type == "application/json":
             args = await request.json()
         else:
             args = dict(await request.post())
@@ -223,7 +228,7 @@ class FakeSlack:
                 "team_id": TEAM,
                 "name": user.lower(),
                 "real_name": f"Person {user}",
-                "tz": "Europe/Amsterdam",
+                "tz": self.zones.get(user, "Europe/Amsterdam"),
                 "tz_label": "Central European Time",
                 "tz_offset": 3600,
                 "is_bot": False,
