@@ -9,6 +9,10 @@ Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the
 
 Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
 result; the client has no retry handlers, because the outbox owns back-off (R-OUT-2/3).
+
+Two reads happen after the ack, outside the inbox: `app_home_opened` publishes the
+person's overview (`use_overview`, home.py), and each person's profile is read with
+users.info at most once a day so their zone can be stored (`use_timezones`).
 """
 
 from __future__ import annotations

@@ -139,6 +139,8 @@ async def test_the_intervision_by_slash_commands_and_by_buttons(slack: Workspace
     assert await slack.slash(ANNA, "+5", command="/bel") == 200
     # 25 min + 7 min paused + 5 min extra: the step ends at 14:37 local.
     assert "14:37" in text_of(slack.last(TEAM_CHANNEL, "erbij"))
+    assert await slack.slash(ANNA, "", command="/bel") == 200  # the chair rings by hand
+    assert slack.last(TEAM_CHANNEL).args["text"] == "🔔 De bel."
     assert await slack.slash(BRAM, "proces", command="/bel") == 200
     assert slack.last(TEAM_CHANNEL, "Procesbel").args["thread_ts"] == thread
     await slack.wait(timedelta(minutes=15))  # 14:32: five minutes left
@@ -176,6 +178,11 @@ async def test_the_intervision_by_slash_commands_and_by_buttons(slack: Workspace
     await slack.click(ANNA, step4, "b|process", action_ts=6000.0)
     await slack.click(ANNA, step4, "b|process", action_ts=6003.0)
     assert len(slack.posted(TEAM_CHANNEL, "Procesbel —")) == 4
+    # The stop button (behind Slack's confirm dialog) ends the meeting for everyone.
+    assert slack.element(step4, "b|stop")["confirm"]["confirm"]["text"] == "Stoppen"
+    assert await slack.click(ANNA, step4, "b|stop") == 200
+    assert "is beëindigd" in slack.last(TEAM_CHANNEL).args["text"]
+    assert slack.fake.enforced_429s == 0
 
 
 async def test_an_evaluation_due_nudges_the_clinician_in_a_dm(slack: Workspace) -> None:
