@@ -10,6 +10,7 @@ per channel on that same clock, so the outbox's pacing is checked for real.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -193,7 +194,7 @@ class Workspace:
             if len(self.fake.called("views.open")) > before:
                 break
             await self.clock.settle()
-            await _real_pause()
+            await asyncio.sleep(0.005)
         view = self.fake.called("views.open")[-1].args["view"]
         return await self.submit(user, view, values)
 
@@ -280,12 +281,6 @@ class Workspace:
             target = min(due, end) if due is not None and due > self.clock.now() else end
             await self.clock.advance_to(target)
             await self.settle()
-
-
-async def _real_pause() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.005)
 
 
 async def workspace(
