@@ -520,7 +520,9 @@ class Scheduler:
         try:
             policy = self.policies.get(row.kind, FALLBACK_POLICY)
             quiet = None
-            if policy.shift_in_quiet_hours and now - row.due_at > policy.fire_within:
+            if policy.shift_in_quiet_hours:
+                # Also on time: a nudge due outside working hours waits for the morning
+                # (of the person it is for, when the lookup knows their zone).
                 quiet = await self._quiet_hours(row)
             catch = decide(policy, row.due_at, now, quiet, shifted=row.note == SHIFT_NOTE)
 

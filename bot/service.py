@@ -911,8 +911,12 @@ class Service:
         if not await self._may_change_settings(ctx):
             await self._reply(ctx, say("not_allowed_settings", language))
             return
-        user = args[0].lstrip("@").lower()
-        target = await self.store.get_member(ctx.team.id, user)
+        typed = args[0].lstrip("@")
+        # Platform ids are case-sensitive (Slack's U0ANNA); console names are typed loosely.
+        target = await self.store.get_member(ctx.team.id, typed)
+        if target is None:
+            target = await self.store.get_member(ctx.team.id, typed.lower())
+        user = target.user if target is not None else typed.lower()
         if target is None:
             await self._reply(ctx, say("unknown_member", language, name=args[0]))
             return

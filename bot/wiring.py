@@ -8,8 +8,9 @@ and connects service, scheduler, outbox and the platform adapters. Everything el
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from adapters.base import Adapter, Inbound
@@ -20,11 +21,13 @@ from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
 from bot.lease import OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
+from bot.overview import Overview, overview
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
 from bot.store.repo import Store
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
+from bot.timezones import quiet_hours_for, remember_timezone
 
 
 @dataclass
@@ -109,13 +112,10 @@ async def build_runtime(
     )
 
     async def quiet_hours(row: TimerRow) -> QuietHours | None:
-        if row.run_id is None:
-            return await evaluation_quiet_hours(store, row)
-        run = await store.load_run(row.run_id)
-        team = await store.get_team(run.team_id) if run is not None else None
-        if team is None:
-            return None
-        return QuietHours.parse(team.timezone, team.work_days, team.work_start, team.work_end)
+        if row.run_id is None and row.timer.startswith("evaluation:"):
+            return await evaluation_quiet_hours(store, row)  # in the owner's zone
+        # The team's hours, in the zone of the one person a nudge is for when known.
+        return await quiet_hours_for(store, row)
 
     service = Service(
         store, flows.flows, clock, notify_outbox=outbox.notify, group_platforms=("telegram",)
@@ -129,7 +129,23 @@ async def build_runtime(
         poll_interval=poll_interval,
     )
     service.scheduler = scheduler
+    for adapter in chosen:
+        use_overview = getattr(adapter, "use_overview", None)
+        if use_overview is not None:  # a platform with a home screen (Slack's App Home)
+            use_overview(_overview_for(store, flows, adapter.platform, clock))
+        use_timezones = getattr(adapter, "use_timezones", None)
+        if use_timezones is not None:  # a platform that knows each person's zone
+            use_timezones(partial(remember_timezone, store, adapter.platform))
     return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
+
+
+def _overview_for(
+    store: Store, flows: FlowSet, platform: str, clock: Clock
+) -> Callable[[str], Awaitable[Overview]]:
+    async def overview_of(user: str) -> Overview:
+        return await overview(store, flows.flows, platform, user, clock.now())
+
+    return overview_of
 
 
 def console_adapter(**options: Any) -> ConsoleAdapter:

@@ -9,6 +9,10 @@ Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the
 
 Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
 result; the client has no retry handlers, because the outbox owns back-off (R-OUT-2/3).
+
+Two reads happen after the ack, outside the inbox: `app_home_opened` publishes the
+person's overview (`use_overview`, home.py), and each person's profile is read with
+users.info at most once a day so their zone can be stored (`use_timezones`).
 """
 
 from __future__ import annotations
@@ -30,14 +34,36 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Inbound, InboundHandler
 from adapters.slack import parse
+from adapters.slack.home import render_home
 from adapters.slack.render import MODAL_CALLBACK, render_message, render_modal
 from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.overview import Overview
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://slack.com/api/"
 ACK_BUDGET: Final = 2.5  # seconds to store an event; Slack retries after 3
 LIVENESS_TIMEOUT: Final = 90.0  # R-OPS-1
+# The Events API events Samen subscribes to (adapters/slack/manifest.yaml lists the same).
+EVENTS: Final = ("app_mention", "member_joined_channel", "member_left_channel")
+HOME_EVENT: Final = "app_home_opened"
+
+# One person's overview for the App Home tab (bound by the composition root).
+OverviewFor = Callable[[str], Awaitable[Overview]]
+# Stores a person's zone on their member rows; False when they are in no team yet.
+RememberZone = Callable[[str, str], Awaitable[bool]]
+PROFILE_MAX_AGE: Final = 24 * 3600.0  # users.info at most once per person per day
+
+
+@dataclass
+class _Profile:
+    """What users.info said about a person, and whether the store has their zone."""
+
+    fetched: float
+    timezone: str | None = None
+    stored: bool = False
+
+
 # Bolt's verifier logs the whole body of a refused request at INFO; that body may hold
 # answer text (R-SEC-1). Its logger name is fixed: slack_bolt.<class name>.
 BOLT_VERIFICATION_LOGGER: Final = "slack_bolt.RequestVerification"
@@ -155,12 +181,25 @@ class SlackAdapter:
         )
         self._handler: InboundHandler | None = None
         self._dm: dict[str, str] = {}  # user id -> IM channel id (conversations.open)
+        self._clicks = parse.Clicks()  # folds a double click into one event
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.liveness: Liveness | None = None
+        self._overview: OverviewFor | None = None
+        self._remember_zone: RememberZone | None = None
+        self._profiles: dict[str, _Profile] = {}
+        self.wall_clock: Callable[[], float] = time.time  # for the profile cache's age
         self._register()
+
+    def use_timezones(self, remember: RememberZone) -> None:
+        """Learn each person's zone from users.info (the composition root stores it)."""
+        self._remember_zone = remember
+
+    def use_overview(self, overview: OverviewFor) -> None:
+        """Where the App Home tab gets a person's overview from (the composition root)."""
+        self._overview = overview
 
     # ------------------------------------------------------------------ inbound
 
@@ -170,8 +209,9 @@ class SlackAdapter:
         app.action(re.compile(r"^[asnb]\|"))(self._on_action)
         app.action(re.compile(r"^m\|"))(self._on_modal_button)
         app.view(MODAL_CALLBACK)(self._on_view)
-        for event in ("app_mention", "member_joined_channel", "member_left_channel"):
+        for event in EVENTS:
             app.event(event)(self._on_event)
+        app.event(HOME_EVENT)(self._on_home)
 
     async def _store(self, inbounds: list[Inbound]) -> None:
         """Hand events to the shell within the ack budget. Past it the store goes on
@@ -180,6 +220,37 @@ class SlackAdapter:
             raise RuntimeError("Slack adapter not started")
         for inbound in inbounds:
             await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+        for user in {i.user for i in inbounds if i.user}:
+            if self._wants_profile(user):
+                self._spawn(self._learn_timezone(user))  # after the ack, never before
+
+    def _wants_profile(self, user: str) -> bool:
+        if self._remember_zone is None:
+            return False
+        profile = self._profiles.get(user)
+        if profile is None or self.wall_clock() - profile.fetched >= PROFILE_MAX_AGE:
+            return True
+        return profile.timezone is not None and not profile.stored
+
+    async def _learn_timezone(self, user: str) -> None:
+        """users.info once a day per person; their zone goes to the store until it holds."""
+        assert self._remember_zone is not None
+        now = self.wall_clock()
+        profile = self._profiles.get(user)
+        try:
+            if profile is None or now - profile.fetched >= PROFILE_MAX_AGE:
+                profile = self._profiles[user] = _Profile(now)  # one call, even if racing
+                response = await self.client.users_info(user=user)
+                person = response.get("user") or {}
+                zone = person.get("tz") if not person.get("is_bot") else None
+                profile.timezone = str(zone) if zone else None
+            if profile.timezone and not profile.stored:
+                # False while the service has not yet added them to a team: next event.
+                profile.stored = await self._remember_zone(user, profile.timezone)
+        except SlackApiError as error:
+            log.warning("slack users.info failed: %s", _error_code(error))
+        except Exception as error:  # learning a zone must never break the adapter
+            log.warning("slack time zone not stored: %s", type(error).__name__)
 
     async def _on_command(self, ack: Any, body: Mapping[str, Any]) -> None:
         inbound = parse.parse_command(body)
@@ -187,7 +258,7 @@ class SlackAdapter:
         await ack()  # empty: the answer comes as a message or an ephemeral reply
 
     async def _on_action(self, ack: Any, body: Mapping[str, Any]) -> None:
-        await self._store(parse.parse_block_actions(body))
+        await self._store(parse.parse_block_actions(body, self._clicks))
         await ack()
 
     async def _on_modal_button(self, ack: Any, body: Mapping[str, Any]) -> None:
@@ -198,7 +269,8 @@ class SlackAdapter:
             self._spawn(self._open_modal(request))
 
     async def _open_modal(self, request: parse.ModalRequest) -> None:
-        view = render_modal(request.run, request.step, request.channel, request.spec, self.language)
+        language = request.language or self.language
+        view = render_modal(request.run, request.step, request.channel, request.spec, language)
         try:
             await self.client.views_open(trigger_id=request.trigger_id, view=view)
         except SlackApiError as error:
@@ -216,6 +288,24 @@ class SlackAdapter:
         # Events API listeners are acked by Bolt after this returns (auto-ack).
         inbound = parse.parse_event(body, getattr(context, "bot_user_id", None))
         await self._store([inbound] if inbound is not None else [])
+
+    async def _on_home(self, body: Mapping[str, Any]) -> None:
+        """The Home tab was opened: ack at once, then publish the person's overview. A read,
+        not an event for the inbox; a repeated delivery publishes the same view again."""
+        event = body.get("event") or {}
+        user = str(event.get("user") or "")
+        if event.get("tab") == "home" and user and self._overview is not None:
+            self._spawn(self._publish_home(user))
+
+    async def _publish_home(self, user: str) -> None:
+        assert self._overview is not None
+        try:
+            view = render_home(await self._overview(user))
+            await self.client.views_publish(user_id=user, view=view)
+        except SlackApiError as error:
+            log.warning("slack views.publish failed: %s", _error_code(error))
+        except Exception as error:  # a home tab must never take the adapter down
+            log.warning("slack home tab failed: %s", type(error).__name__)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -271,6 +361,7 @@ class SlackAdapter:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         self._socket = handler
         self._watchdog_task = asyncio.create_task(self._watch(liveness), name="slack-liveness")
+        log.info("slack: socket mode connected")
 
     async def _watch(self, liveness: Liveness, every: float = 10.0) -> None:
         while True:

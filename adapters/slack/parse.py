@@ -11,6 +11,7 @@ Events from the bot itself, or from any bot, give nothing (R-ING-8).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +31,7 @@ class ModalRequest:
     step: str
     channel: str
     spec: list[list[Any]]
+    language: str = ""  # the team's, from the button ("" on buttons drawn before it was)
 
 
 def _user(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -50,6 +52,15 @@ def _channel(body: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- commands
 
+# A slash command with "Escape channels, users, and links" on (the manifest's
+# `should_escape: true`) sends a picked person as <@U0123|anna> (or <@U0123>).
+_MENTION: Final = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def plain_mentions(text: str) -> str:
+    """`<@U0123|anna>` -> `@U0123`: the commands name people by their platform id."""
+    return _MENTION.sub(lambda m: "@" + m.group(1), text)
+
 
 def parse_command(body: Mapping[str, Any]) -> Inbound | None:
     """A slash command (`/samen start intervisie`, `/bel +5`) -> a "command" Inbound."""
@@ -65,7 +76,7 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
         user,
         {
             "command": str(body.get("command", "")).lstrip("/").lower(),
-            "args": str(body.get("text") or "").strip(),
+            "args": plain_mentions(str(body.get("text") or "")).strip(),
         },
         user_name=str(body.get("user_name") or ""),
     )
@@ -73,21 +84,69 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
 
 # --------------------------------------------------------------------------- block actions
 
+# Two clicks by one person on one element of one message within this many seconds (by
+# Slack's `action_ts`) are one click pressed twice: the second gets the first's key.
+DOUBLE_CLICK: Final = 1.5
 
-def parse_block_actions(body: Mapping[str, Any]) -> list[Inbound]:
+
+class Clicks:
+    """Recent clicks, to fold a double click into one inbox event (R-ING-1).
+
+    Slack sends each click of a double click as its own interaction with its own
+    `trigger_id`; "⏭ Volgende" pressed twice would skip a phase. Remembered here, in
+    memory, for `DOUBLE_CLICK` seconds: the inbox then absorbs the second like a retry."""
+
+    def __init__(self, window: float = DOUBLE_CLICK, size: int = 1000) -> None:
+        self.window = window
+        self.size = size
+        self._seen: dict[tuple[str, ...], tuple[float, str]] = {}
+
+    def key_for(self, signature: tuple[str, ...], at: float | None, key: str) -> str:
+        """The inbox key for a click: an earlier click's when this one repeats it."""
+        if at is None:
+            return key
+        earlier = self._seen.get(signature)
+        if earlier is not None and 0 <= at - earlier[0] <= self.window:
+            return earlier[1]
+        if len(self._seen) >= self.size:
+            self._seen.pop(next(iter(self._seen)))  # the oldest: dicts keep insertion order
+        self._seen[signature] = (at, key)
+        return key
+
+
+def _action_ts(action: Mapping[str, Any]) -> float | None:
+    try:
+        return float(action.get("action_ts") or "")
+    except ValueError:
+        return None
+
+
+def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -> list[Inbound]:
     """Our answer buttons, selects and bell controls -> "answer" / "command" Inbounds.
 
-    Clicks on elements Samen did not draw, and the modal button, give nothing here."""
+    Clicks on elements Samen did not draw, and the modal button, give nothing here. With
+    `clicks`, a repeated click (a double click) gets the key of the first."""
     trigger = str(body.get("trigger_id") or "")
     user, name = _user(body)
     channel = _channel(body)
     if not trigger or not user:
         return []
+    container = body.get("container") or {}
+    message_ts = str(container.get("message_ts") or "") if isinstance(container, Mapping) else ""
     found: list[Inbound] = []
     for n, action in enumerate(body.get("actions") or []):
         parts = str(action.get("action_id", "")).split(SEP)
         # One interaction normally carries one action; the index keeps keys unique anyway.
         key = f"act:{trigger}:{n}"
+        if clicks is not None:
+            signature = (
+                user,
+                channel,
+                message_ts,
+                str(action.get("action_id", "")),
+                json.dumps(_picked(action), sort_keys=True),
+            )
+            key = clicks.key_for(signature, _action_ts(action), key)
         if parts[0] == "b" and len(parts) == 2:
             args = str(action.get("value") or "")
             found.append(
@@ -156,7 +215,7 @@ def parse_modal_request(body: Mapping[str, Any]) -> ModalRequest | None:
     trigger = str(body.get("trigger_id") or "")
     for action in body.get("actions") or []:
         parts = str(action.get("action_id", "")).split(SEP)
-        if parts[0] != "m" or len(parts) != 3 or not trigger:
+        if parts[0] != "m" or len(parts) not in (3, 4) or not trigger:
             continue
         try:
             spec = json.loads(str(action.get("value") or "[]"))
@@ -166,7 +225,8 @@ def parse_modal_request(body: Mapping[str, Any]) -> ModalRequest | None:
             isinstance(item, list) and len(item) == 4 for item in spec
         ):
             return None
-        return ModalRequest(trigger, parts[1], parts[2], _channel(body), spec)
+        language = parts[3] if len(parts) == 4 else ""
+        return ModalRequest(trigger, parts[1], parts[2], _channel(body), spec, language)
     return None
 
 
@@ -182,9 +242,9 @@ def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
     routing = str(view.get("private_metadata") or "").split(SEP)
     trigger = str(body.get("trigger_id") or view.get("id") or "")
     user, name = _user(body)
-    if len(routing) != 3 or not trigger or not user:
+    if len(routing) not in (3, 4) or not trigger or not user:
         return []
-    run, step, channel = routing
+    run, step, channel = routing[:3]
     found = []
     values = (view.get("state") or {}).get("values") or {}
     for block_id, elements in values.items():
@@ -223,10 +283,13 @@ def _input_value(element: Mapping[str, Any]) -> str | None:
 
 
 def submission_errors(body: Mapping[str, Any], language: str = "nl") -> dict[str, str]:
-    """Errors to answer in the ack (`response_action: errors`, R-ING-7): block id -> text.
+    """Errors to answer in the ack (`response_action: errors`, R-ING-7): block id -> text,
+    in the language the modal carries (else `language`).
 
     Only what the form itself can know: a number field that is not a number. The engine
     checks the rest and re-prompts."""
+    routing = str((body.get("view") or {}).get("private_metadata") or "").split(SEP)
+    language = routing[3] if len(routing) == 4 and routing[3] else language
     errors: dict[str, str] = {}
     values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
     for block_id, elements in values.items():

@@ -9,7 +9,7 @@ without any lookup (`parse.py` reads them back):
     a|<run>|<step>|<question>       an answer select (option ids in the selected options)
     s|<run>|<step>|<question>       skip an optional question
     n|<run>|<step>|<question>       "not applicable"
-    m|<run>|<step>                  open the modal (question specs in `value`, JSON)
+    m|<run>|<step>|<language>       open the modal (question specs in `value`, JSON)
     b|<command>                     a bell control (the `/bel` words in `value`)
 
 Run ids are 16 hex characters and step, question and option ids are lower-case slugs, so
@@ -398,7 +398,7 @@ def _modal_button_block(questions: Sequence[QuestionView], run: str, language: s
     answered = all(q.current not in (None, "", ()) for q in questions)
     value = modal_spec(questions)
     button = _button(
-        _checked_id(SEP.join(("m", run, step))),
+        _checked_id(SEP.join(("m", run, step, language))),  # the modal speaks it too
         word("change" if answered else "answer", language),
         value,
     )
@@ -421,7 +421,8 @@ def modal_spec(questions: Sequence[QuestionView]) -> str:
 def render_modal(
     run: str, step: str, channel: str, spec: Sequence[Sequence[Any]], language: str = "nl"
 ) -> dict[str, Any]:
-    """The modal view: one input per question; `private_metadata` routes the submission."""
+    """The modal view: one input per question; `private_metadata` routes the submission
+    (run, step, the chat to answer in, and the language for errors in the ack)."""
     blocks: list[Block] = []
     for question, kind, label, optional in spec:
         element: dict[str, Any]
@@ -446,6 +447,6 @@ def render_modal(
         "title": _plain(word("title", language), 24),
         "submit": _plain(word("submit", language), 24),
         "close": _plain(word("cancel", language), 24),
-        "private_metadata": _checked_value(SEP.join((run, step, channel)), 3000),
+        "private_metadata": _checked_value(SEP.join((run, step, channel, language)), 3000),
         "blocks": blocks[:MAX_BLOCKS],
     }

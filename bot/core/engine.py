@@ -143,6 +143,9 @@ PHASE_CONTROLS: Final = (
     BellCommand.process.value,
 )
 
+# The buttons the "clock is paused" message offers.
+PAUSED_CONTROLS: Final = (BellCommand.resume.value, BellCommand.extend.value)
+
 _THREAD: Final = Destination.thread()
 _NONE: Final[Mapping[str, Any]] = MappingProxyType({})  # an empty mapping to look into
 
@@ -1138,8 +1141,8 @@ class _Draft:
         self.state = evolve(self.state, {**update, "generation": self.state.generation + 1})
         self.schedule_phase_timers(step)
 
-    def announce(self, body: str) -> None:
-        self.send(f"status:{self.tag}:{self.version}", _THREAD, _STATUS, body)
+    def announce(self, body: str, controls: tuple[str, ...] = ()) -> None:
+        self.send(f"status:{self.tag}:{self.version}", _THREAD, _STATUS, body, controls=controls)
 
     def warn(
         self, step: PhaseStep, timer_id: str, timer: PendingTimer, too_late: bool, late: bool
@@ -1193,7 +1196,8 @@ class _Draft:
         self.cancel_timers()
         self.state = evolve(state, {"paused_at": self.now})
         left = i18n.minutes(_whole_minutes(state.ends_at - self.now), self.language)
-        self.announce(self.t("phase.paused", remaining=left))
+        # The header's pause button can't resume: this message offers the way back.
+        self.announce(self.t("phase.paused", remaining=left), controls=PAUSED_CONTROLS)
 
     def resume(self, step: PhaseStep) -> None:
         state = self.state

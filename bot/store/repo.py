@@ -737,6 +737,60 @@ class Store:
         async with self._reading() as s:
             return list(await s.scalars(query.order_by(EventRow.at, EventRow.id)))
 
+    # ------------------------------------------------------------------ one person's view
+
+    async def teams_of(self, platform: str, user: str) -> list[TeamRow]:
+        """The teams `user` is a member of on `platform` (not those they left), oldest first."""
+        query = (
+            select(TeamRow)
+            .join(MemberRow, MemberRow.team_id == TeamRow.id)
+            .where(
+                TeamRow.platform == platform,
+                MemberRow.user == user,
+                MemberRow.left_at.is_(None),
+            )
+            .order_by(TeamRow.created_at, TeamRow.id)
+        )
+        async with self._reading() as s:
+            return list(await s.scalars(query))
+
+    async def open_trajectories(self, team_id: str, owner: str) -> list[TrajectoryRow]:
+        """The team's open trajectories `owner` registered, by their reference."""
+        query = (
+            select(TrajectoryRow)
+            .where(
+                TrajectoryRow.team_id == team_id,
+                TrajectoryRow.owner == owner,
+                TrajectoryRow.status == "open",
+            )
+            .order_by(TrajectoryRow.client_ref)
+        )
+        async with self._reading() as s:
+            return list(await s.scalars(query))
+
+    async def pending_timers_of_kind(self, kind: str, *, limit: int = 1000) -> list[TimerRow]:
+        """Pending timers of one kind ("evaluation", ...), soonest first."""
+        query = (
+            select(TimerRow)
+            .where(TimerRow.status == "pending", TimerRow.kind == kind)
+            .order_by(TimerRow.due_at, TimerRow.id)
+            .limit(limit)
+        )
+        async with self._reading() as s:
+            return list(await s.scalars(query))
+
+    async def set_member_timezone(self, team_id: str, user: str, timezone: str | None) -> None:
+        """A member's own time zone (an IANA name, e.g. from their Slack profile); None:
+        unknown, the team's applies."""
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError) as error:
+                raise ValueError(f"unknown time zone {timezone!r}") from error
+        async with self._writing() as s:
+            member = await self._member_for_update(s, team_id, user)
+            member.timezone = timezone
+
     # ------------------------------------------------------------------ operations
 
     async def status(self, now: datetime) -> dict[str, Any]:

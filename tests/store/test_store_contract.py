@@ -792,3 +792,60 @@ async def test_teams_lists_every_team_oldest_first(store: Store) -> None:
     first = await store.team_for_channel("slack", "C1", now=NOW)
     second = await store.team_for_channel("telegram", "-100", now=NOW + timedelta(minutes=1))
     assert [t.id for t in await store.teams()] == [first.id, second.id]
+
+
+# ---------------------------------------------------------------------------- one person's view
+
+
+async def test_teams_of_a_person_are_those_they_are_in_on_that_platform(store: Store) -> None:
+    first = await new_team(store, "C1")
+    second = await new_team(store, "C2")
+    other = await store.team_for_channel("telegram", "-100", name="T", now=NOW)
+    for team in (first, second, other):
+        await store.upsert_member(team.id, "U1", "Anna", now=NOW)
+    await store.upsert_member(second.id, "U2", "Bram", now=NOW)
+    assert {t.id for t in await store.teams_of("slack", "U1")} == {first.id, second.id}
+    assert [t.id for t in await store.teams_of("slack", "U2")] == [second.id]
+    await store.member_left(first.id, "U1", NOW)
+    assert [t.id for t in await store.teams_of("slack", "U1")] == [second.id]
+    assert await store.teams_of("slack", "U9") == []
+
+
+async def test_open_trajectories_of_an_owner(store: Store) -> None:
+    team = await new_team(store)
+    await store.add_trajectory(team.id, "T-2", "U1", date(2025, 1, 6), now=NOW)
+    await store.add_trajectory(team.id, "T-1", "U1", date(2025, 1, 6), now=NOW)
+    await store.add_trajectory(team.id, "T-3", "U2", date(2025, 1, 6), now=NOW)
+    assert [t.client_ref for t in await store.open_trajectories(team.id, "U1")] == ["T-1", "T-2"]
+    assert await store.open_trajectories(team.id, "U9") == []
+
+
+async def test_pending_timers_of_one_kind_soonest_first(store: Store) -> None:
+    await started_run(
+        store,
+        timers_new=[
+            timer("e2", NOW + timedelta(days=2), kind="evaluation"),
+            timer("b1", NOW + timedelta(minutes=1)),
+            timer("e1", NOW + timedelta(days=1), kind="evaluation"),
+        ],
+    )
+    assert [t.timer for t in await store.pending_timers_of_kind("evaluation")] == ["e1", "e2"]
+    assert [t.timer for t in await store.pending_timers_of_kind("bell")] == ["b1"]
+    fired = (await store.pending_timers_of_kind("evaluation"))[0]
+    await store.claim_timer(fired.id, "sent", NOW)
+    assert [t.timer for t in await store.pending_timers_of_kind("evaluation")] == ["e2"]
+
+
+async def test_a_members_own_time_zone_is_kept_and_checked(store: Store) -> None:
+    team = await new_team(store)
+    await store.upsert_member(team.id, "U1", "Anna", now=NOW)
+    await store.set_member_timezone(team.id, "U1", "America/Curacao")
+    member = await store.get_member(team.id, "U1")
+    assert member is not None and member.timezone == "America/Curacao"
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        await store.set_member_timezone(team.id, "U1", "Mars/Olympus")
+    await store.set_member_timezone(team.id, "U1", None)
+    member = await store.get_member(team.id, "U1")
+    assert member is not None and member.timezone is None
+    with pytest.raises(NotFound):
+        await store.set_member_timezone(team.id, "U9", "Europe/Brussels")

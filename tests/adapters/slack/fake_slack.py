@@ -2,10 +2,13 @@
 
 It answers the methods Samen uses (`auth.test`, `chat.postMessage`, `chat.update`,
 `chat.postEphemeral`, `conversations.open`, `users.info`, `views.open`, and
-`apps.connections.open` with a Socket Mode websocket at `/link`) the way Slack does,
-records each call with its arguments, and can be told to answer the next call of a
-method with a 429 + Retry-After or an `{"ok": false, "error": ...}`. With
-`per_channel_rate` set it enforces Slack's ~1 message/s per channel itself.
+`views.publish`, and `apps.connections.open` with a Socket Mode websocket at `/link`)
+the way Slack does, records each call with its arguments, keeps every posted message
+(so a `chat.update` must name one that exists), and can be told to answer the next call
+of a method with a 429 + Retry-After or an `{"ok": false, "error": ...}`. With
+`per_channel_rate` set it enforces Slack's ~1 message/s per channel itself, on its own
+`clock` (seconds; real monotonic time unless a test hands it its fake clock), and
+counts those refusals in `enforced_429s`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +31,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str
+    response: dict[str, Any] | None = None  # what the fake answered (None: an error status)
 
 
 @dataclass
@@ -39,7 +44,13 @@ class _Failure:
 @dataclass
 class FakeSlack:
     per_channel_rate: float | None = None  # seconds between messages per channel
+    clock: Callable[[], float] = time.monotonic
     calls: list[Call] = field(default_factory=list)
+    # (channel, ts) -> the message as it stands now (chat.update replaces it)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    enforced_429s: int = 0
+    # users.info `tz` per user id (default Europe/Amsterdam)
+    zones: dict[str, str] = field(default_factory=dict)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_post: dict[str, float] = field(default_factory=dict)
@@ -55,6 +66,7 @@ class FakeSlack:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/api/{method}", self._handle)  # slack-sdk GETs users.info
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -81,30 +93,35 @@ class FakeSlack:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            args = {}
+        elif request.content_type == "application/json":
             args = await request.json()
         else:
             args = dict(await request.post())
         # slack-sdk sends some methods' arguments (conversations.open) as query parameters
         args = {**dict(request.query), **args}
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.calls.append(Call(method, args, token))
+        call = Call(method, args, token)
+        self.calls.append(call)
         queued = self._failures.get(method)
         if queued:
             failure = queued.pop(0)
             return self._fail(failure)
         if method == "chat.postMessage" and self.per_channel_rate is not None:
             channel = str(args.get("channel"))
-            now = time.monotonic()
+            now = self.clock()
             last = self._last_post.get(channel)
             if last is not None and now - last < self.per_channel_rate:
                 wait = self.per_channel_rate - (now - last)
+                self.enforced_429s += 1
                 return self._fail(_Failure(429, "ratelimited", max(1.0, round(wait))))
             self._last_post[channel] = now
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(answer(args))
+        call.response = answer(args)
+        return web.json_response(call.response)
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         """A Socket Mode connection: hello, the queued envelopes, then record acks."""
@@ -174,18 +191,23 @@ class FakeSlack:
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
         ts = self._next_ts()
-        return {"ok": True, "channel": channel, "ts": ts, "message": self._message(args, ts)}
+        message = self._message(args, ts)
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = str(args.get("ts", ""))
-        if not any(c.method == "chat.postMessage" for c in self.calls) or not ts:
+        channel = str(args.get("channel", ""))
+        if (channel, ts) not in self.messages:
             return {"ok": False, "error": "message_not_found"}
+        message = self._message(args, ts)
+        self.messages[(channel, ts)] = message
         return {
             "ok": True,
-            "channel": args.get("channel"),
+            "channel": channel,
             "ts": ts,
             "text": args.get("text", ""),
-            "message": self._message(args, ts),
+            "message": message,
         }
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +228,7 @@ class FakeSlack:
                 "team_id": TEAM,
                 "name": user.lower(),
                 "real_name": f"Person {user}",
-                "tz": "Europe/Amsterdam",
+                "tz": self.zones.get(user, "Europe/Amsterdam"),
                 "tz_label": "Central European Time",
                 "tz_offset": 3600,
                 "is_bot": False,
@@ -221,3 +243,15 @@ class FakeSlack:
         if not args.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
         return {"ok": True, "view": {"id": "V0001", **(view or {})}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not args.get("user_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        return {"ok": True, "view": {"id": "VHOME", "team_id": TEAM, **view}}

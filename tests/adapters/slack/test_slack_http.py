@@ -229,7 +229,8 @@ async def test_the_modal_button_opens_the_modal_with_the_trigger(
         await asyncio.sleep(0.01)
     (call,) = fake.called("views.open")
     assert call.args["trigger_id"] == "9.9.trig"
-    assert call.args["view"]["private_metadata"] == f"{RUN}|vooraf|D2"
+    # A button drawn before buttons carried the language: the adapter's default.
+    assert call.args["view"]["private_metadata"] == f"{RUN}|vooraf|D2|nl"
     assert recorder.events == []  # opening a modal is no inbox event
 
 

@@ -6,10 +6,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from adapters.slack.parse import (
+    Clicks,
     parse_block_actions,
     parse_command,
     parse_event,
     parse_view_submission,
+    plain_mentions,
     submission_errors,
 )
 
@@ -211,3 +213,60 @@ def test_events_from_the_bot_itself_are_ignored() -> None:
     bot = event_callback({"type": "app_mention", "user": "U9", "bot_id": "B9", "channel": "C1"})
     assert parse_event(bot, "UBOT") is None
     assert parse_event(event_callback({"type": "reaction_added", "user": "U2"}), "UBOT") is None
+
+
+def test_an_english_modal_answers_a_bad_number_in_english() -> None:
+    body = {
+        "type": "view_submission",
+        "view": {
+            "callback_id": "samen_form",
+            "private_metadata": f"{RUN}|vooraf|D22|en",
+            "state": {"values": {"q|uren": {"v": {"type": "number_input", "value": "many"}}}},
+        },
+    }
+    assert submission_errors(body) == {"q|uren": "Enter a number."}
+    body["view"]["private_metadata"] = f"{RUN}|vooraf|D22|nl"
+    assert submission_errors(body, "en") == {"q|uren": "Vul een getal in."}
+
+
+def test_escaped_mentions_in_a_command_become_platform_ids() -> None:
+    assert plain_mentions("rol <@U0ANNA|anna> voorzitter") == "rol @U0ANNA voorzitter"
+    assert plain_mentions("rol <@W0BRAM> inbrenger") == "rol @W0BRAM inbrenger"
+    assert plain_mentions("rol @cor voorzitter") == "rol @cor voorzitter"
+
+
+def click(
+    trigger: str, action_ts: str, user: str = "U2", message_ts: str = "1.2"
+) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "anna"},
+        "trigger_id": trigger,
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": "C1"},
+        "channel": {"id": "C1"},
+        "actions": [
+            {"action_id": "b|next", "type": "button", "value": "volgende", "action_ts": action_ts}
+        ],
+    }
+
+
+def test_a_double_click_gets_the_first_clicks_key() -> None:
+    clicks = Clicks(window=1.5)
+    (first,) = parse_block_actions(click("t1", "100.0"), clicks)
+    (second,) = parse_block_actions(click("t2", "101.2"), clicks)
+    assert second.key == first.key  # the inbox absorbs it
+    (later,) = parse_block_actions(click("t3", "103.0"), clicks)
+    assert later.key != first.key  # seconds later: a click of its own
+    (other_person,) = parse_block_actions(click("t4", "103.1", user="U3"), clicks)
+    assert other_person.key != later.key
+    (other_message,) = parse_block_actions(click("t5", "103.2", message_ts="9.9"), clicks)
+    assert other_message.key != later.key
+    (without_memory,) = parse_block_actions(click("t6", "103.3"))
+    assert without_memory.key == "act:t6:0"
+
+
+def test_click_memory_stays_bounded() -> None:
+    clicks = Clicks(size=3)
+    for n in range(10):
+        parse_block_actions(click(f"t{n}", f"{n}.0", message_ts=f"{n}.1"), clicks)
+    assert len(clicks._seen) == 3

@@ -116,11 +116,11 @@ def test_text_date_and_number_open_one_modal_with_an_input_each() -> None:
     blocks, _ = render_message(message, run=RUN)
     skip, open_modal = elements(blocks)
     assert skip["action_id"].startswith("s|")
-    assert open_modal["action_id"] == f"m|{RUN}|vooraf"
+    assert open_modal["action_id"] == f"m|{RUN}|vooraf|nl"
     request = parse_modal_request(click(open_modal) | {"channel": {"id": "D9"}})
     assert request is not None
     view = render_modal(request.run, request.step, request.channel, request.spec)
-    assert view["private_metadata"] == f"{RUN}|vooraf|D9"
+    assert view["private_metadata"] == f"{RUN}|vooraf|D9|nl"
     kinds = [b["element"]["type"] for b in view["blocks"]]
     assert kinds == ["plain_text_input", "datepicker", "number_input"]
     assert [b["optional"] for b in view["blocks"]] == [False, False, True]

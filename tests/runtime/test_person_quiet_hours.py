@@ -1,0 +1,66 @@
+"""Quiet hours per person (bot/timezones.py): a nudge for one person uses their own zone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.timezones import quiet_hours_for, remember_timezone
+from bot.wiring import Runtime, build_runtime
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, ConsoleAdapter]]:
+    clock = FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    console = ConsoleAdapter(out=lambda _: None)
+    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
+    built = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
+    yield built, console
+    await built.store.close()
+
+
+async def type_(runtime: Runtime, console: ConsoleAdapter, *lines: str) -> None:
+    for line in lines:
+        inbound = console.parse(line)
+        if inbound is not None:
+            await runtime.inbound(inbound)
+        await runtime.service.drain()
+        await runtime.outbox.pump()  # the console learns its forms from what it printed
+        await runtime.outbox.flush()
+
+
+async def test_a_reminder_for_one_person_left_uses_their_zone(
+    runtime: tuple[Runtime, ConsoleAdapter],
+) -> None:
+    rt, console = runtime
+    store = rt.store
+    await type_(rt, console, "/als anna", "/samen", "/als bram", "/samen")
+    assert await remember_timezone(store, "console", "bram", "Pacific/Auckland")
+    assert not await remember_timezone(store, "console", "nobody", "Europe/Brussels")
+    await type_(rt, console, "/als anna", "/samen start voorbereiding")
+    (reminder, *_) = [t for t in await store.pending_timers() if t.kind == "reminder"]
+    quiet = await quiet_hours_for(store, reminder)
+    assert quiet is not None and quiet.zone == "Europe/Amsterdam"  # two people wait
+    await type_(rt, console, "/a 1 Rustig", "/a 2 leiden", "/a 3 -", "/a 4 -")
+    quiet = await quiet_hours_for(store, reminder)
+    assert quiet is not None and quiet.zone == "Pacific/Auckland"  # only Bram waits
+    assert (quiet.start.isoformat(), quiet.end.isoformat()) == ("08:30:00", "17:30:00")
+
+
+async def test_an_unknown_zone_is_not_stored_and_not_asked_again(
+    runtime: tuple[Runtime, ConsoleAdapter],
+) -> None:
+    rt, console = runtime
+    await type_(rt, console, "/als anna", "/samen")
+    assert await remember_timezone(rt.store, "console", "anna", "Nowhere/Land")
+    team = await rt.store.team_for_channel("console", "team", now=rt.clock.now())
+    member = await rt.store.get_member(team.id, "anna")
+    assert member is not None and member.timezone is None
