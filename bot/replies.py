@@ -173,6 +173,12 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "Die vraag hoort bij iets dat niet meer loopt.",
         "en": "That question belongs to something that is no longer running.",
     },
+    "start_needed": {
+        "nl": "{name}, er staan vragen voor je klaar, maar ik kan je pas een bericht sturen "
+        "als je mij een keer hebt gestart. Tik op de link en dan op Start: {link}",
+        "en": "{name}, there are questions waiting for you, but I can only message you once "
+        "you have started me. Tap the link, then Start: {link}",
+    },
 }
 
 

@@ -21,7 +21,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -143,6 +143,9 @@ class Service:
         # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
         # them go back there rather than into the team channel.
         self._private: set[int] = set()
+        # Told when someone writes to the bot privately (Telegram: they pressed Start),
+        # so messages parked for them go out (bot/starts.py).
+        self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
 
     # ------------------------------------------------------------------ ingress
 
@@ -204,7 +207,10 @@ class Service:
         kind = payload.get("kind")
         now = self.clock.now()
         if str(payload.get("channel", "")).startswith("dm:") and kind != "answer":
-            # A private chat is no team (e.g. Telegram's /start); deep links come later.
+            # A private chat is no team (e.g. Telegram's /start): it may open the way for
+            # messages that waited until the person started the bot.
+            if self.on_private is not None and payload.get("user"):
+                await self.on_private(row.platform, str(payload["user"]), payload)
             await self.store.inbox_done(row.id, now)
             return
         team = await self._team_of(row)

@@ -14,12 +14,14 @@ from typing import Any
 
 from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
+from bot.adapter_state import StoredAdapterState
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.flowfiles import FlowSet, load_flows
 from bot.outbox import Outbox
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
+from bot.starts import StartLinks
 from bot.store.repo import Store
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
@@ -98,7 +100,13 @@ async def build_runtime(
             raise
     flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
-    outbox = Outbox(store, {a.platform: a for a in chosen}, clock)
+    starts = StartLinks(store, clock)
+    outbox = Outbox(store, {a.platform: a for a in chosen}, clock, on_blocked=starts.blocked)
+    starts.notify_outbox = outbox.notify
+    for adapter in chosen:
+        attach = getattr(adapter, "attach_state", None)
+        if attach is not None:  # what the adapter must remember lives in the store
+            attach(StoredAdapterState(store, adapter.platform, clock))
 
     async def quiet_hours(row: TimerRow) -> QuietHours | None:
         if row.run_id is None:
@@ -121,6 +129,7 @@ async def build_runtime(
         poll_interval=poll_interval,
     )
     service.scheduler = scheduler
+    service.on_private = starts.started
     return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
 
 
