@@ -82,6 +82,7 @@ from adapters.telegram.render import (
 )
 from adapters.telegram.render import toggled_keyboard as _toggled
 from adapters.telegram.state import MemoryState, TelegramState
+from bot.core.effects import MessageKind
 from bot.delivery import Delivery, DeliveryResult, Limits
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
 # Samen reads messages (commands, replies, people joining) and button presses; nothing else.
 ALLOWED_UPDATES: Final = ("message", "callback_query")
 _START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# In a group, a meeting's warnings and status (time left, paused, extended) go into one
+# pinned message per run that is edited, so the group's 20 messages a minute stay for
+# what must be seen: phases and bells (new messages, which notify).
+STATUS_BOARD_KINDS: Final = frozenset({MessageKind.warning, MessageKind.status})
 
 COMMANDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "nl": (
@@ -483,6 +488,9 @@ class TelegramAdapter:
         if in_group and delivery.thread and delivery.thread.isdigit():
             # Telegram has no threads: the run's messages reply to its first message.
             reply_to = ReplyParameters(int(delivery.thread), allow_sending_without_reply=True)
+        status = delivery.message.kind in STATUS_BOARD_KINDS and not delivery.message.questions
+        if in_group and delivery.op == "send" and delivery.run and status:
+            return await self._status_board(delivery, delivery.run, text)
         message = await self.bot.send_message(
             chat_id,
             text,
@@ -498,6 +506,41 @@ class TelegramAdapter:
             ref=f"{message.chat_id}:{message.message_id}",
             thread=str(message.message_id) if opens_thread else None,
         )
+
+    async def _status_board(self, delivery: Delivery, run: str, text: str) -> DeliveryResult:
+        """The run's pinned status message in the group: edited when there is one; sent
+        silently and pinned (once) when there is not yet."""
+        ref = await self.state.pinned(delivery.chat, run)
+        if ref is not None:
+            chat, _, message_id = ref.rpartition(":")
+            try:
+                await self.bot.edit_message_text(
+                    text,
+                    chat_id=_chat_id(chat),
+                    message_id=int(message_id),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+                return DeliveryResult.sent(ref=ref)
+            except BadRequest as error:
+                if "not modified" in str(error).lower():
+                    return DeliveryResult.sent(ref=ref)
+                if "not found" not in str(error).lower():
+                    raise
+                # Deleted by someone: a new status message follows.
+        message = await self.bot.send_message(
+            _chat_id(delivery.chat),
+            text,
+            disable_notification=True,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        ref = f"{message.chat_id}:{message.message_id}"
+        await self.state.set_pinned(delivery.chat, run, ref)
+        await self._quietly(
+            self.bot.pin_chat_message(
+                message.chat_id, message.message_id, disable_notification=True
+            )
+        )
+        return DeliveryResult.sent(ref=ref)
 
     async def _edit(self, delivery: Delivery, text: str, markup: Markup) -> DeliveryResult:
         chat, _, message_id = (delivery.ref or "").rpartition(":")
