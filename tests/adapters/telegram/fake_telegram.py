@@ -64,6 +64,7 @@ class FakeTelegram:
     enforce_limits: bool = True  # off for unit tests that call the adapter back to back
     limited: int = 0  # 429s given because a limit was exceeded
     pinned: dict[int, list[int]] = field(default_factory=dict)  # chat -> pinned message ids
+    messages: list[dict[str, Any]] = field(default_factory=list)  # every message sent
     _sent: dict[tuple[Any, ...], deque[float]] = field(default_factory=dict)
     _failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +108,10 @@ class FakeTelegram:
         self._failures.setdefault(method, []).append(
             {"ok": False, "error_code": code, "description": description}
         )
+
+    def confirmed(self, update_id: int) -> bool:
+        """True once the bot asked for updates past `update_id` (it has it for good)."""
+        return all(u["update_id"] != update_id for u in self._updates)
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -219,7 +224,9 @@ class FakeTelegram:
                     "description": "Forbidden: bot can't initiate conversation with a user",
                 }
             )
-        return self._message(chat_id, next(self._message_ids), args)
+        message = self._message(chat_id, next(self._message_ids), args)
+        self.messages.append(message)
+        return message
 
     async def _editMessageText(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._message(int(args["chat_id"]), int(args["message_id"]), args)
