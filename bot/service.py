@@ -213,6 +213,14 @@ class Service:
                 await self.on_private(row.platform, str(payload["user"]), payload)
             await self.store.inbox_done(row.id, now)
             return
+        if kind == "migrated":
+            # The platform gave the group a new id (Telegram: upgraded to a supergroup).
+            moved = await self.store.move_channel(
+                row.platform, str(payload.get("channel", "")), str(payload.get("to", ""))
+            )
+            log.info("inbox row %s: channel moved=%s", row.id, moved)
+            await self.store.inbox_done(row.id, now)
+            return
         team = await self._team_of(row)
         if str(payload.get("channel", "")) != team.channel:
             self._private.add(row.id)
@@ -239,6 +247,8 @@ class Service:
             await self._on_answer(ctx)
         elif kind == "mention":
             await self._reply(ctx, self._help(team.language))
+        elif kind == "bot_added" and member is not None:
+            await self._reply(ctx, say("bot_added", team.language))
         else:  # joined / left and anything else: nothing to do beyond the member upsert
             await self.store.inbox_done(row.id, now)
 

@@ -89,8 +89,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
-# Samen reads messages (commands, replies, people joining) and button presses; nothing else.
-ALLOWED_UPDATES: Final = ("message", "callback_query")
+# Samen reads messages (commands, replies, people joining, a group's new id), button
+# presses and its own membership of groups; nothing else.
+ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member")
 _START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # In a group, a meeting's warnings and status (time left, paused, extended) go into one
 # pinned message per run that is edited, so the group's 20 messages a minute stay for
@@ -465,9 +466,23 @@ class TelegramAdapter:
                 await self._set_chat(private_to, "blocked")
                 return DeliveryResult(blocked_until_start=True)
             return DeliveryResult(failed="forbidden")
-        except ChatMigrated:
-            # A group became a supergroup: its id changed; the team's channel must follow.
-            return DeliveryResult(failed="chat_migrated")
+        except ChatMigrated as error:
+            # A group became a supergroup: its id changed. Tell the shell (the team's
+            # channel and its waiting messages move) and try again shortly, to the new id.
+            if self._handler is None:
+                return DeliveryResult(failed="chat_migrated")
+            new = str(error.new_chat_id)
+            await self._handler(
+                Inbound(
+                    PLATFORM,
+                    f"migrate:{delivery.chat}:{new}",
+                    "migrated",
+                    delivery.chat,
+                    "",
+                    {"to": new},
+                )
+            )
+            return DeliveryResult(retry_after=1.0)
         except BadRequest as error:
             if delivery.op == "edit" and "not modified" in str(error).lower():
                 return DeliveryResult.sent(ref=delivery.ref)  # the same form drawn again

@@ -104,10 +104,17 @@ class FakeTelegram:
             }
         )
 
-    def fail_next(self, method: str, code: int, description: str) -> None:
-        self._failures.setdefault(method, []).append(
-            {"ok": False, "error_code": code, "description": description}
-        )
+    def fail_next(
+        self,
+        method: str,
+        code: int,
+        description: str,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        failure: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            failure["parameters"] = parameters
+        self._failures.setdefault(method, []).append(failure)
 
     def confirmed(self, update_id: int) -> bool:
         """True once the bot asked for updates past `update_id` (it has it for good)."""

@@ -347,3 +347,70 @@ async def test_webhook_mode_refuses_a_wrong_secret_and_absorbs_a_repeat(
     finally:
         await adapter.stop()
         await scenario.runtime.store.close()
+
+
+def _bot_member_update(update_id: int, before: str, after: str) -> dict[str, Any]:
+    bot_user = {k: BOT[k] for k in ("id", "is_bot", "first_name", "username")}
+    old: dict[str, Any] = {"status": before, "user": bot_user}
+    new: dict[str, Any] = {"status": after, "user": bot_user}
+    for member in (old, new):
+        if member["status"] == "kicked":
+            member["until_date"] = 0  # the API's shape for a ban without end
+    return {
+        "update_id": update_id,
+        "my_chat_member": {
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Wijkteam Noord"},
+            "from": {"id": PEOPLE["anna"], "is_bot": False, "first_name": "Anna"},
+            "date": 1700000000,
+            "old_chat_member": old,
+            "new_chat_member": new,
+        },
+    }
+
+
+async def test_the_bot_added_to_a_group_greets_it_and_removed_stays_quiet(team: Scenario) -> None:
+    await team.deliver_update(_bot_member_update(7001, "left", "member"))
+    [hello] = team.sent_to(None)
+    assert hello["text"].startswith("Anna: Dank je! Samen helpt dit team")
+    store = team.runtime.store
+    found = await store.team_for_channel("telegram", str(GROUP), now=team.clock.now())
+    assert found.name == "Wijkteam Noord"
+    await team.deliver_update(_bot_member_update(7002, "member", "kicked"))
+    assert len(team.sent_to(None)) == 1
+    assert await count(team.runtime, InboxRow, InboxRow.status == "done") == 2
+
+
+async def test_a_group_upgraded_to_a_supergroup_takes_its_team_along(team: Scenario) -> None:
+    old, new = str(GROUP), "-1009999999999"
+    await team.say("anna", "/samen")
+    store = team.runtime.store
+    before = await store.team_for_channel("telegram", old, now=team.clock.now())
+    update = team.message_update("anna", "")
+    message = update["message"]
+    del message["text"]
+    message["chat"] = {"id": GROUP, "type": "group", "title": "Wijkteam Noord"}
+    message["migrate_to_chat_id"] = int(new)
+    await team.deliver_update(update)
+    moved = await store.get_team(before.id)
+    assert moved is not None and moved.channel == new
+
+
+async def test_a_send_to_a_migrated_group_moves_the_team_and_goes_to_the_new_id(
+    team: Scenario,
+) -> None:
+    new = -1009999999999
+    await team.say("anna", "/samen")
+    store = team.runtime.store
+    before = await store.team_for_channel("telegram", str(GROUP), now=team.clock.now())
+    team.fake.fail_next(
+        "sendMessage",
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        parameters={"migrate_to_chat_id": new},
+    )
+    await team.say("anna", "/samen status")
+    moved = await store.get_team(before.id)
+    assert moved is not None and moved.channel == str(new)
+    [status] = [m for m in team.fake.messages if m["chat"]["id"] == new]
+    assert status["text"].startswith("Anna: ")
+    assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
