@@ -23,6 +23,8 @@ from adapters.base import Inbound
 from adapters.telegram import TelegramAdapter
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.delivery import Delivery
 from bot.store.tables import AnswerRow, InboxRow, OutboxRow
 from bot.wiring import Runtime, build_runtime
 
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent.parent
 GROUP = -1001234567890
 BOUND = 10.0  # seconds: a bound on waiting for the polling loop, never an assertion
 PEOPLE = {"anna": 101, "bram": 102, "cor": 103}
+UPDATE_IDS = itertools.count(5000)
 
 
 class Scenario:
@@ -40,7 +43,7 @@ class Scenario:
     ) -> None:
         self.runtime, self.adapter, self.fake, self.clock = runtime, adapter, fake, clock
         self.seen: set[str] = set()
-        self._ids = itertools.count(5000)
+        self._ids = UPDATE_IDS  # Telegram never reuses an update id, not even after a restart
 
     async def handler(self, event: Inbound) -> None:
         await self.runtime.inbound(event)
@@ -414,3 +417,52 @@ async def test_a_send_to_a_migrated_group_moves_the_team_and_goes_to_the_new_id(
     [status] = [m for m in team.fake.messages if m["chat"]["id"] == new]
     assert status["text"].startswith("Anna: ")
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+
+
+async def test_a_restart_loses_no_token_reply_routing_or_start_state(
+    tmp_path: Path, clock: FakeClock, limited_fake: FakeTelegram
+) -> None:
+    """Everything the adapter must remember is in the store: after a restart (a new
+    adapter, a new runtime on the same database) replies still route, long callback
+    data still resolves, and a person who has not started the bot is still known."""
+    adapter = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
+    team = await _scenario(tmp_path, clock, limited_fake, adapter)
+    limited_fake.not_started.add(PEOPLE["bram"])
+    await team.say("anna", "/samen")
+    await team.say("bram", "/samen")
+    await team.say("anna", "/samen bezoek 2026-11-24 14:00")
+    await team.wait(timedelta(hours=5))
+    [form] = [m for m in team.sent_to("anna") if "Hoe zit je erbij" in m["text"]]
+    [token] = re.findall(r"\?start=([A-Za-z0-9_-]+)", team.texts(None))
+    long = QuestionView(
+        "een-stap-met-een-lange-naam",
+        "een-vraag-met-een-lange-naam",
+        "choice",
+        "Vraag?",
+        options=(OptionView("een-optie-met-een-lange-naam", "Lang"),),
+    )
+    drawn = await adapter.deliver(
+        Delivery(999, "send", "dm:101", Message(MessageKind.form, "?", questions=(long,)), run="r")
+    )
+    assert drawn.ok
+    [drawn_message] = [m for m in team.sent_to("anna") if m["text"].startswith("?")]
+    await adapter.stop()
+    await team.runtime.store.close()
+
+    restarted = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
+    team = await _scenario(tmp_path, clock, limited_fake, restarted)
+    try:
+        assert await restarted.chat_state(str(PEOPLE["bram"])) == "blocked"
+        await team.say("anna", "1 Nieuwsgierig", private=True, reply_to=form["message_id"])
+        assert await _answers(team.runtime, "erbij") == {"101": "Nieuwsgierig"}
+        await team.press("anna", drawn_message, "Lang")
+        async with team.runtime.store.engine.connect() as conn:
+            payloads = (await conn.execute(select(InboxRow.payload))).scalars().all()
+        assert any(p.get("question") == "een-vraag-met-een-lange-naam" for p in payloads)
+        limited_fake.not_started.discard(PEOPLE["bram"])
+        await team.say("bram", f"/start {token}", private=True)
+        assert "Hoe zit je erbij" in team.texts("bram")
+        assert len(re.findall(r"\?start=", team.texts(None))) == 1
+    finally:
+        await restarted.stop()
+        await team.runtime.store.close()
