@@ -282,7 +282,7 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
     private = user if chat.get("type") == "private" else None
     data = resolve(raw, tokens)
     if channel is None or data is None:
-        # An unknown token: drawn before a restart that lost the table (see the adapter).
+        # An unknown token: not in the store either (forged, or from a wiped database).
         return Parsed(callback_id=callback_id, private_user=private)
     keyboard = _keyboard(message)
     parts = data.split(SEP)
