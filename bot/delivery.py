@@ -49,13 +49,17 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """What came of a delivery. Exactly one of: ok, retry_after, failed."""
+    """What came of a delivery. Exactly one of: ok, retry_after, failed,
+    blocked_until_start."""
 
     ok: bool = False
     ref: str | None = None  # the platform's id of the new message (for later edits)
     thread: str | None = None  # set when this message opened a thread
     retry_after: float | None = None  # the platform said 429: wait at least this long
     failed: str | None = None  # a permanent failure, with a reason (no message text)
+    # A private chat the person never opened (Telegram: bots cannot write first). Not a
+    # failure and not retried: the outbox parks the message until they start the bot.
+    blocked_until_start: bool = False
 
     @staticmethod
     def sent(ref: str | None = None, thread: str | None = None) -> DeliveryResult:

@@ -55,7 +55,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -265,6 +265,8 @@ class OutboxStore(Protocol):
 
     async def outbox_failed(self, id: int, error: str) -> object: ...
 
+    async def outbox_wait_for_start(self, id: int, error: str) -> object: ...
+
     async def message_ref(self, run_id: str, msg_key: str) -> str | None: ...
 
     async def set_run_thread(self, run_id: str, thread: str) -> object: ...
@@ -299,12 +301,16 @@ class Outbox:
         poll_interval: float = 1.0,
         max_in_flight: int = 32,
         lease: Lease | None = None,
+        on_blocked: Callable[[OutboxRow, Courier], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         # One sender per database: several processes sharing PostgreSQL would otherwise
         # each send the same rows and each count only their own calls against the limits.
         self.lease = lease if lease is not None else Lease()
         self._lease_checked = float("-inf")
+        # Told about a message parked because its person has not started the bot (see
+        # bot/starts.py: it posts one deep link in the team's group).
+        self.on_blocked = on_blocked
         self.adapters = adapters
         self.clock = clock
         self.max_attempts = max_attempts
@@ -479,7 +485,7 @@ class Outbox:
                 # The type only: an exception's text may hold a token or a message.
                 await self._retry_or_fail(row, type(exc).__name__)
             else:
-                await self._record(row, result, chat)
+                await self._record(row, result, chat, courier)
         except Exception as exc:  # the outcome could not be stored; the row stays pending
             log.warning(
                 "outbox row %s (%s): outcome not stored: %s", row.id, row.kind, type(exc).__name__
@@ -515,7 +521,9 @@ class Outbox:
             language=str(data.get("language") or "nl"),
         )
 
-    async def _record(self, row: OutboxRow, result: DeliveryResult, chat: Key) -> None:
+    async def _record(
+        self, row: OutboxRow, result: DeliveryResult, chat: Key, courier: Courier | None = None
+    ) -> None:
         now = self.clock.now()
         stats = self.stats[row.platform]
         if result.ok:
@@ -535,6 +543,14 @@ class Outbox:
             log.info(
                 "outbox row %s (%s): 429, retry after %.1fs", row.id, row.kind, result.retry_after
             )
+        elif result.blocked_until_start:
+            # Parked, not retried: it goes out when the person starts the bot.
+            await self.store.outbox_wait_for_start(row.id, "waiting for start")
+            log.info(
+                "outbox row %s (%s): waiting until the person starts the bot", row.id, row.kind
+            )
+            if self.on_blocked is not None and courier is not None:
+                await self.on_blocked(row, courier)
         elif result.failed is not None:
             await self.store.outbox_failed(row.id, result.failed[:200])
             stats.failed += 1

@@ -177,6 +177,20 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "Die vraag hoort bij iets dat niet meer loopt.",
         "en": "That question belongs to something that is no longer running.",
     },
+    "bot_added": {
+        "nl": "Dank je! Samen helpt dit team bij vaste werkvormen. Typ /samen om te zien "
+        "wat ik kan. Vragen stuur ik iedereen privé: druk daarvoor één keer op Start in "
+        "een gesprek met mij.",
+        "en": "Thank you! Samen helps this team keep its working formats. Type /samen to see "
+        "what I can do. I send questions to everyone privately: press Start once in a chat "
+        "with me for that.",
+    },
+    "start_needed": {
+        "nl": "{name}, er staan vragen voor je klaar, maar ik kan je pas een bericht sturen "
+        "als je mij een keer hebt gestart. Tik op de link en dan op Start: {link}",
+        "en": "{name}, there are questions waiting for you, but I can only message you once "
+        "you have started me. Tap the link, then Start: {link}",
+    },
 }
 
 

@@ -21,7 +21,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -147,6 +147,9 @@ class Service:
         self._planned: set[str] = set()  # teams whose scheduled flows this process planned
         # Trajectories and their evaluation moments (issue #7).
         self.evaluations = EvaluationDesk(self)
+        # Told when someone writes to the bot privately (Telegram: they pressed Start),
+        # so messages parked for them go out (bot/starts.py).
+        self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
 
     # ------------------------------------------------------------------ ingress
 
@@ -208,7 +211,18 @@ class Service:
         kind = payload.get("kind")
         now = self.clock.now()
         if str(payload.get("channel", "")).startswith("dm:") and kind != "answer":
-            # A private chat is no team (e.g. Telegram's /start); deep links come later.
+            # A private chat is no team (e.g. Telegram's /start): it may open the way for
+            # messages that waited until the person started the bot.
+            if self.on_private is not None and payload.get("user"):
+                await self.on_private(row.platform, str(payload["user"]), payload)
+            await self.store.inbox_done(row.id, now)
+            return
+        if kind == "migrated":
+            # The platform gave the group a new id (Telegram: upgraded to a supergroup).
+            moved = await self.store.move_channel(
+                row.platform, str(payload.get("channel", "")), str(payload.get("to", ""))
+            )
+            log.info("inbox row %s: channel moved=%s", row.id, moved)
             await self.store.inbox_done(row.id, now)
             return
         team = await self._team_of(row)
@@ -239,6 +253,8 @@ class Service:
             await self._on_answer(ctx)
         elif kind == "mention":
             await self._reply(ctx, self._help(team.language))
+        elif kind == "bot_added" and member is not None:
+            await self._reply(ctx, say("bot_added", team.language))
         else:  # joined / left and anything else: nothing to do beyond the member upsert
             await self.store.inbox_done(row.id, now)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
+from bot.adapter_state import StoredAdapterState
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.evaluations import evaluation_quiet_hours
@@ -24,6 +25,7 @@ from bot.outbox import Outbox
 from bot.overview import Overview, overview
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
+from bot.starts import StartLinks
 from bot.store.repo import Store
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
@@ -104,12 +106,19 @@ async def build_runtime(
             raise
     flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
+    starts = StartLinks(store, clock)
     outbox = Outbox(
         store,
         {a.platform: a for a in chosen},
         clock,
         lease=Lease.for_store(store, OUTBOX_LEASE, "outbox"),
+        on_blocked=starts.blocked,
     )
+    starts.notify_outbox = outbox.notify
+    for adapter in chosen:
+        attach = getattr(adapter, "attach_state", None)
+        if attach is not None:  # what the adapter must remember lives in the store
+            attach(StoredAdapterState(store, adapter.platform, clock))
 
     async def quiet_hours(row: TimerRow) -> QuietHours | None:
         if row.run_id is None and row.timer.startswith("evaluation:"):
@@ -136,6 +145,7 @@ async def build_runtime(
         use_timezones = getattr(adapter, "use_timezones", None)
         if use_timezones is not None:  # a platform that knows each person's zone
             use_timezones(partial(remember_timezone, store, adapter.platform))
+    service.on_private = starts.started
     return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
 
 

@@ -20,10 +20,18 @@ Outbound, `deliver` makes one Bot API call and reports 429s and errors in its re
 never sleeps or retries (the outbox owns that, R-OUT). Transport errors (timeouts, resets)
 raise, and the outbox retries them.
 
-State this adapter keeps in memory and which should move to the store (it is lost on a
-restart): the callback token table (`tokens`), the reply routing of sent forms
-(`prompts`), who has a private chat with the bot (`private`) and who has not pressed Start
-(`not_started`).
+State: the callback token table (`tokens`), the reply routing of sent forms (`prompts`)
+and who has a private chat with the bot ("open") or has not pressed Start ("blocked") are
+cached in memory and written through to a `TelegramState` (state.py); the composition
+root attaches one backed by the store (`attach_state`), so a restart loses none of it.
+Before an update is parsed, the tokens and the form it refers to are loaded on a miss.
+
+People who never pressed Start: Telegram refuses a private message to them (403 "bot
+can't initiate conversation", or 400 "chat not found" for someone it never saw).
+`deliver` then reports `blocked_until_start` (no retries are burnt); the outbox parks
+the message and bot/starts.py posts one deep link (`start_link`) in the team's group.
+When the person presses Start, the `/start <token>` arrives as a "joined" event in their
+private chat (any first private message does the same), and the parked messages go out.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 from aiohttp import web
@@ -61,19 +70,33 @@ from telegram.error import (
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
-from adapters.base import InboundHandler
-from adapters.telegram.parse import Parsed, Toggle, parse_update, prompt_key
-from adapters.telegram.render import Markup, ReplyPrompt, free_questions, render_message
+from adapters.base import Inbound, InboundHandler
+from adapters.telegram.parse import PLATFORM, Parsed, Toggle, parse_update, prompt_key
+from adapters.telegram.render import (
+    SEP,
+    FreeQuestion,
+    Markup,
+    ReplyPrompt,
+    free_questions,
+    render_message,
+)
 from adapters.telegram.render import toggled_keyboard as _toggled
+from adapters.telegram.state import MemoryState, TelegramState
+from bot.core.effects import MessageKind
 from bot.delivery import Delivery, DeliveryResult, Limits
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
-# Samen reads messages (commands, replies, people joining) and button presses; nothing else.
-ALLOWED_UPDATES: Final = ("message", "callback_query")
+# Samen reads messages (commands, replies, people joining, a group's new id), button
+# presses and its own membership of groups; nothing else.
+ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member")
 _START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# In a group, a meeting's warnings and status (time left, paused, extended) go into one
+# pinned message per run that is edited, so the group's 20 messages a minute stay for
+# what must be seen: phases and bells (new messages, which notify).
+STATUS_BOARD_KINDS: Final = frozenset({MessageKind.warning, MessageKind.status})
 
 COMMANDS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "nl": (
@@ -201,16 +224,86 @@ class TelegramAdapter:
             .job_queue(None)  # Samen's scheduler owns time
             .build()
         )
+        # Caches of what `state` keeps (see the module's notes).
+        self.state: TelegramState = MemoryState()
         self.tokens: dict[str, str] = {}  # callback token -> callback data (render.py)
         self.prompts: dict[str, ReplyPrompt] = {}  # "chat:message" -> what a reply answers
-        self.private: set[str] = set()  # users who have a private chat with the bot
-        self.not_started: set[str] = set()  # users whose private chat answered 403
+        self.chats: dict[str, str] = {}  # user -> "open" | "blocked" (their private chat)
         self.names: dict[str, str] = {}  # user id -> first name (to address replies)
         self.username: str | None = None
         self.secret: str | None = None  # webhook secret token, new on every start
         self._handler: InboundHandler | None = None
         self._runner: web.AppRunner | None = None
         self._initialized = False
+
+    # ------------------------------------------------------------------ state
+
+    def attach_state(self, state: TelegramState) -> None:
+        """Where to keep what must survive a restart (the composition root gives the
+        store's); the caches start empty and fill from it on demand."""
+        self.state = state
+        self.tokens.clear()
+        self.prompts.clear()
+        self.chats.clear()
+
+    @property
+    def private(self) -> set[str]:
+        """The people known to have a private chat with the bot (from the cache)."""
+        return {user for user, state in self.chats.items() if state == "open"}
+
+    async def chat_state(self, user: str) -> str | None:
+        """ "open", "blocked" or None (never tried) for `user`'s private chat."""
+        if user not in self.chats:
+            state = await self.state.private_chat(user)
+            if state is None:
+                return None
+            self.chats[user] = state
+        return self.chats[user]
+
+    async def _set_chat(self, user: str, state: str) -> str | None:
+        """Record `user`'s private chat as `state`; returns what it was before."""
+        before = await self.chat_state(user)
+        if before != state:
+            await self.state.set_private_chat(user, state)
+            self.chats[user] = state
+        return before
+
+    async def _keep_tokens(self, drawn: Mapping[str, str]) -> None:
+        new = {k: v for k, v in drawn.items() if self.tokens.get(k) != v}
+        if new:
+            await self.state.save_tokens(new)  # stored before the button is out there
+            self.tokens.update(new)
+
+    def _drawing_table(self) -> tuple[dict[str, str], MutableMapping[str, str]]:
+        """A table for render.py: reads our tokens, collects new ones apart."""
+        drawn: dict[str, str] = {}
+        return drawn, ChainMap(drawn, self.tokens)
+
+    async def _load_for(self, update: Mapping[str, Any]) -> None:
+        """Load the tokens and the form an update refers to that the cache lacks (they
+        were drawn before a restart)."""
+        wanted: set[str] = set()
+        query = update.get("callback_query")
+        if isinstance(query, Mapping):
+            wanted |= _tokens_in(query)
+        missing = wanted - self.tokens.keys()
+        if missing:
+            self.tokens.update(await self.state.tokens(missing))
+        message = update.get("message")
+        if isinstance(message, Mapping):
+            chat, replied = message.get("chat"), message.get("reply_to_message")
+            if isinstance(chat, Mapping) and isinstance(replied, Mapping):
+                key = prompt_key(chat.get("id", ""), replied.get("message_id", ""))
+                if key not in self.prompts:
+                    stored = await self.state.prompt(key)
+                    if stored is not None:
+                        self.prompts[key] = _prompt_from_json(stored)
+
+    def start_link(self, token: str) -> str:
+        """The deep link bot/starts.py posts in a group for someone to press Start."""
+        if self.username is None:
+            raise RuntimeError("Telegram adapter not started")
+        return deep_link(self.username, token)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -298,27 +391,37 @@ class TelegramAdapter:
         the button's spinner (both cosmetic: failures are logged by type, not raised)."""
         if self._handler is None:
             raise RuntimeError("Telegram adapter not started")
+        await self._load_for(update)
         parsed = parse_update(
             update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
         )
-        self._remember(parsed)
-        for inbound in parsed.inbounds:
+        inbounds = parsed.inbounds
+        if await self._remember(parsed) and not inbounds and parsed.private_user:
+            # Their first private message after we were refused: they started the bot
+            # (without the link). The shell delivers what waited for them.
+            user = parsed.private_user
+            key = f"{update.get('update_id')}:start"
+            inbounds = (Inbound(PLATFORM, key, "joined", f"dm:{user}", user, {"start": ""}),)
+        for inbound in inbounds:
             await self._handler(inbound)
         if parsed.toggle is not None:
             await self._quietly(self._draw_toggle(parsed.toggle))
         if parsed.callback_id is not None:
             await self._quietly(self.bot.answer_callback_query(parsed.callback_id))
 
-    def _remember(self, parsed: Parsed) -> None:
-        if parsed.private_user is not None:
-            self.private.add(parsed.private_user)
-            self.not_started.discard(parsed.private_user)
+    async def _remember(self, parsed: Parsed) -> bool:
+        """Note who has a private chat; True when it was refused before (they started)."""
         for inbound in parsed.inbounds:
             if inbound.user_name:
                 self.names[inbound.user] = inbound.user_name
+        if parsed.private_user is None:
+            return False
+        return await self._set_chat(parsed.private_user, "open") == "blocked"
 
     async def _draw_toggle(self, toggle: Toggle) -> None:
-        markup = _toggled(toggle.keyboard, toggle.pressed, self.tokens)
+        drawn, table = self._drawing_table()
+        markup = _toggled(toggle.keyboard, toggle.pressed, table)
+        await self._keep_tokens(drawn)
         if markup is not None:
             await self.bot.edit_message_reply_markup(
                 chat_id=toggle.chat_id, message_id=toggle.message_id, reply_markup=markup
@@ -334,15 +437,20 @@ class TelegramAdapter:
     # ------------------------------------------------------------------ outbound
 
     def needs_start(self, user: str) -> bool:
-        """True when a private message to `user` was refused: they never pressed Start. The
-        service then posts `deep_link(adapter.username, token)` in the group."""
-        return user in self.not_started
+        """True when a private message to `user` was refused: they never pressed Start."""
+        return self.chats.get(user) == "blocked"
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """One Bot API call. Platform answers are reported; transport errors raise."""
+        private_to = delivery.chat[3:] if delivery.chat.startswith("dm:") else None
+        if private_to is not None and await self.chat_state(private_to) == "blocked":
+            # Refused before and not started since: no call, the outbox parks it.
+            return DeliveryResult(blocked_until_start=True)
+        drawn, table = self._drawing_table()
         text, markup = render_message(
-            delivery.message, run=delivery.run, language=delivery.language, tokens=self.tokens
+            delivery.message, run=delivery.run, language=delivery.language, tokens=table
         )
+        await self._keep_tokens(drawn)
         try:
             if delivery.op == "edit":
                 return await self._edit(delivery, text, markup)
@@ -352,17 +460,36 @@ class TelegramAdapter:
         except RetryAfter as error:
             return DeliveryResult(retry_after=_seconds(error))
         except Forbidden:
-            # A private chat the person never opened (or a group that removed the bot).
-            if delivery.chat.startswith("dm:"):
-                self.not_started.add(delivery.chat[3:])
-                self.private.discard(delivery.chat[3:])
+            # A private chat the person never opened or blocked (or a group that removed
+            # the bot): a private message waits until they press Start.
+            if private_to is not None:
+                await self._set_chat(private_to, "blocked")
+                return DeliveryResult(blocked_until_start=True)
             return DeliveryResult(failed="forbidden")
-        except ChatMigrated:
-            # A group became a supergroup: its id changed; the team's channel must follow.
-            return DeliveryResult(failed="chat_migrated")
+        except ChatMigrated as error:
+            # A group became a supergroup: its id changed. Tell the shell (the team's
+            # channel and its waiting messages move) and try again shortly, to the new id.
+            if self._handler is None:
+                return DeliveryResult(failed="chat_migrated")
+            new = str(error.new_chat_id)
+            await self._handler(
+                Inbound(
+                    PLATFORM,
+                    f"migrate:{delivery.chat}:{new}",
+                    "migrated",
+                    delivery.chat,
+                    "",
+                    {"to": new},
+                )
+            )
+            return DeliveryResult(retry_after=1.0)
         except BadRequest as error:
             if delivery.op == "edit" and "not modified" in str(error).lower():
                 return DeliveryResult.sent(ref=delivery.ref)  # the same form drawn again
+            if private_to is not None and "chat not found" in str(error).lower():
+                # Someone Telegram never saw talking to us: the same as not started.
+                await self._set_chat(private_to, "blocked")
+                return DeliveryResult(blocked_until_start=True)
             return DeliveryResult(failed="BadRequest")
         except (TimedOut, NetworkError):
             raise  # transport: the outbox retries with back-off
@@ -376,6 +503,9 @@ class TelegramAdapter:
         if in_group and delivery.thread and delivery.thread.isdigit():
             # Telegram has no threads: the run's messages reply to its first message.
             reply_to = ReplyParameters(int(delivery.thread), allow_sending_without_reply=True)
+        status = delivery.message.kind in STATUS_BOARD_KINDS and not delivery.message.questions
+        if in_group and delivery.op == "send" and delivery.run and status:
+            return await self._status_board(delivery, delivery.run, text)
         message = await self.bot.send_message(
             chat_id,
             text,
@@ -383,15 +513,49 @@ class TelegramAdapter:
             reply_parameters=reply_to,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
-        self._track_prompt(delivery, message.chat_id, message.message_id)
+        await self._track_prompt(delivery, message.chat_id, message.message_id)
         if not in_group:
-            self.private.add(delivery.chat[3:])
-            self.not_started.discard(delivery.chat[3:])
+            await self._set_chat(delivery.chat[3:], "open")
         opens_thread = in_group and delivery.thread is None and delivery.op == "send"
         return DeliveryResult.sent(
             ref=f"{message.chat_id}:{message.message_id}",
             thread=str(message.message_id) if opens_thread else None,
         )
+
+    async def _status_board(self, delivery: Delivery, run: str, text: str) -> DeliveryResult:
+        """The run's pinned status message in the group: edited when there is one; sent
+        silently and pinned (once) when there is not yet."""
+        ref = await self.state.pinned(delivery.chat, run)
+        if ref is not None:
+            chat, _, message_id = ref.rpartition(":")
+            try:
+                await self.bot.edit_message_text(
+                    text,
+                    chat_id=_chat_id(chat),
+                    message_id=int(message_id),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+                return DeliveryResult.sent(ref=ref)
+            except BadRequest as error:
+                if "not modified" in str(error).lower():
+                    return DeliveryResult.sent(ref=ref)
+                if "not found" not in str(error).lower():
+                    raise
+                # Deleted by someone: a new status message follows.
+        message = await self.bot.send_message(
+            _chat_id(delivery.chat),
+            text,
+            disable_notification=True,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        ref = f"{message.chat_id}:{message.message_id}"
+        await self.state.set_pinned(delivery.chat, run, ref)
+        await self._quietly(
+            self.bot.pin_chat_message(
+                message.chat_id, message.message_id, disable_notification=True
+            )
+        )
+        return DeliveryResult.sent(ref=ref)
 
     async def _edit(self, delivery: Delivery, text: str, markup: Markup) -> DeliveryResult:
         chat, _, message_id = (delivery.ref or "").rpartition(":")
@@ -405,7 +569,7 @@ class TelegramAdapter:
             reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
-        self._track_prompt(delivery, _chat_id(chat), int(message_id))
+        await self._track_prompt(delivery, _chat_id(chat), int(message_id))
         return DeliveryResult.sent(ref=delivery.ref)
 
     async def _reply(self, delivery: Delivery, text: str, markup: Markup) -> DeliveryResult:
@@ -414,7 +578,7 @@ class TelegramAdapter:
         user = delivery.user
         if delivery.chat.startswith("dm:") or user is None:
             return await self._send(delivery, text, markup)
-        if user in self.private:
+        if await self.chat_state(user) == "open":
             return await self._send(
                 Delivery(delivery.id, "send", f"dm:{user}", delivery.message, run=delivery.run),
                 text,
@@ -441,16 +605,45 @@ class TelegramAdapter:
         )
         return DeliveryResult.sent(ref=f"{message.chat_id}:{message.message_id}")
 
-    def _track_prompt(self, delivery: Delivery, chat_id: int | str, message_id: int) -> None:
+    async def _track_prompt(self, delivery: Delivery, chat_id: int | str, message_id: int) -> None:
         """Remember what a reply to this form answers; forget it once the form closed."""
         if not delivery.message.questions:
             return
         key = prompt_key(chat_id, message_id)
         prompt = free_questions(delivery.message, delivery.run)
         if prompt is None:
+            await self.state.save_prompt(key, None)
             self.prompts.pop(key, None)
         else:
+            await self.state.save_prompt(key, _prompt_to_json(prompt))
             self.prompts[key] = prompt
+
+
+def _tokens_in(query: Mapping[str, Any]) -> set[str]:
+    """The short tokens a button press carries: its own data and its keyboard's."""
+    found = set()
+    data = query.get("data")
+    if isinstance(data, str):
+        found.add(data)
+    message = query.get("message")
+    markup = message.get("reply_markup") if isinstance(message, Mapping) else None
+    rows = markup.get("inline_keyboard") if isinstance(markup, Mapping) else None
+    for row in rows if isinstance(rows, list) else ():
+        for button in row if isinstance(row, list) else ():
+            if isinstance(button, Mapping) and isinstance(button.get("callback_data"), str):
+                found.add(button["callback_data"])
+    return {t for t in found if t.startswith("k" + SEP)}
+
+
+def _prompt_to_json(prompt: ReplyPrompt) -> tuple[str, list[Any]]:
+    return prompt.run, [[q.number, q.step, q.question, q.type] for q in prompt.questions]
+
+
+def _prompt_from_json(stored: tuple[str, list[Any]]) -> ReplyPrompt:
+    run, questions = stored
+    return ReplyPrompt(
+        run, tuple(FreeQuestion(int(n), str(s), str(q), str(t)) for n, s, q, t in questions)
+    )
 
 
 def _polling_error(error: TelegramError) -> None:

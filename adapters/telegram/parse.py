@@ -9,7 +9,11 @@ use the API's own shapes. What becomes what:
 - a press on a multi-select toggle -> a `Toggle` (local to the message, nothing stored);
 - a reply to one of our forms -> "answer" for its free-text, date or number question;
 - `/start <token>` in a private chat -> "joined" with `{"start": token}` (the deep link);
-- `new_chat_members` / `left_chat_member` -> "joined" / "left".
+- `new_chat_members` / `left_chat_member` -> "joined" / "left";
+- `my_chat_member` (the bot itself added to or removed from a group) -> "bot_added" /
+  "bot_removed", by the person who did it;
+- `migrate_to_chat_id` (a group upgraded to a supergroup gets a new id) -> "migrated"
+  with `{"to": new id}` on the old channel: the team's channel moves.
 
 `Inbound.key` is the `update_id` (R-ING-4): Telegram repeats an update with the same id,
 and the inbox absorbs the copy. Anything sent by a bot (ours included) gives nothing
@@ -73,10 +77,37 @@ def parse_update(
     key = str(update_id)
     if isinstance(update.get("callback_query"), Mapping):
         return _callback(key, update["callback_query"], table)
+    if isinstance(update.get("my_chat_member"), Mapping):
+        return _bot_membership(key, update["my_chat_member"])
     message = update.get("message")
     if isinstance(message, Mapping):
         return _message(key, message, bot_username, prompts or {})
     return Parsed()  # edits, channel posts, polls, ...: not used by Samen
+
+
+ACTIVE: Final = frozenset({"member", "administrator", "creator", "restricted"})
+GONE: Final = frozenset({"left", "kicked"})
+
+
+def _bot_membership(key: str, change: Mapping[str, Any]) -> Parsed:
+    """The bot's own membership of a group changed."""
+    chat = change.get("chat")
+    new, old = change.get("new_chat_member"), change.get("old_chat_member")
+    if not isinstance(chat, Mapping) or chat.get("type") not in GROUP_TYPES:
+        return Parsed()
+    if not isinstance(new, Mapping) or not isinstance(old, Mapping):
+        return Parsed()
+    before, after = old.get("status"), new.get("status")
+    if after in ACTIVE and before in GONE:
+        kind = "bot_added"
+    elif after in GONE and before in ACTIVE:
+        kind = "bot_removed"
+    else:
+        return Parsed()  # promoted, restricted, ...: nothing for Samen
+    person = _person(change.get("from"))
+    user, name = person if person is not None else ("", "")
+    channel = str(chat.get("id"))
+    return Parsed((Inbound(PLATFORM, key, kind, channel, user, _group_name(chat), name),))
 
 
 # --------------------------------------------------------------------------- people, chats
@@ -120,6 +151,16 @@ def _message(
         return Parsed()
     if "new_chat_members" in message or "left_chat_member" in message:
         return _membership(key, message, chat)
+    if "migrate_to_chat_id" in message and chat.get("type") in GROUP_TYPES:
+        moved = Inbound(
+            PLATFORM,
+            key,
+            "migrated",
+            str(chat.get("id")),
+            "",
+            {"to": str(message["migrate_to_chat_id"])},
+        )
+        return Parsed((moved,))
     person = _person(message.get("from"))
     if person is None:
         return Parsed()
@@ -241,7 +282,7 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
     private = user if chat.get("type") == "private" else None
     data = resolve(raw, tokens)
     if channel is None or data is None:
-        # An unknown token: drawn before a restart that lost the table (see the adapter).
+        # An unknown token: not in the store either (forged, or from a wiped database).
         return Parsed(callback_id=callback_id, private_user=private)
     keyboard = _keyboard(message)
     parts = data.split(SEP)

@@ -130,7 +130,7 @@ def callback_data(data: str, tokens: MutableMapping[str, str]) -> str:
 
 def resolve(data: str, tokens: Mapping[str, str]) -> str | None:
     """Callback data as `render` meant it: a token looked up, anything else as is; None for
-    a token the table does not know (drawn before a restart, see the adapter's notes)."""
+    a token the table does not know (the adapter loads known ones from the store first)."""
     if data.startswith("k" + SEP):
         return tokens.get(data)
     return data

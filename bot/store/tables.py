@@ -295,3 +295,71 @@ class TeamCadenceRow(Base):
     )
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime]
+
+
+# --------------------------------------------------------------------------- adapter state
+# What a chat adapter must remember across restarts (Telegram: issue #5). None of these
+# columns holds message text: callback data and reply routing are ids, a private chat's
+# state is a word.
+
+
+class CallbackTokenRow(Base):
+    """Callback data longer than a platform allows (Telegram: 64 bytes), by its short token."""
+
+    __tablename__ = "callback_tokens"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ReplyPromptRow(Base):
+    """What a reply to a sent form answers: the run and its free questions (ids only)."""
+
+    __tablename__ = "reply_prompts"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    message: Mapped[str] = mapped_column(String(128), primary_key=True)  # "<chat>:<message id>"
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    questions: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+
+
+class PrivateChatRow(Base):
+    """Whether the bot may write to a person privately: "open" after they started the bot,
+    "blocked" while the platform refuses (Telegram: bots cannot write first)."""
+
+    __tablename__ = "private_chats"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime]
+
+
+class StartLinkRow(Base):
+    """A deep link posted in a team's group for a person who has not started the bot;
+    `used_at` is set when they pressed Start."""
+
+    __tablename__ = "start_links"
+    __table_args__ = (Index("ix_start_links_person", "platform", "team_id", "user"),)
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    user: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PinnedMessageRow(Base):
+    """The one status message a run keeps pinned in a group chat, edited in place."""
+
+    __tablename__ = "pinned_messages"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat: Mapped[str] = mapped_column(String(128), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_ref: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]

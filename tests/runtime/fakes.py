@@ -205,6 +205,11 @@ class FakeStore:
         row = self.outbox[id]
         row.status, row.error = "failed", error
 
+    async def outbox_wait_for_start(self, id: int, error: str) -> None:
+        await self._turn("outbox_wait_for_start", id)
+        row = self.outbox[id]
+        row.status, row.error = "waiting", error
+
     async def message_ref(self, run_id: str, msg_key: str) -> str | None:
         for row in self.outbox.values():
             if (row.run_id, row.msg_key, row.op) == (

@@ -21,6 +21,7 @@ from bot.clock import FakeClock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery, DeliveryResult
 from bot.outbox import Courier, Outbox, message_from_json, message_to_json
+from bot.store.tables import OutboxRow
 
 from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, seconds
 
@@ -412,3 +413,29 @@ async def test_logs_hold_ids_and_kinds_but_never_message_text(
     assert secret not in caplog.text
     assert f"outbox row {rows[0].id}" in caplog.text
     assert all(secret in d.message.text for _, d in adapter.deliveries)  # it was sent
+
+
+async def test_a_person_who_never_started_the_bot_parks_the_message_without_burning_retries(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """A 'blocked until start' answer is no failure: the row waits (not retried, not
+    failed), the hook hears of it once per row, and other chats keep flowing."""
+    adapter = RecordingAdapter(
+        clock,
+        respond=lambda d: DeliveryResult(blocked_until_start=True) if d.chat == "dm:7" else None,
+    )
+    parked = store.add_message("dm:7", T0)
+    fine = store.add_message("c2", T0)
+    heard: list[int] = []
+
+    async def on_blocked(row: OutboxRow, courier: Courier) -> None:
+        heard.append(row.id)
+
+    outbox = make(store, clock, adapter, on_blocked=on_blocked)
+    async with running(outbox, clock):
+        await clock.advance(600)
+    assert adapter.times(parked.id) == [T0]  # one call, no retries
+    assert (parked.status, parked.attempts) == ("waiting", 0)
+    assert heard == [parked.id]
+    assert fine.status == "sent"
+    assert outbox.status()["telegram"] == {"sent": 1, "retried": 0, "failed": 0, "last_429": None}

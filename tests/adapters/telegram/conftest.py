@@ -12,7 +12,9 @@ from adapters.telegram import TelegramAdapter
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
+    # Single adapter calls back to back: the limits are the outbox's business here (the
+    # scenario tests and test_telegram_limits.py run the fake with them on).
+    server = FakeTelegram(enforce_limits=False)
     await server.start()
     try:
         yield server

@@ -6,6 +6,13 @@ setWebhook, deleteWebhook), answers `{"ok": true, "result": ...}` like Telegram,
 be told to answer the next call of a method with a 429 (`parameters.retry_after`) or a
 403. Private chats of people who never pressed Start answer 403 like the real API.
 getUpdates serves queued updates by `offset` and waits (bounded) when there are none.
+
+It enforces Telegram's message limits like the real API, with 429 and
+`parameters.retry_after`: 1 message a second per chat, 20 a minute per group, 30 a
+second overall (sendMessage and editMessageText count; a refused call does not). Time is
+`now()`: the runtime's FakeClock in scenario tests, so that a jump in time is one for the
+fake too. `limited` counts the 429s it gave for that reason. Unit tests of single calls
+switch the limits off (`enforce_limits=False`).
 """
 
 from __future__ import annotations
@@ -14,6 +21,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +43,10 @@ BOT = {
     "supports_inline_queries": False,
 }
 MAX_POLL_WAIT = 0.5  # seconds a getUpdates call with nothing to serve waits, at most
+LIMITED_METHODS = frozenset({"sendMessage", "editMessageText"})
+PER_CHAT = (1, 1.0)
+PER_GROUP = (20, 60.0)
+OVERALL = (30, 1.0)
 
 
 @dataclass
@@ -45,6 +60,12 @@ class Call:
 class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     not_started: set[int] = field(default_factory=set)  # private chats answering 403
+    now: Callable[[], float] = time.monotonic  # seconds; the scenario's clock in tests
+    enforce_limits: bool = True  # off for unit tests that call the adapter back to back
+    limited: int = 0  # 429s given because a limit was exceeded
+    pinned: dict[int, list[int]] = field(default_factory=dict)  # chat -> pinned message ids
+    messages: list[dict[str, Any]] = field(default_factory=list)  # every message sent
+    _sent: dict[tuple[Any, ...], deque[float]] = field(default_factory=dict)
     _failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
@@ -83,10 +104,21 @@ class FakeTelegram:
             }
         )
 
-    def fail_next(self, method: str, code: int, description: str) -> None:
-        self._failures.setdefault(method, []).append(
-            {"ok": False, "error_code": code, "description": description}
-        )
+    def fail_next(
+        self,
+        method: str,
+        code: int,
+        description: str,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        failure: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            failure["parameters"] = parameters
+        self._failures.setdefault(method, []).append(failure)
+
+    def confirmed(self, update_id: int) -> bool:
+        """True once the bot asked for updates past `update_id` (it has it for good)."""
+        return all(u["update_id"] != update_id for u in self._updates)
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -103,6 +135,18 @@ class FakeTelegram:
         queued = self._failures.get(method)
         if queued:
             return _answer(queued.pop(0))
+        if self.enforce_limits and method in LIMITED_METHODS and "chat_id" in args:
+            wait = self._over_limit(int(args["chat_id"]))
+            if wait is not None:
+                self.limited += 1
+                return _answer(
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": f"Too Many Requests: retry after {wait}",
+                        "parameters": {"retry_after": wait},
+                    }
+                )
         handler = getattr(self, "_" + method, None)
         if handler is None:
             return _answer({"ok": False, "error_code": 404, "description": "Not Found"})
@@ -110,6 +154,27 @@ class FakeTelegram:
         if isinstance(result, web.Response):
             return result
         return _answer({"ok": True, "result": result})
+
+    def _over_limit(self, chat_id: int) -> int | None:
+        """Seconds to wait when this call would exceed a limit; else count it (None)."""
+        now = self.now()
+        windows = [(("chat", chat_id), *PER_CHAT), (("overall",), *OVERALL)]
+        if chat_id < 0:
+            windows.append((("group", chat_id), *PER_GROUP))
+        wait = 0.0
+        for key, count, per in windows:
+            sent = self._sent.setdefault(key, deque(maxlen=count))
+            if len(sent) >= count and now - sent[0] < per - 1e-9:
+                wait = max(wait, per - (now - sent[0]))
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        for key, _, _ in windows:
+            self._sent[key].append(now)
+        return None
+
+    async def _pinChatMessage(self, args: dict[str, Any]) -> bool:
+        self.pinned.setdefault(int(args["chat_id"]), []).append(int(args["message_id"]))
+        return True
 
     async def _getMe(self, _: dict[str, Any]) -> dict[str, Any]:
         return BOT
@@ -166,7 +231,9 @@ class FakeTelegram:
                     "description": "Forbidden: bot can't initiate conversation with a user",
                 }
             )
-        return self._message(chat_id, next(self._message_ids), args)
+        message = self._message(chat_id, next(self._message_ids), args)
+        self.messages.append(message)
+        return message
 
     async def _editMessageText(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._message(int(args["chat_id"]), int(args["message_id"]), args)

@@ -97,16 +97,54 @@ async def test_429_becomes_retry_after_and_nothing_is_retried_here(
     assert len(fake.called("sendMessage")) == 1
 
 
-async def test_a_private_chat_never_started_fails_forbidden_and_is_remembered(
+async def test_a_private_chat_never_started_is_blocked_until_start_and_remembered(
     fake: FakeTelegram, adapter: TelegramAdapter
 ) -> None:
+    """403: no failure, no retries: the outbox parks it; the next message to the same
+    person costs no call until they press Start."""
     fake.not_started.add(77)
     result = await adapter.deliver(Delivery(9, "send", "dm:77", _form(), run=RUN))
-    assert result.failed == "forbidden"
+    assert result.blocked_until_start and result.failed is None and not result.ok
     assert adapter.needs_start("77")
-    fake.not_started.clear()
     again = await adapter.deliver(Delivery(10, "send", "dm:77", _form(), run=RUN))
-    assert again.ok and not adapter.needs_start("77")
+    assert again.blocked_until_start
+    assert len(fake.called("sendMessage")) == 1
+    assert await adapter.state.private_chat("77") == "blocked"
+
+
+async def test_a_person_telegram_never_saw_is_blocked_until_start_too(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    result = await adapter.deliver(Delivery(9, "send", "dm:78", _form(), run=RUN))
+    assert result.blocked_until_start and adapter.needs_start("78")
+
+
+async def test_long_callback_data_and_reply_routing_are_kept_in_the_state(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    """What a restart must not lose is written through to the attached state."""
+    question = QuestionView(
+        "een-heel-lange-stapnaam",
+        "een-heel-lange-vraagnaam",
+        "choice",
+        "Vraag?",
+        options=(OptionView("een-heel-lange-optienaam", "Optie"),),
+    )
+    free = QuestionView("stap", "toelichting", "text", "Toelichting?")
+    form = Message(MessageKind.form, "Vraag", questions=(question, free))
+    result = await adapter.deliver(Delivery(14, "send", "dm:42", form, run=RUN))
+    assert result.ok
+    [[button], *_] = fake.called("sendMessage")[0].args["reply_markup"]["inline_keyboard"]
+    token = button["callback_data"]
+    assert token.startswith("k|") and len(token.encode()) <= 64
+    assert await adapter.state.tokens([token]) == {
+        token: f"a|{RUN}|een-heel-lange-stapnaam|een-heel-lange-vraagnaam|een-heel-lange-optienaam"
+    }
+    assert await adapter.state.prompt("42:1") == (RUN, [[2, "stap", "toelichting", "text"]])
+    closed = Message(MessageKind.form, "Vraag", questions=(question, free), closed=True)
+    assert (await adapter.deliver(Delivery(15, "edit", "dm:42", closed, ref="42:1", run=RUN))).ok
+    assert await adapter.state.prompt("42:1") is None
 
 
 async def test_other_errors_fail_with_the_error_class_only(
@@ -129,6 +167,6 @@ async def test_a_reply_goes_to_the_private_chat_when_there_is_one_else_the_group
     assert args["chat_id"] == GROUP and args["text"].startswith("Bea: ")
     assert args["entities"][0]["type"] == "text_mention"
     assert args["entities"][0]["user"]["id"] == 43
-    adapter.private.add("43")
+    await adapter.state.set_private_chat("43", "open")  # e.g. stored before a restart
     direct = await adapter.deliver(Delivery(13, "reply", GROUP, _say("Dank je."), user="43"))
     assert direct.ok and fake.called("sendMessage")[1].args["chat_id"] == "43"

@@ -71,7 +71,7 @@ async def test_webhook_registers_a_random_secret_at_start(
     (call,) = fake.called("setWebhook")
     assert call.args["url"] == "https://samen.example/telegram"
     assert call.args["secret_token"] == webhook.secret and len(str(webhook.secret)) >= 32
-    assert call.args["allowed_updates"] == ["message", "callback_query"]
+    assert call.args["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
     other = TelegramAdapter(
         token=TOKEN,
         mode="webhook",
@@ -263,3 +263,35 @@ async def test_polling_a_button_press_reaches_the_shell_and_stops_the_spinner(
     assert event.kind == "answer" and event.channel == "dm:42"
     assert event.payload["value"] == ["rouw"] and event.payload["question"] == "themas"
     assert "42" in adapter.private
+
+
+async def test_a_first_private_message_after_a_refusal_counts_as_pressing_start(
+    fake: FakeTelegram, webhook: TelegramAdapter
+) -> None:
+    """Someone who was refused (403) and now writes to the bot privately, without the
+    link, has started it: the shell hears 'joined' so that what waited goes out."""
+    received = Received()
+    await webhook.start(received)
+    await webhook.state.set_private_chat("42", "blocked")
+    hello = {
+        "update_id": 950,
+        "message": {
+            "message_id": 3,
+            "from": ANNA,
+            "chat": {"id": 42, "type": "private", "first_name": "Anna"},
+            "date": 1700000000,
+            "text": "hoi",
+        },
+    }
+    assert await _post(webhook, hello, webhook.secret) == 200
+    (event,) = received.events
+    assert (event.kind, event.channel, event.key, event.payload) == (
+        "joined",
+        "dm:42",
+        "950:start",
+        {"start": ""},
+    )
+    assert await webhook.chat_state("42") == "open"
+    hello["update_id"] = 951  # once open, talk in the private chat is nobody's business
+    assert await _post(webhook, hello, webhook.secret) == 200
+    assert len(received.events) == 1

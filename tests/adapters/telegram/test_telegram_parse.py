@@ -198,3 +198,49 @@ def test_with_several_free_questions_a_reply_names_its_number() -> None:
     assert inbound.payload["question"] == "wanneer" and inbound.payload["value"] == "2026-11-24"
     unnumbered = dict(base, message={**base["message"], "text": "zonder nummer"})
     assert parse_update(unnumbered, prompts=prompts).inbounds == ()
+
+
+def _bot_status(before: str, after: str, chat: dict[str, Any] = GROUP) -> dict[str, Any]:
+    me = {"id": 9, "is_bot": True, "first_name": "Samen"}
+    return {
+        "update_id": 80,
+        "my_chat_member": {
+            "chat": chat,
+            "from": {"id": 42, "is_bot": False, "first_name": "Anna"},
+            "date": 1,
+            "old_chat_member": {"status": before, "user": me},
+            "new_chat_member": {"status": after, "user": me},
+        },
+    }
+
+
+def test_the_bot_added_to_or_removed_from_a_group() -> None:
+    (added,) = parse_update(_bot_status("left", "member")).inbounds
+    assert (added.kind, added.channel, added.user, added.key) == (
+        "bot_added",
+        "-1001234567890",
+        "42",
+        "80",
+    )
+    assert added.payload == {"channel_name": "Wijkteam Noord"}
+    (removed,) = parse_update(_bot_status("administrator", "kicked")).inbounds
+    assert removed.kind == "bot_removed"
+    # Promoted to admin, or a private chat: nothing for Samen.
+    assert parse_update(_bot_status("member", "administrator")).inbounds == ()
+    private = {"id": 42, "type": "private", "first_name": "Anna"}
+    assert parse_update(_bot_status("left", "member", private)).inbounds == ()
+
+
+def test_a_group_upgraded_to_a_supergroup_moves_its_channel() -> None:
+    update = {
+        "update_id": 81,
+        "message": {
+            "message_id": 5,
+            "from": {"id": 42, "is_bot": False, "first_name": "Anna"},
+            "chat": {"id": -4001, "type": "group", "title": "Wijkteam"},
+            "date": 1,
+            "migrate_to_chat_id": -1004001,
+        },
+    }
+    (moved,) = parse_update(update).inbounds
+    assert (moved.kind, moved.channel, moved.payload) == ("migrated", "-4001", {"to": "-1004001"})

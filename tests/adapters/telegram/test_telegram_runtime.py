@@ -1,0 +1,470 @@
+"""Scenarios through the FULL runtime with the real Telegram adapter against the fake Bot
+API: `build_runtime` (store on SQLite, service, scheduler, outbox) with python-telegram-bot
+polling the fake (one scenario in webhook mode), and time on a FakeClock that the fake's
+rate limits follow too. Nothing is stubbed between the update and the Bot API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from fake_telegram import BOT, TOKEN, FakeTelegram
+from sqlalchemy import func, select
+
+from adapters.base import Inbound
+from adapters.telegram import TelegramAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.delivery import Delivery
+from bot.store.tables import AnswerRow, InboxRow, OutboxRow
+from bot.wiring import Runtime, build_runtime
+
+ROOT = Path(__file__).resolve().parent.parent.parent.parent
+GROUP = -1001234567890
+BOUND = 10.0  # seconds: a bound on waiting for the polling loop, never an assertion
+PEOPLE = {"anna": 101, "bram": 102, "cor": 103}
+UPDATE_IDS = itertools.count(5000)
+
+
+class Scenario:
+    """A Telegram group, its members' private chats and the runtime, stepped by hand."""
+
+    def __init__(
+        self, runtime: Runtime, adapter: TelegramAdapter, fake: FakeTelegram, clock: FakeClock
+    ) -> None:
+        self.runtime, self.adapter, self.fake, self.clock = runtime, adapter, fake, clock
+        self.seen: set[str] = set()
+        self._ids = UPDATE_IDS  # Telegram never reuses an update id, not even after a restart
+
+    async def handler(self, event: Inbound) -> None:
+        await self.runtime.inbound(event)
+        self.seen.add(event.key)
+
+    # -- people act
+
+    def person(self, name: str) -> dict[str, Any]:
+        return {"id": PEOPLE[name], "is_bot": False, "first_name": name.capitalize()}
+
+    def chat(self, name: str | None) -> dict[str, Any]:
+        if name is None:
+            return {"id": GROUP, "type": "supergroup", "title": "Wijkteam Noord"}
+        return {"id": PEOPLE[name], "type": "private", "first_name": name.capitalize()}
+
+    def message_update(
+        self, name: str, text: str, *, private: bool = False, reply_to: int | None = None
+    ) -> dict[str, Any]:
+        update_id = next(self._ids)
+        message: dict[str, Any] = {
+            "message_id": update_id,
+            "from": self.person(name),
+            "chat": self.chat(name if private else None),
+            "date": int(self.clock.now().timestamp()),
+            "text": text,
+        }
+        if text.startswith("/"):
+            head = text.split(" ")[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head)}]
+        if reply_to is not None:
+            message["reply_to_message"] = {
+                "message_id": reply_to,
+                "chat": message["chat"],
+                "date": 0,
+                "from": {k: BOT[k] for k in ("id", "is_bot", "first_name", "username")},
+            }
+        return {"update_id": update_id, "message": message}
+
+    async def say(self, name: str, text: str, **options: Any) -> None:
+        await self.deliver_update(self.message_update(name, text, **options))
+
+    async def press(self, name: str, message: dict[str, Any], label: str) -> None:
+        """`name` presses the button whose text contains `label` on `message`."""
+        markup = message["reply_markup"]
+        buttons = [b for row in markup["inline_keyboard"] for b in row]
+        data = next(b["callback_data"] for b in buttons if label in b["text"])
+        update_id = next(self._ids)
+        await self.deliver_update(
+            {
+                "update_id": update_id,
+                "callback_query": {
+                    "id": f"cb{update_id}",
+                    "from": self.person(name),
+                    "chat_instance": "1",
+                    "data": data,
+                    "message": message,
+                },
+            }
+        )
+
+    async def deliver_update(self, update: dict[str, Any]) -> None:
+        self.fake.queue_update(update)
+        # Confirmed by the polling loop only after the shell stored what it gave.
+        await until(lambda: self.fake.confirmed(update["update_id"]))
+        await self.settle()
+        await self.paced()
+
+    # -- time and the runtime's work
+
+    async def settle(self) -> None:
+        for _ in range(5):
+            await self.runtime.service.drain()
+            await self.runtime.scheduler.fire_due()
+            await self.runtime.service.drain()
+            await self.runtime.outbox.pump()
+            await self.runtime.outbox.flush()
+
+    async def wait(self, delta: timedelta) -> None:
+        """Move the clock on, stopping at every timer that falls due on the way."""
+        end = self.clock.now() + delta
+        while self.clock.now() < end:
+            due = await self.runtime.store.next_due()
+            target = due if due is not None and self.clock.now() < due < end else end
+            await self.clock.advance_to(target)
+            await self.settle()
+            await self.paced()
+
+    async def paced(self, most: int = 300) -> None:
+        """While messages wait for the outbox's rate limits, let seconds pass one by one
+        (the outbox sends at most one message a second per chat, 20 a minute per group)."""
+        for _ in range(most):
+            soon = self.clock.now() + timedelta(seconds=90)
+            if not await self.runtime.store.outbox_due(soon, limit=1):
+                return
+            await self.clock.advance(1)
+            await self.settle()
+
+    # -- what Telegram saw
+
+    def sent_to(self, who: str | None) -> list[dict[str, Any]]:
+        chat = GROUP if who is None else PEOPLE[who]
+        return [m for m in self.fake.messages if m["chat"]["id"] == chat]
+
+    def texts(self, who: str | None) -> str:
+        return "\n".join(m["text"] for m in self.sent_to(who))
+
+    def edits_of(self, who: str) -> list[dict[str, Any]]:
+        edits = self.fake.called("editMessageText")
+        return [c.args for c in edits if int(c.args["chat_id"]) == PEOPLE[who]]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(BOUND):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:
+    async with runtime.store.engine.connect() as conn:
+        result = await conn.execute(select(func.count()).select_from(model).where(*where))
+        return int(result.scalar_one())
+
+
+@pytest.fixture
+async def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def limited_fake(clock: FakeClock) -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram(now=lambda: clock.now().timestamp())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def _scenario(
+    tmp_path: Path, clock: FakeClock, fake: FakeTelegram, adapter: TelegramAdapter
+) -> Scenario:
+    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
+    runtime = await build_runtime(settings, clock=clock, adapters=[adapter], use_apscheduler=False)
+    scenario = Scenario(runtime, adapter, fake, clock)
+    await adapter.start(scenario.handler)
+    return scenario
+
+
+@pytest.fixture
+async def team(
+    tmp_path: Path, clock: FakeClock, limited_fake: FakeTelegram
+) -> AsyncIterator[Scenario]:
+    adapter = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
+    scenario = await _scenario(tmp_path, clock, limited_fake, adapter)
+    try:
+        yield scenario
+    finally:
+        await adapter.stop()
+        await scenario.runtime.store.close()
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+
+async def test_alignment_before_a_visit_with_a_member_who_has_not_started_the_bot(
+    team: Scenario,
+) -> None:
+    team.fake.not_started.add(PEOPLE["bram"])
+    await team.say("anna", "/samen")
+    await team.say("bram", "/samen")
+    await team.say("anna", "/samen bezoek 2026-11-24 14:00")
+    assert "begint ma 23 nov 14:00" in team.texts(None)
+    await team.wait(timedelta(hours=5))
+
+    # Anna has a private chat: her form arrived there.
+    [form] = [m for m in team.sent_to("anna") if "Hoe zit je erbij" in m["text"]]
+    # Bram has not: ONE deep link in the group, by first name, in Dutch.
+    links = re.findall(r"https://t\.me/SamenTestBot\?start=([A-Za-z0-9_-]+)", team.texts(None))
+    assert len(links) == 1
+    assert "Bram, er staan vragen voor je klaar" in team.texts(None)
+    assert team.sent_to("bram") == []
+    parked = await count(team.runtime, OutboxRow, OutboxRow.status == "waiting")
+    assert parked >= 1
+    await team.wait(timedelta(minutes=30))  # more time, maybe reminders: still one link
+    assert len(re.findall(r"start=", team.texts(None))) == 1
+
+    # Bram presses Start: the link's /start arrives in his private chat, and what waited
+    # for him goes out there.
+    team.fake.not_started.discard(PEOPLE["bram"])
+    await team.say("bram", f"/start {links[0]}", private=True)
+    assert "Hoe zit je erbij" in team.texts("bram")
+    assert await count(team.runtime, OutboxRow, OutboxRow.status == "waiting") == 0
+    assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+
+    # Anna answers by button and by reply; her form is edited in place, not sent again.
+    sent_before = len(team.sent_to("anna"))
+    await team.press("anna", form, "Het gesprek leiden")
+    await team.say("anna", "1 Nieuwsgierig", private=True, reply_to=form["message_id"])
+    await team.say("anna", "3 -", private=True, reply_to=form["message_id"])
+    # She changes her mind: the answer is edited, the message too.
+    await team.press("anna", form, "Ondersteunen")
+    edits = team.edits_of("anna")
+    assert edits and all(int(e["message_id"]) == form["message_id"] for e in edits)
+    assert "Ondersteunen" in edits[-1]["text"]
+    assert len(team.sent_to("anna")) == sent_before
+    roles = await _answers(team.runtime, "rol")
+    assert roles == {"101": "ondersteunen"}
+    assert team.fake.limited == 0
+
+
+async def _answers(runtime: Runtime, question: str) -> dict[str, Any]:
+    async with runtime.store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(AnswerRow.member, AnswerRow.value).where(AnswerRow.question == question)
+        )
+        return {member: value for member, value in rows}
+
+
+async def test_the_intervision_in_a_group_rings_its_bells_within_the_group_limit(
+    team: Scenario,
+) -> None:
+    await team.say("anna", "/samen")
+    await team.say("anna", "/samen rol @101 voorzitter")
+    await team.say("bram", "/samen")
+    await team.say("cor", "/samen")
+    await team.say("anna", "/samen intervisie 2026-11-27 14:00")
+    assert "Genoteerd" in team.texts(None)
+    await team.wait(timedelta(days=4, hours=6, seconds=1))
+    assert "Stap 1" in team.texts(None)
+    await team.say("cor", "/bel pauze")  # not the chair: a refusal, to cor only
+    assert "Cor: " in team.texts(None)
+    await team.say("anna", "/bel +5")
+    await team.wait(timedelta(minutes=30))
+    group = team.texts(None)
+    assert "🔔" in group and "Stap 2" in group
+
+    # The time left and the extension live in ONE pinned status message, edited in place.
+    status_edits = [
+        c.args for c in team.fake.called("editMessageText") if int(c.args["chat_id"]) == GROUP
+    ]
+    assert status_edits, "the status message was never edited"
+    [pinned] = team.fake.pinned[GROUP]
+    assert {int(e["message_id"]) for e in status_edits} == {pinned}
+    assert len(team.fake.called("pinChatMessage")) == 1
+    # Bells are new messages, and no call was refused: 0 x 429.
+    assert any("🔔" in m["text"] for m in team.sent_to(None))
+    assert team.fake.limited == 0
+    assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+
+
+async def test_an_evaluation_moment_nudges_the_owner_privately(team: Scenario) -> None:
+    await team.say("cor", "/samen traject T-0412 2026-05-25")
+    assert "Traject T-0412 staat genoteerd" in team.texts(None)
+    await team.say("cor", "/start", private=True)  # cor has a private chat with the bot
+    await team.wait(timedelta(days=2, hours=2))
+    # The nudge and its question reach the owner in their private chat, not the group.
+    assert "Evaluatiemoment voor traject T-0412 (gestart 25 mei 2026, 6 maanden)" in team.texts(
+        "cor"
+    )
+    assert "Hoe pak je dit evaluatiemoment op?" in team.texts("cor")
+    assert "Evaluatiemoment voor traject" not in team.texts(None)
+    assert team.fake.limited == 0
+
+
+async def test_the_same_update_twice_is_one_step(team: Scenario) -> None:
+    update = team.message_update("anna", "/samen status")
+    await team.adapter.receive(update)  # the first copy (Telegram sends it again when its
+    await team.deliver_update(update)  # confirmation was lost): through the polling loop
+    assert str(update["update_id"]) in team.seen
+    assert await count(team.runtime, InboxRow) == 1
+    assert len(team.sent_to(None)) == 1
+
+
+async def test_webhook_mode_refuses_a_wrong_secret_and_absorbs_a_repeat(
+    tmp_path: Path, clock: FakeClock, limited_fake: FakeTelegram
+) -> None:
+    adapter = TelegramAdapter(
+        token=TOKEN,
+        api_url=limited_fake.base_url,
+        mode="webhook",
+        webhook_url="https://samen.example/telegram",
+        host="127.0.0.1",
+        port=0,
+    )
+    scenario = await _scenario(tmp_path, clock, limited_fake, adapter)
+    try:
+        [registered] = limited_fake.called("setWebhook")
+        assert registered.args["secret_token"] == adapter.secret
+        url = f"http://127.0.0.1:{adapter.port}/telegram"
+        update = scenario.message_update("anna", "/samen status")
+        async with aiohttp.ClientSession() as http:
+            for secret in (None, "wrong", str(adapter.secret)[:-1] + "x"):
+                headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+                async with http.post(url, json=update, headers=headers) as response:
+                    assert response.status == 403
+            assert await count(scenario.runtime, InboxRow) == 0  # nothing stored
+            right = {"X-Telegram-Bot-Api-Secret-Token": str(adapter.secret)}
+            for _ in range(2):  # Telegram repeats an update it thinks was not received
+                async with http.post(url, json=update, headers=right) as response:
+                    assert response.status == 200
+        await scenario.settle()
+        await scenario.paced()
+        assert await count(scenario.runtime, InboxRow) == 1
+        [status] = scenario.sent_to(None)
+        assert status["text"].startswith("Anna: ")
+    finally:
+        await adapter.stop()
+        await scenario.runtime.store.close()
+
+
+def _bot_member_update(update_id: int, before: str, after: str) -> dict[str, Any]:
+    bot_user = {k: BOT[k] for k in ("id", "is_bot", "first_name", "username")}
+    old: dict[str, Any] = {"status": before, "user": bot_user}
+    new: dict[str, Any] = {"status": after, "user": bot_user}
+    for member in (old, new):
+        if member["status"] == "kicked":
+            member["until_date"] = 0  # the API's shape for a ban without end
+    return {
+        "update_id": update_id,
+        "my_chat_member": {
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Wijkteam Noord"},
+            "from": {"id": PEOPLE["anna"], "is_bot": False, "first_name": "Anna"},
+            "date": 1700000000,
+            "old_chat_member": old,
+            "new_chat_member": new,
+        },
+    }
+
+
+async def test_the_bot_added_to_a_group_greets_it_and_removed_stays_quiet(team: Scenario) -> None:
+    await team.deliver_update(_bot_member_update(7001, "left", "member"))
+    [hello] = team.sent_to(None)
+    assert hello["text"].startswith("Anna: Dank je! Samen helpt dit team")
+    store = team.runtime.store
+    found = await store.team_for_channel("telegram", str(GROUP), now=team.clock.now())
+    assert found.name == "Wijkteam Noord"
+    await team.deliver_update(_bot_member_update(7002, "member", "kicked"))
+    assert len(team.sent_to(None)) == 1
+    assert await count(team.runtime, InboxRow, InboxRow.status == "done") == 2
+
+
+async def test_a_group_upgraded_to_a_supergroup_takes_its_team_along(team: Scenario) -> None:
+    old, new = str(GROUP), "-1009999999999"
+    await team.say("anna", "/samen")
+    store = team.runtime.store
+    before = await store.team_for_channel("telegram", old, now=team.clock.now())
+    update = team.message_update("anna", "")
+    message = update["message"]
+    del message["text"]
+    message["chat"] = {"id": GROUP, "type": "group", "title": "Wijkteam Noord"}
+    message["migrate_to_chat_id"] = int(new)
+    await team.deliver_update(update)
+    moved = await store.get_team(before.id)
+    assert moved is not None and moved.channel == new
+
+
+async def test_a_send_to_a_migrated_group_moves_the_team_and_goes_to_the_new_id(
+    team: Scenario,
+) -> None:
+    new = -1009999999999
+    await team.say("anna", "/samen")
+    store = team.runtime.store
+    before = await store.team_for_channel("telegram", str(GROUP), now=team.clock.now())
+    team.fake.fail_next(
+        "sendMessage",
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        parameters={"migrate_to_chat_id": new},
+    )
+    await team.say("anna", "/samen status")
+    moved = await store.get_team(before.id)
+    assert moved is not None and moved.channel == str(new)
+    [status] = [m for m in team.fake.messages if m["chat"]["id"] == new]
+    assert status["text"].startswith("Anna: ")
+    assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+
+
+async def test_a_restart_loses_no_token_reply_routing_or_start_state(
+    tmp_path: Path, clock: FakeClock, limited_fake: FakeTelegram
+) -> None:
+    """Everything the adapter must remember is in the store: after a restart (a new
+    adapter, a new runtime on the same database) replies still route, long callback
+    data still resolves, and a person who has not started the bot is still known."""
+    adapter = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
+    team = await _scenario(tmp_path, clock, limited_fake, adapter)
+    limited_fake.not_started.add(PEOPLE["bram"])
+    await team.say("anna", "/samen")
+    await team.say("bram", "/samen")
+    await team.say("anna", "/samen bezoek 2026-11-24 14:00")
+    await team.wait(timedelta(hours=5))
+    [form] = [m for m in team.sent_to("anna") if "Hoe zit je erbij" in m["text"]]
+    [token] = re.findall(r"\?start=([A-Za-z0-9_-]+)", team.texts(None))
+    long = QuestionView(
+        "een-stap-met-een-lange-naam",
+        "een-vraag-met-een-lange-naam",
+        "choice",
+        "Vraag?",
+        options=(OptionView("een-optie-met-een-lange-naam", "Lang"),),
+    )
+    drawn = await adapter.deliver(
+        Delivery(999, "send", "dm:101", Message(MessageKind.form, "?", questions=(long,)), run="r")
+    )
+    assert drawn.ok
+    [drawn_message] = [m for m in team.sent_to("anna") if m["text"].startswith("?")]
+    await adapter.stop()
+    await team.runtime.store.close()
+
+    restarted = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
+    team = await _scenario(tmp_path, clock, limited_fake, restarted)
+    try:
+        assert await restarted.chat_state(str(PEOPLE["bram"])) == "blocked"
+        await team.say("anna", "1 Nieuwsgierig", private=True, reply_to=form["message_id"])
+        assert await _answers(team.runtime, "erbij") == {"101": "Nieuwsgierig"}
+        await team.press("anna", drawn_message, "Lang")
+        async with team.runtime.store.engine.connect() as conn:
+            payloads = (await conn.execute(select(InboxRow.payload))).scalars().all()
+        assert any(p.get("question") == "een-vraag-met-een-lange-naam" for p in payloads)
+        limited_fake.not_started.discard(PEOPLE["bram"])
+        await team.say("bram", f"/start {token}", private=True)
+        assert "Hoe zit je erbij" in team.texts("bram")
+        assert len(re.findall(r"\?start=", team.texts(None))) == 1
+    finally:
+        await restarted.stop()
+        await team.runtime.store.close()
