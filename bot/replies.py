@@ -88,6 +88,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "event.mdo": {"nl": "het MDO", "en": "the MDO"},
     "event.meeting": {"nl": "het overleg", "en": "the meeting"},
     "event.intervisie": {"nl": "de intervisie", "en": "the intervision"},
+    "event.intake": {"nl": "de intake", "en": "the intake"},
     "now": {"nl": "nu", "en": "now"},
     "role_usage": {
         "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter.",

@@ -1018,7 +1018,7 @@ class Service:
 
 # --------------------------------------------------------------------------- helpers
 
-_EVENT_KEYS = {"event.visit", "event.mdo", "event.meeting", "event.intervisie"}
+_EVENT_KEYS = {"event.visit", "event.mdo", "event.meeting", "event.intervisie", "event.intake"}
 
 _ROLE_WORDS = {
     "voorzitter": "chair",

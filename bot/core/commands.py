@@ -93,6 +93,7 @@ EVENT_WORDS = {
     "meeting": "meeting",
     "intervisie": "intervisie",
     "intervision": "intervisie",
+    "intake": "intake",
 }
 
 SETTINGS = {

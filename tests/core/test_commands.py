@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.commands import UnknownBellCommand, parse_bell
+from bot.core.commands import UnknownBellCommand, parse_bell, parse_samen
 from bot.core.events import BellCommand
 
 
@@ -34,3 +34,16 @@ def test_anything_else_is_an_unknown_bell_command(typed: str) -> None:
     with pytest.raises(UnknownBellCommand) as info:
         parse_bell("anna", typed)
     assert "pauze" in info.value.words
+
+
+@pytest.mark.parametrize(
+    ("typed", "kind"),
+    [
+        ("bezoek 2026-12-01 10:00", "visit"),
+        ("mdo 2026-12-01 10:00", "mdo"),
+        ("intake 2026-12-01 10:00", "intake"),
+    ],
+)
+def test_an_event_word_plans_that_kind_of_event(typed: str, kind: str) -> None:
+    parsed = parse_samen(typed)
+    assert (parsed.action, parsed.args) == ("plan", (kind, "2026-12-01", "10:00"))
