@@ -37,6 +37,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from bot.core import i18n
+from bot.core.address import addressed
 from bot.core.answers import Accepted, holds, read_answer
 from bot.core.commands import MAX_EXTEND_MINUTES
 from bot.core.effects import (
@@ -340,6 +341,7 @@ def start(flow: Flow, ctx: StartContext, now: datetime) -> Outcome:
     """
     now = _utc(now)
     team = ctx.team
+    flow = addressed(flow, team.address)
     run = Run(
         id=ctx.run_id,
         flow_id=flow.id,
@@ -388,6 +390,7 @@ def start(flow: Flow, ctx: StartContext, now: datetime) -> Outcome:
 def advance(flow: Flow, run: Run, event: Event, now: datetime) -> Outcome:
     """Apply one event to `run`. Returns the same run object when nothing changes."""
     now = _utc(now)
+    flow = addressed(flow, run.address)
     if now < run.clock:
         now = run.clock  # time never runs backwards for a run
     if run.status != _ACTIVE:
