@@ -16,7 +16,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "Samen helpt je team bij vaste werkvormen.\n"
             "• /samen start <werkvorm> — begin een werkvorm ({flows})\n"
             "• /samen bezoek <datum> <tijd> — plan een gezamenlijk huisbezoek "
-            "(ook: mdo, intervisie, overleg)\n"
+            "(ook: mdo, intervisie, overleg, intake)\n"
             "• /samen open — je openstaande vragen\n"
             "• /samen status — wat er loopt\n"
             "• /samen rol @naam <rol> · taal nl|en · aanspreekvorm je|u · "
@@ -24,13 +24,13 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• /samen afwezig tot <datum> · /samen aanwezig\n"
             "• /samen traject <code> <startdatum> — evaluatiemomenten voor een behandeling\n"
             "• /bel · /bel pauze · /bel verder · /bel +5 · /bel volgende · /bel stop · "
-            "/bel proces"
+            "/bel proces · /bel time-out"
         ),
         "en": (
             "Samen helps your team keep its working formats.\n"
             "• /samen start <format> — start a format ({flows})\n"
             "• /samen visit <date> <time> — plan a joint visit (also: mdo, intervision, "
-            "meeting)\n"
+            "meeting, intake)\n"
             "• /samen open — your open questions\n"
             "• /samen status — what is running\n"
             "• /samen role @name <role> · language nl|en · address je|u · "
@@ -38,7 +38,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• /samen absent until <date> · /samen present\n"
             "• /samen trajectory <code> <start date> — evaluation moments for a treatment\n"
             "• /bel · /bel pause · /bel resume · /bel +5 · /bel next · /bel stop · "
-            "/bel process"
+            "/bel process · /bel time-out"
         ),
     },
     "unknown_command": {

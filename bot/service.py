@@ -60,6 +60,7 @@ from bot.core.events import (
     RegisteredEvent,
     StartContext,
     Team,
+    TimeOutEnded,
     TimerFired,
 )
 from bot.core.model import (
@@ -399,10 +400,24 @@ class Service:
                         await self.start_flow(
                             team, other, by=run.started_by, event=event, parent=run.id
                         )
+                await self._time_out_over(flow, run)
         if self._notify_outbox is not None:
             self._notify_outbox()
         if self.scheduler is not None and any(isinstance(e, ScheduleTimer) for e in effects):
             await self.scheduler.arm_horizon()
+
+    async def _time_out_over(self, flow: Flow, run: Run) -> None:
+        """A meeting's time-out flow (`Flow.time_out`) ended: let the meeting's clock run."""
+        if run.parent_run is None:
+            return
+        row = await self.store.load_run(run.parent_run)
+        parent = self.flows.get(row.flow_id) if row is not None else None
+        if parent is None or parent.time_out != flow.id:
+            return
+        if self._locks[run.parent_run].locked():  # ended while the meeting itself moved
+            log.warning("run %s: time-out ended inside its meeting's step", run.id)
+            return
+        await self._advance(run.parent_run, TimeOutEnded(), None)
 
     def _effects_to_rows(
         self, team: TeamRow, run: Run, effects: Sequence[Effect], inbox_id: int | None = None

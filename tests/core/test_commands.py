@@ -21,7 +21,8 @@ from bot.core.events import BellCommand
         ("Next", BellCommand.next, None),
         ("stop", BellCommand.stop, None),
         ("proces", BellCommand.process, None),
-        ("time-out", BellCommand.process, None),
+        ("time-out", BellCommand.time_out, None),
+        ("timeout", BellCommand.time_out, None),
     ],
 )
 def test_bell_words_are_understood(typed: str, command: BellCommand, minutes: int | None) -> None:
