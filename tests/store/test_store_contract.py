@@ -825,12 +825,15 @@ async def test_an_events_start_timers_are_found_soonest_first(store: Store) -> N
 
 async def test_moving_an_event_changes_its_moment_only(store: Store) -> None:
     visit, other = await _planned(store)
+    assert await store.get_event(other) is not None
     moved = await store.move_event(visit, NOW + timedelta(days=3))
     assert moved is not None and moved.at == NOW + timedelta(days=3)
     fetched = await store.get_event(visit)
     assert fetched is not None and fetched.at == NOW + timedelta(days=3)
     assert await store.move_event("nope", NOW) is None
     assert len(await store.event_start_timers(visit)) == 2
+    untouched = await store.get_event(other)
+    assert untouched is not None and untouched.at == NOW + timedelta(days=2)
 
 
 async def test_cancelling_an_event_cancels_the_flows_it_would_start(store: Store) -> None:
