@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import functools
 import logging
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
+from bot import planning
 from bot.clock import Clock
 from bot.core import engine
 from bot.core.commands import (
@@ -647,7 +649,7 @@ class Service:
                 ctx, say("unknown_command", language, typed=f"/samen {error.typed}".strip())
             )
             return
-        handler = {
+        handlers: dict[str, Callable[[_Context, tuple[str, ...]], Awaitable[None]]] = {
             "help": self._cmd_help,
             "start": self._cmd_start,
             "plan": self._cmd_plan,
@@ -658,8 +660,10 @@ class Service:
             "status": self._cmd_status,
             "open": self._cmd_open,
             "trajectory": self._cmd_trajectory,
-        }[command.action]
-        await handler(ctx, command.args)
+            "move": functools.partial(planning.move_event, self),
+            "cancel": functools.partial(planning.cancel_event, self),
+        }
+        await handlers[command.action](ctx, command.args)
 
     def _help(self, language: str) -> str:
         names = sorted(
@@ -725,8 +729,31 @@ class Service:
             await self._reply(ctx, say("in_past", language))
             return
         assert ctx.member is not None
+        extras = planning.read_plan_extras(args[3:])
+        if extras.unknown:
+            await self._reply(ctx, say("plan_extra_unknown", language, word=extras.unknown[0]))
+            return
+        problem = planning.pseudonym_problem(extras.client) if extras.client else None
+        if problem is not None:
+            await self._reply(ctx, say(problem, language, client=extras.client))
+            return
+        people: list[MemberRow] = []
+        for name in extras.mentions:
+            found = await self.store.get_member(ctx.team.id, name)
+            found = found or await self.store.get_member(ctx.team.id, name.lower())
+            if found is None:
+                await self._reply(ctx, say("unknown_member", language, name="@" + name))
+                return
+            people.append(found)
+        participants = tuple(p.user for p in people) or None
         event = await self.store.add_event(
-            ctx.team.id, kind, at, created_by=ctx.member.user, now=now
+            ctx.team.id,
+            kind,
+            at,
+            label=extras.client or "",
+            created_by=ctx.member.user,
+            participants=participants or (),
+            now=now,
         )
         starts: list[str] = []
         timers: list[dict[str, Any]] = []
@@ -767,6 +794,10 @@ class Service:
             when=_when(at, ctx.team, language),
             starts="".join(starts) or say("planned_none", language),
         )
+        if people:
+            names = ", ".join(p.name or p.user for p in people)
+            text += say("planned_with", language, names=names)
+        text += say("planned_code", language, code=planning.event_code(event.id))
         message = Message(MessageKind.reply, text)
         rows = [
             self._row(
@@ -793,6 +824,7 @@ class Service:
                     flow,
                     by=ctx.member.user,
                     event=registered,
+                    participants=participants,
                     inbox_id=ctx.inbox.id if i == len(to_start) - 1 else None,
                 )
         if self._notify_outbox is not None:
@@ -810,7 +842,12 @@ class Service:
             await self.store.inbox_done(row.id, self.clock.now(), error="start target gone")
             return
         await self.start_flow(
-            team, flow, by=by or None, event=RegisteredEvent(event.kind, event.at), inbox_id=row.id
+            team,
+            flow,
+            by=by or None,
+            event=RegisteredEvent(event.kind, event.at),
+            participants=tuple(event.participants.split()) or None,
+            inbox_id=row.id,
         )
 
     async def _cmd_trajectory(self, ctx: _Context, args: tuple[str, ...]) -> None:

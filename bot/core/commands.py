@@ -152,6 +152,12 @@ _ACTIONS = {
     "open": "open",
     "vragen": "open",
     "mijn": "open",
+    "verzet": "move",
+    "verplaats": "move",
+    "move": "move",
+    "afzeggen": "cancel",
+    "annuleer": "cancel",
+    "cancel": "cancel",
 }
 
 
