@@ -157,6 +157,8 @@ def _cross_flow_problems(
         for t, trigger in enumerate(flow.triggers):
             if isinstance(trigger, AfterFlowTrigger):
                 named.append((trigger.after_flow, ("triggers", t, "after_flow"), "after_flow"))
+        if flow.time_out is not None:
+            named.append((flow.time_out, ("time_out",), "time_out"))
         for i, step in enumerate(flow.steps):
             if isinstance(step, StartFlowStep):
                 body = step.start_flow

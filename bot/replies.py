@@ -16,7 +16,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "Samen helpt je team bij vaste werkvormen.\n"
             "• /samen start <werkvorm> — begin een werkvorm ({flows})\n"
             "• /samen bezoek <datum> <tijd> — plan een gezamenlijk huisbezoek "
-            "(ook: mdo, intervisie, overleg)\n"
+            "(ook: mdo, intervisie, overleg, intake)\n"
             "• /samen open — je openstaande vragen\n"
             "• /samen status — wat er loopt\n"
             "• /samen rol @naam <rol> · taal nl|en · aanspreekvorm je|u · "
@@ -26,13 +26,13 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• /samen evaluaties — wat aan de orde is · /samen evaluatie <code> mdo|klaar|uitstel "
             "· /samen sessie <code>\n"
             "• /bel · /bel pauze · /bel verder · /bel +5 · /bel volgende · /bel stop · "
-            "/bel proces"
+            "/bel proces · /bel time-out"
         ),
         "en": (
             "Samen helps your team keep its working formats.\n"
             "• /samen start <format> — start a format ({flows})\n"
             "• /samen visit <date> <time> — plan a joint visit (also: mdo, intervision, "
-            "meeting)\n"
+            "meeting, intake)\n"
             "• /samen open — your open questions\n"
             "• /samen status — what is running\n"
             "• /samen role @name <role> · language nl|en · address je|u · "
@@ -42,7 +42,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• /samen evaluations — what is due · /samen evaluation <code> mdo|done|snooze "
             "· /samen session <code>\n"
             "• /bel · /bel pause · /bel resume · /bel +5 · /bel next · /bel stop · "
-            "/bel process"
+            "/bel process · /bel time-out"
         ),
     },
     "unknown_command": {
@@ -88,10 +88,65 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": " Er hoort geen werkvorm bij dit soort afspraak.",
         "en": " No format belongs to this kind of appointment.",
     },
+    "planned_with": {
+        "nl": " Met {names}.",
+        "en": " With {names}.",
+    },
+    "planned_code": {
+        "nl": " Code {code}: verzetten met /samen verzet {code} <datum> <tijd>, "
+        "afzeggen met /samen afzeggen {code}.",
+        "en": " Code {code}: move it with /samen move {code} <date> <time>, "
+        "cancel it with /samen cancel {code}.",
+    },
+    "plan_extra_unknown": {
+        "nl": "'{word}' begrijp ik niet. Schrijf bijvoorbeeld: /samen bezoek 2026-11-24 14:00 "
+        "@anna @bram cliënt K-12 (een code, nooit een naam).",
+        "en": "I don't understand '{word}'. Write for example: /samen visit 2026-11-24 14:00 "
+        "@anna @bram client K-12 (a code, never a name).",
+    },
+    "plan_client_usage": {
+        "nl": "Geef na 'cliënt' een code van 2 tot 32 tekens, zoals K-12.",
+        "en": "After 'client', give a code of 2 to 32 characters, such as K-12.",
+    },
+    "plan_client_name_like": {
+        "nl": "'{client}' lijkt op een naam. Gebruik een code die alleen jullie kunnen "
+        "herleiden, zoals K-12: namen van cliënten horen niet in de chat.",
+        "en": "'{client}' looks like a name. Use a code only you can trace back, such as "
+        "K-12: client names do not belong in chat.",
+    },
+    "move_usage": {
+        "nl": "Schrijf: /samen verzet <code> <datum> <tijd>, bijvoorbeeld "
+        "/samen verzet 3f9a2c 2026-11-25 10:00.",
+        "en": "Write: /samen move <code> <date> <time>, for example "
+        "/samen move 3f9a2c 2026-11-25 10:00.",
+    },
+    "cancel_usage": {
+        "nl": "Schrijf: /samen afzeggen <code>, met de code uit de bevestiging.",
+        "en": "Write: /samen cancel <code>, with the code from the confirmation.",
+    },
+    "event_unknown": {
+        "nl": "Ik vind geen afspraak met code '{code}' in dit team. De code staat in de "
+        "bevestiging van /samen bezoek.",
+        "en": "I find no appointment with code '{code}' in this team. The code is in the "
+        "confirmation of /samen visit.",
+    },
+    "event_moved": {
+        "nl": "Verzet: {what} is nu op {when}. Geplande werkvormen die meeschuiven: {n}. "
+        "Werkvormen die al lopen houden hun tijden.",
+        "en": "Moved: {what} is now on {when}. Planned formats moved along: {n}. "
+        "Formats already running keep their times.",
+    },
+    "event_cancelled": {
+        "nl": "Afgezegd: {what}. Geplande werkvormen die niet doorgaan: {n}. "
+        "Werkvormen die al lopen, stop je met /bel stop.",
+        "en": "Cancelled: {what}. Planned formats that will not start: {n}. "
+        "Stop formats already running with /bel stop.",
+    },
     "event.visit": {"nl": "het huisbezoek", "en": "the home visit"},
     "event.mdo": {"nl": "het MDO", "en": "the MDO"},
     "event.meeting": {"nl": "het overleg", "en": "the meeting"},
     "event.intervisie": {"nl": "de intervisie", "en": "the intervision"},
+    "event.intake": {"nl": "de intake", "en": "the intake"},
     "now": {"nl": "nu", "en": "now"},
     "role_usage": {
         "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter.",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import functools
 import logging
 import re
 import uuid
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
+from bot import planning
 from bot.clock import Clock
 from bot.core import engine
 from bot.core.commands import (
@@ -60,6 +62,7 @@ from bot.core.events import (
     RegisteredEvent,
     StartContext,
     Team,
+    TimeOutEnded,
     TimerFired,
 )
 from bot.core.model import (
@@ -421,10 +424,24 @@ class Service:
                         await self.start_flow(
                             team, other, by=run.started_by, event=event, parent=run.id
                         )
+                await self._time_out_over(flow, run)
         if self._notify_outbox is not None:
             self._notify_outbox()
         if self.scheduler is not None and any(isinstance(e, ScheduleTimer) for e in effects):
             await self.scheduler.arm_horizon()
+
+    async def _time_out_over(self, flow: Flow, run: Run) -> None:
+        """A meeting's time-out flow (`Flow.time_out`) ended: let the meeting's clock run."""
+        if run.parent_run is None:
+            return
+        row = await self.store.load_run(run.parent_run)
+        parent = self.flows.get(row.flow_id) if row is not None else None
+        if parent is None or parent.time_out != flow.id:
+            return
+        if self._locks[run.parent_run].locked():  # ended while the meeting itself moved
+            log.warning("run %s: time-out ended inside its meeting's step", run.id)
+            return
+        await self._advance(run.parent_run, TimeOutEnded(), None)
 
     def _effects_to_rows(
         self, team: TeamRow, run: Run, effects: Sequence[Effect], inbox_id: int | None = None
@@ -660,7 +677,7 @@ class Service:
                 ctx, say("unknown_command", language, typed=f"/samen {error.typed}".strip())
             )
             return
-        handler = {
+        handlers: dict[str, Callable[[_Context, tuple[str, ...]], Awaitable[None]]] = {
             "help": self._cmd_help,
             "start": self._cmd_start,
             "plan": self._cmd_plan,
@@ -674,8 +691,10 @@ class Service:
             "session": self.evaluations.session,
             "evaluations": self.evaluations.due_list,
             "evaluation": self.evaluations.evaluation,
-        }[command.action]
-        await handler(ctx, command.args)
+            "move": functools.partial(planning.move_event, self),
+            "cancel": functools.partial(planning.cancel_event, self),
+        }
+        await handlers[command.action](ctx, command.args)
 
     def _help(self, language: str) -> str:
         names = sorted(
@@ -741,8 +760,31 @@ class Service:
             await self._reply(ctx, say("in_past", language))
             return
         assert ctx.member is not None
+        extras = planning.read_plan_extras(args[3:])
+        if extras.unknown:
+            await self._reply(ctx, say("plan_extra_unknown", language, word=extras.unknown[0]))
+            return
+        problem = planning.pseudonym_problem(extras.client) if extras.client else None
+        if problem is not None:
+            await self._reply(ctx, say(problem, language, client=extras.client))
+            return
+        people: list[MemberRow] = []
+        for name in extras.mentions:
+            found = await self.store.get_member(ctx.team.id, name)
+            found = found or await self.store.get_member(ctx.team.id, name.lower())
+            if found is None:
+                await self._reply(ctx, say("unknown_member", language, name="@" + name))
+                return
+            people.append(found)
+        participants = tuple(p.user for p in people) or None
         event = await self.store.add_event(
-            ctx.team.id, kind, at, created_by=ctx.member.user, now=now
+            ctx.team.id,
+            kind,
+            at,
+            label=extras.client or "",
+            created_by=ctx.member.user,
+            participants=participants or (),
+            now=now,
         )
         starts: list[str] = []
         timers: list[dict[str, Any]] = []
@@ -783,6 +825,10 @@ class Service:
             when=_when(at, ctx.team, language),
             starts="".join(starts) or say("planned_none", language),
         )
+        if people:
+            names = ", ".join(p.name or p.user for p in people)
+            text += say("planned_with", language, names=names)
+        text += say("planned_code", language, code=planning.event_code(event.id))
         message = Message(MessageKind.reply, text)
         rows = [
             self._row(
@@ -809,6 +855,7 @@ class Service:
                     flow,
                     by=ctx.member.user,
                     event=registered,
+                    participants=participants,
                     inbox_id=ctx.inbox.id if i == len(to_start) - 1 else None,
                 )
         if self._notify_outbox is not None:
@@ -874,7 +921,12 @@ class Service:
             await self.store.inbox_done(row.id, self.clock.now(), error="start target gone")
             return
         await self.start_flow(
-            team, flow, by=by or None, event=RegisteredEvent(event.kind, event.at), inbox_id=row.id
+            team,
+            flow,
+            by=by or None,
+            event=RegisteredEvent(event.kind, event.at),
+            participants=tuple(event.participants.split()) or None,
+            inbox_id=row.id,
         )
 
     async def _on_cadence_timer(self, row: InboxRow, timer: str) -> None:
@@ -1034,7 +1086,7 @@ class Service:
 
 # --------------------------------------------------------------------------- helpers
 
-_EVENT_KEYS = {"event.visit", "event.mdo", "event.meeting", "event.intervisie"}
+_EVENT_KEYS = {"event.visit", "event.mdo", "event.meeting", "event.intervisie", "event.intake"}
 
 _ROLE_WORDS = {
     "voorzitter": "chair",

@@ -210,3 +210,15 @@ def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(flows_dir: Path) -> No
     assert (problem.line, problem.column) == (1, 1)
     assert "not UTF-8" in problem.message
     assert "welkom" in found.flows
+
+
+def test_a_time_out_naming_a_flow_that_does_not_exist_is_an_error(flows_dir: Path) -> None:
+    (flows_dir / "welkom.yaml").write_text(
+        GOOD.replace("languages: [nl, en]\n", "languages: [nl, en]\ntime_out: time-uit\n"),
+        encoding="utf-8",
+    )
+    found = load_flows([flows_dir])
+    messages = [str(p) for p in found.errors if p.path.endswith("welkom.yaml")]
+    assert len(messages) == 1
+    assert ":4:11: error: time_out: there is no flow 'time-uit'" in messages[0]
+    assert "welkom" not in found.flows

@@ -2,7 +2,8 @@
 
 Dutch and English words are both understood, so a mixed team needs no settings:
 `/bel` rings, `/bel pauze` pauses, `/bel verder` resumes, `/bel +5` extends by five
-minutes, `/bel volgende` goes on, `/bel stop` ends, `/bel proces` rings the process bell.
+minutes, `/bel volgende` goes on, `/bel stop` ends, `/bel proces` rings the process bell, and
+`/bel time-out` calls a time-out.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _WORDS: dict[str, BellCommand] = {
     "end": BellCommand.stop,
     "proces": BellCommand.process,
     "process": BellCommand.process,
-    "time-out": BellCommand.process,
-    "timeout": BellCommand.process,
+    "time-out": BellCommand.time_out,
+    "timeout": BellCommand.time_out,
 }
 
 _EXTEND = re.compile(r"^\+\s*(\d{1,3})\s*(m|min|minuten|minutes)?$")
@@ -46,7 +47,7 @@ class UnknownBellCommand(ValueError):
     def __init__(self, typed: str) -> None:
         super().__init__(typed)
         self.typed = typed
-        self.words = ("pauze", "verder", "+5", "volgende", "stop", "proces")
+        self.words = ("pauze", "verder", "+5", "volgende", "stop", "proces", "time-out")
 
 
 def parse_bell(member: str, args: str) -> Command:
@@ -93,6 +94,7 @@ EVENT_WORDS = {
     "meeting": "meeting",
     "intervisie": "intervisie",
     "intervision": "intervisie",
+    "intake": "intake",
 }
 
 SETTINGS = {
@@ -156,6 +158,12 @@ _ACTIONS = {
     "open": "open",
     "vragen": "open",
     "mijn": "open",
+    "verzet": "move",
+    "verplaats": "move",
+    "move": "move",
+    "afzeggen": "cancel",
+    "annuleer": "cancel",
+    "cancel": "cancel",
 }
 
 

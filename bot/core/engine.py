@@ -37,6 +37,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from bot.core import i18n
+from bot.core.address import addressed
 from bot.core.answers import Accepted, holds, read_answer
 from bot.core.commands import MAX_EXTEND_MINUTES
 from bot.core.effects import (
@@ -64,6 +65,7 @@ from bot.core.events import (
     MemberJoined,
     MemberLeft,
     StartContext,
+    TimeOutEnded,
     TimerFired,
 )
 from bot.core.model import (
@@ -185,6 +187,7 @@ _BELL_MESSAGE: Final = MessageKind.bell
 _STATUS: Final = MessageKind.status
 _CHAIR_ADVANCES: Final = Advance.chair
 _PROCESS: Final = BellCommand.process
+_TIME_OUT: Final = BellCommand.time_out
 _PAUSE: Final = BellCommand.pause
 _RESUME: Final = BellCommand.resume
 _EXTEND: Final = BellCommand.extend
@@ -343,6 +346,7 @@ def start(flow: Flow, ctx: StartContext, now: datetime) -> Outcome:
     """
     now = _utc(now)
     team = ctx.team
+    flow = addressed(flow, team.address)
     run = Run(
         id=ctx.run_id,
         flow_id=flow.id,
@@ -391,6 +395,7 @@ def start(flow: Flow, ctx: StartContext, now: datetime) -> Outcome:
 def advance(flow: Flow, run: Run, event: Event, now: datetime) -> Outcome:
     """Apply one event to `run`. Returns the same run object when nothing changes."""
     now = _utc(now)
+    flow = addressed(flow, run.address)
     if now < run.clock:
         now = run.clock  # time never runs backwards for a run
     if run.status != _ACTIVE:
@@ -405,6 +410,8 @@ def advance(flow: Flow, run: Run, event: Event, now: datetime) -> Outcome:
         return _on_timer(flow, run, event, now)
     if isinstance(event, MemberJoined):
         return _on_joined(flow, run, event, now)
+    if isinstance(event, TimeOutEnded):
+        return _on_time_out_ended(flow, run, now)
     if isinstance(event, MemberLeft):
         return _on_presence(flow, run, event.member, now, left=True)
     return _on_presence(flow, run, event.member, now, absent=event.absent)
@@ -493,7 +500,7 @@ def _on_command(flow: Flow, run: Run, event: Command, now: datetime) -> Outcome:
     perms = flow.permissions
     roles = member_roles(member)
     command = event.command
-    if command == _PROCESS:
+    if command in (_PROCESS, _TIME_OUT):
         if roles.isdisjoint(perms.process_bell):
             return _reply(
                 run,
@@ -502,7 +509,10 @@ def _on_command(flow: Flow, run: Run, event: Command, now: datetime) -> Outcome:
                 roles=_role_names(perms.process_bell, run.language),
             )
         draft = _Draft(flow, run, now)
-        draft.ring_process_bell()
+        if command == _TIME_OUT and flow.time_out is not None:
+            draft.call_time_out(flow.time_out)
+        else:
+            draft.ring_process_bell()
         return draft.outcome()
     if roles.isdisjoint(perms.bell):
         return _reply(run, member.id, "refused.bell", roles=_role_names(perms.bell, run.language))
@@ -534,6 +544,17 @@ def _on_command(flow: Flow, run: Run, event: Command, now: datetime) -> Outcome:
         draft.skip_ahead(step)
     elif isinstance(step, PhaseStep):
         draft.extend(step, minutes)
+    return draft.outcome()
+
+
+def _on_time_out_ended(flow: Flow, run: Run, now: datetime) -> Outcome:
+    """The time-out is over: a phase it paused runs again (one the chair paused stays)."""
+    step = _index(flow).steps[run.step] if run.step is not None else None
+    state = run.state
+    if not isinstance(step, PhaseStep) or state is None or not state.time_out:
+        return Outcome(run, ())
+    draft = _Draft(flow, run, now)
+    draft.resume(step)
     return draft.outcome()
 
 
@@ -1203,7 +1224,7 @@ class _Draft:
         state = self.state
         assert state is not None and state.ends_at is not None and state.paused_at is not None
         ends_at = state.ends_at + (self.now - state.paused_at)
-        self.reschedule(step, ends_at=ends_at, paused_at=None)
+        self.reschedule(step, ends_at=ends_at, paused_at=None, time_out=False)
         self.announce(self.t("phase.resumed", end=clock(ends_at, self.tz)))
 
     def extend(self, step: PhaseStep, minutes: int) -> None:
@@ -1244,6 +1265,27 @@ class _Draft:
             MessageKind.process_bell,
             self.t("bell.process"),
         )
+
+    def call_time_out(self, time_out_flow: str) -> None:
+        """`/bel time-out`: counts as a process bell (never says who), pauses a running
+        phase until the time-out flow ends, and starts that flow with the same people."""
+        self.process_bells += 1
+        step = self.index.steps[self.step] if self.step is not None else None
+        state = self.state
+        if (
+            isinstance(step, PhaseStep)
+            and state is not None
+            and state.ends_at is not None
+            and state.paused_at is None
+            and not state.time_up
+        ):
+            self.cancel_timers()
+            self.state = evolve(state, {"paused_at": self.now, "time_out": True})
+        self.send(
+            f"time-out:{self.version}", _THREAD, MessageKind.process_bell, self.t("bell.time_out")
+        )
+        people = tuple(m.id for m in self.holders(self.flow.participants))
+        self.effects.append(StartFlow(time_out_flow, people))
 
     def stop_by_chair(self) -> None:
         self.send(

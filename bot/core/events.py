@@ -80,6 +80,7 @@ class BellCommand(StrEnum):
     next = "next"  # end this phase (or close this step) now and go on
     stop = "stop"  # end the meeting / run
     process = "process"  # the process bell, open to every member
+    time_out = "time_out"  # a time-out, open to every member: pauses the meeting (F11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,12 @@ class Command:
     member: str
     command: BellCommand
     minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOutEnded:
+    """The time-out flow a meeting started (`Flow.time_out`) has ended: its clock may
+    run again. Sent by the shell to the meeting's run; no member causes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,4 +119,4 @@ class MemberAbsent:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-Event = Answered | Command | TimerFired | MemberJoined | MemberLeft | MemberAbsent
+Event = Answered | Command | TimerFired | MemberJoined | MemberLeft | MemberAbsent | TimeOutEnded

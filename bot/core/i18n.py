@@ -69,6 +69,12 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "🔔 Procesbel — iemand vraagt om even stil te staan bij hoe het gesprek loopt.",
         "en": "🔔 Process bell — someone asks to pause on how the conversation is going.",
     },
+    "bell.time_out": {
+        "nl": "⏸ Time-out — iemand vraagt om het spel even neer te leggen. "
+        "De klok staat stil tot de time-out voorbij is.",
+        "en": "⏸ Time-out — someone asks to put the game down for a moment. "
+        "The clock is paused until the time-out is over.",
+    },
     # ---------------------------------------------------------------- the run as a whole
     "run.stopped": {
         "nl": "⏹ {title} is beëindigd.",

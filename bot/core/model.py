@@ -350,6 +350,10 @@ class Flow(_Model):
     participants: tuple[str, ...] = Field(default=("member",), description="Roles that take part.")
     permissions: Permissions = Permissions()
     triggers: tuple[Trigger, ...] = ()
+    time_out: str | None = Field(
+        default=None,
+        description="Flow started by `/bel time-out`; the phase's clock pauses until it ends.",
+    )
     retention_days: int = Field(default=90, ge=1)
     steps: tuple[Step, ...] = Field(min_length=1)
 

@@ -72,6 +72,7 @@ class StepState(_Value):
     paused_at: datetime | None = None
     extended_minutes: int = 0
     time_up: bool = False  # `advance: chair`: the bell rang, waiting for "next"
+    time_out: bool = False  # paused by a time-out: its end lets the clock run again
     generation: int = 0  # bumped on every reschedule, so old timer ids never come back
     # collect
     closes_at: datetime | None = None

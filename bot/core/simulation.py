@@ -28,7 +28,14 @@ from bot.core.effects import (
     Send,
     StartFlow,
 )
-from bot.core.events import Event, RegisteredEvent, StartContext, Team, TimerFired
+from bot.core.events import (
+    Event,
+    RegisteredEvent,
+    StartContext,
+    Team,
+    TimeOutEnded,
+    TimerFired,
+)
 from bot.core.model import AfterFlowTrigger, Flow
 from bot.core.run import Run, RunStatus
 
@@ -166,6 +173,7 @@ class Simulation:
                 )
             elif isinstance(effect, Finish):
                 self._after(flow, run)
+                self._time_out_over(flow, run)
 
     def _after(self, finished: Flow, run: Run) -> None:
         """Start every flow whose `after_flow` trigger names the flow that just ended."""
@@ -180,6 +188,12 @@ class Simulation:
                     else None
                 )
                 self.start(flow.id, by=run.started_by, event=event, parent=run.id)
+
+    def _time_out_over(self, finished: Flow, run: Run) -> None:
+        """A meeting's time-out flow ended: tell the meeting, whose clock may run again."""
+        parent = self.runs.get(run.parent_run) if run.parent_run else None
+        if parent is not None and self.flows[parent.flow_id].time_out == finished.id:
+            self.send(parent.id, TimeOutEnded())
 
     def _say(
         self, run: Run, to: str, message: Message, key: str | None = None, edit: bool = False

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from bot.core.address import base_language, is_variant
 from bot.core.model import (
     BUILTIN_ROLES,
     DEFAULT_LANGUAGE,
@@ -505,6 +506,22 @@ class _Checker:
             if isinstance(text, CatalogueRef):
                 continue  # its texts are checked in the catalogue
             have = {DEFAULT_LANGUAGE} if isinstance(text, str) else set(text)
+            for key in sorted(k for k in have if is_variant(k)):
+                base = base_language(key)
+                if base not in languages:
+                    self.error(
+                        loc,
+                        f"'{key}' is the \"u\" form of '{base}', which is not one of the "
+                        f"flow's languages ({', '.join(languages)}); write it as "
+                        f"'{languages[0]}@u' or add '{base}' to languages",
+                    )
+                elif base not in have:
+                    self.error(
+                        loc,
+                        f"this text has a \"u\" form '{key}' but no '{base}' text; "
+                        f"add '{base}: ...' for teams that say \"je\"",
+                    )
+            have = {base_language(k) for k in have}
             # A regional variant (nl-BE) falls back to its language (nl) when it has no
             # text of its own, so only a missing base language is a problem.
             missing = [

@@ -155,6 +155,8 @@ class EventRow(Base):
     label: Mapped[str] = mapped_column(String(200), default="")  # never a client's name
     created_by: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime]
+    # Member ids separated by spaces; empty: the flows' own participants.
+    participants: Mapped[str] = mapped_column(String(2000), default="", server_default="")
 
 
 class TrajectoryRow(Base):

@@ -506,3 +506,34 @@ def test_load_flow_raises_with_every_error() -> None:
         load_flow(text, PATH)
     assert [p.line for p in raised.value.problems] == [7, 28]
     assert str(raised.value).startswith(f"{PATH}:7:15: error: ")
+
+
+# --------------------------------------------------------------------------- "u" forms
+
+
+def test_a_u_form_of_a_declared_language_is_accepted() -> None:
+    text = changed(
+        'text: {nl: "Hoe gespannen ben je?", en: "How tense are you?"}',
+        'text: {nl: "Hoe gespannen ben je?", nl@u: "Hoe gespannen bent u?", en: "How tense?"}',
+    )
+    assert problems_in(text) == []
+
+
+def test_a_u_form_of_an_undeclared_language_is_reported_at_the_text() -> None:
+    text = changed(
+        'text: {nl: "Hoe gespannen ben je?", en: "How tense are you?"}',
+        'text: {nl: "Hoe gespannen ben je?", de@u: "Sie?", en: "How tense are you?"}',
+    )
+    problem = only(problems_in(text))
+    assert at(problem) == (18, 17, "error")
+    assert "'de@u'" in problem.message and "nl@u" in problem.message
+
+
+def test_a_u_form_without_its_plain_text_is_reported() -> None:
+    text = changed(
+        'text: {nl: "Hoe gespannen ben je?", en: "How tense are you?"}',
+        'text: {nl@u: "Hoe gespannen bent u?", en: "How tense are you?"}',
+    )
+    problem = only(problems_in(text))
+    assert at(problem) == (18, 17, "error")
+    assert "no 'nl' text" in problem.message

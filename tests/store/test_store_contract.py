@@ -849,3 +849,60 @@ async def test_a_members_own_time_zone_is_kept_and_checked(store: Store) -> None
     assert member is not None and member.timezone is None
     with pytest.raises(NotFound):
         await store.set_member_timezone(team.id, "U9", "Europe/Brussels")
+
+
+async def test_an_event_keeps_its_participants(store: Store) -> None:
+    team = await new_team(store)
+    visit = await store.add_event(
+        team.id, "visit", NOW + timedelta(days=1), participants=("U1", "U2"), now=NOW
+    )
+    plain = await store.add_event(team.id, "mdo", NOW + timedelta(days=2), now=NOW)
+    fetched = await store.get_event(visit.id)
+    assert fetched is not None and fetched.participants == "U1 U2"
+    again = await store.get_event(plain.id)
+    assert again is not None and again.participants == ""
+
+
+async def _planned(store: Store) -> tuple[str, str]:
+    """A team with a visit tomorrow that will start two flows, and one other event."""
+    team = await new_team(store)
+    visit = await store.add_event(team.id, "visit", NOW + timedelta(days=1), now=NOW)
+    other = await store.add_event(team.id, "visit", NOW + timedelta(days=2), now=NOW)
+    await store.commit_messages(
+        timers_new=[
+            timer(f"start:reflectie:{visit.id}:U1", NOW + timedelta(days=1, hours=2), kind="start"),
+            timer(f"start:voorbereiding:{visit.id}:U1", NOW, kind="start"),
+            timer(f"start:voorbereiding:{other.id}:U1", NOW + timedelta(days=1), kind="start"),
+        ],
+        now=NOW,
+    )
+    return visit.id, other.id
+
+
+async def test_an_events_start_timers_are_found_soonest_first(store: Store) -> None:
+    visit, other = await _planned(store)
+    names = [t.timer.split(":")[1] for t in await store.event_start_timers(visit)]
+    assert names == ["voorbereiding", "reflectie"]
+    assert len(await store.event_start_timers(other)) == 1
+
+
+async def test_moving_an_event_changes_its_moment_only(store: Store) -> None:
+    visit, other = await _planned(store)
+    assert await store.get_event(other) is not None
+    moved = await store.move_event(visit, NOW + timedelta(days=3))
+    assert moved is not None and moved.at == NOW + timedelta(days=3)
+    fetched = await store.get_event(visit)
+    assert fetched is not None and fetched.at == NOW + timedelta(days=3)
+    assert await store.move_event("nope", NOW) is None
+    assert len(await store.event_start_timers(visit)) == 2
+    untouched = await store.get_event(other)
+    assert untouched is not None and untouched.at == NOW + timedelta(days=2)
+
+
+async def test_cancelling_an_event_cancels_the_flows_it_would_start(store: Store) -> None:
+    visit, other = await _planned(store)
+    assert await store.cancel_event(visit, NOW) == 2
+    assert await store.get_event(visit) is None
+    assert await store.event_start_timers(visit) == []
+    assert len(await store.event_start_timers(other)) == 1
+    assert await store.cancel_event(visit, NOW) == -1

@@ -1,0 +1,85 @@
+"""Registering a visit from chat through the real runtime: who takes part, a client
+pseudonym, and moving or cancelling the visit with its planned flows."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from tests.runtime.test_console_runtime import Team, team  # noqa: F401  (the fixture)
+
+ANNOUNCED = "Jullie gaan samen op bezoek"
+
+
+async def join(team: Team) -> None:  # noqa: F811
+    await team.type("/als anna", "/samen", "/als bram", "/samen", "/als cor", "/samen")
+
+
+def code_in(said: str) -> str:
+    codes = re.findall(r"Code ([0-9a-f]{6})", said)
+    assert codes, said[-500:]
+    return codes[-1]
+
+
+async def test_a_visit_with_mentions_runs_its_flows_with_exactly_those_people(
+    team: Team,  # noqa: F811
+) -> None:
+    await join(team)
+    # The clock starts at 09:00 on Monday 23 November: preparing starts a day before.
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00 @anna @bram cliënt K-12")
+    said = team.said()
+    assert "Met Anna, Bram." in said
+    assert "/samen verzet" in said and "/samen afzeggen" in said
+    await team.wait(timedelta(hours=5, minutes=1))
+    said = team.said()
+    assert ANNOUNCED in said
+    assert "[DM anna]" in said
+    assert "[DM bram]" in said
+    assert "[DM cor]" not in said
+    # And the look back after the visit goes to the same two, two hours after it.
+    await team.wait(timedelta(days=1, hours=2))
+    said = team.said()
+    assert "Het bezoek zit erop" in said
+    assert "[DM cor]" not in said
+
+
+async def test_a_name_as_client_or_an_unknown_person_gets_a_clear_reply(
+    team: Team,  # noqa: F811
+) -> None:
+    await join(team)
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00 @anna cliënt Jansen")
+    assert "'Jansen' lijkt op een naam" in team.said()
+    await team.type("/samen bezoek 2026-11-24 14:00 @anna @zoe")
+    assert "Ik ken '@zoe' niet in dit team" in team.said()
+    await team.type("/samen bezoek 2026-11-24 14:00 morgen")
+    await team.wait(timedelta(minutes=1))  # replies to one person are paced
+    assert "'morgen' begrijp ik niet" in team.said()
+    assert "Genoteerd" not in team.said()
+
+
+async def test_moving_a_visit_moves_the_flows_it_will_start(team: Team) -> None:  # noqa: F811
+    await join(team)
+    await team.type("/als anna", "/samen bezoek 2026-11-25 14:00 @anna @bram")
+    code = code_in(team.said())
+    await team.type(f"/samen verzet {code} 2026-11-26 14:00")
+    assert "Verzet: het huisbezoek is nu op" in team.said()
+    assert "meeschuiven: 2" in team.said()
+    # The old start (24 November 14:00) passes without a word; the new one comes.
+    await team.wait(timedelta(days=1, hours=6))
+    assert ANNOUNCED not in team.said()
+    await team.wait(timedelta(days=1))
+    assert ANNOUNCED in team.said()
+
+
+async def test_cancelling_a_visit_cancels_the_flows_it_would_start(team: Team) -> None:  # noqa: F811
+    await join(team)
+    await team.type("/als anna", "/samen bezoek 2026-11-25 14:00")
+    code = code_in(team.said())
+    await team.type(f"/samen afzeggen {code}")
+    assert "Afgezegd: het huisbezoek. Geplande werkvormen die niet doorgaan: 2." in team.said()
+    await team.type(f"/samen afzeggen {code}")
+    await team.wait(timedelta(minutes=1))  # replies to one person are paced
+    assert f"Ik vind geen afspraak met code '{code}'" in team.said()
+    await team.wait(timedelta(days=3))
+    assert ANNOUNCED not in team.said()
+    assert "Het bezoek zit erop" not in team.said()
