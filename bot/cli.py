@@ -25,6 +25,7 @@ from bot.core.model import Flow
 from bot.core.problems import Problem
 from bot.demo import DEFAULT_SPEED, play
 from bot.flowfiles import find_test_files, load_flows, run_test_path
+from bot.privacy_cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
 from bot.teams import TeamsFileError
@@ -329,6 +330,9 @@ async def _upgrade(settings: Settings) -> None:
 def _print_errors(problems: list[Problem]) -> None:
     for problem in problems:
         typer.echo(str(problem), err=True)
+
+
+register_privacy_commands(app)  # samen keys / export / forget / audit (bot/privacy_cli.py)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from bot.outbox import Outbox
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
 from bot.store.repo import Store
+from bot.store.sealed import Keyring
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
 
@@ -89,7 +90,7 @@ async def build_runtime(
     url = settings.database_url_resolved()
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(url, migrate=True)
+    store = await Store.open(url, migrate=True, keyring=Keyring.from_environment(settings.data_dir))
     if settings.teams_file.is_file():
         try:
             await apply_teams(store, read_teams(settings.teams_file), clock.now())

@@ -40,6 +40,7 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 
 from bot.store.db import WRITE_OPTION, open_engine
 from bot.store.migrate import upgrade
+from bot.store.sealed import Keyring, attach, default_data_dir
 from bot.store.tables import (
     AnswerRow,
     Base,
@@ -129,8 +130,11 @@ class StepWrite:
 class Store:
     """The database as the shell sees it. Open with `Store.open(url)`; close when done."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
         self._engine = engine
+        # Sealed columns (answers, run state, inbox and outbox payloads) use this keyring.
+        self.keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
+        attach(engine.sync_engine.dialect, self.keyring)
         self._dialect = engine.dialect.name
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see db.py).
@@ -139,17 +143,25 @@ class Store:
         )
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, schema: str | None = None) -> Store:
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        schema: str | None = None,
+        keyring: Keyring | None = None,
+    ) -> Store:
         """Connect (raising `DatabaseUnavailable` if that fails) and, unless `migrate` is
-        False, bring the schema up to date first."""
+        False, bring the schema up to date first. Without `keyring`, the data key comes
+        from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
             if migrate:
                 await upgrade(engine)
+            return cls(engine, keyring)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine)
 
     async def close(self) -> None:
         await self._engine.dispose()

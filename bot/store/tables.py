@@ -22,12 +22,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.store.sealed import SealedJSON, SealedText
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -117,7 +118,7 @@ class RunRow(Base):
     flow_id: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[dict[str, Any]]
+    state: Mapped[dict[str, Any]] = mapped_column(SealedJSON("runs.state"))  # R-PRV-2
     thread: Mapped[str | None] = mapped_column(String(128), default=None)  # platform thread
     parent_run: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime]
@@ -139,7 +140,7 @@ class AnswerRow(Base):
     question: Mapped[str] = mapped_column(String(100))
     member: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16), default="value")
-    value: Mapped[str] = mapped_column(Text, default="")
+    value: Mapped[str] = mapped_column(SealedText("answers.value"), default="")  # R-PRV-2
     answered_at: Mapped[datetime]
 
 
@@ -215,7 +216,7 @@ class InboxRow(Base):
     )
     platform: Mapped[str] = mapped_column(String(16))
     event_key: Mapped[str] = mapped_column(String(200))
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON("inbox.payload"))  # R-PRV-2
     status: Mapped[str] = mapped_column(String(16), default="new")  # new | done | failed
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -242,7 +243,8 @@ class OutboxRow(Base):
     msg_key: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first; bells 0
-    message: Mapped[dict[str, Any]]
+    # Sealed until purged: a queued summary is health data until (and after) it is sent.
+    message: Mapped[dict[str, Any]] = mapped_column(SealedJSON("outbox.message"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
