@@ -76,6 +76,8 @@ from bot.core.timing import Offset as TimingOffset
 from bot.core.timing import cadence_dates, parse_duration, resolve_offset
 from bot.outbox import message_to_json
 from bot.replies import say
+from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
+from bot.retention import on_retention_timer
 from bot.store.repo import StaleRun, StepWrite, Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
 
@@ -561,6 +563,11 @@ class Service:
             return
         if run_id is None and timer.startswith("cadence:"):
             await self._on_cadence_timer(row, timer)
+            return
+        if run_id is None and timer.startswith(RETENTION_PREFIX):  # the daily purge
+            await on_retention_timer(self.store, self.flows, row.id, self.clock.now())
+            if self.scheduler is not None:
+                await self.scheduler.arm_horizon()
             return
         if run_id is None:
             await self.store.inbox_done(row.id, self.clock.now(), error="no run")

@@ -18,6 +18,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.flowfiles import FlowSet, load_flows
 from bot.outbox import Outbox
+from bot.retention import ensure_retention_timer
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
 from bot.store.repo import Store
@@ -98,6 +99,7 @@ async def build_runtime(
             await store.close()
             raise
     flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
+    await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     outbox = Outbox(store, {a.platform: a for a in chosen}, clock)
 

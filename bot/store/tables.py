@@ -253,3 +253,22 @@ class OutboxRow(Base):
     platform_ref: Mapped[str | None] = mapped_column(String(200), default=None)
     idempotency_key: Mapped[str] = mapped_column(String(300))
     error: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AccessLogRow(Base):
+    """Who read, exported or erased whose answers, when and for whom; never content
+    (R-PRV-7). Each row's hash covers its fields and the previous row's hash."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(16))  # read | export | erase | purge
+    what: Mapped[str] = mapped_column(String(200))  # e.g. "answers of run <id>", counts
+    subject: Mapped[str] = mapped_column(String(128))  # whose data: "person:<id>", "team:<id>"
+    actor: Mapped[str] = mapped_column(String(128))  # who: a user id or "admin:<os user>"
+    on_behalf_of: Mapped[str] = mapped_column(String(128), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
