@@ -173,6 +173,18 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "Die vraag hoort bij iets dat niet meer loopt.",
         "en": "That question belongs to something that is no longer running.",
     },
+    "privacy_warning": {
+        "nl": (
+            "Je antwoord lijkt een naam of een BSN te bevatten. Het is nog niet bewaard. "
+            "Gebruik liever initialen of een eigen codenaam voor je cliënt. Wil je het toch "
+            "zo bewaren? Stuur dan precies hetzelfde antwoord nog een keer."
+        ),
+        "en": (
+            "Your answer seems to contain a name or a BSN. It has not been saved yet. "
+            "Please use initials or a code name for your client instead. Want to keep it "
+            "as it is? Then send exactly the same answer again."
+        ),
+    },
 }
 
 

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
+from bot.answer_guard import AnswerGuard
 from bot.clock import Clock
 from bot.core import engine
 from bot.core.commands import (
@@ -145,6 +146,7 @@ class Service:
         # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
         # them go back there rather than into the team channel.
         self._private: set[int] = set()
+        self._guard = AnswerGuard(store)  # names and BSNs get a warning first (R-PRV-1)
 
     # ------------------------------------------------------------------ ingress
 
@@ -584,6 +586,12 @@ class Service:
         raw: str | tuple[str, ...] = (
             tuple(str(v) for v in value) if isinstance(value, list) else str(value)
         )
+        if isinstance(raw, str) and raw:
+            where = ("run", "step", "question")
+            key = (ctx.member.user, *(str(payload.get(k, "")) for k in where))
+            if await self._guard.hold(ctx.inbox, key, raw):
+                await self._reply(ctx, say("privacy_warning", ctx.team.language))
+                return
         event = Answered(
             ctx.member.user,
             str(payload.get("step", "")),
