@@ -11,6 +11,7 @@ after a restart the person is simply warned once more.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 
 from sqlalchemy import update
@@ -20,6 +21,7 @@ from bot.store.repo import Store
 from bot.store.tables import InboxRow
 
 REMEMBERED = 10_000
+_COMMAND_WORD = re.compile(r"/?[a-z+0-9]{1,12}")
 
 
 class AnswerGuard:
@@ -47,3 +49,13 @@ class AnswerGuard:
                 .execution_options(synchronize_session=False)
             )
         return found
+
+
+def first_word(typed: str) -> str:
+    """Only the command word of what someone typed, for echoing it back: the rest may be
+    a client's name (minimal echo, R-PRV-3). A word that could itself be a name (not a
+    short lowercase word) is shown as "…"."""
+    words = typed.split()
+    if not words:
+        return ""
+    return words[0] if _COMMAND_WORD.fullmatch(words[0]) else "…"

@@ -146,10 +146,10 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "T-0412 2025-11-24. Use a code, never a name.",
     },
     "trajectory_name_like": {
-        "nl": "'{ref}' lijkt op een naam. Gebruik een code die alleen jij kunt herleiden, "
-        "zoals T-0412: namen van cliënten horen niet in de chat.",
-        "en": "'{ref}' looks like a name. Use a code only you can trace back, such as "
-        "T-0412: client names do not belong in chat.",
+        "nl": "Die code lijkt op een naam of een BSN. Gebruik een code die alleen jij kunt "
+        "herleiden, zoals T-0412: namen en BSN's van cliënten horen niet in de chat.",
+        "en": "That code looks like a name or a BSN. Use a code only you can trace back, "
+        "such as T-0412: client names and BSNs do not belong in chat.",
     },
     "trajectory_exists": {
         "nl": "Er is in dit team al een traject '{ref}'.",

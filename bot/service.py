@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
-from bot.answer_guard import AnswerGuard
+from bot.answer_guard import AnswerGuard, first_word
 from bot.clock import Clock
 from bot.core import engine
 from bot.core.commands import (
@@ -73,6 +73,7 @@ from bot.core.model import (
 )
 from bot.core.render import text as render_text
 from bot.core.run import Run, RunStatus
+from bot.core.sensitive import find_bsn
 from bot.core.timing import Offset as TimingOffset
 from bot.core.timing import cadence_dates, parse_duration, resolve_offset
 from bot.outbox import message_to_json
@@ -231,7 +232,11 @@ class Service:
         elif kind == "command":
             await self._reply(
                 ctx,
-                say("unknown_command", team.language, typed="/" + str(payload.get("command", ""))),
+                say(
+                    "unknown_command",
+                    team.language,
+                    typed="/" + first_word(str(payload.get("command", ""))),
+                ),
             )
         elif kind == "answer":
             await self._on_answer(ctx)
@@ -610,7 +615,13 @@ class Service:
             command = parse_bell(ctx.member.user, args)
         except UnknownBellCommand as error:
             await self._reply(
-                ctx, say("unknown_bell", language, typed=error.typed, words=", ".join(error.words))
+                ctx,
+                say(
+                    "unknown_bell",
+                    language,
+                    typed=first_word(error.typed),
+                    words=", ".join(error.words),
+                ),
             )
             return
         run_id = await self._meeting(ctx.team)
@@ -644,7 +655,8 @@ class Service:
             command = parse_samen(args)
         except UnknownSamenCommand as error:
             await self._reply(
-                ctx, say("unknown_command", language, typed=f"/samen {error.typed}".strip())
+                ctx,
+                say("unknown_command", language, typed=f"/samen {first_word(error.typed)}".strip()),
             )
             return
         handler = {
@@ -824,7 +836,7 @@ class Service:
             return
         ref, started = args[0], _parse_date(args[1])
         assert started is not None
-        if _NAME_LIKE.fullmatch(ref):
+        if _NAME_LIKE.fullmatch(ref) or find_bsn(ref):  # a BSN is no pseudonym either
             await self._reply(ctx, say("trajectory_name_like", language, ref=ref))
             return
         now = self.clock.now()
