@@ -80,6 +80,7 @@ from bot.outbox import message_to_json
 from bot.replies import say
 from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
 from bot.retention import on_retention_timer
+from bot.store.access_log import disclosures
 from bot.store.repo import StaleRun, StepWrite, Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
 
@@ -378,6 +379,7 @@ class Service:
                 timers_cancel=timers_cancel,
                 inbox_id=inbox_id,
                 now=now,
+                access=disclosures(team.id, run.id, outbox),  # R-PRV-7: who saw answers
             )
         )
 

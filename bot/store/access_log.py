@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,3 +109,18 @@ async def verify(session: AsyncSession) -> Verdict:
             return Verdict(count, row.id)
         prev = row.hash
     return Verdict(count, None)
+
+
+def disclosures(team_id: str, run_id: str, outbox: Sequence[Mapping[str, Any]]) -> list[Access]:
+    """Access entries for the summaries among a step's outgoing messages: answers shown to
+    people (the destination's audience: a thread, a channel or one person's chat)."""
+    return [
+        Access(
+            "read",
+            f"summary of run {run_id} ({row.get('msg_key', '')})",
+            f"team:{team_id}",
+            f"audience:{row.get('destination', '')}",
+        )
+        for row in outbox
+        if row.get("kind") == "summary" and row.get("op", "send") != "edit"
+    ]

@@ -38,6 +38,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
+from bot.store.access_log import Access
+from bot.store.access_log import append as append_access
 from bot.store.db import WRITE_OPTION, open_engine
 from bot.store.migrate import upgrade
 from bot.store.sealed import Keyring, attach, default_data_dir
@@ -125,6 +127,7 @@ class StepWrite:
     timers_cancel: Sequence[str] = ()  # engine timer ids of this run; pending -> cancelled
     inbox_id: int | None = None  # the inbox row this step consumed: marked done
     now: datetime
+    access: Sequence[Access] = ()  # access-log entries (summaries shown), same transaction
 
 
 class Store:
@@ -475,6 +478,8 @@ class Store:
                     .values(status="done", handled_at=now, error="")
                     .execution_options(synchronize_session=False)
                 )
+            for access in write.access:
+                await append_access(s, access, now)
 
     async def commit_messages(
         self,

@@ -142,6 +142,13 @@ async def test_sentinels_fed_through_every_input_path_are_found_nowhere(
 
         values = list(await s.scalars(select(AnswerRow.value)))
     assert answer in values
+    # Showing the summary is a read of answers by people: in the access log, no content.
+    async with runtime.store.sessionmaker() as s, s.begin():
+        from bot.store.tables import AccessLogRow
+
+        reads = [r for r in await s.scalars(select(AccessLogRow)) if r.action == "read"]
+    assert reads and all(r.subject.startswith("team:") for r in reads)
+    assert reads[0].what.startswith("summary of run") and reads[0].actor.startswith("audience:")
 
     await runtime.store.close()  # checkpoint nothing away: the WAL is read as it is
     files = [data_dir / "samen.db", data_dir / "samen.db-wal", data_dir / "samen.db-shm"]
