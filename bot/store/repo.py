@@ -138,6 +138,9 @@ class Store:
         # Sealed columns (answers, run state, inbox and outbox payloads) use this keyring.
         self.keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
         attach(engine.sync_engine.dialect, self.keyring)
+        if engine.dialect.name != "sqlite" and self.keyring.path is not None:
+            # Several processes share one PostgreSQL: they must share one key as well.
+            log.warning("data key from a key file; set SAMEN_DATA_KEY when several hosts run")
         self._dialect = engine.dialect.name
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see db.py).
