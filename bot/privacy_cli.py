@@ -185,7 +185,8 @@ async def open_store(settings: Settings, keyring: Keyring | None = None) -> Stor
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-seal every answer under a new data key.
+    """Re-seal every answer under a new data key. Stop Samen first: a running process
+    would go on sealing with the old key.
 
     With the key file (the embedded default) a new key is made, everything is re-sealed,
     and the old key is removed once nothing needs it. With SAMEN_DATA_KEY, set the new
