@@ -342,7 +342,8 @@ async def purge(
 ) -> Purge:
     """Delete what is past its retention (R-PRV-4): answers older than their flow's
     `retention_days` (90 for a flow that is gone), ended runs that ended that long ago
-    (with their timers and messages), and after 7 days handled inbox events (the dedupe
+    (with their timers and messages), registered events 90 days after they took place,
+    and after 7 days handled inbox events (the dedupe
     record) and delivered messages of runs that ended or belong to none. Counts only are
     logged and recorded in the access log."""
     result = Purge()
@@ -375,6 +376,9 @@ async def purge(
             result.counts["runs"] = await _delete(s, delete(RunRow).where(RunRow.id.in_(ended_old)))
         else:
             result.counts["runs"] = 0
+        result.counts["events"] = await _delete(  # visits and meetings long past
+            s, delete(EventRow).where(EventRow.at < now - timedelta(days=DEFAULT_RETENTION_DAYS))
+        )
         week_ago = now - timedelta(days=INBOX_DAYS)
         result.counts["inbox"] = await _delete(
             s, delete(InboxRow).where(InboxRow.received_at < week_ago, InboxRow.status != "new")

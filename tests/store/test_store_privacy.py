@@ -247,8 +247,11 @@ async def test_the_purge_removes_what_is_past_retention_and_keeps_the_rest(store
     for row in await store.inbox_pending():
         if row.event_key != "unhandled":
             await store.inbox_done(row.id, row.received_at)
+    await store.add_event(one, "mdo", NOW - timedelta(days=91), now=old)
+    await store.add_event(one, "mdo", NOW - timedelta(days=10), now=old)
     flows = {"anoniem": load_flow(FLOW, "anoniem.yaml")}
     result = await privacy.purge(store, flows, now=NOW)
+    assert result.counts["events"] == 1 and len(await store.events(one)) == 1
     assert result.counts["runs"] == 1 and result.counts["answers"] == 1
     assert result.counts["inbox"] == 1
     assert [a["value"] for a in await _table(store, AnswerRow)] == ["nieuw"]
