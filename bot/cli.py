@@ -25,6 +25,7 @@ from bot.core.model import Flow
 from bot.core.problems import Problem
 from bot.demo import DEFAULT_SPEED, play
 from bot.flowfiles import find_test_files, load_flows, run_test_path
+from bot.privacy_cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
 from bot.teams import TeamsFileError
@@ -326,7 +327,9 @@ async def _upgrade(settings: Settings) -> None:
     await store.close()
 
 
-export_app = typer.Typer(help="Export data for coordinators (pseudonyms only).")
+export_app = typer.Typer(
+    help="Export data: a person's or a team's (--person / --team), or trajectories."
+)
 app.add_typer(export_app, name="export")
 
 
@@ -363,6 +366,10 @@ async def _export(settings: Settings, team: str | None) -> list[dict[str, Any]]:
 def _print_errors(problems: list[Problem]) -> None:
     for problem in problems:
         typer.echo(str(problem), err=True)
+
+
+# samen keys / export --person|--team / forget / audit / purge (bot/privacy_cli.py)
+register_privacy_commands(app, export_app)
 
 
 def main() -> None:

@@ -63,6 +63,7 @@ from bot.core.cadence import (
 )
 from bot.core.effects import Destination, Message, MessageKind
 from bot.core.model import CadenceTrigger
+from bot.core.sensitive import find_bsn
 from bot.evaluation_replies import say
 from bot.scheduler import QuietHours
 from bot.store.evaluations import EvaluationChanged, EvaluationStore, EvaluationWrite, new_id
@@ -348,7 +349,7 @@ class EvaluationDesk:
         if not _REF.fullmatch(ref):
             await self._answer(ctx, say("usage", language))
             return
-        if _NAME_LIKE.fullmatch(ref):
+        if _NAME_LIKE.fullmatch(ref) or find_bsn(ref):  # a BSN is no pseudonym either
             await self._answer(ctx, self.service_say("trajectory_name_like", language, ref=ref))
             return
         if started > self._today(ctx.team):

@@ -205,10 +205,10 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "T-0412 2025-11-24. Use a code, never a name.",
     },
     "trajectory_name_like": {
-        "nl": "'{ref}' lijkt op een naam. Gebruik een code die alleen jij kunt herleiden, "
-        "zoals T-0412: namen van cliënten horen niet in de chat.",
-        "en": "'{ref}' looks like a name. Use a code only you can trace back, such as "
-        "T-0412: client names do not belong in chat.",
+        "nl": "Die code lijkt op een naam of een BSN. Gebruik een code die alleen jij kunt "
+        "herleiden, zoals T-0412: namen en BSN's van cliënten horen niet in de chat.",
+        "en": "That code looks like a name or a BSN. Use a code only you can trace back, "
+        "such as T-0412: client names and BSNs do not belong in chat.",
     },
     "trajectory_exists": {
         "nl": "Er is in dit team al een traject '{ref}'.",
@@ -245,6 +245,18 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "als je mij een keer hebt gestart. Tik op de link en dan op Start: {link}",
         "en": "{name}, there are questions waiting for you, but I can only message you once "
         "you have started me. Tap the link, then Start: {link}",
+    },
+    "privacy_warning": {
+        "nl": (
+            "Je antwoord lijkt een naam of een BSN te bevatten. Het is nog niet bewaard. "
+            "Gebruik liever initialen of een eigen codenaam voor je cliënt. Wil je het toch "
+            "zo bewaren? Stuur dan precies hetzelfde antwoord nog een keer."
+        ),
+        "en": (
+            "Your answer seems to contain a name or a BSN. It has not been saved yet. "
+            "Please use initials or a code name for your client instead. Want to keep it "
+            "as it is? Then send exactly the same answer again."
+        ),
     },
 }
 

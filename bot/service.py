@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 
 from bot import planning
+from bot.answer_guard import AnswerGuard, first_word
 from bot.clock import Clock
 from bot.core import engine
 from bot.core.commands import (
@@ -80,6 +81,9 @@ from bot.core.timing import cron_next, parse_duration, resolve_offset
 from bot.evaluations import EvaluationDesk
 from bot.outbox import message_to_json
 from bot.replies import say
+from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
+from bot.retention import on_retention_timer
+from bot.store.access_log import disclosures
 from bot.store.repo import StaleRun, StepWrite, Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
 
@@ -153,6 +157,7 @@ class Service:
         # Told when someone writes to the bot privately (Telegram: they pressed Start),
         # so messages parked for them go out (bot/starts.py).
         self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
+        self._guard = AnswerGuard(store)  # names and BSNs get a warning first (R-PRV-1)
 
     # ------------------------------------------------------------------ ingress
 
@@ -250,7 +255,11 @@ class Service:
         elif kind == "command":
             await self._reply(
                 ctx,
-                say("unknown_command", team.language, typed="/" + str(payload.get("command", ""))),
+                say(
+                    "unknown_command",
+                    team.language,
+                    typed="/" + first_word(str(payload.get("command", ""))),
+                ),
             )
         elif kind == "answer":
             await self._on_answer(ctx)
@@ -394,6 +403,7 @@ class Service:
                 timers_cancel=timers_cancel,
                 inbox_id=inbox_id,
                 now=now,
+                access=disclosures(team.id, run.id, outbox),  # R-PRV-7: who saw answers
             )
         )
 
@@ -607,6 +617,11 @@ class Service:
         if run_id is None and timer.startswith("schedule:"):
             await self._on_schedule_timer(row, timer)
             return
+        if run_id is None and timer.startswith(RETENTION_PREFIX):  # the daily purge
+            await on_retention_timer(self.store, self.flows, row.id, self.clock.now())
+            if self.scheduler is not None:
+                await self.scheduler.arm_horizon()
+            return
         if run_id is None:
             await self.store.inbox_done(row.id, self.clock.now(), error="no run")
             return
@@ -622,6 +637,12 @@ class Service:
         raw: str | tuple[str, ...] = (
             tuple(str(v) for v in value) if isinstance(value, list) else str(value)
         )
+        if isinstance(raw, str) and raw:
+            where = ("run", "step", "question")
+            key = (ctx.member.user, *(str(payload.get(k, "")) for k in where))
+            if await self._guard.hold(ctx.inbox, key, raw):
+                await self._reply(ctx, say("privacy_warning", ctx.team.language))
+                return
         event = Answered(
             ctx.member.user,
             str(payload.get("step", "")),
@@ -640,7 +661,13 @@ class Service:
             command = parse_bell(ctx.member.user, args)
         except UnknownBellCommand as error:
             await self._reply(
-                ctx, say("unknown_bell", language, typed=error.typed, words=", ".join(error.words))
+                ctx,
+                say(
+                    "unknown_bell",
+                    language,
+                    typed=first_word(error.typed),
+                    words=", ".join(error.words),
+                ),
             )
             return
         run_id = await self._meeting(ctx.team)
@@ -674,7 +701,8 @@ class Service:
             command = parse_samen(args)
         except UnknownSamenCommand as error:
             await self._reply(
-                ctx, say("unknown_command", language, typed=f"/samen {error.typed}".strip())
+                ctx,
+                say("unknown_command", language, typed=f"/samen {first_word(error.typed)}".strip()),
             )
             return
         handlers: dict[str, Callable[[_Context, tuple[str, ...]], Awaitable[None]]] = {

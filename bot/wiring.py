@@ -23,10 +23,12 @@ from bot.flowfiles import FlowSet, load_flows
 from bot.lease import OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
 from bot.overview import Overview, overview
+from bot.retention import ensure_retention_timer
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
 from bot.starts import StartLinks
 from bot.store.repo import Store
+from bot.store.sealed import Keyring
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
 from bot.timezones import quiet_hours_for, remember_timezone
@@ -97,7 +99,7 @@ async def build_runtime(
     url = settings.database_url_resolved()
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(url, migrate=True)
+    store = await Store.open(url, migrate=True, keyring=Keyring.from_environment(settings.data_dir))
     if settings.teams_file.is_file():
         try:
             await apply_teams(store, read_teams(settings.teams_file), clock.now())
@@ -105,6 +107,7 @@ async def build_runtime(
             await store.close()
             raise
     flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
+    await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     starts = StartLinks(store, clock)
     outbox = Outbox(

@@ -38,8 +38,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
+from bot.store.access_log import Access
+from bot.store.access_log import append as append_access
 from bot.store.db import WRITE_OPTION, open_engine
 from bot.store.migrate import upgrade
+from bot.store.sealed import Keyring, attach, default_data_dir
 from bot.store.tables import (
     AnswerRow,
     Base,
@@ -129,13 +132,20 @@ class StepWrite:
     timers_cancel: Sequence[str] = ()  # engine timer ids of this run; pending -> cancelled
     inbox_id: int | None = None  # the inbox row this step consumed: marked done
     now: datetime
+    access: Sequence[Access] = ()  # access-log entries (summaries shown), same transaction
 
 
 class Store:
     """The database as the shell sees it. Open with `Store.open(url)`; close when done."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
         self._engine = engine
+        # Sealed columns (answers, run state, inbox and outbox payloads) use this keyring.
+        self.keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
+        attach(engine.sync_engine.dialect, self.keyring)
+        if engine.dialect.name != "sqlite" and self.keyring.path is not None:
+            # Several processes share one PostgreSQL: they must share one key as well.
+            log.warning("data key from a key file; set SAMEN_DATA_KEY when several hosts run")
         self._dialect = engine.dialect.name
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see db.py).
@@ -144,17 +154,25 @@ class Store:
         )
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, schema: str | None = None) -> Store:
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        schema: str | None = None,
+        keyring: Keyring | None = None,
+    ) -> Store:
         """Connect (raising `DatabaseUnavailable` if that fails) and, unless `migrate` is
-        False, bring the schema up to date first."""
+        False, bring the schema up to date first. Without `keyring`, the data key comes
+        from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
             if migrate:
                 await upgrade(engine)
+            return cls(engine, keyring)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine)
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -473,6 +491,8 @@ class Store:
                     .values(status="done", handled_at=now, error="")
                     .execution_options(synchronize_session=False)
                 )
+            for access in write.access:
+                await append_access(s, access, now)
 
     async def commit_messages(
         self,

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.store.sealed import SealedJSON, SealedText
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on every backend."""
@@ -117,7 +119,7 @@ class RunRow(Base):
     flow_id: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[dict[str, Any]]
+    state: Mapped[dict[str, Any]] = mapped_column(SealedJSON("runs.state"))  # R-PRV-2
     thread: Mapped[str | None] = mapped_column(String(128), default=None)  # platform thread
     parent_run: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime]
@@ -139,7 +141,7 @@ class AnswerRow(Base):
     question: Mapped[str] = mapped_column(String(100))
     member: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16), default="value")
-    value: Mapped[str] = mapped_column(Text, default="")
+    value: Mapped[str] = mapped_column(SealedText("answers.value"), default="")  # R-PRV-2
     answered_at: Mapped[datetime]
 
 
@@ -217,7 +219,7 @@ class InboxRow(Base):
     )
     platform: Mapped[str] = mapped_column(String(16))
     event_key: Mapped[str] = mapped_column(String(200))
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON("inbox.payload"))  # R-PRV-2
     status: Mapped[str] = mapped_column(String(16), default="new")  # new | done | failed
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -244,7 +246,8 @@ class OutboxRow(Base):
     msg_key: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first; bells 0
-    message: Mapped[dict[str, Any]]
+    # Sealed until purged: a queued summary is health data until (and after) it is sent.
+    message: Mapped[dict[str, Any]] = mapped_column(SealedJSON("outbox.message"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
@@ -274,11 +277,13 @@ class EvaluationRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | dropped
     snoozes: Mapped[int] = mapped_column(Integer, default=0)
     snoozed_until: Mapped[date | None] = mapped_column(Date, default=None)
-    snooze_reason: Mapped[str] = mapped_column(Text, default="")
+    snooze_reason: Mapped[str] = mapped_column(  # free text: R-PRV-2
+        SealedText("evaluations.snooze_reason"), default=""
+    )
     on_mdo_agenda: Mapped[date | None] = mapped_column(Date, default=None)  # asked on
     outcome: Mapped[str] = mapped_column(String(16), default="")  # continue | close | transfer
     continue_until: Mapped[date | None] = mapped_column(Date, default=None)
-    course: Mapped[str] = mapped_column(Text, default="")
+    course: Mapped[str] = mapped_column(SealedText("evaluations.course"), default="")  # R-PRV-2
     next_on: Mapped[date | None] = mapped_column(Date, default=None)
     done_by: Mapped[str | None] = mapped_column(String(128), default=None)
     done_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -365,3 +370,22 @@ class PinnedMessageRow(Base):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_ref: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+class AccessLogRow(Base):
+    """Who read, exported or erased whose answers, when and for whom; never content
+    (R-PRV-7). Each row's hash covers its fields and the previous row's hash."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(16))  # read | export | erase | purge
+    what: Mapped[str] = mapped_column(String(200))  # e.g. "answers of run <id>", counts
+    subject: Mapped[str] = mapped_column(String(128))  # whose data: "person:<id>", "team:<id>"
+    actor: Mapped[str] = mapped_column(String(128))  # who: a user id or "admin:<os user>"
+    on_behalf_of: Mapped[str] = mapped_column(String(128), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

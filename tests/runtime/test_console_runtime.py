@@ -174,4 +174,8 @@ async def test_an_answer_given_in_a_private_chat_belongs_to_the_runs_team(team: 
         replies = db.execute("select destination from outbox where op = 'reply'").fetchall()
     assert channels == ["team"]
     assert replies[-1] == ("dm:anna",)  # the re-prompt went back to the private chat
-    assert answers == [("leiden",)]
+    # Sealed at rest (R-PRV-2); the store's keyring opens it.
+    ((sealed,),) = answers
+    assert sealed.startswith("sealed:") and "leiden" not in sealed
+    opened = team.runtime.store.keyring.open(sealed.removeprefix("sealed:"), "answers.value")
+    assert opened == b"leiden"

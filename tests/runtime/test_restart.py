@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bot.store.sealed import KEY_FILE_NAME, Keyring, is_sealed_json
 from tests.runtime.samen_process import ROOT, SAMEN, SamenProcess, environment
 
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the store keeps a UTC moment in SQLite
@@ -73,6 +74,14 @@ def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
         return conn.execute(sql, args).fetchall()
 
 
+def open_state(db: Path, raw: str) -> dict[str, Any]:
+    """A run's state as stored: sealed with the key file next to the database (R-PRV-2)."""
+    stored = json.loads(raw)
+    assert is_sealed_json(stored), "run state must be sealed at rest"
+    ring = Keyring.from_file(db.parent / KEY_FILE_NAME)
+    return dict(json.loads(ring.open(stored["sealed"], "runs.state")))
+
+
 def _shift_iso(value: str, delta: timedelta) -> str:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")) - delta
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -91,7 +100,7 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
                     "UPDATE timers SET due_at = ? WHERE id = ?", (moved.strftime(DB_TIME), row_id)
                 )
             (raw,) = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
-            state = json.loads(raw)
+            state = open_state(db, raw)  # written back in plain JSON, which is read as is
             for key in ("clock", "started_at"):
                 state[key] = _shift_iso(state[key], delta)
             for timer in state["timers"].values():
@@ -166,7 +175,7 @@ def test_a_bell_missed_while_samen_was_killed_is_skipped_the_chair_is_told_once_
     assert "[DM anna] Samen: De bel van Ronde 1 kwam te laat" in second.said()
     # The meeting went on to the next phase, and the team heard that.
     (raw,) = query(db, "SELECT state FROM runs WHERE id = ?", run_id)[0]
-    assert json.loads(raw)["step"] == "ronde-2"
+    assert open_state(db, raw)["step"] == "ronde-2"
     assert printed_count([second], "⏱ Ronde 2") == 1
     # Nothing stuck, nothing duplicated more than once across the one crash.
     assert_outbox_clean(db)
@@ -223,7 +232,7 @@ def test_a_kill_in_the_middle_of_a_burst_leaves_no_event_unhandled_and_no_timer_
         ), (row_id, status, due)
     # A pending bell that is not in the run's state any more would ring a ghost bell later.
     (raw,) = query(db, "SELECT state FROM runs WHERE flow_id = 'kort-overleg'")[0]
-    in_state = set(json.loads(raw)["timers"])
+    in_state = set(open_state(db, raw)["timers"])
     for timer, status in query(db, "SELECT timer, status FROM timers WHERE kind = 'bell'"):
         assert (status == "pending") == (timer in in_state), (timer, status, in_state)
     assert_outbox_clean(db)

@@ -1,0 +1,122 @@
+"""Spotting free text that looks like it names a client: a person's name or a BSN.
+
+Pure and cautious: it only decides whether to warn, never what to store. A BSN (Dutch
+citizen service number) is nine digits, possibly written in groups, that pass the
+eleven-test. A name is a form of address followed by a capitalised word ("mevrouw
+Jansen", "dhr. De Vries"), or two or more capitalised words in a row inside a sentence
+("Jan de Vries", "Fatima El Amrani"); well-known words (weekdays, months, Samen's own
+vocabulary) and words in capitals (GGZ, MDO) do not count.
+False alarms cost one extra message; the person can send the answer again to keep it.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final
+
+
+class Finding(StrEnum):
+    bsn = "bsn"
+    name = "name"
+
+
+_BSN_CANDIDATE: Final = re.compile(r"(?<![\d])(\d(?:[ .-]?\d){8})(?![\d])")
+_TITLES: Final = (
+    r"(?i:mevrouw|mevr\.?|mw\.?|meneer|mnr\.?|dhr\.?|de heer|mr\.?|mrs\.?|ms\.?|miss|"
+    r"cliënt|client|patiënt|patient|mijnheer)"
+)
+_TITLED_NAME: Final = re.compile(rf"\b{_TITLES}\s+(?:(?:van|de|der|den|el|al|ter|ten)\s+)*[A-Z]\w+")
+_CAPITALISED: Final = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'’-]+$")
+_PARTICLES: Final = frozenset({"van", "de", "der", "den", "el", "al", "ter", "ten", "le", "la"})
+_COMMON: Final = frozenset(
+    {
+        # weekdays and months, nl and en
+        *["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"],
+        *["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+        *[
+            "januari",
+            "februari",
+            "maart",
+            "april",
+            "mei",
+            "juni",
+            "juli",
+            "augustus",
+            "september",
+            "oktober",
+        ],
+        *[
+            "november",
+            "december",
+            "january",
+            "february",
+            "march",
+            "may",
+            "june",
+            "july",
+            "august",
+            "october",
+        ],
+        # words of the care team's world that are often capitalised
+        *[
+            "samen",
+            "intervisie",
+            "mdo",
+            "team",
+            "teams",
+            "slack",
+            "telegram",
+            "ik",
+            "we",
+            "wij",
+            "jij",
+            "je",
+        ],
+        *["nederland", "vlaanderen", "belgië", "amsterdam", "rotterdam", "utrecht", "den", "haag"],
+    }
+)
+
+
+def passes_eleven_test(digits: str) -> bool:
+    """The BSN eleven-test: 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a positive multiple of 11."""
+    if len(digits) != 9 or not digits.isdigit():
+        return False
+    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
+    return total > 0 and total % 11 == 0
+
+
+def find_bsn(text: str) -> bool:
+    return any(
+        passes_eleven_test(re.sub(r"\D", "", match.group(1)))
+        for match in _BSN_CANDIDATE.finditer(text)
+    )
+
+
+def find_name(text: str) -> bool:
+    if _TITLED_NAME.search(text):
+        return True
+    for sentence in re.split(r"[.!?\n;:]+", text):
+        words = re.findall(r"[\wÀ-ÿ'’-]+", sentence)
+        run = 0
+        for word in words:
+            if _CAPITALISED.match(word) and word.lower() not in _COMMON:
+                run += 1
+                if run >= 2:
+                    return True
+            elif word.lower() in _PARTICLES and run:
+                continue  # "Jan de Vries": the particle keeps the name going
+            else:
+                run = 0
+    return False
+
+
+def sensitive(text: str) -> tuple[Finding, ...]:
+    """What in `text` looks like it identifies a person (empty: nothing)."""
+    found: list[Finding] = []
+    if find_bsn(text):
+        found.append(Finding.bsn)
+    if find_name(text):
+        found.append(Finding.name)
+    return tuple(found)

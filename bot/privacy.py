@@ -1,0 +1,489 @@
+"""Data subject rights and retention: export a person's or a team's data, erase a person,
+purge what is past its retention. Each is recorded in the access log (R-PRV-4..7).
+
+These are admin operations (the `samen export / forget / purge` commands and the daily
+retention timer). They read whole tables in a few short transactions; answers are opened
+by the store layer like everywhere else. Logs carry counts and ids only.
+
+Anonymous questions (`anonymous: true` in a flow) never reveal who answered: a team
+export writes "anonymous" instead of the member, in the answers table and in run state.
+A person's own export does include their own anonymous answers: it is their data.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, inspect, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.model import Flow, Question
+from bot.store import access_log
+from bot.store.access_log import Access
+from bot.store.repo import Store
+from bot.store.tables import (
+    AccessLogRow,
+    AnswerRow,
+    Base,
+    EventRow,
+    InboxRow,
+    MemberRow,
+    OutboxRow,
+    RunRow,
+    TeamRow,
+    TimerRow,
+    TrajectoryRow,
+)
+
+log = logging.getLogger(__name__)
+
+INBOX_DAYS = 7  # inbox (the dedupe record) and delivered messages
+DEFAULT_RETENTION_DAYS = 90
+ANONYMOUS = "anonymous"
+FORGOTTEN_PREFIX = "forgotten-"
+EXPORT_TABLES = (
+    "teams",
+    "members",
+    "runs",
+    "answers",
+    "events",
+    "trajectories",
+    "timers",
+    "inbox",
+    "outbox",
+    "access_log",
+)
+
+
+def as_dict(row: Base) -> dict[str, Any]:
+    """A row as JSON-ready values (datetimes and dates as ISO text)."""
+    out: dict[str, Any] = {}
+    for attr in inspect(type(row)).column_attrs:
+        value = getattr(row, attr.key)
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        out[attr.key] = value
+    return out
+
+
+# ---------------------------------------------------------------------- export
+
+
+def anonymous_questions(flows: Mapping[str, Flow]) -> set[tuple[str, str, str]]:
+    """(flow id, step id, question id) of every anonymous question."""
+    found: set[tuple[str, str, str]] = set()
+    for flow in flows.values():
+        for step in flow.steps:
+            for question in _questions(step):
+                if question.anonymous:
+                    found.add((flow.id, step.id, question.id))
+    return found
+
+
+def _questions(step: Any) -> list[Question]:
+    found: list[Question] = []
+    for body_name in ("ask", "collect", "phase", "round"):
+        body = getattr(step, body_name, None)
+        if body is None:
+            continue
+        single = getattr(body, "question", None)
+        if isinstance(single, Question):
+            found.append(single)
+        found.extend(q for q in getattr(body, "questions", ()) if isinstance(q, Question))
+    return found
+
+
+async def export_team(
+    store: Store,
+    team_id: str,
+    *,
+    actor: str,
+    on_behalf_of: str = "",
+    flows: Mapping[str, Flow] | None = None,
+    now: datetime,
+) -> dict[str, list[dict[str, Any]]]:
+    """Everything stored about a team, table by table; the export is logged."""
+    anonymous = anonymous_questions(flows or {})
+    async with store.sessionmaker() as s, s.begin():
+        team = await s.get(TeamRow, team_id)
+        if team is None:
+            raise LookupError(f"no team with id {team_id}")
+        runs = list(await s.scalars(select(RunRow).where(RunRow.team_id == team_id)))
+        run_ids = [r.id for r in runs]
+        flow_of = {r.id: r.flow_id for r in runs}
+        answers = list(await s.scalars(select(AnswerRow).where(AnswerRow.run_id.in_(run_ids))))
+        out: dict[str, list[dict[str, Any]]] = {
+            "teams": [as_dict(team)],
+            "members": _dicts(
+                await s.scalars(select(MemberRow).where(MemberRow.team_id == team_id))
+            ),
+            "runs": [_run_for_team(r, anonymous) for r in runs],
+            "answers": [_answer_for_team(a, flow_of, anonymous) for a in answers],
+            "events": _dicts(await s.scalars(select(EventRow).where(EventRow.team_id == team_id))),
+            "trajectories": _dicts(
+                await s.scalars(select(TrajectoryRow).where(TrajectoryRow.team_id == team_id))
+            ),
+            "timers": _dicts(await s.scalars(select(TimerRow).where(TimerRow.run_id.in_(run_ids)))),
+            "inbox": [
+                as_dict(r)
+                for r in await s.scalars(select(InboxRow))
+                if _inbox_of_team(r, team, run_ids)
+            ],
+            "outbox": _dicts(
+                await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
+            ),
+            "access_log": _dicts(
+                await s.scalars(
+                    select(AccessLogRow).where(AccessLogRow.subject == f"team:{team_id}")
+                )
+            ),
+        }
+        await access_log.append(
+            s,
+            Access("export", _counted("team export", out), f"team:{team_id}", actor, on_behalf_of),
+            now,
+        )
+    log.info("exported team %s", team_id)
+    return out
+
+
+async def export_person(
+    store: Store, user: str, *, actor: str, on_behalf_of: str = "", now: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """Everything stored about one person (a platform user id), in every team."""
+    async with store.sessionmaker() as s, s.begin():
+        runs = [r for r in await s.scalars(select(RunRow)) if _mentions(r.state, user)]
+        out: dict[str, list[dict[str, Any]]] = {
+            "members": _dicts(await s.scalars(select(MemberRow).where(MemberRow.user == user))),
+            "runs": [_run_for_person(r, user) for r in runs],
+            "answers": _dicts(await s.scalars(select(AnswerRow).where(AnswerRow.member == user))),
+            "events": _dicts(await s.scalars(select(EventRow).where(EventRow.created_by == user))),
+            "trajectories": _dicts(
+                await s.scalars(select(TrajectoryRow).where(TrajectoryRow.owner == user))
+            ),
+            "inbox": [
+                as_dict(r) for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)
+            ],
+            "outbox": [
+                as_dict(r)
+                for r in await s.scalars(select(OutboxRow))
+                if _to_user(r.destination, user)
+            ],
+            "access_log": _dicts(
+                await s.scalars(
+                    select(AccessLogRow).where(
+                        or_(AccessLogRow.subject == f"person:{user}", AccessLogRow.actor == user)
+                    )
+                )
+            ),
+        }
+        await access_log.append(
+            s,
+            Access("export", _counted("person export", out), f"person:{user}", actor, on_behalf_of),
+            now,
+        )
+    log.info("exported a person's data (%d answers)", len(out["answers"]))
+    return out
+
+
+def to_json(export: Mapping[str, list[dict[str, Any]]]) -> str:
+    return json.dumps(export, ensure_ascii=False, indent=1, sort_keys=True, default=str)
+
+
+def to_csv(export: Mapping[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """One CSV text per table (file name -> content); nested values as JSON."""
+    files: dict[str, str] = {}
+    for table, rows in export.items():
+        buffer = io.StringIO()
+        columns = sorted({key for row in rows for key in row})
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {
+                    k: json.dumps(v, ensure_ascii=False, sort_keys=True)
+                    if isinstance(v, dict | list)
+                    else v
+                    for k, v in row.items()
+                }
+            )
+        files[f"{table}.csv"] = buffer.getvalue()
+    return files
+
+
+# ---------------------------------------------------------------------- erasure
+
+
+@dataclass
+class Erasure:
+    """What `forget` removed (counts only) and what it could not do."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    platform_messages: int = 0  # sent messages to them that only the platform can delete
+
+    def add(self, key: str, count: int) -> None:
+        self.counts[key] = self.counts.get(key, 0) + count
+
+
+def forgotten_id(user: str) -> str:
+    return FORGOTTEN_PREFIX + hashlib.sha256(user.encode("utf-8")).hexdigest()[:10]
+
+
+async def forget(
+    store: Store, user: str, *, actor: str, on_behalf_of: str = "", now: datetime
+) -> Erasure:
+    """Erase a person: their member rows, answers, inbox events, pending messages to them,
+    their place in every run (runs that were only theirs are deleted with their timers;
+    in shared runs their answers go and their id is replaced by a placeholder, marked
+    left, so no reminder reaches them). One transaction; recorded in the access log."""
+    result = Erasure()
+    placeholder = forgotten_id(user)
+    async with store.sessionmaker() as s, s.begin():
+        for run in list(await s.scalars(select(RunRow))):
+            if not _mentions(run.state, user):
+                continue
+            people = {m.get("id") for m in run.state.get("members", [])}
+            if people <= {user}:
+                result.add("timers", await _cancel_and_drop_run(s, run.id))
+                result.add("runs", 1)
+                continue
+            run.state = _scrub_state(run.state, user, placeholder)
+            run.version += 1
+            run.updated_at = now
+            result.add("runs_scrubbed", 1)
+        result.add("answers", await _delete(s, delete(AnswerRow).where(AnswerRow.member == user)))
+        result.add("members", await _delete(s, delete(MemberRow).where(MemberRow.user == user)))
+        inbox_ids = [r.id for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)]
+        if inbox_ids:
+            result.add(
+                "inbox", await _delete(s, delete(InboxRow).where(InboxRow.id.in_(inbox_ids)))
+            )
+        to_them = [r for r in await s.scalars(select(OutboxRow)) if _to_user(r.destination, user)]
+        result.platform_messages = sum(1 for r in to_them if r.status == "sent" and r.platform_ref)
+        if to_them:
+            result.add(
+                "outbox",
+                await _delete(
+                    s, delete(OutboxRow).where(OutboxRow.id.in_([r.id for r in to_them]))
+                ),
+            )
+        await s.execute(update(EventRow).where(EventRow.created_by == user).values(created_by=None))
+        await s.execute(
+            update(TrajectoryRow).where(TrajectoryRow.owner == user).values(owner=placeholder)
+        )
+        await access_log.append(
+            s,
+            Access(
+                "erase",
+                "forget: " + ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())),
+                f"person:{placeholder}",
+                actor,
+                on_behalf_of,
+            ),
+            now,
+        )
+    log.info("forgot a person: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
+    return result
+
+
+async def _cancel_and_drop_run(s: AsyncSession, run_id: str) -> int:
+    cancelled = await _delete(
+        s,
+        update(TimerRow)
+        .where(TimerRow.run_id == run_id, TimerRow.status == "pending")
+        .values(status="cancelled"),
+    )
+    await s.execute(delete(AnswerRow).where(AnswerRow.run_id == run_id))
+    await s.execute(delete(TimerRow).where(TimerRow.run_id == run_id))
+    await s.execute(delete(OutboxRow).where(OutboxRow.run_id == run_id))
+    await s.execute(delete(RunRow).where(RunRow.id == run_id))
+    return cancelled
+
+
+def _scrub_state(state: dict[str, Any], user: str, placeholder: str) -> dict[str, Any]:
+    """The run state without the person's answers and name, their id replaced."""
+    state = json.loads(json.dumps(state))
+    for questions in state.get("answers", {}).values():
+        for by_member in questions.values():
+            by_member.pop(user, None)
+    for member in state.get("members", []):
+        if member.get("id") == user:
+            member.update(name="", left=True)
+    replaced: dict[str, Any] = _replace(state, user, placeholder)
+    return replaced
+
+
+def _replace(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {(new if k == old else k): _replace(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, old, new) for v in value]
+    return new if value == old else value
+
+
+# ---------------------------------------------------------------------- retention
+
+
+@dataclass
+class Purge:
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def purge(
+    store: Store, flows: Mapping[str, Flow], *, now: datetime, actor: str = "retention"
+) -> Purge:
+    """Delete what is past its retention (R-PRV-4): answers older than their flow's
+    `retention_days` (90 for a flow that is gone), ended runs that ended that long ago
+    (with their timers and messages), registered events 90 days after they took place,
+    and after 7 days handled inbox events (the dedupe
+    record) and delivered messages of runs that ended or belong to none. Counts only are
+    logged and recorded in the access log."""
+    result = Purge()
+    async with store.sessionmaker() as s, s.begin():
+        runs = (
+            await s.execute(select(RunRow.id, RunRow.flow_id, RunRow.status, RunRow.finished_at))
+        ).all()
+        by_days: dict[int, list[str]] = {}
+        ended_old: list[str] = []
+        for run_id, flow_id, status, finished_at in runs:
+            flow = flows.get(flow_id)
+            days = flow.retention_days if flow is not None else DEFAULT_RETENTION_DAYS
+            by_days.setdefault(days, []).append(run_id)
+            old = finished_at is not None and finished_at < now - timedelta(days=days)
+            if status != "active" and old:
+                ended_old.append(run_id)
+        answers = 0
+        for days, ids in by_days.items():
+            answers += await _delete(
+                s,
+                delete(AnswerRow).where(
+                    AnswerRow.run_id.in_(ids), AnswerRow.answered_at < now - timedelta(days=days)
+                ),
+            )
+        result.counts["answers"] = answers
+        if ended_old:
+            await s.execute(delete(TimerRow).where(TimerRow.run_id.in_(ended_old)))
+            await s.execute(delete(OutboxRow).where(OutboxRow.run_id.in_(ended_old)))
+            await s.execute(delete(AnswerRow).where(AnswerRow.run_id.in_(ended_old)))
+            result.counts["runs"] = await _delete(s, delete(RunRow).where(RunRow.id.in_(ended_old)))
+        else:
+            result.counts["runs"] = 0
+        result.counts["events"] = await _delete(  # visits and meetings long past
+            s, delete(EventRow).where(EventRow.at < now - timedelta(days=DEFAULT_RETENTION_DAYS))
+        )
+        week_ago = now - timedelta(days=INBOX_DAYS)
+        result.counts["inbox"] = await _delete(
+            s, delete(InboxRow).where(InboxRow.received_at < week_ago, InboxRow.status != "new")
+        )
+        active = select(RunRow.id).where(RunRow.status == "active")
+        result.counts["outbox"] = await _delete(
+            s,
+            delete(OutboxRow).where(
+                OutboxRow.created_at < week_ago,
+                OutboxRow.status != "pending",
+                or_(OutboxRow.run_id.is_(None), OutboxRow.run_id.not_in(active)),
+            ),
+        )
+        result.counts["timers"] = await _delete(
+            s,
+            delete(TimerRow).where(
+                TimerRow.status != "pending",
+                TimerRow.handled_at < week_ago,
+                or_(TimerRow.run_id.is_(None), TimerRow.run_id.not_in(active)),
+            ),
+        )
+        what = "retention purge: " + ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
+        await access_log.append(s, Access("purge", what, "all", actor), now)
+    log.info("%s", what)
+    return result
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _dicts(rows: Any) -> list[dict[str, Any]]:
+    return [as_dict(r) for r in rows]
+
+
+def _counted(what: str, out: Mapping[str, list[Any]]) -> str:
+    return f"{what}: " + ", ".join(f"{k}={len(v)}" for k, v in out.items())
+
+
+async def _delete(s: AsyncSession, statement: Any) -> int:
+    result = await s.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _mentions(value: Any, user: str) -> bool:
+    if isinstance(value, dict):
+        return any(k == user or _mentions(v, user) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_mentions(v, user) for v in value)
+    return isinstance(value, str) and value == user
+
+
+def _inbox_of_user(row: InboxRow, user: str) -> bool:
+    return isinstance(row.payload, dict) and bool(row.payload.get("user") == user)
+
+
+def _inbox_of_team(row: InboxRow, team: TeamRow, run_ids: list[str]) -> bool:
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    if row.platform == "timer":
+        return payload.get("run_id") in run_ids
+    if payload.get("run") in run_ids:
+        return True
+    return row.platform == team.platform and payload.get("channel") == team.channel
+
+
+def _to_user(destination: str, user: str) -> bool:
+    return destination in (user, f"dm:{user}")
+
+
+def _run_for_team(run: RunRow, anonymous: set[tuple[str, str, str]]) -> dict[str, Any]:
+    out = as_dict(run)
+    state = json.loads(json.dumps(run.state))
+    for step, questions in state.get("answers", {}).items():
+        for question, by_member in list(questions.items()):
+            if (run.flow_id, step.split("~")[0], question) in anonymous:
+                questions[question] = {
+                    f"{ANONYMOUS}-{i + 1}": a for i, a in enumerate(by_member.values())
+                }
+    out["state"] = state
+    return out
+
+
+def _answer_for_team(
+    answer: AnswerRow, flow_of: Mapping[str, str], anonymous: set[tuple[str, str, str]]
+) -> dict[str, Any]:
+    out = as_dict(answer)
+    if (flow_of.get(answer.run_id), answer.step.split("~")[0], answer.question) in anonymous:
+        out["member"] = ANONYMOUS
+    return out
+
+
+def _run_for_person(run: RunRow, user: str) -> dict[str, Any]:
+    """Their part of a run: ids, and their own answers; others' answers are left out."""
+    answers = {
+        step: {q: {user: by[user]} for q, by in questions.items() if user in by}
+        for step, questions in run.state.get("answers", {}).items()
+    }
+    return {
+        "id": run.id,
+        "team_id": run.team_id,
+        "flow_id": run.flow_id,
+        "status": run.status,
+        "created_at": run.created_at.isoformat(),
+        "answers": {k: v for k, v in answers.items() if v},
+    }
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

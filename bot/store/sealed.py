@@ -1,0 +1,327 @@
+"""Encryption at rest: answer text, run state and message payloads sealed with AES-GCM.
+
+Reflections about clients are health data (R-PRV-2). The columns that may hold what a
+professional typed are declared with `SealedText` or `SealedJSON` in `tables.py`; they
+encrypt on the way into the database and decrypt on the way out, so every caller (the
+service, the scheduler, the outbox, adapters added later) gets encryption without
+having to remember it.
+
+A sealed value carries the id of the key that sealed it: `sealed:v1:<key id>:<base64 of
+nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v1:<key id>:..."}`. The
+column's name is bound in as associated data, so a value copied into another column
+does not open. Values written before sealing existed (plain text, plain JSON) are read
+as they are; `samen keys rotate` seals them.
+
+Keys: `SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
+`SAMEN_DATA_KEYS_OLD` (comma-separated), or, for the embedded default, a key file
+created on first run in the data directory with 0600 permissions. The key file holds
+every key still needed for reading; the first is the one that seals.
+
+Each engine carries its keyring on its dialect (`attach`), because a TypeDecorator sees
+only the value and the dialect.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import JSON, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+KEY_FILE_NAME = "data.key"
+TEXT_PREFIX = "sealed:"
+VERSION = "v1"
+ENV_KEY = "SAMEN_DATA_KEY"
+ENV_OLD_KEYS = "SAMEN_DATA_KEYS_OLD"
+_DIALECT_ATTRIBUTE = "samen_keyring"
+
+
+class DataKeyError(Exception):
+    """A key is missing, malformed or cannot be stored. The message says which (never the
+    key itself) and what to do."""
+
+
+class SealBroken(Exception):
+    """A sealed value cannot be opened: its key is not in the keyring, or the value was
+    altered. The message names the column and the key id, never content."""
+
+
+@dataclass
+class Keyring:
+    """The keys Samen may read with; `current` seals. `path` is the key file, if any."""
+
+    keys: dict[str, bytes]
+    current: str
+    path: Path | None = None
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.current not in self.keys:
+            raise DataKeyError("the sealing key is not among the keys")
+        for key in self.keys.values():
+            if len(key) != KEY_BYTES:
+                raise DataKeyError(f"a data key must be {KEY_BYTES} bytes")
+
+    def __repr__(self) -> str:  # never the key material
+        return f"Keyring(current={self.current!r}, ids={sorted(self.keys)!r})"
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def generate(cls, path: Path | None = None) -> Keyring:
+        key = secrets.token_bytes(KEY_BYTES)
+        return cls({key_id(key): key}, key_id(key), path)
+
+    @classmethod
+    def from_environment(
+        cls, data_dir: Path | None, env: Mapping[str, str] | None = None
+    ) -> Keyring:
+        """`SAMEN_DATA_KEY` (+ `SAMEN_DATA_KEYS_OLD`) if set; else the key file in
+        `data_dir`, created on first use; with neither, a key that lives in memory only
+        (for throw-away in-memory databases)."""
+        env = os.environ if env is None else env
+        given = (env.get(ENV_KEY) or "").strip()
+        if given:
+            current = decode_key(given, ENV_KEY)
+            keys = {key_id(current): current}
+            for i, old in enumerate((env.get(ENV_OLD_KEYS) or "").split(",")):
+                if old.strip():
+                    raw = decode_key(old.strip(), f"{ENV_OLD_KEYS} (entry {i + 1})")
+                    keys.setdefault(key_id(raw), raw)
+            return cls(keys, key_id(current))
+        if data_dir is None:
+            return cls.generate()
+        return cls.from_file(data_dir / KEY_FILE_NAME)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Keyring:
+        """Read the key file, or create it (0600) with one new key when it is missing."""
+        if not path.exists():
+            ring = cls.generate(path)
+            ring.save()
+            return ring
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise DataKeyError(
+                f"the key file {path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            keys = {str(k["id"]): base64.b64decode(k["key"], validate=True) for k in data["keys"]}
+            current = str(data["keys"][0]["id"])
+        except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
+            raise DataKeyError(
+                f"the key file {path} is damaged; restore it from your backup "
+                "(without it, sealed answers cannot be read)"
+            ) from None
+        for kid, key in keys.items():
+            if key_id(key) != kid:
+                raise DataKeyError(f"the key file {path} is damaged (key {kid} does not match)")
+        return cls(keys, current, path)
+
+    def save(self) -> None:
+        """Write the key file atomically with 0600 permissions; the sealing key first."""
+        if self.path is None:
+            return
+        order = [self.current, *(k for k in self.keys if k != self.current)]
+        body = json.dumps(
+            {
+                "keys": [
+                    {"id": k, "key": base64.b64encode(self.keys[k]).decode("ascii")} for k in order
+                ]
+            },
+            indent=1,
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".new")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, body.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.path)
+
+    def with_new_key(self) -> Keyring:
+        """A keyring that seals with a new key and still reads with the old ones."""
+        key = secrets.token_bytes(KEY_BYTES)
+        return Keyring({**self.keys, key_id(key): key}, key_id(key), self.path)
+
+    def only_current(self) -> Keyring:
+        return Keyring({self.current: self.keys[self.current]}, self.current, self.path)
+
+    # ------------------------------------------------------------------ sealing
+
+    def seal(self, plain: bytes, column: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._cipher(self.current).encrypt(nonce, plain, column.encode("utf-8"))
+        body = base64.b64encode(nonce + sealed).decode("ascii")
+        return f"{VERSION}:{self.current}:{body}"
+
+    def open(self, envelope: str, column: str) -> bytes:
+        _version, kid, body = _split(envelope, column)
+        if kid not in self.keys:
+            raise SealBroken(
+                f"{column}: sealed with key {kid}, which is not in the keyring; "
+                f"set {ENV_OLD_KEYS} or restore the key file"
+            )
+        try:
+            raw = base64.b64decode(body, validate=True)
+            return self._cipher(kid).decrypt(
+                raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode("utf-8")
+            )
+        except (InvalidTag, binascii.Error, ValueError):
+            raise SealBroken(f"{column}: a value sealed with key {kid} was altered") from None
+
+    def _cipher(self, kid: str) -> AESGCM:
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            cipher = self._ciphers[kid] = AESGCM(self.keys[kid])
+        return cipher
+
+
+def key_id(key: bytes) -> str:
+    """A short public id for a key (a hash prefix; reveals nothing usable about it)."""
+    return hashlib.sha256(b"samen-key-id:" + key).hexdigest()[:12]
+
+
+def decode_key(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise DataKeyError(
+            f"{where} must be {KEY_BYTES} random bytes in base64; make one with: "
+            "python -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())'"
+        )
+    return key
+
+
+def new_key_text() -> str:
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
+
+
+def _split(envelope: str, column: str) -> tuple[str, str, str]:
+    parts = envelope.split(":", 2)
+    if len(parts) != 3 or parts[0] != VERSION:
+        raise SealBroken(f"{column}: not a sealed value of a known version")
+    return parts[0], parts[1], parts[2]
+
+
+# ---------------------------------------------------------------------- engines
+
+
+def attach(dialect: Dialect, keyring: Keyring) -> None:
+    """Let the sealed columns of every connection of this engine use `keyring`."""
+    setattr(dialect, _DIALECT_ATTRIBUTE, keyring)
+
+
+def keyring_of(dialect: Dialect) -> Keyring:
+    ring = getattr(dialect, _DIALECT_ATTRIBUTE, None)
+    if ring is None:
+        raise DataKeyError(
+            "this database engine has no data key attached; open it through Store.open"
+        )
+    return ring  # type: ignore[no-any-return]
+
+
+def is_sealed_text(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(TEXT_PREFIX + VERSION + ":")
+
+
+def is_sealed_json(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(value.get("sealed"), str)
+        and value["sealed"].startswith(VERSION + ":")
+    )
+
+
+def sealed_key_id(value: object) -> str | None:
+    """The key id of a stored (raw) sealed value, None when it is not sealed."""
+    if is_sealed_text(value):
+        return str(value).split(":", 3)[2]
+    if is_sealed_json(value):
+        return str(value["sealed"]).split(":", 2)[1]  # type: ignore[index]
+    return None
+
+
+class SealedText(TypeDecorator[str]):
+    """Text encrypted at rest. Plain text written before sealing is read as it is."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, column: str) -> None:
+        super().__init__()
+        self.column = column
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return TEXT_PREFIX + keyring_of(dialect).seal(value.encode("utf-8"), self.column)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or not is_sealed_text(value):
+            return value
+        return keyring_of(dialect).open(value[len(TEXT_PREFIX) :], self.column).decode("utf-8")
+
+
+class SealedJSON(TypeDecorator[Any]):
+    """JSON encrypted at rest, stored as `{"sealed": ...}` so the column stays JSON."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, column: str) -> None:
+        super().__init__()
+        self.column = column
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return {"sealed": keyring_of(dialect).seal(plain, self.column)}
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or not is_sealed_json(value):
+            return value
+        return json.loads(keyring_of(dialect).open(value["sealed"], self.column))
+
+
+SEALED_COLUMNS: Sequence[tuple[str, str]] = (
+    ("answers", "value"),
+    ("runs", "state"),
+    ("inbox", "payload"),
+    ("outbox", "message"),
+    ("evaluations", "course"),
+    ("evaluations", "snooze_reason"),
+)
+
+
+def default_data_dir(url: Any) -> Path | None:
+    """Where the key file lives when no key is given: next to a SQLite database file;
+    for other databases `SAMEN_DATA_DIR` (default .samen); None for in-memory SQLite."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).expanduser().parent
+    return Path(os.environ.get("SAMEN_DATA_DIR") or ".samen")

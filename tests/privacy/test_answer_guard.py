@@ -1,0 +1,53 @@
+"""A name or BSN in a free-text answer gets a gentle warning before it is stored."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from adapters.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.store.tables import AnswerRow, InboxRow
+from bot.wiring import build_runtime
+
+from .console import ROOT, Team
+
+
+@pytest.fixture
+async def team(tmp_path: Path) -> AsyncIterator[Team]:
+    printed: list[str] = []
+    clock = FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    console = ConsoleAdapter(out=printed.append)
+    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
+    runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
+    yield Team(runtime, console, clock, printed)
+    await runtime.store.close()
+
+
+async def _answers(team: Team) -> list[str]:
+    async with team.runtime.store.sessionmaker() as s, s.begin():
+        return list(await s.scalars(select(AnswerRow.value).where(AnswerRow.member == "anna")))
+
+
+async def test_a_name_in_an_answer_is_held_back_with_a_warning_and_kept_when_sent_again(
+    team: Team,
+) -> None:
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00")
+    await team.wait(timedelta(hours=5))
+    await team.type("/als anna", "/a 1 Bezorgd om mevrouw Jansen")
+    assert "lijkt een naam of een BSN te bevatten" in team.said()
+    assert await _answers(team) == []
+    async with team.runtime.store.sessionmaker() as s, s.begin():
+        payloads = [r.payload for r in await s.scalars(select(InboxRow))]
+    assert not any("Jansen" in str(p) for p in payloads)  # not even waiting in the inbox
+    await team.type("/a 1 Bezorgd om mevrouw Jansen")
+    assert await _answers(team) == ["Bezorgd om mevrouw Jansen"]
+    await team.type("/a 2 leiden")  # an ordinary answer goes straight through
+    assert "leiden" in await _answers(team)
+    assert team.said().count("lijkt een naam") == 1

@@ -1,0 +1,82 @@
+"""The sentinel test through the real Telegram adapter (python-telegram-bot, long polling)
+against the local fake Bot API: a client name and a BSN in group commands and the bot
+token in the configuration appear nowhere — not in the database, not in the logs at
+DEBUG, not in any argument sent to the Bot API (the token is only in the URL path)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.telegram import TelegramAdapter
+from bot.config import Settings
+from bot.wiring import build_runtime
+
+from .console import ROOT
+
+sys.path.insert(0, str(ROOT / "tests" / "adapters" / "telegram"))
+from fake_telegram import TOKEN, FakeTelegram
+
+CLIENT = "Zonnebloem-Verhaar"
+BSN = "247593412"
+GROUP = {"id": -1009876543210, "title": "Wijkteam Zuid", "type": "supergroup"}
+ANNA = {"id": 4242, "is_bot": False, "first_name": "Anna"}
+BOUND = 10.0
+
+
+def _command(update_id: int, text: str) -> dict[str, Any]:
+    word = text.split()[0]
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "from": ANNA,
+            "chat": GROUP,
+            "date": 1700000000,
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(word)}],
+        },
+    }
+
+
+async def test_sentinels_sent_through_telegram_are_found_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    fake = FakeTelegram()
+    await fake.start()
+    settings = Settings(data_dir=tmp_path / "data", flows_dir=ROOT / "flows")
+    telegram = TelegramAdapter(token=TOKEN, api_url=fake.base_url, poll_timeout=1.0)
+    runtime = await build_runtime(settings, adapters=[telegram], use_apscheduler=False)
+    try:
+        await runtime.start()
+        texts = [
+            f"/samen {CLIENT} {BSN}",
+            f"/bel {CLIENT} {BSN}",
+            f"/samen traject {BSN} 2026-01-05",
+        ]
+        for i, text in enumerate(texts):
+            fake.queue_update(_command(5001 + i, text))
+        async with asyncio.timeout(BOUND):
+            while len(fake.called("sendMessage")) < len(texts):
+                await asyncio.sleep(0.05)
+    finally:
+        await runtime.stop()
+        await fake.stop()
+
+    sent = json.dumps([c.args for c in fake.calls], ensure_ascii=False, default=str)
+    assert "Dat commando ken ik niet" in sent  # the replies did go out
+    blobs = [p.read_bytes() for p in (tmp_path / "data").glob("samen.db*")]
+    logs = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
+    for sentinel in (CLIENT, BSN, TOKEN, TOKEN.split(":")[1]):
+        assert sentinel not in sent, f"{sentinel!r} sent to the Bot API"
+        assert sentinel not in logs, f"{sentinel!r} in the logs"
+        for blob in blobs:
+            assert sentinel.encode() not in blob

@@ -1,0 +1,280 @@
+"""Export, erasure, retention and the access log (R-PRV-4..7), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+
+from bot import privacy
+from bot.core.loader import load_flow
+from bot.privacy import as_dict
+from bot.store import access_log
+from bot.store.repo import StepWrite, Store
+from bot.store.tables import (
+    AccessLogRow,
+    AnswerRow,
+    Base,
+    EventRow,
+    InboxRow,
+    MemberRow,
+    OutboxRow,
+    RunRow,
+    TeamRow,
+    TimerRow,
+    TrajectoryRow,
+)
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MODELS: dict[str, type[Base]] = {
+    "teams": TeamRow,
+    "members": MemberRow,
+    "runs": RunRow,
+    "answers": AnswerRow,
+    "events": EventRow,
+    "trajectories": TrajectoryRow,
+    "timers": TimerRow,
+    "inbox": InboxRow,
+    "outbox": OutboxRow,
+    "access_log": AccessLogRow,
+}
+
+FLOW = """\
+id: anoniem
+title: {nl: Anoniem, en: Anonymous}
+steps:
+  - id: vraag
+    collect:
+      deadline: 1d
+      questions:
+        - id: gevoel
+          type: text
+          anonymous: true
+          text: {nl: "Hoe gaat het?", en: "How are you?"}
+        - id: open
+          type: text
+          text: {nl: "Iets anders?", en: "Anything else?"}
+"""
+
+
+def _state(run_id: str, members: list[str], answers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "members": [{"id": m, "name": m.title(), "roles": [], "absent": False} for m in members],
+        "answers": {"vraag": {"gevoel": {m: {"value": v} for m, v in answers.items()}, "open": {}}},
+        "asked": {"vraag": members},
+        "timers": {"vraag:deadline": {"kind": "deadline"}},
+    }
+
+
+async def _run(
+    store: Store,
+    team_id: str,
+    run_id: str,
+    members: list[str],
+    answers: dict[str, str],
+    now: datetime = NOW,
+) -> None:
+    await store.commit_step(
+        StepWrite(
+            run_id=run_id,
+            expected_version=None,
+            run={
+                "team_id": team_id,
+                "flow_id": "anoniem",
+                "status": "active",
+                "state": _state(run_id, members, answers),
+            },
+            answers=[
+                {"step": "vraag", "question": "gevoel", "member": m, "value": v}
+                for m, v in answers.items()
+            ],
+            timers_new=[
+                {
+                    "timer": "vraag:deadline",
+                    "kind": "deadline",
+                    "due_at": now + timedelta(days=1),
+                    "idempotency_key": f"{run_id}:deadline",
+                }
+            ],
+            outbox=[
+                {
+                    "platform": "console",
+                    "destination": f"dm:{m}",
+                    "kind": "form",
+                    "message": {"text": "form"},
+                    "idempotency_key": f"{run_id}:form:{m}",
+                }
+                for m in members
+            ],
+            now=now,
+        )
+    )
+
+
+async def _world(store: Store) -> tuple[str, str]:
+    """Two teams; anna is in both, bram only in the first; a run only anna takes part in."""
+    one = await store.team_for_channel("console", "team-1", now=NOW)
+    two = await store.team_for_channel("console", "team-2", now=NOW)
+    for team, user in ((one, "anna"), (one, "bram"), (two, "anna"), (two, "cees")):
+        await store.upsert_member(team.id, user, user.title(), now=NOW)
+    await _run(store, one.id, "run-1", ["anna", "bram"], {"anna": "moe", "bram": "goed"})
+    await _run(store, two.id, "run-2", ["anna", "cees"], {"cees": "prima"})
+    await _run(store, one.id, "run-solo", ["anna"], {"anna": "alleen"})
+    for i, (channel, user) in enumerate((("team-1", "anna"), ("team-2", "cees"))):
+        await store.inbox_put("console", f"e{i}", {"channel": channel, "user": user}, NOW)
+    await store.add_event(one.id, "mdo", NOW + timedelta(days=2), created_by="anna", now=NOW)
+    await store.add_trajectory(one.id, "client-7", "bram", date(2026, 1, 5), now=NOW)
+    return one.id, two.id
+
+
+async def _table(store: Store, model: type[Base], *where: Any) -> list[dict[str, Any]]:
+    async with store.sessionmaker() as s, s.begin():
+        return [as_dict(r) for r in await s.scalars(select(model).where(*where))]
+
+
+def _by_id(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    return {row["id"]: row for row in rows}
+
+
+async def test_a_team_export_holds_every_row_of_the_team_and_hides_who_answered_anonymously(
+    store: Store,
+) -> None:
+    one, _two = await _world(store)
+    flows = {"anoniem": load_flow(FLOW, "anoniem.yaml")}
+    export = await privacy.export_team(store, one, actor="admin:test", flows=flows, now=NOW)
+    run_ids = {"run-1", "run-solo"}
+    expected = {
+        "teams": await _table(store, TeamRow, TeamRow.id == one),
+        "members": await _table(store, MemberRow, MemberRow.team_id == one),
+        "runs": await _table(store, RunRow, RunRow.team_id == one),
+        "answers": await _table(store, AnswerRow, AnswerRow.run_id.in_(run_ids)),
+        "events": await _table(store, EventRow, EventRow.team_id == one),
+        "trajectories": await _table(store, TrajectoryRow, TrajectoryRow.team_id == one),
+        "timers": await _table(store, TimerRow, TimerRow.run_id.in_(run_ids)),
+        "inbox": [r for r in await _table(store, InboxRow) if r["payload"]["channel"] == "team-1"],
+        "outbox": await _table(store, OutboxRow, OutboxRow.team_id == one),
+    }
+    for table, rows in expected.items():
+        exported = _by_id(export[table])
+        assert set(exported) == set(_by_id(rows)), table
+        for row_id, row in _by_id(rows).items():
+            if table == "answers" and row["question"] == "gevoel":
+                assert exported[row_id] == {**row, "member": "anonymous"}
+            elif table == "runs":
+                assert {k: v for k, v in exported[row_id].items() if k != "state"} == {
+                    k: v for k, v in row.items() if k != "state"
+                }
+                gevoel = exported[row_id]["state"]["answers"]["vraag"]["gevoel"]
+                assert not set(gevoel) & {"anna", "bram"}
+                assert sorted(a["value"] for a in gevoel.values()) == sorted(
+                    a["value"] for a in row["state"]["answers"]["vraag"]["gevoel"].values()
+                )
+            else:
+                assert exported[row_id] == row, table
+    assert "anna" not in json.dumps([a["member"] for a in export["answers"]])
+    csv_files = privacy.to_csv(export)
+    assert set(csv_files) == {f"{t}.csv" for t in export}
+    assert csv_files["answers.csv"].count("\n") == len(export["answers"]) + 1
+    (logged,) = await _table(store, AccessLogRow)
+    assert logged["action"] == "export" and logged["subject"] == f"team:{one}"
+    assert "moe" not in json.dumps(logged)
+
+
+async def test_a_person_export_holds_their_rows_in_every_team_and_nobody_elses_answers(
+    store: Store,
+) -> None:
+    await _world(store)
+    export = await privacy.export_person(store, "anna", actor="admin:test", now=NOW)
+    assert {r["id"] for r in export["members"]} == {
+        r["id"] for r in await _table(store, MemberRow, MemberRow.user == "anna")
+    }
+    assert export["answers"] == await _table(store, AnswerRow, AnswerRow.member == "anna")
+    assert {r["id"] for r in export["runs"]} == {"run-1", "run-2", "run-solo"}
+    assert "goed" not in json.dumps(export) and "prima" not in json.dumps(export)
+    assert {r["destination"] for r in export["outbox"]} == {"dm:anna"}
+    assert len(export["inbox"]) == 1 and len(export["events"]) == 1
+
+
+async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_their_own_run(
+    store: Store,
+) -> None:
+    await _world(store)
+    result = await privacy.forget(store, "anna", actor="admin:test", on_behalf_of="anna", now=NOW)
+    assert result.counts["runs"] == 1 and result.counts["runs_scrubbed"] == 2
+    async with store.sessionmaker() as s, s.begin():
+        for model in MODELS.values():
+            if model is AccessLogRow:
+                continue
+            for row in await s.scalars(select(model)):
+                assert "anna" not in json.dumps(as_dict(row), default=str).lower(), model
+        assert (
+            await s.scalar(
+                select(func.count()).select_from(TimerRow).where(TimerRow.run_id == "run-solo")
+            )
+            == 0
+        )
+        assert await s.get(RunRow, "run-solo") is None
+    run = await store.load_run("run-1")
+    assert run is not None and run.version == 1
+    assert run.state["answers"]["vraag"]["gevoel"] == {"bram": {"value": "goed"}}
+    gone = privacy.forgotten_id("anna")
+    assert {"id": gone, "name": "", "roles": [], "absent": False, "left": True} in run.state[
+        "members"
+    ]
+    assert [a["value"] for a in await _table(store, AnswerRow)] == ["goed", "prima"]
+    (logged,) = await _table(store, AccessLogRow)
+    assert logged["action"] == "erase" and logged["on_behalf_of"] == "anna"
+    assert "anna" not in logged["subject"]
+
+
+async def test_the_purge_removes_what_is_past_retention_and_keeps_the_rest(store: Store) -> None:
+    one = (await store.team_for_channel("console", "team-1", now=NOW)).id
+    old = NOW - timedelta(days=95)
+    await _run(store, one, "run-old", ["anna"], {"anna": "oud"}, now=old)
+    await _run(store, one, "run-new", ["anna"], {"anna": "nieuw"}, now=NOW - timedelta(days=5))
+    async with store.sessionmaker() as s, s.begin():
+        await s.execute(
+            update(RunRow)
+            .where(RunRow.id == "run-old")
+            .values(status="done", finished_at=NOW - timedelta(days=91))
+        )
+    await store.inbox_put("console", "old", {"channel": "team-1"}, NOW - timedelta(days=8))
+    await store.inbox_put("console", "new", {"channel": "team-1"}, NOW - timedelta(days=6))
+    await store.inbox_put("console", "unhandled", {"channel": "team-1"}, NOW - timedelta(days=30))
+    for row in await store.inbox_pending():
+        if row.event_key != "unhandled":
+            await store.inbox_done(row.id, row.received_at)
+    await store.add_event(one, "mdo", NOW - timedelta(days=91), now=old)
+    await store.add_event(one, "mdo", NOW - timedelta(days=10), now=old)
+    flows = {"anoniem": load_flow(FLOW, "anoniem.yaml")}
+    result = await privacy.purge(store, flows, now=NOW)
+    assert result.counts["events"] == 1 and len(await store.events(one)) == 1
+    assert result.counts["runs"] == 1 and result.counts["answers"] == 1
+    assert result.counts["inbox"] == 1
+    assert [a["value"] for a in await _table(store, AnswerRow)] == ["nieuw"]
+    assert {r["event_key"] for r in await _table(store, InboxRow)} == {"new", "unhandled"}
+    assert {r["id"] for r in await _table(store, RunRow)} == {"run-new"}
+    (logged,) = await _table(store, AccessLogRow)
+    assert logged["action"] == "purge" and "answers=1" in logged["what"]
+
+
+async def test_one_altered_row_of_the_access_log_breaks_verification_at_that_row(
+    store: Store,
+) -> None:
+    async with store.sessionmaker() as s, s.begin():
+        for i in range(4):
+            await access_log.append(
+                s, access_log.Access("read", f"answers of run r{i}", "team:t", "u1"), NOW
+            )
+    async with store.sessionmaker() as s, s.begin():
+        verdict = await access_log.verify(s)
+    assert verdict.ok and verdict.rows == 4
+    async with store.sessionmaker() as s, s.begin():
+        third = (await s.scalars(select(AccessLogRow.id).order_by(AccessLogRow.id))).all()[2]
+        await s.execute(text("UPDATE access_log SET actor = 'u2' WHERE id = :id"), {"id": third})
+    async with store.sessionmaker() as s, s.begin():
+        verdict = await access_log.verify(s)
+    assert not verdict.ok and verdict.broken_at == third
