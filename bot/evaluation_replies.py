@@ -11,6 +11,25 @@ from collections.abc import Mapping
 from typing import Final
 
 TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
+    # Short words for one line of the MDO agenda (see bot.evaluations.agenda_lines).
+    "label.plan_review": {"nl": "planevaluatie", "en": "plan review"},
+    "label.continuation": {"nl": "vervolgvraag", "en": "continuation question"},
+    "label.colleague": {"nl": "evaluatie met een collega", "en": "evaluation with a colleague"},
+    "label.periodic": {"nl": "halfjaarlijkse evaluatie", "en": "half-yearly evaluation"},
+    "label.process": {"nl": "procesevaluatie", "en": "process evaluation"},
+    "label.agreed": {"nl": "afgesproken evaluatie", "en": "agreed evaluation"},
+    "agenda.overdue": {
+        "nl": "{ref} — {what}, {owner}, te laat sinds {since}",
+        "en": "{ref} — {what}, {owner}, overdue since {since}",
+    },
+    "agenda.due": {
+        "nl": "{ref} — {what}, {owner}, aan de beurt sinds {since}",
+        "en": "{ref} — {what}, {owner}, due since {since}",
+    },
+    "agenda.asked": {
+        "nl": "{ref} — {what}, {owner}, op verzoek (gepland {since})",
+        "en": "{ref} — {what}, {owner}, on request (planned {since})",
+    },
     "kind.plan_review": {
         "nl": "behandelplan erbij pakken: doelen evalueren en zo nodig bijstellen",
         "en": "take out the treatment plan: evaluate the goals and adjust them where needed",

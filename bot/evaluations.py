@@ -147,6 +147,29 @@ async def due_for_mdo(store: Store, team_id: str, on: date) -> list[MdoItem]:
     return items
 
 
+async def agenda_lines(store: Store, team: TeamRow, on: date) -> tuple[str, ...]:
+    """`due_for_mdo` as lines for a meeting's agenda (a phase with `agenda: evaluations`),
+    in the team's language: client code, what is due, whose it is, since when."""
+    language = team.language
+    names = {m.user: m.name or m.user for m in await store.members(team.id)}
+    lines = []
+    for item in await due_for_mdo(store, team.id, on):
+        key = {State.overdue: "agenda.overdue", State.due: "agenda.due"}.get(
+            item.state, "agenda.asked"
+        )
+        lines.append(
+            say(
+                key,
+                language,
+                ref=item.client_ref,
+                what=say(f"label.{item.kind}", language),
+                owner=names.get(item.owner, item.owner),
+                since=format_date(item.due_on, "d MMM", locale=language.replace("-", "_")),
+            )
+        )
+    return tuple(lines)
+
+
 def _lifecycle(row: EvaluationRow) -> Evaluation:
     return Evaluation(row.due_on, row.status == "done", row.snoozed_until, row.snoozes)
 

@@ -68,6 +68,7 @@ from bot.core.events import (
 )
 from bot.core.model import (
     AfterFlowTrigger,
+    Agenda,
     CommandTrigger,
     EventTrigger,
     Flow,
@@ -78,7 +79,7 @@ from bot.core.render import text as render_text
 from bot.core.run import Run, RunStatus
 from bot.core.timing import Offset as TimingOffset
 from bot.core.timing import cron_next, parse_duration, resolve_offset
-from bot.evaluations import EvaluationDesk
+from bot.evaluations import EvaluationDesk, agenda_lines
 from bot.outbox import message_to_json
 from bot.replies import say
 from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
@@ -327,6 +328,15 @@ class Service:
         preface: Message | None = None,
     ) -> Run:
         engine_team = await self._engine_team(team)
+        agenda: dict[str, tuple[str, ...]] = {}
+        if any(
+            isinstance(s, PhaseStep) and s.phase.agenda is Agenda.evaluations for s in flow.steps
+        ):
+            # As of the meeting's day: what is due by then, by client code (never a name).
+            day = (event.at if event is not None else self.clock.now()).astimezone(
+                ZoneInfo(team.timezone)
+            )
+            agenda[Agenda.evaluations.value] = await agenda_lines(self.store, team, day.date())
         ctx = StartContext(
             run_id=uuid.uuid4().hex[:16],
             team=engine_team,
@@ -334,6 +344,7 @@ class Service:
             event=event,
             parent_run=parent,
             participants=participants,
+            agenda=agenda,
         )
         outcome = engine.start(flow, ctx, self.clock.now())
         if preface is not None and by is not None:

@@ -368,6 +368,7 @@ def start(flow: Flow, ctx: StartContext, now: datetime) -> Outcome:
         event_kind=ctx.event.kind if ctx.event is not None else None,
         event_at=_utc(ctx.event.at) if ctx.event is not None else None,
         parent_run=ctx.parent_run,
+        agenda={name: tuple(lines) for name, lines in ctx.agenda.items()},
     )
     if ctx.started_by is not None and ctx.parent_run is None:
         starter = next((m for m in team.members if m.id == ctx.started_by), None)
@@ -1132,6 +1133,10 @@ class _Draft:
             )
         ]
         lines += [f"• {text(p, self.language)}" for p in body.prompts]
+        if body.agenda is not None:
+            items = self.run.agenda.get(body.agenda.value, ())
+            lines.append(self.t(f"agenda.{body.agenda.value}" + ("" if items else ".none")))
+            lines += [f"   – {item}" for item in items]
         self.send(
             f"phase:{self.tag}",
             _THREAD,

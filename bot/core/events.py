@@ -7,6 +7,7 @@ except timer events. Events are plain values with no behaviour.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -48,6 +49,8 @@ class StartContext:
     event: RegisteredEvent | None = None
     parent_run: str | None = None
     participants: tuple[str, ...] | None = None  # chained flows keep the same people
+    # Agenda name -> its lines, filled in by the shell for phases with `agenda:`.
+    agenda: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class AnswerKind(StrEnum):

@@ -18,6 +18,14 @@ DEFAULT: Final = "nl"
 # key -> {language or language@u: text}. Placeholders use str.format names.
 CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     # ---------------------------------------------------------------- phases and bells
+    "agenda.evaluations": {
+        "nl": "Aan de beurt (per code):",
+        "en": "Due (by code):",
+    },
+    "agenda.evaluations.none": {
+        "nl": "Er zijn vandaag geen evaluaties aan de beurt.",
+        "en": "No evaluations are due today.",
+    },
     "phase.header": {
         "nl": "⏱ {title} — {duration}, tot {end}",
         "en": "⏱ {title} — {duration}, until {end}",

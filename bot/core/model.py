@@ -140,6 +140,12 @@ class CollectStep(_StepBase):
     collect: CollectBody
 
 
+class Agenda(StrEnum):
+    """Lists the shell fills in when a run starts, for a phase to show."""
+
+    evaluations = "evaluations"  # the team's due and overdue evaluations, by client code
+
+
 class Advance(StrEnum):
     auto = "auto"  # the bell ends the phase and the next step starts
     chair = "chair"  # the bell rings, the phase waits for the chair's "next"
@@ -155,6 +161,11 @@ class PhaseBody(_Model):
     advance: Advance = Advance.auto
     questions: tuple[Question, ...] = Field(
         default=(), description="Asked of every participant while the phase runs."
+    )
+    agenda: Agenda | None = Field(
+        default=None,
+        description="Show a list the shell fills in when the run starts: 'evaluations' "
+        "(the team's due and overdue evaluations, by client code, as of the event's day).",
     )
 
 

@@ -111,6 +111,8 @@ class Run(_Value):
     # step -> how often it was entered (loops through branches)
     visits: dict[str, int] = Field(default_factory=dict)
     process_bells: int = 0
+    # Agenda name -> lines the shell filled in at the start (see PhaseBody.agenda).
+    agenda: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     state: StepState | None = None
     reason: str | None = None  # why the run was stopped or refused (ids only, no text)
     notes: tuple[str, ...] = ()  # things worth knowing, e.g. a deadline without its event

@@ -1642,3 +1642,38 @@ def test_evolve_makes_the_same_value_as_pydantics_model_copy() -> None:
     assert run.version != 99  # the original is untouched
     with pytest.raises(ValidationError):
         fast.version = 3  # still frozen
+
+
+# --------------------------------------------------------------------------- agenda
+
+AGENDA_PHASE = {
+    "id": "evaluaties",
+    "phase": {
+        "title": {"nl": "Evaluaties", "en": "Evaluations"},
+        "duration": "20m",
+        "agenda": "evaluations",
+    },
+}
+
+
+def test_a_phase_shows_the_agenda_the_shell_filled_in_at_the_start() -> None:
+    lines = ("T-0412 — vervolgvraag, Anna, te laat sinds 25 nov", "K-7 — planevaluatie, Bram")
+    ctx = StartContext(run_id="r1", team=TEAM, started_by="anna", agenda={"evaluations": lines})
+    out = engine.start(make_flow(AGENDA_PHASE), ctx, T0)
+    [header] = [
+        e for e in out.effects if isinstance(e, Send) and e.message.kind == MessageKind.phase
+    ]
+    assert "Aan de beurt (per code):\n   – T-0412 — vervolgvraag" in header.message.text
+    assert header.message.text.endswith("   – K-7 — planevaluatie, Bram")
+    assert out.run.agenda == {"evaluations": lines}  # kept in the run until the phase comes
+
+
+def test_a_phase_with_an_empty_agenda_says_so() -> None:
+    d = Driver.start(make_flow(AGENDA_PHASE))
+    header = d.sent(MessageKind.phase, THREAD)[0]
+    assert "Er zijn vandaag geen evaluaties aan de beurt." in header.message.text
+
+
+def test_an_unknown_agenda_is_refused_by_the_language() -> None:
+    with pytest.raises(ValidationError, match="evaluations"):
+        make_flow({**AGENDA_PHASE, "phase": {**AGENDA_PHASE["phase"], "agenda": "clients"}})
