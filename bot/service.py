@@ -75,6 +75,7 @@ from bot.core.run import Run, RunStatus
 from bot.core.timing import Offset as TimingOffset
 from bot.core.timing import cron_next, parse_duration, resolve_offset
 from bot.evaluations import EvaluationDesk
+from bot.lease import Lease
 from bot.outbox import message_to_json
 from bot.replies import say
 from bot.store.repo import StaleRun, StepWrite, Store
@@ -150,6 +151,9 @@ class Service:
         # Told when someone writes to the bot privately (Telegram: they pressed Start),
         # so messages parked for them go out (bot/starts.py).
         self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
+        # Which process handles the inbox (bot/lease.py): on PostgreSQL one at a time, so
+        # that an event stored by any process is handled once; None: this one always.
+        self.lease: Lease | None = None
 
     # ------------------------------------------------------------------ ingress
 
@@ -174,6 +178,8 @@ class Service:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
             self._wake.clear()
             await self.drain()
+        if self.lease is not None:
+            await self.lease.release()
 
     def stop(self) -> None:
         self._stopping = True
@@ -184,6 +190,8 @@ class Service:
         done = 0
         async with self._drain_lock:
             while True:
+                if self.lease is not None and not await self.lease.check():
+                    return done  # another process handles the inbox (and takes it over)
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
