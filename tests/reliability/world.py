@@ -62,17 +62,17 @@ def flows_dir(tmp_path: Path) -> Path:
 
 
 async def plant_nudges(
-    url: str, n: int, *, due: datetime | None = None, schema: str | None = None
+    url: str, n: int, *, due: datetime | None = None, first: int = 0, schema: str | None = None
 ) -> list[int]:
-    """Make the schema (migrate), `n` Telegram teams and one due nudge timer each; return
-    the timer row ids."""
+    """Make the schema (migrate), `n` Telegram teams (groups `first`...) and one due nudge
+    timer each; return the timer row ids."""
     now = datetime.now(UTC)
     due = due or now
     store = await Store.open(url, schema=schema, migrate=True)
     try:
         zone = midday_zone(now)
         timers = []
-        for i in range(n):
+        for i in range(first, first + n):
             team = await store.team_for_channel("telegram", group(i), name=f"Team {i}", now=now)
             await store.update_team(
                 team.id,
@@ -92,9 +92,9 @@ async def plant_nudges(
             )
         await store.commit_messages(timers_new=timers, now=now)
         async with store.sessionmaker() as s:
-            return list(
-                await s.scalars(select(TimerRow.id).where(TimerRow.timer.like("schedule:duwtje:%")))
-            )
+            keys = [t["idempotency_key"] for t in timers]
+            found = await s.scalars(select(TimerRow.id).where(TimerRow.idempotency_key.in_(keys)))
+            return list(found)
     finally:
         await store.close()
 
