@@ -130,22 +130,16 @@ def nudges_per_group(messages: list[dict[str, Any]]) -> Counter[int]:
     return Counter(m["chat"]["id"] for m in messages if NUDGE_TEXT in m.get("text", ""))
 
 
-class TelegramSamen:
-    """One `samen run` process on the fake Telegram (long polling), its output kept in files
-    (read after it ends), so nothing in the test's event loop blocks on it."""
+class SamenRun:
+    """One `samen run` process, its output kept in a file (read after it ends), so nothing
+    in the test's event loop blocks on it."""
 
-    def __init__(self, tmp_path: Path, api_url: str, token: str, **extra: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, **extra: str) -> None:
         self.log = tmp_path / f"samen-{os.urandom(3).hex()}.log"
-        env = environment(
-            tmp_path,
-            SAMEN_FLOWS_DIR=str(flows_dir(tmp_path)),
-            SAMEN_TELEGRAM_API_URL=api_url,
-            TELEGRAM_BOT_TOKEN=token,
-            **extra,
-        )
+        env = environment(tmp_path, SAMEN_FLOWS_DIR=str(flows_dir(tmp_path)), **extra)
         self._out = self.log.open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [str(SAMEN), "run"],
+            [str(SAMEN), "run", *args],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -192,3 +186,12 @@ async def until(check: Any, timeout: float, what: str, step: float = 0.05) -> No
 
 def soon(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+class TelegramSamen(SamenRun):
+    """`samen run` on the fake Telegram Bot API (long polling)."""
+
+    def __init__(self, tmp_path: Path, api_url: str, token: str, **extra: str) -> None:
+        super().__init__(
+            tmp_path, SAMEN_TELEGRAM_API_URL=api_url, TELEGRAM_BOT_TOKEN=token, **extra
+        )
