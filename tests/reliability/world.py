@@ -170,8 +170,11 @@ class SamenRun:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-async def until(check: Any, timeout: float, what: str, step: float = 0.05) -> None:
-    """Await until `check()` (sync or async) is true, at most `timeout` seconds."""
+async def until(
+    check: Any, timeout: float, what: str, step: float = 0.05, also: Any = None
+) -> None:
+    """Await until `check()` (sync or async) is true, at most `timeout` seconds; `also()`
+    adds to the failure message."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
@@ -180,7 +183,9 @@ async def until(check: Any, timeout: float, what: str, step: float = 0.05) -> No
         if result:
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
+            raise AssertionError(
+                f"not within {timeout:g} s: {what}" + (f"\n{also()}" if also else "")
+            )
         await asyncio.sleep(step)
 
 
