@@ -15,14 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger("samen.lease")
 
-# PostgreSQL advisory lock keys (bigint): "SAMEN" in ASCII, and the next number.
+# PostgreSQL advisory lock keys (bigint): "SAMEN" in ASCII, and the next numbers.
 TIMER_LEASE = 0x53414D454E
 OUTBOX_LEASE = 0x53414D454F
+INBOX_LEASE = 0x53414D4550
 
 
 class Lease:
-    """Who may do a job that one process at a time must do: fire timers (R-SCH-6), or
-    send the outbox (one sender keeps the platforms' rate limits and each chat's order).
+    """Who may do a job that one process at a time must do: fire timers (R-SCH-6), send
+    the outbox (one sender keeps the platforms' rate limits and each chat's order), or
+    handle the inbox (every process stores what it receives; one handles each event once).
 
     On PostgreSQL: the holder of a session-level advisory lock on a dedicated connection
     that stays open. `check()` keeps it (a ping on that connection) or tries to take it;

@@ -44,7 +44,9 @@ a message by itself. A timeout or an exception is retried after
 `Clock.sleep` until the next allowed moment, the next `not_before`, a finished call or
 `notify()`, whichever comes first.
 
-One worker per database: `outbox_due` does not claim rows, so two workers would both send.
+One sender per database: `outbox_due` does not claim rows, so the worker sends only while
+it holds the outbox lease (bot/lease.py); on PostgreSQL another process takes over when
+the holder's connection dies. One sender also keeps each platform's limits in one place.
 Logs carry row ids, kinds and outcome types only — never message text (R-PRV-8).
 """
 

@@ -80,6 +80,7 @@ from bot.core.run import Run, RunStatus
 from bot.core.timing import Offset as TimingOffset
 from bot.core.timing import cron_next, parse_duration, resolve_offset
 from bot.evaluations import EvaluationDesk, agenda_lines
+from bot.lease import Lease
 from bot.outbox import message_to_json
 from bot.replies import say
 from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
@@ -159,6 +160,9 @@ class Service:
         # so messages parked for them go out (bot/starts.py).
         self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
         self._guard = AnswerGuard(store)  # names and BSNs get a warning first (R-PRV-1)
+        # Which process handles the inbox (bot/lease.py): on PostgreSQL one at a time, so
+        # that an event stored by any process is handled once; None: this one always.
+        self.lease: Lease | None = None
 
     # ------------------------------------------------------------------ ingress
 
@@ -183,6 +187,8 @@ class Service:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
             self._wake.clear()
             await self.drain()
+        if self.lease is not None:
+            await self.lease.release()
 
     def stop(self) -> None:
         self._stopping = True
@@ -193,6 +199,8 @@ class Service:
         done = 0
         async with self._drain_lock:
             while True:
+                if self.lease is not None and not await self.lease.check():
+                    return done  # another process handles the inbox (and takes it over)
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done

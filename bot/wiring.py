@@ -20,7 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
-from bot.lease import OUTBOX_LEASE, Lease
+from bot.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
 from bot.overview import Overview, overview
 from bot.retention import ensure_retention_timer
@@ -141,6 +141,7 @@ async def build_runtime(
         poll_interval=poll_interval,
     )
     service.scheduler = scheduler
+    service.lease = Lease.for_store(store, INBOX_LEASE, "inbox")
     for adapter in chosen:
         use_overview = getattr(adapter, "use_overview", None)
         if use_overview is not None:  # a platform with a home screen (Slack's App Home)

@@ -410,6 +410,8 @@ class SlackAdapter:
                 return DeliveryResult.sent()
             return await self._send(delivery, blocks, text)
         except SlackApiError as error:
+            if _transient(error):
+                raise  # Slack's own trouble, not the message's: the outbox retries (R-OUT-3)
             return _result_of(error)
 
     async def _send(self, delivery: Delivery, blocks: list[Any], text: str) -> DeliveryResult:
@@ -452,6 +454,20 @@ def _error_code(error: SlackApiError) -> str:
         return str(data["error"])
     status = error.response.status_code if error.response is not None else 0
     return f"http_{status}"
+
+
+# Slack's answers for trouble on its side that a later call may not meet.
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def _transient(error: SlackApiError) -> bool:
+    """An HTTP 5xx, or one of Slack's transient error codes."""
+    response = error.response
+    if response is not None and response.status_code >= 500:
+        return True
+    return _error_code(error) in TRANSIENT_ERRORS
 
 
 def _result_of(error: SlackApiError) -> DeliveryResult:

@@ -7,6 +7,7 @@ imports this package.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from adapters.telegram.adapter import TelegramAdapter, deep_link
@@ -17,6 +18,9 @@ __all__ = ["TelegramAdapter", "TelegramNotConfigured", "deep_link", "telegram_ad
 
 class TelegramNotConfigured(ValueError):
     """A Telegram setting the chosen mode needs is missing (names the variable, never a value)."""
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def telegram_adapter_from_env(
@@ -38,6 +42,12 @@ def telegram_adapter_from_env(
     env = os.environ if environ is None else environ
     if settings.telegram_bot_token is None:
         raise TelegramNotConfigured("TELEGRAM_BOT_TOKEN is not set")
+    secret = (env.get("SAMEN_TELEGRAM_WEBHOOK_SECRET") or "").strip() or None
+    if secret is not None and not _SECRET.fullmatch(secret):
+        raise ValueError(
+            "SAMEN_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ "
+            "and - (Telegram's rule for a webhook secret token)"
+        )
     return TelegramAdapter(
         token=settings.telegram_bot_token.get_secret_value(),
         mode="webhook" if webhook_url else "polling",
@@ -47,4 +57,5 @@ def telegram_adapter_from_env(
         webhook_path=webhook_path,
         api_url=(env.get("SAMEN_TELEGRAM_API_URL") or "").strip() or None,
         language=language,
+        webhook_secret=secret,
     )

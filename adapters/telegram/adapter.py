@@ -190,6 +190,7 @@ class TelegramAdapter:
         language: str = "nl",
         poll_timeout: float = 30.0,
         call_timeout: float = 10.0,
+        webhook_secret: str | None = None,
     ) -> None:
         if mode not in ("polling", "webhook"):
             raise ValueError("Telegram mode is 'polling' or 'webhook'")
@@ -198,6 +199,8 @@ class TelegramAdapter:
         quiet_http_logs()
         self.mode = mode
         self.webhook_url = webhook_url
+        # Shared by every process behind one webhook URL; random per start when not given.
+        self.webhook_secret = webhook_secret
         self.host = host
         self.port = port
         self.webhook_path = webhook_path
@@ -346,7 +349,7 @@ class TelegramAdapter:
         sockets = getattr(site._server, "sockets", None) or []  # aiohttp exposes them here
         if sockets:
             self.port = int(sockets[0].getsockname()[1])  # port 0 -> the one bound
-        self.secret = secrets.token_urlsafe(32)
+        self.secret = self.webhook_secret or secrets.token_urlsafe(32)
         await self.bot.set_webhook(
             url=str(self.webhook_url),
             secret_token=self.secret,

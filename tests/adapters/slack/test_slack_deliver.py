@@ -6,6 +6,7 @@ import json
 
 import pytest
 from fake_slack import FakeSlack
+from slack_sdk.errors import SlackApiError
 
 from adapters.slack import SlackAdapter
 from bot.core.effects import Message, MessageKind, QuestionView
@@ -123,12 +124,16 @@ async def test_an_api_error_fails_with_its_code_only(
     assert "GEHEIM" not in repr(result)
 
 
-async def test_a_server_error_without_a_slack_body_fails_with_the_status(
-    fake: FakeSlack, adapter: SlackAdapter
+@pytest.mark.parametrize(("error", "status"), [("internal_error", 500), ("fatal_error", 200)])
+async def test_a_server_error_raises_so_that_the_outbox_retries_it(
+    fake: FakeSlack, adapter: SlackAdapter, error: str, status: int
 ) -> None:
-    fake.fail_next("chat.update", "internal_error", status=500)
-    result = await adapter.deliver(Delivery(11, "edit", "", say(), ref="C1:1.2"))
-    assert result.failed in ("internal_error", "http_500")
+    """R-OUT-3: Slack's own trouble is retried with back-off, not a lost message."""
+    fake.fail_next("chat.postMessage", error, status=status)
+    with pytest.raises(SlackApiError):
+        await adapter.deliver(Delivery(11, "send", "C1", say()))
+    again = await adapter.deliver(Delivery(11, "send", "C1", say()))
+    assert again.ok
 
 
 def test_the_adapter_declares_slacks_limits() -> None:

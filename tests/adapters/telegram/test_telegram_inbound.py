@@ -85,6 +85,21 @@ async def test_webhook_registers_a_random_secret_at_start(
         assert other.secret != webhook.secret  # new on every start
     finally:
         await other.stop()
+    shared = TelegramAdapter(
+        token=TOKEN,
+        mode="webhook",
+        webhook_url="https://x",
+        port=0,
+        host="127.0.0.1",
+        api_url=fake.base_url,
+        webhook_secret="gedeeld_geheim-1",  # several processes behind one URL
+    )
+    try:
+        await shared.start(Received())
+        assert fake.called("setWebhook")[-1].args["secret_token"] == "gedeeld_geheim-1"
+        assert shared.secret == "gedeeld_geheim-1"
+    finally:
+        await shared.stop()
 
 
 async def test_webhook_with_the_right_secret_stores_before_it_answers_200(

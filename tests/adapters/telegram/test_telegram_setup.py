@@ -44,6 +44,19 @@ async def test_the_factory_chooses_webhook_mode_when_given_a_url() -> None:
     assert adapter.bot.base_url == f"https://api.telegram.org/bot{TOKEN}"
 
 
+async def test_a_shared_webhook_secret_comes_from_the_environment() -> None:
+    adapter = telegram_adapter_from_env(
+        _settings(),
+        webhook_url="https://samen.example/telegram",
+        environ={"SAMEN_TELEGRAM_WEBHOOK_SECRET": "gedeeld_geheim-1"},
+    )
+    assert adapter.webhook_secret == "gedeeld_geheim-1"
+    with pytest.raises(ValueError, match="SAMEN_TELEGRAM_WEBHOOK_SECRET must be"):
+        telegram_adapter_from_env(
+            _settings(), environ={"SAMEN_TELEGRAM_WEBHOOK_SECRET": "geen spaties!"}
+        )
+
+
 def test_the_factory_names_the_missing_variable() -> None:
     with pytest.raises(TelegramNotConfigured, match="TELEGRAM_BOT_TOKEN"):
         telegram_adapter_from_env(_settings(None), environ={})
