@@ -52,6 +52,11 @@ async def _prepare(runtime: Runtime, platform: str, channel: str, members: list[
     flow = runtime.service.flows["meten-herinnering"]
     await runtime.service.start_flow(team, flow, by=members[0])
     await mark_outbox_delivered(runtime.store, now)
+    if platform == "telegram":
+        # Those questions reached everyone, so each private chat is known to be open
+        # (the adapter learns this from the first message it delivers to a person).
+        for user in members:
+            await runtime.store.set_private_chat(platform, user, "open", now)
     due = datetime.now(UTC) + timedelta(seconds=LEAD)
     async with runtime.store.sessionmaker() as s, s.begin():
         await s.execute(

@@ -426,6 +426,9 @@ class Outbox:
         if self._last_prune is None or now - self._last_prune > timedelta(minutes=1):
             self.limiter.prune(now)
             self._last_prune = now
+        spent = self._budgets_spent_until(now)
+        if spent is not None:
+            return spent  # nothing may go before then: no need to read the rows again
         self._ended.clear()
         read = await self.store.outbox_due(now + self.lookahead, limit=self.batch)
         # Originals still queued (possibly to another conversation) that edits wait for.
@@ -472,6 +475,21 @@ class Outbox:
                 self._deliver(row, courier, windows[0].key, windows, now), name=f"outbox-{row.id}"
             )
         return wake
+
+    def _budgets_spent_until(self, now: datetime) -> datetime | None:
+        """While every platform's overall budget is spent, the moment the first frees.
+
+        In a burst each finished call wakes the worker; without this every wake would
+        read a full batch of rows only to find that no call may start (P2 in
+        docs/performance.md)."""
+        earliest: datetime | None = None
+        for platform, courier in self.adapters.items():
+            overall = Window(("overall", platform), *courier.limits.overall)
+            free = self.limiter.allowed_at((overall,), now)
+            if free <= now:
+                return None
+            earliest = _earliest(earliest, free)
+        return earliest
 
     async def _wait(self, until: datetime | None) -> None:
         delay = self.poll_interval
