@@ -67,9 +67,7 @@ async def _prepare(runtime: Runtime, platform: str, channel: str, members: list[
     return due
 
 
-async def _measure(
-    runtime: Runtime, due: datetime, delivered: Any, n: int
-) -> tuple[float, bool]:
+async def _measure(runtime: Runtime, due: datetime, delivered: Any, n: int) -> tuple[float, bool]:
     """Start the runtime; seconds from `due` until `delivered() >= n` (and whether it got there)."""
     await runtime.start()
     try:
@@ -81,8 +79,9 @@ async def _measure(
 
 
 async def telegram(n: int = TELEGRAM_N) -> str:
-    from adapters.telegram import TelegramAdapter
     from fake_telegram import TOKEN, FakeTelegram
+
+    from adapters.telegram import TelegramAdapter
 
     fake = FakeTelegram()  # the limits on, on the real monotonic clock
     await fake.start()
@@ -107,8 +106,9 @@ async def telegram(n: int = TELEGRAM_N) -> str:
 
 
 async def slack(n: int = SLACK_N) -> str:
-    from adapters.slack import SlackAdapter
     from fake_slack import FakeSlack
+
+    from adapters.slack import SlackAdapter
 
     cap = int(os.environ.get("SAMEN_SLACK_WORKSPACE_CAP", "8"))
     fake = FakeSlack(per_channel_rate=1.0)  # Slack's 1/s per channel, on the real clock

@@ -115,7 +115,9 @@ async def mark_outbox_delivered(store: Store, now: datetime) -> int:
     """Set-up messages count as delivered: the figure is about what comes after."""
     async with store.sessionmaker() as s, s.begin():
         result = await s.execute(
-            update(OutboxRow).where(OutboxRow.status == "pending").values(status="sent", sent_at=now)
+            update(OutboxRow)
+            .where(OutboxRow.status == "pending")
+            .values(status="sent", sent_at=now)
         )
     return int(getattr(result, "rowcount", 0) or 0)
 
