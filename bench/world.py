@@ -64,8 +64,8 @@ def nudge_flow(reminder: str = "2h") -> dict[str, Any]:
     }
 
 
-def meeting_flow(phases: int, seconds: int) -> dict[str, Any]:
-    """A meeting of `phases` phases of `seconds` each, no warnings: only the bells."""
+def meeting_flow(phases: int, minutes: int) -> dict[str, Any]:
+    """A meeting of `phases` phases of `minutes` each, no warnings: only the bells."""
     return {
         "id": "meten-overleg",
         "title": TITLE,
@@ -78,7 +78,7 @@ def meeting_flow(phases: int, seconds: int) -> dict[str, Any]:
                     "id": f"fase-{i}",
                     "phase": {
                         "title": {"nl": f"Fase {i}", "en": f"Phase {i}"},
-                        "duration": f"{seconds}s",
+                        "duration": f"{minutes}m",
                         "warnings": [],
                     },
                 }
