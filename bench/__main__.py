@@ -1,12 +1,70 @@
-"""`make bench`: run every benchmark and print one line per figure."""
+"""`make bench`: run every benchmark and print one line per figure.
+
+`python -m bench P2 P5` runs only those figures (in the order given).
+"""
 
 from __future__ import annotations
 
-from bench import engine_steps
+import asyncio
+import sys
+from collections.abc import Callable
 
 
-def main() -> None:
+def _p1() -> None:
+    from bench import slack_path
+
+    print(asyncio.run(slack_path.run()), flush=True)
+
+
+def _p2() -> None:
+    from bench import fanout
+
+    fanout.main()
+
+
+def _p3() -> None:
+    from bench import acks
+
+    acks.main()
+
+
+def _p4() -> None:
+    from bench import bells
+
+    bells.main()
+
+
+def _p5() -> None:
+    from bench import restart
+
+    restart.main()
+
+
+def _p6() -> None:
+    from bench import engine_steps
+
     engine_steps.main()
+
+
+FIGURES: dict[str, Callable[[], None]] = {
+    "P1": _p1,
+    "P2": _p2,
+    "P3": _p3,
+    "P4": _p4,
+    "P5": _p5,
+    "P6": _p6,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    chosen = [a.upper() for a in (sys.argv[1:] if argv is None else argv)] or list(FIGURES)
+    unknown = [c for c in chosen if c not in FIGURES]
+    if unknown:
+        raise SystemExit(
+            f"unknown figure(s): {', '.join(unknown)}; choose from {', '.join(FIGURES)}"
+        )
+    for figure in chosen:
+        FIGURES[figure]()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ Limits, 429 and retries (R-OUT-1..3)
 ------------------------------------
 A pure `RateLimiter` keeps a sliding window per key: ("chat", platform, chat) with
 `Limits.per_chat`, ("group", platform, chat) with `Limits.per_group` for group chats and
-("overall", platform) with `Limits.overall`. A send is recorded when the call starts. A 429
+("overall", platform) with `Limits.overall`. A send is recorded when the call starts and
+moved to when it came back (the platform counted it in between: `settle`). A 429
 blocks only the chat key until `Retry-After` has passed (Slack's and Telegram's message
 limits are per chat); the row is retried then, others keep flowing, and a 429 never fails
 a message by itself. A timeout or an exception is retried after
@@ -217,6 +218,24 @@ class RateLimiter:
                 sent = deque(sent or (), maxlen=w.count)
                 self._sent[w.key] = sent
             sent.append(now)
+
+    def settle(self, windows: Sequence[Window], started: datetime, ended: datetime) -> None:
+        """Move a send counted at `started` to `ended`, when its call came back.
+
+        The platform counts a message when it arrives, somewhere between the two. Counted
+        from the start, a burst whose first calls were slow to arrive (a new connection)
+        lets the next burst start less than a window after the platform saw the first:
+        a 429. Counted from the end, the next send starts no sooner than `per` after the
+        platform saw the earlier one."""
+        if ended <= started:
+            return
+        for w in windows:
+            sent = self._sent.get(w.key)
+            if sent is None or started not in sent:
+                continue
+            moved = sorted([*sent, ended])
+            moved.remove(started)
+            self._sent[w.key] = deque(moved, maxlen=sent.maxlen)
 
     def block(self, key: Key, until: datetime) -> None:
         """Allow nothing through `key` before `until` (a 429 for that key only)."""
@@ -409,6 +428,9 @@ class Outbox:
         if self._last_prune is None or now - self._last_prune > timedelta(minutes=1):
             self.limiter.prune(now)
             self._last_prune = now
+        spent = self._budgets_spent_until(now)
+        if spent is not None:
+            return spent  # nothing may go before then: no need to read the rows again
         self._ended.clear()
         read = await self.store.outbox_due(now + self.lookahead, limit=self.batch)
         # Originals still queued (possibly to another conversation) that edits wait for.
@@ -452,9 +474,24 @@ class Outbox:
                 continue
             self.limiter.record(windows, now)
             self._in_flight[conversation] = asyncio.create_task(
-                self._deliver(row, courier, windows[0].key), name=f"outbox-{row.id}"
+                self._deliver(row, courier, windows[0].key, windows, now), name=f"outbox-{row.id}"
             )
         return wake
+
+    def _budgets_spent_until(self, now: datetime) -> datetime | None:
+        """While every platform's overall budget is spent, the moment the first frees.
+
+        In a burst each finished call wakes the worker; without this every wake would
+        read a full batch of rows only to find that no call may start (P2 in
+        docs/performance.md)."""
+        earliest: datetime | None = None
+        for platform, courier in self.adapters.items():
+            overall = Window(("overall", platform), *courier.limits.overall)
+            free = self.limiter.allowed_at((overall,), now)
+            if free <= now:
+                return None
+            earliest = _earliest(earliest, free)
+        return earliest
 
     async def _wait(self, until: datetime | None) -> None:
         delay = self.poll_interval
@@ -473,14 +510,25 @@ class Outbox:
 
     # -- one call
 
-    async def _deliver(self, row: OutboxRow, courier: Courier, chat: Key) -> None:
+    async def _deliver(
+        self,
+        row: OutboxRow,
+        courier: Courier,
+        chat: Key,
+        windows: Sequence[Window] = (),
+        started: datetime | None = None,
+    ) -> None:
         try:
             try:
                 delivery = await self._delivery(row)
                 if delivery is None:
                     await self._retry_or_fail(row, "original not delivered")
                     return
-                result = await asyncio.wait_for(courier.deliver(delivery), self.call_timeout)
+                try:
+                    result = await asyncio.wait_for(courier.deliver(delivery), self.call_timeout)
+                finally:
+                    if started is not None:  # the platform saw it by now at the latest
+                        self.limiter.settle(windows, started, self.clock.now())
             except TimeoutError:
                 await self._retry_or_fail(row, "timeout")
             except Exception as exc:

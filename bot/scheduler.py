@@ -248,7 +248,11 @@ class TimerStore(Protocol):
     ) -> int | None: ...
 
     async def pending_timers(
-        self, *, due_before: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        due_before: datetime | None = None,
+        limit: int | None = None,
+        after_id: int | None = None,
     ) -> Sequence[TimerRow]: ...
 
     async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool: ...
@@ -343,6 +347,7 @@ class Scheduler:
         self.stats = SchedulerStats()
         self._aps: AsyncIOScheduler | None = None
         self._armed: dict[int, datetime] = {}  # row id -> due_at of its in-memory job
+        self._seen: int | None = None  # the highest row id a full arming read
         self._sweep_until: datetime | None = None  # set while a sweep runs
         self._poll: asyncio.Task[None] | None = None
         self._stopping = False
@@ -404,24 +409,37 @@ class Scheduler:
             return
         now = self.clock.now()
         await self.fire_due(now)  # the startup sweep on the first tick (R-SCH-1)
-        await self.arm_horizon(now)
+        await self.arm_horizon(now, full=True)
 
     # -- arming
 
-    async def arm_horizon(self, now: datetime | None = None) -> int:
-        """Arm every pending row due within the horizon; disarm jobs of rows gone."""
+    async def arm_horizon(self, now: datetime | None = None, *, full: bool | None = None) -> int:
+        """Arm every pending row due within the horizon; disarm jobs of rows gone.
+
+        Called without `now` (the service, after a commit) it reads only the rows
+        inserted since the last full arming: with a thousand timers in the horizon,
+        reading them all after every step made each step cost O(timers) and stalled the
+        event loop (P3 in docs/performance.md). The poll (`tick`) arms in full: rows that
+        moved or went are seen there, and `fire_due` hands over anything due regardless."""
         if not self.lease.held:
             return 0
+        if full is None:
+            full = now is not None or self._seen is None
         now = now if now is not None else self.clock.now()
         # Only jobs armed before the read may be stale: a row the service arms while we
         # read was committed after it and is missing from `rows` for that reason alone.
         before = dict(self._armed)
-        rows = await self.store.pending_timers(due_before=now + self.horizon)
+        rows = await self.store.pending_timers(
+            due_before=now + self.horizon, after_id=None if full else self._seen
+        )
         seen = set()
         for row in rows:
             seen.add(row.id)
             if self._armed.get(row.id) != row.due_at:
                 self._arm(row.id, row.due_at)
+        self._seen = max(seen, default=self._seen or 0)
+        if not full:
+            return len(self._armed)
         for row_id, due in before.items():
             if row_id not in seen and self._armed.get(row_id) == due:
                 self.disarm(row_id)  # cancelled, or handed over by another process

@@ -592,10 +592,17 @@ class Store:
     # ------------------------------------------------------------------ timers (R-SCH)
 
     async def pending_timers(
-        self, *, due_before: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        due_before: datetime | None = None,
+        limit: int | None = None,
+        after_id: int | None = None,
     ) -> list[TimerRow]:
-        """Pending timers, soonest first; with `due_before`, only those due at or before it."""
+        """Pending timers, soonest first; with `due_before`, only those due at or before it;
+        with `after_id`, only rows inserted after that one."""
         query = select(TimerRow).where(TimerRow.status == "pending")
+        if after_id is not None:
+            query = query.where(TimerRow.id > after_id)
         if due_before is not None:
             query = query.where(TimerRow.due_at <= due_before)
         query = query.order_by(TimerRow.due_at, TimerRow.id)

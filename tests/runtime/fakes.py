@@ -135,14 +135,20 @@ class FakeStore:
         return row_id
 
     async def pending_timers(
-        self, *, due_before: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        due_before: datetime | None = None,
+        limit: int | None = None,
+        after_id: int | None = None,
     ) -> list[TimerRow]:
         await self._turn("pending_timers", due_before)
         rows = sorted(
             (
                 r
                 for r in self.timers.values()
-                if r.status == "pending" and (due_before is None or r.due_at < due_before)
+                if r.status == "pending"
+                and (due_before is None or r.due_at < due_before)
+                and (after_id is None or r.id > after_id)
             ),  # exclusive
             key=lambda r: (r.due_at, r.id),
         )

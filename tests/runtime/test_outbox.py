@@ -23,7 +23,7 @@ from bot.delivery import Delivery, DeliveryResult
 from bot.outbox import Courier, Outbox, message_from_json, message_to_json
 from bot.store.tables import OutboxRow
 
-from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, seconds
+from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, at, seconds
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -439,3 +439,25 @@ async def test_a_person_who_never_started_the_bot_parks_the_message_without_burn
     assert heard == [parked.id]
     assert fine.status == "sent"
     assert outbox.status()["telegram"] == {"sent": 1, "retried": 0, "failed": 0, "last_429": None}
+
+
+async def test_while_the_overall_budget_is_spent_the_worker_does_not_reread_the_rows(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """In a fan-out every finished call wakes the worker; with the workspace's budget
+    spent it must not read a batch of rows each time only to start nothing (P2)."""
+    adapter = RecordingAdapter(clock, platform="slack", limits=SLACK)
+    for i in range(20):
+        store.add_message(f"D{i}", T0, kind="reminder", platform="slack")
+    outbox = make(store, clock, adapter)
+    assert await outbox.pump() == at(T0, seconds=1)  # eight calls start; the cap is spent
+    await outbox.flush()
+    reads = sum(1 for name, _ in store.calls if name == "outbox_due")
+    for _ in range(5):  # woken again and again by the calls that ended
+        assert await outbox.pump() == at(T0, seconds=1)
+    assert sum(1 for name, _ in store.calls if name == "outbox_due") == reads
+    await clock.advance(1)
+    await outbox.pump()  # the budget is back: the rows are read and the next eight go
+    await outbox.flush()
+    assert sum(1 for name, _ in store.calls if name == "outbox_due") == reads + 1
+    assert len(adapter.deliveries) == 16

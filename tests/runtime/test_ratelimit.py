@@ -149,3 +149,30 @@ def test_no_limit_is_ever_exceeded_in_a_random_burst(
             assert later - first >= timedelta(seconds=w.per), f"{key} over {w.count}/{w.per}s"
         if key in blocked:
             assert times[0] >= blocked[key]
+
+
+def test_a_send_counts_from_when_its_call_came_back() -> None:
+    # Thirty calls start at once; the first takes 0.4 s to reach the platform and come
+    # back (a new connection). Counted from its start, the 31st could go at 1.0 s, only
+    # 0.6 s after the platform saw the first: a 429. Counted from its end it waits.
+    limiter = RateLimiter()
+    chats = [windows_for("telegram", TELEGRAM, f"c{i}") for i in range(31)]
+    for windows in chats[:30]:
+        limiter.record(windows, T0)
+    limiter.settle(chats[0], T0, s(0.4))
+    for windows in chats[1:30]:
+        limiter.settle(windows, T0, s(0.01))
+    assert limiter.allowed_at(chats[30], s(1)) == s(1.01)
+    limiter.settle(chats[1], T0, s(0.5))  # a send already moved is not found again
+    assert limiter.allowed_at(chats[30], s(1)) == s(1.01)
+    # The chat's own window moved too: c0 may send again one second after it came back.
+    assert limiter.allowed_at(chats[0], s(1)) == s(1.4)
+
+
+def test_settling_a_send_that_was_never_counted_changes_nothing() -> None:
+    limiter = RateLimiter()
+    chat = windows_for("slack", SLACK, "C1")
+    limiter.record(chat, T0)
+    limiter.settle(chat, s(5), s(6))  # not a counted start
+    limiter.settle(chat, T0, T0)  # no time passed
+    assert limiter.allowed_at(chat, T0) == s(1)

@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -544,3 +545,34 @@ async def test_on_postgresql_one_process_holds_the_lease_and_another_takes_over(
         await first.release()
         await first_engine.dispose()
         await second_engine.dispose()
+
+
+async def test_after_a_commit_only_rows_inserted_since_are_read_and_armed() -> None:
+    """The service arms after every step; reading the whole horizon each time made a
+    step cost O(timers) (P3). The poll still arms in full and drops rows gone."""
+    clock, store = FakeClock(T0), FakeStore()
+    for _ in range(3):
+        store.add_timer("bell", T0 + 2 * MINUTE)
+    sched = scheduler(store, clock)
+    await sched.start()
+    asked: list[int | None] = []
+    read = store.pending_timers
+
+    async def spy(**options: Any) -> list[TimerRow]:
+        asked.append(options.get("after_id"))
+        return await read(**options)
+
+    store.pending_timers = spy  # type: ignore[method-assign]
+    try:
+        assert (await sched.status(T0))["armed"] == 3
+        newest = max(store.timers)
+        new = store.add_timer("bell", T0 + 3 * MINUTE)
+        assert await sched.arm_horizon() == 4  # the service's call after its commit
+        assert asked == [newest] and new.id in sched._armed
+        store.timers[newest].status = "cancelled"
+        await sched.arm_horizon()  # incremental: reads after `new`, drops nothing
+        assert asked[-1] == new.id and newest in sched._armed
+        await sched.tick()  # the poll: a full read, the cancelled row is disarmed
+        assert asked[-1] is None and newest not in sched._armed
+    finally:
+        await sched.stop()

@@ -906,3 +906,17 @@ async def test_cancelling_an_event_cancels_the_flows_it_would_start(store: Store
     assert await store.event_start_timers(visit) == []
     assert len(await store.event_start_timers(other)) == 1
     assert await store.cancel_event(visit, NOW) == -1
+
+
+async def test_pending_timers_after_an_id_are_only_the_rows_inserted_since(store: Store) -> None:
+    team = await new_team(store)
+    soon = NOW + timedelta(minutes=5)
+    await store.commit_step(new_run_write(team.id, timers_new=[timer("a", soon), timer("b", soon)]))
+    first = await store.pending_timers()
+    await store.commit_step(
+        new_run_write(team.id, run_id="run-2", timers_new=[timer("c", NOW + timedelta(hours=1))])
+    )
+    newest = max(t.id for t in first)
+    assert [t.timer for t in await store.pending_timers(after_id=newest)] == ["c"]
+    assert await store.pending_timers(after_id=newest, due_before=soon) == []
+    assert len(await store.pending_timers(after_id=0)) == 3

@@ -1,0 +1,149 @@
+"""P4: bell lateness with 200 concurrent meetings, on the real clock with APScheduler.
+
+200 teams each run a meeting (two phases; flows count phases in minutes, so a phase
+lasts at least one). Once all meetings are going, the first bell of every meeting is
+moved to fall due within one second, 5 ms apart, a few seconds ahead; then the runtime
+starts on the real clock: APScheduler fires each timer, the service advances the run
+and writes the bell, the outbox delivers it through the real Slack adapter to the fake.
+
+Lateness of one bell = the moment its delivery was recorded (the fake Slack had answered
+the call) minus the moment it was due. The figure is its 99th percentile. "Before
+platform limits": the workspace cap is lifted for this figure (each team's channel gets
+one message at a time, so Slack's 1/s per channel does not bind either), so that waiting
+for the platform's budget is not counted as Samen's lateness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from bench.world import (
+    SLACK_SECRET,
+    SLACK_TOKEN,
+    mark_outbox_delivered,
+    meeting_flow,
+    percentile,
+    seed_team,
+    write_flows,
+)
+from bot.config import Settings
+from bot.store.repo import Store
+from bot.store.tables import OutboxRow, TimerRow
+from bot.wiring import build_runtime
+
+MEETINGS = 200
+TARGET = 0.200  # s, RELIABILITY.md P4
+LEAD = 2.0  # s from the runtime's start to the first bell
+WINDOW = 1.0  # s over which the 200 bells fall due
+
+
+async def run(meetings: int = MEETINGS) -> str:
+    from fake_slack import FakeSlack
+
+    from adapters.slack import SlackAdapter
+
+    fake = FakeSlack(per_channel_rate=1.0)
+    await fake.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            flows = write_flows(Path(tmp) / "flows", [meeting_flow(phases=2, minutes=1)])
+            settings = Settings(
+                data_dir=Path(tmp) / "data", flows_dir=flows, teams_file=Path(tmp) / "t.yaml"
+            )
+            adapter = SlackAdapter(
+                bot_token=SLACK_TOKEN,
+                signing_secret=SLACK_SECRET,
+                mode="http",
+                host="127.0.0.1",
+                port=0,
+                api_url=fake.url,
+                workspace_cap=10_000,  # before platform limits
+            )
+            runtime = await build_runtime(settings, adapters=[adapter])
+            store, service = runtime.store, runtime.service
+            flow = service.flows["meten-overleg"]
+            now = datetime.now(UTC)
+            for i in range(meetings):
+                chair = f"U{200_000 + i}"
+                team = await seed_team(store, "slack", f"C{300_000 + i}", [chair], now)
+                await service.start_flow(team, flow, by=chair)
+            await mark_outbox_delivered(store, datetime.now(UTC))
+            first = datetime.now(UTC) + timedelta(seconds=LEAD)
+            async with store.sessionmaker() as s, s.begin():
+                bells = list(
+                    await s.scalars(
+                        select(TimerRow)
+                        .where(TimerRow.kind == "bell", TimerRow.status == "pending")
+                        .order_by(TimerRow.id)
+                    )
+                )
+                for i, bell in enumerate(bells):
+                    due = first + timedelta(seconds=WINDOW * i / len(bells))
+                    await s.execute(
+                        update(TimerRow).where(TimerRow.id == bell.id).values(due_at=due)
+                    )
+            await runtime.start()
+            try:
+                loop = asyncio.get_running_loop()
+                end = loop.time() + LEAD + WINDOW + 30  # a bound, not a measurement
+                while await _rung(store) < len(bells) and loop.time() < end:
+                    await asyncio.sleep(0.2)
+            finally:
+                await runtime.stop()
+            # stop() closed the runtime's store: read the outcome with a fresh one
+            store = await Store.open(settings.database_url_resolved())
+            due_of: dict[str | None, datetime] = {}
+            try:
+                async with store.sessionmaker() as s:
+                    for t in await s.scalars(select(TimerRow).where(TimerRow.kind == "bell")):
+                        if t.status != "pending":
+                            due_of[t.run_id] = t.due_at
+                    sent: dict[str | None, list[datetime]] = defaultdict(list)
+                    for o in await s.scalars(
+                        select(OutboxRow).where(OutboxRow.kind == "bell").order_by(OutboxRow.id)
+                    ):
+                        if o.sent_at is not None:
+                            sent[o.run_id].append(o.sent_at)
+            finally:
+                await store.close()
+    finally:
+        await fake.stop()
+    late = [
+        (_aware(times[0]) - _aware(due_of[run_id])).total_seconds()
+        for run_id, times in sent.items()
+        if run_id in due_of and times
+    ]
+    p99 = percentile(late, 99)
+    worst = max(late, default=0.0)
+    verdict = "ok" if len(late) == len(bells) and p99 <= TARGET else "MISSED"
+    return (
+        f"P4 bell lateness: {len(late)} bells of {meetings} meetings, p99 {p99 * 1000:.0f} ms "
+        f"= {p99 / TARGET:.2f} x target ({TARGET * 1000:.0f} ms), p50 "
+        f"{percentile(late, 50) * 1000:.0f} ms, max {worst * 1000:.0f} ms [{verdict}]"
+    )
+
+
+async def _rung(store: Store) -> int:
+    async with store.sessionmaker() as s:
+        ids = await s.scalars(
+            select(OutboxRow.id).where(OutboxRow.kind == "bell", OutboxRow.status == "sent")
+        )
+        return len(list(ids))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def main() -> None:
+    print(asyncio.run(run()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

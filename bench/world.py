@@ -1,0 +1,141 @@
+"""What the runtime benchmarks share: the fakes from tests/, flows and teams to run them on.
+
+Everything here is set-up, not measurement: a team with its members and working hours
+around the clock (so that quiet hours never move a nudge while a benchmark runs at
+night), flows written as YAML into a temporary flows directory, and a way to mark the
+messages a set-up sent as delivered, so that a figure counts only the work it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import update
+
+from bot.store.repo import Store
+from bot.store.tables import OutboxRow, TeamRow
+
+ROOT = Path(__file__).resolve().parents[1]
+# The fakes live next to the tests that use them; they import each other as top-level
+# modules (pytest's rootdir-relative imports), so their folders go on the path.
+for _folder in ("tests/adapters/slack", "tests/adapters/telegram"):
+    if str(ROOT / _folder) not in sys.path:
+        sys.path.insert(0, str(ROOT / _folder))
+
+SLACK_SECRET = "e3b0c44298fc1c149afbf4c8996fb924"
+SLACK_TOKEN = "xoxb-bench"
+
+TITLE = {"nl": "Meten", "en": "Measuring"}
+PERMISSIONS = {"start": ["member"], "see_answers": ["member"], "see_missing": ["member"]}
+
+
+def nudge_flow(reminder: str = "2h") -> dict[str, Any]:
+    """One question for every member, a deadline in a day and one reminder before it."""
+    return {
+        "id": "meten-herinnering",
+        "title": TITLE,
+        "languages": ["nl", "en"],
+        "participants": ["member"],
+        "permissions": PERMISSIONS,
+        "steps": [
+            {
+                "id": "vraag",
+                "collect": {
+                    "deadline": "1d",
+                    "reminders": [reminder],
+                    "questions": [
+                        {
+                            "id": "hoe",
+                            "type": "text",
+                            "text": {"nl": "Hoe gaat het?", "en": "How are you?"},
+                        }
+                    ],
+                },
+            },
+            {"id": "klaar", "end": {}},
+        ],
+    }
+
+
+def meeting_flow(phases: int, minutes: int) -> dict[str, Any]:
+    """A meeting of `phases` phases of `minutes` each, no warnings: only the bells."""
+    return {
+        "id": "meten-overleg",
+        "title": TITLE,
+        "languages": ["nl", "en"],
+        "participants": ["member"],
+        "permissions": PERMISSIONS,
+        "steps": [
+            *[
+                {
+                    "id": f"fase-{i}",
+                    "phase": {
+                        "title": {"nl": f"Fase {i}", "en": f"Phase {i}"},
+                        "duration": f"{minutes}m",
+                        "warnings": [],
+                    },
+                }
+                for i in range(1, phases + 1)
+            ],
+            {"id": "klaar", "end": {}},
+        ],
+    }
+
+
+def write_flows(folder: Path, flows: Iterable[dict[str, Any]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for flow in flows:
+        (folder / f"{flow['id']}.yaml").write_text(
+            yaml.safe_dump(flow, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+    return folder
+
+
+async def seed_team(
+    store: Store, platform: str, channel: str, members: Iterable[str], now: datetime
+) -> TeamRow:
+    """A team on `channel` with `members`, working every day around the clock."""
+    team = await store.team_for_channel(platform, channel, name="meetteam", now=now)
+    team = await store.update_team(
+        team.id, work_days="1,2,3,4,5,6,7", work_start="00:00", work_end="23:59"
+    )
+    for user in members:
+        await store.upsert_member(team.id, user, f"Lid {user}", now=now)
+    return team
+
+
+async def mark_outbox_delivered(store: Store, now: datetime) -> int:
+    """Set-up messages count as delivered: the figure is about what comes after."""
+    async with store.sessionmaker() as s, s.begin():
+        result = await s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.status == "pending")
+            .values(status="sent", sent_at=now)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def until(condition: Callable[[], bool], bound: float, step: float = 0.02) -> bool:
+    """Wait until `condition()` holds or `bound` seconds pass; whether it holds."""
+    end = time.monotonic() + bound
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The `p`-th percentile (nearest rank) of `values`; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
