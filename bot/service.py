@@ -205,6 +205,8 @@ class Service:
                 if not rows:
                     return done
                 for row in rows:
+                    if self._stopping:
+                        return done  # the rest waits in the inbox for the next start
                     await self._handle_safely(row)
                     done += 1
 
