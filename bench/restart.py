@@ -26,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, text
 
@@ -97,10 +98,8 @@ async def _child(tmp: str, schema: str) -> None:
         # The runtime opens its store by URL; the benchmark's schema is chosen here.
         original = Store.open.__func__  # type: ignore[attr-defined]
 
-        async def open_in_schema(
-            cls: type[Store], url: str, *, migrate: bool = True, schema_: str | None = None
-        ) -> Store:
-            return await original(cls, url, migrate=migrate, schema=schema)
+        async def open_in_schema(cls: type[Store], url: str, **options: Any) -> Store:
+            return await original(cls, url, **{**options, "schema": schema})
 
         Store.open = classmethod(open_in_schema)  # type: ignore[method-assign, assignment]
     settings = Settings(
