@@ -16,45 +16,10 @@ from adapters.base import Inbound
 from adapters.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.wiring import Runtime, build_runtime
+from bot.wiring import build_runtime
+from tests.runtime.console_team import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-class Team:
-    """A console team and the runtime behind it, stepped by hand."""
-
-    def __init__(
-        self, runtime: Runtime, console: ConsoleAdapter, clock: FakeClock, printed: list[str]
-    ) -> None:
-        self.runtime, self.console, self.clock, self.printed = runtime, console, clock, printed
-
-    async def type(self, *lines: str) -> None:
-        for line in lines:
-            inbound = self.console.parse(line)
-            if inbound is not None:
-                await self.runtime.inbound(inbound)
-        await self.settle()
-
-    async def settle(self) -> None:
-        for _ in range(5):
-            await self.runtime.service.drain()
-            await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
-            await self.runtime.outbox.pump()
-            await self.runtime.outbox.flush()
-
-    async def wait(self, delta: timedelta) -> None:
-        """Move the clock on, stopping at every timer that falls due on the way."""
-        end = self.clock.now() + delta
-        while self.clock.now() < end:
-            due = await self.runtime.store.next_due()
-            target = min(due, end) if due is not None and due > self.clock.now() else end
-            await self.clock.advance_to(target)
-            await self.settle()
-
-    def said(self) -> str:
-        return "\n".join(self.printed)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ time is simulated. Over three years the clock crosses six DST changes in Europe/
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -21,55 +20,11 @@ from bot.config import Settings
 from bot.core.cadence import State, WorkingHours
 from bot.evaluations import due_for_mdo
 from bot.wiring import Runtime, build_runtime
+from tests.runtime.console_team import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AMS = ZoneInfo("Europe/Amsterdam")
 HOURS = WorkingHours("Europe/Amsterdam", frozenset({1, 2, 3, 4, 5}), time(8, 30), time(17, 30))
-
-
-class Team:
-    def __init__(
-        self, runtime: Runtime, console: ConsoleAdapter, clock: FakeClock, printed: list[str]
-    ) -> None:
-        self.runtime, self.console, self.clock, self.printed = runtime, console, clock, printed
-
-    async def type(self, *lines: str) -> None:
-        for line in lines:
-            inbound = self.console.parse(line)
-            if inbound is not None:
-                await self.runtime.inbound(inbound)
-            await self.settle()
-            await self.wait(timedelta(seconds=3))  # the outbox paces one message a second
-
-    async def settle(self) -> None:
-        for _ in range(5):
-            await self.runtime.service.drain()
-            await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
-            await self.runtime.outbox.pump()
-            await self.runtime.outbox.flush()
-
-    async def wait(self, delta: timedelta) -> None:
-        """Move the clock on, stopping at every timer that falls due on the way."""
-        end = self.clock.now() + delta
-        while self.clock.now() < end:
-            due = await self.runtime.store.next_due()
-            target = min(due, end) if due is not None and due > self.clock.now() else end
-            await self.clock.advance_to(target)
-            await self.settle()
-
-    async def wait_until(self, moment: datetime) -> None:
-        await self.wait(moment - self.clock.now())
-
-    def said(self) -> str:
-        return "\n".join(self.printed)
-
-    def since(self, mark: int) -> str:
-        return "\n".join(self.printed[mark:])
-
-    def rows(self, sql: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.runtime.store.engine.url.database) as db:
-            return db.execute(sql).fetchall()
 
 
 Start = Callable[[datetime], Awaitable[Team]]
@@ -88,7 +43,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
             settings, clock=clock, adapters=[console], use_apscheduler=False
         )
         runtimes.append(runtime)
-        return Team(runtime, console, clock, printed)
+        return Team(runtime, console, clock, printed, pace=timedelta(seconds=3))
 
     yield open_team
     for runtime in runtimes:
