@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
@@ -33,9 +32,6 @@ from tests.reliability.world import (
     timer_statuses,
     until,
 )
-from tests.runtime.samen_process import SAMEN
-
-pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 NUDGES = 30
 SEED = 9

@@ -20,7 +20,6 @@ import random
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from bot.store.repo import Store
@@ -36,9 +35,6 @@ from tests.reliability.world import (
     timer_statuses,
     until,
 )
-from tests.runtime.samen_process import SAMEN
-
-pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 NUDGES = 200
 ROUNDS = 3

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
@@ -29,9 +28,6 @@ from bot.store.repo import Store
 from bot.store.tables import InboxRow
 from tests.adapters.slack.fake_slack import FakeSlack, _Failure
 from tests.reliability.world import SamenRun, until
-from tests.runtime.samen_process import SAMEN
-
-pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 BOT_TOKEN = "xoxb-0000-reliability-fault-suite"
 SECRET = "5f0c6a1e2b3d4c5e6f708192a3b4c5d6"

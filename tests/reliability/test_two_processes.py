@@ -10,7 +10,6 @@ arrives.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from bot.store.db import open_engine
 from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.postgres import postgres_url
 from tests.reliability.world import (
     NUDGE_TEXT,
     TelegramSamen,
@@ -31,10 +31,6 @@ from tests.reliability.world import (
     timer_statuses,
     until,
 )
-from tests.runtime.samen_process import SAMEN
-from tests.store.conftest import _reachable_postgres
-
-pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 TAKEN = "timer lease taken"
 RUNNING = "Samen draait"
@@ -43,11 +39,7 @@ RUNNING = "Samen draait"
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
     """The URL of a fresh PostgreSQL database, dropped afterwards."""
-    url, why = await _reachable_postgres()
-    if url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not reachable: {why}")
-        pytest.skip(f"PostgreSQL is not reachable: {why}")
+    url = await postgres_url()
     name = f"samen_rel_{uuid.uuid4().hex[:12]}"
     admin = await open_engine(url)
     try:

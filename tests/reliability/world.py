@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow, TimerRow
-from tests.runtime.samen_process import ROOT, SAMEN, environment
+from tests.runtime.samen_process import ROOT, environment, samen
 
 NUDGE_FLOW = """\
 id: duwtje
@@ -139,7 +139,7 @@ class SamenRun:
         env = environment(tmp_path, SAMEN_FLOWS_DIR=str(flows_dir(tmp_path)), **extra)
         self._out = self.log.open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [str(SAMEN), "run", *args],
+            [samen(), "run", *args],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

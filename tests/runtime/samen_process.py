@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SAMEN = ROOT / ".venv" / "bin" / "samen"
 
 
+def samen() -> str:
+    """The installed `samen` command, which these tests run as a real process."""
+    assert SAMEN.exists(), f"{SAMEN} is missing: run `make test`, which installs the project"
+    return str(SAMEN)
+
+
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     """This process's environment without Samen's or the platforms' settings, with a data
     directory of the test's own."""
@@ -30,7 +36,7 @@ class SamenProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [str(SAMEN), "run"],
+            [samen(), "run"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.samen_process import ROOT, SAMEN, SamenProcess, environment
+from tests.runtime.samen_process import ROOT, SamenProcess, environment, samen
 
 UNREACHABLE = "postgresql+asyncpg://nobody:secretpw@127.0.0.1:1/none"
-
-pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 
 # --------------------------------------------------------------------------- the database
@@ -26,7 +24,7 @@ def test_an_unreachable_database_gives_one_clear_line_without_the_password_or_a_
 ) -> None:
     env = environment(tmp_path, SAMEN_DATABASE_URL=UNREACHABLE)
     done = subprocess.run(
-        [str(SAMEN), *command],
+        [samen(), *command],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from bot.store.sealed import KEY_FILE_NAME, Keyring, is_sealed_json
-from tests.runtime.samen_process import ROOT, SAMEN, SamenProcess, environment
+from tests.runtime.samen_process import ROOT, SamenProcess, environment
 
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the store keeps a UTC moment in SQLite
 FINAL = {"sent", "skipped", "cancelled", "failed"}
@@ -50,8 +50,6 @@ steps:
       duration: 1m
       warnings: []
 """
-
-pytestmark = pytest.mark.skipif(not SAMEN.exists(), reason="needs .venv/bin/samen")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ and the PostgreSQL lease test, which runs only when SAMEN_TEST_POSTGRES_URL is s
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from bot.scheduler import (
     decide,
 )
 from bot.store.tables import Base, TimerRow
+from tests.postgres import postgres_url
 
 from .fakes import FakeStore
 
@@ -514,19 +514,7 @@ def test_on_sqlite_the_lease_is_always_held() -> None:
 
 
 async def test_on_postgresql_one_process_holds_the_lease_and_another_takes_over() -> None:
-    url = os.environ.get(
-        "SAMEN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-    )
-    probe = create_async_engine(url)
-    try:
-        async with probe.connect():
-            pass
-    except Exception as error:  # unreachable: skip locally, fail in CI (PG is mandatory)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {url} is unreachable in CI: {type(error).__name__}")
-        pytest.skip(f"PostgreSQL is unreachable: {type(error).__name__}")
-    finally:
-        await probe.dispose()
+    url = await postgres_url()
     first_engine, second_engine = create_async_engine(url), create_async_engine(url)
     key = 0x5A17E57  # not the production key, so a running Samen is not disturbed
     first, second = Lease(first_engine, key), Lease(second_engine, key)
