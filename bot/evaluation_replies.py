@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from bot.replies import pick
+
 TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
     # Short words for one line of the MDO agenda (see bot.evaluations.agenda_lines).
     "label.plan_review": {"nl": "planevaluatie", "en": "plan review"},
@@ -304,8 +306,4 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
 
 def say(key: str, language: str = "nl", **params: object) -> str:
     """The text `key` in `language` (its base language, then Dutch, as fallback)."""
-    variants = TEXTS[key]
-    for lang in (language, language.split("-")[0], "nl"):
-        if lang in variants:
-            return variants[lang].format(**params)
-    return next(iter(variants.values())).format(**params)
+    return pick(TEXTS, key, language, **params)

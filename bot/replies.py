@@ -263,7 +263,14 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
 
 def say(key: str, language: str = "nl", **params: object) -> str:
     """The reply `key` in `language` (its base language, then Dutch, as fallback)."""
-    variants = REPLIES[key]
+    return pick(REPLIES, key, language, **params)
+
+
+def pick(
+    catalogue: Mapping[str, Mapping[str, str]], key: str, language: str, **params: object
+) -> str:
+    """`key` from `catalogue` in `language`: its base language, then Dutch, as fallback."""
+    variants = catalogue[key]
     for lang in (language, language.split("-")[0], "nl"):
         if lang in variants:
             return variants[lang].format(**params)

@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from bot.core.commands import BELL_ARGS
 from bot.core.effects import Message, MessageKind, QuestionView
 
 Block = dict[str, Any]
@@ -40,16 +41,6 @@ MAX_BUTTONS: Final = 5  # more options than this become a select (a row of 6+ bu
 MAX_SELECT_OPTIONS: Final = 100
 MAX_FALLBACK: Final = 3000
 
-# The `/bel` words each control button sends (bot/core/commands.py understands them).
-BELL_ARGS: Final[dict[str, str]] = {
-    "ring": "",
-    "pause": "pauze",
-    "resume": "verder",
-    "extend": "+5",
-    "next": "volgende",
-    "stop": "stop",
-    "process": "proces",
-}
 
 # The few words the adapter itself puts on buttons; message texts come rendered already.
 _WORDS: Final[dict[str, dict[str, str]]] = {

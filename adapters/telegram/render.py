@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.core.commands import BELL_ARGS
 from bot.core.effects import Message, QuestionView
 
 SEP: Final = "|"
@@ -48,16 +49,6 @@ Markup = InlineKeyboardMarkup | ForceReply | None
 BUTTON_TYPES: Final = frozenset({"choice", "yesno", "scale", "multi"})
 FREE_TYPES: Final = frozenset({"text", "date", "number"})
 
-# The `/bel` words each control button sends (bot/core/commands.py understands them).
-BELL_ARGS: Final[dict[str, str]] = {
-    "ring": "",
-    "pause": "pauze",
-    "resume": "verder",
-    "extend": "+5",
-    "next": "volgende",
-    "stop": "stop",
-    "process": "proces",
-}
 
 # The few words the adapter itself puts on buttons; message texts come rendered already.
 _WORDS: Final[dict[str, dict[str, str]]] = {

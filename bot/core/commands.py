@@ -9,7 +9,9 @@ minutes, `/bel volgende` goes on, `/bel stop` ends, `/bel proces` rings the proc
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from bot.core.events import BellCommand, Command
 
@@ -39,6 +41,18 @@ _WORDS: dict[str, BellCommand] = {
 _EXTEND = re.compile(r"^\+\s*(\d{1,3})\s*(m|min|minuten|minutes)?$")
 
 MAX_EXTEND_MINUTES = 120
+
+
+# The `/bel` words each control button of a platform sends (parse_bel understands them).
+BELL_ARGS: Final[Mapping[str, str]] = {
+    "ring": "",
+    "pause": "pauze",
+    "resume": "verder",
+    "extend": "+5",
+    "next": "volgende",
+    "stop": "stop",
+    "process": "proces",
+}
 
 
 class UnknownBellCommand(ValueError):
