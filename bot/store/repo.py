@@ -266,6 +266,16 @@ class Store:
         `roles` are the EXTRA roles (chair, coordinator, ...): everyone is a member
         implicitly, so "member" is never stored."""
         extra = None if roles is None else normalise_roles(roles)
+        # Every inbound event names its person: when nothing changes, a read will do and
+        # no write lock is taken (on SQLite one writer at a time serves every event).
+        known = await self.get_member(team_id, user)
+        if (
+            known is not None
+            and known.left_at is None
+            and (not name or known.name == name)
+            and (extra is None or list(known.roles) == extra)
+        ):
+            return known
         async with self._writing() as s:
             inserted = await s.scalar(
                 self._insert(MemberRow)
