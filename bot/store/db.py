@@ -103,7 +103,9 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
                 f"cannot create the directory for the SQLite database {redact_url(url)!r} "
                 f"({exc.strerror}); check SAMEN_DATA_DIR or SAMEN_DATABASE_URL"
             ) from None
-    engine = create_async_engine(url)
+    # hide_parameters: an error's text never carries the values of its statement (they
+    # may be answers, before sealing decides; R-PRV-8), wherever the error ends up logged.
+    engine = create_async_engine(url, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -132,6 +134,7 @@ def _postgresql_engine(url: URL, schema: str | None, connect_timeout: float) -> 
         connect_args["server_settings"] = {"search_path": schema}
     return create_async_engine(
         url,
+        hide_parameters=True,  # see the SQLite engine
         pool_size=10,
         max_overflow=10,
         pool_timeout=30,

@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import DatabaseUnavailable, open_engine, redact_url
 from bot.store.migrate import alembic_config, current_revision, head_revision, upgrade
@@ -156,3 +157,20 @@ async def test_an_unsupported_url_is_refused_with_a_hint(url: str) -> None:
 )
 def test_urls_are_shown_with_the_password_hidden(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+async def test_a_database_error_never_quotes_the_values_of_its_statement(tmp_path: Path) -> None:
+    """R-PRV-8: an error's text may end up in a log; the values (answers) must not."""
+    engine = await open_engine(f"sqlite+aiosqlite:///{tmp_path / 'samen.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (v TEXT NOT NULL UNIQUE)"))
+            await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": "mijn geheime antwoord"})
+        with pytest.raises(IntegrityError) as caught:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO t VALUES (:v)"), {"v": "mijn geheime antwoord"}
+                )
+        assert "mijn geheime antwoord" not in str(caught.value)
+    finally:
+        await engine.dispose()
