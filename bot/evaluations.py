@@ -27,7 +27,6 @@ Logs carry ids only.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -63,7 +62,7 @@ from bot.core.cadence import (
 )
 from bot.core.effects import Destination, Message, MessageKind
 from bot.core.model import CadenceTrigger
-from bot.core.sensitive import find_bsn
+from bot.core.sensitive import PseudonymProblem, pseudonym_problem
 from bot.evaluation_replies import say
 from bot.scheduler import QuietHours
 from bot.store.evaluations import EvaluationChanged, EvaluationStore, EvaluationWrite, new_id
@@ -81,10 +80,6 @@ if TYPE_CHECKING:
     from bot.service import Service, _Context
 
 log = logging.getLogger("samen.evaluations")
-
-# A pseudonymous reference: a short code. A single capitalised word looks like a name.
-_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
-_NAME_LIKE = re.compile(r"[A-ZÀ-Ý][a-zà-ÿ]+(?:[-'][A-Za-zÀ-ÿ]+)*")
 
 _LIST = {"lijst", "list", "overzicht"}
 _START = {"start", "startdatum"}
@@ -369,10 +364,11 @@ class EvaluationDesk:
         language = ctx.team.language
         started = parse_date(day)
         assert ctx.member is not None and started is not None
-        if not _REF.fullmatch(ref):
+        problem = pseudonym_problem(ref)
+        if problem is PseudonymProblem.not_a_code:
             await self._answer(ctx, say("usage", language))
             return
-        if _NAME_LIKE.fullmatch(ref) or find_bsn(ref):  # a BSN is no pseudonym either
+        if problem is PseudonymProblem.identifying:  # a name or a BSN (R-PRV-1)
             await self._answer(ctx, self.service_say("trajectory_name_like", language, ref=ref))
             return
         if started > self._today(ctx.team):

@@ -13,12 +13,13 @@ carries out moving and cancelling. A pseudonym is a code, never a name (R-PRV-1)
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.core import sensitive
 from bot.core.model import EventTrigger
+from bot.core.sensitive import PseudonymProblem
 from bot.replies import say
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 CLIENT_WORDS = frozenset({"cliënt", "client", "cliënte", "pseudoniem"})
 CODE_LENGTH = 6
-_PSEUDONYM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
-_NAME_LIKE = re.compile(r"[A-ZÀ-Ý][a-zà-ÿ]+(?:[-'][A-Za-zÀ-ÿ]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +64,10 @@ def read_plan_extras(words: Sequence[str]) -> PlanExtras:
 
 def pseudonym_problem(client: str) -> str | None:
     """None when `client` is a usable pseudonym, else the reply key saying why not."""
-    if not _PSEUDONYM.fullmatch(client):
+    problem = sensitive.pseudonym_problem(client)
+    if problem is PseudonymProblem.not_a_code:
         return "plan_client_usage"
-    if _NAME_LIKE.fullmatch(client):
+    if problem is PseudonymProblem.identifying:
         return "plan_client_name_like"
     return None
 

@@ -32,6 +32,7 @@ def test_mentions_and_the_pseudonym_are_read_and_the_rest_is_named(
         ("t0412", None),
         ("Jansen", "plan_client_name_like"),
         ("Van-Dijk", "plan_client_name_like"),
+        ("111222333", "plan_client_name_like"),  # a BSN (passes the eleven-test)
         ("K", "plan_client_usage"),
         ("K 12", "plan_client_usage"),
     ],

@@ -120,3 +120,25 @@ def sensitive(text: str) -> tuple[Finding, ...]:
     if find_name(text):
         found.append(Finding.name)
     return tuple(found)
+
+
+# --------------------------------------------------------------------------- pseudonyms
+
+# A client code a professional chooses: short, letters, digits and . _ - (R-PRV-1).
+_PSEUDONYM: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
+# One capitalised word ("Jansen") reads as a surname, not as a code.
+_NAME_LIKE: Final = re.compile(r"[A-ZÀ-Ý][a-zà-ÿ]+(?:[-'][A-Za-zÀ-ÿ]+)*")
+
+
+class PseudonymProblem(StrEnum):
+    not_a_code = "not_a_code"  # not a short code at all
+    identifying = "identifying"  # looks like a name, or is a BSN
+
+
+def pseudonym_problem(code: str) -> PseudonymProblem | None:
+    """None when `code` can stand for a client (visits, trajectories), else why not."""
+    if not _PSEUDONYM.fullmatch(code):
+        return PseudonymProblem.not_a_code
+    if _NAME_LIKE.fullmatch(code) or find_bsn(code):
+        return PseudonymProblem.identifying
+    return None
