@@ -33,11 +33,13 @@ from bot.store.tables import (
     AccessLogRow,
     AnswerRow,
     Base,
+    EvaluationRow,
     EventRow,
     InboxRow,
     MemberRow,
     OutboxRow,
     RunRow,
+    TeamCadenceRow,
     TeamRow,
     TimerRow,
     TrajectoryRow,
@@ -56,6 +58,8 @@ EXPORT_TABLES = (
     "answers",
     "events",
     "trajectories",
+    "evaluations",
+    "team_cadences",
     "timers",
     "inbox",
     "outbox",
@@ -120,6 +124,11 @@ async def export_team(
         run_ids = [r.id for r in runs]
         flow_of = {r.id: r.flow_id for r in runs}
         answers = list(await s.scalars(select(AnswerRow).where(AnswerRow.run_id.in_(run_ids))))
+        evaluations = list(
+            await s.scalars(select(EvaluationRow).where(EvaluationRow.team_id == team_id))
+        )
+        # The team's own timers besides its runs': evaluation moments and scheduled flows.
+        shell_timers = {f"evaluation:{e.id}" for e in evaluations}
         out: dict[str, list[dict[str, Any]]] = {
             "teams": [as_dict(team)],
             "members": _dicts(
@@ -131,7 +140,16 @@ async def export_team(
             "trajectories": _dicts(
                 await s.scalars(select(TrajectoryRow).where(TrajectoryRow.team_id == team_id))
             ),
-            "timers": _dicts(await s.scalars(select(TimerRow).where(TimerRow.run_id.in_(run_ids)))),
+            "evaluations": [as_dict(e) for e in evaluations],
+            "team_cadences": _dicts(
+                await s.scalars(select(TeamCadenceRow).where(TeamCadenceRow.team_id == team_id))
+            ),
+            "timers": _dicts(await s.scalars(select(TimerRow).where(TimerRow.run_id.in_(run_ids))))
+            + [
+                as_dict(t)
+                for t in await s.scalars(select(TimerRow).where(TimerRow.run_id.is_(None)))
+                if _timer_of_team(t.timer, team_id, shell_timers)
+            ],
             "inbox": [
                 as_dict(r)
                 for r in await s.scalars(select(InboxRow))
@@ -168,6 +186,18 @@ async def export_person(
             "events": _dicts(await s.scalars(select(EventRow).where(EventRow.created_by == user))),
             "trajectories": _dicts(
                 await s.scalars(select(TrajectoryRow).where(TrajectoryRow.owner == user))
+            ),
+            "evaluations": _dicts(
+                await s.scalars(
+                    select(EvaluationRow).where(
+                        or_(
+                            EvaluationRow.done_by == user,
+                            EvaluationRow.trajectory_id.in_(
+                                select(TrajectoryRow.id).where(TrajectoryRow.owner == user)
+                            ),
+                        )
+                    )
+                )
             ),
             "inbox": [
                 as_dict(r) for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)
@@ -279,6 +309,12 @@ async def forget(
         await s.execute(
             update(TrajectoryRow).where(TrajectoryRow.owner == user).values(owner=placeholder)
         )
+        for evaluation in await s.scalars(select(EvaluationRow)):
+            if evaluation.done_by == user or _mentions(evaluation.history, user):
+                if evaluation.done_by == user:
+                    evaluation.done_by = placeholder
+                evaluation.history = _replace(evaluation.history, user, placeholder)
+                result.add("evaluations_scrubbed", 1)
         await access_log.append(
             s,
             Access(
@@ -319,6 +355,13 @@ def _scrub_state(state: dict[str, Any], user: str, placeholder: str) -> dict[str
             member.update(name="", left=True)
     replaced: dict[str, Any] = _replace(state, user, placeholder)
     return replaced
+
+
+def _timer_of_team(name: str, team_id: str, evaluation_timers: set[str]) -> bool:
+    """A run-less timer of the team: `evaluation:<id>:...` or `schedule:<flow>:<team>`."""
+    if name.startswith("schedule:"):
+        return name.rsplit(":", 1)[-1] == team_id
+    return ":".join(name.split(":", 2)[:2]) in evaluation_timers
 
 
 def _replace(value: Any, old: str, new: str) -> Any:

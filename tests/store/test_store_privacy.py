@@ -17,11 +17,13 @@ from bot.store.tables import (
     AccessLogRow,
     AnswerRow,
     Base,
+    EvaluationRow,
     EventRow,
     InboxRow,
     MemberRow,
     OutboxRow,
     RunRow,
+    TeamCadenceRow,
     TeamRow,
     TimerRow,
     TrajectoryRow,
@@ -126,7 +128,48 @@ async def _world(store: Store) -> tuple[str, str]:
     for i, (channel, user) in enumerate((("team-1", "anna"), ("team-2", "cees"))):
         await store.inbox_put("console", f"e{i}", {"channel": channel, "user": user}, NOW)
     await store.add_event(one.id, "mdo", NOW + timedelta(days=2), created_by="anna", now=NOW)
-    await store.add_trajectory(one.id, "client-7", "bram", date(2026, 1, 5), now=NOW)
+    trajectory = await store.add_trajectory(one.id, "client-7", "bram", date(2026, 1, 5), now=NOW)
+    assert trajectory is not None
+    async with store.sessionmaker() as s, s.begin():
+        # Anna (a coordinator, say) closed bram's plan review; team one has its own policy.
+        s.add(
+            EvaluationRow(
+                id="ev-1",
+                trajectory_id=trajectory.id,
+                team_id=one.id,
+                kind="plan_review",
+                due_on=date(2026, 7, 5),
+                status="done",
+                done_by="anna",
+                course="verder met het netwerk",
+                history=[{"at": NOW.isoformat(), "what": "done", "by": "anna"}],
+                created_at=NOW,
+            )
+        )
+        s.add(TeamCadenceRow(team_id=one.id, policy={"plan": 6}, updated_at=NOW))
+    await store.commit_messages(
+        timers_new=[
+            {
+                "timer": "evaluation:ev-1:due",
+                "kind": "evaluation",
+                "due_at": NOW + timedelta(days=3),
+                "idempotency_key": "evaluation:ev-1:due",
+            },
+            {
+                "timer": f"schedule:weekstart:{one.id}",
+                "kind": "schedule",
+                "due_at": NOW + timedelta(days=4),
+                "idempotency_key": "schedule:weekstart:one",
+            },
+            {
+                "timer": f"schedule:weekstart:{two.id}",
+                "kind": "schedule",
+                "due_at": NOW + timedelta(days=4),
+                "idempotency_key": "schedule:weekstart:two",
+            },
+        ],
+        now=NOW,
+    )
     return one.id, two.id
 
 
@@ -153,12 +196,23 @@ async def test_a_team_export_holds_every_row_of_the_team_and_hides_who_answered_
         "answers": await _table(store, AnswerRow, AnswerRow.run_id.in_(run_ids)),
         "events": await _table(store, EventRow, EventRow.team_id == one),
         "trajectories": await _table(store, TrajectoryRow, TrajectoryRow.team_id == one),
-        "timers": await _table(store, TimerRow, TimerRow.run_id.in_(run_ids)),
+        "evaluations": await _table(store, EvaluationRow, EvaluationRow.team_id == one),
+        "team_cadences": await _table(store, TeamCadenceRow, TeamCadenceRow.team_id == one),
+        "timers": await _table(store, TimerRow, TimerRow.run_id.in_(run_ids))
+        + await _table(
+            store,
+            TimerRow,
+            TimerRow.timer.in_(["evaluation:ev-1:due", f"schedule:weekstart:{one}"]),
+        ),
         "inbox": [r for r in await _table(store, InboxRow) if r["payload"]["channel"] == "team-1"],
         "outbox": await _table(store, OutboxRow, OutboxRow.team_id == one),
     }
+    assert set(expected) | {"access_log"} == set(export) == set(privacy.EXPORT_TABLES)
     for table, rows in expected.items():
-        exported = _by_id(export[table])
+        exported = _by_id(export[table]) if table != "team_cadences" else export[table]
+        if table == "team_cadences":
+            assert exported == rows
+            continue
         assert set(exported) == set(_by_id(rows)), table
         for row_id, row in _by_id(rows).items():
             if table == "answers" and row["question"] == "gevoel":
@@ -196,6 +250,7 @@ async def test_a_person_export_holds_their_rows_in_every_team_and_nobody_elses_a
     assert "goed" not in json.dumps(export) and "prima" not in json.dumps(export)
     assert {r["destination"] for r in export["outbox"]} == {"dm:anna"}
     assert len(export["inbox"]) == 1 and len(export["events"]) == 1
+    assert [e["id"] for e in export["evaluations"]] == ["ev-1"]  # the one anna closed
 
 
 async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_their_own_run(
@@ -205,7 +260,7 @@ async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_thei
     result = await privacy.forget(store, "anna", actor="admin:test", on_behalf_of="anna", now=NOW)
     assert result.counts["runs"] == 1 and result.counts["runs_scrubbed"] == 2
     async with store.sessionmaker() as s, s.begin():
-        for model in MODELS.values():
+        for model in [m.class_ for m in Base.registry.mappers]:  # every table, new ones too
             if model is AccessLogRow:
                 continue
             for row in await s.scalars(select(model)):
