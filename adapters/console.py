@@ -233,12 +233,6 @@ class ConsoleAdapter:
         self.out(how + ("; " + "; ".join(choices) if choices else ""))
 
 
-def _show(value: str | tuple[str, ...] | None) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    return str(value)
-
-
 def _progress(message: Message, language: str) -> str:
     """One line for a form edited in place: which questions have an answer now."""
     if message.closed:
@@ -257,10 +251,3 @@ async def _stdin_lines() -> AsyncIterator[str]:
         if not line:
             return
         yield line
-
-
-async def lines_from(items: Iterable[str]) -> AsyncIterator[str]:
-    """Feed a fixed script of lines (tests and the demo)."""
-    for item in items:
-        yield item
-        await asyncio.sleep(0)

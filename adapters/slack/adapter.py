@@ -397,9 +397,12 @@ class SlackAdapter:
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """One Web API call. Transport errors (timeouts, resets) raise: the outbox retries
         them; platform answers are reported in the result."""
-        blocks, text = render_message(
-            delivery.message, run=delivery.run, language=delivery.language
-        )
+        try:
+            blocks, text = render_message(
+                delivery.message, run=delivery.run, language=delivery.language
+            )
+        except ValueError:  # no retry draws it: fail it, and the chat's queue moves on
+            return DeliveryResult(failed="unrenderable")
         try:
             if delivery.op == "edit":
                 return await self._edit(delivery, blocks, text)

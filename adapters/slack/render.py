@@ -174,8 +174,6 @@ def render_message(
     blocks: list[Block] = []
     if message.kind == MessageKind.phase:
         blocks += _phase_blocks(message)
-    elif message.kind in (MessageKind.bell, MessageKind.process_bell, MessageKind.warning):
-        blocks += _sections(message.text)
     else:
         blocks += _sections(message.text)
     if message.questions:

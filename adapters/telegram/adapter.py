@@ -471,7 +471,8 @@ class TelegramAdapter:
             return DeliveryResult(failed="forbidden")
         except ChatMigrated as error:
             # A group became a supergroup: its id changed. Tell the shell (the team's
-            # channel and its waiting messages move) and try again shortly, to the new id.
+            # channel and its waiting messages move) and raise, so that the outbox tries
+            # again with back-off, to the new id, a bounded number of times.
             if self._handler is None:
                 return DeliveryResult(failed="chat_migrated")
             new = str(error.new_chat_id)
@@ -485,7 +486,7 @@ class TelegramAdapter:
                     {"to": new},
                 )
             )
-            return DeliveryResult(retry_after=1.0)
+            raise
         except BadRequest as error:
             if delivery.op == "edit" and "not modified" in str(error).lower():
                 return DeliveryResult.sent(ref=delivery.ref)  # the same form drawn again

@@ -46,7 +46,6 @@ OFF: Final = "☐"
 Markup = InlineKeyboardMarkup | ForceReply | None
 
 # Answer types drawn as buttons; the rest (text, date, number) are answered by a reply.
-BUTTON_TYPES: Final = frozenset({"choice", "yesno", "scale", "multi"})
 FREE_TYPES: Final = frozenset({"text", "date", "number"})
 
 
