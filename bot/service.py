@@ -34,6 +34,7 @@ from bot import planning
 from bot.answer_guard import AnswerGuard, first_word
 from bot.clock import Clock
 from bot.core import engine
+from bot.core.cadence import months_since
 from bot.core.commands import (
     EVENT_WORDS,
     UnknownBellCommand,
@@ -992,11 +993,7 @@ class Service:
             return
         language = team.language
         today = self.clock.now().astimezone(ZoneInfo(team.timezone)).date()
-        months = (
-            (today.year - trajectory.started_on.year) * 12
-            + (today.month - trajectory.started_on.month)
-            - (today.day < trajectory.started_on.day)
-        )
+        months = months_since(trajectory.started_on, today)  # month ends count as whole
         age = (
             say("age_years", language, n=months // 12)
             if months % 12 == 0 and months
