@@ -28,6 +28,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 CONNECT_TIMEOUT_S = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a write waits for the SQLite writer connection of its process (see
+# `writer_engine`) before it fails: far beyond any one write; only a stuck writer hits it.
+WRITER_WAIT_S = 60.0
 
 # An execution option on the store's write engine: the SQLite "begin" hook then takes the
 # write lock at BEGIN. Harmless on PostgreSQL, where it is ignored.
@@ -93,7 +96,30 @@ async def open_engine(
     return engine
 
 
-def _sqlite_engine(url: URL) -> AsyncEngine:
+def writer_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine the store writes through.
+
+    SQLite allows one writer at a time. Writers of one process that meet at the lock wait
+    in SQLite's busy handler, which sleeps 1, 2, 5, ... up to 100 ms between tries: under
+    load each write then costs tens of milliseconds of sleeping (P3/P4 in
+    docs/performance.md). So on a SQLite file the store writes through a second engine on
+    the same file whose pool holds exactly one connection: this process's writers queue
+    for that connection in asyncio, in order and without sleeping, and only another
+    process (a CLI command) still meets the busy handler. An in-memory database cannot be
+    opened twice; it, and PostgreSQL (row locks let writers run side by side), write
+    through `engine` itself.
+    """
+    url = engine.url
+    database = url.database or ""
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return engine.execution_options(**{WRITE_OPTION: True})
+    if database.startswith("file:"):
+        return engine.execution_options(**{WRITE_OPTION: True})
+    writer = _sqlite_engine(url, pool_size=1, max_overflow=0, pool_timeout=WRITER_WAIT_S)
+    return writer.execution_options(**{WRITE_OPTION: True})
+
+
+def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         try:
@@ -105,7 +131,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
             ) from None
     # hide_parameters: an error's text never carries the values of its statement (they
     # may be answers, before sealing decides; R-PRV-8), wherever the error ends up logged.
-    engine = create_async_engine(url, hide_parameters=True)
+    engine = create_async_engine(url, hide_parameters=True, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

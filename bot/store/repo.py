@@ -33,14 +33,14 @@ from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import CursorResult, Select, Table, delete, func, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
-from bot.store.db import WRITE_OPTION, open_engine
+from bot.store.db import open_engine, writer_engine
 from bot.store.migrate import upgrade
 from bot.store.sealed import Keyring, attach, default_data_dir
 from bot.store.tables import (
@@ -103,6 +103,18 @@ class StaleRun(Exception):
         )
 
 
+@dataclass(frozen=True)
+class HandOver:
+    """A due timer the scheduler hands to the service (`Store.hand_over`): claimed as
+    `status` ("sent" or "skipped") with `note`, its inbox event `payload` stored under
+    the key `timer:<timer_row>`."""
+
+    timer_row: int
+    status: str
+    payload: Mapping[str, Any]
+    note: str = ""
+
+
 class NotFound(LookupError):
     """A team or member the caller named does not exist."""
 
@@ -148,10 +160,11 @@ class Store:
             log.warning("data key from a key file; set SAMEN_DATA_KEY when several hosts run")
         self._dialect = engine.dialect.name
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
-        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see db.py).
-        self._writes = async_sessionmaker(
-            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
+        # Writes start with BEGIN IMMEDIATE on SQLite, through one connection per process
+        # (see db.writer_engine).
+        self._writer = writer_engine(engine)
+        attach(self._writer.sync_engine.dialect, self.keyring)
+        self._writes = async_sessionmaker(self._writer, expire_on_commit=False)
 
     @classmethod
     async def open(
@@ -175,6 +188,7 @@ class Store:
             raise
 
     async def close(self) -> None:
+        await self._writer.dispose()
         await self._engine.dispose()
 
     @property
@@ -231,6 +245,11 @@ class Store:
     async def get_team(self, team_id: str) -> TeamRow | None:
         async with self._reading() as s:
             return await s.get(TeamRow, team_id)
+
+    async def get_teams(self, team_ids: Iterable[str]) -> dict[str, TeamRow]:
+        async with self._reading() as s:
+            rows = await s.scalars(select(TeamRow).where(TeamRow.id.in_(list(team_ids))))
+            return {row.id: row for row in rows}
 
     async def update_team(self, team_id: str, **settings: Any) -> TeamRow:
         """Change a team's settings: name, language (nl, en, nl-BE), address (je, u),
@@ -408,6 +427,24 @@ class Store:
         async with self._reading() as s:
             return await s.get(RunRow, run_id)
 
+    async def load_runs(self, run_ids: Iterable[str]) -> dict[str, RunRow]:
+        """Several runs in one read, by id (missing ones are left out)."""
+        async with self._reading() as s:
+            rows = await s.scalars(select(RunRow).where(RunRow.id.in_(list(run_ids))))
+            return {row.id: row for row in rows}
+
+    async def run_thread(self, run_id: str) -> str | None:
+        """Only the platform thread of a run (its state is not read, nor unsealed)."""
+        return (await self.run_threads([run_id])).get(run_id)
+
+    async def run_threads(self, run_ids: Iterable[str]) -> dict[str, str | None]:
+        """The platform threads of runs, by id (runs that do not exist are left out)."""
+        async with self._reading() as s:
+            rows = await s.execute(
+                select(RunRow.id, RunRow.thread).where(RunRow.id.in_(list(run_ids)))
+            )
+            return {row.id: row.thread for row in rows}
+
     async def active_runs(self, team_id: str, flow_id: str | None = None) -> list[RunRow]:
         """The team's runs that are still going, oldest first."""
         query = select(RunRow).where(RunRow.team_id == team_id, RunRow.status == ACTIVE_RUN)
@@ -427,80 +464,154 @@ class Store:
     async def commit_step(self, write: StepWrite) -> None:
         """Write one step of a run atomically; see `StepWrite`. Raises `StaleRun` (and
         writes nothing) when the run is not at `write.expected_version`."""
-        unknown = set(write.run) - set(RUN_FIELDS)
-        if unknown:
-            raise ValueError(f"not run fields: {', '.join(sorted(unknown))}")
+        _check_run_fields(write)
         async with self._writing() as s:
             if write.expected_version is None:
                 team_id = await self._insert_run(s, write)
             else:
                 team_id = await self._update_run(s, write, write.expected_version)
-            now = write.now
+            await self._apply_steps(s, [write], {write.run_id: team_id}, write.now)
 
-            if write.answers:
-                rows = [
-                    _complete(AnswerRow, a, {"run_id": write.run_id, "answered_at": now})
-                    for a in write.answers
-                ]
-                upsert = self._insert(AnswerRow)
-                await s.execute(
-                    upsert.on_conflict_do_update(
-                        index_elements=["run_id", "step", "question", "member"],
-                        set_={
-                            "kind": upsert.excluded.kind,
-                            "value": upsert.excluded.value,
-                            "answered_at": upsert.excluded.answered_at,
-                        },
-                    ),
-                    rows,
+    async def commit_steps(self, writes: Sequence[StepWrite]) -> None:
+        """Write steps of several existing runs in ONE transaction (group commit): all of
+        them or, when any run is not at its `expected_version` (`StaleRun`), none.
+
+        Each write means what it means for `commit_step`; one write per run. The rows are
+        written with one statement per kind for all the steps together, so a burst of
+        bells costs a handful of round trips instead of some twenty per bell (P4 in
+        docs/performance.md). `now` is the first write's."""
+        if not writes:
+            return
+        ids = [w.run_id for w in writes]
+        if len(set(ids)) != len(ids):
+            raise ValueError("commit_steps takes one step per run")
+        for write in writes:
+            _check_run_fields(write)
+            if write.expected_version is None:
+                raise ValueError(f"run {write.run_id}: commit_steps only moves existing runs")
+            if write.run.get("version", write.expected_version + 1) <= write.expected_version:
+                raise ValueError(f"run {write.run_id}: the new version must be higher")
+        now = writes[0].now
+        async with self._writing() as s:
+            found = {
+                row.id: row
+                for row in await s.execute(
+                    select(RunRow.id, RunRow.version, RunRow.team_id)
+                    .where(RunRow.id.in_(ids))
+                    .with_for_update()  # PostgreSQL: held to the end; SQLite: the write lock
                 )
-            # Cancel before inserting: a step may cancel a timer and set it again.
-            if write.timers_cancel:
-                await s.execute(
-                    update(TimerRow)
-                    .where(
-                        TimerRow.run_id == write.run_id,
-                        TimerRow.timer.in_(list(write.timers_cancel)),
-                        TimerRow.status == "pending",
+            }
+            for write in writes:
+                at = found.get(write.run_id)
+                if at is None or at.version != write.expected_version:
+                    raise StaleRun(
+                        write.run_id, write.expected_version, None if at is None else at.version
                     )
-                    .values(status="cancelled", handled_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            if write.timers_new:
-                rows = [_complete(TimerRow, t, {"run_id": write.run_id}) for t in write.timers_new]
+            # One UPDATE per set of fields written (the engine's steps all write the same).
+            runs = cast(Table, RunRow.__table__)
+            by_fields: dict[tuple[str, ...], list[StepWrite]] = {}
+            for write in writes:
+                by_fields.setdefault(tuple(sorted(write.run)), []).append(write)
+            for fields, group in by_fields.items():
+                names = [f for f in fields if f != "version"]
                 await s.execute(
-                    self._insert(TimerRow).on_conflict_do_nothing(
-                        index_elements=["idempotency_key"]
-                    ),
-                    rows,
-                )
-            if write.outbox:
-                rows = [
-                    _complete(
-                        OutboxRow,
-                        o,
+                    update(runs)
+                    .where(runs.c.id == bindparam("b_id"))
+                    .values(
                         {
-                            "run_id": write.run_id,
-                            "team_id": team_id,
-                            "created_at": now,
-                            "not_before": now,
-                        },
-                    )
-                    for o in write.outbox
-                ]
-                await s.execute(
-                    self._insert(OutboxRow).on_conflict_do_nothing(
-                        index_elements=["idempotency_key"]
+                            **{f: bindparam(f"b_{f}") for f in names},
+                            "version": bindparam("b_version"),
+                            "updated_at": now,
+                        }
                     ),
-                    rows,
+                    [
+                        {
+                            "b_id": w.run_id,
+                            "b_version": w.run.get("version", cast(int, w.expected_version) + 1),
+                            **{f"b_{f}": w.run[f] for f in names},
+                        }
+                        for w in group
+                    ],
                 )
-            if write.inbox_id is not None:
-                await s.execute(
-                    update(InboxRow)
-                    .where(InboxRow.id == write.inbox_id)
-                    .values(status="done", handled_at=now, error="")
-                    .execution_options(synchronize_session=False)
+            teams = {w.run_id: str(w.run.get("team_id", found[w.run_id].team_id)) for w in writes}
+            await self._apply_steps(s, writes, teams, now)
+
+    async def _apply_steps(
+        self,
+        s: AsyncSession,
+        writes: Sequence[StepWrite],
+        team_of_run: Mapping[str, str],
+        now: datetime,
+    ) -> None:
+        """Everything of `writes` but the run rows, one statement per kind of row."""
+        answers = [
+            _complete(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
+            for w in writes
+            for a in w.answers
+        ]
+        if answers:
+            upsert = self._insert(AnswerRow)
+            await s.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["run_id", "step", "question", "member"],
+                    set_={
+                        "kind": upsert.excluded.kind,
+                        "value": upsert.excluded.value,
+                        "answered_at": upsert.excluded.answered_at,
+                    },
+                ),
+                answers,
+            )
+        # Cancel before inserting: a step may cancel a timer and set it again.
+        cancels = [{"c_run": w.run_id, "c_timer": t} for w in writes for t in w.timers_cancel]
+        if cancels:
+            timers = cast(Table, TimerRow.__table__)
+            await s.execute(
+                update(timers)
+                .where(
+                    timers.c.run_id == bindparam("c_run"),
+                    timers.c.timer == bindparam("c_timer"),
+                    timers.c.status == "pending",
                 )
+                .values(status="cancelled", handled_at=now),
+                cancels,
+            )
+        new_timers = [
+            _complete(TimerRow, t, {"run_id": w.run_id}) for w in writes for t in w.timers_new
+        ]
+        if new_timers:
+            await s.execute(
+                self._insert(TimerRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+                new_timers,
+            )
+        outbox = [
+            _complete(
+                OutboxRow,
+                o,
+                {
+                    "run_id": w.run_id,
+                    "team_id": team_of_run[w.run_id],
+                    "created_at": now,
+                    "not_before": now,
+                },
+            )
+            for w in writes
+            for o in w.outbox
+        ]
+        if outbox:
+            await s.execute(
+                self._insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+                outbox,
+            )
+        inbox = [w.inbox_id for w in writes if w.inbox_id is not None]
+        if inbox:
+            await s.execute(
+                update(InboxRow)
+                .where(InboxRow.id.in_(inbox))
+                .values(status="done", handled_at=now, error="")
+                .execution_options(synchronize_session=False)
+            )
+        for write in writes:
             for access in write.access:
                 await append_access(s, access, now)
 
@@ -644,6 +755,56 @@ class Store:
             )
             return _rowcount(result) == 1
 
+    async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]:
+        """Claim due timers and put their inbox events, in ONE transaction; return the ids
+        claimed. A timer no longer pending (handed over by another sweep or process, or
+        cancelled) is not claimed and gets no inbox event; a crash writes nothing, so the
+        next sweep simply tries again (R-SCH-1, -6, -7). One statement per outcome and
+        one insert for all the events: a burst of due timers costs a few round trips."""
+        for item in timers:
+            if item.status not in TIMER_OUTCOMES:
+                raise ValueError(
+                    f"a timer is claimed as one of {', '.join(TIMER_OUTCOMES)}, not {item.status!r}"
+                )
+        if not timers:
+            return set()
+        by_outcome: dict[tuple[str, str], list[int]] = {}
+        for item in timers:
+            by_outcome.setdefault((item.status, _short(item.note)), []).append(item.timer_row)
+        claimed: set[int] = set()
+        async with self._writing() as s:
+            for (status, note), ids in by_outcome.items():
+                result = await s.execute(
+                    update(TimerRow)
+                    .where(TimerRow.id.in_(ids), TimerRow.status == "pending")
+                    .values(
+                        status=status, handled_at=now, note=note, attempts=TimerRow.attempts + 1
+                    )
+                    .returning(TimerRow.id)
+                    .execution_options(synchronize_session=False)
+                )
+                claimed.update(result.scalars())
+            events = [
+                {
+                    "platform": "timer",
+                    "event_key": f"timer:{item.timer_row}",
+                    "payload": dict(item.payload),
+                    "status": "new",
+                    "received_at": now,
+                    "error": "",
+                }
+                for item in timers
+                if item.timer_row in claimed
+            ]
+            if events:
+                await s.execute(
+                    self._insert(InboxRow).on_conflict_do_nothing(
+                        index_elements=["platform", "event_key"]
+                    ),
+                    events,
+                )
+        return claimed
+
     async def reschedule_timer(self, id: int, due_at: datetime, note: str = "") -> bool:
         """Move a pending timer to `due_at` (catch-up: shifted out of quiet hours). False
         when it is no longer pending."""
@@ -713,6 +874,34 @@ class Store:
         return await self._outbox_transition(
             id, status="sent", sent_at=now, platform_ref=platform_ref
         )
+
+    async def outbox_sent_many(
+        self,
+        sent: Sequence[tuple[int, datetime, str | None]],
+        threads: Mapping[str, str] | None = None,
+    ) -> None:
+        """Mark messages delivered - (id, when, the platform's id for it) each - and give
+        runs the platform thread their first message opened, in one transaction. A row
+        no longer pending and a run that has a thread already are left as they are."""
+        async with self._writing() as s:
+            if sent:
+                outbox = cast(Table, OutboxRow.__table__)
+                await s.execute(
+                    update(outbox)
+                    .where(outbox.c.id == bindparam("s_id"), outbox.c.status == "pending")
+                    .values(
+                        status="sent", sent_at=bindparam("s_at"), platform_ref=bindparam("s_ref")
+                    ),
+                    [{"s_id": i, "s_at": at, "s_ref": ref} for i, at, ref in sent],
+                )
+            if threads:
+                runs = cast(Table, RunRow.__table__)
+                await s.execute(
+                    update(runs)
+                    .where(runs.c.id == bindparam("t_run"), runs.c.thread.is_(None))
+                    .values(thread=bindparam("t_thread")),
+                    [{"t_run": r, "t_thread": t} for r, t in threads.items()],
+                )
 
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> bool:
         """Count a failed attempt and hold the message until `not_before`."""
@@ -1260,6 +1449,12 @@ def _valid_days(value: Any) -> str:
     if not days or days[0] < 1 or days[-1] > 7:
         raise ValueError(problem)
     return ",".join(str(day) for day in days)
+
+
+def _check_run_fields(write: StepWrite) -> None:
+    unknown = set(write.run) - set(RUN_FIELDS)
+    if unknown:
+        raise ValueError(f"not run fields: {', '.join(sorted(unknown))}")
 
 
 def _complete(

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.repo import NotFound, StaleRun, StepWrite, Store
+from bot.store.repo import HandOver, NotFound, StaleRun, StepWrite, Store
 from bot.store.tables import AnswerRow, InboxRow, OutboxRow, RunRow, TeamRow, TimerRow
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -920,3 +920,130 @@ async def test_pending_timers_after_an_id_are_only_the_rows_inserted_since(store
     assert [t.timer for t in await store.pending_timers(after_id=newest)] == ["c"]
     assert await store.pending_timers(after_id=newest, due_before=soon) == []
     assert len(await store.pending_timers(after_id=0)) == 3
+
+
+# ------------------------------------------------------------------ group commit
+
+
+async def test_steps_of_several_runs_commit_together_as_one_step_each(store: Store) -> None:
+    team = await new_team(store)
+    for n in (1, 2, 3):
+        await store.commit_step(
+            new_run_write(
+                team.id,
+                f"run-{n}",
+                timers_new=[timer("warn", NOW + timedelta(minutes=5), key=f"warn-{n}")],
+            )
+        )
+    inbox = [await store.inbox_put("timer", f"timer:{n}", {}, NOW) for n in (1, 2, 3)]
+    await store.commit_steps(
+        [
+            step_write(
+                f"run-{n}",
+                1,
+                now=NOW + timedelta(minutes=1),
+                run={"state": {"step": f"phase-{n}"}, "status": "done" if n == 3 else "active"},
+                answers=[{"step": "ask", "question": "q1", "member": f"U{n}", "value": "ja"}],
+                outbox=[message(f"bell-{n}", destination=f"C{n}")],
+                timers_new=[timer("bell", NOW + timedelta(minutes=20 + n), key=f"bell-{n}")],
+                timers_cancel=["warn"],
+                inbox_id=inbox[n - 1],
+            )
+            for n in (1, 2, 3)
+        ]
+    )
+    runs = await store.load_runs(["run-1", "run-2", "run-3", "run-404"])
+    assert sorted(runs) == ["run-1", "run-2", "run-3"]
+    assert [(runs[f"run-{n}"].version, runs[f"run-{n}"].state) for n in (1, 2, 3)] == [
+        (2, {"step": f"phase-{n}"}) for n in (1, 2, 3)
+    ]
+    assert runs["run-3"].status == "done" and runs["run-1"].status == "active"
+    assert runs["run-1"].updated_at == NOW + timedelta(minutes=1)
+    assert await count(store, AnswerRow) == 3
+    sent = await store.outbox_due(NOW + timedelta(hours=1))
+    assert sorted((o.run_id, o.destination, o.team_id) for o in sent) == [
+        (f"run-{n}", f"C{n}", team.id) for n in (1, 2, 3)
+    ]
+    assert sorted((t.run_id, t.timer) for t in await store.pending_timers()) == [
+        (f"run-{n}", "bell") for n in (1, 2, 3)
+    ]
+    assert await store.count_timers("cancelled") == 3
+    assert await store.inbox_pending() == []
+
+
+async def test_one_stale_run_leaves_the_whole_group_unwritten(store: Store) -> None:
+    team = await new_team(store)
+    for n in (1, 2):
+        await store.commit_step(new_run_write(team.id, f"run-{n}"))
+    await store.commit_step(step_write("run-2", 1))  # run-2 moved on meanwhile
+    inbox_id = await store.inbox_put("timer", "timer:1", {}, NOW)
+    with pytest.raises(StaleRun, match="run run-2 is at version 2, expected version 1"):
+        await store.commit_steps(
+            [
+                step_write("run-1", 1, outbox=[message("bell-1")], inbox_id=inbox_id),
+                step_write("run-2", 1, outbox=[message("bell-2")]),
+            ]
+        )
+    assert (await store.load_run("run-1")).version == 1  # type: ignore[union-attr]
+    assert await count(store, OutboxRow) == 0
+    assert [row.id for row in await store.inbox_pending()] == [inbox_id]
+    with pytest.raises(ValueError, match="one step per run"):
+        await store.commit_steps([step_write("run-1", 1), step_write("run-1", 1)])
+    with pytest.raises(ValueError, match="only moves existing runs"):
+        await store.commit_steps([new_run_write(team.id, "run-9")])
+
+
+async def test_a_hand_over_claims_and_puts_the_event_of_pending_timers_only(
+    store: Store,
+) -> None:
+    await started_run(
+        store,
+        timers_new=[timer(f"t{n}", NOW - timedelta(seconds=n)) for n in range(4)],
+    )
+    rows = {t.timer: t for t in await store.pending_timers()}
+    await store.cancel_run_timers("run-404", NOW)  # nothing of ours
+    assert await store.claim_timer(rows["t3"].id, "sent", NOW)  # handed over before
+    items = [
+        HandOver(rows["t0"].id, "sent", {"timer_row": rows["t0"].id}),
+        HandOver(rows["t1"].id, "skipped", {"timer_row": rows["t1"].id}, "not rung"),
+        HandOver(rows["t2"].id, "sent", {"timer_row": rows["t2"].id}),
+        HandOver(rows["t3"].id, "sent", {"timer_row": rows["t3"].id}),
+    ]
+    claimed = await store.hand_over(items, NOW)
+    assert claimed == {rows[t].id for t in ("t0", "t1", "t2")}
+    events = await store.inbox_pending()
+    assert sorted(e.event_key for e in events) == sorted(
+        f"timer:{rows[t].id}" for t in ("t0", "t1", "t2")
+    )
+    assert {e.payload["timer_row"] for e in events} == claimed
+    skipped = await store.get_timer(rows["t1"].id)
+    assert skipped is not None and (skipped.status, skipped.note) == ("skipped", "not rung")
+    # Offered again (a second sweep or process): nothing claimed, no second event.
+    assert await store.hand_over(items, NOW) == set()
+    assert len(await store.inbox_pending()) == 3
+    with pytest.raises(ValueError, match="sent, skipped, failed"):
+        await store.hand_over([HandOver(rows["t0"].id, "pending", {})], NOW)
+
+
+async def test_deliveries_are_marked_together_and_a_run_keeps_its_first_thread(
+    store: Store,
+) -> None:
+    team = await started_run(store)
+    await store.commit_step(new_run_write(team.id, "run-2"))
+    await store.commit_step(
+        step_write("run-1", 1, outbox=[message("m1", msg_key="k1"), message("m2", msg_key="k2")])
+    )
+    m1, m2 = await store.outbox_due(NOW + timedelta(hours=1))
+    assert await store.run_thread("run-1") is None
+    await store.outbox_sent_many(
+        [(m1.id, NOW, "ts-1"), (m2.id, NOW + timedelta(seconds=1), "ts-2")],
+        {"run-1": "ts-1", "run-404": "ts-9"},
+    )
+    assert await store.outbox_due(NOW + timedelta(hours=1)) == []
+    assert await store.message_ref("run-1", m1.msg_key) == "ts-1"
+    assert await store.run_thread("run-1") == "ts-1"
+    # Marked again (a second worker) or another thread later: nothing changes.
+    await store.outbox_sent_many([(m1.id, NOW, "other")], {"run-1": "ts-2"})
+    assert await store.message_ref("run-1", m1.msg_key) == "ts-1"
+    assert await store.run_thread("run-1") == "ts-1"
+    assert await store.run_thread("run-2") is None
