@@ -10,10 +10,11 @@ How a row becomes a platform call
 - `row.message` is `message_to_json(message, thread=..., group=..., user=...)`: the
   `Message` plus the routing fields the service sets when it writes the row:
   `thread` (true when the message belongs in the run's thread; the worker then looks up
-  `load_run(run_id).thread` and passes it as `Delivery.thread` — or none if the run has no
-  thread yet), `group` (true for group chats, so that per-group limits apply) and `user`
-  (the member an op "reply" is for), and `language` (the team's, for the words an
-  adapter adds itself, such as button labels).
+  the run's thread (`run_threads`, read once per pass and cached) and passes it as
+  `Delivery.thread` — or none if the run has no thread yet), `group` (true for group
+  chats, so that per-group limits apply) and `user` (the member an op "reply" is for),
+  and `language` (the team's, for the words an adapter adds itself, such as button
+  labels).
 - op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
@@ -58,7 +59,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -266,20 +267,13 @@ class Courier(Protocol):
     async def deliver(self, delivery: Delivery) -> DeliveryResult: ...
 
 
-class RunThread(Protocol):
-    """What the outbox reads of a run: its platform thread, if one was opened."""
-
-    @property
-    def thread(self) -> str | None: ...
-
-
 class OutboxStore(Protocol):
     """The `bot.store.repo.Store` methods the outbox uses."""
 
     async def outbox_due(self, now: datetime, limit: int = 200) -> Sequence[OutboxRow]: ...
 
-    async def outbox_sent(
-        self, id: int, now: datetime, platform_ref: str | None = None
+    async def outbox_sent_many(
+        self, sent: Sequence[tuple[int, datetime, str | None]], threads: Mapping[str, str]
     ) -> object: ...
 
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> object: ...
@@ -290,9 +284,7 @@ class OutboxStore(Protocol):
 
     async def message_ref(self, run_id: str, msg_key: str) -> str | None: ...
 
-    async def set_run_thread(self, run_id: str, thread: str) -> object: ...
-
-    async def load_run(self, run_id: str) -> RunThread | None: ...
+    async def run_threads(self, run_ids: Iterable[str]) -> Mapping[str, str | None]: ...
 
 
 @dataclass(slots=True)
@@ -353,6 +345,15 @@ class Outbox:
         # outcome (still pending), and sending them again would duplicate them.
         self._ended: set[int] = set()
         self._last_prune: datetime | None = None
+        # Deliveries not yet marked sent in the store: (row id, when, platform ref), and
+        # threads runs opened meanwhile. Marked together at the start of the next pass
+        # (which reads rows only after that) - one transaction instead of one per call.
+        self._sent: list[tuple[int, datetime, str | None]] = []
+        self._new_threads: dict[str, str] = {}
+        # The platform thread of the runs of rows read (None: none yet), read for all the
+        # rows of a pass at once. Only the lease holder sets threads, so the cache is
+        # good while this process holds the lease (cleared when it takes it anew).
+        self._threads: dict[str, str | None] = {}
 
     # -- control
 
@@ -386,6 +387,10 @@ class Outbox:
             # cancelling it would turn into a duplicate after the restart.
             if self._in_flight:
                 await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            try:
+                await self._mark_sent()
+            except Exception as exc:  # sent but unmarked: sent again after the restart
+                log.warning("outbox: %d sends not marked: %s", len(self._sent), type(exc).__name__)
             await self.lease.release()
 
     async def _leased(self) -> bool:
@@ -395,12 +400,28 @@ class Outbox:
         if self.lease.held and moment - self._lease_checked < 1.0:
             return True
         self._lease_checked = moment
-        return await self.lease.check()
+        held_before = self.lease.held
+        held = await self.lease.check()
+        if held and not held_before:
+            self._threads.clear()  # another process may have set threads meanwhile
+        return held
 
     async def flush(self) -> None:
-        """Wait for the calls in flight (for tests and shutdown)."""
+        """Wait for the calls in flight and mark them (for tests and shutdown)."""
         while self._in_flight:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        async with self._pump_lock:
+            await self._mark_sent()
+
+    async def _mark_sent(self) -> None:
+        """Mark the deliveries made since the last pass as sent, in one transaction."""
+        if not self._sent and not self._new_threads:
+            return
+        sent, threads = list(self._sent), dict(self._new_threads)
+        await self.store.outbox_sent_many(sent, threads)
+        del self._sent[: len(sent)]
+        for run_id in threads:
+            self._new_threads.pop(run_id, None)
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Per platform: sent, retried, failed, last 429 (ISO, or None)."""
@@ -428,10 +449,13 @@ class Outbox:
         if self._last_prune is None or now - self._last_prune > timedelta(minutes=1):
             self.limiter.prune(now)
             self._last_prune = now
+        # Calls that end from here on are remembered in `_ended` (their rows may still
+        # read as pending); those that ended before are marked sent before reading.
+        self._ended.clear()
+        await self._mark_sent()
         spent = self._budgets_spent_until(now)
         if spent is not None:
             return spent  # nothing may go before then: no need to read the rows again
-        self._ended.clear()
         read = await self.store.outbox_due(now + self.lookahead, limit=self.batch)
         # Originals still queued (possibly to another conversation) that edits wait for.
         queued = {(r.run_id, r.msg_key) for r in read if r.op != "edit" and r.msg_key}
@@ -439,6 +463,7 @@ class Outbox:
         # their outcome: skipping only the row could send a later one before its retry.
         stale = {(r.platform, r.destination) for r in read if r.id in self._ended}
         rows = [r for r in read if (r.platform, r.destination) not in stale]
+        await self._read_threads({r.run_id for r in rows if r.run_id})  # one read, not one per call
 
         heads: dict[Conversation, OutboxRow] = {}
         for row in rows:
@@ -549,8 +574,7 @@ class Outbox:
         data = row.message
         thread = None
         if data.get("thread") and row.run_id:
-            run = await self.store.load_run(row.run_id)
-            thread = run.thread if run is not None else None
+            thread = await self._thread_of(row.run_id)
         ref = None
         if row.op == "edit":
             if row.run_id:
@@ -577,13 +601,12 @@ class Outbox:
         now = self.clock.now()
         stats = self.stats[row.platform]
         if result.ok:
-            await self.store.outbox_sent(row.id, now, result.ref)
+            self._sent.append((row.id, now, result.ref))  # marked by the next pass
             stats.sent += 1
             log.info("outbox row %s (%s): sent", row.id, row.kind)
-            if result.thread and row.run_id:
-                run = await self.store.load_run(row.run_id)
-                if run is not None and not run.thread:
-                    await self.store.set_run_thread(row.run_id, result.thread)
+            if result.thread and row.run_id and await self._thread_of(row.run_id) is None:
+                # The run's first thread is kept: later top-level messages do not move it.
+                self._threads[row.run_id] = self._new_threads[row.run_id] = result.thread
         elif result.retry_after is not None:
             until = now + timedelta(seconds=max(0.0, result.retry_after))
             self.limiter.block(chat, until)
@@ -608,6 +631,20 @@ class Outbox:
         else:
             await self._retry_or_fail(row, "empty result")
 
+    async def _thread_of(self, run_id: str) -> str | None:
+        if run_id not in self._threads:
+            await self._read_threads({run_id})
+        return self._threads.get(run_id)
+
+    async def _read_threads(self, run_ids: set[str]) -> None:
+        unknown = run_ids - self._threads.keys()
+        if not unknown:
+            return
+        if len(self._threads) + len(unknown) > _THREADS_KEPT:
+            self._threads.clear()  # a cache: read again when needed
+        found = await self.store.run_threads(unknown)
+        self._threads.update({run_id: found.get(run_id) for run_id in unknown})
+
     async def _retry_or_fail(self, row: OutboxRow, reason: str) -> None:
         now = self.clock.now()
         stats = self.stats[row.platform]
@@ -629,6 +666,9 @@ class Outbox:
         log.info(
             "outbox row %s (%s): retry %d in %.1fs: %s", row.id, row.kind, attempts, delay, reason
         )
+
+
+_THREADS_KEPT = 10_000  # runs whose thread the outbox remembers
 
 
 def _earliest(a: datetime | None, b: datetime) -> datetime:

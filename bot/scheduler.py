@@ -21,16 +21,15 @@ in due order, in batches, yielding to the event loop between them, and for each:
 1. decides the catch-up from the row's kind and its lateness (`decide`, below);
 2. for a shift (quiet hours), moves `due_at` to the next working morning, keeps the row
    pending and re-arms it — nothing is handed over yet;
-3. otherwise puts the inbox event FIRST — platform "timer", key `timer:<row id>`, payload
-   `{"timer_row": id, "run_id": ..., "timer": <the engine's timer id>, "kind": ...,
-   "catch_up": "fire" | "late" | "skip"}` — THEN claims the row (compare-and-set from
-   pending to sent, or skipped with a note), THEN awaits `on_due(row, catch_up)` so that
-   the service drains the inbox. A crash between put and claim leaves the row pending;
-   the next sweep puts the same key again (absorbed as a duplicate) and claims it. Only
-   the winner of the claim calls `on_due`, so two sweeps, two processes or a job racing
-   the poll loop hand a row over once (R-SCH-1, -6, -7). The inbox event is what the
-   service acts on; after a crash-and-restart the claim records the decision of the
-   restart, which may differ from the payload put before the crash.
+3. otherwise hands it over: in ONE transaction (`Store.hand_over`, for up to
+   `HAND_OVER_GROUP` rows at once) claims the row - compare-and-set from pending to sent,
+   or skipped with a note - and puts its inbox event - platform "timer", key
+   `timer:<row id>`, payload `{"timer_row": id, "run_id": ..., "timer": <the engine's
+   timer id>, "kind": ..., "catch_up": "fire" | "late" | "skip"}`; THEN awaits
+   `on_due(row, catch_up)` for each row it claimed, so that the service drains the
+   inbox. A crash writes nothing (the row stays pending; the next sweep hands it over);
+   a row another sweep or process claimed first gets no second event, so two sweeps, two
+   processes or a job racing the poll loop hand a row over once (R-SCH-1, -6, -7).
 
 One sweep runs at a time per process; a `fire_due` asked for meanwhile (a job, or
 `on_due` itself) is folded into the running sweep instead of waiting for it. `on_due`
@@ -86,6 +85,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.clock import Clock
 from bot.lease import Lease
+from bot.store.repo import HandOver
 from bot.store.tables import TimerRow
 
 log = logging.getLogger("samen.scheduler")
@@ -93,6 +93,8 @@ log = logging.getLogger("samen.scheduler")
 SHIFT_NOTE = "shifted: quiet hours"
 WAIT_NOTE = "waited: working hours"
 _TICK = timedelta(microseconds=1)
+# Due rows handed over per transaction (`Store.hand_over`).
+HAND_OVER_GROUP = 50
 
 
 # --------------------------------------------------------------------------- catch-up
@@ -243,9 +245,7 @@ class TimerStore(Protocol):
     @property
     def engine(self) -> AsyncEngine: ...
 
-    async def inbox_put(
-        self, platform: str, event_key: str, payload: dict[str, Any], now: datetime
-    ) -> int | None: ...
+    async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]: ...
 
     async def pending_timers(
         self,
@@ -254,8 +254,6 @@ class TimerStore(Protocol):
         limit: int | None = None,
         after_id: int | None = None,
     ) -> Sequence[TimerRow]: ...
-
-    async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool: ...
 
     async def next_due(self) -> datetime | None: ...
 
@@ -524,50 +522,56 @@ class Scheduler:
             # +1 µs: `due_before` may be exclusive; rows due exactly now are due.
             rows = await self.store.pending_timers(due_before=now + _TICK, limit=self.batch)
             fresh = [r for r in rows if r.due_at <= now and r.id not in tried]
-            for i, row in enumerate(fresh):
-                tried.add(row.id)
-                if await self._handle(row, now):
-                    handed += 1
-                if i % 50 == 49:
-                    await asyncio.sleep(0)  # let acks and sends run between chunks
+            for start in range(0, len(fresh), HAND_OVER_GROUP):
+                group = fresh[start : start + HAND_OVER_GROUP]
+                tried.update(r.id for r in group)
+                handed += await self._hand_over(group, now)
+                await asyncio.sleep(0)  # let acks and sends run between groups
             if not fresh or len(rows) < self.batch:
                 return handed
-            await asyncio.sleep(0)
 
-    async def _handle(self, row: TimerRow, now: datetime) -> bool:
+    async def _hand_over(self, rows: Sequence[TimerRow], now: datetime) -> int:
+        """Decide each row's catch-up, shift those in quiet hours, and hand the others
+        over in one transaction (claim + inbox event); then tell `on_due` of each."""
+        decided: list[tuple[TimerRow, CatchUp]] = []
+        for row in rows:
+            try:
+                catch = await self._decide(row, now)
+            except Exception as exc:  # left pending: the next sweep tries again
+                log.warning("timer %s (%s): not handled: %s", row.id, row.kind, type(exc).__name__)
+                continue
+            if catch is not None:
+                decided.append((row, catch))
+        if not decided:
+            return 0
         try:
-            policy = self.policies.get(row.kind, FALLBACK_POLICY)
-            quiet = None
-            if policy.shift_in_quiet_hours:
-                # Also on time: a nudge due outside working hours waits for the morning
-                # (of the person it is for, when the lookup knows their zone).
-                quiet = await self._quiet_hours(row)
-            catch = decide(policy, row.due_at, now, quiet, shifted=row.note == SHIFT_NOTE)
-
-            if catch.action is Action.shift:
-                assert catch.new_due is not None
-                self.disarm(row.id)
-                if await self.table.reschedule_timer(row.id, catch.new_due, catch.note):
-                    self.stats.shifted += 1
-                    log.info("timer %s (%s): shifted out of quiet hours", row.id, row.kind)
-                    if catch.new_due <= now + self.horizon:
-                        self._arm(row.id, catch.new_due)
-                return False
-
-            payload = {
-                "timer_row": row.id,
-                "run_id": row.run_id,
-                "timer": row.timer,
-                "kind": row.kind,
-                "catch_up": catch.action.value,
-            }
-            # Durable hand-off first; the claim second. See the module docstring.
-            await self.store.inbox_put("timer", f"timer:{row.id}", payload, now)
-            status = "skipped" if catch.action is Action.skip else "sent"
-            claimed = await self.store.claim_timer(row.id, status, now, catch.note)
+            claimed = await self.store.hand_over(
+                [
+                    HandOver(
+                        row.id,
+                        "skipped" if catch.action is Action.skip else "sent",
+                        {
+                            "timer_row": row.id,
+                            "run_id": row.run_id,
+                            "timer": row.timer,
+                            "kind": row.kind,
+                            "catch_up": catch.action.value,
+                        },
+                        catch.note,
+                    )
+                    for row, catch in decided
+                ],
+                now,
+            )
+        except Exception as exc:  # nothing was written: the next sweep tries again
+            log.warning("%d due timers not handed over: %s", len(decided), type(exc).__name__)
+            return 0
+        handed = 0
+        for row, catch in decided:
             self.disarm(row.id)
-            if not claimed:
-                return False  # another sweep or process handed it over
+            if row.id not in claimed:
+                continue  # another sweep or process handed it over, or it was cancelled
+            handed += 1
             if catch.action is Action.fire:
                 self.stats.fired += 1
             elif catch.action is Action.late:
@@ -575,18 +579,34 @@ class Scheduler:
             else:
                 self.stats.skipped += 1
             log.info("timer %s (%s): %s", row.id, row.kind, catch.action.value)
-        except Exception as exc:
-            # Left pending: the next sweep tries again.
-            log.warning("timer %s (%s): not handled: %s", row.id, row.kind, type(exc).__name__)
-            return False
-        if self.on_due is not None:
-            try:
-                await self.on_due(row, catch)
-            except Exception as exc:  # the event is in the inbox; the service drains it later
-                log.warning(
-                    "timer %s (%s): on_due failed: %s", row.id, row.kind, type(exc).__name__
-                )
-        return True
+            if self.on_due is not None:
+                try:
+                    await self.on_due(row, catch)
+                except Exception as exc:  # the event is in the inbox; the service drains it
+                    log.warning(
+                        "timer %s (%s): on_due failed: %s", row.id, row.kind, type(exc).__name__
+                    )
+        return handed
+
+    async def _decide(self, row: TimerRow, now: datetime) -> CatchUp | None:
+        """The row's catch-up; None when it was shifted out of quiet hours instead."""
+        policy = self.policies.get(row.kind, FALLBACK_POLICY)
+        quiet = None
+        if policy.shift_in_quiet_hours:
+            # Also on time: a nudge due outside working hours waits for the morning
+            # (of the person it is for, when the lookup knows their zone).
+            quiet = await self._quiet_hours(row)
+        catch = decide(policy, row.due_at, now, quiet, shifted=row.note == SHIFT_NOTE)
+        if catch.action is not Action.shift:
+            return catch
+        assert catch.new_due is not None
+        self.disarm(row.id)
+        if await self.table.reschedule_timer(row.id, catch.new_due, catch.note):
+            self.stats.shifted += 1
+            log.info("timer %s (%s): shifted out of quiet hours", row.id, row.kind)
+            if catch.new_due <= now + self.horizon:
+                self._arm(row.id, catch.new_due)
+        return None
 
     async def _quiet_hours(self, row: TimerRow) -> QuietHours | None:
         if self.quiet_hours is None:

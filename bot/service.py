@@ -109,6 +109,8 @@ PRIORITY = {
 
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 _LATE = {"late", "skip"}
+# At most this many timers of different runs are committed together (group commit).
+TIMER_GROUP = 50
 
 STALE_RETRIES = 3
 
@@ -205,11 +207,18 @@ class Service:
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
-                for row in rows:
+                at = 0
+                while at < len(rows):
                     if self._stopping:
                         return done  # the rest waits in the inbox for the next start
-                    await self._handle_safely(row)
-                    done += 1
+                    group = _run_timers(rows[at:])
+                    if len(group) > 1:
+                        await self._handle_run_timers(group)
+                    else:
+                        group = rows[at : at + 1]
+                        await self._handle_safely(group[0])
+                    at += len(group)
+                    done += len(group)
 
     async def _handle_safely(self, row: InboxRow) -> None:
         try:
@@ -220,6 +229,71 @@ class Service:
         finally:
             self._private.discard(row.id)
         self.handled += 1
+
+    async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
+        """Timers of different runs that fell due together (the bells of many meetings):
+        each run is advanced in memory and all the steps are committed in one transaction
+        (group commit; see `Store.commit_steps`). Anything out of the ordinary - a run
+        gone or busy, its flow not loaded, another writer that moved a run on, an error -
+        sends the group down the one-at-a-time path, which handles each case."""
+        ids = [str(row.payload["run_id"]) for row in rows]
+        locks = [self._locks[run_id] for run_id in ids]
+        if any(lock.locked() for lock in locks):
+            await self._one_by_one(rows)
+            return
+        steps: list[tuple[TeamRow, Flow, engine.Outcome]] = []
+        async with contextlib.AsyncExitStack() as held:
+            for lock in locks:
+                await held.enter_async_context(lock)  # free (checked above): no wait
+            try:
+                stored = await self.store.load_runs(ids)
+                teams = await self.store.get_teams({run.team_id for run in stored.values()})
+                writes = []
+                for n, (row, run_id) in enumerate(zip(rows, ids, strict=True)):
+                    if n % 10 == 9:
+                        await asyncio.sleep(0)  # let acks run between the runs' steps
+                    found = stored.get(run_id)
+                    flow = self.flows.get(found.flow_id) if found is not None else None
+                    team = teams.get(found.team_id) if found is not None else None
+                    if found is None or flow is None or team is None:
+                        raise _Ordinary()
+                    fired = TimerFired(
+                        str(row.payload.get("timer", "")),
+                        late=row.payload.get("catch_up") in _LATE,
+                    )
+                    outcome = engine.advance(
+                        flow, Run.model_validate(found.state), fired, self.clock.now()
+                    )
+                    steps.append((team, flow, outcome))
+                    writes.append(
+                        await self._step_write(
+                            team, outcome.run, outcome.effects, found.version, row.id
+                        )
+                    )
+                await self.store.commit_steps(writes)
+            except Exception as error:
+                if not isinstance(error, (_Ordinary, StaleRun)):
+                    log.warning("a group of %d timers: %s", len(rows), type(error).__name__)
+                steps = []
+        if not steps:
+            await self._one_by_one(rows)
+            return
+        self.handled += len(rows)
+        for team, flow, outcome in steps:
+            try:
+                await self._after(team, flow, outcome.run, outcome.effects, arm=False)
+            except Exception as error:  # committed: the others' follow-up must still run
+                log.exception("run %s: after its step: %s", outcome.run.id, type(error).__name__)
+        if self._notify_outbox is not None:
+            self._notify_outbox()
+        if self.scheduler is not None and any(
+            isinstance(e, ScheduleTimer) for _, _, outcome in steps for e in outcome.effects
+        ):
+            await self.scheduler.arm_horizon()
+
+    async def _one_by_one(self, rows: Sequence[InboxRow]) -> None:
+        for row in rows:
+            await self._handle_safely(row)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -316,8 +390,10 @@ class Service:
                 team = await self.store.get_team(row.team_id)
                 assert team is not None
                 try:
-                    await self._commit(
-                        team, outcome.run, outcome.effects, row.version, inbox_id, row.thread
+                    await self.store.commit_step(
+                        await self._step_write(
+                            team, outcome.run, outcome.effects, row.version, inbox_id
+                        )
                     )
                 except StaleRun:
                     log.info("run %s moved on meanwhile; retrying", run_id)
@@ -365,20 +441,22 @@ class Service:
         if outcome.run.status == RunStatus.refused:
             await self._commit_messages(team, outcome.effects, inbox_id)
             return outcome.run
-        await self._commit(team, outcome.run, outcome.effects, None, inbox_id, None)
+        await self.store.commit_step(
+            await self._step_write(team, outcome.run, outcome.effects, None, inbox_id)
+        )
         log.info("run %s started flow=%s", outcome.run.id, flow.id)
         await self._after(team, flow, outcome.run, outcome.effects)
         return outcome.run
 
-    async def _commit(
+    async def _step_write(
         self,
         team: TeamRow,
         run: Run,
         effects: Sequence[Effect],
         expected: int | None,
         inbox_id: int | None,
-        thread: str | None,
-    ) -> None:
+    ) -> StepWrite:
+        """What a step writes: the run, its answers, messages, timers, the inbox mark."""
         now = self.clock.now()
         outbox, timers_new, timers_cancel = self._effects_to_rows(team, run, effects, inbox_id)
         sent_here = {o["msg_key"]: o for o in outbox if o["op"] == "send"}
@@ -406,32 +484,33 @@ class Service:
             for member, answer in by_member.items()
         ]
         finished = run.status in (RunStatus.done, RunStatus.stopped)
-        await self.store.commit_step(
-            StepWrite(
-                run_id=run.id,
-                expected_version=expected,
-                run={
-                    "team_id": team.id,
-                    "flow_id": run.flow_id,
-                    "status": run.status.value,
-                    "version": run.version if expected is None else max(run.version, expected + 1),
-                    "state": run.model_dump(mode="json"),
-                    "parent_run": run.parent_run,
-                    "finished_at": now if finished else None,
-                },
-                answers=answers,
-                outbox=outbox,
-                timers_new=timers_new,
-                timers_cancel=timers_cancel,
-                inbox_id=inbox_id,
-                now=now,
-                access=disclosures(team.id, run.id, outbox),  # R-PRV-7: who saw answers
-            )
+        return StepWrite(
+            run_id=run.id,
+            expected_version=expected,
+            run={
+                "team_id": team.id,
+                "flow_id": run.flow_id,
+                "status": run.status.value,
+                "version": run.version if expected is None else max(run.version, expected + 1),
+                "state": run.model_dump(mode="json"),
+                "parent_run": run.parent_run,
+                "finished_at": now if finished else None,
+            },
+            answers=answers,
+            outbox=outbox,
+            timers_new=timers_new,
+            timers_cancel=timers_cancel,
+            inbox_id=inbox_id,
+            now=now,
+            access=disclosures(team.id, run.id, outbox),  # R-PRV-7: who saw answers
         )
 
-    async def _after(self, team: TeamRow, flow: Flow, run: Run, effects: Sequence[Effect]) -> None:
+    async def _after(
+        self, team: TeamRow, flow: Flow, run: Run, effects: Sequence[Effect], *, arm: bool = True
+    ) -> None:
         """Work that follows a committed step: chained flows, after_flow triggers, and
-        nudging the outbox and the scheduler."""
+        (unless `arm` is False: the caller does it once for a group) nudging the outbox
+        and the scheduler."""
         event = (
             RegisteredEvent(run.event_kind, run.event_at)
             if run.event_kind and run.event_at
@@ -457,6 +536,8 @@ class Service:
                             team, other, by=run.started_by, event=event, parent=run.id
                         )
                 await self._time_out_over(flow, run)
+        if not arm:
+            return
         if self._notify_outbox is not None:
             self._notify_outbox()
         if self.scheduler is not None and any(isinstance(e, ScheduleTimer) for e in effects):
@@ -1200,3 +1281,21 @@ def _when(moment: datetime, team: TeamRow, language: str) -> str:
 
 
 __all__ = ["Service"]
+
+
+class _Ordinary(Exception):
+    """A timer group needs the one-at-a-time path (see `Service._handle_run_timers`)."""
+
+
+def _run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:
+    """The leading rows that are timers of runs, each of a different run (so that every
+    run still sees its own timers in order), up to `TIMER_GROUP`."""
+    group: list[InboxRow] = []
+    runs: set[str] = set()
+    for row in rows:
+        run_id = row.payload.get("run_id") if row.platform == "timer" else None
+        if run_id is None or str(run_id) in runs or len(group) == TIMER_GROUP:
+            break
+        runs.add(str(run_id))
+        group.append(row)
+    return group

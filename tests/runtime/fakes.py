@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from bot.clock import FakeClock
 from bot.core.effects import Message, MessageKind
 from bot.delivery import Delivery, DeliveryResult, Limits
 from bot.outbox import message_to_json
+from bot.store.repo import HandOver
 from bot.store.tables import OutboxRow, TimerRow
 
 TELEGRAM = Limits(per_chat=(1, 1.0), per_group=(20, 60.0), overall=(30, 1.0))
@@ -46,7 +47,7 @@ class FakeStore:
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     runs: dict[str, FakeRun] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
-    crash_after_inbox_put: set[int] = field(default_factory=set)  # timer row ids
+    crash_in_hand_over: set[int] = field(default_factory=set)  # timer row ids
     yields: bool = True  # each call gives the loop a turn, as a database round trip does
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # Never connected: it only tells the scheduler the dialect (SQLite: the lease is held).
@@ -128,11 +129,26 @@ class FakeStore:
             return None
         row_id = next(self._ids)
         self.inbox[(platform, event_key)] = (row_id, dict(payload))
-        timer_row = payload.get("timer_row")
-        if timer_row in self.crash_after_inbox_put:
-            self.crash_after_inbox_put.discard(timer_row)
-            raise Crash("process died after the inbox put")
         return row_id
+
+    async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]:
+        """As the Store's: all or nothing. A crash (`crash_in_hand_over`) writes nothing."""
+        await self._turn("hand_over", [t.timer_row for t in timers])
+        crashed = self.crash_in_hand_over & {t.timer_row for t in timers}
+        if crashed:
+            self.crash_in_hand_over -= crashed
+            raise Crash("process died in the hand-over transaction")
+        claimed = set()
+        for item in timers:
+            row = self.timers.get(item.timer_row)
+            if row is None or row.status != "pending":
+                continue
+            row.status, row.handled_at, row.note = item.status, now, item.note
+            claimed.add(row.id)
+            key = ("timer", f"timer:{row.id}")
+            if key not in self.inbox:
+                self.inbox[key] = (next(self._ids), dict(item.payload))
+        return claimed
 
     async def pending_timers(
         self,
@@ -226,12 +242,21 @@ class FakeStore:
                 return row.platform_ref
         return None
 
-    async def set_run_thread(self, run_id: str, thread: str) -> None:
-        await self._turn("set_run_thread", run_id)
-        self.runs.setdefault(run_id, FakeRun()).thread = thread
+    async def outbox_sent_many(
+        self, sent: Sequence[tuple[int, datetime, str | None]], threads: Mapping[str, str]
+    ) -> None:
+        await self._turn("outbox_sent_many", [i for i, _, _ in sent])
+        for id, at, ref in sent:
+            row = self.outbox[id]
+            if row.status == "pending":
+                row.status, row.sent_at, row.platform_ref = "sent", at, ref
+        for run_id, thread in threads.items():
+            self.calls.append(("set_run_thread", run_id))
+            run = self.runs.setdefault(run_id, FakeRun())
+            run.thread = run.thread or thread
 
-    async def load_run(self, run_id: str) -> FakeRun | None:
-        return self.runs.get(run_id)
+    async def run_threads(self, run_ids: Iterable[str]) -> dict[str, str | None]:
+        return {r: self.runs[r].thread for r in run_ids if r in self.runs}
 
 
 Response = DeliveryResult | Exception | None  # None: the default answer (sent)

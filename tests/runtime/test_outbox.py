@@ -13,13 +13,15 @@ import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from bot.clock import FakeClock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
-from bot.delivery import Delivery, DeliveryResult
+from bot.delivery import Delivery, DeliveryResult, Limits
 from bot.outbox import Courier, Outbox, message_from_json, message_to_json
 from bot.store.tables import OutboxRow
 
@@ -461,3 +463,54 @@ async def test_while_the_overall_budget_is_spent_the_worker_does_not_reread_the_
     await outbox.flush()
     assert sum(1 for name, _ in store.calls if name == "outbox_due") == reads + 1
     assert len(adapter.deliveries) == 16
+
+
+async def test_a_call_that_ends_while_the_pass_marks_others_is_not_sent_again(
+    clock: FakeClock,
+) -> None:
+    """Deliveries are marked sent in one transaction at the start of the next pass. A call
+    that ends during that transaction is not marked by it, and its row still reads as
+    pending: the pass must leave it alone instead of sending it a second time."""
+    slow_may_end = asyncio.Event()
+
+    class MarkingStore(FakeStore):
+        async def outbox_sent_many(self, sent: Any, threads: Any) -> None:
+            slow_may_end.set()  # the slow call ends in the middle of this transaction
+            for _ in range(20):
+                await asyncio.sleep(0)
+            await super().outbox_sent_many(sent, threads)
+
+    store = MarkingStore()
+    quick = store.add_message("C1", T0)
+    slow = store.add_message("C2", T0)
+    after = store.add_message("C1", T0)
+
+    @dataclass
+    class SlowCourier:
+        platform: str = "telegram"
+        # No limit that binds: a second send to C2 would go at once, not be held back.
+        limits: Limits = field(default_factory=lambda: Limits((100, 1.0), None, (100, 1.0)))
+        calls: list[int] = field(default_factory=list)
+        ended: list[int] = field(default_factory=list)
+
+        async def deliver(self, delivery: Delivery) -> DeliveryResult:
+            self.calls.append(delivery.id)
+            if delivery.id == slow.id:
+                await slow_may_end.wait()
+            self.ended.append(delivery.id)
+            return DeliveryResult.sent(ref=f"ref-{delivery.id}")
+
+    courier = SlowCourier()
+    outbox = make(store, clock, courier)  # type: ignore[arg-type]
+    await outbox.pump()  # starts `quick` (C1) and `slow` (C2)
+    while quick.id not in courier.ended:
+        await asyncio.sleep(0)  # `quick` ends; `slow` waits
+    for _ in range(3):
+        await asyncio.sleep(0)  # and its outcome is noted
+    await outbox.pump()  # marks `quick`; `slow` ends meanwhile, unmarked
+    await outbox.flush()
+    await outbox.pump()
+    await outbox.flush()
+    assert sorted(courier.calls) == sorted([quick.id, slow.id, after.id])
+    assert all(store.outbox[r.id].status == "sent" for r in (quick, slow, after))
+    assert all(store.outbox[r.id].attempts == 0 for r in (quick, slow, after))
