@@ -16,6 +16,8 @@ from adapters.base import Inbound
 from adapters.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.core.effects import Message, MessageKind, QuestionView
+from bot.delivery import Delivery, DeliveryResult
 from bot.wiring import build_runtime
 from tests.runtime.console_team import Team
 
@@ -144,3 +146,21 @@ async def test_an_answer_given_in_a_private_chat_belongs_to_the_runs_team(team: 
     assert sealed.startswith("sealed:") and "leiden" not in sealed
     opened = team.runtime.store.keyring.open(sealed.removeprefix("sealed:"), "answers.value")
     assert opened == b"leiden"
+
+
+async def test_the_console_prints_where_a_deleted_message_was_and_drops_its_form() -> None:
+    printed: list[str] = []
+    console = ConsoleAdapter(out=printed.append)
+    question = QuestionView("afstemming", "erbij", "text", "Hoe zit je erbij?")
+    form = Message(MessageKind.form, "Vooraf", questions=(question,))
+    sent = await console.deliver(Delivery(1, "send", "dm:anna", form, run="r1"))
+    console.user = "anna"
+    assert console.parse("/a 1 goed") is not None  # the form can be answered
+    gone = Delivery(2, "delete", "dm:anna", Message(MessageKind.say, ""), ref=sent.ref)
+    assert await console.deliver(gone) == DeliveryResult.sent(ref=sent.ref)
+    assert printed[-1] == "[DM anna] (bericht verwijderd)"
+    assert console.parse("/a 1 goed") is None  # deleted: nothing left to answer
+    assert "Geef het nummer van een vraag" in printed[-1]
+    english = ConsoleAdapter(out=printed.append, language="en")
+    await english.deliver(Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7"))
+    assert printed[-1] == "[#team] (message deleted)"
