@@ -14,6 +14,7 @@ import pytest
 
 from adapters.base import Inbound
 from adapters.console import ConsoleAdapter
+from bot import privacy
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.core.effects import Message, MessageKind, QuestionView
@@ -164,3 +165,21 @@ async def test_the_console_prints_where_a_deleted_message_was_and_drops_its_form
     english = ConsoleAdapter(out=printed.append, language="en")
     await english.deliver(Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7"))
     assert printed[-1] == "[#team] (message deleted)"
+
+
+async def test_forget_removes_what_the_console_showed_the_person(team: Team) -> None:
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen start voorbereiding")
+    to_anna = [line for line in team.printed if line.startswith("[DM anna] Samen:")]
+    assert to_anna and "[alleen voor anna]" in team.said()
+    mark = len(team.printed)
+    result = await privacy.forget(
+        team.runtime.store, "anna", actor="admin:test", now=team.clock.now()
+    )
+    await team.settle()
+    removed = [line for line in team.printed[mark:] if line.endswith("(bericht verwijderd)")]
+    assert len(removed) == result.deletions_queued > len(to_anna)  # her replies too
+    assert removed.count("[DM anna] (bericht verwijderd)") == len(to_anna)
+    await team.type("/a 1 Nieuwsgierig")  # still typing as anna: her form is gone
+    assert "Geef het nummer van een vraag" in team.printed[-1]
+    assert team.rows("select count(*) from outbox where op = 'delete'") == [(0,)]
