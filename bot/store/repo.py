@@ -729,10 +729,11 @@ class Store:
     async def outbox_drop(self, id: int, now: datetime, refused: str | None = None) -> bool:
         """Remove a pending delete row (op "delete", queued by `samen forget`) when it is
         done: the platform deleted the message or had it no more (`refused` None), or will
-        not delete it. The row names the person's chat, so it goes either way; a refusal
-        is recorded in the access log (the platform and its reason code, under the
-        forgotten person's placeholder), so that an erasure the platform did not complete
-        shows. False if the row was not a pending delete (another worker settled it)."""
+        not delete it, or the attempts ran out (`refused`: the reason code). The row names
+        the person's chat, so it goes either way; a refusal is recorded in the access log
+        (the platform and the reason code, under the forgotten person's placeholder), so
+        that an erasure the platform did not complete shows. False if the row was not a
+        pending delete (another worker settled it)."""
         async with self._writing() as s:
             row = await s.scalar(
                 select(OutboxRow).where(
@@ -750,7 +751,7 @@ class Store:
             if _rowcount(result) != 1:
                 return False
             if refused is not None:
-                what = f"platform message not deleted: {platform} refused ({_short(refused)})"
+                what = f"platform message not deleted on {platform}: {_short(refused)}"
                 await append_access(s, Access("erase", what, f"person:{subject}", "outbox"), now)
             return True
 

@@ -422,9 +422,7 @@ async def test_a_deletion_the_platform_refuses_is_recorded_and_leaves_no_row_eit
     assert await _deletes(store) == []
     erase, refused = await _table(store, AccessLogRow)
     assert refused["action"] == "erase" and refused["subject"] == erase["subject"]
-    assert refused["what"] == (
-        "platform message not deleted: console refused (message_cant_be_deleted)"
-    )
+    assert refused["what"] == ("platform message not deleted on console: message_cant_be_deleted")
     async with store.sessionmaker() as s, s.begin():
         for model in [m.class_ for m in Base.registry.mappers]:
             for row in await s.scalars(select(model)):

@@ -339,7 +339,7 @@ async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_ref
             )
         ).all()
     assert [r.subject for r in log] == [f"person:{privacy.forgotten_id(cor)}"] * 2
-    assert log[1].what == "platform message not deleted: telegram refused (message_cant_be_deleted)"
+    assert log[1].what == "platform message not deleted on telegram: message_cant_be_deleted"
     assert team.fake.limited == 0
 
 
