@@ -69,5 +69,10 @@ class Adapter(Protocol):
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """Make one platform call for `delivery`. Must not sleep, retry or raise for
-        platform errors: report them in the result (429 -> retry_after)."""
+        platform errors: report them in the result (429 -> retry_after).
+
+        Op "delete" removes the message `delivery.ref` names (Slack `chat.delete`,
+        Telegram `deleteMessage`): a message that is gone already counts as deleted
+        (`sent`); one the platform will not delete is `failed` with its reason code,
+        never retried."""
         ...

@@ -25,6 +25,7 @@ from adapters.base import Inbound, InboundHandler
 from bot.clock import Clock
 from bot.core.effects import Message, QuestionView
 from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.replies import say
 
 CHANNEL = "team"
 
@@ -49,6 +50,7 @@ class ConsoleAdapter:
     roster: tuple[str, ...] = ()  # people in the team channel from the start
     echo: bool = False  # print what each person types (a scripted demo reads better)
     _forms: dict[str, list[_OpenForm]] = field(default_factory=dict)
+    _form_refs: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # member, run, step
     _refs: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     _events: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     _reader: asyncio.Task[None] | None = None
@@ -170,6 +172,10 @@ class ConsoleAdapter:
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         where = self._where(delivery)
+        if delivery.op == "delete":  # `samen forget`: a line where the message was
+            self.out(f"{self._stamp()}[{where}] " + say("message_deleted", self.language))
+            self._drop_form(delivery.ref)
+            return DeliveryResult.sent(ref=delivery.ref)
         message = delivery.message
         edit = " (bewerkt)" if delivery.op == "edit" else ""
         text = message.text.strip()
@@ -180,7 +186,22 @@ class ConsoleAdapter:
             self._show_form(delivery, message)
             if delivery.op == "edit":
                 return DeliveryResult.sent(ref=delivery.ref)
-        return DeliveryResult.sent(ref=delivery.ref or f"m{next(iter(self._refs))}")
+        ref = delivery.ref or f"m{next(iter(self._refs))}"
+        if message.questions:
+            self._form_refs[ref] = (
+                _member(delivery),
+                delivery.run or "",
+                message.questions[0].step,
+            )
+        return DeliveryResult.sent(ref=ref)
+
+    def _drop_form(self, ref: str | None) -> None:
+        """A deleted form can no longer be answered: it leaves the person's numbering."""
+        if ref not in self._form_refs:
+            return
+        member, run, step = self._form_refs.pop(ref)
+        forms = self._forms.get(member, [])
+        self._forms[member] = [f for f in forms if (f.run, f.questions[0].step) != (run, step)]
 
     def _stamp(self) -> str:
         """`HH:MM ` in the team's zone, with a date line whenever the day changes."""
@@ -204,8 +225,7 @@ class ConsoleAdapter:
     def _show_form(self, delivery: Delivery, message: Message) -> None:
         """Keep the person's open forms in order (for `/a <number>`); show how to answer
         a new one. An edited form keeps its place, so the numbers do not move."""
-        member = delivery.chat[3:] if delivery.chat.startswith("dm:") else (delivery.user or "")
-        forms = self._forms.setdefault(member, [])
+        forms = self._forms.setdefault(_member(delivery), [])
         run, step = delivery.run or "", message.questions[0].step
         at = next(
             (i for i, f in enumerate(forms) if f.run == run and f.questions[0].step == step), None
@@ -231,6 +251,11 @@ class ConsoleAdapter:
             else f"    ↳ /a <{first}-{last}> <answer>"
         )
         self.out(how + ("; " + "; ".join(choices) if choices else ""))
+
+
+def _member(delivery: Delivery) -> str:
+    """The person a message is for: their private chat, or the reply's addressee."""
+    return delivery.chat[3:] if delivery.chat.startswith("dm:") else (delivery.user or "")
 
 
 def _progress(message: Message, language: str) -> str:

@@ -19,11 +19,15 @@ class Limits:
     Rates are messages per `per` seconds. `per_chat` applies to every destination,
     `per_group` additionally to group chats (Telegram: 20 per 60 s), `overall` to the
     whole bot or workspace (Slack: a configurable cap, default 8/s; Telegram: 30/s).
+    Deletions (op "delete") pass the same windows, and `deletes` besides when the
+    platform limits its delete method on its own (Slack: `chat.delete` is a Tier 3
+    method, about 50 a minute per workspace).
     """
 
     per_chat: tuple[int, float] = (1, 1.0)
     per_group: tuple[int, float] | None = None
     overall: tuple[int, float] = (8, 1.0)
+    deletes: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +36,14 @@ class Delivery:
 
     `chat` is the platform's conversation key (a channel id, or a user id for a direct
     message); `thread` the platform's thread reference when the message belongs in a
-    run's thread; `ref` the platform id of the message to edit (op "edit").
+    run's thread; `ref` the platform id of the message to edit (op "edit") or to delete
+    (op "delete": `samen forget` removes what Samen sent a person; its message is empty).
+    A delete of a message that is gone already is `sent`; one the platform does not
+    allow (too old, no right) is `failed` with the platform's reason code.
     """
 
     id: int
-    op: str  # "send" | "edit" | "reply"
+    op: str  # "send" | "edit" | "reply" | "delete"
     chat: str
     message: Message
     thread: str | None = None

@@ -19,6 +19,14 @@ How a row becomes a platform call
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
   "original not delivered".
+- op "delete" (queued by `samen forget`, bot/privacy.py) removes a delivered message: the
+  row carries the message's platform ref in `platform_ref`, the conversation it went to
+  in `destination` and no text. It passes the same windows as a send (and the
+  platform's own delete window, `Limits.deletes`), and a 429 or a transport error is
+  retried like any call. Once done the row removes itself (`outbox_drop`), because it
+  names the person's chat: deleted, or gone already, it simply goes; refused by the
+  platform (Telegram after 48 hours, Slack `cant_delete_message`) or out of attempts,
+  it goes with the refusal recorded in the access log (the reason code only).
 
 Order and fairness (R-OUT-4)
 ----------------------------
@@ -173,14 +181,21 @@ def chat_key(platform: str, chat: str) -> Key:
     return ("chat", platform, chat)
 
 
+def delete_key(platform: str) -> Key:
+    return ("delete", platform)
+
+
 def windows_for(
-    platform: str, limits: Limits, chat: str, group: bool = False
+    platform: str, limits: Limits, chat: str, group: bool = False, op: str = "send"
 ) -> tuple[Window, ...]:
-    """The windows one send to `chat` passes through; the chat window comes first."""
+    """The windows one call to `chat` passes through; the chat window comes first. A
+    delete passes the same windows as a send, and the platform's delete window."""
     windows = [Window(chat_key(platform, chat), *limits.per_chat)]
     if group and limits.per_group is not None:
         windows.append(Window(("group", platform, chat), *limits.per_group))
     windows.append(Window(("overall", platform), *limits.overall))
+    if op == "delete" and limits.deletes is not None:
+        windows.append(Window(delete_key(platform), *limits.deletes))
     return tuple(windows)
 
 
@@ -281,6 +296,8 @@ class OutboxStore(Protocol):
     async def outbox_failed(self, id: int, error: str) -> object: ...
 
     async def outbox_wait_for_start(self, id: int, error: str) -> object: ...
+
+    async def outbox_drop(self, id: int, now: datetime, refused: str | None = None) -> object: ...
 
     async def message_ref(self, run_id: str, msg_key: str) -> str | None: ...
 
@@ -487,11 +504,15 @@ class Outbox:
             courier = self.adapters.get(row.platform)
             if courier is None:
                 log.warning("outbox row %s (%s): no adapter", row.id, row.kind)
-                await self.store.outbox_failed(row.id, f"no adapter for {row.platform}"[:200])
+                await self._give_up(row, f"no adapter for {row.platform}")
                 self.stats[row.platform].failed += 1
                 continue
             windows = windows_for(
-                row.platform, courier.limits, row.destination, bool(row.message.get("group", False))
+                row.platform,
+                courier.limits,
+                row.destination,
+                bool(row.message.get("group", False)),
+                row.op,
             )
             allowed = self.limiter.allowed_at(windows, now)
             if allowed > now:
@@ -572,6 +593,16 @@ class Outbox:
 
     async def _delivery(self, row: OutboxRow) -> Delivery | None:
         data = row.message
+        if row.op == "delete":  # no text: the platform ref and where it went
+            return Delivery(
+                id=row.id,
+                op="delete",
+                chat=row.destination,
+                message=Message(MessageKind.say, ""),
+                ref=row.platform_ref,
+                group=bool(data.get("group", False)),
+                language=str(data.get("language") or "nl"),
+            )
         thread = None
         if data.get("thread") and row.run_id:
             thread = await self._thread_of(row.run_id)
@@ -600,7 +631,9 @@ class Outbox:
     ) -> None:
         now = self.clock.now()
         stats = self.stats[row.platform]
-        if result.ok:
+        if row.op == "delete" and result.retry_after is None:
+            await self._record_delete(row, result)
+        elif result.ok:
             self._sent.append((row.id, now, result.ref))  # marked by the next pass
             stats.sent += 1
             log.info("outbox row %s (%s): sent", row.id, row.kind)
@@ -610,6 +643,8 @@ class Outbox:
         elif result.retry_after is not None:
             until = now + timedelta(seconds=max(0.0, result.retry_after))
             self.limiter.block(chat, until)
+            if row.op == "delete":  # a delete method's limit is the workspace's (Slack)
+                self.limiter.block(delete_key(row.platform), until)
             await self.store.outbox_retry(row.id, until, "429")
             stats.retried += 1
             stats.last_429 = now
@@ -645,12 +680,35 @@ class Outbox:
         found = await self.store.run_threads(unknown)
         self._threads.update({run_id: found.get(run_id) for run_id in unknown})
 
+    async def _record_delete(self, row: OutboxRow, result: DeliveryResult) -> None:
+        """A delete is done either way: the row goes (it names the person's chat)."""
+        stats = self.stats[row.platform]
+        if result.ok:
+            await self.store.outbox_drop(row.id, self.clock.now())
+            stats.sent += 1
+            log.info("outbox row %s (delete): deleted on the platform", row.id)
+            return
+        if result.failed is None and not result.blocked_until_start:
+            await self._retry_or_fail(row, "empty result")
+            return
+        await self._give_up(row, result.failed or "not reachable")
+        stats.failed += 1
+
+    async def _give_up(self, row: OutboxRow, reason: str) -> None:
+        """No more attempts: a message is marked failed with its reason; a delete row is
+        removed and its refusal recorded in the access log (the reason code only)."""
+        if row.op == "delete":
+            await self.store.outbox_drop(row.id, self.clock.now(), refused=reason[:200])
+            log.warning("outbox row %s (delete): not deleted on the platform: %s", row.id, reason)
+            return
+        await self.store.outbox_failed(row.id, reason[:200])
+
     async def _retry_or_fail(self, row: OutboxRow, reason: str) -> None:
         now = self.clock.now()
         stats = self.stats[row.platform]
         attempts = row.attempts + 1
         if attempts >= self.max_attempts:
-            await self.store.outbox_failed(row.id, reason[:200])
+            await self._give_up(row, reason)
             stats.failed += 1
             log.warning(
                 "outbox row %s (%s): failed after %d attempts: %s",

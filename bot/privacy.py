@@ -202,11 +202,7 @@ async def export_person(
             "inbox": [
                 as_dict(r) for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)
             ],
-            "outbox": [
-                as_dict(r)
-                for r in await s.scalars(select(OutboxRow))
-                if _to_user(r.destination, user)
-            ],
+            "outbox": [as_dict(r) for r in await s.scalars(select(OutboxRow)) if _to_user(r, user)],
             "access_log": _dicts(
                 await s.scalars(
                     select(AccessLogRow).where(
@@ -254,10 +250,12 @@ def to_csv(export: Mapping[str, list[dict[str, Any]]]) -> dict[str, str]:
 
 @dataclass
 class Erasure:
-    """What `forget` removed (counts only) and what it could not do."""
+    """What `forget` removed (counts only), and how many of the messages Samen delivered
+    to the person it queued for deletion on the platform (the running outbox deletes
+    them; see `forget`)."""
 
     counts: dict[str, int] = field(default_factory=dict)
-    platform_messages: int = 0  # sent messages to them that only the platform can delete
+    deletions_queued: int = 0
 
     def add(self, key: str, count: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + count
@@ -270,13 +268,48 @@ def forgotten_id(user: str) -> str:
 async def forget(
     store: Store, user: str, *, actor: str, on_behalf_of: str = "", now: datetime
 ) -> Erasure:
-    """Erase a person: their member rows, answers, inbox events, pending messages to them,
+    """Erase a person: their member rows, answers, inbox events, the messages to them,
     their place in every run (runs that were only theirs are deleted with their timers;
     in shared runs their answers go and their id is replaced by a placeholder, marked
-    left, so no reminder reaches them). One transaction; recorded in the access log."""
+    left, so no reminder reaches them). One transaction; recorded in the access log.
+
+    Messages Samen delivered to them (sent, with a platform ref) are deleted on the
+    platform too: for each, one outbox row with op "delete" is queued in the same
+    transaction. It holds the message's platform ref, the conversation it went to (so
+    that the delete keeps that chat's rate limits; for a direct message that is the
+    person's chat) and no text; the running outbox makes the call and then removes the
+    row, also when the platform refuses (recorded in the access log, see
+    `Store.outbox_drop`). Until then those rows name the person's chat: with Samen
+    stopped, they wait for its next start."""
     result = Erasure()
     placeholder = forgotten_id(user)
     async with store.sessionmaker() as s, s.begin():
+        # Before the runs: a run that was only theirs takes its messages along. Deletes
+        # queued by an earlier erasure stay queued.
+        to_them = [
+            r for r in await s.scalars(select(OutboxRow)) if r.op != "delete" and _to_user(r, user)
+        ]
+        deletes = _deletes_for(to_them, placeholder, now)
+        if to_them:
+            result.add(
+                "outbox",
+                await _delete(
+                    s, delete(OutboxRow).where(OutboxRow.id.in_([r.id for r in to_them]))
+                ),
+            )
+            for gone in to_them:  # SQLite may give a new row the id of a deleted one
+                s.expunge(gone)
+        known = set(
+            await s.scalars(
+                select(OutboxRow.idempotency_key).where(
+                    OutboxRow.idempotency_key.in_([d.idempotency_key for d in deletes])
+                )
+            )
+        )
+        for row in deletes:
+            if row.idempotency_key not in known:  # queued before by an earlier erasure
+                s.add(row)
+                result.deletions_queued += 1
         for run in list(await s.scalars(select(RunRow))):
             if not _mentions(run.state, user):
                 continue
@@ -296,15 +329,6 @@ async def forget(
             result.add(
                 "inbox", await _delete(s, delete(InboxRow).where(InboxRow.id.in_(inbox_ids)))
             )
-        to_them = [r for r in await s.scalars(select(OutboxRow)) if _to_user(r.destination, user)]
-        result.platform_messages = sum(1 for r in to_them if r.status == "sent" and r.platform_ref)
-        if to_them:
-            result.add(
-                "outbox",
-                await _delete(
-                    s, delete(OutboxRow).where(OutboxRow.id.in_([r.id for r in to_them]))
-                ),
-            )
         await s.execute(update(EventRow).where(EventRow.created_by == user).values(created_by=None))
         await s.execute(
             update(TrajectoryRow).where(TrajectoryRow.owner == user).values(owner=placeholder)
@@ -319,15 +343,61 @@ async def forget(
             s,
             Access(
                 "erase",
-                "forget: " + ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())),
+                "forget: "
+                + ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
+                + f"; platform deletions queued={result.deletions_queued}",
                 f"person:{placeholder}",
                 actor,
                 on_behalf_of,
             ),
             now,
         )
-    log.info("forgot a person: %s", ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
+    log.info(
+        "forgot a person: %s; %d platform deletions queued",
+        ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())),
+        result.deletions_queued,
+    )
     return result
+
+
+DELETE_PRIORITY = 8  # after every message that is still to go out (bells are 0)
+
+
+def _deletes_for(rows: list[OutboxRow], placeholder: str, now: datetime) -> list[OutboxRow]:
+    """One delete row per message delivered to the person (an edited message has one
+    ref for the original and its edits): its platform ref, where it went, no text."""
+    out: dict[tuple[str, str], OutboxRow] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        if row.status != "sent" or not row.platform_ref:
+            continue
+        if (row.platform, row.platform_ref) in out:
+            continue
+        message = row.message if isinstance(row.message, dict) else {}
+        digest = hashlib.sha256(f"{row.platform}:{row.platform_ref}".encode()).hexdigest()
+        out[(row.platform, row.platform_ref)] = OutboxRow(
+            team_id=row.team_id,
+            run_id=None,
+            platform=row.platform,
+            destination=row.destination,
+            op="delete",
+            msg_key="",
+            kind="delete",
+            priority=DELETE_PRIORITY,
+            # No text; `for` is the placeholder the access log knows the erasure by.
+            message={
+                "group": bool(message.get("group", False)),
+                "language": str(message.get("language") or "nl"),
+                "for": placeholder,
+            },
+            status="pending",
+            attempts=0,
+            not_before=now,
+            created_at=now,
+            platform_ref=row.platform_ref,
+            idempotency_key=f"delete:{digest[:40]}",
+            error="",
+        )
+    return list(out.values())
 
 
 async def _cancel_and_drop_run(s: AsyncSession, run_id: str) -> int:
@@ -486,8 +556,12 @@ def _inbox_of_team(row: InboxRow, team: TeamRow, run_ids: list[str]) -> bool:
     return row.platform == team.platform and payload.get("channel") == team.channel
 
 
-def _to_user(destination: str, user: str) -> bool:
-    return destination in (user, f"dm:{user}")
+def _to_user(row: OutboxRow, user: str) -> bool:
+    """A message to the person: to their private chat, or addressed to them in the team's
+    channel (a reply to what they did, the link to start the bot)."""
+    if row.destination in (user, f"dm:{user}"):
+        return True
+    return isinstance(row.message, dict) and row.message.get("user") == user
 
 
 def _run_for_team(run: RunRow, anonymous: set[tuple[str, str, str]]) -> dict[str, Any]:

@@ -104,7 +104,8 @@ def forget(
     by: By = "",
     for_: For = "",
 ) -> None:
-    """Erase a person: every row of theirs, their place in runs, pending timers."""
+    """Erase a person: every row of theirs, their place in runs, pending timers, and the
+    messages Samen delivered to them (queued for deletion on the platform)."""
     settings = Settings()
     try:
         result = asyncio.run(_forget(settings, user, _actor(by), for_))
@@ -112,10 +113,13 @@ def forget(
         raise _fail(str(error)) from None
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(result.counts.items())) or "nothing found"
     typer.echo(f"forgotten ({counts})")
-    if result.platform_messages:
+    if result.deletions_queued:
+        n = result.deletions_queued
         typer.echo(
-            f"{result.platform_messages} messages sent to them stay on the platform; "
-            "delete them there (Samen does not delete delivered messages yet)"
+            f"{n} delivered message{'s' if n != 1 else ''} queued for deletion on the "
+            "platform: the running Samen deletes them (its outbox; they wait while it is "
+            "stopped); a message the platform refuses to delete (Telegram: older than 48 "
+            "hours) is logged and recorded in the access log"
         )
 
 

@@ -246,6 +246,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{name}, there are questions waiting for you, but I can only message you once "
         "you have started me. Tap the link, then Start: {link}",
     },
+    # The console's line where a message was (`samen forget` deleted it).
+    "message_deleted": {"nl": "(bericht verwijderd)", "en": "(message deleted)"},
     "privacy_warning": {
         "nl": (
             "Je antwoord lijkt een naam of een BSN te bevatten. Het is nog niet bewaard. "

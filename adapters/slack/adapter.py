@@ -9,6 +9,9 @@ Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the
 
 Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
 result; the client has no retry handlers, because the outbox owns back-off (R-OUT-2/3).
+A delete (`samen forget`) is `chat.delete`, a Tier 3 method (about 50 a minute per
+workspace; `Limits.deletes`): `message_not_found` means it is gone already (done);
+`cant_delete_message` and other refusals fail it, never retried.
 
 Two reads happen after the ack, outside the inbox: `app_home_opened` publishes the
 person's overview (`use_overview`, home.py), and each person's profile is read with
@@ -42,6 +45,10 @@ from bot.overview import Overview
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://slack.com/api/"
+# chat.delete is a Tier 3 method: 50+ calls a minute per workspace; keep to 50.
+DELETE_LIMIT: Final = (50, 60.0)
+# chat.delete's answer for a message that is not there (any more): nothing left to do.
+GONE_ERRORS: Final = frozenset({"message_not_found"})
 ACK_BUDGET: Final = 2.5  # seconds to store an event; Slack retries after 3
 LIVENESS_TIMEOUT: Final = 90.0  # R-OPS-1
 # The Events API events Samen subscribes to (adapters/slack/manifest.yaml lists the same).
@@ -163,7 +170,7 @@ class SlackAdapter:
             raise ValueError("Slack HTTP mode needs SLACK_SIGNING_SECRET")
         if mode == "socket" and not app_token:
             raise ValueError("Slack Socket Mode needs SLACK_APP_TOKEN")
-        self.limits = Limits(per_chat=(1, 1.0), overall=(workspace_cap, 1.0))
+        self.limits = Limits(per_chat=(1, 1.0), overall=(workspace_cap, 1.0), deletes=DELETE_LIMIT)
         self.mode = mode
         self.host = host
         self.port = port
@@ -397,6 +404,8 @@ class SlackAdapter:
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """One Web API call. Transport errors (timeouts, resets) raise: the outbox retries
         them; platform answers are reported in the result."""
+        if delivery.op == "delete":
+            return await self._delete(delivery)
         try:
             blocks, text = render_message(
                 delivery.message, run=delivery.run, language=delivery.language
@@ -439,6 +448,21 @@ class SlackAdapter:
         if not channel or not ts:
             return DeliveryResult(failed="no message ref")
         await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        return DeliveryResult.sent(ref=delivery.ref)
+
+    async def _delete(self, delivery: Delivery) -> DeliveryResult:
+        """chat.delete of the message `delivery.ref` names ("<channel>:<ts>")."""
+        channel, _, ts = (delivery.ref or "").partition(":")
+        if not channel or not ts:
+            return DeliveryResult(failed="no message ref")
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as error:
+            if _transient(error):
+                raise
+            if _error_code(error) in GONE_ERRORS:
+                return DeliveryResult.sent(ref=delivery.ref)  # gone already: done
+            return _result_of(error)  # 429 -> retry_after; a refusal fails with its code
         return DeliveryResult.sent(ref=delivery.ref)
 
     async def _im(self, user: str) -> str:

@@ -18,7 +18,9 @@ shell returned (the event is in the inbox) is Telegram told we have it (R-ING-3)
 
 Outbound, `deliver` makes one Bot API call and reports 429s and errors in its result; it
 never sleeps or retries (the outbox owns that, R-OUT). Transport errors (timeouts, resets)
-raise, and the outbox retries them.
+raise, and the outbox retries them. A delete (`samen forget`) is `deleteMessage`: "message
+to delete not found" means it is gone already (done); "message can't be deleted" (a bot
+may delete its messages only within 48 hours) and other refusals fail it, never retried.
 
 State: the callback token table (`tokens`), the reply routing of sent forms (`prompts`)
 and who has a private chat with the bot ("open") or has not pressed Start ("blocked") are
@@ -445,6 +447,8 @@ class TelegramAdapter:
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """One Bot API call. Platform answers are reported; transport errors raise."""
+        if delivery.op == "delete":
+            return await self._delete(delivery)
         private_to = delivery.chat[3:] if delivery.chat.startswith("dm:") else None
         if private_to is not None and await self.chat_state(private_to) == "blocked":
             # Refused before and not started since: no call, the outbox parks it.
@@ -608,6 +612,36 @@ class TelegramAdapter:
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
         return DeliveryResult.sent(ref=f"{message.chat_id}:{message.message_id}")
+
+    async def _delete(self, delivery: Delivery) -> DeliveryResult:
+        """deleteMessage of the message `delivery.ref` names ("<chat id>:<message id>");
+        a form's reply routing goes with it."""
+        chat, _, message_id = (delivery.ref or "").rpartition(":")
+        if not chat or not message_id.isdigit():
+            return DeliveryResult(failed="no message ref")
+        try:
+            await self.bot.delete_message(_chat_id(chat), int(message_id))
+        except RetryAfter as error:
+            return DeliveryResult(retry_after=_seconds(error))
+        except BadRequest as error:
+            reason = str(error).lower()
+            if "message to delete not found" not in reason and "message not found" not in reason:
+                if "can't be deleted" in reason or "cant be deleted" in reason:
+                    return DeliveryResult(failed="message_cant_be_deleted")
+                return DeliveryResult(failed="BadRequest")
+            # Gone already (deleted by the person, or the chat cleared): done.
+        except Forbidden:
+            return DeliveryResult(failed="forbidden")  # blocked by the person, or removed
+        except ChatMigrated:
+            return DeliveryResult(failed="chat_migrated")
+        except (TimedOut, NetworkError):
+            raise  # transport: the outbox retries with back-off
+        except TelegramError as error:
+            return DeliveryResult(failed=type(error).__name__)
+        key = prompt_key(chat, message_id)
+        await self.state.save_prompt(key, None)  # nothing can reply to it any more
+        self.prompts.pop(key, None)
+        return DeliveryResult.sent(ref=delivery.ref)
 
     async def _track_prompt(self, delivery: Delivery, chat_id: int | str, message_id: int) -> None:
         """Remember what a reply to this form answers; forget it once the form closed."""

@@ -915,6 +915,35 @@ class Store:
             id, status="failed", error=_short(error), attempts=OutboxRow.attempts + 1
         )
 
+    async def outbox_drop(self, id: int, now: datetime, refused: str | None = None) -> bool:
+        """Remove a pending delete row (op "delete", queued by `samen forget`) when it is
+        done: the platform deleted the message or had it no more (`refused` None), or will
+        not delete it, or the attempts ran out (`refused`: the reason code). The row names
+        the person's chat, so it goes either way; a refusal is recorded in the access log
+        (the platform and the reason code, under the forgotten person's placeholder), so
+        that an erasure the platform did not complete shows. False if the row was not a
+        pending delete (another worker settled it)."""
+        async with self._writing() as s:
+            row = await s.scalar(
+                select(OutboxRow).where(
+                    OutboxRow.id == id, OutboxRow.op == "delete", OutboxRow.status == "pending"
+                )
+            )
+            if row is None:
+                return False
+            platform, subject = row.platform, str(row.message.get("for") or "unknown")
+            result = await s.execute(
+                delete(OutboxRow)
+                .where(OutboxRow.id == id, OutboxRow.status == "pending")
+                .execution_options(synchronize_session=False)
+            )
+            if _rowcount(result) != 1:
+                return False
+            if refused is not None:
+                what = f"platform message not deleted on {platform}: {_short(refused)}"
+                await append_access(s, Access("erase", what, f"person:{subject}", "outbox"), now)
+            return True
+
     async def message_ref(self, run_id: str, msg_key: str) -> str | None:
         """The platform's id of the message a run sent under `msg_key` (for edits)."""
         async with self._reading() as s:

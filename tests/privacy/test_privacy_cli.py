@@ -54,9 +54,20 @@ async def _populate(data: Path) -> None:
                 answers=[
                     {"step": "terugblik", "question": "meenemen", "member": "anna", "value": ANSWER}
                 ],
+                outbox=[
+                    {
+                        "platform": "console",
+                        "destination": "dm:anna",
+                        "kind": "form",
+                        "message": {"kind": "form", "text": "Wat neem je mee?"},
+                        "idempotency_key": "r1:form:anna",
+                    }
+                ],
                 now=NOW,
             )
         )
+        [form] = await store.outbox_due(NOW)
+        await store.outbox_sent(form.id, NOW, "m1")  # it reached her
     finally:
         await store.close()
 
@@ -92,6 +103,8 @@ def test_export_forget_rotate_and_audit_from_the_command_line(data_dir: Path) ->
     result = runner.invoke(app, ["forget", "anna", "--by", "admin:fg", "--for", "anna"])
     assert result.exit_code == 0, result.output
     assert "answers: 1" in result.stdout and "members: 1" in result.stdout
+    assert "1 delivered message queued for deletion on the platform" in result.stdout
+    assert "the running Samen deletes them" in result.stdout
     gone = json.loads(runner.invoke(app, ["export", "--person", "anna"]).stdout)
     assert gone["answers"] == [] and gone["members"] == []
 

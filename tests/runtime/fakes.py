@@ -47,6 +47,7 @@ class FakeStore:
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     runs: dict[str, FakeRun] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    dropped: list[tuple[int, str | None]] = field(default_factory=list)  # (row id, refused)
     crash_in_hand_over: set[int] = field(default_factory=set)  # timer row ids
     yields: bool = True  # each call gives the loop a turn, as a database round trip does
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -109,6 +110,40 @@ class FakeStore:
             sent_at=None,
             platform_ref=None,
             idempotency_key=f"o{row_id}",
+            error="",
+        )
+        self.outbox[row_id] = row
+        return row
+
+    def add_delete(
+        self,
+        destination: str,
+        ref: str | None,
+        now: datetime,
+        *,
+        platform: str = "telegram",
+        group: bool = False,
+    ) -> OutboxRow:
+        """A delete row as `samen forget` queues it: a platform ref, where it went, no text."""
+        row_id = next(self._ids)
+        row = OutboxRow(
+            id=row_id,
+            team_id="team-1",
+            run_id=None,
+            platform=platform,
+            destination=destination,
+            op="delete",
+            msg_key="",
+            kind="delete",
+            priority=8,
+            message={"group": group, "language": "nl", "for": "forgotten-0123456789"},
+            status="pending",
+            attempts=0,
+            not_before=now,
+            created_at=now,
+            sent_at=None,
+            platform_ref=ref,
+            idempotency_key=f"delete:{row_id}",
             error="",
         )
         self.outbox[row_id] = row
@@ -231,6 +266,15 @@ class FakeStore:
         await self._turn("outbox_wait_for_start", id)
         row = self.outbox[id]
         row.status, row.error = "waiting", error
+
+    async def outbox_drop(self, id: int, now: datetime, refused: str | None = None) -> bool:
+        await self._turn("outbox_drop", id)
+        row = self.outbox.get(id)
+        if row is None or row.op != "delete" or row.status != "pending":
+            return False
+        del self.outbox[id]
+        self.dropped.append((id, refused))
+        return True
 
     async def message_ref(self, run_id: str, msg_key: str) -> str | None:
         for row in self.outbox.values():

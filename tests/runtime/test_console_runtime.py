@@ -14,8 +14,11 @@ import pytest
 
 from adapters.base import Inbound
 from adapters.console import ConsoleAdapter
+from bot import privacy
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.core.effects import Message, MessageKind, QuestionView
+from bot.delivery import Delivery, DeliveryResult
 from bot.wiring import build_runtime
 from tests.runtime.console_team import Team
 
@@ -144,3 +147,39 @@ async def test_an_answer_given_in_a_private_chat_belongs_to_the_runs_team(team: 
     assert sealed.startswith("sealed:") and "leiden" not in sealed
     opened = team.runtime.store.keyring.open(sealed.removeprefix("sealed:"), "answers.value")
     assert opened == b"leiden"
+
+
+async def test_the_console_prints_where_a_deleted_message_was_and_drops_its_form() -> None:
+    printed: list[str] = []
+    console = ConsoleAdapter(out=printed.append)
+    question = QuestionView("afstemming", "erbij", "text", "Hoe zit je erbij?")
+    form = Message(MessageKind.form, "Vooraf", questions=(question,))
+    sent = await console.deliver(Delivery(1, "send", "dm:anna", form, run="r1"))
+    console.user = "anna"
+    assert console.parse("/a 1 goed") is not None  # the form can be answered
+    gone = Delivery(2, "delete", "dm:anna", Message(MessageKind.say, ""), ref=sent.ref)
+    assert await console.deliver(gone) == DeliveryResult.sent(ref=sent.ref)
+    assert printed[-1] == "[DM anna] (bericht verwijderd)"
+    assert console.parse("/a 1 goed") is None  # deleted: nothing left to answer
+    assert "Geef het nummer van een vraag" in printed[-1]
+    english = ConsoleAdapter(out=printed.append, language="en")
+    await english.deliver(Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7"))
+    assert printed[-1] == "[#team] (message deleted)"
+
+
+async def test_forget_removes_what_the_console_showed_the_person(team: Team) -> None:
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen start voorbereiding")
+    to_anna = [line for line in team.printed if line.startswith("[DM anna] Samen:")]
+    assert to_anna and "[alleen voor anna]" in team.said()
+    mark = len(team.printed)
+    result = await privacy.forget(
+        team.runtime.store, "anna", actor="admin:test", now=team.clock.now()
+    )
+    await team.settle()
+    removed = [line for line in team.printed[mark:] if line.endswith("(bericht verwijderd)")]
+    assert len(removed) == result.deletions_queued > len(to_anna)  # her replies too
+    assert removed.count("[DM anna] (bericht verwijderd)") == len(to_anna)
+    await team.type("/a 1 Nieuwsgierig")  # still typing as anna: her form is gone
+    assert "Geef het nummer van een vraag" in team.printed[-1]
+    assert team.rows("select count(*) from outbox where op = 'delete'") == [(0,)]

@@ -22,12 +22,13 @@ import pytest
 from bot.clock import FakeClock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.outbox import Courier, Outbox, message_from_json, message_to_json
+from bot.outbox import Courier, Outbox, message_from_json, message_to_json, windows_for
 from bot.store.tables import OutboxRow
 
 from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, at, seconds
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+DELETE_LIMIT = (50, 60.0)  # Slack's chat.delete, Tier 3 (the Slack adapter declares it)
 
 
 @pytest.fixture
@@ -514,3 +515,99 @@ async def test_a_call_that_ends_while_the_pass_marks_others_is_not_sent_again(
     assert sorted(courier.calls) == sorted([quick.id, slow.id, after.id])
     assert all(store.outbox[r.id].status == "sent" for r in (quick, slow, after))
     assert all(store.outbox[r.id].attempts == 0 for r in (quick, slow, after))
+
+
+# ---------------------------------------------------------------------------- deletes
+
+
+async def test_a_delete_carries_its_ref_and_no_text_and_its_row_goes_once_done(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """`samen forget`'s delete rows name the person's chat: delivered, they leave no row."""
+    adapter = RecordingAdapter(clock)
+    row = store.add_delete("dm:7", "7:42", T0)
+    outbox = make(store, clock, adapter)
+    async with running(outbox, clock):
+        await clock.advance(1)
+    ((_, delivered),) = adapter.deliveries
+    assert (delivered.op, delivered.chat, delivered.ref) == ("delete", "dm:7", "7:42")
+    assert delivered.message.text == "" and delivered.message.questions == ()
+    assert row.id not in store.outbox
+    assert store.dropped == [(row.id, None)]
+    assert outbox.status()["telegram"]["sent"] == 1
+
+
+async def test_a_delete_the_platform_refuses_is_reported_once_and_never_retried(
+    store: FakeStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram after 48 hours: one call, the refusal recorded, the row gone all the same."""
+    adapter = RecordingAdapter(
+        clock, respond=lambda d: DeliveryResult(failed="message_cant_be_deleted")
+    )
+    row = store.add_delete("dm:7", "7:42", T0)
+    outbox = make(store, clock, adapter)
+    caplog.set_level(logging.INFO, logger="samen")
+    async with running(outbox, clock):
+        await clock.advance(600)
+    assert adapter.times(row.id) == [T0]
+    assert store.dropped == [(row.id, "message_cant_be_deleted")]
+    assert row.id not in store.outbox
+    assert outbox.status()["telegram"]["failed"] == 1
+    assert f"outbox row {row.id} (delete): not deleted on the platform" in caplog.text
+    assert "7:42" not in caplog.text and "dm:7" not in caplog.text
+
+
+async def test_a_delete_that_keeps_failing_in_transport_is_retried_then_given_up(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(clock, respond=lambda d: ConnectionError("reset"))
+    row = store.add_delete("dm:7", "7:42", T0)
+    async with running(make(store, clock, adapter, max_attempts=3), clock):
+        await clock.advance(120)
+    assert len(adapter.times(row.id)) == 3
+    assert store.dropped == [(row.id, "ConnectionError")]
+    assert row.id not in store.outbox  # never left behind as a failed row
+
+
+async def test_a_429_on_a_delete_waits_retry_after_and_the_delete_then_goes(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    answers: Iterator[Response] = iter([DeliveryResult(retry_after=5)])
+    adapter = RecordingAdapter(clock, respond=lambda d: next(answers, None))
+    row = store.add_delete("dm:7", "7:42", T0)
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(10)
+    first, again = adapter.times(row.id)
+    assert seconds(first, again) >= 5
+    assert store.dropped == [(row.id, None)]
+
+
+def test_a_delete_passes_the_windows_of_a_send_and_the_platforms_delete_window() -> None:
+    limits = Limits(per_chat=(1, 1.0), overall=(8, 1.0), deletes=DELETE_LIMIT)
+    send = windows_for("slack", limits, "D1")
+    delete = windows_for("slack", limits, "D1", op="delete")
+    assert delete[: len(send)] == send
+    assert [(w.key, w.count, w.per) for w in delete[len(send) :]] == [
+        (("delete", "slack"), 50, 60.0)
+    ]
+
+
+async def test_slack_deletes_keep_to_chat_delete_s_tier_3_and_do_not_hold_up_messages(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """chat.delete allows about 50 calls a minute per workspace, whatever the channels;
+    messages to other chats keep their own pace meanwhile."""
+    slack = Limits(per_chat=(1, 1.0), overall=(8, 1.0), deletes=DELETE_LIMIT)
+    adapter = RecordingAdapter(clock, platform="slack", limits=slack)
+    deletes = [store.add_delete(f"D{i}", f"D{i}:1.{i}", T0, platform="slack") for i in range(70)]
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(30)
+        bell = store.add_message("C1", clock.now(), kind="bell", priority=0, platform="slack")
+        await clock.advance(29)
+        assert len(store.dropped) == 50  # the window is spent until a minute has passed
+        assert adapter.times(bell.id)  # a message is not held up by it
+        await clock.advance(120)
+    assert {row_id for row_id, _ in store.dropped} == {r.id for r in deletes}
+    times = [t for t, d in adapter.deliveries if d.op == "delete"]
+    assert max_in_window(times, 60.0) <= 50
+    assert max_in_window(times, 1.0) <= 8

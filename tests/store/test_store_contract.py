@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.store.repo import HandOver, NotFound, StaleRun, StepWrite, Store
-from bot.store.tables import AnswerRow, InboxRow, OutboxRow, RunRow, TeamRow, TimerRow
+from bot.store.tables import (
+    AccessLogRow,
+    AnswerRow,
+    InboxRow,
+    OutboxRow,
+    RunRow,
+    TeamRow,
+    TimerRow,
+)
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -665,6 +673,37 @@ async def test_a_retry_counts_the_attempt_and_holds_the_message(store: Store) ->
     # Settled is settled: a late retry or sent from another worker changes nothing.
     assert await store.outbox_retry(m1.id, NOW, "late") is False
     assert await store.outbox_sent(m1.id, NOW, "ts-1") is False
+
+
+async def test_a_delete_row_is_dropped_once_done_and_a_refusal_goes_to_the_access_log(
+    store: Store,
+) -> None:
+    """`samen forget`'s delete rows leave nothing behind; only delete rows can be dropped."""
+    team = await started_run(store, outbox=[message("m1")])
+    deletes = [
+        message(
+            key,
+            op="delete",
+            kind="delete",
+            destination="dm:U1",
+            platform_ref=f"D1:{key}",
+            message={"group": False, "for": "forgotten-0123456789"},
+        )
+        for key in ("d1", "d2")
+    ]
+    await store.commit_messages(outbox=[{**d, "team_id": team.id} for d in deletes], now=NOW)
+    m1, d1, d2 = await store.outbox_due(NOW)
+    assert await store.outbox_drop(m1.id, NOW) is False  # a message is no delete row
+    assert await store.outbox_drop(d1.id, NOW)
+    assert await store.outbox_drop(d2.id, NOW, refused="cant_delete_message")
+    assert await store.outbox_drop(d2.id, NOW) is False  # settled is settled
+    assert [o.id for o in await store.outbox_due(NOW)] == [m1.id]
+    assert await count(store, OutboxRow, OutboxRow.op == "delete") == 0
+    async with store.engine.connect() as conn:
+        (logged,) = (await conn.execute(select(AccessLogRow))).all()
+    assert logged.action == "erase" and logged.subject == "person:forgotten-0123456789"
+    assert logged.what == "platform message not deleted on slack: cant_delete_message"
+    assert "U1" not in logged.what + logged.subject + logged.actor
 
 
 async def test_a_sent_message_is_marked_once_and_gives_its_platform_ref(store: Store) -> None:

@@ -8,8 +8,12 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
+from adapters.console import ConsoleAdapter
 from bot import privacy
+from bot.clock import FakeClock
 from bot.core.loader import load_flow
+from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.outbox import Outbox
 from bot.privacy import as_dict
 from bot.store import access_log
 from bot.store.repo import StepWrite, Store
@@ -106,7 +110,7 @@ async def _run(
                     "platform": "console",
                     "destination": f"dm:{m}",
                     "kind": "form",
-                    "message": {"text": "form"},
+                    "message": {"kind": "form", "text": "form"},
                     "idempotency_key": f"{run_id}:form:{m}",
                 }
                 for m in members
@@ -253,12 +257,56 @@ async def test_a_person_export_holds_their_rows_in_every_team_and_nobody_elses_a
     assert [e["id"] for e in export["evaluations"]] == ["ev-1"]  # the one anna closed
 
 
+async def _deliver(store: Store, *keys: str) -> dict[str, str]:
+    """Mark the outbox rows with these idempotency keys sent, as the outbox would: each
+    gets a platform ref (by key)."""
+    refs = {}
+    for row in await store.outbox_due(NOW + timedelta(days=30)):
+        if row.idempotency_key in keys:
+            refs[row.idempotency_key] = f"{row.destination}:{row.id}"
+            assert await store.outbox_sent(row.id, NOW, refs[row.idempotency_key])
+    assert set(refs) == set(keys)
+    return refs
+
+
+async def _deletes(store: Store) -> list[dict[str, Any]]:
+    return await _table(store, OutboxRow, OutboxRow.op == "delete")
+
+
+async def _run_outbox(store: Store, courier: Any) -> None:
+    """The running Samen's outbox, until nothing is due (the clock moves a second a pass)."""
+    clock = FakeClock(NOW)
+    outbox = Outbox(store, {courier.platform: courier}, clock)
+    for _ in range(30):
+        await outbox.pump()
+        await outbox.flush()
+        if not await store.outbox_due(clock.now() + timedelta(minutes=5)):
+            return
+        await clock.advance(1)
+    raise AssertionError("the outbox did not empty")
+
+
 async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_their_own_run(
     store: Store,
 ) -> None:
     await _world(store)
+    # Anna's forms of run-1 and of her own run reached her; run-2's is still queued.
+    refs = await _deliver(store, "run-1:form:anna", "run-solo:form:anna", "run-1:form:bram")
     result = await privacy.forget(store, "anna", actor="admin:test", on_behalf_of="anna", now=NOW)
     assert result.counts["runs"] == 1 and result.counts["runs_scrubbed"] == 2
+    # Her delivered messages wait in the outbox for deletion on the platform...
+    assert result.deletions_queued == 2
+    queued = await _deletes(store)
+    assert {d["platform_ref"] for d in queued} == {
+        refs["run-1:form:anna"],
+        refs["run-solo:form:anna"],
+    }
+    assert all("text" not in d["message"] for d in queued)
+    # ... and the running outbox deletes them there, and then their rows.
+    printed: list[str] = []
+    await _run_outbox(store, ConsoleAdapter(out=printed.append))
+    assert printed.count("[DM anna] (bericht verwijderd)") == 2
+    assert await _deletes(store) == []
     async with store.sessionmaker() as s, s.begin():
         for model in [m.class_ for m in Base.registry.mappers]:  # every table, new ones too
             if model is AccessLogRow:
@@ -283,6 +331,102 @@ async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_thei
     (logged,) = await _table(store, AccessLogRow)
     assert logged["action"] == "erase" and logged["on_behalf_of"] == "anna"
     assert "anna" not in logged["subject"]
+    assert logged["what"].endswith("; platform deletions queued=2")
+
+
+async def test_forget_queues_one_delete_per_message_delivered_to_the_person_and_no_other(
+    store: Store,
+) -> None:
+    one, _ = await _world(store)
+    await store.commit_messages(
+        outbox=[
+            {  # a reply addressed to anna in the team's channel
+                "team_id": one,
+                "platform": "console",
+                "destination": "team-1",
+                "op": "reply",
+                "kind": "reply",
+                "message": {"kind": "reply", "text": "Alleen de voorzitter", "user": "anna"},
+                "idempotency_key": "reply:anna",
+            },
+            {  # her form of run-1 edited in place: the same message on the platform
+                "team_id": one,
+                "run_id": "run-1",
+                "platform": "console",
+                "destination": "dm:anna",
+                "op": "edit",
+                "kind": "form",
+                "message": {"kind": "form", "text": "form"},
+                "idempotency_key": "run-1:form:anna:edit",
+            },
+        ],
+        now=NOW,
+    )
+    refs = await _deliver(
+        store, "run-1:form:anna", "run-1:form:bram", "run-2:form:cees", "reply:anna"
+    )
+    async with store.sessionmaker() as s, s.begin():  # the edit carries the original's ref
+        await s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.idempotency_key == "run-1:form:anna:edit")
+            .values(status="sent", platform_ref=refs["run-1:form:anna"])
+        )
+    result = await privacy.forget(store, "anna", actor="admin:test", now=NOW)
+    assert result.deletions_queued == 2
+    queued = {d["platform_ref"]: d for d in await _deletes(store)}
+    assert set(queued) == {refs["run-1:form:anna"], refs["reply:anna"]}
+    reply = queued[refs["reply:anna"]]
+    assert (reply["destination"], reply["team_id"], reply["status"]) == ("team-1", one, "pending")
+    assert reply["message"] == {
+        "group": False,
+        "language": "nl",
+        "for": privacy.forgotten_id("anna"),
+    }
+    assert reply["run_id"] is None and reply["kind"] == "delete"
+    # Other people's messages stay as they were.
+    others = await _table(store, OutboxRow, OutboxRow.op != "delete")
+    assert {o["idempotency_key"] for o in others} == {
+        "run-1:form:bram",
+        "run-2:form:cees",
+    }
+    # Forgetting again before the outbox ran keeps the queued deletes and adds none.
+    again = await privacy.forget(store, "anna", actor="admin:test", now=NOW)
+    assert again.deletions_queued == 0
+    assert {d["platform_ref"] for d in await _deletes(store)} == set(queued)
+
+
+async def test_a_deletion_the_platform_refuses_is_recorded_and_leaves_no_row_either(
+    store: Store,
+) -> None:
+    await _world(store)
+    await _deliver(store, "run-1:form:anna", "run-solo:form:anna")
+    await privacy.forget(store, "anna", actor="admin:test", now=NOW)
+
+    class Refusing:
+        """A platform that deleted one message and will not delete the other."""
+
+        platform, limits = "console", Limits(per_chat=(5, 1.0), overall=(50, 1.0))
+
+        def __init__(self) -> None:
+            self.calls: list[Delivery] = []
+
+        async def deliver(self, delivery: Delivery) -> DeliveryResult:
+            self.calls.append(delivery)
+            if [d.op for d in self.calls].count("delete") != 2:
+                return DeliveryResult.sent(ref=delivery.ref or f"m{delivery.id}")
+            return DeliveryResult(failed="message_cant_be_deleted")
+
+    courier = Refusing()
+    await _run_outbox(store, courier)
+    assert [d.op for d in courier.calls].count("delete") == 2  # each once, no retries
+    assert await _deletes(store) == []
+    erase, refused = await _table(store, AccessLogRow)
+    assert refused["action"] == "erase" and refused["subject"] == erase["subject"]
+    assert refused["what"] == ("platform message not deleted on console: message_cant_be_deleted")
+    async with store.sessionmaker() as s, s.begin():
+        for model in [m.class_ for m in Base.registry.mappers]:
+            for row in await s.scalars(select(model)):
+                assert "anna" not in json.dumps(as_dict(row), default=str).lower(), model
 
 
 async def test_the_purge_removes_what_is_past_retention_and_keeps_the_rest(store: Store) -> None:

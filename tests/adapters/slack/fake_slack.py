@@ -1,10 +1,11 @@
 """A fake Slack Web API on 127.0.0.1 for tests: real response shapes, every call recorded.
 
 It answers the methods Samen uses (`auth.test`, `chat.postMessage`, `chat.update`,
-`chat.postEphemeral`, `conversations.open`, `users.info`, `views.open`, and
+`chat.delete`, `chat.postEphemeral`, `conversations.open`, `users.info`, `views.open`, and
 `views.publish`, and `apps.connections.open` with a Socket Mode websocket at `/link`)
 the way Slack does, records each call with its arguments, keeps every posted message
-(so a `chat.update` must name one that exists), and can be told to answer the next call
+(so a `chat.update` must name one that exists, and a `chat.delete` removes it: a second
+delete answers `message_not_found`), and can be told to answer the next call
 of a method with a 429 + Retry-After or an `{"ok": false, "error": ...}`. With
 `per_channel_rate` set it enforces Slack's ~1 message/s per channel itself, on its own
 `clock` (seconds; real monotonic time unless a test hands it its fake clock), and
@@ -48,6 +49,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     # (channel, ts) -> the message as it stands now (chat.update replaces it)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    deleted: list[tuple[str, str]] = field(default_factory=list)  # (channel, ts), in order
     enforced_429s: int = 0
     # users.info `tz` per user id (default Europe/Amsterdam)
     zones: dict[str, str] = field(default_factory=dict)
@@ -209,6 +211,15 @@ class FakeSlack:
             "text": args.get("text", ""),
             "message": message,
         }
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        ts = str(args.get("ts", ""))
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        del self.messages[(channel, ts)]
+        self.deleted.append((channel, ts))
+        return {"ok": True, "channel": channel, "ts": ts}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("user"):

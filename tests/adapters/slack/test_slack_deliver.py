@@ -141,4 +141,60 @@ def test_the_adapter_declares_slacks_limits() -> None:
     assert slack.platform == "slack"
     assert slack.limits.per_chat == (1, 1.0)
     assert slack.limits.overall == (5, 1.0)
+    assert slack.limits.deletes == (50, 60.0)  # chat.delete is a Tier 3 method
     assert slack.client.retry_handlers == []
+
+
+# ---------------------------------------------------------------------------- deletes
+
+
+def delete(ref: str | None, id: int = 20) -> Delivery:
+    """A delete as the outbox hands it over: the ref, the chat it went to, no text."""
+    return Delivery(id, "delete", "dm:U42", Message(MessageKind.say, ""), ref=ref)
+
+
+async def test_a_delete_removes_the_message_with_chat_delete(
+    fake: FakeSlack, adapter: SlackAdapter
+) -> None:
+    sent = await adapter.deliver(Delivery(1, "send", "dm:U42", say("Hoe zit je erbij?")))
+    channel, ts = str(sent.ref).split(":")
+    assert (channel, ts) in fake.messages
+    result = await adapter.deliver(delete(sent.ref))
+    assert result == DeliveryResult.sent(ref=sent.ref)
+    (call,) = fake.called("chat.delete")
+    assert (call.args["channel"], call.args["ts"]) == (channel, ts)
+    assert call.response == {"ok": True, "channel": channel, "ts": ts}
+    assert (channel, ts) not in fake.messages and fake.deleted == [(channel, ts)]
+    assert len(fake.called("conversations.open")) == 1  # the ref names the channel
+
+
+async def test_a_message_that_is_gone_already_counts_as_deleted(
+    fake: FakeSlack, adapter: SlackAdapter
+) -> None:
+    sent = await adapter.deliver(Delivery(1, "send", "C1", say()))
+    assert (await adapter.deliver(delete(sent.ref))).ok
+    again = await adapter.deliver(delete(sent.ref, id=21))
+    assert again.ok
+    assert fake.called("chat.delete")[-1].response == {"ok": False, "error": "message_not_found"}
+
+
+async def test_a_delete_slack_refuses_fails_with_its_code_and_a_429_waits(
+    fake: FakeSlack, adapter: SlackAdapter
+) -> None:
+    sent = await adapter.deliver(Delivery(1, "send", "C1", say()))
+    fake.fail_next("chat.delete", "cant_delete_message")
+    assert await adapter.deliver(delete(sent.ref)) == DeliveryResult(failed="cant_delete_message")
+    fake.rate_limit_next("chat.delete", retry_after=20)
+    assert await adapter.deliver(delete(sent.ref)) == DeliveryResult(retry_after=20.0)
+    fake.fail_next("chat.delete", "internal_error", status=500)
+    with pytest.raises(SlackApiError):  # Slack's own trouble: the outbox retries it
+        await adapter.deliver(delete(sent.ref))
+    assert len(fake.called("chat.delete")) == 3
+    assert fake.messages  # still there: none of the three deleted it
+
+
+async def test_a_delete_without_a_ref_fails_without_a_call(
+    fake: FakeSlack, adapter: SlackAdapter
+) -> None:
+    assert await adapter.deliver(delete(None)) == DeliveryResult(failed="no message ref")
+    assert fake.called("chat.delete") == []

@@ -21,6 +21,7 @@ MANIFEST = SLACK / "manifest.yaml"
 METHOD_SCOPES: dict[str, set[str]] = {
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
+    "chat.delete": {"chat:write"},  # a bot token deletes only the bot's own messages
     "chat.postEphemeral": {"chat:write"},
     "conversations.open": {"im:write", "mpim:write", "channels:manage", "groups:write"},
     "users.info": {"users:read"},

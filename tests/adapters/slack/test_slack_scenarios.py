@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from slack_world import TEAM_CHANNEL, Workspace, dm, text_of, workspace
 
+from bot import privacy
+
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
 
 
@@ -227,6 +229,38 @@ async def test_a_rate_limited_post_is_sent_once_after_retry_after(slack: Workspa
     status = slack.runtime.outbox.status()["slack"]
     assert status["retried"] == 1 and status["failed"] == 0 and status["last_429"]
     assert slack.fake.enforced_429s == 0
+
+
+async def test_forget_deletes_what_samen_sent_the_person_and_nothing_else(
+    slack: Workspace,
+) -> None:
+    """`samen forget` queues a delete per delivered message; the running outbox calls
+    chat.delete and then leaves no row that names her chat."""
+    await join(slack, ANNA, BRAM)
+    assert await slack.slash(ANNA, "start voorbereiding") == 200
+    slack.last(dm(ANNA), "Hoe zit je erbij")
+    bram_form = slack.last(dm(BRAM), "Hoe zit je erbij")
+    hers = {slack.ref(c) for c in slack.posted(dm(ANNA))}
+    store = slack.runtime.store
+    result = await privacy.forget(store, ANNA, actor="admin:test", now=slack.clock.now())
+    assert result.deletions_queued == len(hers) >= 1
+    assert await delete_rows(slack) == len(hers)
+    assert hers <= set(slack.fake.messages)  # nothing deleted before the outbox runs
+
+    await slack.settle()
+    deleted = {(c.args["channel"], c.args["ts"]) for c in slack.fake.called("chat.delete")}
+    assert deleted == hers and set(slack.fake.deleted) == hers
+    assert not hers & set(slack.fake.messages)
+    assert slack.ref(bram_form) in slack.fake.messages
+    assert await delete_rows(slack) == 0
+    with sqlite3.connect(store.engine.url.database) as db:
+        where = db.execute("select destination, coalesce(platform_ref, '') from outbox").fetchall()
+    assert where and not any(dm(ANNA) in r or ANNA in d for d, r in where)
+
+
+async def delete_rows(slack: Workspace) -> int:
+    with sqlite3.connect(slack.runtime.store.engine.url.database) as db:
+        return int(db.execute("select count(*) from outbox where op = 'delete'").fetchone()[0])
 
 
 # --------------------------------------------------------------------------- integrity

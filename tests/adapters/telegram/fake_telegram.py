@@ -1,10 +1,13 @@
 """A fake Telegram Bot API on 127.0.0.1 for tests: real response shapes, every call recorded.
 
 It serves `/bot<token>/<method>` for the methods Samen uses (getMe, sendMessage,
-editMessageText, editMessageReplyMarkup, answerCallbackQuery, setMyCommands, getUpdates,
-setWebhook, deleteWebhook), answers `{"ok": true, "result": ...}` like Telegram, and can
-be told to answer the next call of a method with a 429 (`parameters.retry_after`) or a
-403. Private chats of people who never pressed Start answer 403 like the real API.
+editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
+setMyCommands, getUpdates, setWebhook, deleteWebhook), answers `{"ok": true, "result":
+...}` like Telegram, and can be told to answer the next call of a method with a 429
+(`parameters.retry_after`) or a 403. Private chats of people who never pressed Start
+answer 403 like the real API. deleteMessage removes a message from `messages` (into
+`deleted`) and refuses, like Telegram, one sent 48 hours ago or longer ("message can't
+be deleted") and one it does not have ("message to delete not found").
 getUpdates serves queued updates by `offset` and waits (bounded) when there are none.
 
 It enforces Telegram's message limits like the real API, with 429 and
@@ -43,6 +46,7 @@ BOT = {
     "supports_inline_queries": False,
 }
 MAX_POLL_WAIT = 0.5  # seconds a getUpdates call with nothing to serve waits, at most
+DELETE_WINDOW = 48 * 3600.0  # seconds: a bot deletes its messages only within 48 hours
 LIMITED_METHODS = frozenset({"sendMessage", "editMessageText"})
 PER_CHAT = (1, 1.0)
 PER_GROUP = (20, 60.0)
@@ -64,7 +68,9 @@ class FakeTelegram:
     enforce_limits: bool = True  # off for unit tests that call the adapter back to back
     limited: int = 0  # 429s given because a limit was exceeded
     pinned: dict[int, list[int]] = field(default_factory=dict)  # chat -> pinned message ids
-    messages: list[dict[str, Any]] = field(default_factory=list)  # every message sent
+    messages: list[dict[str, Any]] = field(default_factory=list)  # sent and not deleted
+    deleted: list[tuple[int, int]] = field(default_factory=list)  # (chat id, message id)
+    _sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
     _sent: dict[tuple[Any, ...], deque[float]] = field(default_factory=dict)
     _failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -233,7 +239,33 @@ class FakeTelegram:
             )
         message = self._message(chat_id, next(self._message_ids), args)
         self.messages.append(message)
+        self._sent_at[(chat_id, message["message_id"])] = self.now()
         return message
+
+    async def _deleteMessage(self, args: dict[str, Any]) -> bool | web.Response:
+        key = (int(args["chat_id"]), int(args["message_id"]))
+        found = [m for m in self.messages if (m["chat"]["id"], m["message_id"]) == key]
+        if not found:
+            return _answer(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message to delete not found",
+                }
+            )
+        if self.now() - self._sent_at.get(key, self.now()) >= DELETE_WINDOW:
+            return _answer(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message can't be deleted",
+                }
+            )
+        self.messages.remove(found[0])
+        self.deleted.append(key)
+        if key[1] in self.pinned.get(key[0], []):
+            self.pinned[key[0]].remove(key[1])
+        return True
 
     async def _editMessageText(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._message(int(args["chat_id"]), int(args["message_id"]), args)

@@ -7,7 +7,7 @@ from fake_telegram import FakeTelegram
 
 from adapters.telegram import TelegramAdapter
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
-from bot.delivery import Delivery
+from bot.delivery import Delivery, DeliveryResult
 
 GROUP = "-1001234567890"
 RUN = "0123456789abcdef"
@@ -170,3 +170,60 @@ async def test_a_reply_goes_to_the_private_chat_when_there_is_one_else_the_group
     await adapter.state.set_private_chat("43", "open")  # e.g. stored before a restart
     direct = await adapter.deliver(Delivery(13, "reply", GROUP, _say("Dank je."), user="43"))
     assert direct.ok and fake.called("sendMessage")[1].args["chat_id"] == "43"
+
+
+# ---------------------------------------------------------------------------- deletes
+
+
+def _delete(ref: str | None, id: int = 20) -> Delivery:
+    """A delete as the outbox hands it over: the ref, the chat it went to, no text."""
+    return Delivery(id, "delete", "dm:42", Message(MessageKind.say, ""), ref=ref)
+
+
+async def test_a_delete_removes_the_message_and_its_reply_routing(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    free = QuestionView("stap", "toelichting", "text", "Toelichting?")
+    form = Message(MessageKind.form, "Vraag", questions=(free,))
+    sent = await adapter.deliver(Delivery(1, "send", "dm:42", form, run=RUN))
+    assert sent.ref == "42:1" and await adapter.state.prompt("42:1") is not None
+    result = await adapter.deliver(_delete(sent.ref))
+    assert result == DeliveryResult.sent(ref="42:1")
+    (call,) = fake.called("deleteMessage")
+    assert (call.args["chat_id"], call.args["message_id"]) == ("42", "1")
+    assert fake.messages == [] and fake.deleted == [(42, 1)]
+    assert await adapter.state.prompt("42:1") is None and "42:1" not in adapter.prompts
+
+
+async def test_a_message_that_is_gone_already_counts_as_deleted(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    sent = await adapter.deliver(Delivery(1, "send", GROUP, _say(), group=True))
+    assert (await adapter.deliver(_delete(sent.ref))).ok
+    assert (await adapter.deliver(_delete(sent.ref, id=21))).ok  # "message to delete not found"
+    assert len(fake.called("deleteMessage")) == 2 and len(fake.deleted) == 1
+
+
+async def test_a_message_older_than_48_hours_is_refused_and_stays(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    moment = [1000.0]
+    fake.now = lambda: moment[0]
+    sent = await adapter.deliver(Delivery(1, "send", "dm:42", _say()))
+    moment[0] += 48 * 3600
+    result = await adapter.deliver(_delete(sent.ref))
+    assert result == DeliveryResult(failed="message_cant_be_deleted")
+    assert len(fake.messages) == 1 and fake.deleted == []
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_delete_is_paced_by_429_and_a_forbidden_chat_fails_it(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    sent = await adapter.deliver(Delivery(1, "send", "dm:42", _say()))
+    fake.rate_limit_next("deleteMessage", retry_after=4)
+    assert (await adapter.deliver(_delete(sent.ref))).retry_after == 4.0
+    fake.fail_next("deleteMessage", 403, "Forbidden: bot was blocked by the user")
+    assert await adapter.deliver(_delete(sent.ref)) == DeliveryResult(failed="forbidden")
+    assert await adapter.deliver(_delete(None)) == DeliveryResult(failed="no message ref")
+    assert len(fake.called("deleteMessage")) == 2 and len(fake.messages) == 1

@@ -21,11 +21,12 @@ from sqlalchemy import func, select
 
 from adapters.base import Inbound
 from adapters.telegram import TelegramAdapter
+from bot import privacy
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery
-from bot.store.tables import AnswerRow, InboxRow, OutboxRow
+from bot.store.tables import AccessLogRow, AnswerRow, InboxRow, OutboxRow
 from bot.wiring import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parent.parent.parent.parent
@@ -305,6 +306,40 @@ async def test_an_evaluation_moment_nudges_the_owner_privately(team: Scenario) -
     )
     assert "Hoe pak je dit evaluatiemoment op?" in team.texts("cor")
     assert "Evaluatiemoment voor traject" not in team.texts(None)
+    assert team.fake.limited == 0
+
+
+async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_refuses(
+    team: Scenario,
+) -> None:
+    """Messages to the person are deleted; Telegram refuses those older than 48 hours:
+    that is recorded once, never retried, and no delete row is left behind."""
+    await team.say("cor", "/samen traject T-0412 2026-05-25")  # "Cor: ..." in the group
+    await team.say("cor", "/start", private=True)
+    await team.wait(timedelta(days=2, hours=2))  # the nudge and its question, privately
+    [noted] = [m for m in team.sent_to(None) if m["text"].startswith("Cor: Traject T-0412")]
+    assert len(team.sent_to("cor")) == 2
+    cor = str(PEOPLE["cor"])
+    result = await privacy.forget(team.runtime.store, cor, actor="admin:t", now=team.clock.now())
+    assert result.deletions_queued == 3
+    assert await count(team.runtime, OutboxRow, OutboxRow.op == "delete") == 3
+
+    await team.settle()
+    await team.paced()
+    assert team.sent_to("cor") == []  # two hours old: deleted
+    assert team.sent_to(None) == [noted]  # fifty hours old: Telegram refused
+    assert len(team.fake.called("deleteMessage")) == 3
+    await team.wait(timedelta(hours=1))
+    assert len(team.fake.called("deleteMessage")) == 3  # a refusal is not retried
+    assert await count(team.runtime, OutboxRow, OutboxRow.op == "delete") == 0
+    async with team.runtime.store.engine.connect() as conn:
+        log = (
+            await conn.execute(
+                select(AccessLogRow).where(AccessLogRow.action == "erase").order_by(AccessLogRow.id)
+            )
+        ).all()
+    assert [r.subject for r in log] == [f"person:{privacy.forgotten_id(cor)}"] * 2
+    assert log[1].what == "platform message not deleted on telegram: message_cant_be_deleted"
     assert team.fake.limited == 0
 
 
