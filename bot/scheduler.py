@@ -5,9 +5,11 @@ failed). This module turns due rows into durable inbox events, exactly once, and
 else: the service drains the inbox and feeds a `TimerFired` event to the engine.
 
 Arming. An APScheduler 3 `AsyncIOScheduler` with its in-memory job store holds one job per
-pending row due within `horizon` (default 10 minutes): `DateTrigger(run_date=due_at)`, job
-id `timer-<row id>`, job args `[row id]` only — nothing pickled, no text, so renaming code
-loses nothing (R-SCH-4, -5) — with `misfire_grace_time=None` and `coalesce=True`, so that
+instant at which pending rows within `horizon` (default 10 minutes) fall due - not one per
+row, so that a thousand bells due together are one job, not a thousand (P3):
+`DateTrigger(run_date=due_at)`, job id `timers-at-<instant>`, no job args — nothing
+pickled, no text, so renaming code loses nothing (R-SCH-4, -5) — with
+`misfire_grace_time=None` and `coalesce=True`, so that
 APScheduler's 1 s misfire grace never drops a timer (R-SCH-2). A poll loop every
 `poll_interval` seconds arms rows inserted since (by the service or another process) and
 also fires anything due that no job fired (a backstop, and what drives the timers under a
@@ -326,7 +328,7 @@ class Scheduler:
         quiet_hours: QuietHoursFor | None = None,
         table: TimerTable | None = None,
         lease: Lease | None = None,
-        batch: int = 500,
+        batch: int = 100,
         use_apscheduler: bool = True,
     ) -> None:
         self.store = store
@@ -344,7 +346,8 @@ class Scheduler:
         self.use_apscheduler = use_apscheduler
         self.stats = SchedulerStats()
         self._aps: AsyncIOScheduler | None = None
-        self._armed: dict[int, datetime] = {}  # row id -> due_at of its in-memory job
+        self._armed: dict[int, datetime] = {}  # row id -> due_at it is armed for
+        self._instants: dict[datetime, set[int]] = {}  # due_at -> rows; one job each
         self._seen: int | None = None  # the highest row id a full arming read
         self._sweep_until: datetime | None = None  # set while a sweep runs
         self._poll: asyncio.Task[None] | None = None
@@ -453,33 +456,48 @@ class Scheduler:
         return True
 
     def _arm(self, row_id: int, due_at: datetime) -> None:
+        if self._armed.get(row_id) not in (None, due_at):
+            self.disarm(row_id)  # moved: off its old instant
         self._armed[row_id] = due_at
-        if self._aps is not None:
+        rows = self._instants.setdefault(due_at, set())
+        rows.add(row_id)
+        if self._aps is not None and len(rows) == 1:
+            # One job per instant, not per row: a sweep hands over every row due then, and
+            # 1000 jobs due together would stall the loop in APScheduler itself (P3).
             self._aps.add_job(
                 self._job,
                 DateTrigger(run_date=due_at, timezone=UTC),
-                args=[row_id],  # the id only: nothing else lives in scheduler state
-                id=f"timer-{row_id}",
-                name=f"timer-{row_id}",  # what APScheduler logs: the id, nothing else
+                args=[],  # nothing: the instant is in the id, the rows are in the table
+                id=_job_id(due_at),
+                name=_job_id(due_at),  # what APScheduler logs: the instant, nothing else
                 replace_existing=True,
                 misfire_grace_time=None,
                 coalesce=True,
             )
 
     def disarm(self, row_id: int) -> None:
-        """Drop the in-memory job of a row (cancelled, handled or moved)."""
-        if self._armed.pop(row_id, None) is not None and self._aps is not None:
-            with contextlib.suppress(JobLookupError):  # it has just run
-                self._aps.remove_job(f"timer-{row_id}")
+        """Forget a row's in-memory timer (cancelled, handled or moved); the job of its
+        instant goes with the last row due then."""
+        due_at = self._armed.pop(row_id, None)
+        if due_at is None:
+            return
+        rows = self._instants.get(due_at)
+        if rows is not None:
+            rows.discard(row_id)
+            if not rows:
+                del self._instants[due_at]
+                if self._aps is not None:
+                    with contextlib.suppress(JobLookupError):  # it has just run
+                        self._aps.remove_job(_job_id(due_at))
 
     def _disarm_all(self) -> None:
         for row_id in list(self._armed):
             self.disarm(row_id)
 
-    async def _job(self, row_id: int) -> None:
+    async def _job(self) -> None:
         """APScheduler's callback: the same path as every other firing."""
-        if row_id not in self._armed or self._stopping:
-            return  # handled already by a sweep or an earlier job of the same batch
+        if self._stopping:
+            return
         task = asyncio.current_task()
         assert task is not None  # APScheduler runs coroutine jobs as tasks
         self._jobs.add(task)
@@ -634,3 +652,7 @@ class Scheduler:
             "skipped": self.stats.skipped,
             "shifted": self.stats.shifted,
         }
+
+
+def _job_id(due_at: datetime) -> str:
+    return f"timers-at-{due_at.astimezone(UTC).isoformat()}"

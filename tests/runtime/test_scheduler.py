@@ -402,23 +402,32 @@ async def test_a_scheduler_without_the_lease_arms_and_fires_nothing() -> None:
         await sched.stop()
 
 
-async def test_jobs_hold_the_row_id_and_nothing_else() -> None:
-    """R-SCH-2, -4, -5: ids only in job args, no misfire grace, coalesced."""
+async def test_jobs_hold_their_instant_and_nothing_else() -> None:
+    """R-SCH-2, -4, -5: no job args (the instant is the id), no misfire grace, coalesced;
+    one job per instant, however many rows fall due then."""
     clock, store = FakeClock(T0), FakeStore()
     sched = Scheduler(store, clock)
     await sched.start()
     try:
         row = store.add_timer("bell", T0 + 5 * MINUTE, timer="Mevrouw Jansen bel")
-        assert sched.arm(row)
+        same = store.add_timer("bell", T0 + 5 * MINUTE)
+        assert sched.arm(row) and sched.arm(same)
         assert not sched.arm(store.add_timer("bell", T0 + HOUR))  # beyond the horizon
         assert sched._aps is not None
         (job,) = sched._aps.get_jobs()
-        assert (job.id, job.args, job.kwargs) == (f"timer-{row.id}", (row.id,), {})
+        assert (job.args, job.kwargs) == ((), {})
+        assert job.id == "timers-at-" + row.due_at.isoformat()
         assert job.misfire_grace_time is None and job.coalesce is True
         assert job.trigger.run_date == row.due_at
         assert "Jansen" not in repr(job.__getstate__())
         sched.arm(row)  # arming again replaces, never duplicates
         assert len(sched._aps.get_jobs()) == 1
+        sched.disarm(row.id)
+        assert len(sched._aps.get_jobs()) == 1  # `same` is still due then
+        row.due_at = T0 + 7 * MINUTE
+        sched.arm(row)  # moved: a job at its new instant
+        assert len(sched._aps.get_jobs()) == 2
+        sched.disarm(same.id)
         sched.disarm(row.id)
         assert sched._aps.get_jobs() == []
     finally:
