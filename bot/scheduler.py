@@ -96,7 +96,7 @@ SHIFT_NOTE = "shifted: quiet hours"
 WAIT_NOTE = "waited: working hours"
 _TICK = timedelta(microseconds=1)
 # Due rows handed over per transaction (`Store.hand_over`).
-HAND_OVER_GROUP = 50
+HAND_OVER_GROUP = 25
 
 
 # --------------------------------------------------------------------------- catch-up

@@ -110,7 +110,7 @@ PRIORITY = {
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 _LATE = {"late", "skip"}
 # At most this many timers of different runs are committed together (group commit).
-TIMER_GROUP = 50
+TIMER_GROUP = 25
 
 STALE_RETRIES = 3
 
