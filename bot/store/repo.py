@@ -433,10 +433,6 @@ class Store:
             rows = await s.scalars(select(RunRow).where(RunRow.id.in_(list(run_ids))))
             return {row.id: row for row in rows}
 
-    async def run_thread(self, run_id: str) -> str | None:
-        """Only the platform thread of a run (its state is not read, nor unsealed)."""
-        return (await self.run_threads([run_id])).get(run_id)
-
     async def run_threads(self, run_ids: Iterable[str]) -> dict[str, str | None]:
         """The platform threads of runs, by id (runs that do not exist are left out)."""
         async with self._reading() as s:
@@ -699,17 +695,6 @@ class Store:
         async with self._reading() as s:
             return await s.get(EventRow, event_id)
 
-    async def set_run_thread(self, run_id: str, thread: str) -> None:
-        """Remember the platform thread a run's messages go to. Not a step: the version
-        stays, so it never conflicts with the engine's writes."""
-        async with self._writing() as s:
-            await s.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id)
-                .values(thread=thread)
-                .execution_options(synchronize_session=False)
-            )
-
     # ------------------------------------------------------------------ timers (R-SCH)
 
     async def pending_timers(
@@ -735,25 +720,6 @@ class Store:
     async def get_timer(self, id: int) -> TimerRow | None:
         async with self._reading() as s:
             return await s.get(TimerRow, id)
-
-    async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool:
-        """Move a timer from pending to sent, skipped or failed. False when it was not
-        pending any more: someone else handled or cancelled it, and the caller must do
-        nothing (compare-and-set, R-SCH-3, R-SCH-6)."""
-        if status not in TIMER_OUTCOMES:
-            raise ValueError(
-                f"a timer is claimed as one of {', '.join(TIMER_OUTCOMES)}, not {status!r}"
-            )
-        async with self._writing() as s:
-            result = await s.execute(
-                update(TimerRow)
-                .where(TimerRow.id == id, TimerRow.status == "pending")
-                .values(
-                    status=status, handled_at=now, note=_short(note), attempts=TimerRow.attempts + 1
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return _rowcount(result) == 1
 
     async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]:
         """Claim due timers and put their inbox events, in ONE transaction; return the ids
@@ -867,13 +833,6 @@ class Store:
                     .limit(limit)
                 )
             )
-
-    async def outbox_sent(self, id: int, now: datetime, platform_ref: str | None = None) -> bool:
-        """Mark a message delivered, with the platform's id for it (to edit it later).
-        False if it was not pending (already marked by another worker)."""
-        return await self._outbox_transition(
-            id, status="sent", sent_at=now, platform_ref=platform_ref
-        )
 
     async def outbox_sent_many(
         self,

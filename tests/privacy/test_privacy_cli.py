@@ -67,7 +67,7 @@ async def _populate(data: Path) -> None:
             )
         )
         [form] = await store.outbox_due(NOW)
-        await store.outbox_sent(form.id, NOW, "m1")  # it reached her
+        await store.outbox_sent_many([(form.id, NOW, "m1")])  # it reached her
     finally:
         await store.close()
 

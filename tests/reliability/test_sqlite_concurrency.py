@@ -79,7 +79,7 @@ async def test_10k_concurrent_operations_on_sqlite_lose_nothing_and_never_lock(
                     )
                 assert row_id is not None
                 assert await store.outbox_retry(row_id, NOW + timedelta(seconds=1), "Timeout")
-                assert await store.outbox_sent(row_id, NOW, platform_ref=f"ref-{i}")
+                await store.outbox_sent_many([(row_id, NOW, f"ref-{i}")])
                 operations += 5
 
         async with asyncio.timeout(120):

@@ -3,8 +3,8 @@
 `FakeStore` implements the Store methods the outbox and the scheduler use (their
 `OutboxStore`, `TimerStore` and `TimerTable` protocols; it has no engine, so the scheduler's
 lease is always held) with the documented semantics:
-inbox puts are unique per (platform, key), `claim_timer` is a compare-and-set from
-pending, `pending_timers` and `outbox_due` are ordered as the real Store orders them. Every
+a hand-over claims pending rows only and puts one inbox event per (platform, key),
+all or nothing; `pending_timers` and `outbox_due` are ordered as the real Store orders them. Every
 method yields to the event loop once, so that concurrent callers interleave as they would
 against a database.
 """
@@ -156,16 +156,6 @@ class FakeStore:
 
     # -- TimerStore
 
-    async def inbox_put(
-        self, platform: str, event_key: str, payload: dict[str, Any], now: datetime
-    ) -> int | None:
-        await self._turn("inbox_put", event_key)
-        if (platform, event_key) in self.inbox:
-            return None
-        row_id = next(self._ids)
-        self.inbox[(platform, event_key)] = (row_id, dict(payload))
-        return row_id
-
     async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]:
         """As the Store's: all or nothing. A crash (`crash_in_hand_over`) writes nothing."""
         await self._turn("hand_over", [t.timer_row for t in timers])
@@ -208,14 +198,6 @@ class FakeStore:
     async def get_timer(self, id: int) -> TimerRow | None:
         return self.timers.get(id)
 
-    async def claim_timer(self, id: int, status: str, now: datetime, note: str = "") -> bool:
-        await self._turn("claim_timer", id)
-        row = self.timers.get(id)
-        if row is None or row.status != "pending":
-            return False
-        row.status, row.handled_at, row.note = status, now, note
-        return True
-
     async def next_due(self) -> datetime | None:
         dues = [r.due_at for r in self.timers.values() if r.status == "pending"]
         return min(dues, default=None)
@@ -246,11 +228,6 @@ class FakeStore:
             key=lambda r: (r.priority, r.id),
         )
         return rows[:limit]
-
-    async def outbox_sent(self, id: int, now: datetime, platform_ref: str | None = None) -> None:
-        await self._turn("outbox_sent", id)
-        row = self.outbox[id]
-        row.status, row.sent_at, row.platform_ref = "sent", now, platform_ref
 
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> None:
         await self._turn("outbox_retry", id)

@@ -82,6 +82,11 @@ def message(key: str, *, priority: int = 5, msg_key: str = "", **more: Any) -> d
     }
 
 
+async def claim(store: Store, id: int, status: str, now: datetime, note: str = "") -> bool:
+    """Hand one timer over as the scheduler does; True when this call claimed it."""
+    return id in await store.hand_over([HandOver(id, status, {"timer_row": id}, note)], now)
+
+
 async def count(store: Store, model: type[Any], *where: Any) -> int:
     async with store.engine.connect() as conn:
         return int(
@@ -509,7 +514,7 @@ async def test_active_runs_are_the_teams_runs_still_going(store: Store) -> None:
 
 async def test_setting_the_thread_keeps_the_run_version(store: Store) -> None:
     await started_run(store)
-    await store.set_run_thread("run-1", "1700000000.000100")
+    await store.outbox_sent_many([], {"run-1": "1700000000.000100"})
     run = await store.load_run("run-1")
     assert run is not None and (run.thread, run.version) == ("1700000000.000100", 1)
     await store.commit_step(step_write("run-1", 1))  # a step without "thread" keeps it
@@ -523,14 +528,14 @@ async def test_a_timer_is_claimed_by_exactly_one_of_two_concurrent_claims(store:
     await started_run(store, timers_new=[timer("bell", NOW)])
     [bell] = await store.pending_timers()
     claims = await asyncio.gather(
-        store.claim_timer(bell.id, "sent", NOW),
-        store.claim_timer(bell.id, "skipped", NOW, note="late"),
+        claim(store, bell.id, "sent", NOW),
+        claim(store, bell.id, "skipped", NOW, note="late"),
     )
     assert sorted(claims) == [False, True]
     claimed = await store.get_timer(bell.id)
     assert claimed is not None and claimed.status in {"sent", "skipped"}
     assert claimed.attempts == 1 and claimed.handled_at == NOW
-    assert await store.claim_timer(bell.id, "failed", NOW) is False
+    assert await claim(store, bell.id, "failed", NOW) is False
     assert await store.get_timer(10**9) is None
 
 
@@ -538,8 +543,8 @@ async def test_a_timer_is_claimed_only_as_sent_skipped_or_failed(store: Store) -
     await started_run(store, timers_new=[timer("bell", NOW)])
     [bell] = await store.pending_timers()
     with pytest.raises(ValueError, match="sent, skipped, failed"):
-        await store.claim_timer(bell.id, "pending", NOW)
-    assert await store.claim_timer(bell.id, "skipped", NOW, note="more than 2 min late")
+        await claim(store, bell.id, "pending", NOW)
+    assert await claim(store, bell.id, "skipped", NOW, note="more than 2 min late")
     assert (await store.get_timer(bell.id)).note == "more than 2 min late"  # type: ignore[union-attr]
 
 
@@ -551,7 +556,7 @@ async def test_only_a_pending_timer_can_be_rescheduled(store: Store) -> None:
     moved = await store.get_timer(remind.id)
     assert moved is not None and (moved.due_at, moved.status) == (morning, "pending")
     assert moved.note == "shifted: quiet hours"
-    assert await store.claim_timer(remind.id, "sent", morning)
+    assert await claim(store, remind.id, "sent", morning)
     assert await store.reschedule_timer(remind.id, NOW, note="again") is False
     assert (await store.get_timer(remind.id)).due_at == morning  # type: ignore[union-attr]
 
@@ -569,14 +574,14 @@ async def test_cancelling_a_run_cancels_only_its_pending_timers(store: Store) ->
         new_run_write(team.id, "run-2", timers_new=[timer("bell2", NOW + timedelta(1))])
     )
     by_name = {t.timer: t for t in await store.pending_timers()}
-    assert await store.claim_timer(by_name["done"].id, "sent", NOW)
+    assert await claim(store, by_name["done"].id, "sent", NOW)
     assert await store.cancel_run_timers("run-1", NOW) == 2
     assert await store.cancel_run_timers("run-1", NOW) == 0
     assert [t.run_id for t in await store.pending_timers()] == ["run-2"]
     assert await store.count_timers("cancelled") == 2
     assert (await store.get_timer(by_name["done"].id)).status == "sent"  # type: ignore[union-attr]
     # A cancelled timer that fires anyway (an armed job not yet removed) is not claimed.
-    assert await store.claim_timer(by_name["bell"].id, "sent", NOW) is False
+    assert await claim(store, by_name["bell"].id, "sent", NOW) is False
 
 
 async def test_a_step_can_cancel_a_timer_and_set_it_again(store: Store) -> None:
@@ -622,7 +627,7 @@ async def test_pending_timers_come_soonest_first_with_next_due_and_oldest_overdu
     assert await store.next_due() == NOW - timedelta(minutes=20)
     assert await store.oldest_overdue(NOW) == NOW - timedelta(minutes=20)
     overdue = await store.pending_timers(due_before=NOW - timedelta(minutes=10))
-    await store.claim_timer(overdue[0].id, "skipped", NOW)
+    await claim(store, overdue[0].id, "skipped", NOW)
     assert await store.oldest_overdue(NOW) == NOW - timedelta(minutes=5)
     assert await store.oldest_overdue(NOW - timedelta(hours=1)) is None
     assert await store.count_timers("pending") == 4
@@ -672,7 +677,10 @@ async def test_a_retry_counts_the_attempt_and_holds_the_message(store: Store) ->
     assert failed.attempts == 2 and failed.status == "failed" and len(failed.error) == 200
     # Settled is settled: a late retry or sent from another worker changes nothing.
     assert await store.outbox_retry(m1.id, NOW, "late") is False
-    assert await store.outbox_sent(m1.id, NOW, "ts-1") is False
+    await store.outbox_sent_many([(m1.id, NOW, "ts-1")])
+    async with store.engine.connect() as conn:
+        again = (await conn.execute(select(OutboxRow).where(OutboxRow.id == m1.id))).one()
+    assert (again.status, again.platform_ref, again.sent_at) == ("failed", None, None)
 
 
 async def test_a_delete_row_is_dropped_once_done_and_a_refusal_goes_to_the_access_log(
@@ -716,8 +724,8 @@ async def test_a_sent_message_is_marked_once_and_gives_its_platform_ref(store: S
     )
     m1, m2 = await store.outbox_due(NOW)
     assert await store.message_ref("run-1", "question") is None  # not sent yet
-    assert await store.outbox_sent(m1.id, NOW, platform_ref="1700000000.000200")
-    assert await store.outbox_sent(m1.id, NOW, platform_ref="other") is False
+    await store.outbox_sent_many([(m1.id, NOW, "1700000000.000200")])
+    await store.outbox_sent_many([(m1.id, NOW, "other")])  # marked once: no change
     assert await store.message_ref("run-1", "question") == "1700000000.000200"
     assert await store.message_ref("run-1", "summary") is None
     assert await store.message_ref("run-2", "question") is None
@@ -728,7 +736,7 @@ async def test_a_sent_message_is_marked_once_and_gives_its_platform_ref(store: S
     later = NOW + timedelta(hours=1)
     [_, edit] = await store.outbox_due(later)
     assert edit.op == "edit"
-    await store.outbox_sent(edit.id, later, platform_ref="edit-ref")
+    await store.outbox_sent_many([(edit.id, later, "edit-ref")])
     assert await store.message_ref("run-1", "question") == "1700000000.000200"
     assert [o.id for o in await store.outbox_due(later)] == [m2.id]
 
@@ -817,13 +825,14 @@ async def test_many_concurrent_reads_and_writes_never_find_the_database_locked(
     work: list[Coroutine[Any, Any, object]] = []
     for n in range(40):
         work.append(store.inbox_put("slack", f"Ev{n}", {"n": n}, NOW))
-        work.append(store.claim_timer(timers[n].id, "sent", NOW))
+        work.append(claim(store, timers[n].id, "sent", NOW))
         work.append(store.upsert_member(team.id, f"U{n % 7}", f"P{n}", now=NOW))
         work.append(store.pending_timers(due_before=NOW + timedelta(seconds=n)))
         work.append(store.status(NOW))
     await asyncio.gather(*work)
     assert await store.count_timers("sent") == 40
-    assert await count(store, InboxRow) == 40
+    assert await count(store, InboxRow, InboxRow.platform == "slack") == 40
+    assert await count(store, InboxRow, InboxRow.platform == "timer") == 40  # hand-overs
     assert len(await store.members(team.id)) == 7
 
 
@@ -871,7 +880,7 @@ async def test_pending_timers_of_one_kind_soonest_first(store: Store) -> None:
     assert [t.timer for t in await store.pending_timers_of_kind("evaluation")] == ["e1", "e2"]
     assert [t.timer for t in await store.pending_timers_of_kind("bell")] == ["b1"]
     fired = (await store.pending_timers_of_kind("evaluation"))[0]
-    await store.claim_timer(fired.id, "sent", NOW)
+    await claim(store, fired.id, "sent", NOW)
     assert [t.timer for t in await store.pending_timers_of_kind("evaluation")] == ["e2"]
 
 
@@ -1040,8 +1049,7 @@ async def test_a_hand_over_claims_and_puts_the_event_of_pending_timers_only(
         timers_new=[timer(f"t{n}", NOW - timedelta(seconds=n)) for n in range(4)],
     )
     rows = {t.timer: t for t in await store.pending_timers()}
-    await store.cancel_run_timers("run-404", NOW)  # nothing of ours
-    assert await store.claim_timer(rows["t3"].id, "sent", NOW)  # handed over before
+    await store.commit_step(step_write("run-1", 1, timers_cancel=["t3"]))  # cancelled meanwhile
     items = [
         HandOver(rows["t0"].id, "sent", {"timer_row": rows["t0"].id}),
         HandOver(rows["t1"].id, "skipped", {"timer_row": rows["t1"].id}, "not rung"),
@@ -1073,16 +1081,15 @@ async def test_deliveries_are_marked_together_and_a_run_keeps_its_first_thread(
         step_write("run-1", 1, outbox=[message("m1", msg_key="k1"), message("m2", msg_key="k2")])
     )
     m1, m2 = await store.outbox_due(NOW + timedelta(hours=1))
-    assert await store.run_thread("run-1") is None
+    assert await store.run_threads(["run-1", "run-404"]) == {"run-1": None}
     await store.outbox_sent_many(
         [(m1.id, NOW, "ts-1"), (m2.id, NOW + timedelta(seconds=1), "ts-2")],
         {"run-1": "ts-1", "run-404": "ts-9"},
     )
     assert await store.outbox_due(NOW + timedelta(hours=1)) == []
     assert await store.message_ref("run-1", m1.msg_key) == "ts-1"
-    assert await store.run_thread("run-1") == "ts-1"
+    assert (await store.run_threads(["run-1"]))["run-1"] == "ts-1"
     # Marked again (a second worker) or another thread later: nothing changes.
     await store.outbox_sent_many([(m1.id, NOW, "other")], {"run-1": "ts-2"})
     assert await store.message_ref("run-1", m1.msg_key) == "ts-1"
-    assert await store.run_thread("run-1") == "ts-1"
-    assert await store.run_thread("run-2") is None
+    assert await store.run_threads(["run-1", "run-2"]) == {"run-1": "ts-1", "run-2": None}

@@ -264,7 +264,7 @@ async def _deliver(store: Store, *keys: str) -> dict[str, str]:
     for row in await store.outbox_due(NOW + timedelta(days=30)):
         if row.idempotency_key in keys:
             refs[row.idempotency_key] = f"{row.destination}:{row.id}"
-            assert await store.outbox_sent(row.id, NOW, refs[row.idempotency_key])
+            await store.outbox_sent_many([(row.id, NOW, refs[row.idempotency_key])])
     assert set(refs) == set(keys)
     return refs
 
