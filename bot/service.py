@@ -284,12 +284,7 @@ class Service:
                 await self._after(team, flow, outcome.run, outcome.effects, arm=False)
             except Exception as error:  # committed: the others' follow-up must still run
                 log.exception("run %s: after its step: %s", outcome.run.id, type(error).__name__)
-        if self._notify_outbox is not None:
-            self._notify_outbox()
-        if self.scheduler is not None and any(
-            isinstance(e, ScheduleTimer) for _, _, outcome in steps for e in outcome.effects
-        ):
-            await self.scheduler.arm_horizon()
+        await self._nudge([e for _, _, outcome in steps for e in outcome.effects])
 
     async def _one_by_one(self, rows: Sequence[InboxRow]) -> None:
         for row in rows:
@@ -536,8 +531,11 @@ class Service:
                             team, other, by=run.started_by, event=event, parent=run.id
                         )
                 await self._time_out_over(flow, run)
-        if not arm:
-            return
+        if arm:
+            await self._nudge(effects)
+
+    async def _nudge(self, effects: Sequence[Effect]) -> None:
+        """After a commit: the outbox has rows to send, the scheduler maybe new timers."""
         if self._notify_outbox is not None:
             self._notify_outbox()
         if self.scheduler is not None and any(isinstance(e, ScheduleTimer) for e in effects):

@@ -1,0 +1,142 @@
+"""Timers of several runs that fall due together are handled as one group (P3/P4).
+
+The scheduler hands them over in one transaction and the service advances every run in
+memory and commits all the steps in one transaction (`Store.commit_steps`); a group with
+anything out of the ordinary goes the one-at-a-time way. The real store, service and
+scheduler (its firing path) on a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+
+from adapters.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.store.repo import Store
+from bot.store.tables import InboxRow, OutboxRow, RunRow
+from bot.wiring import Runtime, build_runtime
+
+MEETING = """\
+id: kort-overleg
+title: {nl: "Kort overleg", en: "Short meeting"}
+languages: [nl, en]
+roles: [chair]
+permissions:
+  start: [chair]
+  bell: [chair]
+  process_bell: [member]
+triggers:
+  - command: kort
+steps:
+  - id: ronde-1
+    phase:
+      title: {nl: "Ronde 1", en: "Round 1"}
+      duration: 1m
+      warnings: []
+  - id: ronde-2
+    phase:
+      title: {nl: "Ronde 2", en: "Round 2"}
+      duration: 1m
+      warnings: []
+"""
+MEETINGS = 4
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "kort-overleg.yaml").write_text(MEETING, encoding="utf-8")
+    clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    settings = Settings(data_dir=tmp_path / "data", flows_dir=flows)
+    built = await build_runtime(
+        settings, clock=clock, adapters=[ConsoleAdapter(out=lambda _: None)], use_apscheduler=False
+    )
+    yield built
+    await built.store.close()
+
+
+async def meetings(runtime: Runtime) -> list[str]:
+    """Four teams each start the short meeting at the same moment: their first bells fall
+    due together."""
+    store, service = runtime.store, runtime.service
+    now = runtime.clock.now()
+    runs = []
+    for n in range(MEETINGS):
+        team = await store.team_for_channel("console", f"#team-{n}", now=now)
+        await store.upsert_member(team.id, "anna", "Anna", now=now)
+        await store.set_roles(team.id, "anna", ["chair"])
+        run = await service.start_flow(team, service.flows["kort-overleg"], by="anna")
+        runs.append(run.id)
+    return runs
+
+
+def spy(store: Store, name: str, calls: list[Any]) -> None:
+    real = getattr(store, name)
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return await real(*args, **kwargs)
+
+    setattr(store, name, recording)
+
+
+async def bells_due(runtime: Runtime) -> None:
+    await runtime.clock.advance(61)  # type: ignore[attr-defined]
+    assert await runtime.scheduler.fire_due() == MEETINGS
+
+
+async def test_the_bells_of_several_meetings_are_one_step_commit(runtime: Runtime) -> None:
+    runs = await meetings(runtime)
+    store = runtime.store
+    groups: list[Any] = []
+    singles: list[Any] = []
+    spy(store, "commit_steps", groups)
+    spy(store, "commit_step", singles)
+    await bells_due(runtime)
+    assert await runtime.service.drain() == MEETINGS
+
+    assert [sorted(w.run_id for w in writes) for writes in groups] == [sorted(runs)]
+    assert singles == []
+    stored = await store.load_runs(runs)
+    assert all(stored[r].version == 2 for r in runs)
+    assert {str(stored[r].state["step"]).split("~")[0] for r in runs} == {"ronde-2"}
+    assert await store.inbox_pending() == []
+    # Each meeting's bell and next round are queued, and its next bell is set.
+    queued = await store.outbox_due(runtime.clock.now())
+    assert {o.run_id for o in queued if o.kind == "bell"} == set(runs)
+    next_bells = await store.pending_timers()
+    assert sorted(t.run_id for t in next_bells if t.kind == "bell") == sorted(runs)
+
+
+async def test_a_group_with_a_run_gone_goes_one_by_one(runtime: Runtime) -> None:
+    runs = await meetings(runtime)
+    store = runtime.store
+    gone = runs[1]
+    await bells_due(runtime)
+    async with store.sessionmaker() as s, s.begin():  # e.g. erased meanwhile
+        await s.execute(delete(OutboxRow).where(OutboxRow.run_id == gone))
+        await s.execute(delete(RunRow).where(RunRow.id == gone))
+    groups: list[Any] = []
+    spy(store, "commit_steps", groups)
+    assert await runtime.service.drain() == MEETINGS
+
+    assert groups == []  # found out before anything was written
+    stored = await store.load_runs(runs)
+    assert sorted(stored) == sorted(r for r in runs if r != gone)
+    assert all(run.version == 2 for run in stored.values())
+    async with store.sessionmaker() as s:
+        rows = (await s.execute(InboxRow.__table__.select())).all()
+    assert sorted((row.status, row.error) for row in rows) == [
+        ("done", ""),
+        ("done", ""),
+        ("done", ""),
+        ("failed", "no run"),
+    ]
