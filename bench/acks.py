@@ -25,17 +25,15 @@ import aiohttp
 from sqlalchemy import func, select, update
 
 from bench.world import (
-    SLACK_SECRET,
-    SLACK_TOKEN,
     mark_outbox_delivered,
     meeting_flow,
     percentile,
     seed_team,
+    slack_runtime,
     write_flows,
 )
 from bot.config import Settings
 from bot.store.tables import TimerRow
-from bot.wiring import build_runtime
 
 TIMERS = 1000
 TEAMS = 100
@@ -50,8 +48,6 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
     from fake_slack import FakeSlack
     from slack_world import sign
 
-    from adapters.slack import SlackAdapter
-
     fake = FakeSlack(per_channel_rate=1.0)
     await fake.start()
     try:
@@ -60,15 +56,7 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
             settings = Settings(
                 data_dir=Path(tmp) / "data", flows_dir=flows, teams_file=Path(tmp) / "t.yaml"
             )
-            adapter = SlackAdapter(
-                bot_token=SLACK_TOKEN,
-                signing_secret=SLACK_SECRET,
-                mode="http",
-                host="127.0.0.1",
-                port=0,
-                api_url=fake.url,
-            )
-            runtime = await build_runtime(settings, adapters=[adapter])
+            runtime = await slack_runtime(settings, fake.url)
             store, service = runtime.store, runtime.service
             flow = service.flows["meten-overleg"]
             now = datetime.now(UTC)
@@ -97,7 +85,7 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
                     return int(await s.scalar(query) or 0)
 
             await runtime.start()
-            url = f"http://127.0.0.1:{adapter.port}/slack/events"
+            url = f"http://127.0.0.1:{runtime.adapters[0].port}/slack/events"
             acks: list[float] = []
             statuses: list[int] = []
             stalls: list[float] = []

@@ -24,18 +24,16 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from bench.world import (
-    SLACK_SECRET,
-    SLACK_TOKEN,
     mark_outbox_delivered,
     meeting_flow,
     percentile,
     seed_team,
+    slack_runtime,
     write_flows,
 )
 from bot.config import Settings
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow, TimerRow
-from bot.wiring import build_runtime
 
 MEETINGS = 200
 TARGET = 0.200  # s, RELIABILITY.md P4
@@ -46,8 +44,6 @@ WINDOW = 1.0  # s over which the 200 bells fall due
 async def run(meetings: int = MEETINGS) -> str:
     from fake_slack import FakeSlack
 
-    from adapters.slack import SlackAdapter
-
     fake = FakeSlack(per_channel_rate=1.0)
     await fake.start()
     try:
@@ -56,16 +52,8 @@ async def run(meetings: int = MEETINGS) -> str:
             settings = Settings(
                 data_dir=Path(tmp) / "data", flows_dir=flows, teams_file=Path(tmp) / "t.yaml"
             )
-            adapter = SlackAdapter(
-                bot_token=SLACK_TOKEN,
-                signing_secret=SLACK_SECRET,
-                mode="http",
-                host="127.0.0.1",
-                port=0,
-                api_url=fake.url,
-                workspace_cap=10_000,  # before platform limits
-            )
-            runtime = await build_runtime(settings, adapters=[adapter])
+            # the workspace cap lifted: before platform limits
+            runtime = await slack_runtime(settings, fake.url, workspace_cap=10_000)
             store, service = runtime.store, runtime.service
             flow = service.flows["meten-overleg"]
             now = datetime.now(UTC)

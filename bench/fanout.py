@@ -26,11 +26,10 @@ from typing import Any
 from sqlalchemy import update
 
 from bench.world import (
-    SLACK_SECRET,
-    SLACK_TOKEN,
     mark_outbox_delivered,
     nudge_flow,
     seed_team,
+    slack_runtime,
     until,
     write_flows,
 )
@@ -108,8 +107,6 @@ async def telegram(n: int = TELEGRAM_N) -> str:
 async def slack(n: int = SLACK_N) -> str:
     from fake_slack import FakeSlack
 
-    from adapters.slack import SlackAdapter
-
     cap = int(os.environ.get("SAMEN_SLACK_WORKSPACE_CAP", "8"))
     fake = FakeSlack(per_channel_rate=1.0)  # Slack's 1/s per channel, on the real clock
     await fake.start()
@@ -117,16 +114,7 @@ async def slack(n: int = SLACK_N) -> str:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = _settings(Path(tmp))
-            adapter = SlackAdapter(
-                bot_token=SLACK_TOKEN,
-                signing_secret=SLACK_SECRET,
-                mode="http",
-                host="127.0.0.1",
-                port=0,
-                api_url=fake.url,
-                workspace_cap=cap,
-            )
-            runtime = await build_runtime(settings, adapters=[adapter])
+            runtime = await slack_runtime(settings, fake.url, workspace_cap=cap)
             due = await _prepare(runtime, "slack", "C0MEETTEAM", members)
             dms = {"D" + m.lstrip("U") for m in members}
 

@@ -19,8 +19,10 @@ from typing import Any
 import yaml
 from sqlalchemy import update
 
+from bot.config import Settings
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow, TeamRow
+from bot.wiring import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 # The fakes live next to the tests that use them; they import each other as top-level
@@ -34,6 +36,23 @@ SLACK_TOKEN = "xoxb-bench"
 
 TITLE = {"nl": "Meten", "en": "Measuring"}
 PERMISSIONS = {"start": ["member"], "see_answers": ["member"], "see_missing": ["member"]}
+
+
+async def slack_runtime(settings: Settings, api_url: str, **adapter_options: Any) -> Runtime:
+    """The real runtime with the real Slack adapter in HTTP mode on 127.0.0.1, talking to
+    the fake Web API at `api_url`."""
+    from adapters.slack import SlackAdapter
+
+    adapter = SlackAdapter(
+        bot_token=SLACK_TOKEN,
+        signing_secret=SLACK_SECRET,
+        mode="http",
+        host="127.0.0.1",
+        port=0,
+        api_url=api_url,
+        **adapter_options,
+    )
+    return await build_runtime(settings, adapters=[adapter])
 
 
 def nudge_flow(reminder: str = "2h") -> dict[str, Any]:
