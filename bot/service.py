@@ -324,7 +324,8 @@ class Service:
             member = await self.store.upsert_member(
                 team.id,
                 str(payload["user"]),
-                str(payload.get("user_name") or payload["user"]),
+                # Slack's events carry no name: "" keeps the one we know (see upsert_member).
+                str(payload.get("user_name") or ""),
                 now=now,
             )
         ctx = _Context(team, member, row, row.platform)

@@ -280,7 +280,8 @@ class Store:
         roles: Iterable[str] | None = None,
     ) -> MemberRow:
         """Add a person to a team, or update them: a new name (when given) and roles (when
-        given) replace the old; someone who had left is back, joined now.
+        given) replace the old; someone who had left is back, joined now. A person added
+        without a name is named by their user id until a name comes.
 
         `roles` are the EXTRA roles (chair, coordinator, ...): everyone is a member
         implicitly, so "member" is never stored."""
@@ -302,7 +303,7 @@ class Store:
                     id=_new_id(),
                     team_id=team_id,
                     user=user,
-                    name=name,
+                    name=name or user,
                     roles=extra or [],
                     joined_at=now,
                 )

@@ -291,6 +291,23 @@ async def test_one_event_delivered_four_times_is_one_step(slack: Workspace) -> N
     assert help_reply.args["user"] == ANNA and "/samen" in help_reply.args["text"]
 
 
+async def test_an_event_without_a_name_keeps_the_name_we_know(slack: Workspace) -> None:
+    """Slack's events name no one; a click does. Neither may rename a person to their id
+    (and write a member row for every event)."""
+    store = slack.runtime.store
+    team = await store.team_for_channel("slack", TEAM_CHANNEL, now=slack.clock.now())
+    await store.upsert_member(team.id, ANNA, "Anna de Vries", now=slack.clock.now())
+    mention = {"type": "app_mention", "user": ANNA, "text": "<@UBOT> hulp"}
+    newcomer = {"type": "app_mention", "user": "U0NEW", "text": "<@UBOT> hulp"}
+    for n, event in enumerate((mention, newcomer)):
+        event |= {"channel": TEAM_CHANNEL, "ts": f"1700000000.00010{n}"}
+        status, _ = await slack.post(slack.event_body(event, f"Ev0NAME{n}"), "application/json")
+        assert status == 200
+    await slack.settle()
+    assert (await store.get_member(team.id, ANNA)).name == "Anna de Vries"  # type: ignore[union-attr]
+    assert (await store.get_member(team.id, "U0NEW")).name == "U0NEW"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("secret", "skew"), [("not-the-signing-secret", 0), (None, -301), (None, 301)]
 )
