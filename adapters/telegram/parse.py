@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from adapters.base import Inbound
-from adapters.telegram.render import BELL_ARGS, SEP, ReplyPrompt, chosen, resolve
+from adapters.telegram.render import SEP, ReplyPrompt, chosen, resolve
+from bot.core.commands import BELL_ARGS
 
 PLATFORM: Final = "telegram"
 COMMANDS: Final = frozenset({"samen", "bel"})
