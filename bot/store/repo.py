@@ -120,6 +120,16 @@ class NotFound(LookupError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Messages:
+    """What `Store.commit_messages` writes for one event: messages and timers of no run,
+    and the inbox row they answer, marked done."""
+
+    outbox: Sequence[Mapping[str, Any]] = ()
+    timers_new: Sequence[Mapping[str, Any]] = ()
+    inbox_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepWrite:
     """Everything one step of a run writes, applied by `Store.commit_step` atomically.
 
@@ -371,21 +381,44 @@ class Store:
     ) -> int | None:
         """Store an inbound event before it is acknowledged (R-ING-3). Returns its id, or
         None when this platform event was stored before: a duplicate, to be dropped."""
+        (inbox_id,) = await self.inbox_put_many([(platform, event_key, payload)], now)
+        return inbox_id
+
+    async def inbox_put_many(
+        self, events: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
+    ) -> list[int | None]:
+        """`inbox_put` for a burst of (platform, event key, payload), in one statement and
+        one transaction: an id per event, None for a duplicate (of an event stored before
+        or of one earlier in `events`)."""
+        first: dict[tuple[str, str], int] = {}
+        for n, (platform, key, _) in enumerate(events):
+            first.setdefault((platform, key), n)
+        if not first:
+            return []
         async with self._writing() as s:
-            inbox_id: int | None = await s.scalar(
+            result = await s.execute(
                 self._insert(InboxRow)
                 .values(
-                    platform=platform,
-                    event_key=event_key,
-                    payload=payload,
-                    status="new",
-                    received_at=now,
-                    error="",
+                    [
+                        {
+                            "platform": events[n][0],
+                            "event_key": events[n][1],
+                            "payload": events[n][2],
+                            "status": "new",
+                            "received_at": now,
+                            "error": "",
+                        }
+                        for n in first.values()
+                    ]
                 )
                 .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-                .returning(InboxRow.id)
+                .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key)
             )
-            return inbox_id
+            stored = {(platform, key): id for id, platform, key in result.all()}
+        return [
+            stored.get((platform, key)) if first[(platform, key)] == n else None
+            for n, (platform, key, _) in enumerate(events)
+        ]
 
     async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
         """Events not yet handled, oldest first."""
@@ -623,13 +656,25 @@ class Store:
         """Messages and timers that belong to no run step (replies to `/samen ...`, the
         start timers of a planned visit), written with their inbox row marked done in one
         transaction, so a crash never answers a command twice or loses it."""
+        await self.commit_messages_many(
+            [Messages(outbox=outbox, timers_new=timers_new, inbox_id=inbox_id)], now=now
+        )
+
+    async def commit_messages_many(self, writes: Sequence[Messages], *, now: datetime) -> None:
+        """`commit_messages` for several events at once (replies to a burst of commands):
+        all of them in one transaction, one statement per kind of row."""
+        timers = [t for w in writes for t in w.timers_new]
+        outbox = [o for w in writes for o in w.outbox]
+        inbox = [w.inbox_id for w in writes if w.inbox_id is not None]
+        if not (timers or outbox or inbox):
+            return
         async with self._writing() as s:
-            if timers_new:
+            if timers:
                 await s.execute(
                     self._insert(TimerRow).on_conflict_do_nothing(
                         index_elements=["idempotency_key"]
                     ),
-                    [_complete(TimerRow, t, {"run_id": None}) for t in timers_new],
+                    [_complete(TimerRow, t, {"run_id": None}) for t in timers],
                 )
             if outbox:
                 await s.execute(
@@ -643,10 +688,10 @@ class Store:
                         for o in outbox
                     ],
                 )
-            if inbox_id is not None:
+            if inbox:
                 await s.execute(
                     update(InboxRow)
-                    .where(InboxRow.id == inbox_id)
+                    .where(InboxRow.id.in_(inbox))
                     .values(status="done", handled_at=now, error="")
                     .execution_options(synchronize_session=False)
                 )
@@ -1058,6 +1103,41 @@ class Store:
         async with self._writing() as s:
             member = await self._member_for_update(s, team_id, user)
             member.timezone = timezone
+
+    async def set_timezones(self, platform: str, zones: Mapping[str, str]) -> set[str]:
+        """Each person's own zone (`zones`: user id -> IANA name, checked by the caller) on
+        their member rows in every team on `platform` they belong to, in one transaction;
+        returns the users in such a team (the others are not stored: the caller may try
+        again later). A row that already holds the zone is not written."""
+        if not zones:
+            return set()
+        teams = select(TeamRow.id).where(TeamRow.platform == platform).scalar_subquery()
+        members = cast(Table, MemberRow.__table__)
+        async with self._writing() as s:
+            found = set(
+                await s.scalars(
+                    select(MemberRow.user)
+                    .where(
+                        MemberRow.user.in_(list(zones)),
+                        MemberRow.team_id.in_(teams),
+                        MemberRow.left_at.is_(None),
+                    )
+                    .distinct()
+                )
+            )
+            if found:
+                await s.execute(
+                    update(members)
+                    .where(
+                        members.c.user == bindparam("who"),
+                        members.c.team_id.in_(teams),
+                        members.c.left_at.is_(None),
+                        (members.c.timezone.is_(None)) | (members.c.timezone != bindparam("zone")),
+                    )
+                    .values(timezone=bindparam("zone")),
+                    [{"who": user, "zone": zones[user]} for user in sorted(found)],
+                )
+        return found
 
     # ------------------------------------------------------------------ operations
 

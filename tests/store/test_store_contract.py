@@ -257,6 +257,30 @@ async def test_fifty_concurrent_puts_of_one_event_store_exactly_one_row(store: S
     assert await count(store, InboxRow) == 1
 
 
+async def test_a_burst_of_events_is_stored_at_once_and_duplicates_are_told_apart(
+    store: Store,
+) -> None:
+    earlier = await store.inbox_put("slack", "Ev0", {"n": 0}, NOW)
+    ids = await store.inbox_put_many(
+        [
+            ("slack", "Ev1", {"n": 1}),
+            ("slack", "Ev0", {"n": 0, "retry": 1}),  # stored before
+            ("telegram", "Ev1", {"n": 2}),  # another platform's event 1
+            ("slack", "Ev1", {"n": 1, "retry": 1}),  # a copy within the burst
+        ],
+        NOW,
+    )
+    assert earlier is not None and ids[1] is None and ids[3] is None
+    assert isinstance(ids[0], int) and isinstance(ids[2], int) and ids[0] != ids[2]
+    pending = {row.id: (row.platform, row.payload) for row in await store.inbox_pending()}
+    assert pending == {
+        earlier: ("slack", {"n": 0}),
+        ids[0]: ("slack", {"n": 1}),
+        ids[2]: ("telegram", {"n": 2}),
+    }
+    assert await store.inbox_put_many([], NOW) == []
+
+
 async def test_handled_events_leave_the_pending_list_as_done_or_failed(store: Store) -> None:
     ids = [await store.inbox_put("slack", f"Ev{n}", {"n": n}, NOW) for n in range(3)]
     assert [row.id for row in await store.inbox_pending()] == ids
@@ -897,6 +921,36 @@ async def test_a_members_own_time_zone_is_kept_and_checked(store: Store) -> None
     assert member is not None and member.timezone is None
     with pytest.raises(NotFound):
         await store.set_member_timezone(team.id, "U9", "Europe/Brussels")
+
+
+async def test_zones_of_several_people_go_to_every_team_they_are_in(store: Store) -> None:
+    first, second = await new_team(store, "C1"), await new_team(store, "C2")
+    other = await store.team_for_channel("telegram", "-100", name="T", now=NOW)
+    for team, user in [(first, "U1"), (second, "U1"), (second, "U2"), (other, "U3")]:
+        await store.upsert_member(team.id, user, user, now=NOW)
+    await store.upsert_member(first.id, "U4", "U4", now=NOW)
+    await store.member_left(first.id, "U4", NOW)
+    zones = {"U1": "America/Curacao", "U2": "Europe/Brussels", "U3": "Asia/Tokyo"}
+    found = await store.set_timezones("slack", zones | {"U4": "Asia/Tokyo", "U9": "UTC"})
+    assert found == {"U1", "U2"}  # U3 is on Telegram, U4 left, U9 is in no team
+    zone = {
+        (team.id, user): (await store.get_member(team.id, user)).timezone  # type: ignore[union-attr]
+        for team, user in [
+            (first, "U1"),
+            (second, "U1"),
+            (second, "U2"),
+            (other, "U3"),
+            (first, "U4"),
+        ]
+    }
+    assert zone == {
+        (first.id, "U1"): "America/Curacao",
+        (second.id, "U1"): "America/Curacao",
+        (second.id, "U2"): "Europe/Brussels",
+        (other.id, "U3"): None,
+        (first.id, "U4"): None,
+    }
+    assert await store.set_timezones("slack", {}) == set()
 
 
 async def test_an_event_keeps_its_participants(store: Store) -> None:
