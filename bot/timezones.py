@@ -11,6 +11,8 @@ waits for working hours in THEIR zone. Nudges for several people keep the team's
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.run import Run
 from bot.scheduler import QuietHours
@@ -23,14 +25,25 @@ log = logging.getLogger("samen.timezones")
 async def remember_timezone(store: Store, platform: str, user: str, timezone: str) -> bool:
     """Store `user`'s zone on each of their teams on `platform`; False when they are in no
     team yet (the caller tries again later). An unknown zone name is ignored (logged)."""
-    teams = await store.teams_of(platform, user)
-    for team in teams:
+    (stored,) = await remember_timezones(store, platform, [(user, timezone)])
+    return stored
+
+
+async def remember_timezones(
+    store: Store, platform: str, zones: Sequence[tuple[str, str]]
+) -> list[bool]:
+    """`remember_timezone` for several (user, zone) pairs in one transaction: for each
+    pair, False when that person is in no team yet."""
+    known: dict[str, str] = {}
+    for user, timezone in zones:
         try:
-            await store.set_member_timezone(team.id, user, timezone)
-        except ValueError:
-            log.warning("member time zone not understood; team %s keeps its own", team.id)
-            return True  # asking again would not make it understood
-    return bool(teams)
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("member time zone not understood; their teams keep their own")
+            continue  # asking again would not make it understood: counts as done
+        known[user] = timezone
+    stored = await store.set_timezones(platform, known)
+    return [user not in known or user in stored for user, _ in zones]
 
 
 async def quiet_hours_for(store: Store, row: TimerRow) -> QuietHours | None:
@@ -73,4 +86,4 @@ async def _team_and_person(store: Store, row: TimerRow) -> tuple[TeamRow | None,
     return team, waiting[0] if len(waiting) == 1 else None
 
 
-__all__ = ["quiet_hours_for", "remember_timezone"]
+__all__ = ["quiet_hours_for", "remember_timezone", "remember_timezones"]

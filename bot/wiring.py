@@ -17,6 +17,7 @@ from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
 from bot.adapter_state import StoredAdapterState
 from bot.clock import Clock, SystemClock
+from bot.coalesce import Coalescer
 from bot.config import Settings
 from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
@@ -31,7 +32,7 @@ from bot.store.repo import Store
 from bot.store.sealed import Keyring
 from bot.store.tables import TimerRow
 from bot.teams import apply_teams, read_teams
-from bot.timezones import quiet_hours_for, remember_timezone
+from bot.timezones import quiet_hours_for, remember_timezones
 
 
 @dataclass
@@ -148,9 +149,22 @@ async def build_runtime(
             use_overview(_overview_for(store, flows, adapter.platform, clock))
         use_timezones = getattr(adapter, "use_timezones", None)
         if use_timezones is not None:  # a platform that knows each person's zone
-            use_timezones(partial(remember_timezone, store, adapter.platform))
+            use_timezones(_zone_keeper(store, adapter.platform))
     service.on_private = starts.started
     return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
+
+
+def _zone_keeper(store: Store, platform: str) -> Callable[[str, str], Awaitable[bool]]:
+    """What an adapter calls with a person's zone: zones learnt together (the first
+    events of a busy morning) are stored in one transaction."""
+    group: Coalescer[tuple[str, str], bool] = Coalescer(
+        partial(remember_timezones, store, platform)
+    )
+
+    async def remember(user: str, zone: str) -> bool:
+        return await group((user, zone))
+
+    return remember
 
 
 def _overview_for(
