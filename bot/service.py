@@ -33,6 +33,7 @@ from babel.dates import format_date, format_datetime
 from bot import planning
 from bot.answer_guard import AnswerGuard, first_word
 from bot.clock import Clock
+from bot.coalesce import Coalescer
 from bot.core import engine
 from bot.core.cadence import months_since
 from bot.core.commands import (
@@ -87,7 +88,7 @@ from bot.replies import say
 from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
 from bot.retention import on_retention_timer
 from bot.store.access_log import disclosures
-from bot.store.repo import StaleRun, StepWrite, Store
+from bot.store.repo import Messages, StaleRun, StepWrite, Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
 
 log = logging.getLogger("samen.service")
@@ -111,6 +112,8 @@ PRIORITY = {
 _LATE = {"late", "skip"}
 # At most this many timers of different runs are committed together (group commit).
 TIMER_GROUP = 25
+# Conversations whose events are handled side by side (see `Service.drain`).
+LANES = 8
 
 STALE_RETRIES = 3
 
@@ -148,6 +151,12 @@ class Service:
         self._notify_outbox = notify_outbox
         self.scheduler = scheduler
         self._group_platforms = set(group_platforms)
+        # Events that arrive together are stored together (one transaction per burst).
+        self._intake: Coalescer[tuple[str, str, dict[str, Any]], int | None] = Coalescer(
+            self._store_events
+        )
+        # Replies of conversations handled side by side are committed together.
+        self._replies: Coalescer[Messages, None] = Coalescer(self._commit_replies)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._drain_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -173,11 +182,20 @@ class Service:
         """Store an inbound event durably (R-ING-3); False when it was a duplicate.
 
         Adapters acknowledge the platform only after this returns."""
-        stored = await self.store.inbox_put(platform, key, dict(payload), self.clock.now())
+        stored = await self._intake((platform, key, dict(payload)))
         self._wake.set()
         if stored is None:
             log.info("inbox duplicate absorbed platform=%s", platform)
         return stored is not None
+
+    async def _store_events(
+        self, events: list[tuple[str, str, dict[str, Any]]]
+    ) -> list[int | None]:
+        return await self.store.inbox_put_many(events, self.clock.now())
+
+    async def _commit_replies(self, writes: list[Messages]) -> list[None]:
+        await self.store.commit_messages_many(writes, now=self.clock.now())
+        return [None] * len(writes)
 
     async def timer_due(self, *_: object) -> None:
         """The scheduler put a fired timer into the inbox: go and handle it."""
@@ -198,7 +216,13 @@ class Service:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Handle every pending inbox row in arrival order; return how many."""
+        """Handle every pending inbox row; return how many.
+
+        Rows are handled in arrival order within each conversation (a channel, a private
+        chat; all timers count as one), and conversations side by side, up to `LANES` at a
+        time: one team's slow command does not hold up the next team, and the waits of one
+        event for the database overlap with the work of another. Runs are still changed
+        under their own lock, one step at a time."""
         done = 0
         async with self._drain_lock:
             while True:
@@ -207,18 +231,32 @@ class Service:
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
-                at = 0
-                while at < len(rows):
-                    if self._stopping:
-                        return done  # the rest waits in the inbox for the next start
-                    group = _run_timers(rows[at:])
-                    if len(group) > 1:
-                        await self._handle_run_timers(group)
-                    else:
-                        group = rows[at : at + 1]
-                        await self._handle_safely(group[0])
-                    at += len(group)
-                    done += len(group)
+                lanes = _lanes(rows)
+                if len(lanes) == 1:
+                    done += await self._drain_lane(rows)
+                else:
+                    gate = asyncio.Semaphore(LANES)
+
+                    async def lane(rows: list[InboxRow], gate: asyncio.Semaphore = gate) -> int:
+                        async with gate:
+                            return await self._drain_lane(rows)
+
+                    done += sum(await asyncio.gather(*(lane(rows) for rows in lanes)))
+                if self._stopping:
+                    return done  # the rest waits in the inbox for the next start
+
+    async def _drain_lane(self, rows: Sequence[InboxRow]) -> int:
+        """Handle one conversation's rows in order; return how many."""
+        at = 0
+        while at < len(rows) and not self._stopping:
+            group = _run_timers(rows[at:])
+            if len(group) > 1:
+                await self._handle_run_timers(group)
+            else:
+                group = list(rows[at : at + 1])
+                await self._handle_safely(group[0])
+            at += len(group)
+        return at
 
     async def _handle_safely(self, row: InboxRow) -> None:
         try:
@@ -676,7 +714,7 @@ class Service:
             for n, e in enumerate(effects)
             if isinstance(e, Reply)
         ]
-        await self.store.commit_messages(outbox=rows, inbox_id=inbox_id, now=self.clock.now())
+        await self._replies(Messages(outbox=rows, inbox_id=inbox_id))
         if self._notify_outbox is not None:
             self._notify_outbox()
 
@@ -1284,6 +1322,20 @@ __all__ = ["Service"]
 
 class _Ordinary(Exception):
     """A timer group needs the one-at-a-time path (see `Service._handle_run_timers`)."""
+
+
+def _lanes(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
+    """`rows` by conversation, each in arrival order: one lane per platform and channel
+    (a private chat is a channel of its own), and one for all the timers."""
+    lanes: dict[tuple[str, str], list[InboxRow]] = {}
+    for row in rows:
+        key = ("timer", "") if row.platform == "timer" else (row.platform, _channel_of(row))
+        lanes.setdefault(key, []).append(row)
+    return list(lanes.values())
+
+
+def _channel_of(row: InboxRow) -> str:
+    return str(row.payload.get("channel", ""))
 
 
 def _run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:

@@ -1,0 +1,63 @@
+"""The inbox is drained per conversation: in arrival order within a channel, channels side
+by side (`Service.drain`, P1 in docs/performance.md). The real store and service; the
+handling of each event is watched (and one is held up) by wrapping `Service._handle`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.store.tables import InboxRow
+from bot.wiring import Runtime, build_runtime
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    settings = Settings(data_dir=tmp_path / "data", flows_dir=Path("flows"))
+    built = await build_runtime(
+        settings, clock=clock, adapters=[ConsoleAdapter(out=lambda _: None)], use_apscheduler=False
+    )
+    yield built
+    await built.store.close()
+
+
+async def mention(runtime: Runtime, channel: str, n: int) -> None:
+    payload = {"kind": "mention", "channel": channel, "user": "anna", "n": n}
+    assert await runtime.service.receive("console", f"{channel}:{n}", payload)
+
+
+async def test_a_slow_channel_holds_up_only_itself(runtime: Runtime) -> None:
+    service = runtime.service
+    handled: list[tuple[str, int]] = []
+    held = asyncio.Event()
+    original = service._handle
+
+    async def watched(row: InboxRow) -> None:
+        channel, n = str(row.payload["channel"]), int(row.payload["n"])
+        if (channel, n) == ("#traag", 0):
+            await held.wait()  # e.g. a long export for this team
+        await original(row)
+        handled.append((channel, n))
+
+    service._handle = watched  # type: ignore[method-assign]
+    for n in range(3):
+        await mention(runtime, "#traag", n)
+        await mention(runtime, "#vlot", n)
+    drain = asyncio.create_task(service.drain())
+    for _ in range(200):
+        if len(handled) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert handled == [("#vlot", 0), ("#vlot", 1), ("#vlot", 2)]  # not behind #traag
+    held.set()
+    assert await drain == 6
+    assert [n for channel, n in handled if channel == "#traag"] == [0, 1, 2]  # in order
+    assert await runtime.store.inbox_pending() == []
