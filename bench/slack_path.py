@@ -46,6 +46,11 @@ def _channel(i: int) -> str:
     return f"C{700_000 + i}"
 
 
+def _person(channel: str) -> str:
+    """The member of the team on `channel` (C700005 -> U800005)."""
+    return f"U{int(channel[1:]) + 100_000}"
+
+
 # --------------------------------------------------------------------------- the servers
 
 
@@ -67,7 +72,7 @@ async def _serve_samen(fake_url: str, data: str, channels: int) -> None:
     runtime = await build_runtime(settings, adapters=[adapter])
     now = datetime.now(UTC)
     for i in range(channels):  # the teams exist: this is not their first contact
-        await seed_team(runtime.store, "slack", _channel(i), [f"U{800_000 + i}"], now)
+        await seed_team(runtime.store, "slack", _channel(i), [_person(_channel(i))], now)
     await runtime.start()
     await _until_terminated(adapter.port)
     await runtime.stop()
@@ -123,7 +128,7 @@ def _body(i: int, channel: str) -> str:
             "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
             "event": {
                 "type": "app_mention",
-                "user": f"U{800_000 + i}",
+                "user": _person(channel),
                 "text": "<@UBOT> hoi",
                 "channel": channel,
                 "ts": f"{time.time():.6f}",
