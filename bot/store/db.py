@@ -8,6 +8,12 @@ BEGIN itself: plain BEGIN for reads, BEGIN IMMEDIATE for writes (see `WRITE_OPTI
 write transaction takes the write lock up front and waits in the busy handler, instead of
 failing when it upgrades a read snapshot that another writer has moved past.
 
+Every statement through aiosqlite is a round trip to its thread (P1 in
+docs/performance.md), so two needless ones are left out: BEGIN goes to the driver in one
+call instead of SQLAlchemy's cursor-execute-close, and a connection coming back to the
+pool is rolled back only when a transaction is still open on it (a task cancelled in the
+middle), not after every commit.
+
 PostgreSQL is the production store: a bounded pool with pre-ping so a restarted server
 costs one retry, not an error. `schema` puts every table of this engine in one schema via
 `search_path` (tests use it to isolate runs in a shared database).
@@ -24,7 +30,12 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+
+try:
+    from sqlalchemy.util import await_
+except ImportError:  # SQLAlchemy 2.0 names it await_only
+    from sqlalchemy.util import await_only as await_
 
 CONNECT_TIMEOUT_S = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -131,7 +142,7 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
             ) from None
     # hide_parameters: an error's text never carries the values of its statement (they
     # may be answers, before sealing decides; R-PRV-8), wherever the error ends up logged.
-    engine = create_async_engine(url, hide_parameters=True, **pool)
+    engine = create_async_engine(url, hide_parameters=True, pool_reset_on_return=None, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -149,7 +160,15 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        driver: Any = conn.connection.driver_connection  # the aiosqlite connection
+        await_(driver.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
+        # Replaces the pool's rollback on return (reset_on_return=None above).
+        driver = record.driver_connection
+        if state.asyncio_safe and driver is not None and driver.in_transaction:
+            dbapi.rollback()
 
     return engine
 
