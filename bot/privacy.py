@@ -206,6 +206,15 @@ async def export_person(
                 as_dict(r) for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)
             ],
             "outbox": [as_dict(r) for r in await s.scalars(select(OutboxRow)) if _to_user(r, user)],
+            "private_chats": _dicts(
+                await s.scalars(select(PrivateChatRow).where(PrivateChatRow.user == user))
+            ),
+            "start_links": _dicts(
+                await s.scalars(select(StartLinkRow).where(StartLinkRow.user == user))
+            ),
+            "reply_prompts": _dicts(
+                await s.scalars(select(ReplyPromptRow).where(_prompt_of_user(user)))
+            ),
             "access_log": _dicts(
                 await s.scalars(
                     select(AccessLogRow).where(

@@ -273,6 +273,11 @@ async def test_a_person_export_holds_their_rows_in_every_team_and_nobody_elses_a
     assert {r["destination"] for r in export["outbox"]} == {"dm:anna"}
     assert len(export["inbox"]) == 1 and len(export["events"]) == 1
     assert [e["id"] for e in export["evaluations"]] == ["ev-1"]  # the one anna closed
+    assert [(r["platform"], r["state"]) for r in export["private_chats"]] == [
+        ("telegram", "blocked")
+    ]
+    assert [r["user"] for r in export["start_links"]] == ["anna"]
+    assert [r["message"] for r in export["reply_prompts"]] == ["anna:17"]
 
 
 async def _deliver(store: Store, *keys: str) -> dict[str, str]:
