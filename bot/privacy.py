@@ -38,7 +38,10 @@ from bot.store.tables import (
     InboxRow,
     MemberRow,
     OutboxRow,
+    PrivateChatRow,
+    ReplyPromptRow,
     RunRow,
+    StartLinkRow,
     TeamCadenceRow,
     TeamRow,
     TimerRow,
@@ -203,6 +206,15 @@ async def export_person(
                 as_dict(r) for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)
             ],
             "outbox": [as_dict(r) for r in await s.scalars(select(OutboxRow)) if _to_user(r, user)],
+            "private_chats": _dicts(
+                await s.scalars(select(PrivateChatRow).where(PrivateChatRow.user == user))
+            ),
+            "start_links": _dicts(
+                await s.scalars(select(StartLinkRow).where(StartLinkRow.user == user))
+            ),
+            "reply_prompts": _dicts(
+                await s.scalars(select(ReplyPromptRow).where(_prompt_of_user(user)))
+            ),
             "access_log": _dicts(
                 await s.scalars(
                     select(AccessLogRow).where(
@@ -329,6 +341,19 @@ async def forget(
             result.add(
                 "inbox", await _delete(s, delete(InboxRow).where(InboxRow.id.in_(inbox_ids)))
             )
+        # What a chat adapter remembers of them (Telegram): their private chat, the links
+        # to start the bot posted for them, the reply routing of forms in their private chat.
+        result.add(
+            "private_chats",
+            await _delete(s, delete(PrivateChatRow).where(PrivateChatRow.user == user)),
+        )
+        result.add(
+            "start_links", await _delete(s, delete(StartLinkRow).where(StartLinkRow.user == user))
+        )
+        result.add(
+            "reply_prompts",
+            await _delete(s, delete(ReplyPromptRow).where(_prompt_of_user(user))),
+        )
         await s.execute(update(EventRow).where(EventRow.created_by == user).values(created_by=None))
         await s.execute(
             update(TrajectoryRow).where(TrajectoryRow.owner == user).values(owner=placeholder)
@@ -554,6 +579,13 @@ def _inbox_of_team(row: InboxRow, team: TeamRow, run_ids: list[str]) -> bool:
     if payload.get("run") in run_ids:
         return True
     return row.platform == team.platform and payload.get("channel") == team.channel
+
+
+def _prompt_of_user(user: str) -> Any:
+    """The reply routing of forms in the person's private chat: a prompt is keyed by
+    "<chat>:<message id>", and a private chat's id is its person's user id (Telegram).
+    A form in a group names nobody (its run and question ids only)."""
+    return ReplyPromptRow.message.startswith(f"{user}:", autoescape=True)
 
 
 def _to_user(row: OutboxRow, user: str) -> bool:

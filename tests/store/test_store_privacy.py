@@ -26,7 +26,10 @@ from bot.store.tables import (
     InboxRow,
     MemberRow,
     OutboxRow,
+    PrivateChatRow,
+    ReplyPromptRow,
     RunRow,
+    StartLinkRow,
     TeamCadenceRow,
     TeamRow,
     TimerRow,
@@ -121,7 +124,8 @@ async def _run(
 
 
 async def _world(store: Store) -> tuple[str, str]:
-    """Two teams; anna is in both, bram only in the first; a run only anna takes part in."""
+    """Two teams; anna is in both, bram only in the first; a run only anna takes part in.
+    Anna and bram use Telegram too (`_telegram_state`)."""
     one = await store.team_for_channel("console", "team-1", now=NOW)
     two = await store.team_for_channel("console", "team-2", now=NOW)
     for team, user in ((one, "anna"), (one, "bram"), (two, "anna"), (two, "cees")):
@@ -151,6 +155,7 @@ async def _world(store: Store) -> tuple[str, str]:
             )
         )
         s.add(TeamCadenceRow(team_id=one.id, policy={"plan": 6}, updated_at=NOW))
+    await _telegram_state(store)
     await store.commit_messages(
         timers_new=[
             {
@@ -175,6 +180,19 @@ async def _world(store: Store) -> tuple[str, str]:
         now=NOW,
     )
     return one.id, two.id
+
+
+async def _telegram_state(store: Store) -> None:
+    """What the Telegram adapter remembers of anna and bram: their private chat, the link
+    to start the bot posted for them in their group, and the reply routing of a form in
+    their private chat (its id is their user id); and of a form in the group itself."""
+    group = await store.team_for_channel("telegram", "-100123", now=NOW)
+    form = ("run-1", [[1, "vraag", "open", "text"]])
+    for user in ("anna", "bram"):
+        await store.set_private_chat("telegram", user, "blocked", NOW)
+        await store.start_link_for("telegram", group.id, user, NOW)
+        await store.save_reply_prompt("telegram", f"{user}:17", form, NOW)
+    await store.save_reply_prompt("telegram", "-100123:18", form, NOW)
 
 
 async def _table(store: Store, model: type[Base], *where: Any) -> list[dict[str, Any]]:
@@ -255,6 +273,11 @@ async def test_a_person_export_holds_their_rows_in_every_team_and_nobody_elses_a
     assert {r["destination"] for r in export["outbox"]} == {"dm:anna"}
     assert len(export["inbox"]) == 1 and len(export["events"]) == 1
     assert [e["id"] for e in export["evaluations"]] == ["ev-1"]  # the one anna closed
+    assert [(r["platform"], r["state"]) for r in export["private_chats"]] == [
+        ("telegram", "blocked")
+    ]
+    assert [r["user"] for r in export["start_links"]] == ["anna"]
+    assert [r["message"] for r in export["reply_prompts"]] == ["anna:17"]
 
 
 async def _deliver(store: Store, *keys: str) -> dict[str, str]:
@@ -328,6 +351,15 @@ async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_thei
         "members"
     ]
     assert [a["value"] for a in await _table(store, AnswerRow)] == ["goed", "prima"]
+    # What Telegram's adapter remembers of her is gone; bram's, and the group's form, stay.
+    assert (result.counts["private_chats"], result.counts["start_links"]) == (1, 1)
+    assert result.counts["reply_prompts"] == 1
+    assert [r["user"] for r in await _table(store, PrivateChatRow)] == ["bram"]
+    assert [r["user"] for r in await _table(store, StartLinkRow)] == ["bram"]
+    assert sorted(r["message"] for r in await _table(store, ReplyPromptRow)) == [
+        "-100123:18",
+        "bram:17",
+    ]
     (logged,) = await _table(store, AccessLogRow)
     assert logged["action"] == "erase" and logged["on_behalf_of"] == "anna"
     assert "anna" not in logged["subject"]
