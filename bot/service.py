@@ -352,7 +352,7 @@ class Service:
             log.info("inbox row %s: channel moved=%s", row.id, moved)
             await self.store.inbox_done(row.id, now)
             return
-        team = await self._team_of(row)
+        team, known = await self._team_and_member(row)
         if team.id not in self._planned:
             await self.plan_schedules(team)
         if str(payload.get("channel", "")) != team.channel:
@@ -365,6 +365,7 @@ class Service:
                 # Slack's events carry no name: "" keeps the one we know (see upsert_member).
                 str(payload.get("user_name") or ""),
                 now=now,
+                known=known,
             )
         ctx = _Context(team, member, row, row.platform)
         log.info("inbox row %s kind=%s", row.id, kind)
@@ -390,21 +391,26 @@ class Service:
         else:  # joined / left and anything else: nothing to do beyond the member upsert
             await self.store.inbox_done(row.id, now)
 
-    async def _team_of(self, row: InboxRow) -> TeamRow:
-        """The team an inbound event belongs to. An answer given in a direct message or a
+    async def _team_and_member(self, row: InboxRow) -> tuple[TeamRow, MemberRow | None]:
+        """The team an inbound event belongs to, and its person's row in it when already
+        at hand (None: `upsert_member` looks). An answer given in a direct message or a
         modal belongs to its run's team, not to a "team" made of that private chat."""
         payload = row.payload
         if payload.get("kind") == "answer" and payload.get("run"):
             run = await self.store.load_run(str(payload["run"]))
             team = await self.store.get_team(run.team_id) if run is not None else None
             if team is not None:
-                return team
-        return await self.store.team_for_channel(
-            row.platform,
-            str(payload["channel"]),
-            name=str(payload.get("channel_name", "")),
-            now=self.clock.now(),
+                return team, None
+        channel, name = str(payload["channel"]), str(payload.get("channel_name", ""))
+        found, member = await self.store.team_and_member(
+            row.platform, channel, str(payload.get("user") or "")
         )
+        if found is not None and (not name or found.name == name):
+            return found, member
+        team = await self.store.team_for_channel(
+            row.platform, channel, name=name, now=self.clock.now()
+        )
+        return team, None
 
     # ------------------------------------------------------------------ runs
 

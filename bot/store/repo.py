@@ -288,17 +288,20 @@ class Store:
         *,
         now: datetime,
         roles: Iterable[str] | None = None,
+        known: MemberRow | None = None,
     ) -> MemberRow:
         """Add a person to a team, or update them: a new name (when given) and roles (when
         given) replace the old; someone who had left is back, joined now. A person added
         without a name is named by their user id until a name comes.
 
         `roles` are the EXTRA roles (chair, coordinator, ...): everyone is a member
-        implicitly, so "member" is never stored."""
+        implicitly, so "member" is never stored. `known`: their row as the caller just
+        read it (`team_and_member`), so that it is not read again."""
         extra = None if roles is None else normalise_roles(roles)
         # Every inbound event names its person: when nothing changes, a read will do and
         # no write lock is taken (on SQLite one writer at a time serves every event).
-        known = await self.get_member(team_id, user)
+        if known is None:
+            known = await self.get_member(team_id, user)
         if (
             known is not None
             and known.left_at is None
@@ -330,6 +333,20 @@ class Store:
                     member.left_at = None
                     member.joined_at = now
             return member
+
+    async def team_and_member(
+        self, platform: str, channel: str, user: str
+    ) -> tuple[TeamRow | None, MemberRow | None]:
+        """The team of a channel and `user`'s row in it (also when they left), in one read:
+        the two lookups of every inbound event. None for what does not exist yet."""
+        query = (
+            select(TeamRow, MemberRow)
+            .outerjoin(MemberRow, (MemberRow.team_id == TeamRow.id) & (MemberRow.user == user))
+            .where(TeamRow.platform == platform, TeamRow.channel == channel)
+        )
+        async with self._reading() as s:
+            found = (await s.execute(query)).first()
+        return (found[0], found[1]) if found is not None else (None, None)
 
     async def get_member(self, team_id: str, user: str) -> MemberRow | None:
         async with self._reading() as s:

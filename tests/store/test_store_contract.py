@@ -187,6 +187,21 @@ async def test_a_member_is_added_once_and_updated_by_a_second_upsert(store: Stor
     assert [m.user for m in await store.members(team.id)] == ["U1"]
 
 
+async def test_a_channels_team_and_a_persons_row_in_it_come_in_one_read(store: Store) -> None:
+    assert await store.team_and_member("slack", "C1", "U1") == (None, None)
+    team, other = await new_team(store, "C1"), await new_team(store, "C2")
+    await store.upsert_member(other.id, "U1", "An", now=NOW)
+    found, member = await store.team_and_member("slack", "C1", "U1")
+    assert found is not None and found.id == team.id and member is None  # not in C1's team
+    await store.upsert_member(team.id, "U1", "An", now=NOW)
+    await store.member_left(team.id, "U1", NOW)
+    found, member = await store.team_and_member("slack", "C1", "U1")
+    assert member is not None and member.team_id == team.id and member.left_at is not None
+    back = await store.upsert_member(team.id, "U1", "", now=NOW, known=member)
+    assert back.id == member.id and back.left_at is None and back.name == "An"
+    assert await store.team_and_member("telegram", "C1", "U1") == (None, None)
+
+
 async def test_roles_are_the_extra_roles_and_member_is_implicit(store: Store) -> None:
     team = await new_team(store)
     member = await store.upsert_member(
