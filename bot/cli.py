@@ -29,7 +29,7 @@ from bot.privacy_cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
 from bot.teams import TeamsFileError
-from bot.wiring import build_runtime, platform_adapters
+from bot.wiring import build_runtime, freeze_startup_objects, platform_adapters
 
 app = typer.Typer(
     name="samen",
@@ -264,6 +264,7 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
             f"could not connect to {names} ({type(error).__name__}); check the network, "
             "the credentials and SAMEN_SLACK_API_URL / SAMEN_TELEGRAM_API_URL"
         ) from None
+    freeze_startup_objects()
     typer.echo("Samen draait: " + ", ".join(a.platform for a in platforms), err=True)
     try:
         await asyncio.Event().wait()  # until interrupted
@@ -278,6 +279,7 @@ async def _run_console(settings: Settings) -> None:
     console = runtime.adapters[0]
     typer.echo("Samen draait in de console. /als <naam> wisselt van persoon; /samen voor hulp.")
     await runtime.start()
+    freeze_startup_objects()
     try:
         await console.done.wait()
         # The input has ended: finish what it asked for before stopping (at most 10 s).

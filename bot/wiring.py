@@ -8,6 +8,7 @@ and connects service, scheduler, outbox and the platform adapters. Everything el
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -85,6 +86,18 @@ class Runtime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.store.close()
+
+
+def freeze_startup_objects() -> None:
+    """For a process that runs for long (`samen run`; the benchmarks of it), once started.
+
+    What start-up made (modules, flows, the ORM's and pydantic's machinery: some hundreds
+    of thousands of objects) lives as long as the process. Python's collector walks all
+    of it on each of its full passes, which stalls the event loop for 0.1-0.2 s every so
+    often (P3 and P4 in docs/performance.md). Frozen, it is left out of those passes;
+    garbage made so far is collected first, so nothing dead is kept."""
+    gc.collect()
+    gc.freeze()
 
 
 async def build_runtime(
