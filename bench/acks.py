@@ -34,6 +34,7 @@ from bench.world import (
 )
 from bot.config import Settings
 from bot.store.tables import TimerRow
+from bot.wiring import freeze_startup_objects
 
 TIMERS = 1000
 TEAMS = 100
@@ -85,6 +86,7 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
                     return int(await s.scalar(query) or 0)
 
             await runtime.start()
+            freeze_startup_objects()  # as `samen run` does
             url = f"http://127.0.0.1:{runtime.adapters[0].port}/slack/events"
             acks: list[float] = []
             statuses: list[int] = []

@@ -35,7 +35,7 @@ from bench.world import (
 )
 from bot.config import Settings
 from bot.store.tables import TimerRow
-from bot.wiring import Runtime, build_runtime
+from bot.wiring import Runtime, build_runtime, freeze_startup_objects
 
 TELEGRAM_N = 450  # 15 s at 30/s
 SLACK_N = 120  # 15 s at 8/s
@@ -69,6 +69,7 @@ async def _prepare(runtime: Runtime, platform: str, channel: str, members: list[
 async def _measure(runtime: Runtime, due: datetime, delivered: Any, n: int) -> tuple[float, bool]:
     """Start the runtime; seconds from `due` until `delivered() >= n` (and whether it got there)."""
     await runtime.start()
+    freeze_startup_objects()  # as `samen run` does
     try:
         done = await until(lambda: delivered() >= n, bound=4 * n / 8 + 30)
         finished = time.time()

@@ -57,7 +57,7 @@ def _person(channel: str) -> str:
 async def _serve_samen(fake_url: str, data: str, channels: int) -> None:
     from adapters.slack import SlackAdapter
     from bot.config import Settings
-    from bot.wiring import build_runtime
+    from bot.wiring import build_runtime, freeze_startup_objects
 
     settings = Settings(data_dir=Path(data), flows_dir=ROOT / "flows", teams_file=Path(data) / "t")
     adapter = SlackAdapter(
@@ -74,6 +74,7 @@ async def _serve_samen(fake_url: str, data: str, channels: int) -> None:
     for i in range(channels):  # the teams exist: this is not their first contact
         await seed_team(runtime.store, "slack", _channel(i), [_person(_channel(i))], now)
     await runtime.start()
+    freeze_startup_objects()  # as `samen run` does
     await _until_terminated(adapter.port)
     await runtime.stop()
 

@@ -9,9 +9,11 @@ messages a set-up sent as delivered, so that a figure counts only the work it me
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,42 @@ SLACK_TOKEN = "xoxb-bench"
 
 TITLE = {"nl": "Meten", "en": "Measuring"}
 PERMISSIONS = {"start": ["member"], "see_answers": ["member"], "see_missing": ["member"]}
+
+
+@asynccontextmanager
+async def fake_slack_elsewhere(per_channel_rate: float | None = None) -> AsyncIterator[str]:
+    """The fake Slack Web API in a process of its own; yields its URL. The real Slack does
+    not run on Samen's event loop: a figure of Samen's own lateness should not include
+    the fake's work either (on this 2-core machine the fake then has the other core)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.world",
+        "--fake-slack",
+        "" if per_channel_rate is None else str(per_channel_rate),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        url = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().strip()
+        if not url:
+            raise RuntimeError("the fake Slack process did not start")
+        yield url
+    finally:
+        child.terminate()
+        await asyncio.wait_for(child.wait(), 30)
+
+
+async def _serve_fake_slack(per_channel_rate: float | None) -> None:
+    from fake_slack import FakeSlack
+
+    fake = FakeSlack(per_channel_rate=per_channel_rate)
+    print(await fake.start(), flush=True)
+    done = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
+    await done.wait()
+    await fake.stop()
 
 
 async def slack_runtime(settings: Settings, api_url: str, **adapter_options: Any) -> Runtime:
@@ -158,3 +196,8 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--fake-slack"]:
+    rate = sys.argv[2] if len(sys.argv) > 2 else ""
+    asyncio.run(_serve_fake_slack(float(rate) if rate else None))
