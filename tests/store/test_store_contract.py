@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.repo import HandOver, NotFound, StaleRun, StepWrite, Store
+from bot.store.repo import HandOver, Messages, NotFound, StaleRun, StepWrite, Store
 from bot.store.tables import (
     AccessLogRow,
     AnswerRow,
@@ -978,6 +978,28 @@ async def test_an_event_keeps_its_participants(store: Store) -> None:
     assert fetched is not None and fetched.participants == "U1 U2"
     again = await store.get_event(plain.id)
     assert again is not None and again.participants == ""
+
+
+async def test_replies_to_several_events_are_committed_at_once(store: Store) -> None:
+    team = await new_team(store)
+    first, second, third = [await store.inbox_put("slack", f"Ev{n}", {}, NOW) for n in range(3)]
+    await store.commit_messages(outbox=[message("reply-0", team_id=team.id)], now=NOW)
+    await store.commit_messages_many(
+        [
+            Messages(outbox=[message("reply-0", team_id=team.id)], inbox_id=first),  # known
+            Messages(
+                outbox=[message("reply-1a", team_id=team.id), message("reply-1b", team_id=team.id)],
+                inbox_id=second,
+            ),
+            Messages(timers_new=[timer("start:x", NOW + timedelta(hours=1))], inbox_id=None),
+        ],
+        now=NOW,
+    )
+    keys = [o.idempotency_key for o in await store.outbox_due(NOW)]
+    assert keys == ["reply-0", "reply-1a", "reply-1b"]  # the known key is not written twice
+    assert [r.id for r in await store.inbox_pending()] == [third]
+    assert await count(store, TimerRow, TimerRow.timer == "start:x") == 1
+    await store.commit_messages_many([], now=NOW)  # nothing to write: no transaction
 
 
 async def _planned(store: Store) -> tuple[str, str]:
