@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.world import ROOT, SLACK_SECRET, SLACK_TOKEN, seed_team, until
+from bench.world import ROOT, SLACK_SECRET, SLACK_TOKEN, seed_team, slack_runtime, until
 
 EVENTS = 300
 WARM = 20
@@ -55,21 +55,12 @@ def _person(channel: str) -> str:
 
 
 async def _serve_samen(fake_url: str, data: str, channels: int) -> None:
-    from adapters.slack import SlackAdapter
     from bot.config import Settings
-    from bot.wiring import build_runtime, freeze_startup_objects
+    from bot.wiring import freeze_startup_objects
 
     settings = Settings(data_dir=Path(data), flows_dir=ROOT / "flows", teams_file=Path(data) / "t")
-    adapter = SlackAdapter(
-        bot_token=SLACK_TOKEN,
-        signing_secret=SLACK_SECRET,
-        mode="http",
-        host="127.0.0.1",
-        port=0,
-        api_url=fake_url,
-        workspace_cap=100_000,
-    )
-    runtime = await build_runtime(settings, adapters=[adapter])
+    runtime = await slack_runtime(settings, fake_url, workspace_cap=100_000)
+    (adapter,) = runtime.adapters
     now = datetime.now(UTC)
     for i in range(channels):  # the teams exist: this is not their first contact
         await seed_team(runtime.store, "slack", _channel(i), [_person(_channel(i))], now)

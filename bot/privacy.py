@@ -169,7 +169,13 @@ async def export_team(
         }
         await access_log.append(
             s,
-            Access("export", _counted("team export", out), f"team:{team_id}", actor, on_behalf_of),
+            Access(
+                "export",
+                _counted("team export", _sizes(out)),
+                f"team:{team_id}",
+                actor,
+                on_behalf_of,
+            ),
             now,
         )
     log.info("exported team %s", team_id)
@@ -225,7 +231,13 @@ async def export_person(
         }
         await access_log.append(
             s,
-            Access("export", _counted("person export", out), f"person:{user}", actor, on_behalf_of),
+            Access(
+                "export",
+                _counted("person export", _sizes(out)),
+                f"person:{user}",
+                actor,
+                on_behalf_of,
+            ),
             now,
         )
     log.info("exported a person's data (%d answers)", len(out["answers"]))
@@ -368,8 +380,7 @@ async def forget(
             s,
             Access(
                 "erase",
-                "forget: "
-                + ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
+                _counted("forget", result.counts)
                 + f"; platform deletions queued={result.deletions_queued}",
                 f"person:{placeholder}",
                 actor,
@@ -378,8 +389,8 @@ async def forget(
             now,
         )
     log.info(
-        "forgot a person: %s; %d platform deletions queued",
-        ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items())),
+        "%s; %d platform deletions queued",
+        _counted("forgot a person", result.counts),
         result.deletions_queued,
     )
     return result
@@ -538,7 +549,7 @@ async def purge(
                 or_(TimerRow.run_id.is_(None), TimerRow.run_id.not_in(active)),
             ),
         )
-        what = "retention purge: " + ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
+        what = _counted("retention purge", result.counts)
         await access_log.append(s, Access("purge", what, "all", actor), now)
     log.info("%s", what)
     return result
@@ -551,8 +562,14 @@ def _dicts(rows: Any) -> list[dict[str, Any]]:
     return [as_dict(r) for r in rows]
 
 
-def _counted(what: str, out: Mapping[str, list[Any]]) -> str:
-    return f"{what}: " + ", ".join(f"{k}={len(v)}" for k, v in out.items())
+def _counted(what: str, counts: Mapping[str, int]) -> str:
+    """What an export, erasure or purge did, as logged and recorded in the access log:
+    "forget: answers=3, members=1" (counts only, never content)."""
+    return f"{what}: " + ", ".join(f"{key}={n}" for key, n in sorted(counts.items()))
+
+
+def _sizes(out: Mapping[str, list[Any]]) -> dict[str, int]:
+    return {key: len(rows) for key, rows in out.items()}
 
 
 async def _delete(s: AsyncSession, statement: Any) -> int:

@@ -159,6 +159,7 @@ class Service:
         self._replies: Coalescer[Messages, None] = Coalescer(self._commit_replies)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._drain_lock = asyncio.Lock()
+        self._lane_slots = asyncio.Semaphore(LANES)  # conversations drained side by side
         self._wake = asyncio.Event()
         self._stopping = False
         self.handled = 0
@@ -231,31 +232,23 @@ class Service:
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
-                lanes = _lanes(rows)
-                if len(lanes) == 1:
-                    done += await self._drain_lane(rows)
-                else:
-                    gate = asyncio.Semaphore(LANES)
-
-                    async def lane(rows: list[InboxRow], gate: asyncio.Semaphore = gate) -> int:
-                        async with gate:
-                            return await self._drain_lane(rows)
-
-                    done += sum(await asyncio.gather(*(lane(rows) for rows in lanes)))
+                done += sum(await asyncio.gather(*map(self._drain_lane, _lanes(rows))))
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
     async def _drain_lane(self, rows: Sequence[InboxRow]) -> int:
-        """Handle one conversation's rows in order; return how many."""
+        """Handle one conversation's rows in order, once one of the `LANES` is free;
+        return how many."""
         at = 0
-        while at < len(rows) and not self._stopping:
-            group = _run_timers(rows[at:])
-            if len(group) > 1:
-                await self._handle_run_timers(group)
-            else:
-                group = list(rows[at : at + 1])
-                await self._handle_safely(group[0])
-            at += len(group)
+        async with self._lane_slots:
+            while at < len(rows) and not self._stopping:
+                group = _run_timers(rows[at:])
+                if len(group) > 1:
+                    await self._handle_run_timers(group)
+                else:
+                    group = list(rows[at : at + 1])
+                    await self._handle_safely(group[0])
+                at += len(group)
         return at
 
     async def _handle_safely(self, row: InboxRow) -> None:

@@ -625,9 +625,9 @@ class TelegramAdapter:
             return DeliveryResult(retry_after=_seconds(error))
         except BadRequest as error:
             reason = str(error).lower()
+            if "can't be deleted" in reason or "cant be deleted" in reason:
+                return DeliveryResult(failed="message_cant_be_deleted")
             if "message to delete not found" not in reason and "message not found" not in reason:
-                if "can't be deleted" in reason or "cant be deleted" in reason:
-                    return DeliveryResult(failed="message_cant_be_deleted")
                 return DeliveryResult(failed="BadRequest")
             # Gone already (deleted by the person, or the chat cleared): done.
         except Forbidden:

@@ -117,14 +117,13 @@ def writer_engine(engine: AsyncEngine) -> AsyncEngine:
     the same file whose pool holds exactly one connection: this process's writers queue
     for that connection in asyncio, in order and without sleeping, and only another
     process (a CLI command) still meets the busy handler. An in-memory database cannot be
-    opened twice; it, and PostgreSQL (row locks let writers run side by side), write
-    through `engine` itself.
+    opened twice: it (and a "file:" URI, which may name one) writes through `engine`
+    itself, as PostgreSQL does (its row locks let writers run side by side).
     """
     url = engine.url
     database = url.database or ""
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        return engine.execution_options(**{WRITE_OPTION: True})
-    if database.startswith("file:"):
+    plain_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if engine.dialect.name != "sqlite" or not plain_file:
         return engine.execution_options(**{WRITE_OPTION: True})
     writer = _sqlite_engine(url, pool_size=1, max_overflow=0, pool_timeout=WRITER_WAIT_S)
     return writer.execution_options(**{WRITE_OPTION: True})

@@ -415,19 +415,7 @@ class Store:
         async with self._writing() as s:
             result = await s.execute(
                 self._insert(InboxRow)
-                .values(
-                    [
-                        {
-                            "platform": events[n][0],
-                            "event_key": events[n][1],
-                            "payload": events[n][2],
-                            "status": "new",
-                            "received_at": now,
-                            "error": "",
-                        }
-                        for n in first.values()
-                    ]
-                )
+                .values([_new_event(*events[n], now) for n in first.values()])
                 .on_conflict_do_nothing(index_elements=["platform", "event_key"])
                 .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key)
             )
@@ -626,11 +614,7 @@ class Store:
         new_timers = [
             _complete(TimerRow, t, {"run_id": w.run_id}) for w in writes for t in w.timers_new
         ]
-        if new_timers:
-            await s.execute(
-                self._insert(TimerRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                new_timers,
-            )
+        await self._insert_new(s, TimerRow, new_timers)
         outbox = [
             _complete(
                 OutboxRow,
@@ -645,19 +629,8 @@ class Store:
             for w in writes
             for o in w.outbox
         ]
-        if outbox:
-            await s.execute(
-                self._insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                outbox,
-            )
-        inbox = [w.inbox_id for w in writes if w.inbox_id is not None]
-        if inbox:
-            await s.execute(
-                update(InboxRow)
-                .where(InboxRow.id.in_(inbox))
-                .values(status="done", handled_at=now, error="")
-                .execution_options(synchronize_session=False)
-            )
+        await self._insert_new(s, OutboxRow, outbox)
+        await _mark_handled(s, [w.inbox_id for w in writes if w.inbox_id is not None], now)
         for write in writes:
             for access in write.access:
                 await append_access(s, access, now)
@@ -680,38 +653,19 @@ class Store:
     async def commit_messages_many(self, writes: Sequence[Messages], *, now: datetime) -> None:
         """`commit_messages` for several events at once (replies to a burst of commands):
         all of them in one transaction, one statement per kind of row."""
-        timers = [t for w in writes for t in w.timers_new]
-        outbox = [o for w in writes for o in w.outbox]
+        timers = [_complete(TimerRow, t, {"run_id": None}) for w in writes for t in w.timers_new]
+        outbox = [
+            _complete(OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now})
+            for w in writes
+            for o in w.outbox
+        ]
         inbox = [w.inbox_id for w in writes if w.inbox_id is not None]
         if not (timers or outbox or inbox):
             return
         async with self._writing() as s:
-            if timers:
-                await s.execute(
-                    self._insert(TimerRow).on_conflict_do_nothing(
-                        index_elements=["idempotency_key"]
-                    ),
-                    [_complete(TimerRow, t, {"run_id": None}) for t in timers],
-                )
-            if outbox:
-                await s.execute(
-                    self._insert(OutboxRow).on_conflict_do_nothing(
-                        index_elements=["idempotency_key"]
-                    ),
-                    [
-                        _complete(
-                            OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now}
-                        )
-                        for o in outbox
-                    ],
-                )
-            if inbox:
-                await s.execute(
-                    update(InboxRow)
-                    .where(InboxRow.id.in_(inbox))
-                    .values(status="done", handled_at=now, error="")
-                    .execution_options(synchronize_session=False)
-                )
+            await self._insert_new(s, TimerRow, timers)
+            await self._insert_new(s, OutboxRow, outbox)
+            await _mark_handled(s, inbox, now)
 
     async def original_destination(self, run_id: str, msg_key: str) -> str | None:
         """Where the message first sent under `msg_key` went (edits go to the same chat)."""
@@ -814,14 +768,7 @@ class Store:
                 )
                 claimed.update(result.scalars())
             events = [
-                {
-                    "platform": "timer",
-                    "event_key": f"timer:{item.timer_row}",
-                    "payload": dict(item.payload),
-                    "status": "new",
-                    "received_at": now,
-                    "error": "",
-                }
+                _new_event("timer", f"timer:{item.timer_row}", item.payload, now)
                 for item in timers
                 if item.timer_row in claimed
             ]
@@ -1109,18 +1056,6 @@ class Store:
         async with self._reading() as s:
             return list(await s.scalars(query))
 
-    async def set_member_timezone(self, team_id: str, user: str, timezone: str | None) -> None:
-        """A member's own time zone (an IANA name, e.g. from their Slack profile); None:
-        unknown, the team's applies."""
-        if timezone is not None:
-            try:
-                ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError) as error:
-                raise ValueError(f"unknown time zone {timezone!r}") from error
-        async with self._writing() as s:
-            member = await self._member_for_update(s, team_id, user)
-            member.timezone = timezone
-
     async def set_timezones(self, platform: str, zones: Mapping[str, str]) -> set[str]:
         """Each person's own zone (`zones`: user id -> IANA name, checked by the caller) on
         their member rows in every team on `platform` they belong to, in one transaction;
@@ -1392,6 +1327,16 @@ class Store:
             return postgresql.insert(model)
         return sqlite.insert(model)
 
+    async def _insert_new(
+        self, s: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert timer or outbox rows; one whose idempotency key is known is skipped."""
+        if rows:
+            await s.execute(
+                self._insert(model).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+                rows,
+            )
+
     async def _count(self, model: type[Base], *where: Any) -> int:
         async with self._reading() as s:
             return await _count_in(s, model, *where)
@@ -1541,6 +1486,31 @@ def _check_run_fields(write: StepWrite) -> None:
     unknown = set(write.run) - set(RUN_FIELDS)
     if unknown:
         raise ValueError(f"not run fields: {', '.join(sorted(unknown))}")
+
+
+async def _mark_handled(s: AsyncSession, inbox_ids: Sequence[int], now: datetime) -> None:
+    """The inbox rows a transaction answered: done."""
+    if inbox_ids:
+        await s.execute(
+            update(InboxRow)
+            .where(InboxRow.id.in_(inbox_ids))
+            .values(status="done", handled_at=now, error="")
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _new_event(
+    platform: str, key: str, payload: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """An inbox row as it is first stored: new, unhandled."""
+    return {
+        "platform": platform,
+        "event_key": key,
+        "payload": dict(payload),
+        "status": "new",
+        "received_at": now,
+        "error": "",
+    }
 
 
 def _complete(

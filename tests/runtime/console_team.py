@@ -14,6 +14,32 @@ from adapters.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.wiring import Runtime
 
+# A meeting of two one-minute rounds (`/samen start kort`): its bells fall due a
+# minute apart (tests of timers, restarts and groups of bells).
+SHORT_MEETING = """\
+id: kort-overleg
+title: {nl: "Kort overleg", en: "Short meeting"}
+languages: [nl, en]
+roles: [chair]
+permissions:
+  start: [chair]
+  bell: [chair]
+  process_bell: [member]
+triggers:
+  - command: kort
+steps:
+  - id: ronde-1
+    phase:
+      title: {nl: "Ronde 1", en: "Round 1"}
+      duration: 1m
+      warnings: []
+  - id: ronde-2
+    phase:
+      title: {nl: "Ronde 2", en: "Round 2"}
+      duration: 1m
+      warnings: []
+"""
+
 
 class Team:
     """Type lines as someone, let time pass, read what Samen printed."""

@@ -90,30 +90,18 @@ class FakeStore:
         thread: bool = False,
         group: bool = False,
     ) -> OutboxRow:
-        row_id = next(self._ids)
         message = Message(kind=MessageKind(kind), text=text)
-        row = OutboxRow(
-            id=row_id,
-            team_id="team-1",
+        return self._add_outbox(
+            now,
             run_id=run_id,
             platform=platform,
             destination=destination,
             op=op,
-            msg_key=msg_key or f"m{row_id}",
             kind=kind,
             priority=priority,
             message=message_to_json(message, thread=thread, group=group),
-            status="pending",
-            attempts=0,
-            not_before=now,
-            created_at=now,
-            sent_at=None,
-            platform_ref=None,
-            idempotency_key=f"o{row_id}",
-            error="",
+            **({"msg_key": msg_key} if msg_key else {}),
         )
-        self.outbox[row_id] = row
-        return row
 
     def add_delete(
         self,
@@ -125,27 +113,36 @@ class FakeStore:
         group: bool = False,
     ) -> OutboxRow:
         """A delete row as `samen forget` queues it: a platform ref, where it went, no text."""
-        row_id = next(self._ids)
-        row = OutboxRow(
-            id=row_id,
-            team_id="team-1",
+        row = self._add_outbox(
+            now,
             run_id=None,
             platform=platform,
             destination=destination,
             op="delete",
-            msg_key="",
             kind="delete",
             priority=8,
             message={"group": group, "language": "nl", "for": "forgotten-0123456789"},
-            status="pending",
-            attempts=0,
-            not_before=now,
-            created_at=now,
-            sent_at=None,
             platform_ref=ref,
-            idempotency_key=f"delete:{row_id}",
-            error="",
+            msg_key="",
         )
+        row.idempotency_key = f"delete:{row.id}"
+        return row
+
+    def _add_outbox(self, now: datetime, **fields: Any) -> OutboxRow:
+        row_id = next(self._ids)
+        pending = {
+            "team_id": "team-1",
+            "msg_key": f"m{row_id}",
+            "status": "pending",
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+            "sent_at": None,
+            "platform_ref": None,
+            "idempotency_key": f"o{row_id}",
+            "error": "",
+        }
+        row = OutboxRow(id=row_id, **{**pending, **fields})
         self.outbox[row_id] = row
         return row
 

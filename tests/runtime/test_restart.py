@@ -22,34 +22,11 @@ from typing import Any
 import pytest
 
 from bot.store.sealed import KEY_FILE_NAME, Keyring, is_sealed_json
+from tests.runtime.console_team import SHORT_MEETING
 from tests.runtime.samen_process import ROOT, SamenProcess, environment
 
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the store keeps a UTC moment in SQLite
 FINAL = {"sent", "skipped", "cancelled", "failed"}
-
-SHORT_FLOW = """\
-id: kort-overleg
-title: {nl: "Kort overleg", en: "Short meeting"}
-languages: [nl, en]
-roles: [chair]
-permissions:
-  start: [chair]
-  bell: [chair]
-  process_bell: [member]
-triggers:
-  - command: kort
-steps:
-  - id: ronde-1
-    phase:
-      title: {nl: "Ronde 1", en: "Round 1"}
-      duration: 1m
-      warnings: []
-  - id: ronde-2
-    phase:
-      title: {nl: "Ronde 2", en: "Round 2"}
-      duration: 1m
-      warnings: []
-"""
 
 
 @pytest.fixture
@@ -58,7 +35,7 @@ def setup(tmp_path: Path) -> tuple[dict[str, str], Path]:
     flows.mkdir()
     for path in (ROOT / "flows").glob("*.yaml"):
         shutil.copy(path, flows / path.name)
-    (flows / "kort-overleg.yaml").write_text(SHORT_FLOW, encoding="utf-8")
+    (flows / "kort-overleg.yaml").write_text(SHORT_MEETING, encoding="utf-8")
     env = environment(tmp_path, SAMEN_FLOWS_DIR=str(flows))
     return env, tmp_path / "data" / "samen.db"
 

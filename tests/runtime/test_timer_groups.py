@@ -22,30 +22,8 @@ from bot.config import Settings
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow
 from bot.wiring import Runtime, build_runtime
+from tests.runtime.console_team import SHORT_MEETING
 
-MEETING = """\
-id: kort-overleg
-title: {nl: "Kort overleg", en: "Short meeting"}
-languages: [nl, en]
-roles: [chair]
-permissions:
-  start: [chair]
-  bell: [chair]
-  process_bell: [member]
-triggers:
-  - command: kort
-steps:
-  - id: ronde-1
-    phase:
-      title: {nl: "Ronde 1", en: "Round 1"}
-      duration: 1m
-      warnings: []
-  - id: ronde-2
-    phase:
-      title: {nl: "Ronde 2", en: "Round 2"}
-      duration: 1m
-      warnings: []
-"""
 MEETINGS = 4
 
 
@@ -53,7 +31,7 @@ MEETINGS = 4
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     flows = tmp_path / "flows"
     flows.mkdir()
-    (flows / "kort-overleg.yaml").write_text(MEETING, encoding="utf-8")
+    (flows / "kort-overleg.yaml").write_text(SHORT_MEETING, encoding="utf-8")
     clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     settings = Settings(data_dir=tmp_path / "data", flows_dir=flows)
     built = await build_runtime(

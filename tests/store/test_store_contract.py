@@ -923,21 +923,6 @@ async def test_pending_timers_of_one_kind_soonest_first(store: Store) -> None:
     assert [t.timer for t in await store.pending_timers_of_kind("evaluation")] == ["e2"]
 
 
-async def test_a_members_own_time_zone_is_kept_and_checked(store: Store) -> None:
-    team = await new_team(store)
-    await store.upsert_member(team.id, "U1", "Anna", now=NOW)
-    await store.set_member_timezone(team.id, "U1", "America/Curacao")
-    member = await store.get_member(team.id, "U1")
-    assert member is not None and member.timezone == "America/Curacao"
-    with pytest.raises(ValueError, match="Mars/Olympus"):
-        await store.set_member_timezone(team.id, "U1", "Mars/Olympus")
-    await store.set_member_timezone(team.id, "U1", None)
-    member = await store.get_member(team.id, "U1")
-    assert member is not None and member.timezone is None
-    with pytest.raises(NotFound):
-        await store.set_member_timezone(team.id, "U9", "Europe/Brussels")
-
-
 async def test_zones_of_several_people_go_to_every_team_they_are_in(store: Store) -> None:
     first, second = await new_team(store, "C1"), await new_team(store, "C2")
     other = await store.team_for_channel("telegram", "-100", name="T", now=NOW)

@@ -88,8 +88,7 @@ async def test_the_home_tab_uses_the_persons_own_time_zone_and_the_team_language
     await slack.slash(ANNA, "help")
     await slack.slash(ANNA, "taal en")
     await slack.slash(ANNA, "bezoek 2026-11-26 10:00")
-    team = await slack.runtime.store.team_for_channel("slack", TEAM_CHANNEL, now=slack.clock.now())
-    await slack.runtime.store.set_member_timezone(team.id, ANNA, "America/Curacao")
+    await slack.runtime.store.set_timezones("slack", {ANNA: "America/Curacao"})
     published = await open_home(slack, ANNA)
     assert published is not None
     text = shown(published)
