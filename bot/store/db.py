@@ -43,6 +43,13 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # `writer_engine`) before it fails: far beyond any one write; only a stuck writer hits it.
 WRITER_WAIT_S = 60.0
 
+# Connections the SQLite read engine keeps open. Each is a thread of aiosqlite's and a
+# file handle; one opened beyond the pool is closed again when it comes back, and opening
+# costs a thread and four PRAGMAs (P1 in docs/performance.md). The service drains up to
+# eight conversations side by side and the outbox, scheduler and intake read too: keep
+# enough for all of them.
+SQLITE_READERS = 16
+
 # An execution option on the store's write engine: the SQLite "begin" hook then takes the
 # write lock at BEGIN. Harmless on PostgreSQL, where it is ignored.
 WRITE_OPTION = "samen_write"
@@ -89,7 +96,8 @@ async def open_engine(
         raise ValueError(f"schema name {schema!r} is not a plain SQL identifier")
 
     if backend == "sqlite":
-        engine = _sqlite_engine(parsed)
+        pool = {"pool_size": SQLITE_READERS, "max_overflow": SQLITE_READERS}
+        engine = _sqlite_engine(parsed, **(pool if _plain_file(parsed) else {}))
     elif backend == "postgresql":
         engine = _postgresql_engine(parsed, schema, connect_timeout)
     else:
@@ -121,12 +129,16 @@ def writer_engine(engine: AsyncEngine) -> AsyncEngine:
     itself, as PostgreSQL does (its row locks let writers run side by side).
     """
     url = engine.url
-    database = url.database or ""
-    plain_file = database not in ("", ":memory:") and not database.startswith("file:")
-    if engine.dialect.name != "sqlite" or not plain_file:
+    if engine.dialect.name != "sqlite" or not _plain_file(url):
         return engine.execution_options(**{WRITE_OPTION: True})
     writer = _sqlite_engine(url, pool_size=1, max_overflow=0, pool_timeout=WRITER_WAIT_S)
     return writer.execution_options(**{WRITE_OPTION: True})
+
+
+def _plain_file(url: URL) -> bool:
+    """A SQLite URL naming a file (not memory, not a "file:" URI, which may name memory)."""
+    database = url.database or ""
+    return database not in ("", ":memory:") and not database.startswith("file:")
 
 
 def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:

@@ -1063,16 +1063,22 @@ class Store:
         again later). A row that already holds the zone is not written."""
         if not zones:
             return set()
-        teams = select(TeamRow.id).where(TeamRow.platform == platform).scalar_subquery()
         members = cast(Table, MemberRow.__table__)
+        # EXISTS, not `team_id IN (teams on the platform)`: the planner then finds the
+        # person's rows by ix_members_user instead of probing every team on the platform.
+        on_platform = (
+            select(TeamRow.id)
+            .where(TeamRow.id == members.c.team_id, TeamRow.platform == platform)
+            .exists()
+        )
         async with self._writing() as s:
             found = set(
                 await s.scalars(
-                    select(MemberRow.user)
+                    select(members.c.user)
                     .where(
-                        MemberRow.user.in_(list(zones)),
-                        MemberRow.team_id.in_(teams),
-                        MemberRow.left_at.is_(None),
+                        members.c.user.in_(list(zones)),
+                        on_platform,
+                        members.c.left_at.is_(None),
                     )
                     .distinct()
                 )
@@ -1082,7 +1088,7 @@ class Store:
                     update(members)
                     .where(
                         members.c.user == bindparam("who"),
-                        members.c.team_id.in_(teams),
+                        on_platform,
                         members.c.left_at.is_(None),
                         (members.c.timezone.is_(None)) | (members.c.timezone != bindparam("zone")),
                     )

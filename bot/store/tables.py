@@ -100,7 +100,9 @@ class MemberRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
-    user: Mapped[str] = mapped_column(String(128))  # the platform's user id
+    # The platform's user id. Indexed on its own: a person's rows over all their teams are
+    # looked up by it (time zones learnt, DMs, forget).
+    user: Mapped[str] = mapped_column(String(128), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     roles: Mapped[list[Any]] = mapped_column(default=list)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
