@@ -9,7 +9,8 @@ write transaction takes the write lock up front and waits in the busy handler, i
 failing when it upgrades a read snapshot that another writer has moved past.
 
 Every statement through aiosqlite is a round trip to its thread (P1 in
-docs/performance.md), so two needless ones are left out: BEGIN goes to the driver in one
+docs/performance.md), so needless ones are left out: a statement is one trip instead of
+four (`bot.store.sqlite_driver`, on a database file), BEGIN goes to the driver in one
 call instead of SQLAlchemy's cursor-execute-close, and a connection coming back to the
 pool is rolled back only when a transaction is still open on it (a task cancelled in the
 middle), not after every commit.
@@ -31,6 +32,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+
+from bot.store.sqlite_driver import one_trip_creator
 
 try:
     from sqlalchemy.util import await_
@@ -151,6 +154,8 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
                 f"cannot create the directory for the SQLite database {redact_url(url)!r} "
                 f"({exc.strerror}); check SAMEN_DATA_DIR or SAMEN_DATABASE_URL"
             ) from None
+    if _plain_file(url):  # one trip to aiosqlite's thread per statement, not four
+        pool["async_creator"] = one_trip_creator(database, check_same_thread=False)
     # hide_parameters: an error's text never carries the values of its statement (they
     # may be answers, before sealing decides; R-PRV-8), wherever the error ends up logged.
     engine = create_async_engine(url, hide_parameters=True, pool_reset_on_return=None, **pool)
