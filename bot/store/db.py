@@ -10,8 +10,9 @@ failing when it upgrades a read snapshot that another writer has moved past.
 
 Every statement through aiosqlite is a round trip to its thread (P1 in
 docs/performance.md), so needless ones are left out: a statement is one trip instead of
-four (`bot.store.sqlite_driver`, on a database file), BEGIN goes to the driver in one
-call instead of SQLAlchemy's cursor-execute-close, and a connection coming back to the
+four and BEGIN travels with the first statement (`bot.store.sqlite_driver`, on a
+database file; elsewhere BEGIN goes to the driver in one call instead of SQLAlchemy's
+cursor-execute-close), and a connection coming back to the
 pool is rolled back only when a transaction is still open on it (a task cancelled in the
 middle), not after every commit.
 
@@ -33,7 +34,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
-from bot.store.sqlite_driver import one_trip_creator
+from bot.store.sqlite_driver import OneTripConnection, one_trip_creator
 
 try:
     from sqlalchemy.util import await_
@@ -177,7 +178,11 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         driver: Any = conn.connection.driver_connection  # the aiosqlite connection
-        await_(driver.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+        begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+        if isinstance(driver, OneTripConnection):
+            driver.pending_begin = begin  # sent with the first statement, in its trip
+        else:
+            await_(driver.execute(begin))
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:

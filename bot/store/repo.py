@@ -34,8 +34,10 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import CursorResult, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from bot.store.access_log import Access
@@ -338,15 +340,21 @@ class Store:
         self, platform: str, channel: str, user: str
     ) -> tuple[TeamRow | None, MemberRow | None]:
         """The team of a channel and `user`'s row in it (also when they left), in one read:
-        the two lookups of every inbound event. None for what does not exist yet."""
-        query = (
-            select(TeamRow, MemberRow)
-            .outerjoin(MemberRow, (MemberRow.team_id == TeamRow.id) & (MemberRow.user == user))
-            .where(TeamRow.platform == platform, TeamRow.channel == channel)
-        )
-        async with self._reading() as s:
-            found = (await s.execute(query)).first()
-        return (found[0], found[1]) if found is not None else (None, None)
+        the two lookups of every inbound event. None for what does not exist yet.
+
+        The hottest read there is (P1 in docs/performance.md), so it is one statement built
+        once and run without the ORM's session (about half the cost); the rows come back
+        as detached objects, as from any other read of the store."""
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(_TEAM_AND_MEMBER, {"p": platform, "c": channel, "u": user})
+            ).first()
+            await conn.commit()
+        if found is None:
+            return None, None
+        values = found._mapping
+        member = _detached(MemberRow, values) if values[MemberRow.__table__.c.id] else None
+        return _detached(TeamRow, values), member
 
     async def get_member(self, team_id: str, user: str) -> MemberRow | None:
         async with self._reading() as s:
@@ -1555,6 +1563,32 @@ def _member(team_id: str, user: str) -> Select[MemberRow]:
 
 async def _count_in(s: AsyncSession, model: type[Base], *where: Any) -> int:
     return await s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+# The read of `Store.team_and_member`, built once with parameters :p, :c and :u.
+_TEAM_AND_MEMBER = (
+    select(TeamRow.__table__, MemberRow.__table__)
+    .select_from(
+        TeamRow.__table__.outerjoin(
+            MemberRow.__table__,
+            (MemberRow.__table__.c.team_id == TeamRow.__table__.c.id)
+            & (MemberRow.__table__.c.user == bindparam("u")),
+        )
+    )
+    .where(
+        TeamRow.__table__.c.platform == bindparam("p"),
+        TeamRow.__table__.c.channel == bindparam("c"),
+    )
+)
+
+
+def _detached(model: type[Base], values: Mapping[Any, Any]) -> Any:
+    """An object of `model` from a Core row holding its table's columns, detached as if
+    read by a session: added to a session later, it is updated, never inserted twice."""
+    mapper = sa_inspect(model)
+    obj = model(**{attr.key: values[attr.columns[0]] for attr in mapper.column_attrs})
+    make_transient_to_detached(obj)
+    return obj
 
 
 def _rowcount(result: Any) -> int:

@@ -9,9 +9,10 @@ store's small indexed statements (P1 and P4 in docs/performance.md).
 `OneTripConnection` is an aiosqlite connection whose cursors do all four in one trip: the
 sqlite3 cursor is made, executed, read to the end and closed in the connection's thread,
 and what SQLAlchemy asks of it afterwards (description, rowcount, lastrowid, the rows) is
-kept on the Python side. Everything else - BEGIN, COMMIT, the thread, closing - is
-aiosqlite's own. Rows are read in full at execute, as SQLAlchemy's aiosqlite adapter does
-for every non-streaming cursor.
+kept on the Python side. A transaction's BEGIN travels in the trip of its first
+statement. Everything else - COMMIT, ROLLBACK, the thread, closing - is aiosqlite's own.
+Rows are read in full at execute, as SQLAlchemy's aiosqlite adapter does for every
+non-streaming cursor.
 
 It relies on two internals of aiosqlite.Connection that have been stable for years:
 `_execute` (run a function in the connection's thread) and `_conn` (the sqlite3
@@ -32,10 +33,12 @@ _Outcome = tuple[Any, int, int | None, list[Any]]
 
 
 def _run(
-    conn: sqlite3.Connection, sql: str, parameters: Any, many: bool
+    conn: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
 ) -> _Outcome:  # in the connection's thread
     cursor = conn.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(sql, parameters)
         else:
@@ -64,8 +67,10 @@ class OneTripCursor:
         return await self._trip(sql, parameters, many=True)
 
     async def _trip(self, sql: str, parameters: Any, *, many: bool) -> OneTripCursor:
-        run: Any = self._connection._execute  # untyped in aiosqlite
-        outcome: _Outcome = await run(_run, self._connection._conn, sql, parameters, many)
+        connection = self._connection
+        begin, connection.pending_begin = connection.pending_begin, None
+        run: Any = connection._execute  # untyped in aiosqlite
+        outcome: _Outcome = await run(_run, connection._conn, begin, sql, parameters, many)
         self.description, self.rowcount, self.lastrowid, self._rows = outcome
         return self
 
@@ -92,7 +97,21 @@ class OneTripCursor:
 
 
 class OneTripConnection(aiosqlite.Connection):
-    """An aiosqlite connection handing out `OneTripCursor`s (made without a trip)."""
+    """An aiosqlite connection handing out `OneTripCursor`s (made without a trip).
+
+    `pending_begin` (BEGIN or BEGIN IMMEDIATE) is sent in the same trip as the next
+    statement: a transaction's first statement and its BEGIN cost one trip. A commit or
+    rollback before any statement drops it (there is no transaction to end)."""
+
+    pending_begin: str | None = None
+
+    async def commit(self) -> None:
+        self.pending_begin = None
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self.pending_begin = None
+        await super().rollback()
 
     def cursor(self) -> Result[Any]:
         return Result(self._new_cursor())

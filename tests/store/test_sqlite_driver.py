@@ -3,6 +3,7 @@ SQLAlchemy reads of a cursor (rows, rowcount, lastrowid, errors) as plain aiosql
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from bot.store.db import open_engine
+from bot.store.db import open_engine, writer_engine
 from bot.store.sqlite_driver import OneTripConnection
 
 
@@ -37,9 +38,9 @@ async def test_a_statement_on_a_database_file_is_one_trip(tmp_path: Path, trips:
             assert isinstance(raw.driver_connection, OneTripConnection)
             trips.clear()
             rows = (await conn.execute(text("SELECT 1 UNION SELECT 2 ORDER BY 1"))).all()
-            # BEGIN (the store's begin hook, `execute`), then the statement: one trip where
-            # plain aiosqlite under SQLAlchemy makes four (cursor, execute, fetchall, close)
-            assert trips == ["execute", "_run"]
+            # BEGIN and the statement in one trip, where plain aiosqlite under SQLAlchemy
+            # makes five (BEGIN; cursor, execute, fetchall, close)
+            assert trips == ["_run"]
         assert [tuple(r) for r in rows] == [(1,), (2,)]
     finally:
         await engine.dispose()
@@ -80,4 +81,30 @@ async def test_an_in_memory_database_keeps_plain_aiosqlite() -> None:
             raw = await conn.get_raw_connection()
             assert not isinstance(raw.driver_connection, OneTripConnection)
     finally:
+        await engine.dispose()
+
+
+async def test_a_write_transaction_holds_the_write_lock_from_its_first_statement(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "samen.db"
+    engine = await open_engine(f"sqlite+aiosqlite:///{path}")
+    writer = writer_engine(engine)
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        async with writer.begin() as conn:
+            pass  # a transaction without statements: nothing sent, nothing left pending
+        async with writer.begin() as conn:
+            await conn.execute(text("SELECT 1"))  # a read, but in a write transaction
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once committed
+        other.execute("ROLLBACK")
+        async with engine.connect() as conn:  # a read transaction takes no lock
+            await conn.execute(text("SELECT 1"))
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await writer.dispose()
         await engine.dispose()
