@@ -146,8 +146,8 @@ def _plain_file(url: URL) -> bool:
 
 
 def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
-    database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if _plain_file(url):
+        database = url.database or ""
         try:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -155,7 +155,7 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
                 f"cannot create the directory for the SQLite database {redact_url(url)!r} "
                 f"({exc.strerror}); check SAMEN_DATA_DIR or SAMEN_DATABASE_URL"
             ) from None
-    if _plain_file(url):  # one trip to aiosqlite's thread per statement, not four
+        # one trip to aiosqlite's thread per statement, not four
         pool["async_creator"] = one_trip_creator(database, check_same_thread=False)
     # hide_parameters: an error's text never carries the values of its statement (they
     # may be answers, before sealing decides; R-PRV-8), wherever the error ends up logged.

@@ -14,9 +14,11 @@ statement. Everything else - COMMIT, ROLLBACK, the thread, closing - is aiosqlit
 Rows are read in full at execute, as SQLAlchemy's aiosqlite adapter does for every
 non-streaming cursor.
 
-It relies on two internals of aiosqlite.Connection that have been stable for years:
-`_execute` (run a function in the connection's thread) and `_conn` (the sqlite3
-connection, only touched in that thread). tests/store/test_sqlite_driver.py checks both.
+It relies on internals of aiosqlite 0.22 (pinned in pyproject.toml): Connection's
+`_execute` (run a function in the connection's thread), `_conn` (the sqlite3 connection,
+only touched in that thread) and `_thread`, and `aiosqlite.context.Result` (what
+`cursor()` returns: awaitable and an async context manager).
+tests/store/test_sqlite_driver.py checks the driver under SQLAlchemy.
 """
 
 from __future__ import annotations
