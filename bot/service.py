@@ -1328,13 +1328,9 @@ def _lanes(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
     (a private chat is a channel of its own), and one for all the timers."""
     lanes: dict[tuple[str, str], list[InboxRow]] = {}
     for row in rows:
-        key = ("timer", "") if row.platform == "timer" else (row.platform, _channel_of(row))
-        lanes.setdefault(key, []).append(row)
+        channel = "" if row.platform == "timer" else str(row.payload.get("channel", ""))
+        lanes.setdefault((row.platform, channel), []).append(row)
     return list(lanes.values())
-
-
-def _channel_of(row: InboxRow) -> str:
-    return str(row.payload.get("channel", ""))
 
 
 def _run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:

@@ -22,25 +22,20 @@ from bot.store.tables import TeamRow, TimerRow
 log = logging.getLogger("samen.timezones")
 
 
-async def remember_timezone(store: Store, platform: str, user: str, timezone: str) -> bool:
-    """Store `user`'s zone on each of their teams on `platform`; False when they are in no
-    team yet (the caller tries again later). An unknown zone name is ignored (logged)."""
-    (stored,) = await remember_timezones(store, platform, [(user, timezone)])
-    return stored
-
-
 async def remember_timezones(
     store: Store, platform: str, zones: Sequence[tuple[str, str]]
 ) -> list[bool]:
-    """`remember_timezone` for several (user, zone) pairs in one transaction: for each
-    pair, False when that person is in no team yet."""
+    """Store each person's zone on each of their teams on `platform`, all in one
+    transaction. For each (user, zone) pair: False when that person is in no team yet (the
+    caller tries again later). An unknown zone name is ignored (logged) and counts as
+    done: asking again would not make it understood."""
     known: dict[str, str] = {}
     for user, timezone in zones:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             log.warning("member time zone not understood; their teams keep their own")
-            continue  # asking again would not make it understood: counts as done
+            continue
         known[user] = timezone
     stored = await store.set_timezones(platform, known)
     return [user not in known or user in stored for user, _ in zones]
@@ -86,4 +81,4 @@ async def _team_and_person(store: Store, row: TimerRow) -> tuple[TeamRow | None,
     return team, waiting[0] if len(waiting) == 1 else None
 
 
-__all__ = ["quiet_hours_for", "remember_timezone", "remember_timezones"]
+__all__ = ["quiet_hours_for", "remember_timezones"]

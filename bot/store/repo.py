@@ -353,7 +353,7 @@ class Store:
         if found is None:
             return None, None
         values = found._mapping
-        member = _detached(MemberRow, values) if values[MemberRow.__table__.c.id] else None
+        member = _detached(MemberRow, values) if values[_members.c.id] is not None else None
         return _detached(TeamRow, values), member
 
     async def get_member(self, team_id: str, user: str) -> MemberRow | None:
@@ -1566,19 +1566,15 @@ async def _count_in(s: AsyncSession, model: type[Base], *where: Any) -> int:
 
 
 # The read of `Store.team_and_member`, built once with parameters :p, :c and :u.
+_teams, _members = cast(Table, TeamRow.__table__), cast(Table, MemberRow.__table__)
 _TEAM_AND_MEMBER = (
-    select(TeamRow.__table__, MemberRow.__table__)
+    select(_teams, _members)
     .select_from(
-        TeamRow.__table__.outerjoin(
-            MemberRow.__table__,
-            (MemberRow.__table__.c.team_id == TeamRow.__table__.c.id)
-            & (MemberRow.__table__.c.user == bindparam("u")),
+        _teams.outerjoin(
+            _members, (_members.c.team_id == _teams.c.id) & (_members.c.user == bindparam("u"))
         )
     )
-    .where(
-        TeamRow.__table__.c.platform == bindparam("p"),
-        TeamRow.__table__.c.channel == bindparam("c"),
-    )
+    .where(_teams.c.platform == bindparam("p"), _teams.c.channel == bindparam("c"))
 )
 
 

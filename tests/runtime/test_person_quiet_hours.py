@@ -11,7 +11,7 @@ import pytest
 from adapters.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.timezones import quiet_hours_for, remember_timezone
+from bot.timezones import quiet_hours_for, remember_timezones
 from bot.wiring import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -43,8 +43,8 @@ async def test_a_reminder_for_one_person_left_uses_their_zone(
     rt, console = runtime
     store = rt.store
     await type_(rt, console, "/als anna", "/samen", "/als bram", "/samen")
-    assert await remember_timezone(store, "console", "bram", "Pacific/Auckland")
-    assert not await remember_timezone(store, "console", "nobody", "Europe/Brussels")
+    learnt = [("bram", "Pacific/Auckland"), ("nobody", "Europe/Brussels")]
+    assert await remember_timezones(store, "console", learnt) == [True, False]
     await type_(rt, console, "/als anna", "/samen start voorbereiding")
     (reminder, *_) = [t for t in await store.pending_timers() if t.kind == "reminder"]
     quiet = await quiet_hours_for(store, reminder)
@@ -60,7 +60,7 @@ async def test_an_unknown_zone_is_not_stored_and_not_asked_again(
 ) -> None:
     rt, console = runtime
     await type_(rt, console, "/als anna", "/samen")
-    assert await remember_timezone(rt.store, "console", "anna", "Nowhere/Land")
+    assert await remember_timezones(rt.store, "console", [("anna", "Nowhere/Land")]) == [True]
     team = await rt.store.team_for_channel("console", "team", now=rt.clock.now())
     member = await rt.store.get_member(team.id, "anna")
     assert member is not None and member.timezone is None
