@@ -76,7 +76,7 @@ from bot.clock import Clock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery, DeliveryResult, Limits
 from bot.lease import Lease
-from bot.store.tables import OutboxRow
+from bot.store.repo import QueuedMessage
 
 log = logging.getLogger("samen.outbox")
 
@@ -285,7 +285,7 @@ class Courier(Protocol):
 class OutboxStore(Protocol):
     """The `bot.store.repo.Store` methods the outbox uses."""
 
-    async def outbox_due(self, now: datetime, limit: int = 200) -> Sequence[OutboxRow]: ...
+    async def outbox_due(self, now: datetime, limit: int = 200) -> Sequence[QueuedMessage]: ...
 
     async def outbox_sent_many(
         self, sent: Sequence[tuple[int, datetime, str | None]], threads: Mapping[str, str]
@@ -331,7 +331,7 @@ class Outbox:
         poll_interval: float = 1.0,
         max_in_flight: int = 32,
         lease: Lease | None = None,
-        on_blocked: Callable[[OutboxRow, Courier], Awaitable[None]] | None = None,
+        on_blocked: Callable[[QueuedMessage, Courier], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         # One sender per database: several processes sharing PostgreSQL would otherwise
@@ -482,7 +482,7 @@ class Outbox:
         rows = [r for r in read if (r.platform, r.destination) not in stale]
         await self._read_threads({r.run_id for r in rows if r.run_id})  # one read, not one per call
 
-        heads: dict[Conversation, OutboxRow] = {}
+        heads: dict[Conversation, QueuedMessage] = {}
         for row in rows:
             conversation = (row.platform, row.destination)
             head = heads.get(conversation)
@@ -558,7 +558,7 @@ class Outbox:
 
     async def _deliver(
         self,
-        row: OutboxRow,
+        row: QueuedMessage,
         courier: Courier,
         chat: Key,
         windows: Sequence[Window] = (),
@@ -591,7 +591,7 @@ class Outbox:
             del self._in_flight[(row.platform, row.destination)]
             self._wake.set()
 
-    async def _delivery(self, row: OutboxRow) -> Delivery | None:
+    async def _delivery(self, row: QueuedMessage) -> Delivery | None:
         data = row.message
         if row.op == "delete":  # no text: the platform ref and where it went
             return Delivery(
@@ -627,7 +627,7 @@ class Outbox:
         )
 
     async def _record(
-        self, row: OutboxRow, result: DeliveryResult, chat: Key, courier: Courier | None = None
+        self, row: QueuedMessage, result: DeliveryResult, chat: Key, courier: Courier | None = None
     ) -> None:
         now = self.clock.now()
         stats = self.stats[row.platform]
@@ -680,7 +680,7 @@ class Outbox:
         found = await self.store.run_threads(unknown)
         self._threads.update({run_id: found.get(run_id) for run_id in unknown})
 
-    async def _record_delete(self, row: OutboxRow, result: DeliveryResult) -> None:
+    async def _record_delete(self, row: QueuedMessage, result: DeliveryResult) -> None:
         """A delete is done either way: the row goes (it names the person's chat)."""
         stats = self.stats[row.platform]
         if result.ok:
@@ -694,7 +694,7 @@ class Outbox:
         await self._give_up(row, result.failed or "not reachable")
         stats.failed += 1
 
-    async def _give_up(self, row: OutboxRow, reason: str) -> None:
+    async def _give_up(self, row: QueuedMessage, reason: str) -> None:
         """No more attempts: a message is marked failed with its reason; a delete row is
         removed and its refusal recorded in the access log (the reason code only)."""
         if row.op == "delete":
@@ -703,7 +703,7 @@ class Outbox:
             return
         await self.store.outbox_failed(row.id, reason[:200])
 
-    async def _retry_or_fail(self, row: OutboxRow, reason: str) -> None:
+    async def _retry_or_fail(self, row: QueuedMessage, reason: str) -> None:
         now = self.clock.now()
         stats = self.stats[row.platform]
         attempts = row.attempts + 1

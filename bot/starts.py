@@ -20,8 +20,7 @@ from bot.clock import Clock
 from bot.core.effects import Message, MessageKind
 from bot.outbox import message_to_json
 from bot.replies import say
-from bot.store.repo import Store
-from bot.store.tables import OutboxRow
+from bot.store.repo import QueuedMessage, Store
 
 log = logging.getLogger("samen.starts")
 
@@ -40,7 +39,7 @@ class StartLinks:
         self.clock = clock
         self.notify_outbox = notify_outbox
 
-    async def blocked(self, row: OutboxRow, courier: object) -> None:
+    async def blocked(self, row: QueuedMessage, courier: object) -> None:
         """The outbox parked `row`: make sure the person is asked, once, to press Start."""
         make_link = getattr(courier, "start_link", None)
         if not row.destination.startswith("dm:") or make_link is None:

@@ -33,7 +33,18 @@ from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import CursorResult, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -44,7 +55,7 @@ from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
 from bot.store.db import open_engine, writer_engine
 from bot.store.migrate import upgrade
-from bot.store.sealed import Keyring, attach, default_data_dir
+from bot.store.sealed import Keyring, SealedJSON, attach, default_data_dir
 from bot.store.tables import (
     AnswerRow,
     Base,
@@ -117,6 +128,32 @@ class HandOver:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """An outbox row as `Store.outbox_due` reads it for delivery: every column of
+    `OutboxRow`, without the ORM (a pass of the outbox reads every pending row, so the
+    ORM's objects cost it most of its time under a burst: P4 in docs/performance.md)."""
+
+    id: int
+    team_id: str
+    run_id: str | None
+    platform: str
+    destination: str
+    op: str
+    msg_key: str
+    kind: str
+    priority: int
+    message: Mapping[str, Any]
+    status: str
+    attempts: int
+    not_before: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    platform_ref: str | None
+    idempotency_key: str
+    error: str
+
+
 class NotFound(LookupError):
     """A team or member the caller named does not exist."""
 
@@ -177,6 +214,8 @@ class Store:
         self._writer = writer_engine(engine)
         attach(self._writer.sync_engine.dialect, self.keyring)
         self._writes = async_sessionmaker(self._writer, expire_on_commit=False)
+        # The pending outbox messages last read, opened, by their sealed text (outbox_due).
+        self._opened_messages: dict[str, Mapping[str, Any]] = {}
 
     @classmethod
     async def open(
@@ -839,18 +878,33 @@ class Store:
 
     # ------------------------------------------------------------------ outbox (R-OUT)
 
-    async def outbox_due(self, now: datetime, limit: int = 200) -> list[OutboxRow]:
+    async def outbox_due(self, now: datetime, limit: int = 200) -> list[QueuedMessage]:
         """Pending messages that may go out at `now`: by priority (bells first), then in the
-        order they were written."""
-        async with self._reading() as s:
-            return list(
-                await s.scalars(
-                    select(OutboxRow)
-                    .where(OutboxRow.status == "pending", OutboxRow.not_before <= now)
-                    .order_by(OutboxRow.priority, OutboxRow.id)
-                    .limit(limit)
-                )
-            )
+        order they were written.
+
+        The outbox reads every pending row on each pass, so a row waiting through several
+        passes is read several times: its message is opened (unsealed) only the first time
+        and kept while the row stays pending. Kept by its sealed text, which changes with
+        any new content or key: a kept message is always the one stored."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_OUTBOX_DUE, {"now": now, "limit": limit})).all()
+            await conn.commit()
+            opened = self._opened_messages
+            kept: dict[str, Mapping[str, Any]] = {}
+            queued = []
+            for row in rows:
+                stored = row.message
+                # Not a str: written before sealing existed, kept as it is.
+                sealed = stored.get("sealed") if isinstance(stored, dict) else None
+                message = opened.get(sealed) if isinstance(sealed, str) else None
+                if message is None:
+                    message = _open_message(stored, conn.dialect)
+                if isinstance(sealed, str):
+                    kept[sealed] = message
+                queued.append(QueuedMessage(**{**row._mapping, "message": message}))
+        # Only what is still pending is kept: a sent row's message leaves memory here.
+        self._opened_messages = kept
+        return queued
 
     async def outbox_sent_many(
         self,
@@ -1576,6 +1630,22 @@ _TEAM_AND_MEMBER = (
     )
     .where(_teams.c.platform == bindparam("p"), _teams.c.channel == bindparam("c"))
 )
+
+
+# The read of `Store.outbox_due`, built once with parameters :now and :limit. The message
+# comes still sealed: `outbox_due` opens only those it has not opened before.
+_outbox = cast(Table, OutboxRow.__table__)
+_OUTBOX_DUE = (
+    select(*[type_coerce(c, JSON).label(c.name) if c.name == "message" else c for c in _outbox.c])
+    .where(_outbox.c.status == "pending", _outbox.c.not_before <= bindparam("now"))
+    .order_by(_outbox.c.priority, _outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_MESSAGE_TYPE = cast(SealedJSON, _outbox.c.message.type)
+
+
+def _open_message(stored: Any, dialect: Any) -> Mapping[str, Any]:
+    return cast(Mapping[str, Any], _MESSAGE_TYPE.process_result_value(stored, dialect))
 
 
 def _detached(model: type[Base], values: Mapping[Any, Any]) -> Any:
