@@ -460,11 +460,13 @@ class Store:
         if not first:
             return []
         async with self._writing() as s:
+            # Parameters as a list (executemany), not a multi-row VALUES: the statement is
+            # then compiled once, not once for every size of burst.
             result = await s.execute(
                 self._insert(InboxRow)
-                .values([_new_event(*events[n], now) for n in first.values()])
                 .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-                .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key)
+                .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key),
+                [_new_event(*events[n], now) for n in first.values()],
             )
             stored = {(platform, key): id for id, platform, key in result.all()}
         return [
@@ -1390,10 +1392,13 @@ class Store:
             yield session
 
     def _insert(self, model: type[Base]) -> Any:
-        """INSERT with ON CONFLICT support for this backend (both spell it the same)."""
+        """INSERT with ON CONFLICT support for this backend (both spell it the same). Into
+        the table, not the mapped class: the rows are complete (`_complete`), and the
+        ORM's bulk path costs far more than the statement (P4 in docs/performance.md)."""
+        table = cast(Table, model.__table__)
         if self._dialect == "postgresql":
-            return postgresql.insert(model)
-        return sqlite.insert(model)
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     async def _insert_new(
         self, s: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
