@@ -904,7 +904,9 @@ class Store:
                 if isinstance(sealed, str):
                     kept[sealed] = message
                 queued.append(QueuedMessage(**{**row._mapping, "message": message}))
-        # Only what is still pending is kept: a sent row's message leaves memory here.
+        if len(rows) == limit and len(opened) + len(kept) <= _OPENED_KEPT:
+            kept = {**opened, **kept}  # a partial read: the others may still be pending
+        # Otherwise only what is still pending is kept: a sent row's message leaves memory.
         self._opened_messages = kept
         return queued
 
@@ -1647,6 +1649,7 @@ _OUTBOX_DUE = (
     .limit(bindparam("limit"))
 )
 _MESSAGE_TYPE = cast(SealedJSON, _outbox.c.message.type)
+_OPENED_KEPT = 1_000  # opened outbox messages kept across partial reads, at most
 
 
 def _open_message(stored: Any, dialect: Any) -> Mapping[str, Any]:

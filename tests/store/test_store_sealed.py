@@ -106,6 +106,24 @@ async def test_the_outbox_read_opens_a_pending_message_once_and_a_changed_one_ag
     (due,) = await store.outbox_due(NOW)
     assert due.message == {"text": "anders"}
     assert opened == ["outbox.message"] * 2
+    team = await store.team_for_channel("console", "c-sealed", now=NOW)
+    await store.commit_messages(
+        outbox=[
+            {
+                "team_id": team.id,
+                "platform": "console",
+                "destination": "c-sealed",
+                "kind": "say",
+                "message": {"text": "tweede"},
+                "idempotency_key": "o2",
+            }
+        ],
+        now=NOW,
+    )
+    assert len(await store.outbox_due(NOW)) == 2  # opens the new one
+    assert len(await store.outbox_due(NOW, limit=1)) == 1  # a partial read forgets nothing
+    assert len(await store.outbox_due(NOW)) == 2
+    assert opened == ["outbox.message"] * 3
 
 
 async def test_a_sealed_value_moved_to_another_column_or_altered_does_not_open(
