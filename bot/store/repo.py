@@ -896,7 +896,7 @@ class Store:
             queued = []
             for row in rows:
                 stored = row.message
-                # Not a str: written before sealing existed, kept as it is.
+                # No sealed text: written before sealing existed, read as it is each time.
                 sealed = stored.get("sealed") if isinstance(stored, dict) else None
                 message = opened.get(sealed) if isinstance(sealed, str) else None
                 if message is None:
