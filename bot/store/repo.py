@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import (
     JSON,
     CursorResult,
+    Row,
     Select,
     Table,
     bindparam,
@@ -55,7 +56,7 @@ from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
 from bot.store.db import open_engine, writer_engine
 from bot.store.migrate import upgrade
-from bot.store.sealed import Keyring, SealedJSON, attach, default_data_dir
+from bot.store.sealed import Keyring, SealedJSON, attach, default_data_dir, is_sealed_json
 from bot.store.tables import (
     AnswerRow,
     Base,
@@ -382,16 +383,12 @@ class Store:
         the two lookups of every inbound event. None for what does not exist yet.
 
         The hottest read there is (P1 in docs/performance.md), so it is one statement built
-        once and run without the ORM's session (about half the cost); the rows come back
-        as detached objects, as from any other read of the store."""
-        async with self._engine.connect() as conn:
-            found = (
-                await conn.execute(_TEAM_AND_MEMBER, {"p": platform, "c": channel, "u": user})
-            ).first()
-            await conn.commit()
-        if found is None:
+        once and run without the ORM's session (`_read`); the rows come back as detached
+        objects, as from any other read of the store."""
+        rows = await self._read(_TEAM_AND_MEMBER, {"p": platform, "c": channel, "u": user})
+        if not rows:
             return None, None
-        values = found._mapping
+        values = rows[0]._mapping
         member = _detached(MemberRow, values) if values[_members.c.id] is not None else None
         return _detached(TeamRow, values), member
 
@@ -888,22 +885,19 @@ class Store:
         passes is read several times: its message is opened (unsealed) only the first time
         and kept while the row stays pending. Kept by its sealed text, which changes with
         any new content or key: a kept message is always the one stored."""
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(_OUTBOX_DUE, {"now": now, "limit": limit})).all()
-            await conn.commit()
-            opened = self._opened_messages
-            kept: dict[str, Mapping[str, Any]] = {}
-            queued = []
-            for row in rows:
-                stored = row.message
-                # No sealed text: written before sealing existed, read as it is each time.
-                sealed = stored.get("sealed") if isinstance(stored, dict) else None
-                message = opened.get(sealed) if isinstance(sealed, str) else None
-                if message is None:
-                    message = _open_message(stored, conn.dialect)
-                if isinstance(sealed, str):
-                    kept[sealed] = message
-                queued.append(QueuedMessage(**{**row._mapping, "message": message}))
+        rows = await self._read(_OUTBOX_DUE, {"now": now, "limit": limit})
+        opened = self._opened_messages
+        kept: dict[str, Mapping[str, Any]] = {}
+        queued = []
+        for row in rows:
+            # Written before sealing existed (not sealed): read as it is, each time.
+            sealed = row.message["sealed"] if is_sealed_json(row.message) else None
+            message = opened.get(sealed) if sealed is not None else None
+            if message is None:
+                message = _open_message(row.message, self._engine.dialect)
+            if sealed is not None:
+                kept[sealed] = message
+            queued.append(QueuedMessage(**{**row._mapping, "message": message}))
         if len(rows) == limit and len(opened) + len(kept) <= _OPENED_KEPT:
             kept = {**opened, **kept}  # a partial read: the others may still be pending
         # Otherwise only what is still pending is kept: a sent row's message leaves memory.
@@ -1382,6 +1376,14 @@ class Store:
             return True
 
     # ------------------------------------------------------------------ internals
+
+    async def _read(self, statement: Any, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        """The rows of one prebuilt Core statement, read without the ORM's session: for
+        the hottest reads (P1 and P4 in docs/performance.md), about half the cost."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement, parameters)).all()
+            await conn.commit()
+        return rows
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncSession]:
