@@ -71,7 +71,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -97,6 +97,9 @@ WAIT_NOTE = "waited: working hours"
 _TICK = timedelta(microseconds=1)
 # Due rows handed over per transaction (`Store.hand_over`).
 HAND_OVER_GROUP = 25
+# A timer the service has just scheduled is armed at once only if due within this many
+# polls; a later one is armed by a poll's full arming (`Scheduler.arm_new`).
+_POLLS_AHEAD = 2
 
 
 # --------------------------------------------------------------------------- catch-up
@@ -445,6 +448,18 @@ class Scheduler:
             if row_id not in seen and self._armed.get(row_id) == due:
                 self.disarm(row_id)  # cancelled, or handed over by another process
         return len(self._armed)
+
+    async def arm_new(self, due: Iterable[datetime]) -> int:
+        """After a commit that scheduled timers due at `due`: arm them now if one falls due
+        before the poll would arm it; otherwise leave them to the poll, which arms the
+        horizon in full every `poll_interval`. Saves a read per step of a busy meeting,
+        whose next bell is minutes away (P4 in docs/performance.md)."""
+        soonest = min(due, default=None)
+        if soonest is None:
+            return len(self._armed)
+        if soonest > self.clock.now() + _POLLS_AHEAD * timedelta(seconds=self.poll_interval):
+            return len(self._armed)
+        return await self.arm_horizon()
 
     def arm(self, row: TimerRow) -> bool:
         """Arm a job for a pending row due within the horizon (after the service's commit)."""

@@ -22,7 +22,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -120,6 +120,8 @@ STALE_RETRIES = 3
 
 class TimerArming(Protocol):
     async def arm_horizon(self, now: datetime | None = None) -> int: ...
+
+    async def arm_new(self, due: Iterable[datetime]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,8 +578,8 @@ class Service:
         """After a commit: the outbox has rows to send, the scheduler maybe new timers."""
         if self._notify_outbox is not None:
             self._notify_outbox()
-        if self.scheduler is not None and any(isinstance(e, ScheduleTimer) for e in effects):
-            await self.scheduler.arm_horizon()
+        if self.scheduler is not None:
+            await self.scheduler.arm_new(e.due for e in effects if isinstance(e, ScheduleTimer))
 
     async def _time_out_over(self, flow: Flow, run: Run) -> None:
         """A meeting's time-out flow (`Flow.time_out`) ended: let the meeting's clock run."""
@@ -1028,7 +1030,7 @@ class Service:
         if self._notify_outbox is not None:
             self._notify_outbox()
         if timers and self.scheduler is not None:
-            await self.scheduler.arm_horizon()
+            await self.scheduler.arm_new(t["due_at"] for t in timers)
 
     async def plan_schedules(self, team: TeamRow | None = None) -> int:
         """Give every team (or one) a timer for the next time each scheduled flow is due
@@ -1045,7 +1047,7 @@ class Service:
         ]
         teams = [team] if team is not None else await self.store.teams()
         now = self.clock.now()
-        timers = []
+        timers: list[dict[str, Any]] = []
         for each in teams:
             self._planned.add(each.id)
             for flow, expr in scheduled:
@@ -1063,7 +1065,7 @@ class Service:
             return 0
         await self.store.commit_messages(timers_new=timers, now=now)
         if self.scheduler is not None:
-            await self.scheduler.arm_horizon()
+            await self.scheduler.arm_new(t["due_at"] for t in timers)
         return len(timers)
 
     async def _on_schedule_timer(self, row: InboxRow, timer: str) -> None:

@@ -60,6 +60,19 @@ def scheduler(
     return Scheduler(store, clock, on_due, **options)  # type: ignore[arg-type]
 
 
+def reads_of_pending(store: FakeStore) -> list[int | None]:
+    """Record each read of pending timers from now on (its `after_id`: None = full)."""
+    asked: list[int | None] = []
+    read = store.pending_timers
+
+    async def spy(**options: Any) -> list[TimerRow]:
+        asked.append(options.get("after_id"))
+        return await read(**options)
+
+    store.pending_timers = spy  # type: ignore[method-assign]
+    return asked
+
+
 def inbox_for(store: FakeStore, row: TimerRow) -> dict[str, object]:
     return store.inbox[("timer", f"timer:{row.id}")][1]
 
@@ -547,14 +560,7 @@ async def test_after_a_commit_only_rows_inserted_since_are_read_and_armed() -> N
         store.add_timer("bell", T0 + 2 * MINUTE)
     sched = scheduler(store, clock)
     await sched.start()
-    asked: list[int | None] = []
-    read = store.pending_timers
-
-    async def spy(**options: Any) -> list[TimerRow]:
-        asked.append(options.get("after_id"))
-        return await read(**options)
-
-    store.pending_timers = spy  # type: ignore[method-assign]
+    asked = reads_of_pending(store)
     try:
         assert (await sched.status(T0))["armed"] == 3
         newest = max(store.timers)
@@ -566,5 +572,27 @@ async def test_after_a_commit_only_rows_inserted_since_are_read_and_armed() -> N
         assert asked[-1] == new.id and newest in sched._armed
         await sched.tick()  # the poll: a full read, the cancelled row is disarmed
         assert asked[-1] is None and newest not in sched._armed
+    finally:
+        await sched.stop()
+
+
+async def test_a_new_timer_is_armed_at_once_only_when_the_poll_would_be_too_late() -> None:
+    """After a step the service names the due times it scheduled: one within two polls is
+    read and armed at once; a bell minutes away waits for the poll's full arming, so a
+    busy meeting's steps do not each cost a read (P4)."""
+    clock, store = FakeClock(T0), FakeStore()
+    sched = scheduler(store, clock)
+    await sched.start()
+    reads = reads_of_pending(store)
+    try:
+        poll = timedelta(seconds=sched.poll_interval)
+        later = store.add_timer("bell", T0 + 10 * MINUTE - poll)
+        await sched.arm_new([later.due_at])
+        assert reads == [] and later.id not in sched._armed
+        soon = store.add_timer("warning", T0 + 2 * poll)
+        await sched.arm_new([later.due_at, soon.due_at])
+        assert len(reads) == 1 and {soon.id, later.id} <= set(sched._armed)
+        await sched.arm_new([])
+        assert len(reads) == 1
     finally:
         await sched.stop()
