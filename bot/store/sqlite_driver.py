@@ -10,7 +10,8 @@ store's small indexed statements (P1 and P4 in docs/performance.md).
 sqlite3 cursor is made, executed, read to the end and closed in the connection's thread,
 and what SQLAlchemy asks of it afterwards (description, rowcount, lastrowid, the rows) is
 kept on the Python side. A transaction's BEGIN travels in the trip of its first
-statement. Everything else - COMMIT, ROLLBACK, the thread, closing - is aiosqlite's own.
+statement; a COMMIT or ROLLBACK with no transaction open is no trip. Everything else -
+COMMIT, ROLLBACK, the thread, closing - is aiosqlite's own.
 Rows are read in full at execute, as SQLAlchemy's aiosqlite adapter does for every
 non-streaming cursor.
 
@@ -103,17 +104,21 @@ class OneTripConnection(aiosqlite.Connection):
 
     `pending_begin` (BEGIN or BEGIN IMMEDIATE) is sent in the same trip as the next
     statement: a transaction's first statement and its BEGIN cost one trip. A commit or
-    rollback before any statement drops it (there is no transaction to end)."""
+    rollback when no transaction is open - none was begun, or no statement has run since
+    BEGIN was asked for - drops it and makes no trip: a read of one statement without
+    BEGIN (`db.ONE_STATEMENT`) is one trip in all."""
 
     pending_begin: str | None = None
 
     async def commit(self) -> None:
         self.pending_begin = None
-        await super().commit()
+        if self._conn.in_transaction:  # else nothing to end: no trip
+            await super().commit()
 
     async def rollback(self) -> None:
         self.pending_begin = None
-        await super().rollback()
+        if self._conn.in_transaction:
+            await super().rollback()
 
     def cursor(self) -> Result[Any]:
         return Result(self._new_cursor())

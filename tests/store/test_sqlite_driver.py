@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from bot.store.db import open_engine, writer_engine
+from bot.store.db import ONE_STATEMENT, WRITE_OPTION, open_engine, writer_engine
 from bot.store.sqlite_driver import OneTripConnection
 
 
@@ -42,6 +42,39 @@ async def test_a_statement_on_a_database_file_is_one_trip(tmp_path: Path, trips:
             # makes five (BEGIN; cursor, execute, fetchall, close)
             assert trips == ["_run"]
         assert [tuple(r) for r in rows] == [(1,), (2,)]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_of_one_statement_is_one_trip_with_its_commit(
+    tmp_path: Path, trips: list[str]
+) -> None:
+    """Without BEGIN the statement runs in SQLite's own transaction for it, so the commit
+    after it has nothing to end and makes no trip; a read that began does."""
+    engine = await open_engine(f"sqlite+aiosqlite:///{tmp_path / 'samen.db'}")
+    one = engine.execution_options(**{ONE_STATEMENT: True})
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1), (2)"))
+        trips.clear()
+        async with one.connect() as conn:
+            rows = (await conn.execute(text("SELECT x FROM t ORDER BY x"))).all()
+            raw = await conn.get_raw_connection()
+            assert not raw.driver_connection.in_transaction  # nothing left open
+            await conn.commit()
+        assert trips == ["_run"]
+        assert [tuple(r) for r in rows] == [(1,), (2,)]
+        trips.clear()
+        async with engine.connect() as conn:  # the usual read: BEGIN ... COMMIT
+            await conn.execute(text("SELECT x FROM t"))
+            await conn.commit()
+        assert trips == ["_run", "commit"]
+        write = one.execution_options(**{WRITE_OPTION: True})
+        async with write.begin() as conn:  # a write always begins
+            await conn.execute(text("INSERT INTO t VALUES (3)"))
+            raw = await conn.get_raw_connection()
+            assert raw.driver_connection.in_transaction
     finally:
         await engine.dispose()
 
