@@ -492,8 +492,9 @@ async def purge(
     """Delete what is past its retention (R-PRV-4): answers older than their flow's
     `retention_days` (90 for a flow that is gone), ended runs that ended that long ago
     (with their timers and messages), registered events 90 days after they took place,
-    and after 7 days handled inbox events (the dedupe
-    record) and delivered messages of runs that ended or belong to none. Counts only are
+    and after 7 days handled inbox events (the dedupe record), delivered messages of runs
+    that ended or belong to none, and start links pressed that long ago; reply prompts
+    (which form a reply in a private chat answers) go with their run. Counts only are
     logged and recorded in the access log."""
     result = Purge()
     async with store.sessionmaker() as s, s.begin():
@@ -548,6 +549,15 @@ async def purge(
                 TimerRow.handled_at < week_ago,
                 or_(TimerRow.run_id.is_(None), TimerRow.run_id.not_in(active)),
             ),
+        )
+        # What a reply to a sent form answers, kept by the person's chat and message: of
+        # no use once its run is gone (purged now or before).
+        result.counts["reply_prompts"] = await _delete(
+            s, delete(ReplyPromptRow).where(ReplyPromptRow.run_id.not_in(select(RunRow.id)))
+        )
+        # A start link pressed more than a week ago is only a record of who pressed it.
+        result.counts["start_links"] = await _delete(
+            s, delete(StartLinkRow).where(StartLinkRow.used_at < week_ago)
         )
         what = _counted("retention purge", result.counts)
         await access_log.append(s, Access("purge", what, "all", actor), now)

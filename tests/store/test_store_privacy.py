@@ -480,6 +480,13 @@ async def test_the_purge_removes_what_is_past_retention_and_keeps_the_rest(store
             await store.inbox_done(row.id, row.received_at)
     await store.add_event(one, "mdo", NOW - timedelta(days=91), now=old)
     await store.add_event(one, "mdo", NOW - timedelta(days=10), now=old)
+    for run_id in ("run-old", "run-new"):  # a form sent to anna's private chat in each run
+        await store.save_reply_prompt("console", f"anna:{run_id}", (run_id, ["q"]), old)
+    pressed, _ = await store.start_link_for("console", one, "anna", old)
+    await store.use_start_links("console", "anna", NOW - timedelta(days=8))
+    recent, _ = await store.start_link_for("console", one, "bert", old)
+    await store.use_start_links("console", "bert", NOW - timedelta(days=6))
+    waiting, _ = await store.start_link_for("console", one, "carla", old)
     flows = {"anoniem": load_flow(FLOW, "anoniem.yaml")}
     result = await privacy.purge(store, flows, now=NOW)
     assert result.counts["events"] == 1 and len(await store.events(one)) == 1
@@ -488,6 +495,10 @@ async def test_the_purge_removes_what_is_past_retention_and_keeps_the_rest(store
     assert [a["value"] for a in await _table(store, AnswerRow)] == ["nieuw"]
     assert {r["event_key"] for r in await _table(store, InboxRow)} == {"new", "unhandled"}
     assert {r["id"] for r in await _table(store, RunRow)} == {"run-new"}
+    assert [r["run_id"] for r in await _table(store, ReplyPromptRow)] == ["run-new"]
+    assert {r["token"] for r in await _table(store, StartLinkRow)} == {recent, waiting}
+    assert pressed not in (recent, waiting)
+    assert result.counts["reply_prompts"] == 1 and result.counts["start_links"] == 1
     (logged,) = await _table(store, AccessLogRow)
     assert logged["action"] == "purge" and "answers=1" in logged["what"]
 
