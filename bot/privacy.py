@@ -38,6 +38,7 @@ from bot.store.tables import (
     InboxRow,
     MemberRow,
     OutboxRow,
+    PinnedMessageRow,
     PrivateChatRow,
     ReplyPromptRow,
     RunRow,
@@ -66,6 +67,9 @@ EXPORT_TABLES = (
     "timers",
     "inbox",
     "outbox",
+    "start_links",
+    "reply_prompts",
+    "pinned_messages",
     "access_log",
 )
 
@@ -160,6 +164,19 @@ async def export_team(
             ],
             "outbox": _dicts(
                 await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
+            ),
+            # What the Telegram adapter keeps for the team: links to start the bot posted
+            # in its group, the routing of replies to its runs' forms, pinned statuses.
+            "start_links": _dicts(
+                await s.scalars(select(StartLinkRow).where(StartLinkRow.team_id == team_id))
+            ),
+            "reply_prompts": _dicts(
+                await s.scalars(select(ReplyPromptRow).where(ReplyPromptRow.run_id.in_(run_ids)))
+            ),
+            "pinned_messages": _dicts(
+                await s.scalars(
+                    select(PinnedMessageRow).where(PinnedMessageRow.run_id.in_(run_ids))
+                )
             ),
             "access_log": _dicts(
                 await s.scalars(

@@ -26,6 +26,7 @@ from bot.store.tables import (
     InboxRow,
     MemberRow,
     OutboxRow,
+    PinnedMessageRow,
     PrivateChatRow,
     ReplyPromptRow,
     RunRow,
@@ -208,6 +209,10 @@ async def test_a_team_export_holds_every_row_of_the_team_and_hides_who_answered_
     store: Store,
 ) -> None:
     one, _two = await _world(store)
+    await _telegram_state(store)  # another team's: not in this export
+    await store.start_link_for("console", one, "anna", NOW)
+    await store.save_reply_prompt("console", "team-1:5", ("run-1", [[1, "vraag", "open"]]), NOW)
+    await store.set_pinned_message("console", "team-1", "run-1", "5", NOW)
     flows = {"anoniem": load_flow(FLOW, "anoniem.yaml")}
     export = await privacy.export_team(store, one, actor="admin:test", flows=flows, now=NOW)
     run_ids = {"run-1", "run-solo"}
@@ -228,13 +233,17 @@ async def test_a_team_export_holds_every_row_of_the_team_and_hides_who_answered_
         ),
         "inbox": [r for r in await _table(store, InboxRow) if r["payload"]["channel"] == "team-1"],
         "outbox": await _table(store, OutboxRow, OutboxRow.team_id == one),
+        "start_links": await _table(store, StartLinkRow, StartLinkRow.team_id == one),
+        "reply_prompts": await _table(store, ReplyPromptRow, ReplyPromptRow.run_id.in_(run_ids)),
+        "pinned_messages": await _table(store, PinnedMessageRow),
     }
+    assert all(expected[t] for t in ("start_links", "reply_prompts", "pinned_messages"))
     assert set(expected) | {"access_log"} == set(export) == set(privacy.EXPORT_TABLES)
     for table, rows in expected.items():
-        exported = _by_id(export[table]) if table != "team_cadences" else export[table]
-        if table == "team_cadences":
-            assert exported == rows
+        if not rows or "id" not in rows[0]:  # keyed otherwise: compared whole
+            assert export[table] == rows, table
             continue
+        exported = _by_id(export[table])
         assert set(exported) == set(_by_id(rows)), table
         for row_id, row in _by_id(rows).items():
             if table == "answers" and row["question"] == "gevoel":
