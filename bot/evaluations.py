@@ -260,7 +260,7 @@ class EvaluationDesk:
         )
         self._notify()
         if write.get("timers_new") and self.service.scheduler is not None:
-            await self.service.scheduler.arm_horizon()
+            await self.service.scheduler.arm_new(t["due_at"] for t in write["timers_new"])
 
     async def _refuse(self, ctx: _Context, refusal: Refusal) -> None:
         await self._answer(ctx, say(refusal.key, ctx.team.language, **refusal.params))
@@ -828,7 +828,7 @@ class EvaluationDesk:
                 preface=Message(MessageKind.say, text) if i == 0 else None,
             )
         if timers and self.service.scheduler is not None:
-            await self.service.scheduler.arm_horizon()
+            await self.service.scheduler.arm_new(t["due_at"] for t in timers)
 
     async def _send(
         self,
@@ -868,7 +868,7 @@ class EvaluationDesk:
         )
         self._notify()
         if write.get("timers_new") and self.service.scheduler is not None:
-            await self.service.scheduler.arm_horizon()
+            await self.service.scheduler.arm_new(t["due_at"] for t in write["timers_new"])
 
     async def _escalate(
         self,

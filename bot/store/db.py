@@ -12,9 +12,9 @@ Every statement through aiosqlite is a round trip to its thread (P1 in
 docs/performance.md), so needless ones are left out: a statement is one trip instead of
 four and BEGIN travels with the first statement (`bot.store.sqlite_driver`, on a
 database file; elsewhere BEGIN goes to the driver in one call instead of SQLAlchemy's
-cursor-execute-close), and a connection coming back to the
-pool is rolled back only when a transaction is still open on it (a task cancelled in the
-middle), not after every commit.
+cursor-execute-close), a read of one statement sends no BEGIN and its commit no trip
+(`ONE_STATEMENT`), and a connection coming back to the pool is rolled back only when a
+transaction is still open on it (a task cancelled in the middle), not after every commit.
 
 PostgreSQL is the production store: a bounded pool with pre-ping so a restarted server
 costs one retry, not an error. `schema` puts every table of this engine in one schema via
@@ -183,9 +183,9 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        if options.get(ONE_STATEMENT, False) and not options.get(WRITE_OPTION, False):
-            return  # one statement: SQLite's own transaction for it is enough
         write = options.get(WRITE_OPTION, False)
+        if options.get(ONE_STATEMENT, False) and not write:
+            return  # a read of one statement: SQLite's own transaction for it is enough
         driver: Any = conn.connection.driver_connection  # the aiosqlite connection
         begin = "BEGIN IMMEDIATE" if write else "BEGIN"
         if isinstance(driver, OneTripConnection):
