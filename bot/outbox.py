@@ -247,11 +247,20 @@ class RateLimiter:
             return
         for w in windows:
             sent = self._sent.get(w.key)
-            if sent is None or started not in sent:
+            if not sent:
                 continue
-            moved = sorted([*sent, ended])
-            moved.remove(started)
-            self._sent[w.key] = deque(moved, maxlen=sent.maxlen)
+            # A send just made is near the newest end: look for it from there (a window
+            # may hold many sends), and put `ended` where it keeps the times in order.
+            for back, at in enumerate(reversed(sent)):
+                if at == started:
+                    del sent[len(sent) - 1 - back]
+                    break
+            else:
+                continue
+            place = len(sent)
+            while place > 0 and sent[place - 1] > ended:
+                place -= 1
+            sent.insert(place, ended)
 
     def block(self, key: Key, until: datetime) -> None:
         """Allow nothing through `key` before `until` (a 429 for that key only)."""

@@ -176,3 +176,29 @@ def test_settling_a_send_that_was_never_counted_changes_nothing() -> None:
     limiter.settle(chat, s(5), s(6))  # not a counted start
     limiter.settle(chat, T0, T0)  # no time passed
     assert limiter.allowed_at(chat, T0) == s(1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=60),
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 30)), max_size=30),
+)
+def test_settling_keeps_each_window_the_sorted_times_of_its_sends(
+    starts: list[int], settles: list[tuple[int, int]]
+) -> None:
+    # Reference: a window is the sorted list of its sends' times, the newest `count`;
+    # settling moves one send at `started` (if counted) to `ended`.
+    window = Window(("overall", "slack"), 25, 1.0)
+    limiter = RateLimiter()
+    reference: list[datetime] = []
+    for start in sorted(starts):
+        limiter.record([window], s(start / 10))
+        reference = [*reference, s(start / 10)][-window.count :]
+    for pick, took in settles:
+        started = s(sorted(starts)[pick % len(starts)] / 10)
+        ended = started + timedelta(seconds=took / 10)
+        limiter.settle([window], started, ended)
+        if ended > started and started in reference:
+            reference.remove(started)
+            reference = sorted([*reference, ended])
+        assert list(limiter._sent[window.key]) == reference
