@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
@@ -218,6 +218,17 @@ class Store:
         self._writer = writer_engine(engine)
         attach(self._writer.sync_engine.dialect, self.keyring)
         self._writes = async_sessionmaker(self._writer, expire_on_commit=False)
+        # The hot writes' statements that depend on the backend, built once: building a
+        # statement costs more than running it (P1 and P4 in docs/performance.md).
+        self._put_events = (
+            self._insert(InboxRow)
+            .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+            .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key)
+        )
+        self._insert_skipping = {
+            model: self._insert(model).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            for model in (TimerRow, OutboxRow)
+        }
         # The pending outbox messages last read, opened, by their sealed text (outbox_due).
         self._opened_messages: dict[str, Mapping[str, Any]] = {}
 
@@ -459,14 +470,11 @@ class Store:
             first.setdefault((platform, key), n)
         if not first:
             return []
-        async with self._writing() as s:
+        async with self._writing_core() as conn:
             # Parameters as a list (executemany), not a multi-row VALUES: the statement is
             # then compiled once, not once for every size of burst.
-            result = await s.execute(
-                self._insert(InboxRow)
-                .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-                .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key),
-                [_new_event(*events[n], now) for n in first.values()],
+            result = await conn.execute(
+                self._put_events, [_new_event(*events[n], now) for n in first.values()]
             )
             stored = {(platform, key): id for id, platform, key in result.all()}
         return [
@@ -711,10 +719,10 @@ class Store:
         inbox = [w.inbox_id for w in writes if w.inbox_id is not None]
         if not (timers or outbox or inbox):
             return
-        async with self._writing() as s:
-            await self._insert_new(s, TimerRow, timers)
-            await self._insert_new(s, OutboxRow, outbox)
-            await _mark_handled(s, inbox, now)
+        async with self._writing_core() as conn:
+            await self._insert_new(conn, TimerRow, timers)
+            await self._insert_new(conn, OutboxRow, outbox)
+            await _mark_handled(conn, inbox, now)
 
     async def original_destination(self, run_id: str, msg_key: str) -> str | None:
         """Where the message first sent under `msg_key` went (edits go to the same chat)."""
@@ -804,16 +812,10 @@ class Store:
         for item in timers:
             by_outcome.setdefault((item.status, _short(item.note)), []).append(item.timer_row)
         claimed: set[int] = set()
-        async with self._writing() as s:
+        async with self._writing_core() as conn:
             for (status, note), ids in by_outcome.items():
-                result = await s.execute(
-                    update(TimerRow)
-                    .where(TimerRow.id.in_(ids), TimerRow.status == "pending")
-                    .values(
-                        status=status, handled_at=now, note=note, attempts=TimerRow.attempts + 1
-                    )
-                    .returning(TimerRow.id)
-                    .execution_options(synchronize_session=False)
+                result = await conn.execute(
+                    _CLAIM_TIMERS, {"ids": ids, "status": status, "now": now, "note": note}
                 )
                 claimed.update(result.scalars())
             events = [
@@ -822,12 +824,7 @@ class Store:
                 if item.timer_row in claimed
             ]
             if events:
-                await s.execute(
-                    self._insert(InboxRow).on_conflict_do_nothing(
-                        index_elements=["platform", "event_key"]
-                    ),
-                    events,
-                )
+                await conn.execute(self._put_events, events)
         return claimed
 
     async def reschedule_timer(self, id: int, due_at: datetime, note: str = "") -> bool:
@@ -915,24 +912,14 @@ class Store:
         """Mark messages delivered - (id, when, the platform's id for it) each - and give
         runs the platform thread their first message opened, in one transaction. A row
         no longer pending and a run that has a thread already are left as they are."""
-        async with self._writing() as s:
+        async with self._writing_core() as conn:
             if sent:
-                outbox = cast(Table, OutboxRow.__table__)
-                await s.execute(
-                    update(outbox)
-                    .where(outbox.c.id == bindparam("s_id"), outbox.c.status == "pending")
-                    .values(
-                        status="sent", sent_at=bindparam("s_at"), platform_ref=bindparam("s_ref")
-                    ),
-                    [{"s_id": i, "s_at": at, "s_ref": ref} for i, at, ref in sent],
+                await conn.execute(
+                    _OUTBOX_SENT, [{"s_id": i, "s_at": at, "s_ref": ref} for i, at, ref in sent]
                 )
             if threads:
-                runs = cast(Table, RunRow.__table__)
-                await s.execute(
-                    update(runs)
-                    .where(runs.c.id == bindparam("t_run"), runs.c.thread.is_(None))
-                    .values(thread=bindparam("t_thread")),
-                    [{"t_run": r, "t_thread": t} for r, t in threads.items()],
+                await conn.execute(
+                    _RUN_THREAD, [{"t_run": r, "t_thread": t} for r, t in threads.items()]
                 )
 
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> bool:
@@ -1401,6 +1388,14 @@ class Store:
         async with self._writes() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def _writing_core(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of Core statements only, without the ORM's session: for
+        the hot writes (intake, replies, sent marks, timer hand-over), about a third less
+        work per transaction (P1 in docs/performance.md)."""
+        async with self._writer.connect() as conn, conn.begin():
+            yield conn
+
     def _insert(self, model: type[Base]) -> Any:
         """INSERT with ON CONFLICT support for this backend (both spell it the same). Into
         the table, not the mapped class: the rows are complete (`_complete`), and the
@@ -1411,14 +1406,14 @@ class Store:
         return sqlite.insert(table)
 
     async def _insert_new(
-        self, s: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+        self,
+        s: AsyncSession | AsyncConnection,
+        model: type[TimerRow] | type[OutboxRow],
+        rows: Sequence[Mapping[str, Any]],
     ) -> None:
         """Insert timer or outbox rows; one whose idempotency key is known is skipped."""
         if rows:
-            await s.execute(
-                self._insert(model).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                rows,
-            )
+            await s.execute(self._insert_skipping[model], rows)
 
     async def _count(self, model: type[Base], *where: Any) -> int:
         async with self._reading() as s:
@@ -1571,15 +1566,12 @@ def _check_run_fields(write: StepWrite) -> None:
         raise ValueError(f"not run fields: {', '.join(sorted(unknown))}")
 
 
-async def _mark_handled(s: AsyncSession, inbox_ids: Sequence[int], now: datetime) -> None:
+async def _mark_handled(
+    s: AsyncSession | AsyncConnection, inbox_ids: Sequence[int], now: datetime
+) -> None:
     """The inbox rows a transaction answered: done."""
     if inbox_ids:
-        await s.execute(
-            update(InboxRow)
-            .where(InboxRow.id.in_(inbox_ids))
-            .values(status="done", handled_at=now, error="")
-            .execution_options(synchronize_session=False)
-        )
+        await s.execute(_MARK_HANDLED, {"ids": list(inbox_ids), "now": now})
 
 
 def _new_event(
@@ -1647,6 +1639,32 @@ _TEAM_AND_MEMBER = (
 )
 
 
+# The hot writes of Core statements, built once (see `Store._writing_core`).
+_inbox, _timers = cast(Table, InboxRow.__table__), cast(Table, TimerRow.__table__)
+_runs = cast(Table, RunRow.__table__)
+_MARK_HANDLED = (
+    update(_inbox)
+    .where(_inbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="done", handled_at=bindparam("now"), error="")
+)
+_CLAIM_TIMERS = (
+    update(_timers)
+    .where(_timers.c.id.in_(bindparam("ids", expanding=True)), _timers.c.status == "pending")
+    .values(
+        status=bindparam("status"),
+        handled_at=bindparam("now"),
+        note=bindparam("note"),
+        attempts=_timers.c.attempts + 1,
+    )
+    .returning(_timers.c.id)
+)
+_RUN_THREAD = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("t_run"), _runs.c.thread.is_(None))
+    .values(thread=bindparam("t_thread"))
+)
+
+
 # The read of `Store.outbox_due`, built once with parameters :now and :limit. The message
 # comes still sealed: `outbox_due` opens only those it has not opened before.
 _outbox = cast(Table, OutboxRow.__table__)
@@ -1658,6 +1676,11 @@ _OUTBOX_DUE = (
 )
 _MESSAGE_TYPE = cast(SealedJSON, _outbox.c.message.type)
 _OPENED_KEPT = 1_000  # opened outbox messages kept across partial reads, at most
+_OUTBOX_SENT = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("s_id"), _outbox.c.status == "pending")
+    .values(status="sent", sent_at=bindparam("s_at"), platform_ref=bindparam("s_ref"))
+)
 
 
 def _open_message(stored: Any, dialect: Any) -> Mapping[str, Any]:
