@@ -43,6 +43,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    tuple_,
     type_coerce,
     update,
 )
@@ -50,6 +51,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from bot.store.access_log import Access
@@ -405,6 +407,38 @@ class Store:
         values = rows[0]._mapping
         member = _detached(MemberRow, values) if values[_members.c.id] is not None else None
         return _detached(TeamRow, values), member
+
+    async def teams_and_members(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[TeamRow | None, MemberRow | None]]:
+        """`team_and_member` for many (platform, channel, user) at once, in one statement:
+        the inbox drain reads those of a whole batch of events together."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        rows = await self._read(
+            _TEAMS_AND_MEMBERS,
+            {
+                "channels": sorted({(p, c) for p, c, _ in wanted}),
+                "users": sorted({u for _, _, u in wanted}),
+            },
+        )
+        teams: dict[tuple[str, str], TeamRow] = {}
+        members: dict[tuple[str, str], MemberRow] = {}
+        for row in rows:
+            values = row._mapping
+            team = teams.get((values[_teams.c.platform], values[_teams.c.channel]))
+            if team is None:
+                team = _detached(TeamRow, values)
+                teams[(team.platform, team.channel)] = team
+            if values[_members.c.id] is not None:
+                members[(team.id, values[_members.c.user])] = _detached(MemberRow, values)
+        found: dict[tuple[str, str, str], tuple[TeamRow | None, MemberRow | None]] = {}
+        for platform, channel, user in wanted:
+            team = teams.get((platform, channel))
+            member = members.get((team.id, user)) if team is not None else None
+            found[(platform, channel, user)] = (team, member)
+        return found
 
     async def get_member(self, team_id: str, user: str) -> MemberRow | None:
         async with self._reading(one_statement=True) as s:
@@ -1665,6 +1699,21 @@ _RUN_THREAD = (
 )
 
 
+# The read of `Store.teams_and_members`: the teams on :channels ((platform, channel)
+# pairs), each with those of its members whose user is in :users (or none).
+_TEAMS_AND_MEMBERS = (
+    select(_teams, _members)
+    .select_from(
+        _teams.outerjoin(
+            _members,
+            (_members.c.team_id == _teams.c.id)
+            & _members.c.user.in_(bindparam("users", expanding=True)),
+        )
+    )
+    .where(tuple_(_teams.c.platform, _teams.c.channel).in_(bindparam("channels", expanding=True)))
+)
+
+
 # The read of `Store.outbox_due`, built once with parameters :now and :limit. The message
 # comes still sealed: `outbox_due` opens only those it has not opened before.
 _outbox = cast(Table, OutboxRow.__table__)
@@ -1689,9 +1738,13 @@ def _open_message(stored: Any, dialect: Any) -> Mapping[str, Any]:
 
 def _detached(model: type[Base], values: Mapping[Any, Any]) -> Any:
     """An object of `model` from a Core row holding its table's columns, detached as if
-    read by a session: added to a session later, it is updated, never inserted twice."""
+    read by a session: added to a session later, it is updated, never inserted twice.
+
+    Filled as the ORM's own loader fills what it reads (straight into the object's state,
+    without an attribute event per column): a third of the cost of `model(**values)`."""
     mapper = sa_inspect(model)
-    obj = model(**{attr.key: values[attr.columns[0]] for attr in mapper.column_attrs})
+    obj = mapper.class_manager.new_instance()
+    instance_dict(obj).update({attr.key: values[attr.columns[0]] for attr in mapper.column_attrs})
     make_transient_to_detached(obj)
     return obj
 

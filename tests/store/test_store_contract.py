@@ -202,6 +202,39 @@ async def test_a_channels_team_and_a_persons_row_in_it_come_in_one_read(store: S
     assert await store.team_and_member("telegram", "C1", "U1") == (None, None)
 
 
+async def test_the_teams_and_members_of_a_batch_of_events_come_in_one_read(store: Store) -> None:
+    c1, c2 = await new_team(store, "C1"), await new_team(store, "C2")
+    await store.upsert_member(c1.id, "U1", "An", now=NOW)
+    await store.upsert_member(c1.id, "U2", "Bo", now=NOW)
+    await store.upsert_member(c2.id, "U2", "Bo", now=NOW)
+    keys = [
+        ("slack", "C1", "U1"),
+        ("slack", "C1", "U3"),  # no such person in C1's team (yet)
+        ("slack", "C2", "U1"),  # U1 is in C1's team, not C2's
+        ("slack", "C2", "U2"),
+        ("slack", "C9", "U1"),  # no team on C9
+        ("telegram", "C1", "U1"),  # the same channel id on another platform
+    ]
+    found = await store.teams_and_members(keys)
+    assert {k: (t and t.id, m and (m.team_id, m.user)) for k, (t, m) in found.items()} == {
+        ("slack", "C1", "U1"): (c1.id, (c1.id, "U1")),
+        ("slack", "C1", "U3"): (c1.id, None),
+        ("slack", "C2", "U1"): (c2.id, None),
+        ("slack", "C2", "U2"): (c2.id, (c2.id, "U2")),
+        ("slack", "C9", "U1"): (None, None),
+        ("telegram", "C1", "U1"): (None, None),
+    }
+    # Each answer is what the read of one would have said.
+    for key in keys:
+        team, member = await store.team_and_member(*key)
+        batch_team, batch_member = found[key]
+        assert (team and team.name, member and member.id) == (
+            batch_team and batch_team.name,
+            batch_member and batch_member.id,
+        )
+    assert await store.teams_and_members([]) == {}
+
+
 async def test_roles_are_the_extra_roles_and_member_is_implicit(store: Store) -> None:
     team = await new_team(store)
     member = await store.upsert_member(
