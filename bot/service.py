@@ -169,6 +169,9 @@ class Service:
         # them go back there rather than into the team channel.
         self._private: set[int] = set()
         self._planned: set[str] = set()  # teams whose scheduled flows this process planned
+        # The team and member of the first event of each conversation in the batch being
+        # drained, read together for the whole batch (see `_read_teams_ahead`).
+        self._teams_ahead: dict[int, tuple[TeamRow | None, MemberRow | None]] = {}
         # Trajectories and their evaluation moments (issue #7).
         self.evaluations = EvaluationDesk(self)
         # Told when someone writes to the bot privately (Telegram: they pressed Start),
@@ -234,9 +237,26 @@ class Service:
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
-                done += sum(await asyncio.gather(*map(self._drain_lane, _lanes(rows))))
+                lanes = _lanes(rows)
+                await self._read_teams_ahead(lanes)
+                done += sum(await asyncio.gather(*map(self._drain_lane, lanes)))
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
+
+    async def _read_teams_ahead(self, lanes: Sequence[Sequence[InboxRow]]) -> None:
+        """Read the team and member of each conversation's first event, for the whole
+        batch in one statement instead of one read per event (P1 in docs/performance.md).
+
+        Only the first: an event may change its own team or member (a setting, a role, a
+        person who joined), so the next event of that conversation reads after it. The
+        first one's read stays true until it is handled, since a team's rows are changed
+        only by events of its own conversation, and conversations are lanes of their own.
+        """
+        self._teams_ahead = {}
+        keys = {row.id: key for row in (lane[0] for lane in lanes) if (key := _team_key(row))}
+        if keys:
+            found = await self.store.teams_and_members(keys.values())
+            self._teams_ahead = {id: found[key] for id, key in keys.items()}
 
     async def _drain_lane(self, rows: Sequence[InboxRow]) -> int:
         """Handle one conversation's rows in order, once one of the `LANES` is free;
@@ -397,7 +417,8 @@ class Service:
             if team is not None:
                 return team, None
         channel, name = str(payload["channel"]), str(payload.get("channel_name", ""))
-        found, member = await self.store.team_and_member(
+        ahead = self._teams_ahead.pop(row.id, None)
+        found, member = ahead or await self.store.team_and_member(
             row.platform, channel, str(payload.get("user") or "")
         )
         if found is not None and (not name or found.name == name):
@@ -1333,6 +1354,19 @@ def _lanes(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
         channel = "" if row.platform == "timer" else str(row.payload.get("channel", ""))
         lanes.setdefault((row.platform, channel), []).append(row)
     return list(lanes.values())
+
+
+def _team_key(row: InboxRow) -> tuple[str, str, str] | None:
+    """(platform, channel, user) under which `Service._team_and_member` looks up an
+    inbound event's team and person; None for the events it does not look up that way
+    (timers, private chats, a group's new id, an answer that names its run)."""
+    payload = row.payload
+    kind, channel = payload.get("kind"), str(payload.get("channel", ""))
+    if row.platform == "timer" or not channel or channel.startswith("dm:") or kind == "migrated":
+        return None
+    if kind == "answer" and payload.get("run"):
+        return None
+    return row.platform, channel, str(payload.get("user") or "")
 
 
 def _run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:

@@ -61,3 +61,41 @@ async def test_a_slow_channel_holds_up_only_itself(runtime: Runtime) -> None:
     assert await drain == 6
     assert [n for channel, n in handled if channel == "#traag"] == [0, 1, 2]  # in order
     assert await runtime.store.inbox_pending() == []
+
+
+async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier_ones_changed(
+    runtime: Runtime,
+) -> None:
+    service, store = runtime.service, runtime.store
+    for channel in ("#a", "#b", "#c"):  # the teams exist, anna is in each
+        await mention(runtime, channel, 0)
+    await service.drain()
+    reads: list[str] = []
+    for name in ("team_and_member", "teams_and_members"):
+        original = getattr(store, name)
+
+        async def counted(*args: object, _name: str = name, _original: object = original) -> object:
+            reads.append(_name)
+            return await _original(*args)  # type: ignore[operator]
+
+        setattr(store, name, counted)
+    # In #a anna switches the team to English, then mentions the bot: the second event
+    # must see the first one's change, not the team as the batch found it.
+    setting = {"kind": "command", "channel": "#a", "user": "anna", "command": "samen"}
+    assert await service.receive("console", "#a:taal", {**setting, "args": "taal en"})
+    await mention(runtime, "#a", 1)
+    await mention(runtime, "#b", 1)
+    await mention(runtime, "#c", 1)
+    assert await service.drain() == 4
+    # One read for the three conversations' first events, one for #a's second.
+    assert sorted(reads) == ["team_and_member", "teams_and_members"]
+    texts = [
+        str(q.message.get("text", ""))
+        for q in await store.outbox_due(datetime(2026, 11, 24, tzinfo=UTC))
+    ]
+    team_a = await store.team_for_channel("console", "#a", now=datetime.now(UTC))
+    assert team_a.language == "en"
+    help_en, help_nl = service._help("en"), service._help("nl")
+    assert help_en != help_nl
+    assert texts.count(help_en) == 1  # #a's answer after the switch, in English
+    assert texts.count(help_nl) == 5  # the first three, and #b's and #c's now
