@@ -809,6 +809,16 @@ class Store:
         async with self._reading(one_statement=True) as s:
             return list(await s.scalars(query))
 
+    async def pending_due(
+        self, *, due_before: datetime, after_id: int | None = None
+    ) -> list[tuple[int, datetime]]:
+        """(id, due time) of the pending timers due at or before `due_before`; with
+        `after_id`, only rows inserted after that one. What arming needs and no more: a
+        full arming reads every timer of the coming minutes, a thousand in a busy hour,
+        and whole rows took a tenth of a second of the event loop to build (P3)."""
+        rows = await self._read(_PENDING_DUE, {"before": due_before, "after": after_id or 0})
+        return [(row.id, row.due_at) for row in rows]
+
     async def get_timer(self, id: int) -> TimerRow | None:
         async with self._reading() as s:
             return await s.get(TimerRow, id)
@@ -1697,6 +1707,15 @@ _MEMBER = select(_members).where(
 )
 _INBOX_PENDING = (
     select(_inbox).where(_inbox.c.status == "new").order_by(_inbox.c.id).limit(bindparam("limit"))
+)
+_PENDING_DUE = (
+    select(_timers.c.id, _timers.c.due_at)
+    .where(
+        _timers.c.status == "pending",
+        _timers.c.due_at <= bindparam("before"),
+        _timers.c.id > bindparam("after"),
+    )
+    .order_by(_timers.c.due_at, _timers.c.id)
 )
 _RUNS_BY_ID = select(_runs).where(_runs.c.id.in_(bindparam("ids", expanding=True)))
 _RUN_THREADS = select(_runs.c.id, _runs.c.thread).where(

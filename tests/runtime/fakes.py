@@ -192,6 +192,13 @@ class FakeStore:
         )
         return rows[:limit] if limit is not None else rows
 
+    async def pending_due(
+        self, *, due_before: datetime, after_id: int | None = None
+    ) -> list[tuple[int, datetime]]:
+        await self._turn("pending_due", due_before)
+        rows = await self.pending_timers(due_before=due_before, after_id=after_id)
+        return [(r.id, r.due_at) for r in rows]
+
     async def get_timer(self, id: int) -> TimerRow | None:
         return self.timers.get(id)
 

@@ -61,15 +61,16 @@ def scheduler(
 
 
 def reads_of_pending(store: FakeStore) -> list[int | None]:
-    """Record each read of pending timers from now on (its `after_id`: None = full)."""
+    """Record each read of pending timers for arming from now on (its `after_id`: None =
+    full)."""
     asked: list[int | None] = []
-    read = store.pending_timers
+    read = store.pending_due
 
-    async def spy(**options: Any) -> list[TimerRow]:
+    async def spy(**options: Any) -> list[tuple[int, datetime]]:
         asked.append(options.get("after_id"))
         return await read(**options)
 
-    store.pending_timers = spy  # type: ignore[method-assign]
+    store.pending_due = spy  # type: ignore[method-assign]
     return asked
 
 
@@ -443,6 +444,53 @@ async def test_jobs_hold_their_instant_and_nothing_else() -> None:
         sched.disarm(same.id)
         sched.disarm(row.id)
         assert sched._aps.get_jobs() == []
+    finally:
+        await sched.stop()
+
+
+async def test_arming_many_instants_gives_the_event_loop_turns_and_wakes_apscheduler_rarely() -> (
+    None
+):
+    """A thousand meetings' next bells fall due a moment apart: a job each. Added in one
+    go, each waking APScheduler, they held the event loop for 150 ms (P3)."""
+    now = datetime.now(UTC)  # APScheduler runs jobs by the real clock: in the future
+    clock, store = FakeClock(now), FakeStore()
+    rows = [
+        store.add_timer("bell", now + MINUTE + n * timedelta(milliseconds=3)) for n in range(100)
+    ]
+    sched = Scheduler(store, clock, poll_interval=60.0)
+    await sched.start()  # arms the 100 instants in the start's tick
+    try:
+        assert sched._aps is not None and len(sched._aps.get_jobs()) == 100
+        wakeups, turns = 0, 0
+        process = sched._aps._process_jobs
+
+        def counted() -> float | None:
+            nonlocal wakeups
+            wakeups += 1
+            return process()  # type: ignore[no-any-return]
+
+        sched._aps._process_jobs = counted
+        for row in rows:  # moved: every job again
+            row.due_at += timedelta(seconds=1)
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        beside = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = turns
+        await sched.arm_horizon(now)
+        during = turns - before
+        for _ in range(3):
+            await asyncio.sleep(0)  # the wake-ups that were asked for run now
+        beside.cancel()
+        assert len(sched._aps.get_jobs()) == 100
+        assert during >= 100 // 25 - 1  # the loop had a turn between the groups
+        assert wakeups <= 100 // 25 + 1  # once per group, not once per job
     finally:
         await sched.stop()
 

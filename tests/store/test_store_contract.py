@@ -633,6 +633,31 @@ async def test_only_a_pending_timer_can_be_rescheduled(store: Store) -> None:
     assert (await store.get_timer(remind.id)).due_at == morning  # type: ignore[union-attr]
 
 
+async def test_arming_reads_only_the_ids_and_due_times_of_pending_timers(store: Store) -> None:
+    await started_run(
+        store,
+        timers_new=[
+            timer("bell", NOW + timedelta(minutes=10)),
+            timer("warn", NOW + timedelta(minutes=5)),
+            timer("later", NOW + timedelta(hours=1)),
+            timer("done", NOW - timedelta(minutes=1)),
+        ],
+    )
+    by_name = {t.timer: t for t in await store.pending_timers()}
+    assert await claim(store, by_name["done"].id, "sent", NOW)
+    horizon = NOW + timedelta(minutes=10)  # inclusive
+    warn, bell = by_name["warn"], by_name["bell"]
+    assert await store.pending_due(due_before=horizon) == [
+        (warn.id, warn.due_at),
+        (bell.id, bell.due_at),
+    ]
+    newest = max(warn.id, bell.id)
+    assert await store.pending_due(due_before=horizon, after_id=newest - 1) == [
+        (newest, by_name["bell" if newest == bell.id else "warn"].due_at)
+    ]
+    assert await store.pending_due(due_before=horizon, after_id=newest) == []
+
+
 async def test_cancelling_a_run_cancels_only_its_pending_timers(store: Store) -> None:
     team = await started_run(
         store,
