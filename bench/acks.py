@@ -28,6 +28,7 @@ from bench.world import (
     mark_outbox_delivered,
     meeting_flow,
     percentile,
+    scalar_now,
     seed_team,
     slack_runtime,
     write_flows,
@@ -79,11 +80,10 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
                 )
 
             async def pending() -> int:
-                async with store.sessionmaker() as s:
-                    query = select(func.count()).where(
-                        TimerRow.status == "pending", TimerRow.due_at <= due
-                    )
-                    return int(await s.scalar(query) or 0)
+                query = select(func.count()).where(
+                    TimerRow.status == "pending", TimerRow.due_at <= due
+                )
+                return int(await scalar_now(store, query) or 0)
 
             await runtime.start()
             freeze_startup_objects()  # as `samen run` does

@@ -22,13 +22,14 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bench.world import (
     fake_slack_elsewhere,
     mark_outbox_delivered,
     meeting_flow,
     percentile,
+    scalar_now,
     seed_team,
     slack_runtime,
     write_flows,
@@ -116,11 +117,8 @@ async def run(meetings: int = MEETINGS) -> str:
 
 
 async def _rung(store: Store) -> int:
-    async with store.sessionmaker() as s:
-        ids = await s.scalars(
-            select(OutboxRow.id).where(OutboxRow.kind == "bell", OutboxRow.status == "sent")
-        )
-        return len(list(ids))
+    query = select(func.count()).where(OutboxRow.kind == "bell", OutboxRow.status == "sent")
+    return int(await scalar_now(store, query) or 0)
 
 
 def _aware(moment: datetime) -> datetime:

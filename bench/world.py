@@ -179,6 +179,14 @@ async def mark_outbox_delivered(store: Store, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def scalar_now(store: Store, query: Any) -> Any:
+    """One value read while the runtime runs, as a reader: through `store.sessionmaker`
+    (the writer, on SQLite the write lock from BEGIN) the benchmark's own polling would
+    hold up the writes it measures."""
+    async with store.engine.connect() as conn:
+        return await conn.scalar(query)
+
+
 async def until(condition: Callable[[], bool], bound: float, step: float = 0.02) -> bool:
     """Wait until `condition()` holds or `bound` seconds pass; whether it holds."""
     end = time.monotonic() + bound
