@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -905,15 +905,23 @@ class Store:
 
     # ------------------------------------------------------------------ outbox (R-OUT)
 
-    async def outbox_due(self, now: datetime, limit: int = 200) -> list[QueuedMessage]:
+    async def outbox_due(
+        self, now: datetime, limit: int = 200, skip: Collection[tuple[str, str]] = ()
+    ) -> list[QueuedMessage]:
         """Pending messages that may go out at `now`: by priority (bells first), then in the
-        order they were written.
+        order they were written; none of the conversations (platform, destination) in
+        `skip` (the worker knows none of theirs may go yet).
 
         The outbox reads every pending row on each pass, so a row waiting through several
         passes is read several times: its message is opened (unsealed) only the first time
         and kept while the row stays pending. Kept by its sealed text, which changes with
         any new content or key: a kept message is always the one stored."""
-        rows = await self._read(_OUTBOX_DUE, {"now": now, "limit": limit})
+        if skip:
+            rows = await self._read(
+                _OUTBOX_DUE_SKIPPING, {"now": now, "limit": limit, "skip": sorted(skip)}
+            )
+        else:
+            rows = await self._read(_OUTBOX_DUE, {"now": now, "limit": limit})
         opened = self._opened_messages
         kept: dict[str, Mapping[str, Any]] = {}
         queued = []
@@ -926,7 +934,7 @@ class Store:
             if sealed is not None:
                 kept[sealed] = message
             queued.append(QueuedMessage(**{**row._mapping, "message": message}))
-        if len(rows) == limit and len(opened) + len(kept) <= _OPENED_KEPT:
+        if (len(rows) == limit or skip) and len(opened) + len(kept) <= _OPENED_KEPT:
             kept = {**opened, **kept}  # a partial read: the others may still be pending
         # Otherwise only what is still pending is kept: a sent row's message leaves memory.
         self._opened_messages = kept
@@ -1746,6 +1754,9 @@ _OUTBOX_DUE = (
     .where(_outbox.c.status == "pending", _outbox.c.not_before <= bindparam("now"))
     .order_by(_outbox.c.priority, _outbox.c.id)
     .limit(bindparam("limit"))
+)
+_OUTBOX_DUE_SKIPPING = _OUTBOX_DUE.where(
+    tuple_(_outbox.c.platform, _outbox.c.destination).not_in(bindparam("skip", expanding=True))
 )
 _MESSAGE_TYPE = cast(SealedJSON, _outbox.c.message.type)
 _OPENED_KEPT = 1_000  # opened outbox messages kept across partial reads, at most

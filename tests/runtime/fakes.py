@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -225,10 +225,18 @@ class FakeStore:
 
     # -- OutboxStore
 
-    async def outbox_due(self, now: datetime, limit: int = 200) -> list[OutboxRow]:
+    async def outbox_due(
+        self, now: datetime, limit: int = 200, skip: Collection[tuple[str, str]] = ()
+    ) -> list[OutboxRow]:
         await self._turn("outbox_due", now)
         rows = sorted(
-            (r for r in self.outbox.values() if r.status == "pending" and r.not_before <= now),
+            (
+                r
+                for r in self.outbox.values()
+                if r.status == "pending"
+                and r.not_before <= now
+                and (r.platform, r.destination) not in skip
+            ),
             key=lambda r: (r.priority, r.id),
         )
         return rows[:limit]

@@ -380,11 +380,11 @@ async def test_the_worker_survives_a_store_outage_and_logs_only_its_type(
     real_due = store.outbox_due
     down = True
 
-    async def flaky(now: datetime, limit: int = 200) -> list:  # type: ignore[type-arg]
+    async def flaky(now: datetime, limit: int = 200, skip: Any = ()) -> list:  # type: ignore[type-arg]
         if down:
             # Driver errors can quote the statement and its parameters: message text.
             raise ConnectionRefusedError("INSERT ... 'Mevrouw Jansen'")
-        return await real_due(now, limit)
+        return await real_due(now, limit, skip)
 
     store.outbox_due = flaky  # type: ignore[method-assign]
     async with running(make(store, clock, adapter), clock):
@@ -611,3 +611,58 @@ async def test_slack_deletes_keep_to_chat_delete_s_tier_3_and_do_not_hold_up_mes
     times = [t for t, d in adapter.deliveries if d.op == "delete"]
     assert max_in_window(times, 60.0) <= 50
     assert max_in_window(times, 1.0) <= 8
+
+
+async def test_a_conversation_waiting_for_its_budget_is_not_read_again_until_then(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """A bell and the next phase's header for one channel: the header waits a second for
+    the channel's budget. Read on every pass meanwhile, such rows were most of the
+    worker's work in a burst of bells (P4)."""
+    adapter = RecordingAdapter(clock)
+    bell = store.add_message("c1", T0)
+    header = store.add_message("c1", T0)
+    others = [store.add_message(f"c{i}", T0) for i in range(2, 6)]
+    reads: list[set[int]] = []
+    real = store.outbox_due
+
+    async def watched(now: datetime, limit: int = 200, skip: Any = ()) -> list[OutboxRow]:
+        rows = await real(now, limit, skip)
+        reads.append({r.id for r in rows})
+        return rows
+
+    store.outbox_due = watched  # type: ignore[method-assign]
+    outbox = make(store, clock, adapter)
+    await outbox.pump()
+    await outbox.flush()  # the bell and the others went; the header is next for c1
+    assert await outbox.pump() == at(T0, seconds=1)  # it waits a second: parked
+    for _ in range(3):  # woken again and again: the header is not read meanwhile
+        assert await outbox.pump() == at(T0, seconds=1)
+    assert header.id in reads[1] and all(header.id not in ids for ids in reads[2:])
+    await clock.advance(1)
+    await outbox.pump()
+    await outbox.flush()
+    assert header.id in reads[-1]
+    assert adapter.order() == [bell.id, *[o.id for o in others], header.id]
+
+
+async def test_an_edit_waits_for_its_original_also_while_that_ones_chat_is_parked(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(clock)
+    first = store.add_message("c1", T0)
+    original = store.add_message("c1", T0, kind="form", msg_key="form")
+    edit = store.add_message("c2", T0, kind="form", op="edit", msg_key="form")
+    outbox = make(store, clock, adapter)
+    await outbox.pump()
+    await outbox.flush()  # `first` went; c1 waits a second for `original`: parked
+    for _ in range(3):  # passes meanwhile do not read c1's rows: the edit still waits
+        await outbox.pump()
+        await outbox.flush()
+    assert adapter.order() == [first.id]
+    assert (edit.status, edit.attempts) == ("pending", 0)
+    await clock.advance(1)
+    for _ in range(2):
+        await outbox.pump()
+        await outbox.flush()
+    assert adapter.order() == [first.id, original.id, edit.id]

@@ -752,6 +752,31 @@ async def test_due_messages_come_by_priority_then_in_written_order(store: Store)
     assert await store.outbox_backlog() == 6
 
 
+async def test_due_messages_leave_out_the_conversations_the_worker_skips(store: Store) -> None:
+    await started_run(
+        store,
+        outbox=[
+            message("c1", destination="C1"),
+            message("c2", destination="C2"),
+            message("d1", destination="D1"),
+            message("telegram-c1", destination="C1", platform="telegram"),
+        ],
+    )
+    due = await store.outbox_due(NOW, skip={("slack", "C1"), ("slack", "D9")})
+    assert [o.idempotency_key for o in due] == ["c2", "d1", "telegram-c1"]
+    assert [o.idempotency_key for o in await store.outbox_due(NOW, skip=set())] == [
+        "c1",
+        "c2",
+        "d1",
+        "telegram-c1",
+    ]
+    # A message read while its conversation was skipped is opened as before.
+    [again] = await store.outbox_due(
+        NOW, skip={("slack", "C2"), ("slack", "D1"), ("telegram", "C1")}
+    )
+    assert (again.idempotency_key, again.message) == ("c1", {"text_id": "c1"})
+
+
 async def test_a_retry_counts_the_attempt_and_holds_the_message(store: Store) -> None:
     await started_run(store, outbox=[message("m1")])
     [m1] = await store.outbox_due(NOW)
