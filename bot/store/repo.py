@@ -227,6 +227,16 @@ class Store:
             .on_conflict_do_nothing(index_elements=["platform", "event_key"])
             .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key)
         )
+        upsert = self._insert(AnswerRow)
+        self._upsert_answers = upsert.on_conflict_do_update(
+            index_elements=["run_id", "step", "question", "member"],
+            set_={
+                "kind": upsert.excluded.kind,
+                "value": upsert.excluded.value,
+                "answered_at": upsert.excluded.answered_at,
+            },
+        )
+        self._run_updates: dict[tuple[str, ...], Any] = {}  # see `_run_update`
         self._insert_skipping = {
             model: self._insert(model).on_conflict_do_nothing(index_elements=["idempotency_key"])
             for model in (TimerRow, OutboxRow)
@@ -575,11 +585,11 @@ class Store:
         """Write one step of a run atomically; see `StepWrite`. Raises `StaleRun` (and
         writes nothing) when the run is not at `write.expected_version`."""
         _check_run_fields(write)
+        if write.expected_version is not None:
+            await self.commit_steps([write])  # every step of a run that exists: one path
+            return
         async with self._writing() as s:
-            if write.expected_version is None:
-                team_id = await self._insert_run(s, write)
-            else:
-                team_id = await self._update_run(s, write, write.expected_version)
+            team_id = await self._insert_run(s, write)
             await self._apply_steps(s, [write], {write.run_id: team_id}, write.now)
 
     async def commit_steps(self, writes: Sequence[StepWrite]) -> None:
@@ -602,15 +612,12 @@ class Store:
             if write.run.get("version", write.expected_version + 1) <= write.expected_version:
                 raise ValueError(f"run {write.run_id}: the new version must be higher")
         now = writes[0].now
-        async with self._writing() as s:
-            found = {
-                row.id: row
-                for row in await s.execute(
-                    select(RunRow.id, RunRow.version, RunRow.team_id)
-                    .where(RunRow.id.in_(ids))
-                    .with_for_update()  # PostgreSQL: held to the end; SQLite: the write lock
-                )
-            }
+        # Core statements built once, without the ORM's session, unless the access log is
+        # written too (it is appended through the session).
+        writing = self._writing() if any(w.access for w in writes) else self._writing_core()
+        async with writing as s:
+            # PostgreSQL: the rows locked to the end; SQLite: the write lock is held already.
+            found = {row.id: row for row in await s.execute(_RUNS_FOR_UPDATE, {"ids": ids})}
             for write in writes:
                 at = found.get(write.run_id)
                 if at is None or at.version != write.expected_version:
@@ -618,26 +625,18 @@ class Store:
                         write.run_id, write.expected_version, None if at is None else at.version
                     )
             # One UPDATE per set of fields written (the engine's steps all write the same).
-            runs = cast(Table, RunRow.__table__)
             by_fields: dict[tuple[str, ...], list[StepWrite]] = {}
             for write in writes:
                 by_fields.setdefault(tuple(sorted(write.run)), []).append(write)
             for fields, group in by_fields.items():
                 names = [f for f in fields if f != "version"]
                 await s.execute(
-                    update(runs)
-                    .where(runs.c.id == bindparam("b_id"))
-                    .values(
-                        {
-                            **{f: bindparam(f"b_{f}") for f in names},
-                            "version": bindparam("b_version"),
-                            "updated_at": now,
-                        }
-                    ),
+                    self._run_update(tuple(names)),
                     [
                         {
                             "b_id": w.run_id,
                             "b_version": w.run.get("version", cast(int, w.expected_version) + 1),
+                            "b_now": now,
                             **{f"b_{f}": w.run[f] for f in names},
                         }
                         for w in group
@@ -646,9 +645,27 @@ class Store:
             teams = {w.run_id: str(w.run.get("team_id", found[w.run_id].team_id)) for w in writes}
             await self._apply_steps(s, writes, teams, now)
 
+    def _run_update(self, names: tuple[str, ...]) -> Any:
+        """The UPDATE of a run's `names` (and version), built once per set of names."""
+        statement = self._run_updates.get(names)
+        if statement is None:
+            statement = (
+                update(_runs)
+                .where(_runs.c.id == bindparam("b_id"))
+                .values(
+                    {
+                        **{f: bindparam(f"b_{f}") for f in names},
+                        "version": bindparam("b_version"),
+                        "updated_at": bindparam("b_now"),
+                    }
+                )
+            )
+            self._run_updates[names] = statement
+        return statement
+
     async def _apply_steps(
         self,
-        s: AsyncSession,
+        s: AsyncSession | AsyncConnection,
         writes: Sequence[StepWrite],
         team_of_run: Mapping[str, str],
         now: datetime,
@@ -660,32 +677,13 @@ class Store:
             for a in w.answers
         ]
         if answers:
-            upsert = self._insert(AnswerRow)
-            await s.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["run_id", "step", "question", "member"],
-                    set_={
-                        "kind": upsert.excluded.kind,
-                        "value": upsert.excluded.value,
-                        "answered_at": upsert.excluded.answered_at,
-                    },
-                ),
-                answers,
-            )
+            await s.execute(self._upsert_answers, answers)
         # Cancel before inserting: a step may cancel a timer and set it again.
-        cancels = [{"c_run": w.run_id, "c_timer": t} for w in writes for t in w.timers_cancel]
+        cancels = [
+            {"c_run": w.run_id, "c_timer": t, "c_now": now} for w in writes for t in w.timers_cancel
+        ]
         if cancels:
-            timers = cast(Table, TimerRow.__table__)
-            await s.execute(
-                update(timers)
-                .where(
-                    timers.c.run_id == bindparam("c_run"),
-                    timers.c.timer == bindparam("c_timer"),
-                    timers.c.status == "pending",
-                )
-                .values(status="cancelled", handled_at=now),
-                cancels,
-            )
+            await s.execute(_CANCEL_TIMERS, cancels)
         new_timers = [
             _complete(TimerRow, t, {"run_id": w.run_id}) for w in writes for t in w.timers_new
         ]
@@ -708,6 +706,7 @@ class Store:
         await _mark_handled(s, [w.inbox_id for w in writes if w.inbox_id is not None], now)
         for write in writes:
             for access in write.access:
+                assert isinstance(s, AsyncSession)  # see commit_steps
                 await append_access(s, access, now)
 
     async def commit_messages(
@@ -1500,30 +1499,6 @@ class Store:
             raise StaleRun(write.run_id, None, await lock_run(s, write.run_id))
         return str(write.run["team_id"])
 
-    async def _update_run(self, s: AsyncSession, write: StepWrite, expected: int) -> str:
-        new_version = write.run.get("version", expected + 1)
-        if new_version <= expected:
-            raise ValueError(
-                f"run {write.run_id}: new version {new_version} must be higher than {expected}"
-            )
-        current = await s.execute(
-            select(RunRow.version, RunRow.team_id)
-            .where(RunRow.id == write.run_id)
-            .with_for_update()  # PostgreSQL: held to the end of the step; SQLite: ignored
-        )
-        found = current.one_or_none()
-        if found is None or found.version != expected:
-            raise StaleRun(write.run_id, expected, None if found is None else found.version)
-        result = await s.execute(
-            update(RunRow)
-            .where(RunRow.id == write.run_id, RunRow.version == expected)
-            .values(**{**write.run, "version": new_version, "updated_at": write.now})
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(result) != 1:  # the lock makes this unreachable; the guard stays
-            raise StaleRun(write.run_id, expected, None)
-        return str(write.run.get("team_id", found.team_id))
-
 
 async def lock_run(session: AsyncSession, run_id: str) -> int | None:
     """Lock a run's row for the rest of `session`'s transaction and return its version
@@ -1700,6 +1675,20 @@ _CLAIM_TIMERS = (
         attempts=_timers.c.attempts + 1,
     )
     .returning(_timers.c.id)
+)
+_RUNS_FOR_UPDATE = (
+    select(_runs.c.id, _runs.c.version, _runs.c.team_id)
+    .where(_runs.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+_CANCEL_TIMERS = (
+    update(_timers)
+    .where(
+        _timers.c.run_id == bindparam("c_run"),
+        _timers.c.timer == bindparam("c_timer"),
+        _timers.c.status == "pending",
+    )
+    .values(status="cancelled", handled_at=bindparam("c_now"))
 )
 _RUN_THREAD = (
     update(_runs)
