@@ -29,7 +29,7 @@ import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -214,7 +214,6 @@ class Store:
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         # Reads of one statement need no BEGIN of their own (see db.ONE_STATEMENT).
         self._one_statement = engine.execution_options(**{ONE_STATEMENT: True})
-        self._reads_one = async_sessionmaker(self._one_statement, expire_on_commit=False)
         # Writes start with BEGIN IMMEDIATE on SQLite, through one connection per process
         # (see db.writer_engine).
         self._writer = writer_engine(engine)
@@ -797,16 +796,15 @@ class Store:
     ) -> list[TimerRow]:
         """Pending timers, soonest first; with `due_before`, only those due at or before it;
         with `after_id`, only rows inserted after that one."""
-        query = select(TimerRow).where(TimerRow.status == "pending")
-        if after_id is not None:
-            query = query.where(TimerRow.id > after_id)
-        if due_before is not None:
-            query = query.where(TimerRow.due_at <= due_before)
-        query = query.order_by(TimerRow.due_at, TimerRow.id)
-        if limit is not None:
-            query = query.limit(limit)
-        async with self._reading(one_statement=True) as s:
-            return list(await s.scalars(query))
+        return await self._read_objects(
+            TimerRow,
+            _PENDING_TIMERS,
+            {
+                "before": due_before if due_before is not None else _NEVER,
+                "after": after_id or 0,
+                "limit": limit if limit is not None else _ALL,
+            },
+        )
 
     async def pending_due(
         self, *, due_before: datetime, after_id: int | None = None
@@ -1418,11 +1416,10 @@ class Store:
         return [_detached(model, row._mapping) for row in await self._read(statement, parameters)]
 
     @asynccontextmanager
-    async def _reading(self, *, one_statement: bool = False) -> AsyncIterator[AsyncSession]:
-        """A read transaction. `one_statement`: the block runs a single statement, which
-        needs no snapshot of its own (one trip to SQLite's thread fewer; the hot reads)."""
-        sessions = self._reads_one if one_statement else self._reads
-        async with sessions() as session, session.begin():
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """A read transaction: one snapshot for every statement in the block. (The hot
+        reads of one statement go through `_read`, with no BEGIN of their own.)"""
+        async with self._reads() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -1705,6 +1702,18 @@ _MEMBER = select(_members).where(
 _INBOX_PENDING = (
     select(_inbox).where(_inbox.c.status == "new").order_by(_inbox.c.id).limit(bindparam("limit"))
 )
+_PENDING_TIMERS = (
+    select(_timers)
+    .where(
+        _timers.c.status == "pending",
+        _timers.c.due_at <= bindparam("before"),
+        _timers.c.id > bindparam("after"),
+    )
+    .order_by(_timers.c.due_at, _timers.c.id)
+    .limit(bindparam("limit"))
+)
+_NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # "due before" with no bound
+_ALL = 2**62  # "limit" with no bound
 _PENDING_DUE = (
     select(_timers.c.id, _timers.c.due_at)
     .where(
