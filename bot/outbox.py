@@ -36,7 +36,10 @@ arrive in the order they were written. A row waiting for a retry stays the head 
 conversation: the worker reads pending rows up to `lookahead` into the future, so a
 retried row is never overtaken by a newer one. Across conversations candidates are taken
 by priority, then id: bells (priority 0) go first and are never starved by a backlog of
-reminders for other chats under the overall cap. Known limit: the worker reads at most
+reminders for other chats under the overall cap. A conversation whose head must wait for
+its budget (the chat's window, a 429) is parked until then: its rows are not read again
+meanwhile, and an edit elsewhere still waits for an original among them. Known limit: the
+worker reads at most
 `batch` rows per pass (ordered by priority, then id); with a larger backlog a high-priority
 row may overtake an older low-priority row for the same chat that was not read.
 
