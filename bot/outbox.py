@@ -39,9 +39,9 @@ by priority, then id: bells (priority 0) go first and are never starved by a bac
 reminders for other chats under the overall cap. A conversation whose head must wait for
 its budget (the chat's window, a 429) is parked until then: its rows are not read again
 meanwhile, and an edit elsewhere still waits for an original among them. Known limit: the
-worker reads at most
-`batch` rows per pass (ordered by priority, then id); with a larger backlog a high-priority
-row may overtake an older low-priority row for the same chat that was not read.
+worker reads at most `batch` rows per pass (ordered by priority, then id); with a larger
+backlog a high-priority row may overtake an older low-priority row for the same chat that
+was not read.
 
 Limits, 429 and retries (R-OUT-1..3)
 ------------------------------------
