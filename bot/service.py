@@ -169,6 +169,7 @@ class Service:
         # them go back there rather than into the team channel.
         self._private: set[int] = set()
         self._planned: set[str] = set()  # teams whose scheduled flows this process planned
+        self._help_texts: dict[str, str] = {}  # by language (see `_help`)
         # The team and member of the first event of each conversation in the batch being
         # drained, read together for the whole batch (see `_read_teams_ahead`).
         self._teams_ahead: dict[int, tuple[TeamRow | None, MemberRow | None]] = {}
@@ -887,15 +888,20 @@ class Service:
         await handlers[command.action](ctx, command.args)
 
     def _help(self, language: str) -> str:
-        names = sorted(
-            {
-                t.command
-                for f in self.flows.values()
-                for t in f.triggers
-                if isinstance(t, CommandTrigger)
-            }
-        )
-        return say("help", language, flows=", ".join(names) or "—")
+        """The help text (every mention gets it): made once per language, as the flows
+        are loaded once."""
+        text = self._help_texts.get(language)
+        if text is None:
+            names = sorted(
+                {
+                    t.command
+                    for f in self.flows.values()
+                    for t in f.triggers
+                    if isinstance(t, CommandTrigger)
+                }
+            )
+            text = self._help_texts[language] = say("help", language, flows=", ".join(names) or "—")
+        return text
 
     async def _cmd_help(self, ctx: _Context, args: tuple[str, ...]) -> None:
         await self._reply(ctx, self._help(ctx.team.language))

@@ -23,6 +23,7 @@ The rules it keeps:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -1775,11 +1776,19 @@ def _detached(model: type[Base], values: Mapping[Any, Any]) -> Any:
 
     Filled as the ORM's own loader fills what it reads (straight into the object's state,
     without an attribute event per column): a third of the cost of `model(**values)`."""
-    mapper = sa_inspect(model)
-    obj = mapper.class_manager.new_instance()
-    instance_dict(obj).update({attr.key: values[attr.columns[0]] for attr in mapper.column_attrs})
+    manager, columns = _loading(model)
+    obj = manager.new_instance()
+    instance_dict(obj).update({key: values[column] for key, column in columns})
     make_transient_to_detached(obj)
     return obj
+
+
+@functools.cache
+def _loading(model: type[Base]) -> tuple[Any, tuple[tuple[str, Any], ...]]:
+    """What `_detached` needs of `model`'s mapping, looked up once per model: its class
+    manager and (attribute, column) pairs."""
+    mapper = sa_inspect(model)
+    return mapper.class_manager, tuple((a.key, a.columns[0]) for a in mapper.column_attrs)
 
 
 def _rowcount(result: Any) -> int:
