@@ -16,10 +16,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.store.tables import AccessLogRow
 
@@ -53,29 +53,31 @@ def row_hash(prev: str, at: datetime, access: Access) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-async def append(session: AsyncSession, access: Access, now: datetime) -> AccessLogRow:
+async def append(session: AsyncSession | AsyncConnection, access: Access, now: datetime) -> None:
     """Add `access` to the chain inside the caller's (write) transaction, so the record
-    and what it records commit together."""
+    and what it records commit together. Core statements only, so that a transaction
+    with or without the ORM's session can carry it."""
     if access.action not in ACTIONS:
         raise ValueError(f"access action must be one of {', '.join(ACTIONS)}")
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session if isinstance(session, AsyncConnection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
     prev = await session.scalar(select(AccessLogRow.hash).order_by(AccessLogRow.id.desc()).limit(1))
     prev = prev or GENESIS
     at = now.astimezone(UTC)
-    row = AccessLogRow(
-        at=at,
-        action=access.action,
-        what=access.what[:200],
-        subject=access.subject[:128],
-        actor=access.actor[:128],
-        on_behalf_of=access.on_behalf_of[:128],
-        prev_hash=prev,
-        hash=row_hash(prev, at, _trimmed(access)),
+    trimmed = _trimmed(access)
+    await session.execute(
+        insert(cast(Table, AccessLogRow.__table__)).values(
+            at=at,
+            action=trimmed.action,
+            what=trimmed.what,
+            subject=trimmed.subject,
+            actor=trimmed.actor,
+            on_behalf_of=trimmed.on_behalf_of,
+            prev_hash=prev,
+            hash=row_hash(prev, at, trimmed),
+        )
     )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 def _trimmed(access: Access) -> Access:

@@ -404,23 +404,18 @@ class Store:
         self, platform: str, channel: str, user: str
     ) -> tuple[TeamRow | None, MemberRow | None]:
         """The team of a channel and `user`'s row in it (also when they left), in one read:
-        the two lookups of every inbound event. None for what does not exist yet.
-
-        The hottest read there is (P1 in docs/performance.md), so it is one statement built
-        once and run without the ORM's session (`_read`); the rows come back as detached
-        objects, as from any other read of the store."""
-        rows = await self._read(_TEAM_AND_MEMBER, {"p": platform, "c": channel, "u": user})
-        if not rows:
-            return None, None
-        values = rows[0]._mapping
-        member = _detached(MemberRow, values) if values[_members.c.id] is not None else None
-        return _detached(TeamRow, values), member
+        the two lookups of every inbound event. None for what does not exist yet."""
+        key = (platform, channel, user)
+        return (await self.teams_and_members([key]))[key]
 
     async def teams_and_members(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], tuple[TeamRow | None, MemberRow | None]]:
         """`team_and_member` for many (platform, channel, user) at once, in one statement:
-        the inbox drain reads those of a whole batch of events together."""
+        the inbox drain reads those of a whole batch of events together. The hottest read
+        there is (P1 in docs/performance.md): one Core statement built once, run without
+        the ORM's session (`_read`); the rows come back as detached objects, as from any
+        other read of the store."""
         wanted = set(keys)
         if not wanted:
             return {}
@@ -612,10 +607,7 @@ class Store:
             if write.run.get("version", write.expected_version + 1) <= write.expected_version:
                 raise ValueError(f"run {write.run_id}: the new version must be higher")
         now = writes[0].now
-        # Core statements built once, without the ORM's session, unless the access log is
-        # written too (it is appended through the session).
-        writing = self._writing() if any(w.access for w in writes) else self._writing_core()
-        async with writing as s:
+        async with self._writing_core() as s:
             # PostgreSQL: the rows locked to the end; SQLite: the write lock is held already.
             found = {row.id: row for row in await s.execute(_RUNS_FOR_UPDATE, {"ids": ids})}
             for write in writes:
@@ -706,7 +698,6 @@ class Store:
         await _mark_handled(s, [w.inbox_id for w in writes if w.inbox_id is not None], now)
         for write in writes:
             for access in write.access:
-                assert isinstance(s, AsyncSession)  # see commit_steps
                 await append_access(s, access, now)
 
     async def commit_messages(
@@ -1431,8 +1422,8 @@ class Store:
     @asynccontextmanager
     async def _writing_core(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction of Core statements only, without the ORM's session: for
-        the hot writes (intake, replies, sent marks, timer hand-over), about a third less
-        work per transaction (P1 in docs/performance.md)."""
+        the hot writes (intake, replies, steps, sent marks, timer hand-over), about a third
+        less work per transaction (P1 in docs/performance.md)."""
         async with self._writer.connect() as conn, conn.begin():
             yield conn
 
@@ -1642,22 +1633,13 @@ async def _count_in(s: AsyncSession, model: type[Base], *where: Any) -> int:
     return await s.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-# The read of `Store.team_and_member`, built once with parameters :p, :c and :u.
+# The tables of the prebuilt Core statements below.
 _teams, _members = cast(Table, TeamRow.__table__), cast(Table, MemberRow.__table__)
-_TEAM_AND_MEMBER = (
-    select(_teams, _members)
-    .select_from(
-        _teams.outerjoin(
-            _members, (_members.c.team_id == _teams.c.id) & (_members.c.user == bindparam("u"))
-        )
-    )
-    .where(_teams.c.platform == bindparam("p"), _teams.c.channel == bindparam("c"))
-)
+_inbox, _timers = cast(Table, InboxRow.__table__), cast(Table, TimerRow.__table__)
+_runs, _outbox = cast(Table, RunRow.__table__), cast(Table, OutboxRow.__table__)
 
 
 # The hot writes of Core statements, built once (see `Store._writing_core`).
-_inbox, _timers = cast(Table, InboxRow.__table__), cast(Table, TimerRow.__table__)
-_runs = cast(Table, RunRow.__table__)
 _MARK_HANDLED = (
     update(_inbox)
     .where(_inbox.c.id.in_(bindparam("ids", expanding=True)))
@@ -1703,26 +1685,22 @@ _MEMBER = select(_members).where(
 _INBOX_PENDING = (
     select(_inbox).where(_inbox.c.status == "new").order_by(_inbox.c.id).limit(bindparam("limit"))
 )
+# Pending timers due at or before :before and inserted after :after, soonest first.
+_PENDING = (
+    _timers.c.status == "pending",
+    _timers.c.due_at <= bindparam("before"),
+    _timers.c.id > bindparam("after"),
+)
 _PENDING_TIMERS = (
     select(_timers)
-    .where(
-        _timers.c.status == "pending",
-        _timers.c.due_at <= bindparam("before"),
-        _timers.c.id > bindparam("after"),
-    )
+    .where(*_PENDING)
     .order_by(_timers.c.due_at, _timers.c.id)
     .limit(bindparam("limit"))
 )
 _NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # "due before" with no bound
 _ALL = 2**62  # "limit" with no bound
 _PENDING_DUE = (
-    select(_timers.c.id, _timers.c.due_at)
-    .where(
-        _timers.c.status == "pending",
-        _timers.c.due_at <= bindparam("before"),
-        _timers.c.id > bindparam("after"),
-    )
-    .order_by(_timers.c.due_at, _timers.c.id)
+    select(_timers.c.id, _timers.c.due_at).where(*_PENDING).order_by(_timers.c.due_at, _timers.c.id)
 )
 _RUNS_BY_ID = select(_runs).where(_runs.c.id.in_(bindparam("ids", expanding=True)))
 _RUN_THREADS = select(_runs.c.id, _runs.c.thread).where(
@@ -1747,7 +1725,6 @@ _TEAMS_AND_MEMBERS = (
 
 # The read of `Store.outbox_due`, built once with parameters :now and :limit. The message
 # comes still sealed: `outbox_due` opens only those it has not opened before.
-_outbox = cast(Table, OutboxRow.__table__)
 _OUTBOX_DUE = (
     select(*[type_coerce(c, JSON).label(c.name) if c.name == "message" else c for c in _outbox.c])
     .where(_outbox.c.status == "pending", _outbox.c.not_before <= bindparam("now"))

@@ -5,9 +5,10 @@ handling of each event is watched (and one is held up) by wrapping `Service._han
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,15 +71,14 @@ async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier
     for channel in ("#a", "#b", "#c"):  # the teams exist, anna is in each
         await mention(runtime, channel, 0)
     await service.drain()
-    reads: list[str] = []
-    for name in ("team_and_member", "teams_and_members"):
-        original = getattr(store, name)
+    reads: list[list[tuple[str, str, str]]] = []  # the keys of each read of teams
+    read = store.teams_and_members
 
-        async def counted(*args: object, _name: str = name, _original: object = original) -> object:
-            reads.append(_name)
-            return await _original(*args)  # type: ignore[operator]
+    async def counted(keys: Iterable[tuple[str, str, str]]) -> Any:
+        reads.append(sorted(keys))
+        return await read(reads[-1])
 
-        setattr(store, name, counted)
+    store.teams_and_members = counted  # type: ignore[method-assign]
     # In #a anna switches the team to English, then mentions the bot: the second event
     # must see the first one's change, not the team as the batch found it.
     setting = {"kind": "command", "channel": "#a", "user": "anna", "command": "samen"}
@@ -88,7 +88,10 @@ async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier
     await mention(runtime, "#c", 1)
     assert await service.drain() == 4
     # One read for the three conversations' first events, one for #a's second.
-    assert sorted(reads) == ["team_and_member", "teams_and_members"]
+    assert reads == [
+        [("console", "#a", "anna"), ("console", "#b", "anna"), ("console", "#c", "anna")],
+        [("console", "#a", "anna")],
+    ]
     texts = [
         str(q.message.get("text", ""))
         for q in await store.outbox_due(datetime(2026, 11, 24, tzinfo=UTC))
