@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.core.effects import Message
-from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 
 # Limits, Delivery and DeliveryResult are shared with the outbox, which may not import
 # `adapters`: they are defined in bot/delivery.py and re-exported here, part of this contract.

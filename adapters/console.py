@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from adapters.base import Inbound, InboundHandler
-from bot.clock import Clock
 from bot.core.effects import Message, QuestionView
-from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.replies import say
+from bot.runtime.clock import Clock
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.replies import say
 
 CHANNEL = "team"
 

@@ -25,10 +25,10 @@ from bot.core.model import Flow
 from bot.core.problems import Problem
 from bot.demo import DEFAULT_SPEED, play
 from bot.flowfiles import find_test_files, load_flows, run_test_path
-from bot.privacy_cli import register as register_privacy_commands
+from bot.privacy.cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
-from bot.teams import TeamsFileError
+from bot.teams.teams_file import TeamsFileError
 from bot.wiring import build_runtime, freeze_startup_objects, platform_adapters
 
 app = typer.Typer(
@@ -284,7 +284,7 @@ async def _run_console(settings: Settings) -> None:
         await console.done.wait()
         # The input has ended: finish what it asked for before stopping (at most 10 s).
         for _ in range(100):
-            await runtime.service.drain()
+            await runtime.inbox.drain()
             if not await runtime.store.outbox_backlog():
                 break
             runtime.outbox.notify()
@@ -343,7 +343,7 @@ def export_trajectories(
     ] = None,
 ) -> None:
     """Trajectories and their evaluation history: codes, dates, states, outcomes; no text."""
-    from bot.export import FORMATS, render
+    from bot.trajectories.export import FORMATS, render
 
     if fmt not in FORMATS:
         raise _fail(f"--format must be csv or json, not '{fmt}'")
@@ -356,7 +356,7 @@ def export_trajectories(
 
 
 async def _export(settings: Settings, team: str | None) -> list[dict[str, Any]]:
-    from bot.export import trajectory_records
+    from bot.trajectories.export import trajectory_records
 
     store = await Store.open(settings.database_url_resolved(), migrate=True)
     try:

@@ -1,6 +1,6 @@
 """`samen demo`: a scripted team conversation played through the real runtime.
 
-Store (a fresh SQLite file), service, scheduler, outbox and the console adapter all run
+Store (a fresh SQLite file), inbox, runs, scheduler, outbox and the console adapter all run
 for real; only the clock is simulated. It jumps from one due timer to the next, and
 `speed` paces the jumps in real time (a simulated day takes 86400 / speed seconds), so
 the three days of the story take seconds.
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.wiring import Runtime, build_runtime, console_adapter
 
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -108,9 +108,9 @@ class _Director:
         """Let everything that is due now happen: events, timers, deliveries. When the
         outbox holds messages back for a rate limit, let those seconds pass too."""
         for _ in range(200):
-            await self.runtime.service.drain()
+            await self.runtime.inbox.drain()
             await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
+            await self.runtime.inbox.drain()
             wake = await self.runtime.outbox.pump()
             await self.runtime.outbox.flush()
             now = self.clock.now()
@@ -156,7 +156,7 @@ async def play(
     settings = Settings(data_dir=data_dir or Path(".samen-demo"), flows_dir=flows_dir)
     runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
     director = _Director(runtime, console, clock, speed)
-    await runtime.service.drain()
+    await runtime.inbox.drain()
     try:
         await console.start(runtime.inbound)
         await director.settle()

@@ -1,8 +1,10 @@
 """The composition root: the one place that picks concrete classes and connects them.
 
 `build_runtime` opens the store (migrating the embedded default), loads the flows,
-and connects service, scheduler, outbox and the platform adapters. Everything else in
-`bot/` receives what it needs from here; only this module imports `adapters`.
+builds the runtime (inbox, runs, outgoing, scheduler, outbox), lets every feature (teams,
+meetings, trajectories, privacy) register what it handles with the router, and connects
+the platform adapters. Everything else in `bot/` receives what it needs from here; only
+this module (with the CLI and the demo above it) imports `adapters`.
 """
 
 from __future__ import annotations
@@ -16,24 +18,32 @@ from typing import Any
 
 from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
-from bot.adapter_state import StoredAdapterState
-from bot.clock import Clock, SystemClock
-from bot.coalesce import Coalescer
 from bot.config import Settings
-from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
-from bot.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
-from bot.outbox import Outbox
-from bot.overview import Overview, overview
-from bot.retention import ensure_retention_timer
-from bot.scheduler import QuietHours, Scheduler
-from bot.service import Service
-from bot.starts import StartLinks
+from bot.meetings.bells import Bells
+from bot.meetings.planning import Planning
+from bot.meetings.schedules import Schedules
+from bot.privacy.guard import AnswerGuard
+from bot.privacy.retention import Retention, ensure_retention_timer
+from bot.runtime.adapter_state import StoredAdapterState
+from bot.runtime.clock import Clock, SystemClock
+from bot.runtime.coalesce import Coalescer
+from bot.runtime.inbox import Inbox
+from bot.runtime.outbox import Outbox
+from bot.runtime.outgoing import Outgoing
+from bot.runtime.router import Router
+from bot.runtime.runs import Runs
+from bot.runtime.scheduler import QuietHours, Scheduler
+from bot.store.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
 from bot.store.repo import Store
 from bot.store.sealed import Keyring
 from bot.store.tables import TimerRow
-from bot.teams import apply_teams, read_teams
-from bot.timezones import quiet_hours_for, remember_timezones
+from bot.teams.commands import TeamCommands
+from bot.teams.overview import Overview, overview
+from bot.teams.start_links import StartLinks
+from bot.teams.teams_file import apply_teams, read_teams
+from bot.teams.timezones import quiet_hours_for, remember_timezones
+from bot.trajectories.desk import EvaluationDesk, evaluation_quiet_hours
 
 
 @dataclass
@@ -42,21 +52,25 @@ class Runtime:
 
     store: Store
     flows: FlowSet
-    service: Service
+    inbox: Inbox
+    runs: Runs
+    outgoing: Outgoing
+    router: Router
     scheduler: Scheduler
     outbox: Outbox
     adapters: Sequence[Adapter]
     clock: Clock
+    schedules: Schedules
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self.service.run(), name="service"))
+        self._tasks.append(asyncio.create_task(self.inbox.run(), name="inbox"))
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         for adapter in self.adapters:
             await adapter.start(self.inbound)
-        await self.service.drain()  # events stored before a crash are handled first
+        await self.inbox.drain()  # events stored before a crash are handled first
         await self.scheduler.start()  # the startup sweep: past-due timers by their policy
-        await self.service.plan_schedules()  # the next time of every scheduled flow
+        await self.schedules.plan()  # the next time of every scheduled flow
 
     async def inbound(self, event: Inbound) -> None:
         """Adapters call this; it returns once the event is durable (then they ack)."""
@@ -67,18 +81,18 @@ class Runtime:
             "user_name": event.user_name,
             **event.payload,
         }
-        await self.service.receive(event.platform, event.key, payload)
+        await self.inbox.receive(event.platform, event.key, payload)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking events, let the work in hand finish, then close the store.
 
-        Service and outbox are asked to stop and given `grace` seconds to finish the step
+        Inbox and outbox are asked to stop and given `grace` seconds to finish the step
         or call they are in; only then are they cancelled. Cancelling a task inside a
         transaction would leave its connection to the garbage collector."""
         for adapter in self.adapters:
             await adapter.stop()
         await self.scheduler.stop()
-        self.service.stop()
+        self.inbox.stop()
         self.outbox.stop()
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=grace)
@@ -143,19 +157,37 @@ async def build_runtime(
         # The team's hours, in the zone of the one person a nudge is for when known.
         return await quiet_hours_for(store, row)
 
-    service = Service(
-        store, flows.flows, clock, notify_outbox=outbox.notify, group_platforms=("telegram",)
-    )
+    outgoing = Outgoing(store, clock, notify_outbox=outbox.notify, group_platforms=("telegram",))
+    router = Router()
+    runs = Runs(store, flows.flows, clock, outgoing, router)
+    inbox = Inbox(store, clock, runs, outgoing, router)
     scheduler = Scheduler(
         store,
         clock,
-        service.timer_due,
+        inbox.timer_due,
         quiet_hours=quiet_hours,
         use_apscheduler=use_apscheduler,
         poll_interval=poll_interval,
     )
-    service.scheduler = scheduler
-    service.lease = Lease.for_store(store, INBOX_LEASE, "inbox")
+    outgoing.scheduler = scheduler
+    inbox.lease = Lease.for_store(store, INBOX_LEASE, "inbox")
+    inbox.on_private = starts.started
+
+    # The features: each registers its words, timer kinds and hooks with the router.
+    teams = TeamCommands(store, flows.flows, runs, outgoing)
+    schedules = Schedules(store, flows.flows, runs, outgoing)
+    features = (
+        teams,
+        Bells(store, flows.flows, runs, outgoing),
+        Planning(store, flows.flows, runs, outgoing),
+        schedules,
+        EvaluationDesk(store, flows.flows, runs, outgoing, teams.may_change_settings),
+        Retention(store, flows.flows, clock, outgoing),
+    )
+    for feature in features:
+        feature.register(router)
+    router.check_answers(AnswerGuard(store, outgoing).check)  # names and BSNs: R-PRV-1
+
     for adapter in chosen:
         use_overview = getattr(adapter, "use_overview", None)
         if use_overview is not None:  # a platform with a home screen (Slack's App Home)
@@ -163,8 +195,9 @@ async def build_runtime(
         use_timezones = getattr(adapter, "use_timezones", None)
         if use_timezones is not None:  # a platform that knows each person's zone
             use_timezones(_zone_keeper(store, adapter.platform))
-    service.on_private = starts.started
-    return Runtime(store, flows, service, scheduler, outbox, chosen, clock)
+    return Runtime(
+        store, flows, inbox, runs, outgoing, router, scheduler, outbox, chosen, clock, schedules
+    )
 
 
 def _zone_keeper(store: Store, platform: str) -> Callable[[str, str], Awaitable[bool]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.planning import PlanExtras, event_code, pseudonym_problem, read_plan_extras
+from bot.meetings.planning import PlanExtras, event_code, pseudonym_problem, read_plan_extras
 
 
 @pytest.mark.parametrize(

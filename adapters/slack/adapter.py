@@ -39,8 +39,8 @@ from adapters.base import Inbound, InboundHandler
 from adapters.slack import parse
 from adapters.slack.home import render_home
 from adapters.slack.render import MODAL_CALLBACK, render_message, render_modal
-from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.overview import Overview
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.teams.overview import Overview
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 
 from adapters.slack.render import MAX_BLOCKS, escape
-from bot.overview import Overview
+from bot.teams.overview import Overview
 
 _WORDS: Final[dict[str, dict[str, str]]] = {
     "nl": {

@@ -85,7 +85,7 @@ from adapters.telegram.render import (
 from adapters.telegram.render import toggled_keyboard as _toggled
 from adapters.telegram.state import MemoryState, TelegramState
 from bot.core.effects import MessageKind
-from bot.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 
 log = logging.getLogger(__name__)
 

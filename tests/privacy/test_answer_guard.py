@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.store.tables import AnswerRow, InboxRow
 from bot.wiring import build_runtime

@@ -26,7 +26,7 @@ import pytest
 
 from adapters.base import Delivery, DeliveryResult
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.core.sensitive import passes_eleven_test
 from bot.wiring import build_runtime

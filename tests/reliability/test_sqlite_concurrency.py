@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.effects import Message, MessageKind
-from bot.outbox import message_to_json
+from bot.runtime.outbox import message_to_json
 from bot.store.repo import StepWrite, Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow
 

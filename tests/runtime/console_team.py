@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime, timedelta
 
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.wiring import Runtime
 
 # A meeting of two one-minute rounds (`/samen start kort`): its bells fall due a

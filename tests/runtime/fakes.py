@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.core.effects import Message, MessageKind
-from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.outbox import message_to_json
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.outbox import message_to_json
 from bot.store.repo import HandOver
 from bot.store.tables import OutboxRow, TimerRow
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock, ScaledClock, SystemClock
+from bot.runtime.clock import FakeClock, ScaledClock, SystemClock
 
 T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 

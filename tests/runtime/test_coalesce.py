@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.coalesce import Coalescer
+from bot.runtime.coalesce import Coalescer
 
 
 class Writes:

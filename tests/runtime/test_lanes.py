@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.store.tables import InboxRow
 from bot.wiring import Runtime, build_runtime

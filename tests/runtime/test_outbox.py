@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
-from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.outbox import Courier, Outbox, message_from_json, message_to_json, windows_for
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.outbox import Courier, Outbox, message_from_json, message_to_json, windows_for
 from bot.store.tables import OutboxRow
 
 from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, at, seconds

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
-from bot.timezones import quiet_hours_for, remember_timezones
+from bot.teams.timezones import quiet_hours_for, remember_timezones
 from bot.wiring import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parent.parent.parent

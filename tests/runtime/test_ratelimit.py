@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.delivery import Limits
-from bot.outbox import RateLimiter, Window, chat_key, windows_for
+from bot.runtime.delivery import Limits
+from bot.runtime.outbox import RateLimiter, Window, chat_key, windows_for
 
 from .fakes import SLACK, TELEGRAM
 

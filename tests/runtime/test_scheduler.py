@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from bot.clock import FakeClock, SystemClock
-from bot.lease import Lease
-from bot.scheduler import (
+from bot.runtime.clock import FakeClock, SystemClock
+from bot.store.lease import Lease
+from bot.runtime.scheduler import (
     DEFAULT_POLICIES,
     SHIFT_NOTE,
     WAIT_NOTE,

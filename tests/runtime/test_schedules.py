@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.store.tables import TimerRow
 from bot.wiring import build_runtime

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.starts import StartLinks
+from bot.runtime.clock import FakeClock
+from bot.teams.start_links import StartLinks
 from bot.store.repo import Store
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.repo import Store
-from bot.teams import TeamsFileError, apply_teams, read_teams
+from bot.teams.teams_file import TeamsFileError, apply_teams, read_teams
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete
 
 from adapters.console import ConsoleAdapter
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow

@@ -27,7 +27,7 @@ import aiohttp
 from fake_slack import Call, FakeSlack
 
 from adapters.slack import SlackAdapter, slack_adapter_from_env
-from bot.clock import FakeClock
+from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.wiring import Runtime, build_runtime
 

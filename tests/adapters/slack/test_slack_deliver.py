@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack import SlackAdapter
 from bot.core.effects import Message, MessageKind, QuestionView
-from bot.delivery import Delivery, DeliveryResult
+from bot.runtime.delivery import Delivery, DeliveryResult
 
 RUN = "0123456789abcdef"
 

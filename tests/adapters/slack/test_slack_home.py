@@ -15,7 +15,7 @@ from fake_slack import Call
 from slack_world import TEAM_CHANNEL, Workspace, workspace
 
 from adapters.slack.home import render_home
-from bot.overview import EvaluationDue, OpenQuestions, Overview, Upcoming
+from bot.teams.overview import EvaluationDue, OpenQuestions, Overview, Upcoming
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
 

@@ -7,7 +7,7 @@ from fake_telegram import FakeTelegram
 
 from adapters.telegram import TelegramAdapter
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
-from bot.delivery import Delivery, DeliveryResult
+from bot.runtime.delivery import Delivery, DeliveryResult
 
 GROUP = "-1001234567890"
 RUN = "0123456789abcdef"

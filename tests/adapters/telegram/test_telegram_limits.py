@@ -10,7 +10,7 @@ from fake_telegram import TOKEN, FakeTelegram
 
 from adapters.telegram import TelegramAdapter
 from bot.core.effects import Message, MessageKind
-from bot.delivery import Delivery
+from bot.runtime.delivery import Delivery
 
 GROUP = "-1001234567890"
 RUN = "0123456789abcdef"

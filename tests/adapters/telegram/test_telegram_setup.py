@@ -17,7 +17,7 @@ from adapters.telegram import (
 )
 from bot.config import Settings
 from bot.core.effects import Message, MessageKind
-from bot.delivery import Delivery
+from bot.runtime.delivery import Delivery
 
 SENTINEL = "Zeer-geheime-toelichting-over-cliënt"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from bot.clock import Clock
+from bot.runtime.clock import Clock
 from bot.store.repo import Store
 
 

@@ -5,7 +5,7 @@ When the outbox parks a private message because its person never pressed Start
 team's group that names them by first name and holds a deep link
 (`https://t.me/<bot>?start=<token>`), in the team's language. Further parked questions
 for the same person post nothing new while that link is open. When they press Start
-(`/start <token>` in their private chat, or any first private message), the service calls
+(`/start <token>` in their private chat, or any first private message), the inbox calls
 `StartLinks.started`: their links are used and the messages parked for them are pending
 again, in their original order.
 """
@@ -16,10 +16,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from bot.clock import Clock
 from bot.core.effects import Message, MessageKind
-from bot.outbox import message_to_json
-from bot.replies import say
+from bot.runtime.clock import Clock
+from bot.runtime.outbox import message_to_json
+from bot.runtime.replies import say
 from bot.store.repo import QueuedMessage, Store
 
 log = logging.getLogger("samen.starts")

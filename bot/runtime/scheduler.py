@@ -2,7 +2,7 @@
 
 Every nudge and bell is a row in `timers` (status pending -> sent | skipped | cancelled |
 failed). This module turns due rows into durable inbox events, exactly once, and nothing
-else: the service drains the inbox and feeds a `TimerFired` event to the engine.
+else: the inbox is drained and feeds a `TimerFired` event to the engine.
 
 Arming. An APScheduler 3 `AsyncIOScheduler` with its in-memory job store holds one job per
 instant at which pending rows within `horizon` (default 10 minutes) fall due - not one per
@@ -11,10 +11,10 @@ row, so that a thousand bells due together are one job, not a thousand (P3):
 pickled, no text, so renaming code loses nothing (R-SCH-4, -5) — with
 `misfire_grace_time=None` and `coalesce=True`, so that
 APScheduler's 1 s misfire grace never drops a timer (R-SCH-2). A poll loop every
-`poll_interval` seconds arms rows inserted since (by the service or another process) and
+`poll_interval` seconds arms rows inserted since (by a step or another process) and
 also fires anything due that no job fired (a backstop, and what drives the timers under a
 fake or scaled clock, for which APScheduler's real-time timing does not apply). The
-service may call `arm(row)` / `disarm(row_id)` right after its commit for immediacy.
+the runtime may call `arm(row)` / `disarm(row_id)` right after its commit for immediacy.
 
 Firing. `fire_due(now)` is the one code path: the APScheduler job, the poll loop, the
 startup sweep (R-SCH-1) and the tests all call it. It takes every pending row due at `now`
@@ -28,14 +28,14 @@ in due order, in batches, yielding to the event loop between them, and for each:
    or skipped with a note - and puts its inbox event - platform "timer", key
    `timer:<row id>`, payload `{"timer_row": id, "run_id": ..., "timer": <the engine's
    timer id>, "kind": ..., "catch_up": "fire" | "late" | "skip"}`; THEN awaits
-   `on_due(row, catch_up)` for each row it claimed, so that the service drains the
+   `on_due(row, catch_up)` for each row it claimed, so that the inbox drains the
    inbox. A crash writes nothing (the row stays pending; the next sweep hands it over);
    a row another sweep or process claimed first gets no second event, so two sweeps, two
    processes or a job racing the poll loop hand a row over once (R-SCH-1, -6, -7).
 
 One sweep runs at a time per process; a `fire_due` asked for meanwhile (a job, or
 `on_due` itself) is folded into the running sweep instead of waiting for it. `on_due`
-should be quick — a poke for the service to drain the inbox.
+should be quick — a poke for the inbox to drain.
 
 Catch-up defaults (lateness = now - due_at; `CatchUpPolicy` per kind, configurable):
 
@@ -86,8 +86,8 @@ from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from bot.clock import Clock
-from bot.lease import Lease
+from bot.runtime.clock import Clock
+from bot.store.lease import Lease
 from bot.store.repo import HandOver
 from bot.store.tables import TimerRow
 
@@ -98,7 +98,7 @@ WAIT_NOTE = "waited: working hours"
 _TICK = timedelta(microseconds=1)
 # Due rows handed over per transaction (`Store.hand_over`).
 HAND_OVER_GROUP = 25
-# A timer the service has just scheduled is armed at once only if due within this many
+# A timer a step has just scheduled is armed at once only if due within this many
 # polls; a later one is armed by a poll's full arming (`Scheduler.arm_new`).
 _POLLS_AHEAD = 2
 # Rows armed between two turns of the event loop (see `arm_horizon`).
@@ -427,7 +427,7 @@ class Scheduler:
     async def arm_horizon(self, now: datetime | None = None, *, full: bool | None = None) -> int:
         """Arm every pending row due within the horizon; disarm jobs of rows gone.
 
-        Called without `now` (the service, after a commit) it reads only the rows
+        Called without `now` (after a commit) it reads only the rows
         inserted since the last full arming: with a thousand timers in the horizon,
         reading them all after every step made each step cost O(timers) and stalled the
         event loop (P3 in docs/performance.md). The poll (`tick`) arms in full: rows that
@@ -437,7 +437,7 @@ class Scheduler:
         if full is None:
             full = now is not None or self._seen is None
         now = now if now is not None else self.clock.now()
-        # Only jobs armed before the read may be stale: a row the service arms while we
+        # Only jobs armed before the read may be stale: a row a step arms while we
         # read was committed after it and is missing from `rows` for that reason alone.
         before = dict(self._armed)
         rows = await self.store.pending_due(
@@ -475,7 +475,7 @@ class Scheduler:
         return await self.arm_horizon()
 
     def arm(self, row: TimerRow) -> bool:
-        """Arm a job for a pending row due within the horizon (after the service's commit)."""
+        """Arm a job for a pending row due within the horizon (after a step's commit)."""
         if not self.lease.held or row.status != "pending":
             return False
         if row.due_at > self.clock.now() + self.horizon:
@@ -643,7 +643,7 @@ class Scheduler:
             if self.on_due is not None:
                 try:
                     await self.on_due(row, catch)
-                except Exception as exc:  # the event is in the inbox; the service drains it
+                except Exception as exc:  # the event is in the inbox; the inbox drains it
                     log.warning(
                         "timer %s (%s): on_due failed: %s", row.id, row.kind, type(exc).__name__
                     )

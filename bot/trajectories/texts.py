@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from bot.replies import pick
+from bot.runtime.replies import pick
 
 TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
-    # Short words for one line of the MDO agenda (see bot.evaluations.agenda_lines).
+    # Short words for one line of the MDO agenda (see bot.trajectories.desk.agenda_lines).
     "label.plan_review": {"nl": "planevaluatie", "en": "plan review"},
     "label.continuation": {"nl": "vervolgvraag", "en": "continuation question"},
     "label.colleague": {"nl": "evaluatie met een collega", "en": "evaluation with a colleague"},

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.run import Run
-from bot.scheduler import QuietHours
+from bot.runtime.scheduler import QuietHours
 from bot.store.repo import Store
 from bot.store.tables import TeamRow, TimerRow
 

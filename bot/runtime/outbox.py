@@ -1,14 +1,15 @@
 """Delivery of outbox rows to the platforms: rate limits, 429 back-off, retries, order (R-OUT).
 
-The service writes one outbox row per message in the same transaction as the run; this
+The runtime writes one outbox row per message in the same transaction as the run; this
 worker delivers them through the adapters and records the outcome on the row.
 
 How a row becomes a platform call
 ---------------------------------
 - `row.platform` selects the adapter; `row.destination` is already the platform's chat
-  key (a channel id, or a user id for a direct message), written by the service.
+  key (a channel id, or a user id for a direct message), written by
+  bot/runtime/outgoing.py.
 - `row.message` is `message_to_json(message, thread=..., group=..., user=...)`: the
-  `Message` plus the routing fields the service sets when it writes the row:
+  `Message` plus the routing fields the runtime sets when it writes the row:
   `thread` (true when the message belongs in the run's thread; the worker then looks up
   the run's thread (`run_threads`, read once per pass and cached) and passes it as
   `Delivery.thread` — or none if the run has no thread yet), `group` (true for group
@@ -75,10 +76,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.clock import Clock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
-from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.lease import Lease
+from bot.runtime.clock import Clock
+from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.store.lease import Lease
 from bot.store.repo import QueuedMessage
 
 log = logging.getLogger("samen.outbox")

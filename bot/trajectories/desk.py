@@ -27,10 +27,10 @@ Logs carry ids only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -61,10 +61,14 @@ from bot.core.cadence import (
     state_of,
 )
 from bot.core.effects import Destination, Message, MessageKind
-from bot.core.model import CadenceTrigger
+from bot.core.model import Agenda, CadenceTrigger, Flow
 from bot.core.sensitive import PseudonymProblem, pseudonym_problem
-from bot.evaluation_replies import say
-from bot.scheduler import QuietHours
+from bot.runtime.context import Context
+from bot.runtime.outgoing import Outgoing
+from bot.runtime.replies import say as shell_say
+from bot.runtime.router import Router
+from bot.runtime.runs import Runs
+from bot.runtime.scheduler import QuietHours
 from bot.store.evaluations import EvaluationChanged, EvaluationStore, EvaluationWrite, new_id
 from bot.store.repo import Store
 from bot.store.tables import (
@@ -75,9 +79,7 @@ from bot.store.tables import (
     TimerRow,
     TrajectoryRow,
 )
-
-if TYPE_CHECKING:
-    from bot.service import Service, _Context
+from bot.trajectories.texts import say
 
 log = logging.getLogger("samen.evaluations")
 
@@ -122,7 +124,7 @@ async def due_for_mdo(store: Store, team_id: str, on: date) -> list[MdoItem]:
         trajectory = trajectories.get(row.trajectory_id)
         if trajectory is None:
             continue
-        ev = _lifecycle(row)
+        ev = lifecycle(row)
         state = state_of(ev, Policy.from_json(trajectory.policy, team_policy), on)
         asked = row.on_mdo_agenda is not None and state is not State.snoozed
         if state in (State.due, State.overdue) or asked:
@@ -165,7 +167,8 @@ async def agenda_lines(store: Store, team: TeamRow, on: date) -> tuple[str, ...]
     return tuple(lines)
 
 
-def _lifecycle(row: EvaluationRow) -> Evaluation:
+def lifecycle(row: EvaluationRow) -> Evaluation:
+    """An evaluation row as the pure cadence rules see it."""
     return Evaluation(row.due_on, row.status == "done", row.snoozed_until, row.snoozes)
 
 
@@ -175,31 +178,55 @@ def _lifecycle(row: EvaluationRow) -> Evaluation:
 class EvaluationDesk:
     """The `/samen traject|sessie|evaluaties|evaluatie` handlers and the evaluation timers."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.store = EvaluationStore(service.store)
+    def __init__(
+        self,
+        store: Store,
+        flows: Mapping[str, Flow],
+        runs: Runs,
+        outgoing: Outgoing,
+        may_change_settings: Callable[[Context], Awaitable[bool]],
+    ) -> None:
+        self.store = store
+        self.evaluations = EvaluationStore(store)
+        self.flows = dict(flows)
+        self.runs = runs
+        self.outgoing = outgoing
+        self.clock = runs.clock
+        # Who may set a team's policy: the team's rule (bot/teams), handed in by wiring.
+        self.may_change_settings = may_change_settings
+
+    def register(self, router: Router) -> None:
+        router.command("trajectory", self.trajectory)
+        router.command("session", self.session)
+        router.command("evaluations", self.due_list)
+        router.command("evaluation", self.evaluation)
+        router.timer("evaluation", self.on_timer)
+        router.agenda(Agenda.evaluations.value, self.agenda)
+
+    async def agenda(self, team: TeamRow, on: date) -> tuple[str, ...]:
+        """What a meeting with `agenda: evaluations` lists: see `agenda_lines`."""
+        return await agenda_lines(self.store, team, on)
 
     # -- helpers
 
     def _notify(self) -> None:
-        if self.service._notify_outbox is not None:
-            self.service._notify_outbox()
+        self.outgoing.notify()
 
     def _today(self, team: TeamRow) -> date:
-        return self.service.clock.now().astimezone(ZoneInfo(team.timezone)).date()
+        return self.clock.now().astimezone(ZoneInfo(team.timezone)).date()
 
     async def _policy(self, team: TeamRow, trajectory: TrajectoryRow | None = None) -> Policy:
-        base = Policy.from_json(await self.store.team_policy(team.id))
+        base = Policy.from_json(await self.evaluations.team_policy(team.id))
         return Policy.from_json(trajectory.policy, base) if trajectory is not None else base
 
     async def _hours(self, team: TeamRow, user: str) -> WorkingHours:
-        member = await self.service.store.get_member(team.id, user)
+        member = await self.store.get_member(team.id, user)
         zone = (member.timezone if member is not None else None) or team.timezone
         return WorkingHours.parse(zone, team.work_days, team.work_start, team.work_end)
 
     def _when(self, day: date, hours: WorkingHours) -> datetime:
         """A working moment on `day`, or the next one after now if that has passed."""
-        now = self.service.clock.now()
+        now = self.clock.now()
         moment = nudge_moment(day, hours)
         if moment >= now:
             return moment
@@ -233,9 +260,9 @@ class EvaluationDesk:
     def _date(self, day: date, language: str) -> str:
         return format_date(day, "d MMM yyyy", locale=language.replace("-", "_"))
 
-    def _reply_row(self, ctx: _Context, text: str) -> dict[str, Any]:
+    def _reply_row(self, ctx: Context, text: str) -> dict[str, Any]:
         assert ctx.member is not None
-        return self.service._row(
+        return self.outgoing.row(
             ctx.team,
             None,
             "reply",
@@ -244,14 +271,14 @@ class EvaluationDesk:
             Message(MessageKind.reply, text),
             f"inbox:{ctx.inbox.id}:reply:0",
             reply=True,
-            private=ctx.inbox.id in self.service._private,
+            private=ctx.inbox.id in self.outgoing.private,
         )
 
-    async def _answer(self, ctx: _Context, text: str, **write: Any) -> None:
+    async def _answer(self, ctx: Context, text: str, **write: Any) -> None:
         """Write the changes and the reply, and mark the command handled, atomically."""
-        await self.store.write(
+        await self.evaluations.write(
             EvaluationWrite(
-                now=self.service.clock.now(),
+                now=self.clock.now(),
                 by=ctx.member.user if ctx.member is not None else None,
                 outbox=[self._reply_row(ctx, text)],
                 inbox_id=ctx.inbox.id,
@@ -259,13 +286,13 @@ class EvaluationDesk:
             )
         )
         self._notify()
-        if write.get("timers_new") and self.service.scheduler is not None:
-            await self.service.scheduler.arm_new(t["due_at"] for t in write["timers_new"])
+        if write.get("timers_new"):
+            await self.outgoing.arm(t["due_at"] for t in write["timers_new"])
 
-    async def _refuse(self, ctx: _Context, refusal: Refusal) -> None:
+    async def _refuse(self, ctx: Context, refusal: Refusal) -> None:
         await self._answer(ctx, say(refusal.key, ctx.team.language, **refusal.params))
 
-    def _may_act(self, ctx: _Context, trajectory: TrajectoryRow) -> bool:
+    def _may_act(self, ctx: Context, trajectory: TrajectoryRow) -> bool:
         member = ctx.member
         return member is not None and (
             member.user == trajectory.owner or "coordinator" in member.roles
@@ -284,11 +311,11 @@ class EvaluationDesk:
     ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], list[date]]:
         """(evaluations to add, ids to drop, their timers, the next dates) for a replan."""
         if rows is None:
-            rows = await self.store.evaluations(trajectory_id=trajectory.id)
+            rows = await self.evaluations.evaluations(trajectory_id=trajectory.id)
         live = [r for r in rows if r.status in ("open", "done")]
         if agreed_next is None:
             done = [r for r in live if r.status == "done" and r.next_on is not None]
-            done.sort(key=lambda r: (r.done_at or self.service.clock.now(), r.id))
+            done.sort(key=lambda r: (r.done_at or self.clock.now(), r.id))
             agreed_next = done[-1].next_on if done else None
         existing = [
             Planned(r.id, Kind(r.kind), r.due_on, done=r.status == "done" or r.id == done_now)
@@ -315,25 +342,25 @@ class EvaluationDesk:
         kept = {r.id: r for r in live if r.id in plan.keep and r.status == "open"}
         upcoming = sorted(
             [m.due_on for m in plan.add]
-            + [effective_date(_lifecycle(r)) for r in kept.values() if r.id != done_now]
+            + [effective_date(lifecycle(r)) for r in kept.values() if r.id != done_now]
         )
         return adds, list(plan.drop), timers, upcoming
 
-    async def _find(self, ctx: _Context, ref: str) -> TrajectoryRow | None:
-        trajectory = await self.store.find_trajectory(ctx.team.id, ref)
+    async def _find(self, ctx: Context, ref: str) -> TrajectoryRow | None:
+        trajectory = await self.evaluations.find_trajectory(ctx.team.id, ref)
         if trajectory is None:
             await self._answer(ctx, say("unknown_ref", ctx.team.language, ref=ref))
         return trajectory
 
     async def _current(self, trajectory: TrajectoryRow) -> EvaluationRow | None:
         """The evaluation a command is about: the earliest open one."""
-        rows = await self.store.evaluations(trajectory_id=trajectory.id, status="open")
-        rows.sort(key=lambda r: (effective_date(_lifecycle(r)), r.created_at))
+        rows = await self.evaluations.evaluations(trajectory_id=trajectory.id, status="open")
+        rows.sort(key=lambda r: (effective_date(lifecycle(r)), r.created_at))
         return rows[0] if rows else None
 
     # -- /samen traject
 
-    async def trajectory(self, ctx: _Context, args: tuple[str, ...]) -> None:
+    async def trajectory(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.team.language
         if not args or args[0].lower() in _LIST:
             await self._list(ctx)
@@ -359,7 +386,7 @@ class EvaluationDesk:
             return
         await self._answer(ctx, say("usage", language))
 
-    async def _register(self, ctx: _Context, ref: str, day: str) -> None:
+    async def _register(self, ctx: Context, ref: str, day: str) -> None:
         """Register a treatment under a pseudonym (R-PRV-1: a code, never a name)."""
         language = ctx.team.language
         started = parse_date(day)
@@ -369,17 +396,17 @@ class EvaluationDesk:
             await self._answer(ctx, say("usage", language))
             return
         if problem is PseudonymProblem.identifying:  # a name or a BSN (R-PRV-1)
-            await self._answer(ctx, self.service_say("trajectory_name_like", language, ref=ref))
+            await self._answer(ctx, shell_say("trajectory_name_like", language, ref=ref))
             return
         if started > self._today(ctx.team):
-            await self._answer(ctx, self.service_say("trajectory_future", language))
+            await self._answer(ctx, shell_say("trajectory_future", language))
             return
-        now = self.service.clock.now()
-        trajectory = await self.service.store.add_trajectory(
+        now = self.clock.now()
+        trajectory = await self.store.add_trajectory(
             ctx.team.id, ref, ctx.member.user, started, now=now
         )
         if trajectory is None:
-            await self._answer(ctx, self.service_say("trajectory_exists", language, ref=ref))
+            await self._answer(ctx, shell_say("trajectory_exists", language, ref=ref))
             return
         policy = await self._policy(ctx.team, trajectory)
         adds, _, timers, upcoming = await self._plan(ctx.team, trajectory, policy, rows=[])
@@ -390,14 +417,8 @@ class EvaluationDesk:
         await self._answer(ctx, text, add=adds, timers_new=timers)
         log.info("trajectory %s registered with %d evaluations", trajectory.id, len(adds))
 
-    @staticmethod
-    def service_say(key: str, language: str, **params: object) -> str:
-        from bot.replies import say as reply
-
-        return reply(key, language, **params)
-
     async def _move_start(
-        self, ctx: _Context, trajectory: TrajectoryRow, args: tuple[str, ...]
+        self, ctx: Context, trajectory: TrajectoryRow, args: tuple[str, ...]
     ) -> None:
         language = ctx.team.language
         started = parse_date(args[0]) if args else None
@@ -405,7 +426,7 @@ class EvaluationDesk:
             await self._answer(ctx, say("usage", language))
             return
         if started > self._today(ctx.team):
-            await self._answer(ctx, self.service_say("trajectory_future", language))
+            await self._answer(ctx, shell_say("trajectory_future", language))
             return
         policy = await self._policy(ctx.team, trajectory)
         adds, drop, timers, upcoming = await self._plan(ctx.team, trajectory, policy, start=started)
@@ -426,8 +447,8 @@ class EvaluationDesk:
             timers_new=timers,
         )
 
-    async def _close(self, ctx: _Context, trajectory: TrajectoryRow) -> None:
-        rows = await self.store.evaluations(trajectory_id=trajectory.id, status="open")
+    async def _close(self, ctx: Context, trajectory: TrajectoryRow) -> None:
+        rows = await self.evaluations.evaluations(trajectory_id=trajectory.id, status="open")
         await self._answer(
             ctx,
             say("closed", ctx.team.language, ref=trajectory.client_ref),
@@ -437,7 +458,7 @@ class EvaluationDesk:
         )
 
     async def _set_policy(
-        self, ctx: _Context, trajectory: TrajectoryRow | None, words: tuple[str, ...]
+        self, ctx: Context, trajectory: TrajectoryRow | None, words: tuple[str, ...]
     ) -> None:
         language = ctx.team.language
         base = await self._policy(ctx.team, trajectory)
@@ -456,12 +477,10 @@ class EvaluationDesk:
             "weeks": policy.max_snooze_weeks,
         }
         if trajectory is None:
-            await self.store.set_team_policy(
-                ctx.team.id, policy.to_json(), self.service.clock.now()
-            )
+            await self.evaluations.set_team_policy(ctx.team.id, policy.to_json(), self.clock.now())
             changes: dict[str, Any] = {}
             dates: list[date] = []
-            for each in await self.store.trajectories(ctx.team.id):
+            for each in await self.evaluations.trajectories(ctx.team.id):
                 own = Policy.from_json(each.policy, policy)
                 adds, drop, timers, upcoming = await self._plan(ctx.team, each, own)
                 changes.setdefault("add", []).extend(adds)
@@ -496,17 +515,17 @@ class EvaluationDesk:
         )
         await self._answer(ctx, text, **changes)
 
-    async def _list(self, ctx: _Context) -> None:
+    async def _list(self, ctx: Context) -> None:
         language = ctx.team.language
         today = self._today(ctx.team)
         lines = []
-        for trajectory in await self.store.trajectories(ctx.team.id):
+        for trajectory in await self.evaluations.trajectories(ctx.team.id):
             current = await self._current(trajectory)
             if current is None:
                 upcoming = "—"
             else:
                 policy = await self._policy(ctx.team, trajectory)
-                ev = _lifecycle(current)
+                ev = lifecycle(current)
                 state = say(f"state.{state_of(ev, policy, today).value}", language)
                 upcoming = f"{self._date(effective_date(ev), language)} ({state})"
             lines.append(
@@ -527,7 +546,7 @@ class EvaluationDesk:
 
     # -- /samen sessie
 
-    async def session(self, ctx: _Context, args: tuple[str, ...]) -> None:
+    async def session(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.team.language
         if len(args) != 1:
             await self._answer(ctx, say("session_usage", language))
@@ -538,7 +557,7 @@ class EvaluationDesk:
         if trajectory.status != "open":
             await self._answer(ctx, say("not_open", language, ref=trajectory.client_ref))
             return
-        count = await self.store.log_session(trajectory.id)
+        count = await self.evaluations.log_session(trajectory.id)
         policy = await self._policy(ctx.team, trajectory)
         ref = trajectory.client_ref
         text = say("session_logged", language, sessions=count, ref=ref)
@@ -568,15 +587,15 @@ class EvaluationDesk:
 
     # -- /samen evaluaties
 
-    async def due_list(self, ctx: _Context, args: tuple[str, ...]) -> None:
+    async def due_list(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.team.language
         if args and args[0].lower() in _POLICY:
-            if not await self.service._may_change_settings(ctx):
-                await self._answer(ctx, self.service_say("not_allowed_settings", language))
+            if not await self.may_change_settings(ctx):
+                await self._answer(ctx, shell_say("not_allowed_settings", language))
                 return
             await self._set_policy(ctx, None, args[1:])
             return
-        items = await due_for_mdo(self.service.store, ctx.team.id, self._today(ctx.team))
+        items = await due_for_mdo(self.store, ctx.team.id, self._today(ctx.team))
         lines = [
             say(
                 "due_line",
@@ -599,7 +618,7 @@ class EvaluationDesk:
 
     # -- /samen evaluatie <code> mdo | klaar ... | uitstel ...
 
-    async def evaluation(self, ctx: _Context, args: tuple[str, ...]) -> None:
+    async def evaluation(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.team.language
         action = args[1].lower() if len(args) > 1 else ""
         if action not in _MDO | _DONE | _SNOOZE:
@@ -638,7 +657,7 @@ class EvaluationDesk:
 
     async def _done(
         self,
-        ctx: _Context,
+        ctx: Context,
         trajectory: TrajectoryRow,
         current: EvaluationRow,
         policy: Policy,
@@ -658,11 +677,11 @@ class EvaluationDesk:
             "course": done.course,
             "next_on": done.next_on,
             "done_by": ctx.member.user,
-            "done_at": self.service.clock.now(),
+            "done_at": self.clock.now(),
         }
         ref = trajectory.client_ref
         if done.outcome is Outcome.close:
-            others = await self.store.evaluations(trajectory_id=trajectory.id, status="open")
+            others = await self.evaluations.evaluations(trajectory_id=trajectory.id, status="open")
             await self._answer(
                 ctx,
                 say("done_closed", language, ref=ref),
@@ -702,14 +721,14 @@ class EvaluationDesk:
 
     async def _snooze(
         self,
-        ctx: _Context,
+        ctx: Context,
         trajectory: TrajectoryRow,
         current: EvaluationRow,
         policy: Policy,
         words: tuple[str, ...],
     ) -> None:
         language = ctx.team.language
-        ev = _lifecycle(current)
+        ev = lifecycle(current)
         result = parse_snooze(words, ev, self._today(ctx.team), policy)
         if isinstance(result, Refusal):
             await self._refuse(ctx, result)
@@ -743,17 +762,15 @@ class EvaluationDesk:
     async def on_timer(self, row: InboxRow, timer: str) -> None:
         """`evaluation:<id>:due|overdue|escalate` fell due: nudge if it still matters."""
         _, evaluation_id, what = ([*timer.split(":", 2), "", ""])[:3]
-        now = self.service.clock.now()
-        current = await self.store.get(evaluation_id)
-        trajectory = (
-            await self.service.store.get_trajectory(current.trajectory_id) if current else None
-        )
-        team = await self.service.store.get_team(trajectory.team_id) if trajectory else None
+        now = self.clock.now()
+        current = await self.evaluations.get(evaluation_id)
+        trajectory = await self.store.get_trajectory(current.trajectory_id) if current else None
+        team = await self.store.get_team(trajectory.team_id) if trajectory else None
         if current is None or trajectory is None or team is None or what not in TIMER_WHATS:
-            await self.service.store.inbox_done(row.id, now, error="evaluation gone")
+            await self.store.inbox_done(row.id, now, error="evaluation gone")
             return
         policy = await self._policy(team, trajectory)
-        ev = _lifecycle(current)
+        ev = lifecycle(current)
         state = state_of(ev, policy, self._today(team))
         wanted = {"due": (State.due, State.overdue), "overdue": (State.overdue,)}.get(
             what, (State.overdue,)
@@ -764,7 +781,7 @@ class EvaluationDesk:
             or state not in wanted
             or (what == "escalate" and current.escalated_at is not None)
         ):
-            await self.service.store.inbox_done(row.id, now)  # nothing to say any more
+            await self.store.inbox_done(row.id, now)  # nothing to say any more
             return
         language = team.language
         info = {
@@ -796,9 +813,7 @@ class EvaluationDesk:
         # Top the plan up to the horizon while we are here.
         adds, drop, timers, _ = await self._plan(team, trajectory, policy)
         flows = [
-            f
-            for f in self.service.flows.values()
-            if any(isinstance(t, CadenceTrigger) for t in f.triggers)
+            f for f in self.flows.values() if any(isinstance(t, CadenceTrigger) for t in f.triggers)
         ]
         if not flows:
             await self._send(
@@ -814,21 +829,21 @@ class EvaluationDesk:
             )
             return
         # The team's evaluation flow(s) follow the nudge, which goes first as their preface.
-        await self.store.write(
+        await self.evaluations.write(
             EvaluationWrite(
                 now=now, events={current.id: "nudged"}, add=adds, drop=drop, timers_new=timers
             )
         )
         for i, flow in enumerate(flows):
-            await self.service.start_flow(
+            await self.runs.start_flow(
                 team,
                 flow,
                 by=trajectory.owner,
                 inbox_id=row.id if i == len(flows) - 1 else None,
                 preface=Message(MessageKind.say, text) if i == 0 else None,
             )
-        if timers and self.service.scheduler is not None:
-            await self.service.scheduler.arm_new(t["due_at"] for t in timers)
+        if timers:
+            await self.outgoing.arm(t["due_at"] for t in timers)
 
     async def _send(
         self,
@@ -845,7 +860,7 @@ class EvaluationDesk:
         destination = Destination.person(to) if to else Destination.channel()
         message = Message(MessageKind.reminder, text)
         key = f"evaluation:{evaluation_id}:{what}:{to or 'team'}"
-        outbox = [self.service._row(team, None, "send", key, destination, message, key)]
+        outbox = [self.outgoing.row(team, None, "send", key, destination, message, key)]
         await self._write_timer(row, evaluation_id, what, outbox, **write)
 
     async def _write_timer(
@@ -857,9 +872,9 @@ class EvaluationDesk:
         **write: Any,
     ) -> None:
         events = {evaluation_id: "nudged" if what == "due" else what}
-        await self.store.write(
+        await self.evaluations.write(
             EvaluationWrite(
-                now=self.service.clock.now(),
+                now=self.clock.now(),
                 events=events,
                 outbox=outbox,
                 inbox_id=row.id,
@@ -867,8 +882,8 @@ class EvaluationDesk:
             )
         )
         self._notify()
-        if write.get("timers_new") and self.service.scheduler is not None:
-            await self.service.scheduler.arm_new(t["due_at"] for t in write["timers_new"])
+        if write.get("timers_new"):
+            await self.outgoing.arm(t["due_at"] for t in write["timers_new"])
 
     async def _escalate(
         self,
@@ -881,7 +896,7 @@ class EvaluationDesk:
     ) -> None:
         """Overdue for a while: the team's coordinators hear of it (the channel if none)."""
         language = team.language
-        members: list[MemberRow] = await self.service.store.members(team.id)
+        members: list[MemberRow] = await self.store.members(team.id)
         coordinators: list[str | None] = [m.user for m in members if "coordinator" in m.roles]
         coordinators = coordinators or [None]
         text = say(
@@ -896,7 +911,7 @@ class EvaluationDesk:
             key = f"evaluation:{current.id}:escalate:{user or 'team'}"
             destination = Destination.person(user) if user else Destination.channel()
             outbox.append(
-                self.service._row(
+                self.outgoing.row(
                     team, None, "send", key, destination, Message(MessageKind.reminder, text), key
                 )
             )
@@ -906,10 +921,10 @@ class EvaluationDesk:
                 current.id,
                 "escalated to coordinator",
                 outbox,
-                update={current.id: {"escalated_at": self.service.clock.now()}},
+                update={current.id: {"escalated_at": self.clock.now()}},
             )
         except EvaluationChanged:
-            await self.service.store.inbox_done(row.id, self.service.clock.now())
+            await self.store.inbox_done(row.id, self.clock.now())
 
 
 async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> QuietHours | None:

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.cadence import Policy, state_of
-from bot.evaluations import _lifecycle
 from bot.store.evaluations import EvaluationStore
 from bot.store.repo import Store
 from bot.store.tables import TeamRow
+from bot.trajectories.desk import lifecycle
 
 FORMATS = ("csv", "json")
 TRAJECTORY_COLUMNS = (
@@ -71,7 +71,7 @@ async def trajectory_records(
                         "evaluation": ev.id,
                         "kind": ev.kind,
                         "due_on": _iso(ev.due_on),
-                        "state": state_of(_lifecycle(ev), policy, today).value,
+                        "state": state_of(lifecycle(ev), policy, today).value,
                         "snoozes": ev.snoozes,
                         "snoozed_until": _iso(ev.snoozed_until),
                         "on_mdo_agenda": _iso(ev.on_mdo_agenda),

@@ -2,7 +2,7 @@
 
 The purge is a row in the timers table like every nudge and bell (kind "retention", no
 run), so it survives restarts: the scheduler's startup sweep hands over a purge that
-fell due while Samen was down. Handling it purges (bot/privacy.py) and schedules the
+fell due while Samen was down. Handling it purges (bot/store/privacy.py) and schedules the
 next one, a day later, in the same way. `ensure_retention_timer` is called at start; its
 idempotency key (the date) makes repeated calls and restarts harmless.
 """
@@ -14,8 +14,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot.core.model import Flow
-from bot.privacy import purge
+from bot.runtime.clock import Clock
+from bot.runtime.outgoing import Outgoing
+from bot.runtime.router import Router
+from bot.store.privacy import purge
 from bot.store.repo import Store
+from bot.store.tables import InboxRow
 
 TIMER_PREFIX = "retention:"
 TIMER_KIND = "retention"
@@ -50,3 +54,22 @@ async def on_retention_timer(
     await store.commit_messages(
         timers_new=[retention_timer(next_purge(now))], inbox_id=inbox_id, now=now
     )
+
+
+class Retention:
+    """Handles the daily purge timer (kind "retention") for the runtime."""
+
+    def __init__(
+        self, store: Store, flows: Mapping[str, Flow], clock: Clock, outgoing: Outgoing
+    ) -> None:
+        self.store = store
+        self.flows = dict(flows)
+        self.clock = clock
+        self.outgoing = outgoing
+
+    def register(self, router: Router) -> None:
+        router.timer(TIMER_KIND, self.on_timer)
+
+    async def on_timer(self, row: InboxRow, timer: str) -> None:
+        await on_retention_timer(self.store, self.flows, row.id, self.clock.now())
+        await self.outgoing.rearm()

@@ -7,8 +7,13 @@ sentence falls back to Dutch, so a reply is never empty.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Final
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
 
 REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "help": {
@@ -277,3 +282,22 @@ def pick(
         if lang in variants:
             return variants[lang].format(**params)
     return next(iter(variants.values())).format(**params)
+
+
+_COMMAND_WORD = re.compile(r"/?[a-z+0-9]{1,12}")
+
+
+def first_word(typed: str) -> str:
+    """Only the command word of what someone typed, for echoing it back: the rest may be
+    a client's name (minimal echo, R-PRV-3). A word that could itself be a name (not a
+    short lowercase word) is shown as "…"."""
+    words = typed.split()
+    if not words:
+        return ""
+    return words[0] if _COMMAND_WORD.fullmatch(words[0]) else "…"
+
+
+def local_moment(moment: datetime, timezone: str, language: str) -> str:
+    """`moment` as people of a team read it: in their zone and language ("wo 25 nov 14:00")."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return format_datetime(local, "EEE d MMM HH:mm", locale=language.replace("-", "_"))

@@ -1,0 +1,1 @@
+"""Meetings: /bel and the bells; planned events (bezoek, verzet, afzeggen); scheduled flows."""

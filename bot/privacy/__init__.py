@@ -1,0 +1,1 @@
+"""Privacy: the name and BSN guard, export and forget, retention, keys and the audit commands."""

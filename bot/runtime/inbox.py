@@ -1,0 +1,398 @@
+"""The inbox: every inbound event stored durably first, then drained in order.
+
+Every inbound event - a chat command, an answer, a timer that fell due - is first stored
+in the inbox (unique per platform event id, R-ING-1..4) and only then acknowledged. The
+inbox is drained in arrival order within each conversation, conversations side by side
+(lanes), and each event is dispatched: a timer of a run and an answer to the run (see
+`bot/runtime/runs.py`), everything else to what a feature registered with the `Router`
+(`/samen` words, `/bel`, timer kinds, mentions). Nothing here talks to a platform.
+
+Logs carry ids and event kinds only (R-PRV-8): never answer text, names or secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.commands import UnknownSamenCommand, parse_samen
+from bot.core.events import Answered, AnswerKind, TimerFired
+from bot.runtime.clock import Clock
+from bot.runtime.coalesce import Coalescer
+from bot.runtime.context import Context
+from bot.runtime.outgoing import Outgoing
+from bot.runtime.replies import first_word, say
+from bot.runtime.router import Router
+from bot.runtime.runs import Runs
+from bot.store.lease import Lease
+from bot.store.repo import Store
+from bot.store.tables import InboxRow, MemberRow, TeamRow
+
+log = logging.getLogger("samen.inbox")
+
+# Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
+LATE_CATCH_UPS = frozenset({"late", "skip"})
+# At most this many timers of different runs are committed together (group commit).
+TIMER_GROUP = 25
+# Conversations whose events are handled side by side (see `Inbox.drain`).
+LANES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """An inbox row's payload, read once into named fields (adapters store these keys)."""
+
+    kind: str
+    channel: str
+    user: str
+    user_name: str
+    command: str
+    args: str
+    run: str
+    step: str
+    question: str
+    value: str | tuple[str, ...]
+    answer_kind: str
+    channel_name: str
+    to: str
+    timer: str
+    run_id: str | None
+    catch_up: str
+
+    @classmethod
+    def of(cls, row: InboxRow) -> Inbound:
+        p: Mapping[str, Any] = row.payload
+        value = p.get("value", "")
+        run_id = p.get("run_id")
+        return cls(
+            kind=str(p.get("kind") or ""),
+            channel=str(p.get("channel") or ""),
+            user=str(p.get("user") or ""),
+            user_name=str(p.get("user_name") or ""),
+            command=str(p.get("command") or ""),
+            args=str(p.get("args") or ""),
+            run=str(p.get("run") or ""),
+            step=str(p.get("step") or ""),
+            question=str(p.get("question") or ""),
+            value=tuple(str(v) for v in value) if isinstance(value, list) else str(value or ""),
+            answer_kind=str(p.get("answer_kind") or "value"),
+            channel_name=str(p.get("channel_name") or ""),
+            to=str(p.get("to") or ""),
+            timer=str(p.get("timer") or ""),
+            run_id=None if run_id is None else str(run_id),
+            catch_up=str(p.get("catch_up") or ""),
+        )
+
+    @property
+    def private_chat(self) -> bool:
+        return self.channel.startswith("dm:")
+
+
+class Inbox:
+    """Stores inbound events and turns them into run steps and handler calls."""
+
+    def __init__(
+        self, store: Store, clock: Clock, runs: Runs, outgoing: Outgoing, router: Router
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.runs = runs
+        self.outgoing = outgoing
+        self.router = router
+        # Events that arrive together are stored together (one transaction per burst).
+        self._intake: Coalescer[tuple[str, str, dict[str, Any]], int | None] = Coalescer(
+            self._store_events
+        )
+        self._drain_lock = asyncio.Lock()
+        self._lane_slots = asyncio.Semaphore(LANES)  # conversations drained side by side
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._seen: set[str] = set()  # teams this process has seen (see `Router.team_seen`)
+        self.handled = 0
+        # The team and member of the first event of each conversation in the batch being
+        # drained, read together for the whole batch (see `_read_teams_ahead`).
+        self._teams_ahead: dict[int, tuple[TeamRow | None, MemberRow | None]] = {}
+        # Told when someone writes to the bot privately (Telegram: they pressed Start),
+        # so messages parked for them go out (bot/teams/start_links.py).
+        self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
+        # Which process handles the inbox (bot/store/lease.py): on PostgreSQL one at a
+        # time, so that an event stored by any process is handled once; None: this one.
+        self.lease: Lease | None = None
+
+    # ------------------------------------------------------------------ intake
+
+    async def receive(self, platform: str, key: str, payload: Mapping[str, Any]) -> bool:
+        """Store an inbound event durably (R-ING-3); False when it was a duplicate.
+
+        Adapters acknowledge the platform only after this returns."""
+        stored = await self._intake((platform, key, dict(payload)))
+        self._wake.set()
+        if stored is None:
+            log.info("inbox duplicate absorbed platform=%s", platform)
+        return stored is not None
+
+    async def _store_events(
+        self, events: list[tuple[str, str, dict[str, Any]]]
+    ) -> list[int | None]:
+        return await self.store.inbox_put_many(events, self.clock.now())
+
+    async def timer_due(self, *_: object) -> None:
+        """The scheduler put a fired timer into the inbox: go and handle it."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ draining
+
+    async def run(self, poll_interval: float = 1.0) -> None:
+        """Drain the inbox whenever woken (or every `poll_interval`), until stopped."""
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
+            self._wake.clear()
+            await self.drain()
+        if self.lease is not None:
+            await self.lease.release()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def draining(self) -> bool:
+        """A drain is under way (in this process)."""
+        return self._drain_lock.locked()
+
+    async def drain(self) -> int:
+        """Handle every pending inbox row; return how many.
+
+        Rows are handled in arrival order within each conversation (a channel, a private
+        chat; all timers count as one), and conversations side by side, up to `LANES` at a
+        time: one team's slow command does not hold up the next team, and the waits of one
+        event for the database overlap with the work of another. Runs are still changed
+        under their own lock, one step at a time."""
+        done = 0
+        async with self._drain_lock:
+            while True:
+                if self.lease is not None and not await self.lease.check():
+                    return done  # another process handles the inbox (and takes it over)
+                rows = await self.store.inbox_pending(limit=100)
+                if not rows:
+                    return done
+                lanes = conversations(rows)
+                await self._read_teams_ahead(lanes)
+                done += sum(await asyncio.gather(*map(self._drain_lane, lanes)))
+                if self._stopping:
+                    return done  # the rest waits in the inbox for the next start
+
+    async def _read_teams_ahead(self, lanes: Sequence[Sequence[InboxRow]]) -> None:
+        """Read the team and member of each conversation's first event, for the whole
+        batch in one statement instead of one read per event (P1 in docs/performance.md).
+
+        Only the first: an event may change its own team or member (a setting, a role, a
+        person who joined), so the next event of that conversation reads after it. The
+        first one's read stays true until it is handled, since a team's rows are changed
+        only by events of its own conversation, and conversations are lanes of their own.
+        """
+        self._teams_ahead = {}
+        keys = {row.id: key for row in (lane[0] for lane in lanes) if (key := team_key(row))}
+        if keys:
+            found = await self.store.teams_and_members(keys.values())
+            self._teams_ahead = {id: found[key] for id, key in keys.items()}
+
+    async def _drain_lane(self, rows: Sequence[InboxRow]) -> int:
+        """Handle one conversation's rows in order, once one of the `LANES` is free;
+        return how many."""
+        at = 0
+        async with self._lane_slots:
+            while at < len(rows) and not self._stopping:
+                group = run_timers(rows[at:])
+                if len(group) > 1:
+                    await self._handle_run_timers(group)
+                else:
+                    group = list(rows[at : at + 1])
+                    await self._handle_safely(group[0])
+                at += len(group)
+        return at
+
+    async def _handle_safely(self, row: InboxRow) -> None:
+        try:
+            await self._handle(row)
+        except Exception as error:  # one bad event must never stop the others
+            log.exception("inbox row %s failed: %s", row.id, type(error).__name__)
+            await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
+        finally:
+            self.outgoing.private.discard(row.id)
+        self.handled += 1
+
+    async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
+        timers = []
+        for row in rows:
+            read = Inbound.of(row)
+            assert read.run_id is not None
+            fired = TimerFired(read.timer, late=read.catch_up in LATE_CATCH_UPS)
+            timers.append((row.id, read.run_id, fired))
+        if await self.runs.advance_timers(timers):
+            self.handled += len(rows)
+            return
+        for row in rows:
+            await self._handle_safely(row)
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _handle(self, row: InboxRow) -> None:
+        read = Inbound.of(row)
+        now = self.clock.now()
+        if row.platform == "timer":
+            await self._on_timer(row, read)
+            return
+        if read.private_chat and read.kind != "answer":
+            # A private chat is no team (e.g. Telegram's /start): it may open the way for
+            # messages that waited until the person started the bot.
+            if self.on_private is not None and read.user:
+                await self.on_private(row.platform, read.user, row.payload)
+            await self.store.inbox_done(row.id, now)
+            return
+        if read.kind == "migrated":
+            # The platform gave the group a new id (Telegram: upgraded to a supergroup).
+            moved = await self.store.move_channel(row.platform, read.channel, read.to)
+            log.info("inbox row %s: channel moved=%s", row.id, moved)
+            await self.store.inbox_done(row.id, now)
+            return
+        team, known = await self._team_and_member(row, read)
+        if team.id not in self._seen:
+            self._seen.add(team.id)
+            for hook in self.router.team_seen:
+                await hook(team)
+        if read.channel != team.channel:
+            self.outgoing.private.add(row.id)
+        member = None
+        if read.user:
+            member = await self.store.upsert_member(
+                team.id,
+                read.user,
+                # Slack's events carry no name: "" keeps the one we know (see upsert_member).
+                read.user_name,
+                now=now,
+                known=known,
+            )
+        ctx = Context(team, member, row, row.platform)
+        log.info("inbox row %s kind=%s", row.id, read.kind)
+        handler = self.router.events.get(read.kind)
+        if read.kind == "command" and read.command == "bel" and self.router.bell is not None:
+            await self.router.bell(ctx, read.args)
+        elif read.kind == "command" and read.command == "samen":
+            await self._on_samen(ctx, read.args)
+        elif read.kind == "command":
+            typed = "/" + first_word(read.command)
+            await self.outgoing.reply(ctx, say("unknown_command", team.language, typed=typed))
+        elif read.kind == "answer":
+            await self._on_answer(ctx, read)
+        elif handler is not None and member is not None:
+            await handler(ctx)
+        else:  # joined / left and anything else: nothing to do beyond the member upsert
+            await self.store.inbox_done(row.id, now)
+
+    async def _team_and_member(
+        self, row: InboxRow, read: Inbound
+    ) -> tuple[TeamRow, MemberRow | None]:
+        """The team an inbound event belongs to, and its person's row in it when already
+        at hand (None: `upsert_member` looks). An answer given in a direct message or a
+        modal belongs to its run's team, not to a "team" made of that private chat."""
+        if read.kind == "answer" and read.run:
+            run = await self.store.load_run(read.run)
+            team = await self.store.get_team(run.team_id) if run is not None else None
+            if team is not None:
+                return team, None
+        ahead = self._teams_ahead.pop(row.id, None)
+        found, member = ahead or await self.store.team_and_member(
+            row.platform, read.channel, read.user
+        )
+        if found is not None and (not read.channel_name or found.name == read.channel_name):
+            return found, member
+        team = await self.store.team_for_channel(
+            row.platform, read.channel, name=read.channel_name, now=self.clock.now()
+        )
+        return team, None
+
+    async def _on_timer(self, row: InboxRow, read: Inbound) -> None:
+        if read.run_id is not None:
+            fired = TimerFired(read.timer, late=read.catch_up in LATE_CATCH_UPS)
+            if await self.runs.advance(read.run_id, fired, row.id) is None:
+                await self.store.inbox_done(row.id, self.clock.now(), error="no run")
+            return
+        handler = self.router.timer_handler(read.timer)
+        if handler is None:
+            await self.store.inbox_done(row.id, self.clock.now(), error="no run")
+            return
+        await handler(row, read.timer)
+
+    async def _on_answer(self, ctx: Context, read: Inbound) -> None:
+        assert ctx.member is not None
+        if isinstance(read.value, str) and read.value:
+            key = (ctx.member.user, read.run, read.step, read.question)
+            for check in self.router.answer_checks:
+                if await check(ctx, key, read.value):
+                    return
+        event = Answered(
+            ctx.member.user, read.step, read.question, read.value, AnswerKind(read.answer_kind)
+        )
+        if await self.runs.advance(read.run, event, ctx.inbox.id) is None:
+            await self.outgoing.reply(ctx, say("bad_answer_target", ctx.team.language))
+
+    async def _on_samen(self, ctx: Context, args: str) -> None:
+        try:
+            command = parse_samen(args)
+        except UnknownSamenCommand as error:
+            typed = f"/samen {first_word(error.typed)}".strip()
+            await self.outgoing.reply(ctx, say("unknown_command", ctx.language, typed=typed))
+            return
+        handler = self.router.commands.get(command.action)
+        if handler is None:  # a word the core knows whose feature is not wired in
+            typed = f"/samen {first_word(args)}".strip()
+            await self.outgoing.reply(ctx, say("unknown_command", ctx.language, typed=typed))
+            return
+        await handler(ctx, command.args)
+
+
+# --------------------------------------------------------------------------- lanes
+
+
+def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
+    """`rows` by conversation, each in arrival order: one lane per platform and channel
+    (a private chat is a channel of its own), and one for all the timers."""
+    lanes: dict[tuple[str, str], list[InboxRow]] = {}
+    for row in rows:
+        channel = "" if row.platform == "timer" else str(row.payload.get("channel", ""))
+        lanes.setdefault((row.platform, channel), []).append(row)
+    return list(lanes.values())
+
+
+def team_key(row: InboxRow) -> tuple[str, str, str] | None:
+    """(platform, channel, user) under which `Inbox._team_and_member` looks up an inbound
+    event's team and person; None for the events it does not look up that way (timers,
+    private chats, a group's new id, an answer that names its run)."""
+    if row.platform == "timer":
+        return None
+    read = Inbound.of(row)
+    if not read.channel or read.private_chat or read.kind == "migrated":
+        return None
+    if read.kind == "answer" and read.run:
+        return None
+    return row.platform, read.channel, read.user
+
+
+def run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:
+    """The leading rows that are timers of runs, each of a different run (so that every
+    run still sees its own timers in order), up to `TIMER_GROUP`."""
+    group: list[InboxRow] = []
+    runs: set[str] = set()
+    for row in rows:
+        run_id = row.payload.get("run_id") if row.platform == "timer" else None
+        if run_id is None or str(run_id) in runs or len(group) == TIMER_GROUP:
+            break
+        runs.add(str(run_id))
+        group.append(row)
+    return group

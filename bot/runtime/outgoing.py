@@ -1,0 +1,319 @@
+"""Outgoing: effects of a step turned into outbox and timer rows, and replies to a person.
+
+Nothing here talks to a platform: rows go to the outbox table in the same transaction as
+the step or the handled inbox row, and the outbox worker delivers them. After a commit
+`wake` tells the outbox worker there is work and hands the scheduler the due times of new
+timers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.core.effects import (
+    CancelTimer,
+    Destination,
+    Edit,
+    Effect,
+    Message,
+    MessageKind,
+    Reply,
+    ScheduleTimer,
+    Send,
+)
+from bot.core.run import Run, RunStatus
+from bot.runtime.clock import Clock
+from bot.runtime.coalesce import Coalescer
+from bot.runtime.context import Context
+from bot.runtime.outbox import message_to_json
+from bot.store.access_log import disclosures
+from bot.store.repo import Messages, StepWrite, Store
+from bot.store.tables import TeamRow
+
+# Delivery order across chats under a shared cap: bells first, reminders last (R-OUT-4).
+PRIORITY = {
+    MessageKind.bell: 0,
+    MessageKind.process_bell: 0,
+    MessageKind.warning: 1,
+    MessageKind.phase: 1,
+    MessageKind.status: 1,
+    MessageKind.reply: 2,
+    MessageKind.say: 3,
+    MessageKind.form: 3,
+    MessageKind.summary: 3,
+    MessageKind.closing: 3,
+    MessageKind.reminder: 5,
+}
+
+
+class TimerArming(Protocol):
+    """The scheduler as seen from here: arm the timers a commit has just written."""
+
+    async def arm_horizon(self, now: datetime | None = None) -> int: ...
+
+    async def arm_new(self, due: Iterable[datetime]) -> int: ...
+
+
+class Outgoing:
+    """Builds outbox rows and commits replies; wakes the outbox and the scheduler."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        notify_outbox: Callable[[], None] | None = None,
+        group_platforms: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.notify_outbox = notify_outbox
+        self.scheduler: TimerArming | None = None
+        self._group_platforms = set(group_platforms)
+        # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
+        # them go back there rather than into the team channel.
+        self.private: set[int] = set()
+        # Replies of conversations handled side by side are committed together.
+        self._replies: Coalescer[Messages, None] = Coalescer(self._commit_replies)
+
+    # ------------------------------------------------------------------ rows
+
+    def row(
+        self,
+        team: TeamRow,
+        run_id: str | None,
+        op: str,
+        key: str,
+        to: Destination,
+        message: Message,
+        idempotency: str,
+        *,
+        reply: bool = False,
+        private: bool = False,
+    ) -> dict[str, Any]:
+        """One outbox row. Person messages go to `dm:<user>`; replies to the team channel,
+        addressed to one user (ephemeral where the platform can)."""
+        if reply:
+            # To the person where they acted: the team channel, or their private chat
+            # when they answered there (a direct message, a modal).
+            destination = f"dm:{to.member}" if private else team.channel
+            user, thread = to.member, False
+        elif to.kind == "person" and op == "send":
+            destination, user, thread = f"dm:{to.member}", to.member, False
+        elif op == "edit":
+            destination, user, thread = "", None, False  # resolved from the original
+        else:
+            destination, user, thread = team.channel, None, to.kind == "thread"
+        group = team.platform in self._group_platforms and not destination.startswith("dm:")
+        return {
+            "team_id": team.id,
+            "run_id": run_id,
+            "platform": team.platform,
+            "destination": destination,
+            "op": op,
+            "msg_key": key,
+            "kind": message.kind.value,
+            "priority": PRIORITY.get(message.kind, 3),
+            "message": message_to_json(
+                message, thread=thread, group=group, user=user, language=team.language
+            ),
+            "idempotency_key": idempotency,
+        }
+
+    def reply_row(self, ctx: Context, text: str, n: int = 0) -> dict[str, Any]:
+        """The outbox row of a reply to the person who acted, keyed by their inbox row."""
+        assert ctx.member is not None
+        return self.row(
+            ctx.team,
+            None,
+            "reply",
+            "",
+            Destination.person(ctx.member.user),
+            Message(MessageKind.reply, text),
+            f"inbox:{ctx.inbox.id}:reply:{n}",
+            reply=True,
+            private=ctx.inbox.id in self.private,
+        )
+
+    def effects_to_rows(
+        self, team: TeamRow, run: Run, effects: Sequence[Effect], inbox_id: int | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """A step's effects as outbox rows, new timer rows and engine timer ids to cancel."""
+        # A rejected event leaves the run's version as it was, so a reply is also keyed by
+        # the event that caused it: a second wrong answer gets its own re-prompt.
+        cause = f":inbox:{inbox_id}" if inbox_id is not None else ""
+        outbox: list[dict[str, Any]] = []
+        timers_new: list[dict[str, Any]] = []
+        timers_cancel: list[str] = []
+        for effect in effects:
+            if isinstance(effect, Send):
+                outbox.append(
+                    self.row(
+                        team,
+                        run.id,
+                        "send",
+                        effect.key,
+                        effect.to,
+                        effect.message,
+                        f"{run.id}:send:{effect.key}",
+                    )
+                )
+            elif isinstance(effect, Edit):
+                outbox.append(
+                    self.row(
+                        team,
+                        run.id,
+                        "edit",
+                        effect.key,
+                        Destination.thread(),
+                        effect.message,
+                        f"{run.id}:edit:{effect.key}:{run.version}",
+                    )
+                )
+            elif isinstance(effect, Reply):
+                outbox.append(
+                    self.row(
+                        team,
+                        run.id,
+                        "reply",
+                        "",
+                        Destination.person(effect.member),
+                        effect.message,
+                        f"{run.id}:reply:{effect.member}:{run.version}:{len(outbox)}{cause}",
+                        reply=True,
+                        private=inbox_id in self.private,
+                    )
+                )
+            elif isinstance(effect, ScheduleTimer):
+                timers_new.append(
+                    {
+                        "timer": effect.timer_id,
+                        "kind": effect.kind.value,
+                        "due_at": effect.due,
+                        "idempotency_key": f"{run.id}:{effect.timer_id}:{effect.due.isoformat()}",
+                    }
+                )
+            elif isinstance(effect, CancelTimer):
+                timers_cancel.append(effect.timer_id)
+        return outbox, timers_new, timers_cancel
+
+    async def step_write(
+        self,
+        team: TeamRow,
+        run: Run,
+        effects: Sequence[Effect],
+        expected: int | None,
+        inbox_id: int | None,
+    ) -> StepWrite:
+        """What a step writes: the run, its answers, messages, timers, the inbox mark."""
+        now = self.clock.now()
+        outbox, timers_new, timers_cancel = self.effects_to_rows(team, run, effects, inbox_id)
+        sent_here = {o["msg_key"]: o for o in outbox if o["op"] == "send"}
+        for row in outbox:
+            if row["op"] == "edit":
+                original = sent_here.get(row["msg_key"])
+                destination = (
+                    original["destination"]
+                    if original is not None
+                    else await self.store.original_destination(run.id, row["msg_key"])
+                )
+                row["destination"] = destination or team.channel
+                row["message"]["thread"] = bool(original and original["message"]["thread"])
+        answers = [
+            {
+                "step": step,
+                "question": question,
+                "member": member,
+                "kind": answer.kind.value,
+                "value": _stored(answer.value),
+                "answered_at": answer.answered_at,
+            }
+            for step, questions in run.answers.items()
+            for question, by_member in questions.items()
+            for member, answer in by_member.items()
+        ]
+        finished = run.status in (RunStatus.done, RunStatus.stopped)
+        return StepWrite(
+            run_id=run.id,
+            expected_version=expected,
+            run={
+                "team_id": team.id,
+                "flow_id": run.flow_id,
+                "status": run.status.value,
+                "version": run.version if expected is None else max(run.version, expected + 1),
+                "state": run.model_dump(mode="json"),
+                "parent_run": run.parent_run,
+                "finished_at": now if finished else None,
+            },
+            answers=answers,
+            outbox=outbox,
+            timers_new=timers_new,
+            timers_cancel=timers_cancel,
+            inbox_id=inbox_id,
+            now=now,
+            access=disclosures(team.id, run.id, outbox),  # R-PRV-7: who saw answers
+        )
+
+    # ------------------------------------------------------------------ replies
+
+    async def replies(self, team: TeamRow, effects: Sequence[Effect], inbox_id: int | None) -> None:
+        """Commit the `Reply` effects of no run (a refused start) with the inbox mark."""
+        rows = [
+            self.row(
+                team,
+                None,
+                "reply",
+                "",
+                Destination.person(e.member),
+                e.message,
+                f"inbox:{inbox_id}:reply:{n}",
+                reply=True,
+                private=inbox_id in self.private,
+            )
+            for n, e in enumerate(effects)
+            if isinstance(e, Reply)
+        ]
+        await self._replies(Messages(outbox=rows, inbox_id=inbox_id))
+        self.notify()
+
+    async def reply(self, ctx: Context, text: str) -> None:
+        """Answer the member who acted, and mark their inbox row handled, atomically."""
+        assert ctx.member is not None
+        message = Message(MessageKind.reply, text)
+        await self.replies(ctx.team, (Reply(ctx.member.user, message),), ctx.inbox.id)
+
+    async def _commit_replies(self, writes: list[Messages]) -> list[None]:
+        await self.store.commit_messages_many(writes, now=self.clock.now())
+        return [None] * len(writes)
+
+    # ------------------------------------------------------------------ after a commit
+
+    def notify(self) -> None:
+        """The outbox has rows to send."""
+        if self.notify_outbox is not None:
+            self.notify_outbox()
+
+    async def arm(self, due: Iterable[datetime]) -> None:
+        """Timers due at `due` were committed: the scheduler arms those it must."""
+        if self.scheduler is not None:
+            await self.scheduler.arm_new(due)
+
+    async def rearm(self) -> None:
+        """Timers were moved or cancelled: the scheduler reads the whole horizon again."""
+        if self.scheduler is not None:
+            await self.scheduler.arm_horizon()
+
+    async def wake(self, effects: Sequence[Effect]) -> None:
+        """After a step's commit: the outbox has rows, the scheduler maybe new timers."""
+        self.notify()
+        await self.arm(e.due for e in effects if isinstance(e, ScheduleTimer))
+
+
+def _stored(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,83 @@
+"""What each feature handles: filled by the composition root, read by the runtime.
+
+The runtime (inbox, runs) knows no feature. A feature registers its `/samen` words, its
+`/bel` handler, the kinds of timer it plans, the inbound kinds it answers (a mention, the
+bot being added), what it does when a team is first seen in this process, what a meeting's
+agenda lists, and checks an answer must pass before it reaches a run. `bot/wiring.py`
+fills one `Router`; registering a word or a kind twice is a mistake made at start-up and
+raises at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import TypeVar
+
+from bot.runtime.context import Context
+from bot.store.tables import InboxRow, TeamRow
+
+# `/samen <action> <args...>`: the action as `bot.core.commands.parse_samen` names it.
+CommandHandler = Callable[[Context, tuple[str, ...]], Awaitable[None]]
+# `/bel <args>`: the words after /bel, as typed.
+BellHandler = Callable[[Context, str], Awaitable[None]]
+# A timer of no run fell due: its inbox row and its name (`<kind>:...`).
+TimerHandler = Callable[[InboxRow, str], Awaitable[None]]
+# An inbound event of a kind other than a command or an answer (a mention, bot_added).
+EventHandler = Callable[[Context], Awaitable[None]]
+# A team seen for the first time by this process (e.g. plan its scheduled flows).
+TeamHook = Callable[[TeamRow], Awaitable[object]]
+# The lines of a meeting agenda (e.g. the evaluations due) for a team on a day.
+AgendaSource = Callable[[TeamRow, date], Awaitable[tuple[str, ...]]]
+# Looks at an answer before it reaches its run: True when it was held back (the check
+# has replied to the person and marked the event handled).
+AnswerCheck = Callable[[Context, tuple[str, ...], str], Awaitable[bool]]
+
+
+class Router:
+    """The registry the runtime dispatches through."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, CommandHandler] = {}
+        self.bell: BellHandler | None = None
+        self.timers: dict[str, TimerHandler] = {}
+        self.events: dict[str, EventHandler] = {}
+        self.team_seen: list[TeamHook] = []
+        self.agendas: dict[str, AgendaSource] = {}
+        self.answer_checks: list[AnswerCheck] = []
+
+    def command(self, action: str, handler: CommandHandler) -> None:
+        _once(self.commands, action, handler, "/samen action")
+
+    def on_bell(self, handler: BellHandler) -> None:
+        if self.bell is not None:
+            raise ValueError("the /bel handler is registered twice")
+        self.bell = handler
+
+    def timer(self, kind: str, handler: TimerHandler) -> None:
+        """Timers named `<kind>:...` that belong to no run go to `handler`."""
+        _once(self.timers, kind, handler, "timer kind")
+
+    def event(self, kind: str, handler: EventHandler) -> None:
+        _once(self.events, kind, handler, "inbound kind")
+
+    def on_team_seen(self, hook: TeamHook) -> None:
+        self.team_seen.append(hook)
+
+    def agenda(self, name: str, source: AgendaSource) -> None:
+        _once(self.agendas, name, source, "agenda")
+
+    def check_answers(self, check: AnswerCheck) -> None:
+        self.answer_checks.append(check)
+
+    def timer_handler(self, name: str) -> TimerHandler | None:
+        return self.timers.get(name.split(":", 1)[0])
+
+
+_T = TypeVar("_T")
+
+
+def _once(table: dict[str, _T], key: str, value: _T, what: str) -> None:
+    if key in table:
+        raise ValueError(f"the {what} {key!r} is registered twice")
+    table[key] = value

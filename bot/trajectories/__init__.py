@@ -1,0 +1,1 @@
+"""Trajectories: the evaluation desk, its timers, its texts and its exports."""
