@@ -59,8 +59,8 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
                 data_dir=Path(tmp) / "data", flows_dir=flows, teams_file=Path(tmp) / "t.yaml"
             )
             runtime = await slack_runtime(settings, fake.url)
-            store, service = runtime.store, runtime.service
-            flow = service.flows["meten-overleg"]
+            store, runs = runtime.store, runtime.runs
+            flow = runs.flows["meten-overleg"]
             now = datetime.now(UTC)
             channels = []
             for t in range(teams):
@@ -69,7 +69,7 @@ async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
                 channels.append((channel, chair))
                 team = await seed_team(store, "slack", channel, [chair], now)
                 for _ in range(timers // teams):
-                    await service.start_flow(team, flow, by=chair)
+                    await runs.start_flow(team, flow, by=chair)
             await mark_outbox_delivered(store, datetime.now(UTC))
             due = datetime.now(UTC) + timedelta(seconds=LEAD)
             async with store.sessionmaker() as s, s.begin():

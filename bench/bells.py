@@ -3,7 +3,7 @@
 200 teams each run a meeting (two phases; flows count phases in minutes, so a phase
 lasts at least one). Once all meetings are going, the first bell of every meeting is
 moved to fall due within one second, 5 ms apart, a few seconds ahead; then the runtime
-starts on the real clock: APScheduler fires each timer, the service advances the run
+starts on the real clock: APScheduler fires each timer, the inbox hands it to the run, which advances
 and writes the bell, the outbox delivers it through the real Slack adapter to the fake, which runs
 in a process of its own (as Slack does not run on Samen's event loop).
 
@@ -54,13 +54,13 @@ async def run(meetings: int = MEETINGS) -> str:
             )
             # the workspace cap lifted: before platform limits
             runtime = await slack_runtime(settings, fake_url, workspace_cap=10_000)
-            store, service = runtime.store, runtime.service
-            flow = service.flows["meten-overleg"]
+            store, runs = runtime.store, runtime.runs
+            flow = runs.flows["meten-overleg"]
             now = datetime.now(UTC)
             for i in range(meetings):
                 chair = f"U{200_000 + i}"
                 team = await seed_team(store, "slack", f"C{300_000 + i}", [chair], now)
-                await service.start_flow(team, flow, by=chair)
+                await runs.start_flow(team, flow, by=chair)
             await mark_outbox_delivered(store, datetime.now(UTC))
             first = datetime.now(UTC) + timedelta(seconds=LEAD)
             async with store.sessionmaker() as s, s.begin():

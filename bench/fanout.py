@@ -3,7 +3,7 @@
 One team of N members runs a flow that asks each of them one question with a reminder.
 The questions count as delivered (set-up); then the reminder timer is moved to fall due
 a moment after the runtime starts, and the clock is the real one: APScheduler fires the
-timer, the service writes N reminders, the outbox delivers them through the real adapter
+timer, the runtime writes N reminders, the outbox delivers them through the real adapter
 (python-telegram-bot, slack-sdk) to the local fake, which enforces the platform's limits
 on the real clock and answers 429 when they are exceeded.
 
@@ -48,8 +48,8 @@ async def _prepare(runtime: Runtime, platform: str, channel: str, members: list[
     Returns the moment it falls due."""
     now = datetime.now(UTC)
     team = await seed_team(runtime.store, platform, channel, members, now)
-    flow = runtime.service.flows["meten-herinnering"]
-    await runtime.service.start_flow(team, flow, by=members[0])
+    flow = runtime.runs.flows["meten-herinnering"]
+    await runtime.runs.start_flow(team, flow, by=members[0])
     await mark_outbox_delivered(runtime.store, now)
     if platform == "telegram":
         # Those questions reached everyone, so each private chat is known to be open

@@ -5,7 +5,7 @@ the load generator and the fake Web API, in this process, do not share its core)
 
 - Samen: the real runtime (`build_runtime`) with the real Slack adapter in HTTP mode.
   A signed Events API request is verified by slack-bolt, stored in the inbox, acked,
-  handled by the service (engine, store), and its reply written to the outbox, which
+  handled by the runtime (engine, store), and its reply written to the outbox, which
   delivers it with slack-sdk to the fake Web API.
 - Bare bolt: a slack-bolt `AsyncApp` served the same way (aiohttp), whose `app_mention`
   listener posts one message with slack-sdk. Nothing is stored.

@@ -43,8 +43,8 @@ LANES = 8
 
 
 @dataclass(frozen=True, slots=True)
-class Inbound:
-    """An inbox row's payload, read once into named fields (adapters store these keys)."""
+class InboxEvent:
+    """An inbox row's payload, read once into named fields (the keys the adapters store)."""
 
     kind: str
     channel: str
@@ -64,7 +64,7 @@ class Inbound:
     catch_up: str
 
     @classmethod
-    def of(cls, row: InboxRow) -> Inbound:
+    def of(cls, row: InboxRow) -> InboxEvent:
         p: Mapping[str, Any] = row.payload
         value = p.get("value", "")
         run_id = p.get("run_id")
@@ -230,7 +230,7 @@ class Inbox:
     async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
         timers = []
         for row in rows:
-            read = Inbound.of(row)
+            read = InboxEvent.of(row)
             assert read.run_id is not None
             fired = TimerFired(read.timer, late=read.catch_up in LATE_CATCH_UPS)
             timers.append((row.id, read.run_id, fired))
@@ -243,7 +243,7 @@ class Inbox:
     # ------------------------------------------------------------------ dispatch
 
     async def _handle(self, row: InboxRow) -> None:
-        read = Inbound.of(row)
+        read = InboxEvent.of(row)
         now = self.clock.now()
         if row.platform == "timer":
             await self._on_timer(row, read)
@@ -296,7 +296,7 @@ class Inbox:
             await self.store.inbox_done(row.id, now)
 
     async def _team_and_member(
-        self, row: InboxRow, read: Inbound
+        self, row: InboxRow, read: InboxEvent
     ) -> tuple[TeamRow, MemberRow | None]:
         """The team an inbound event belongs to, and its person's row in it when already
         at hand (None: `upsert_member` looks). An answer given in a direct message or a
@@ -317,7 +317,7 @@ class Inbox:
         )
         return team, None
 
-    async def _on_timer(self, row: InboxRow, read: Inbound) -> None:
+    async def _on_timer(self, row: InboxRow, read: InboxEvent) -> None:
         if read.run_id is not None:
             fired = TimerFired(read.timer, late=read.catch_up in LATE_CATCH_UPS)
             if await self.runs.advance(read.run_id, fired, row.id) is None:
@@ -329,7 +329,7 @@ class Inbox:
             return
         await handler(row, read.timer)
 
-    async def _on_answer(self, ctx: Context, read: Inbound) -> None:
+    async def _on_answer(self, ctx: Context, read: InboxEvent) -> None:
         assert ctx.member is not None
         if isinstance(read.value, str) and read.value:
             key = (ctx.member.user, read.run, read.step, read.question)
@@ -376,7 +376,7 @@ def team_key(row: InboxRow) -> tuple[str, str, str] | None:
     private chats, a group's new id, an answer that names its run)."""
     if row.platform == "timer":
         return None
-    read = Inbound.of(row)
+    read = InboxEvent.of(row)
     if not read.channel or read.private_chat or read.kind == "migrated":
         return None
     if read.kind == "answer" and read.run:

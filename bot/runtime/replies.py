@@ -227,12 +227,6 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "Traject {ref} staat genoteerd (gestart {start}). Evaluatiemomenten: {dates}.",
         "en": "Trajectory {ref} is registered (started {start}). Evaluation moments: {dates}.",
     },
-    "trajectory_due": {
-        "nl": "Traject {ref} loopt sinds {start}: {age}.",
-        "en": "Trajectory {ref} has been running since {start}: {age}.",
-    },
-    "age_years": {"nl": "{n} jaar", "en": "{n} year(s)"},
-    "age_months": {"nl": "{n} maanden", "en": "{n} months"},
     "bad_answer_target": {
         "nl": "Die vraag hoort bij iets dat niet meer loopt.",
         "en": "That question belongs to something that is no longer running.",

@@ -57,13 +57,9 @@ async def quiet_hours_for(store: Store, row: TimerRow) -> QuietHours | None:
 
 async def _team_and_person(store: Store, row: TimerRow) -> tuple[TeamRow | None, str | None]:
     if row.run_id is None:
-        # cadence:<flow>:<trajectory>:<n>: an evaluation moment, for the trajectory's owner.
-        parts = row.timer.split(":")
-        if len(parts) == 4 and parts[0] == "cadence":
-            trajectory = await store.get_trajectory(parts[2])
-            if trajectory is not None:
-                return await store.get_team(trajectory.team_id), trajectory.owner
-        return None, None  # a planned flow's start: not a nudge
+        # A planned flow's start or a scheduled flow: not a nudge. (Evaluation timers have
+        # their own hours, in the owner's zone: bot/trajectories/desk.py.)
+        return None, None
     found = await store.load_run(row.run_id)
     if found is None:
         return None, None

@@ -61,7 +61,7 @@ async def test_the_purge_runs_daily_survives_a_restart_and_is_never_doubled(
     clock = FakeClock(first_due + timedelta(days=1, hours=2))
     runtime = await _runtime(tmp_path, clock)
     await runtime.scheduler.fire_due()
-    await runtime.service.drain()
+    await runtime.inbox.drain()
     timers = await _retention_timers(runtime)
     assert timers[-1] == ("pending", first_due + timedelta(days=2))
     assert [status for status, _ in timers] == ["sent", "sent", "pending"]

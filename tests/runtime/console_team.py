@@ -76,9 +76,9 @@ class Team:
         quiet = 0
         for _ in range(500):
             before = self._progress()
-            await self.runtime.service.drain()
+            await self.runtime.inbox.drain()
             await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
+            await self.runtime.inbox.drain()
             await self.runtime.outbox.pump()
             await self.runtime.outbox.flush()
             if self._progress() == before and not self._busy():
@@ -90,13 +90,13 @@ class Team:
                 await asyncio.sleep(0.001)
 
     def _progress(self) -> tuple[int, int]:
-        return self.runtime.service.handled, len(self.printed)
+        return self.runtime.inbox.handled, len(self.printed)
 
     def _busy(self) -> bool:
         runtime = self.runtime
         return bool(
             runtime.scheduler._sweep_until is not None
-            or runtime.service._drain_lock.locked()
+            or runtime.inbox.draining
             or runtime.outbox._pump_lock.locked()
             or runtime.outbox._in_flight
         )

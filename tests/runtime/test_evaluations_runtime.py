@@ -128,7 +128,7 @@ async def test_a_restart_while_an_evaluation_falls_due_waits_for_the_working_mor
 
     # It comes back on Wednesday night at 23:00, long after the moment fell due.
     again = await start(datetime(2026, 11, 25, 22, 0, tzinfo=UTC))
-    await again.runtime.service.drain()
+    await again.runtime.inbox.drain()
     await again.settle()
     assert nudges(again) == []  # not at night
     notes = again.rows("select note from timers where timer like 'evaluation:%:due'")

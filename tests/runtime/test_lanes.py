@@ -1,6 +1,6 @@
 """The inbox is drained per conversation: in arrival order within a channel, channels side
-by side (`Service.drain`, P1 in docs/performance.md). The real store and service; the
-handling of each event is watched (and one is held up) by wrapping `Service._handle`."""
+by side (`Inbox.drain`, P1 in docs/performance.md). The real store and service; the
+handling of each event is watched (and one is held up) by wrapping `Inbox._handle`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from adapters.console import ConsoleAdapter
 from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.store.tables import InboxRow
+from bot.teams.commands import TeamCommands
 from bot.wiring import Runtime, build_runtime
 
 
@@ -32,11 +33,11 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 async def mention(runtime: Runtime, channel: str, n: int) -> None:
     payload = {"kind": "mention", "channel": channel, "user": "anna", "n": n}
-    assert await runtime.service.receive("console", f"{channel}:{n}", payload)
+    assert await runtime.inbox.receive("console", f"{channel}:{n}", payload)
 
 
 async def test_a_slow_channel_holds_up_only_itself(runtime: Runtime) -> None:
-    service = runtime.service
+    service = runtime.inbox
     handled: list[tuple[str, int]] = []
     held = asyncio.Event()
     original = service._handle
@@ -67,7 +68,7 @@ async def test_a_slow_channel_holds_up_only_itself(runtime: Runtime) -> None:
 async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier_ones_changed(
     runtime: Runtime,
 ) -> None:
-    service, store = runtime.service, runtime.store
+    service, store = runtime.inbox, runtime.store
     for channel in ("#a", "#b", "#c"):  # the teams exist, anna is in each
         await mention(runtime, channel, 0)
     await service.drain()
@@ -98,7 +99,8 @@ async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier
     ]
     team_a = await store.team_for_channel("console", "#a", now=datetime.now(UTC))
     assert team_a.language == "en"
-    help_en, help_nl = service._help("en"), service._help("nl")
+    teams = TeamCommands(store, runtime.runs.flows, runtime.runs, runtime.outgoing)
+    help_en, help_nl = teams.help_text("en"), teams.help_text("nl")
     assert help_en != help_nl
     assert texts.count(help_en) == 1  # #a's answer after the switch, in English
     assert texts.count(help_nl) == 5  # the first three, and #b's and #c's now

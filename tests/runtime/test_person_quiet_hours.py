@@ -32,7 +32,7 @@ async def type_(runtime: Runtime, console: ConsoleAdapter, *lines: str) -> None:
         inbound = console.parse(line)
         if inbound is not None:
             await runtime.inbound(inbound)
-        await runtime.service.drain()
+        await runtime.inbox.drain()
         await runtime.outbox.pump()  # the console learns its forms from what it printed
         await runtime.outbox.flush()
 

@@ -46,7 +46,7 @@ async def start(tmp_path: Path, clock: FakeClock) -> Team:
     settings = Settings(data_dir=tmp_path / "data", flows_dir=flows)
     runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
     await runtime.scheduler.start()
-    await runtime.service.plan_schedules()
+    await runtime.schedules.plan()
     return Team(runtime, console, clock, printed)
 
 

@@ -1,8 +1,8 @@
 """Timers of several runs that fall due together are handled as one group (P3/P4).
 
-The scheduler hands them over in one transaction and the service advances every run in
+The scheduler hands them over in one transaction and the runtime advances every run in
 memory and commits all the steps in one transaction (`Store.commit_steps`); a group with
-anything out of the ordinary goes the one-at-a-time way. The real store, service and
+anything out of the ordinary goes the one-at-a-time way. The real store, runtime and
 scheduler (its firing path) on a fake clock.
 """
 
@@ -44,14 +44,14 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 async def meetings(runtime: Runtime) -> list[str]:
     """Four teams each start the short meeting at the same moment: their first bells fall
     due together."""
-    store, service = runtime.store, runtime.service
+    store, live = runtime.store, runtime.runs
     now = runtime.clock.now()
     runs = []
     for n in range(MEETINGS):
         team = await store.team_for_channel("console", f"#team-{n}", now=now)
         await store.upsert_member(team.id, "anna", "Anna", now=now)
         await store.set_roles(team.id, "anna", ["chair"])
-        run = await service.start_flow(team, service.flows["kort-overleg"], by="anna")
+        run = await live.start_flow(team, live.flows["kort-overleg"], by="anna")
         runs.append(run.id)
     return runs
 
@@ -79,7 +79,7 @@ async def test_the_bells_of_several_meetings_are_one_step_commit(runtime: Runtim
     spy(store, "commit_steps", groups)
     spy(store, "commit_step", singles)
     await bells_due(runtime)
-    assert await runtime.service.drain() == MEETINGS
+    assert await runtime.inbox.drain() == MEETINGS
 
     assert [sorted(w.run_id for w in writes) for writes in groups] == [sorted(runs)]
     assert singles == []
@@ -104,7 +104,7 @@ async def test_a_group_with_a_run_gone_goes_one_by_one(runtime: Runtime) -> None
         await s.execute(delete(RunRow).where(RunRow.id == gone))
     groups: list[Any] = []
     spy(store, "commit_steps", groups)
-    assert await runtime.service.drain() == MEETINGS
+    assert await runtime.inbox.drain() == MEETINGS
 
     # Found out before anything was written: then each run's step on its own (a commit
     # of one step is a group of one).

@@ -261,9 +261,9 @@ class Workspace:
         the rate limit wait on the fake clock (a second at most), so time moves by that."""
         runtime = self.runtime
         for _ in range(rounds):
-            await runtime.service.drain()
+            await runtime.inbox.drain()
             await runtime.scheduler.fire_due()
-            await runtime.service.drain()
+            await runtime.inbox.drain()
             wake = await runtime.outbox.pump()
             await runtime.outbox.flush()
             pending = await runtime.store.outbox_due(self.clock.now() + timedelta(seconds=30))

@@ -116,9 +116,9 @@ class Scenario:
 
     async def settle(self) -> None:
         for _ in range(5):
-            await self.runtime.service.drain()
+            await self.runtime.inbox.drain()
             await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
+            await self.runtime.inbox.drain()
             await self.runtime.outbox.pump()
             await self.runtime.outbox.flush()
 
