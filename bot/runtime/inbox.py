@@ -34,6 +34,9 @@ from bot.store.tables import InboxRow, MemberRow, TeamRow
 
 log = logging.getLogger("samen.inbox")
 
+# The chat commands Samen answers (`/samen ...`, `/bel ...`; a platform may spell them
+# otherwise, e.g. `!samen` on Matrix: its adapter stores these words).
+COMMANDS = SAMEN, BELL = ("samen", "bel")
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 LATE_CATCH_UPS = frozenset({"late", "skip"})
 # At most this many timers of different runs are committed together (group commit).
@@ -281,9 +284,9 @@ class Inbox:
         ctx = Context(team, member, row, row.platform)
         log.info("inbox row %s kind=%s", row.id, read.kind)
         handler = self.router.events.get(read.kind)
-        if read.kind == "command" and read.command == "bel" and self.router.bell is not None:
+        if read.kind == "command" and read.command == BELL and self.router.bell is not None:
             await self.router.bell(ctx, read.args)
-        elif read.kind == "command" and read.command == "samen":
+        elif read.kind == "command" and read.command == SAMEN:
             await self._on_samen(ctx, read.args)
         elif read.kind == "command":
             typed = "/" + first_word(read.command)
