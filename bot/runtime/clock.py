@@ -73,10 +73,6 @@ class FakeClock:
         """How many tasks are waiting on this clock right now."""
         return sum(1 for _, _, fut in self._sleepers if not fut.done())
 
-    def next_wake(self) -> datetime | None:
-        live = [wake for wake, _, fut in self._sleepers if not fut.done()]
-        return min(live) if live else None
-
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         if seconds <= 0:

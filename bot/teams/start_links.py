@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.effects import Message, MessageKind
 from bot.runtime.clock import Clock
@@ -25,10 +25,6 @@ from bot.store.repo import QueuedMessage, Store
 log = logging.getLogger("samen.starts")
 
 PRIORITY = 2  # as a reply: before forms and reminders, after bells and meeting status
-
-
-class LinkMaker(Protocol):
-    def start_link(self, token: str) -> str: ...
 
 
 class StartLinks:
