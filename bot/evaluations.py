@@ -45,7 +45,6 @@ from bot.core.cadence import (
     PolicyError,
     Refusal,
     State,
-    WorkingHours,
     budget_near,
     effective_date,
     escalate_on,
@@ -61,10 +60,10 @@ from bot.core.cadence import (
     state_of,
 )
 from bot.core.effects import Destination, Message, MessageKind
+from bot.core.hours import WorkingHours
 from bot.core.model import CadenceTrigger
 from bot.core.sensitive import PseudonymProblem, pseudonym_problem
 from bot.evaluation_replies import say
-from bot.scheduler import QuietHours
 from bot.store.evaluations import EvaluationChanged, EvaluationStore, EvaluationWrite, new_id
 from bot.store.repo import Store
 from bot.store.tables import (
@@ -912,7 +911,7 @@ class EvaluationDesk:
             await self.service.store.inbox_done(row.id, self.service.clock.now())
 
 
-async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> QuietHours | None:
+async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> WorkingHours | None:
     """The working hours an evaluation timer waits for when it fires late (after a
     restart, say): the team's days and hours in the owner's time zone. None for others."""
     if timer.run_id is not None or not timer.timer.startswith("evaluation:"):
@@ -924,4 +923,4 @@ async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> QuietHours | 
         return None
     owner = await store.get_member(team.id, trajectory.owner)
     zone = (owner.timezone if owner is not None else None) or team.timezone
-    return QuietHours.parse(zone, team.work_days, team.work_start, team.work_end)
+    return WorkingHours.parse(zone, team.work_days, team.work_start, team.work_end)

@@ -20,13 +20,14 @@ from bot.adapter_state import StoredAdapterState
 from bot.clock import Clock, SystemClock
 from bot.coalesce import Coalescer
 from bot.config import Settings
+from bot.core.hours import WorkingHours
 from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
 from bot.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
 from bot.overview import Overview, overview
 from bot.retention import ensure_retention_timer
-from bot.scheduler import QuietHours, Scheduler
+from bot.scheduler import Scheduler
 from bot.service import Service
 from bot.starts import StartLinks
 from bot.store.repo import Store
@@ -137,7 +138,7 @@ async def build_runtime(
         if attach is not None:  # what the adapter must remember lives in the store
             attach(StoredAdapterState(store, adapter.platform, clock))
 
-    async def quiet_hours(row: TimerRow) -> QuietHours | None:
+    async def quiet_hours(row: TimerRow) -> WorkingHours | None:
         if row.run_id is None and row.timer.startswith("evaluation:"):
             return await evaluation_quiet_hours(store, row)  # in the owner's zone
         # The team's hours, in the zone of the one person a nudge is for when known.
