@@ -15,6 +15,8 @@ Reading is as tolerant as the shell has always been: a missing part reads as "",
 last part takes the rest of the name, colons and all. A run's timers carry the engine's
 own ids instead (`{tag}:bell`, ... see `bot.core.engine`), which are told apart by their
 run id, never by their name: a step called `start` has timers called `start:...` too.
+(`ScheduledFlowTimer` is a name; `bot.core.effects.ScheduleTimer` is the engine asking
+for a timer.)
 """
 
 from __future__ import annotations
@@ -24,16 +26,16 @@ from typing import ClassVar
 
 __all__ = [
     "EvaluationTimer",
+    "EventStartTimer",
     "RetentionTimer",
-    "ScheduleTimer",
-    "StartTimer",
+    "ScheduledFlowTimer",
     "TimerName",
     "parse_timer_name",
 ]
 
 
 @dataclass(frozen=True, slots=True)
-class ScheduleTimer:
+class ScheduledFlowTimer:
     """A scheduled flow (a cron trigger) is due for a team."""
 
     KIND: ClassVar[str] = "schedule"
@@ -46,7 +48,7 @@ class ScheduleTimer:
 
 
 @dataclass(frozen=True, slots=True)
-class StartTimer:
+class EventStartTimer:
     """The flow of a planned event is due to start; `by` planned the event ("" if nobody)."""
 
     KIND: ClassVar[str] = "start"
@@ -89,7 +91,7 @@ class RetentionTimer:
         return f"{self.KIND}:{self.what}"
 
 
-TimerName = ScheduleTimer | StartTimer | EvaluationTimer | RetentionTimer
+TimerName = ScheduledFlowTimer | EventStartTimer | EvaluationTimer | RetentionTimer
 
 
 def parse_timer_name(text: str) -> TimerName | None:
@@ -97,12 +99,12 @@ def parse_timer_name(text: str) -> TimerName | None:
     kind, colon, rest = text.partition(":")
     if not colon:
         return None
-    if kind == ScheduleTimer.KIND:
+    if kind == ScheduledFlowTimer.KIND:
         flow, team = _parts(rest, 2)
-        return ScheduleTimer(flow, team)
-    if kind == StartTimer.KIND:
+        return ScheduledFlowTimer(flow, team)
+    if kind == EventStartTimer.KIND:
         flow, event, by = _parts(rest, 3)
-        return StartTimer(flow, event, by)
+        return EventStartTimer(flow, event, by)
     if kind == EvaluationTimer.KIND:
         evaluation, what = _parts(rest, 2)
         return EvaluationTimer(evaluation, what)

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from bot.core.timer_names import (
     EvaluationTimer,
+    EventStartTimer,
     RetentionTimer,
-    ScheduleTimer,
-    StartTimer,
+    ScheduledFlowTimer,
     TimerName,
     parse_timer_name,
 )
@@ -20,12 +20,12 @@ from bot.core.timer_names import (
 # The names bot/ writes today, as it writes them (service.py plans `schedule:` and
 # `start:`, evaluations.py `evaluation:`, retention.py `retention:daily`).
 WRITTEN = [
-    ("schedule:check-in:5f1c0a9e", ScheduleTimer("check-in", "5f1c0a9e")),
+    ("schedule:check-in:5f1c0a9e", ScheduledFlowTimer("check-in", "5f1c0a9e")),
     (
         "start:huisbezoek-voorbereiden:e7b2:U024BE7LH",
-        StartTimer("huisbezoek-voorbereiden", "e7b2", "U024BE7LH"),
+        EventStartTimer("huisbezoek-voorbereiden", "e7b2", "U024BE7LH"),
     ),
-    ("start:mdo:e7b2:123456789", StartTimer("mdo", "e7b2", "123456789")),
+    ("start:mdo:e7b2:123456789", EventStartTimer("mdo", "e7b2", "123456789")),
     ("evaluation:0c4f:due", EvaluationTimer("0c4f", "due")),
     ("evaluation:0c4f:overdue", EvaluationTimer("0c4f", "overdue")),
     ("evaluation:0c4f:escalate", EvaluationTimer("0c4f", "escalate")),
@@ -48,16 +48,16 @@ def test_the_daily_purge_is_called_retention_daily() -> None:
     ("name", "timer"),
     [
         # Missing parts read as "", as the shell's split-and-pad always did.
-        ("schedule:", ScheduleTimer("", "")),
-        ("schedule:check-in", ScheduleTimer("check-in", "")),
-        ("start:mdo:e7b2", StartTimer("mdo", "e7b2", "")),
-        ("start:mdo:e7b2:", StartTimer("mdo", "e7b2", "")),
-        ("start:", StartTimer("", "", "")),
+        ("schedule:", ScheduledFlowTimer("", "")),
+        ("schedule:check-in", ScheduledFlowTimer("check-in", "")),
+        ("start:mdo:e7b2", EventStartTimer("mdo", "e7b2", "")),
+        ("start:mdo:e7b2:", EventStartTimer("mdo", "e7b2", "")),
+        ("start:", EventStartTimer("", "", "")),
         ("evaluation:0c4f", EvaluationTimer("0c4f", "")),
         ("retention:", RetentionTimer("")),
         # The last part takes the rest of the name, colons and all.
-        ("schedule:check-in:team:with:colons", ScheduleTimer("check-in", "team:with:colons")),
-        ("start:mdo:e7b2:console:anna", StartTimer("mdo", "e7b2", "console:anna")),
+        ("schedule:check-in:team:with:colons", ScheduledFlowTimer("check-in", "team:with:colons")),
+        ("start:mdo:e7b2:console:anna", EventStartTimer("mdo", "e7b2", "console:anna")),
         ("evaluation:0c4f:due:extra", EvaluationTimer("0c4f", "due:extra")),
     ],
 )
@@ -94,8 +94,8 @@ _PART = st.text(st.characters(blacklist_characters=":", blacklist_categories=("C
 _LAST = st.text(st.characters(blacklist_categories=("Cs",)))
 
 timers: st.SearchStrategy[TimerName] = st.one_of(
-    st.builds(ScheduleTimer, _PART, _LAST),
-    st.builds(StartTimer, _PART, _PART, _LAST),
+    st.builds(ScheduledFlowTimer, _PART, _LAST),
+    st.builds(EventStartTimer, _PART, _PART, _LAST),
     st.builds(EvaluationTimer, _PART, _LAST),
     st.builds(RetentionTimer, _LAST),
 )
