@@ -19,6 +19,7 @@ from typing import Any
 from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
 from bot.config import Settings
+from bot.core.hours import WorkingHours
 from bot.flowfiles import FlowSet, load_flows
 from bot.meetings.bells import Bells
 from bot.meetings.planning import Planning
@@ -33,7 +34,7 @@ from bot.runtime.outbox import Outbox
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
-from bot.runtime.scheduler import QuietHours, Scheduler
+from bot.runtime.scheduler import Scheduler
 from bot.store.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
 from bot.store.repo import Store
 from bot.store.sealed import Keyring
@@ -151,7 +152,7 @@ async def build_runtime(
         if attach is not None:  # what the adapter must remember lives in the store
             attach(StoredAdapterState(store, adapter.platform, clock))
 
-    async def quiet_hours(row: TimerRow) -> QuietHours | None:
+    async def quiet_hours(row: TimerRow) -> WorkingHours | None:
         if row.run_id is None and row.timer.startswith("evaluation:"):
             return await evaluation_quiet_hours(store, row)  # in the owner's zone
         # The team's hours, in the zone of the one person a nudge is for when known.

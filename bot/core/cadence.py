@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
+
+from bot.core.hours import WorkingHours
 
 # How far ahead evaluation moments are written down; topped up whenever one is handled.
 HORIZON_MONTHS = 36
@@ -440,29 +442,6 @@ def check_snooze(snooze: Snooze, ev: Evaluation, today: date, policy: Policy) ->
 # --------------------------------------------------------------------------- when to nudge
 
 
-@dataclass(frozen=True, slots=True)
-class WorkingHours:
-    """Where and when a person can be nudged: a zone, ISO weekdays and hours."""
-
-    zone: str = "Europe/Amsterdam"
-    days: frozenset[int] = frozenset({1, 2, 3, 4, 5})
-    start: time = time(8, 30)
-    end: time = time(17, 30)
-
-    @classmethod
-    def parse(cls, zone: str, days: str, start: str, end: str) -> WorkingHours:
-        return cls(
-            zone,
-            frozenset(int(d) for d in days.replace(" ", "").split(",") if d),
-            time.fromisoformat(start),
-            time.fromisoformat(end),
-        )
-
-    def contains(self, moment: datetime) -> bool:
-        local = moment.astimezone(ZoneInfo(self.zone))
-        return local.isoweekday() in self.days and self.start <= local.time() < self.end
-
-
 NUDGE_AFTER_START = timedelta(minutes=30)
 
 
@@ -473,8 +452,7 @@ def nudge_moment(day: date, hours: WorkingHours) -> datetime:
     if not hours.days:
         raise ValueError("no working days")
     zone = ZoneInfo(hours.zone)
-    span = datetime.combine(day, hours.end) - datetime.combine(day, hours.start)
-    offset = NUDGE_AFTER_START if span > NUDGE_AFTER_START else timedelta(0)
+    offset = NUDGE_AFTER_START if hours.length > NUDGE_AFTER_START else timedelta(0)
     for n in range(8):
         candidate = day + timedelta(days=n)
         if candidate.isoweekday() in hours.days:

@@ -2,10 +2,12 @@
 
 The loader records where every key and value of a flow file starts; the loader and the
 validator turn what they find into `Problem`s that point at the exact place, so that an
-author can go there in an editor (`flows/x.yaml:12:15: error: ...`).
+author can go there in an editor (`flows/x.yaml:12:15: error: ...`). `FlowLoadError`
+carries them out of the loader; `closest`, `suggestion` and `describe` are the words the
+messages share.
 
-This module is separate from `loader.py` only so that `validate.py` can use it without an
-import cycle; `loader.py` re-exports `Problem`.
+Every pass of the loader and the validator uses this module; `loader.py` re-exports
+`Problem` and `FlowLoadError`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -37,6 +39,14 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.severity}: {self.message}"
+
+
+class FlowLoadError(Exception):
+    """A flow (or catalogue) file has errors; `problems` lists all of them."""
+
+    def __init__(self, problems: tuple[Problem, ...]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)
@@ -97,3 +107,21 @@ def suggestion(word: object, candidates: Iterable[object]) -> str:
     """ "; did you mean 'x'?" for the closest candidate, or "" when none is close."""
     close = closest(word, candidates)
     return f"; did you mean '{close}'?" if close else ""
+
+
+def describe(value: Any) -> str:
+    """A value as a message names it: 'ja', the number 3, a list, nothing."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:39] + "…"
+        return f"'{shown}'"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__

@@ -20,7 +20,7 @@ Firing. `fire_due(now)` is the one code path: the APScheduler job, the poll loop
 startup sweep (R-SCH-1) and the tests all call it. It takes every pending row due at `now`
 in due order, in batches, yielding to the event loop between them, and for each:
 
-1. decides the catch-up from the row's kind and its lateness (`decide`, below);
+1. decides the catch-up from the row's kind and its lateness (`bot.core.catch_up.decide`);
 2. for a shift (quiet hours), moves `due_at` to the next working morning, keeps the row
    pending and re-arms it — nothing is handed over yet;
 3. otherwise hands it over: in ONE transaction (`Store.hand_over`, for up to
@@ -53,7 +53,7 @@ or a round's turn would stall a flow until morning. A row that was shifted is de
 with the late marker when it fires. The team's zone is applied with `zoneinfo`, so the
 next working morning is 08:30 local on both sides of a DST change (R-SCH-8). The
 `quiet_hours` callback (sync or async) gives a timer's team hours, e.g.
-`QuietHours.parse(team.timezone, team.work_days, team.work_start, team.work_end)`. Moving
+`WorkingHours.parse(team.timezone, team.work_days, team.work_start, team.work_end)`. Moving
 `due_at` is done by the Store's `reschedule_timer` if it has one, else by `SqlTimerTable`.
 
 Leadership (R-SCH-6). On PostgreSQL only the holder of a session-level advisory lock (held
@@ -72,11 +72,9 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast, runtime_checkable
-from zoneinfo import ZoneInfo
 
 # APScheduler 3 ships no type information.
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
@@ -86,6 +84,16 @@ from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from bot.core.catch_up import (
+    DEFAULT_POLICIES,
+    FALLBACK_POLICY,
+    SHIFT_NOTE,
+    Action,
+    CatchUp,
+    CatchUpPolicy,
+    decide,
+)
+from bot.core.hours import WorkingHours
 from bot.runtime.clock import Clock
 from bot.store.lease import Lease
 from bot.store.repo import HandOver
@@ -93,8 +101,6 @@ from bot.store.tables import TimerRow
 
 log = logging.getLogger("samen.scheduler")
 
-SHIFT_NOTE = "shifted: quiet hours"
-WAIT_NOTE = "waited: working hours"
 _TICK = timedelta(microseconds=1)
 # Due rows handed over per transaction (`Store.hand_over`).
 HAND_OVER_GROUP = 25
@@ -103,145 +109,6 @@ HAND_OVER_GROUP = 25
 _POLLS_AHEAD = 2
 # Rows armed between two turns of the event loop (see `arm_horizon`).
 _ARM_GROUP = 25
-
-
-# --------------------------------------------------------------------------- catch-up
-
-
-class Action(StrEnum):
-    fire = "fire"  # on time, or nearly
-    late = "late"  # delivered with a late marker
-    skip = "skip"  # not delivered; recorded (and a skipped bell is told to the chair)
-    shift = "shift"  # quiet hours: moved to the next working morning, still pending
-
-
-@dataclass(frozen=True, slots=True)
-class CatchUp:
-    """What to do with a timer that is due: `new_due` only for a shift; `note` for the row."""
-
-    action: Action
-    new_due: datetime | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CatchUpPolicy:
-    """How a kind of timer is handled when it fires late.
-
-    Up to `fire_within` late it fires normally; up to `late_within` it is delivered with
-    a late marker (or shifted, see `shift_in_quiet_hours`); beyond that it is skipped,
-    unless `never_skip`, in which case it is delivered late however late it is.
-    """
-
-    fire_within: timedelta
-    late_within: timedelta
-    never_skip: bool = False
-    shift_in_quiet_hours: bool = False
-
-
-_BELL = CatchUpPolicy(fire_within=timedelta(minutes=2), late_within=timedelta(minutes=2))
-_REMINDER = CatchUpPolicy(
-    fire_within=timedelta(seconds=5), late_within=timedelta(hours=12), shift_in_quiet_hours=True
-)
-_TRANSITION = CatchUpPolicy(
-    fire_within=timedelta(seconds=5), late_within=timedelta(hours=12), never_skip=True
-)
-_EVALUATION = CatchUpPolicy(
-    fire_within=timedelta(seconds=5),
-    late_within=timedelta(hours=12),
-    never_skip=True,
-    shift_in_quiet_hours=True,
-)
-
-DEFAULT_POLICIES: Mapping[str, CatchUpPolicy] = {
-    "bell": _BELL,
-    "warning": _BELL,
-    "reminder": _REMINDER,
-    "deadline": _TRANSITION,
-    "turn": _TRANSITION,
-    "timeout": _TRANSITION,
-    "wait": _TRANSITION,
-    "evaluation": _EVALUATION,
-    "schedule": _REMINDER,  # a periodic flow (a team check-in) missed by long: the next one
-}
-FALLBACK_POLICY = _REMINDER
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """A team's working days (ISO weekdays) and hours in its zone; outside them is quiet."""
-
-    zone: str = "Europe/Amsterdam"
-    work_days: frozenset[int] = field(default_factory=lambda: frozenset({1, 2, 3, 4, 5}))
-    start: time = time(8, 30)
-    end: time = time(17, 30)
-
-    @classmethod
-    def parse(cls, zone: str, work_days: str, start: str, end: str) -> QuietHours:
-        """From a team's settings as stored: "Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:30"."""
-        days = frozenset(int(d) for d in work_days.replace(" ", "").split(",") if d)
-        return cls(zone, days, time.fromisoformat(start), time.fromisoformat(end))
-
-    def is_working(self, moment: datetime) -> bool:
-        local = moment.astimezone(ZoneInfo(self.zone))
-        if local.isoweekday() not in self.work_days:
-            return False
-        now = local.time()
-        if self.start <= self.end:
-            return self.start <= now < self.end
-        return now >= self.start or now < self.end  # hours that span midnight
-
-    def next_start(self, moment: datetime) -> datetime:
-        """The first start of working hours after `moment` (UTC), e.g. tomorrow 08:30 local."""
-        zone = ZoneInfo(self.zone)
-        local = moment.astimezone(zone)
-        for days in range(8):
-            day = local.date() + timedelta(days=days)
-            if day.isoweekday() not in self.work_days:
-                continue
-            # A wall-clock time on that date: zoneinfo gives the offset valid on that day,
-            # so 08:30 stays 08:30 local across a DST change.
-            candidate = datetime.combine(day, self.start, tzinfo=zone)
-            if candidate > local:
-                return candidate.astimezone(UTC)
-        raise ValueError("no working days")
-
-
-def decide(
-    policy: CatchUpPolicy,
-    due_at: datetime,
-    now: datetime,
-    quiet: QuietHours | None = None,
-    *,
-    shifted: bool = False,
-) -> CatchUp:
-    """The catch-up for a timer due at `due_at` handled at `now`. Pure."""
-    lateness = now - due_at
-    seconds = int(lateness.total_seconds())
-    quiet_now = (
-        policy.shift_in_quiet_hours
-        and quiet is not None
-        and quiet.work_days  # a team with no working days has no quiet hours to respect
-        and not quiet.is_working(now)
-    )
-    if quiet_now and lateness <= policy.fire_within and quiet is not None:
-        # A nudge due at night waits for the team's next working morning (it is not late:
-        # it keeps its plain form when it goes out then).
-        return CatchUp(Action.shift, new_due=quiet.next_start(now), note=WAIT_NOTE)
-    if lateness <= policy.fire_within:
-        # A row shifted out of quiet hours is on time for its new due moment but still
-        # late for the team: it keeps the late marker.
-        return CatchUp(Action.late, note="late: quiet hours") if shifted else CatchUp(Action.fire)
-    if lateness > policy.late_within and not policy.never_skip:
-        return CatchUp(Action.skip, note=f"skipped: {seconds}s late")
-    if (
-        policy.shift_in_quiet_hours
-        and quiet is not None
-        and quiet.work_days  # a team with no working days has no quiet hours to respect
-        and not quiet.is_working(now)
-    ):
-        return CatchUp(Action.shift, new_due=quiet.next_start(now), note=SHIFT_NOTE)
-    return CatchUp(Action.late, note=f"late: {seconds}s")
 
 
 # --------------------------------------------------------------------------- the store
@@ -312,7 +179,7 @@ class SqlTimerTable:
 # --------------------------------------------------------------------------- the scheduler
 
 OnDue = Callable[[TimerRow, CatchUp], Awaitable[None]]
-QuietHoursFor = Callable[[TimerRow], QuietHours | Awaitable[QuietHours | None] | None]
+QuietHoursFor = Callable[[TimerRow], WorkingHours | Awaitable[WorkingHours | None] | None]
 
 
 @dataclass(slots=True)
@@ -669,7 +536,7 @@ class Scheduler:
                 self._arm(row.id, catch.new_due)
         return None
 
-    async def _quiet_hours(self, row: TimerRow) -> QuietHours | None:
+    async def _quiet_hours(self, row: TimerRow) -> WorkingHours | None:
         if self.quiet_hours is None:
             return None
         found = self.quiet_hours(row)

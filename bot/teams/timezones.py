@@ -14,8 +14,8 @@ import logging
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core.hours import WorkingHours
 from bot.core.run import Run
-from bot.runtime.scheduler import QuietHours
 from bot.store.repo import Store
 from bot.store.tables import TeamRow, TimerRow
 
@@ -41,7 +41,7 @@ async def remember_timezones(
     return [user not in known or user in stored for user, _ in zones]
 
 
-async def quiet_hours_for(store: Store, row: TimerRow) -> QuietHours | None:
+async def quiet_hours_for(store: Store, row: TimerRow) -> WorkingHours | None:
     """The working hours a timer's nudge should respect: its team's days and hours, in the
     zone of the one person it is for when that person's zone is known, else the team's."""
     team, person = await _team_and_person(store, row)
@@ -52,7 +52,7 @@ async def quiet_hours_for(store: Store, row: TimerRow) -> QuietHours | None:
         member = await store.get_member(team.id, person)
         if member is not None and member.timezone:
             zone = member.timezone
-    return QuietHours.parse(zone, team.work_days, team.work_start, team.work_end)
+    return WorkingHours.parse(zone, team.work_days, team.work_start, team.work_end)
 
 
 async def _team_and_person(store: Store, row: TimerRow) -> tuple[TeamRow | None, str | None]:

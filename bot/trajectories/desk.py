@@ -45,7 +45,6 @@ from bot.core.cadence import (
     PolicyError,
     Refusal,
     State,
-    WorkingHours,
     budget_near,
     effective_date,
     escalate_on,
@@ -61,6 +60,7 @@ from bot.core.cadence import (
     state_of,
 )
 from bot.core.effects import Destination, Message, MessageKind
+from bot.core.hours import WorkingHours
 from bot.core.model import Agenda, CadenceTrigger, Flow
 from bot.core.sensitive import PseudonymProblem, pseudonym_problem
 from bot.runtime.context import Context
@@ -68,7 +68,6 @@ from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import say as shell_say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
-from bot.runtime.scheduler import QuietHours
 from bot.store.evaluations import EvaluationChanged, EvaluationStore, EvaluationWrite, new_id
 from bot.store.repo import Store
 from bot.store.tables import (
@@ -927,7 +926,7 @@ class EvaluationDesk:
             await self.store.inbox_done(row.id, self.clock.now())
 
 
-async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> QuietHours | None:
+async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> WorkingHours | None:
     """The working hours an evaluation timer waits for when it fires late (after a
     restart, say): the team's days and hours in the owner's time zone. None for others."""
     if timer.run_id is not None or not timer.timer.startswith("evaluation:"):
@@ -939,4 +938,4 @@ async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> QuietHours | 
         return None
     owner = await store.get_member(team.id, trajectory.owner)
     zone = (owner.timezone if owner is not None else None) or team.timezone
-    return QuietHours.parse(zone, team.work_days, team.work_start, team.work_end)
+    return WorkingHours.parse(zone, team.work_days, team.work_start, team.work_end)

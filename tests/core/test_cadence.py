@@ -21,7 +21,6 @@ from bot.core.cadence import (
     Refusal,
     Snooze,
     State,
-    WorkingHours,
     add_months,
     cadence,
     check_done,
@@ -36,6 +35,7 @@ from bot.core.cadence import (
     replan,
     state_of,
 )
+from bot.core.hours import WorkingHours
 
 POLICY = Policy()
 dates = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31))

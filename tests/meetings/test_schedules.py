@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.store.tables import TimerRow
 from bot.wiring import build_runtime
 from tests.runtime.console_team import Team

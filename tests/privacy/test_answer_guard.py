@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.store.tables import AnswerRow, InboxRow
 from bot.wiring import build_runtime
 

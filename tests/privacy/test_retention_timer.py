@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.core.loader import load_flow
 from bot.privacy.retention import TIMER_KIND, next_purge
+from bot.runtime.clock import FakeClock
 from bot.store.tables import AccessLogRow, TimerRow
 from bot.wiring import Runtime, build_runtime
 

@@ -26,9 +26,9 @@ import pytest
 
 from adapters.base import Delivery, DeliveryResult
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
 from bot.core.sensitive import passes_eleven_test
+from bot.runtime.clock import FakeClock
 from bot.wiring import build_runtime
 
 from .console import ROOT, Team

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.runtime.clock import FakeClock
 from bot.core.effects import Message, MessageKind
+from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 from bot.runtime.outbox import message_to_json
 from bot.store.repo import HandOver

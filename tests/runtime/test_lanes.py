@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.store.tables import InboxRow
 from bot.teams.commands import TeamCommands
 from bot.wiring import Runtime, build_runtime

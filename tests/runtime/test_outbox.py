@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bot.runtime.clock import FakeClock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 from bot.runtime.outbox import Courier, Outbox, message_from_json, message_to_json, windows_for
 from bot.store.tables import OutboxRow

@@ -16,19 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from bot.core.catch_up import DEFAULT_POLICIES, SHIFT_NOTE, WAIT_NOTE, Action, CatchUp, decide
+from bot.core.hours import WorkingHours
 from bot.runtime.clock import FakeClock, SystemClock
+from bot.runtime.scheduler import Scheduler, SqlTimerTable
 from bot.store.lease import Lease
-from bot.runtime.scheduler import (
-    DEFAULT_POLICIES,
-    SHIFT_NOTE,
-    WAIT_NOTE,
-    Action,
-    CatchUp,
-    QuietHours,
-    Scheduler,
-    SqlTimerTable,
-    decide,
-)
 from bot.store.tables import Base, TimerRow
 from tests.postgres import postgres_url
 
@@ -37,7 +29,7 @@ from .fakes import FakeStore
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Amsterdam
 MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
-OFFICE = QuietHours.parse("Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:30")
+OFFICE = WorkingHours.parse("Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:30")
 
 
 class Recorder:
@@ -151,21 +143,21 @@ def test_a_shifted_reminder_keeps_its_late_marker_when_it_fires() -> None:
 def test_the_next_working_morning_is_0830_local_across_dst(
     now_local: str, days: str, expected_utc: str
 ) -> None:
-    quiet = QuietHours.parse("Europe/Amsterdam", days, "08:30", "17:30")
+    quiet = WorkingHours.parse("Europe/Amsterdam", days, "08:30", "17:30")
     now = datetime.fromisoformat(now_local).replace(tzinfo=AMS)
-    assert not quiet.is_working(now)
+    assert not quiet.contains(now)
     assert quiet.next_start(now) == datetime.fromisoformat(expected_utc).replace(tzinfo=UTC)
     assert quiet.next_start(now).astimezone(AMS).strftime("%H:%M") == "08:30"
 
 
 def test_working_hours_are_read_in_the_teams_zone() -> None:
-    quiet = QuietHours.parse("Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:30")
-    assert quiet.is_working(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Mon 09:00 CET
-    assert not quiet.is_working(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # Mon 08:00 CET
-    assert not quiet.is_working(datetime(2026, 3, 2, 16, 30, tzinfo=UTC))  # Mon 17:30 CET
-    assert not quiet.is_working(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # Saturday
-    nights = QuietHours.parse("Europe/Amsterdam", "1,2,3,4,5,6,7", "22:00", "07:00")
-    assert nights.is_working(datetime(2026, 3, 2, 23, 0, tzinfo=UTC))
+    quiet = WorkingHours.parse("Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:30")
+    assert quiet.contains(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))  # Mon 09:00 CET
+    assert not quiet.contains(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # Mon 08:00 CET
+    assert not quiet.contains(datetime(2026, 3, 2, 16, 30, tzinfo=UTC))  # Mon 17:30 CET
+    assert not quiet.contains(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # Saturday
+    nights = WorkingHours.parse("Europe/Amsterdam", "1,2,3,4,5,6,7", "22:00", "07:00")
+    assert nights.contains(datetime(2026, 3, 2, 23, 0, tzinfo=UTC))
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -227,7 +219,7 @@ async def test_a_late_reminder_in_quiet_hours_moves_to_the_next_working_morning(
     now = datetime(2025, 3, 30, 1, 0, tzinfo=UTC)  # Sunday 03:00 CEST
     clock, store, told = FakeClock(now), FakeStore(), Recorder()
     row = store.add_timer("reminder", now - 2 * HOUR)
-    quiet = QuietHours.parse("Europe/Amsterdam", "1,2,3,4,5,6,7", "08:30", "17:30")
+    quiet = WorkingHours.parse("Europe/Amsterdam", "1,2,3,4,5,6,7", "08:30", "17:30")
     sched = scheduler(store, clock, told, quiet_hours=lambda r: quiet, poll_interval=60.0)
     await sched.start()
     try:
@@ -249,7 +241,7 @@ async def test_quiet_hours_may_come_from_an_async_lookup() -> None:
     clock, store = FakeClock(now), FakeStore()
     row = store.add_timer("evaluation", now - 3 * 24 * HOUR)
 
-    async def lookup(r: TimerRow) -> QuietHours:
+    async def lookup(r: TimerRow) -> WorkingHours:
         return OFFICE
 
     await scheduler(store, clock, quiet_hours=lookup).fire_due(now)

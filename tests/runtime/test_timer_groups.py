@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import delete
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow
 from bot.wiring import Runtime, build_runtime

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from bot.runtime.clock import SystemClock
 from bot.core.effects import Message, MessageKind
+from bot.runtime.clock import SystemClock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
-from bot.store.lease import Lease
 from bot.runtime.outbox import Outbox, message_to_json
+from bot.store.lease import Lease
 from bot.store.repo import StepWrite, Store
 from tests.store.conftest import Backend
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.teams.timezones import quiet_hours_for, remember_timezones
 from bot.wiring import Runtime, build_runtime
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.runtime.clock import FakeClock
-from bot.teams.start_links import StartLinks
 from bot.store.repo import Store
+from bot.teams.start_links import StartLinks
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

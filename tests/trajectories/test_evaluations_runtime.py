@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
-from bot.core.cadence import State, WorkingHours
+from bot.core.cadence import State
+from bot.core.hours import WorkingHours
+from bot.runtime.clock import FakeClock
 from bot.trajectories.desk import due_for_mdo
 from bot.wiring import Runtime, build_runtime
 from tests.runtime.console_team import Team

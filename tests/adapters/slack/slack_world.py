@@ -27,8 +27,8 @@ import aiohttp
 from fake_slack import Call, FakeSlack
 
 from adapters.slack import SlackAdapter, slack_adapter_from_env
-from bot.runtime.clock import FakeClock
 from bot.config import Settings
+from bot.runtime.clock import FakeClock
 from bot.wiring import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parents[3]

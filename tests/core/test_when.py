@@ -1,0 +1,99 @@
+"""Dates and times typed in commands, and when an event's trigger fires."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.core.model import EventTrigger
+from bot.core.when import parse_date, parse_when, trigger_moment
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("2026-03-12", date(2026, 3, 12)),
+        ("2026-3-2", date(2026, 3, 2)),
+        ("12-03-2026", date(2026, 3, 12)),
+        ("2-3-2026", date(2026, 3, 2)),
+        ("29-02-2028", date(2028, 2, 29)),  # a leap year
+        ("31-02-2026", None),
+        ("29-02-2026", None),
+        ("2026-13-01", None),
+        ("2026-00-10", None),
+        ("00-01-2026", None),
+        ("12/03/2026", None),
+        ("12-03-26", None),
+        ("2026-03-12T14:30", None),
+        (" 2026-03-12", None),
+        ("morgen", None),
+        ("", None),
+    ],
+)
+def test_a_date_is_read_in_iso_or_dutch_order_and_only_when_it_exists(
+    word: str, expected: date | None
+) -> None:
+    assert parse_date(word) == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (("2026-03-12", "14:30"), datetime(2026, 3, 12, 14, 30, tzinfo=AMSTERDAM)),
+        (("12-03-2026", "14.30"), datetime(2026, 3, 12, 14, 30, tzinfo=AMSTERDAM)),
+        (("12-03-2026", "9:05"), datetime(2026, 3, 12, 9, 5, tzinfo=AMSTERDAM)),
+        (("12-03-2026", "00:00"), datetime(2026, 3, 12, 0, 0, tzinfo=AMSTERDAM)),
+        (("12-03-2026", "23:59"), datetime(2026, 3, 12, 23, 59, tzinfo=AMSTERDAM)),
+        (("12-03-2026", "14:30", "extra"), datetime(2026, 3, 12, 14, 30, tzinfo=AMSTERDAM)),
+        (("12-03-2026", "24:00"), None),
+        (("12-03-2026", "12:60"), None),
+        (("12-03-2026", "14:3"), None),
+        (("12-03-2026", "14"), None),
+        (("12-03-2026", "1430"), None),
+        (("31-02-2026", "14:30"), None),
+        (("14:30", "12-03-2026"), None),
+        (("12-03-2026",), None),
+        ((), None),
+    ],
+)
+def test_a_moment_is_a_real_date_and_a_real_time_in_the_team_zone(
+    words: tuple[str, ...], expected: datetime | None
+) -> None:
+    assert parse_when(words, "Europe/Amsterdam") == expected
+
+
+def test_a_moment_keeps_the_zone_it_was_typed_in() -> None:
+    at = parse_when(("2026-07-01", "09:00"), "Europe/Brussels")
+    assert at is not None
+    assert at.tzinfo == ZoneInfo("Europe/Brussels")
+    assert at.astimezone(UTC) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)  # summer time
+
+
+EVENT = datetime(2026, 3, 12, 14, 30, tzinfo=AMSTERDAM)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "expected"),
+    [
+        (EventTrigger(event="visit"), EVENT),
+        (EventTrigger(event="visit", before="2h"), datetime(2026, 3, 12, 11, 30, tzinfo=UTC)),
+        (EventTrigger(event="visit", after="30m"), datetime(2026, 3, 12, 14, 0, tzinfo=UTC)),
+        (EventTrigger(event="visit", before="1d"), datetime(2026, 3, 11, 13, 30, tzinfo=UTC)),
+    ],
+)
+def test_an_event_trigger_fires_at_its_offset_from_the_event(
+    trigger: EventTrigger, expected: datetime
+) -> None:
+    assert trigger_moment(trigger, EVENT, "Europe/Amsterdam") == expected
+
+
+def test_a_day_before_an_event_across_the_clock_change_keeps_the_wall_time() -> None:
+    # Summer time starts on 29 March 2026: a day before 14:30 on the 30th is 14:30 on
+    # the 29th, 23 hours earlier.
+    event = datetime(2026, 3, 30, 14, 30, tzinfo=AMSTERDAM)
+    moment = trigger_moment(EventTrigger(event="visit", before="1d"), event, "Europe/Amsterdam")
+    assert moment.astimezone(AMSTERDAM) == datetime(2026, 3, 29, 14, 30, tzinfo=AMSTERDAM)
