@@ -20,6 +20,7 @@ from adapters.base import Adapter, Inbound
 from adapters.console import ConsoleAdapter
 from bot.config import Settings
 from bot.core.hours import WorkingHours
+from bot.core.timer_names import EvaluationTimer
 from bot.flowfiles import FlowSet, load_flows
 from bot.meetings.bells import Bells
 from bot.meetings.planning import Planning
@@ -153,7 +154,7 @@ async def build_runtime(
             attach(StoredAdapterState(store, adapter.platform, clock))
 
     async def quiet_hours(row: TimerRow) -> WorkingHours | None:
-        if row.run_id is None and row.timer.startswith("evaluation:"):
+        if row.run_id is None and row.kind == EvaluationTimer.KIND:
             return await evaluation_quiet_hours(store, row)  # in the owner's zone
         # The team's hours, in the zone of the one person a nudge is for when known.
         return await quiet_hours_for(store, row)

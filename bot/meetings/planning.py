@@ -23,6 +23,7 @@ from bot.core.events import RegisteredEvent
 from bot.core.model import EventTrigger, Flow
 from bot.core.render import text as render_text
 from bot.core.sensitive import PseudonymProblem
+from bot.core.timer_names import EventStartTimer, parse_timer_name
 from bot.core.when import parse_when, trigger_moment
 from bot.runtime.context import Context
 from bot.runtime.outgoing import Outgoing
@@ -106,7 +107,7 @@ class Planning:
         router.command("plan", self.plan)
         router.command("move", self.move)
         router.command("cancel", self.cancel)
-        router.timer("start", self.on_start_timer)
+        router.timer(EventStartTimer.KIND, self.on_start_timer)
 
     async def plan(self, ctx: Context, args: tuple[str, ...]) -> None:
         """`/samen bezoek 2026-11-24 14:00`: register the event; start or schedule every
@@ -165,8 +166,8 @@ class Planning:
                 else:
                     timers.append(
                         {
-                            "timer": f"start:{flow.id}:{event.id}:{ctx.member.user}",
-                            "kind": "start",
+                            "timer": EventStartTimer(flow.id, event.id, ctx.member.user).name(),
+                            "kind": EventStartTimer.KIND,
                             "due_at": begin,
                             "idempotency_key": f"start:{flow.id}:{event.id}",
                         }
@@ -233,7 +234,8 @@ class Planning:
             return
         moved = 0
         for row in await self.store.event_start_timers(event.id):
-            flow = self.flows.get(row.timer.split(":", 2)[1])
+            name = parse_timer_name(row.timer)
+            flow = self.flows.get(name.flow) if isinstance(name, EventStartTimer) else None
             trigger = next(
                 (
                     t
@@ -272,11 +274,10 @@ class Planning:
         )
         await self.outgoing.reply(ctx, text)
 
-    async def on_start_timer(self, row: InboxRow, timer: str) -> None:
-        """A planned event's flow is due to start (`start:<flow>:<event>:<by>`)."""
-        _, flow_id, event_id, by = ([*timer.split(":", 3), "", "", ""])[:4]
-        event = await self.store.get_event(event_id)
-        flow = self.flows.get(flow_id)
+    async def on_start_timer(self, row: InboxRow, timer: EventStartTimer) -> None:
+        """A planned event's flow is due to start."""
+        event = await self.store.get_event(timer.event)
+        flow = self.flows.get(timer.flow)
         team = await self.store.get_team(event.team_id) if event is not None else None
         if event is None or flow is None or team is None:
             await self.store.inbox_done(row.id, self.clock.now(), error="start target gone")
@@ -284,7 +285,7 @@ class Planning:
         await self.runs.start_flow(
             team,
             flow,
-            by=by or None,
+            by=timer.by or None,
             event=RegisteredEvent(event.kind, event.at),
             participants=tuple(event.participants.split()) or None,
             inbox_id=row.id,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.core.model import Flow, ScheduleTrigger
+from bot.core.timer_names import ScheduledFlowTimer
 from bot.core.timing import cron_next
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.router import Router
@@ -28,7 +29,7 @@ class Schedules:
         self.clock = runs.clock
 
     def register(self, router: Router) -> None:
-        router.timer("schedule", self.on_timer)
+        router.timer(ScheduledFlowTimer.KIND, self.on_timer)
         router.on_team_seen(self.plan)  # a team first seen: its scheduled flows too
 
     async def plan(self, team: TeamRow | None = None) -> int:
@@ -52,11 +53,11 @@ class Schedules:
         for each in teams:
             for flow, expr in scheduled:
                 due = cron_next(expr, now, each.timezone)
-                name = f"schedule:{flow.id}:{each.id}"
+                name = ScheduledFlowTimer(flow.id, each.id).name()
                 timers.append(
                     {
                         "timer": name,
-                        "kind": "schedule",
+                        "kind": ScheduledFlowTimer.KIND,
                         "due_at": due,
                         "idempotency_key": f"{name}:{due.isoformat()}",
                     }
@@ -67,12 +68,11 @@ class Schedules:
         await self.outgoing.arm(t["due_at"] for t in timers)
         return len(timers)
 
-    async def on_timer(self, row: InboxRow, timer: str) -> None:
-        """A scheduled flow is due for a team (`schedule:<flow>:<team>`): start it for the
-        whole team, then plan the next time."""
-        _, flow_id, team_id = ([*timer.split(":", 2), "", ""])[:3]
-        flow = self.flows.get(flow_id)
-        team = await self.store.get_team(team_id)
+    async def on_timer(self, row: InboxRow, timer: ScheduledFlowTimer) -> None:
+        """A scheduled flow is due for a team: start it for the whole team, then plan the
+        next time."""
+        flow = self.flows.get(timer.flow)
+        team = await self.store.get_team(timer.team)
         if flow is None or team is None:
             await self.store.inbox_done(row.id, self.clock.now(), error="schedule target gone")
             return

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot.core.model import Flow
+from bot.core.timer_names import RetentionTimer
 from bot.runtime.clock import Clock
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.router import Router
@@ -21,8 +22,6 @@ from bot.store.privacy import purge
 from bot.store.repo import Store
 from bot.store.tables import InboxRow
 
-TIMER_PREFIX = "retention:"
-TIMER_KIND = "retention"
 PURGE_AT = time(2, 30)  # UTC: a quiet moment in Dutch and Flemish night hours
 
 
@@ -34,10 +33,10 @@ def next_purge(now: datetime) -> datetime:
 
 def retention_timer(due: datetime) -> dict[str, Any]:
     return {
-        "timer": f"{TIMER_PREFIX}daily",
-        "kind": TIMER_KIND,
+        "timer": RetentionTimer().name(),
+        "kind": RetentionTimer.KIND,
         "due_at": due,
-        "idempotency_key": f"{TIMER_PREFIX}{due.date().isoformat()}",
+        "idempotency_key": f"{RetentionTimer.KIND}:{due.date().isoformat()}",
     }
 
 
@@ -68,8 +67,8 @@ class Retention:
         self.outgoing = outgoing
 
     def register(self, router: Router) -> None:
-        router.timer(TIMER_KIND, self.on_timer)
+        router.timer(RetentionTimer.KIND, self.on_timer)
 
-    async def on_timer(self, row: InboxRow, timer: str) -> None:
+    async def on_timer(self, row: InboxRow, timer: RetentionTimer) -> None:
         await on_retention_timer(self.store, self.flows, row.id, self.clock.now())
         await self.outgoing.rearm()

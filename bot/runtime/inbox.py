@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
 from bot.core.events import Answered, AnswerKind, TimerFired
+from bot.core.timer_names import parse_timer_name
 from bot.runtime.clock import Clock
 from bot.runtime.coalesce import Coalescer
 from bot.runtime.context import Context
@@ -326,11 +327,12 @@ class Inbox:
             if await self.runs.advance(read.run_id, fired, row.id) is None:
                 await self.store.inbox_done(row.id, self.clock.now(), error="no run")
             return
-        handler = self.router.timer_handler(read.timer)
+        name = parse_timer_name(read.timer)
+        handler = self.router.timer_handler(name) if name is not None else None
         if handler is None:
             await self.store.inbox_done(row.id, self.clock.now(), error="no run")
             return
-        await handler(row, read.timer)
+        await handler(row, name)
 
     async def _on_answer(self, ctx: Context, read: InboxEvent) -> None:
         assert ctx.member is not None

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from bot.core.timer_names import TimerName
 from bot.runtime.context import Context
 from bot.store.tables import InboxRow, TeamRow
 
@@ -21,8 +22,8 @@ from bot.store.tables import InboxRow, TeamRow
 CommandHandler = Callable[[Context, tuple[str, ...]], Awaitable[None]]
 # `/bel <args>`: the words after /bel, as typed.
 BellHandler = Callable[[Context, str], Awaitable[None]]
-# A timer of no run fell due: its inbox row and its name (`<kind>:...`).
-TimerHandler = Callable[[InboxRow, str], Awaitable[None]]
+# A timer of no run fell due: its inbox row and its name, read (bot/core/timer_names.py).
+TimerHandler = Callable[[InboxRow, Any], Awaitable[None]]
 # An inbound event of a kind other than a command or an answer (a mention, bot_added).
 EventHandler = Callable[[Context], Awaitable[None]]
 # A team seen for the first time by this process (e.g. plan its scheduled flows).
@@ -55,7 +56,8 @@ class Router:
         self.bell = handler
 
     def timer(self, kind: str, handler: TimerHandler) -> None:
-        """Timers named `<kind>:...` that belong to no run go to `handler`."""
+        """Timers of no run whose name is of `kind` (`EventStartTimer.KIND`, ...) go to
+        `handler`, with the name read into its `bot.core.timer_names` value."""
         _once(self.timers, kind, handler, "timer kind")
 
     def event(self, kind: str, handler: EventHandler) -> None:
@@ -70,8 +72,8 @@ class Router:
     def check_answers(self, check: AnswerCheck) -> None:
         self.answer_checks.append(check)
 
-    def timer_handler(self, name: str) -> TimerHandler | None:
-        return self.timers.get(name.split(":", 1)[0])
+    def timer_handler(self, name: TimerName) -> TimerHandler | None:
+        return self.timers.get(name.KIND)
 
 
 _T = TypeVar("_T")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.core.timer_names import EvaluationTimer
 from bot.store.repo import Store, _complete
 from bot.store.tables import (
     EvaluationRow,
@@ -64,7 +65,7 @@ class EvaluationWrite:
 
 
 def timer_prefix(evaluation_id: str) -> str:
-    return f"evaluation:{evaluation_id}:"
+    return EvaluationTimer.prefix(evaluation_id)
 
 
 def new_id() -> str:

@@ -63,6 +63,7 @@ from bot.core.effects import Destination, Message, MessageKind
 from bot.core.hours import WorkingHours
 from bot.core.model import Agenda, CadenceTrigger, Flow
 from bot.core.sensitive import PseudonymProblem, pseudonym_problem
+from bot.core.timer_names import EvaluationTimer, parse_timer_name
 from bot.runtime.context import Context
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import say as shell_say
@@ -199,7 +200,7 @@ class EvaluationDesk:
         router.command("session", self.session)
         router.command("evaluations", self.due_list)
         router.command("evaluation", self.evaluation)
-        router.timer("evaluation", self.on_timer)
+        router.timer(EvaluationTimer.KIND, self.on_timer)
         router.agenda(Agenda.evaluations.value, self.agenda)
 
     async def agenda(self, team: TeamRow, on: date) -> tuple[str, ...]:
@@ -248,8 +249,8 @@ class EvaluationDesk:
             due = self._when(day, hours)
             out.append(
                 {
-                    "timer": f"evaluation:{evaluation_id}:{what}",
-                    "kind": "evaluation",
+                    "timer": EvaluationTimer(evaluation_id, what).name(),
+                    "kind": EvaluationTimer.KIND,
                     "due_at": due,
                     "idempotency_key": f"evaluation:{evaluation_id}:{what}:{due.isoformat()}",
                 }
@@ -758,9 +759,10 @@ class EvaluationDesk:
 
     # -- timers
 
-    async def on_timer(self, row: InboxRow, timer: str) -> None:
-        """`evaluation:<id>:due|overdue|escalate` fell due: nudge if it still matters."""
-        _, evaluation_id, what = ([*timer.split(":", 2), "", ""])[:3]
+    async def on_timer(self, row: InboxRow, timer: EvaluationTimer) -> None:
+        """An evaluation's due, overdue or escalate timer fell due: nudge if it still
+        matters."""
+        evaluation_id, what = timer.evaluation, timer.what
         now = self.clock.now()
         current = await self.evaluations.get(evaluation_id)
         trajectory = await self.store.get_trajectory(current.trajectory_id) if current else None
@@ -929,9 +931,10 @@ class EvaluationDesk:
 async def evaluation_quiet_hours(store: Store, timer: TimerRow) -> WorkingHours | None:
     """The working hours an evaluation timer waits for when it fires late (after a
     restart, say): the team's days and hours in the owner's time zone. None for others."""
-    if timer.run_id is not None or not timer.timer.startswith("evaluation:"):
+    name = parse_timer_name(timer.timer) if timer.run_id is None else None
+    if not isinstance(name, EvaluationTimer):
         return None
-    current = await EvaluationStore(store).get(timer.timer.split(":")[1])
+    current = await EvaluationStore(store).get(name.evaluation)
     trajectory = await store.get_trajectory(current.trajectory_id) if current else None
     team = await store.get_team(trajectory.team_id) if trajectory else None
     if trajectory is None or team is None:

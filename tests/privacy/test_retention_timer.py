@@ -11,7 +11,8 @@ from sqlalchemy import select
 from adapters.console import ConsoleAdapter
 from bot.config import Settings
 from bot.core.loader import load_flow
-from bot.privacy.retention import TIMER_KIND, next_purge
+from bot.core.timer_names import RetentionTimer
+from bot.privacy.retention import next_purge
 from bot.runtime.clock import FakeClock
 from bot.store.tables import AccessLogRow, TimerRow
 from bot.wiring import Runtime, build_runtime
@@ -30,7 +31,7 @@ async def _runtime(tmp_path: Path, clock: FakeClock) -> Runtime:
 async def _retention_timers(runtime: Runtime) -> list[tuple[str, datetime]]:
     async with runtime.store.sessionmaker() as s, s.begin():
         rows = await s.scalars(
-            select(TimerRow).where(TimerRow.kind == TIMER_KIND).order_by(TimerRow.due_at)
+            select(TimerRow).where(TimerRow.kind == RetentionTimer.KIND).order_by(TimerRow.due_at)
         )
         return [(r.status, r.due_at) for r in rows]
 
