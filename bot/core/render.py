@@ -208,22 +208,6 @@ def _blank_view(step_id: str, question: Question, language: str) -> QuestionView
     return view
 
 
-def form_text(
-    questions: Sequence[Question],
-    language: str,
-    address: str,
-    intro: Text | None = None,
-    deadline: str | None = None,
-    lead: str | None = None,
-    closed: bool = False,
-) -> str:
-    """The readable text of a form: intro, the questions numbered, the deadline."""
-    lines = form_lines(questions, language, address, intro, lead, closed)
-    if deadline and not closed:
-        lines.append(i18n.t("form.deadline", language, address, when=deadline))
-    return "\n".join(lines)
-
-
 def form_lines(
     questions: Sequence[Question],
     language: str,

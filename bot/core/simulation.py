@@ -120,12 +120,6 @@ class Simulation:
             self.send(run_id, TimerFired(timer_id))
         self.now = max(self.now, until)
 
-    def run_until_idle(self, limit: timedelta = timedelta(days=3 * 366)) -> None:
-        """Fire timers until none is left (or `limit` of simulated time has passed)."""
-        end = self.now + limit
-        while self._timers and self._timers[0][0] <= end:
-            self.advance_to(self._timers[0][0])
-
     # ------------------------------------------------------------------ reading
 
     def pending_timers(self, run_id: str | None = None) -> dict[tuple[str, str], datetime]:

@@ -155,40 +155,6 @@ def parse_deadline(text: str) -> Duration | Offset:
     return parse_duration(text)
 
 
-def cadence_dates(
-    anchor: datetime,
-    at: tuple[Duration, ...],
-    then_every: Duration | None,
-    until: datetime,
-    tz: str = "Europe/Amsterdam",
-) -> list[datetime]:
-    """Every due moment of a cadence ('12 months, 24 months, then every 6 months') up to
-    `until`. Each date is computed from the anchor, never from the previous date, so
-    month-end clipping never accumulates (Jan 31 + 1, 2, 3 months: Feb 28, Mar 31, Apr 30)."""
-    out = [add(anchor, d, tz) for d in at]
-    out = [d for d in out if d <= until]
-    if then_every is not None and then_every.amount > 0:
-        base = at[-1] if at else Duration(0, then_every.unit)
-        if base.unit == then_every.unit:
-            n = 1
-            while True:
-                d = add(anchor, Duration(base.amount + n * then_every.amount, base.unit), tz)
-                if d > until:
-                    break
-                out.append(d)
-                n += 1
-        else:
-            last = add(anchor, base, tz) if at else anchor
-            n = 1
-            while True:
-                d = add(last, Duration(n * then_every.amount, then_every.unit), tz)
-                if d > until:
-                    break
-                out.append(d)
-                n += 1
-    return sorted(out)
-
-
 # --------------------------------------------------------------------------- cron
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -303,10 +269,6 @@ def cron_next(expr: str | Cron, after: datetime, tz: str = "Europe/Amsterdam") -
         day += timedelta(days=1)
     shown = f"'{expr}'" if isinstance(expr, str) else "this schedule"
     raise TimingError(f"{shown} names no moment in the next eight years")
-
-
-def to_local(moment: datetime, tz: str) -> datetime:
-    return moment.astimezone(ZoneInfo(tz))
 
 
 def utc(moment: datetime) -> datetime:

@@ -11,7 +11,6 @@ from bot.core.timing import (
     Duration,
     TimingError,
     add,
-    cadence_dates,
     check_cron,
     cron_next,
     parse_cron,
@@ -118,34 +117,6 @@ def test_offsets_before_and_after_an_event() -> None:
 def test_a_deadline_is_a_duration_or_an_offset() -> None:
     assert parse_deadline("3d") == Duration(3, "days")
     assert parse_deadline("2h before event").anchor == "event"  # type: ignore[union-attr]
-
-
-def test_a_cadence_counts_from_the_anchor_so_month_ends_do_not_drift() -> None:
-    start = datetime(2025, 1, 31, 9, tzinfo=AMS)
-    dates = cadence_dates(
-        start, (), parse_duration("1 month"), until=datetime(2025, 5, 1, tzinfo=AMS)
-    )
-    assert [d.astimezone(AMS).date().isoformat() for d in dates] == [
-        "2025-02-28",
-        "2025-03-31",
-        "2025-04-30",
-    ]
-
-
-def test_the_one_and_two_year_cadence_then_every_half_year() -> None:
-    start = datetime(2024, 2, 29, 9, tzinfo=AMS)
-    dates = cadence_dates(
-        start,
-        (parse_duration("12 months"), parse_duration("24 months")),
-        parse_duration("6 months"),
-        until=datetime(2027, 3, 1, tzinfo=AMS),
-    )
-    assert [d.astimezone(AMS).date().isoformat() for d in dates] == [
-        "2025-02-28",
-        "2026-02-28",
-        "2026-08-29",
-        "2027-02-28",
-    ]
 
 
 @pytest.mark.parametrize(
