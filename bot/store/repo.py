@@ -57,7 +57,7 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 
 from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
-from bot.store.db import ONE_STATEMENT, open_engine, writer_engine
+from bot.store.db import open_engine, writer_engine
 from bot.store.migrate import upgrade
 from bot.store.sealed import Keyring, SealedJSON, attach, default_data_dir, is_sealed_json
 from bot.store.tables import (
@@ -213,8 +213,6 @@ class Store:
             log.warning("data key from a key file; set SAMEN_DATA_KEY when several hosts run")
         self._dialect = engine.dialect.name
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
-        # Reads of one statement need no BEGIN of their own (see db.ONE_STATEMENT).
-        self._one_statement = engine.execution_options(**{ONE_STATEMENT: True})
         # Writes start with BEGIN IMMEDIATE on SQLite, through one connection per process
         # (see db.writer_engine).
         self._writer = writer_engine(engine)
@@ -1395,7 +1393,7 @@ class Store:
     async def _read(self, statement: Any, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
         """The rows of one prebuilt Core statement, read without the ORM's session: for
         the hottest reads (P1 and P4 in docs/performance.md), about half the cost."""
-        async with self._one_statement.connect() as conn:
+        async with self._engine.connect() as conn:
             rows = (await conn.execute(statement, parameters)).all()
             await conn.commit()
         return rows
