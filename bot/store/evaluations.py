@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store.repo import Store, _complete
+from bot.store.repo import Store, full_row
 from bot.store.tables import (
     EvaluationRow,
     InboxRow,
@@ -220,13 +220,13 @@ class EvaluationStore:
             if w.timers_new:
                 await s.execute(
                     insert(TimerRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                    [_complete(TimerRow, t, {"run_id": None}) for t in w.timers_new],
+                    [full_row(TimerRow, t, {"run_id": None}) for t in w.timers_new],
                 )
             if w.outbox:
                 await s.execute(
                     insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
                     [
-                        _complete(
+                        full_row(
                             OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now}
                         )
                         for o in w.outbox

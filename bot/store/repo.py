@@ -23,43 +23,25 @@ The rules it keeps:
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, fields
+from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import (
-    JSON,
-    CursorResult,
-    Row,
-    Select,
-    Table,
-    bindparam,
-    delete,
-    func,
-    select,
-    tuple_,
-    type_coerce,
-    update,
-)
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import CursorResult, Select, Table, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
 from bot.store.db import open_engine, writer_engine
 from bot.store.migrate import upgrade
-from bot.store.sealed import Keyring, SealedJSON, attach, default_data_dir, is_sealed_json
+from bot.store.sealed import Keyring, attach, default_data_dir
 from bot.store.tables import (
     AnswerRow,
     Base,
@@ -135,8 +117,7 @@ class HandOver:
 @dataclass(frozen=True, slots=True)
 class QueuedMessage:
     """An outbox row as `Store.outbox_due` reads it for delivery: every column of
-    `OutboxRow`, without the ORM (a pass of the outbox reads every pending row, so the
-    ORM's objects cost it most of its time under a burst: P4 in docs/performance.md)."""
+    `OutboxRow`, as plain values the outbox worker may keep while the row changes."""
 
     id: int
     team_id: str
@@ -218,29 +199,6 @@ class Store:
         self._writer = writer_engine(engine)
         attach(self._writer.sync_engine.dialect, self.keyring)
         self._writes = async_sessionmaker(self._writer, expire_on_commit=False)
-        # The hot writes' statements that depend on the backend, built once: building a
-        # statement costs more than running it (P1 and P4 in docs/performance.md).
-        self._put_events = (
-            self._insert(InboxRow)
-            .on_conflict_do_nothing(index_elements=["platform", "event_key"])
-            .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key)
-        )
-        upsert = self._insert(AnswerRow)
-        self._upsert_answers = upsert.on_conflict_do_update(
-            index_elements=["run_id", "step", "question", "member"],
-            set_={
-                "kind": upsert.excluded.kind,
-                "value": upsert.excluded.value,
-                "answered_at": upsert.excluded.answered_at,
-            },
-        )
-        self._run_updates: dict[tuple[str, ...], Any] = {}  # see `_run_update`
-        self._insert_skipping = {
-            model: self._insert(model).on_conflict_do_nothing(index_elements=["idempotency_key"])
-            for model in (TimerRow, OutboxRow)
-        }
-        # The pending outbox messages last read, opened, by their sealed text (outbox_due).
-        self._opened_messages: dict[str, Mapping[str, Any]] = {}
 
     @classmethod
     async def open(
@@ -313,17 +271,19 @@ class Store:
                 team.name = name
             return team
 
-    async def teams(self) -> list[TeamRow]:
-        """Every team, oldest first."""
+    async def teams(self, *, by_name: bool = False) -> list[TeamRow]:
+        """Every team, oldest first (`by_name`: by name)."""
+        order = (TeamRow.name, TeamRow.id) if by_name else (TeamRow.created_at, TeamRow.id)
         async with self._reading() as s:
-            return list(await s.scalars(select(TeamRow).order_by(TeamRow.created_at, TeamRow.id)))
+            return list(await s.scalars(select(TeamRow).order_by(*order)))
 
     async def get_team(self, team_id: str) -> TeamRow | None:
         return (await self.get_teams([team_id])).get(team_id)
 
     async def get_teams(self, team_ids: Iterable[str]) -> dict[str, TeamRow]:
-        rows = await self._read_objects(TeamRow, _TEAMS_BY_ID, {"ids": list(team_ids)})
-        return {row.id: row for row in rows}
+        async with self._reading() as s:
+            rows = await s.scalars(select(TeamRow).where(TeamRow.id.in_(list(team_ids))))
+            return {row.id: row for row in rows}
 
     async def update_team(self, team_id: str, **settings: Any) -> TeamRow:
         """Change a team's settings: name, language (nl, en, nl-BE), address (je, u),
@@ -410,40 +370,39 @@ class Store:
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], tuple[TeamRow | None, MemberRow | None]]:
         """`team_and_member` for many (platform, channel, user) at once, in one statement:
-        the inbox drain reads those of a whole batch of events together. The hottest read
-        there is (P1 in docs/performance.md): one Core statement built once, run without
-        the ORM's session (`_read`); the rows come back as detached objects, as from any
-        other read of the store."""
+        the inbox drain reads those of a whole batch of events together. The teams on the
+        channels, each with those of its members whose user is wanted (or none)."""
         wanted = set(keys)
         if not wanted:
             return {}
-        rows = await self._read(
-            _TEAMS_AND_MEMBERS,
-            {
-                "channels": sorted({(p, c) for p, c, _ in wanted}),
-                "users": sorted({u for _, _, u in wanted}),
-            },
+        users = sorted({u for _, _, u in wanted})
+        query = (
+            select(TeamRow, MemberRow)
+            .outerjoin(MemberRow, (MemberRow.team_id == TeamRow.id) & MemberRow.user.in_(users))
+            .where(
+                tuple_(TeamRow.platform, TeamRow.channel).in_(
+                    sorted({(p, c) for p, c, _ in wanted})
+                )
+            )
         )
+        async with self._reading() as s:
+            rows = (await s.execute(query)).all()
         teams: dict[tuple[str, str], TeamRow] = {}
         members: dict[tuple[str, str], MemberRow] = {}
-        for row in rows:
-            values = row._mapping
-            team = teams.get((values[_teams.c.platform], values[_teams.c.channel]))
-            if team is None:
-                team = _detached(TeamRow, values)
-                teams[(team.platform, team.channel)] = team
-            if values[_members.c.id] is not None:
-                members[(team.id, values[_members.c.user])] = _detached(MemberRow, values)
+        for team, member in rows:
+            teams[(team.platform, team.channel)] = team
+            if member is not None:
+                members[(team.id, member.user)] = member
         found: dict[tuple[str, str, str], tuple[TeamRow | None, MemberRow | None]] = {}
         for platform, channel, user in wanted:
-            team = teams.get((platform, channel))
-            member = members.get((team.id, user)) if team is not None else None
-            found[(platform, channel, user)] = (team, member)
+            known = teams.get((platform, channel))
+            person = members.get((known.id, user)) if known is not None else None
+            found[(platform, channel, user)] = (known, person)
         return found
 
     async def get_member(self, team_id: str, user: str) -> MemberRow | None:
-        found = await self._read_objects(MemberRow, _MEMBER, {"team": team_id, "user": user})
-        return found[0] if found else None
+        async with self._reading() as s:
+            return await s.scalar(_member(team_id, user))
 
     async def set_roles(self, team_id: str, user: str, roles: Iterable[str]) -> MemberRow:
         """Replace a member's extra roles (see `upsert_member`)."""
@@ -504,13 +463,11 @@ class Store:
             first.setdefault((platform, key), n)
         if not first:
             return []
-        async with self._writing_core() as conn:
-            # Parameters as a list (executemany), not a multi-row VALUES: the statement is
-            # then compiled once, not once for every size of burst.
-            result = await conn.execute(
-                self._put_events, [_new_event(*events[n], now) for n in first.values()]
+        async with self._writing() as s:
+            result = await _put_events(
+                self, s, [_new_event(*events[n], now) for n in first.values()]
             )
-            stored = {(platform, key): id for id, platform, key in result.all()}
+            stored = {(platform, key): id for id, platform, key in result}
         return [
             stored.get((platform, key)) if first[(platform, key)] == n else None
             for n, (platform, key, _) in enumerate(events)
@@ -518,7 +475,9 @@ class Store:
 
     async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
         """Events not yet handled, oldest first."""
-        return await self._read_objects(InboxRow, _INBOX_PENDING, {"limit": limit})
+        query = select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id).limit(limit)
+        async with self._reading() as s:
+            return list(await s.scalars(query))
 
     async def inbox_done(self, id: int, now: datetime, error: str = "") -> None:
         """Mark an event handled: done, or failed with a short reason (no message text)."""
@@ -550,13 +509,15 @@ class Store:
 
     async def load_runs(self, run_ids: Iterable[str]) -> dict[str, RunRow]:
         """Several runs in one read, by id (missing ones are left out)."""
-        rows = await self._read_objects(RunRow, _RUNS_BY_ID, {"ids": list(run_ids)})
-        return {row.id: row for row in rows}
+        async with self._reading() as s:
+            rows = await s.scalars(select(RunRow).where(RunRow.id.in_(list(run_ids))))
+            return {row.id: row for row in rows}
 
     async def run_threads(self, run_ids: Iterable[str]) -> dict[str, str | None]:
         """The platform threads of runs, by id (runs that do not exist are left out)."""
-        rows = await self._read(_RUN_THREADS, {"ids": list(run_ids)})
-        return {row.id: row.thread for row in rows}
+        query = select(RunRow.id, RunRow.thread).where(RunRow.id.in_(list(run_ids)))
+        async with self._reading() as s:
+            return {id: thread for id, thread in await s.execute(query)}
 
     async def active_runs(self, team_id: str, flow_id: str | None = None) -> list[RunRow]:
         """The team's runs that are still going, oldest first."""
@@ -605,81 +566,82 @@ class Store:
             if write.run.get("version", write.expected_version + 1) <= write.expected_version:
                 raise ValueError(f"run {write.run_id}: the new version must be higher")
         now = writes[0].now
-        async with self._writing_core() as s:
+        async with self._writing() as s:
             # PostgreSQL: the rows locked to the end; SQLite: the write lock is held already.
-            found = {row.id: row for row in await s.execute(_RUNS_FOR_UPDATE, {"ids": ids})}
+            found = {
+                row.id: row
+                for row in await s.execute(
+                    select(RunRow.id, RunRow.version, RunRow.team_id)
+                    .where(RunRow.id.in_(ids))
+                    .with_for_update()
+                )
+            }
             for write in writes:
                 at = found.get(write.run_id)
                 if at is None or at.version != write.expected_version:
                     raise StaleRun(
                         write.run_id, write.expected_version, None if at is None else at.version
                     )
-            # One UPDATE per set of fields written (the engine's steps all write the same).
-            by_fields: dict[tuple[str, ...], list[StepWrite]] = {}
-            for write in writes:
-                by_fields.setdefault(tuple(sorted(write.run)), []).append(write)
-            for fields, group in by_fields.items():
-                names = [f for f in fields if f != "version"]
-                await s.execute(
-                    self._run_update(tuple(names)),
-                    [
-                        {
-                            "b_id": w.run_id,
-                            "b_version": w.run.get("version", cast(int, w.expected_version) + 1),
-                            "b_now": now,
-                            **{f"b_{f}": w.run[f] for f in names},
-                        }
-                        for w in group
-                    ],
-                )
+            # An UPDATE by primary key per run (the ORM groups runs that write the same fields).
+            await s.execute(
+                update(RunRow),
+                [
+                    {
+                        **w.run,
+                        "id": w.run_id,
+                        "version": w.run.get("version", cast(int, w.expected_version) + 1),
+                        "updated_at": now,
+                    }
+                    for w in writes
+                ],
+            )
             teams = {w.run_id: str(w.run.get("team_id", found[w.run_id].team_id)) for w in writes}
             await self._apply_steps(s, writes, teams, now)
 
-    def _run_update(self, names: tuple[str, ...]) -> Any:
-        """The UPDATE of a run's `names` (and version), built once per set of names."""
-        statement = self._run_updates.get(names)
-        if statement is None:
-            statement = (
-                update(_runs)
-                .where(_runs.c.id == bindparam("b_id"))
-                .values(
-                    {
-                        **{f: bindparam(f"b_{f}") for f in names},
-                        "version": bindparam("b_version"),
-                        "updated_at": bindparam("b_now"),
-                    }
-                )
-            )
-            self._run_updates[names] = statement
-        return statement
-
     async def _apply_steps(
         self,
-        s: AsyncSession | AsyncConnection,
+        s: AsyncSession,
         writes: Sequence[StepWrite],
         team_of_run: Mapping[str, str],
         now: datetime,
     ) -> None:
         """Everything of `writes` but the run rows, one statement per kind of row."""
         answers = [
-            _complete(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
+            full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
             for w in writes
             for a in w.answers
         ]
         if answers:
-            await s.execute(self._upsert_answers, answers)
+            upsert = self._insert(AnswerRow)
+            await s.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["run_id", "step", "question", "member"],
+                    set_={
+                        "kind": upsert.excluded.kind,
+                        "value": upsert.excluded.value,
+                        "answered_at": upsert.excluded.answered_at,
+                    },
+                ),
+                answers,
+            )
         # Cancel before inserting: a step may cancel a timer and set it again.
-        cancels = [
-            {"c_run": w.run_id, "c_timer": t, "c_now": now} for w in writes for t in w.timers_cancel
-        ]
+        cancels = [(w.run_id, t) for w in writes for t in w.timers_cancel]
         if cancels:
-            await s.execute(_CANCEL_TIMERS, cancels)
+            await s.execute(
+                update(TimerRow)
+                .where(
+                    tuple_(TimerRow.run_id, TimerRow.timer).in_(cancels),
+                    TimerRow.status == "pending",
+                )
+                .values(status="cancelled", handled_at=now)
+                .execution_options(synchronize_session=False)
+            )
         new_timers = [
-            _complete(TimerRow, t, {"run_id": w.run_id}) for w in writes for t in w.timers_new
+            full_row(TimerRow, t, {"run_id": w.run_id}) for w in writes for t in w.timers_new
         ]
         await self._insert_new(s, TimerRow, new_timers)
         outbox = [
-            _complete(
+            full_row(
                 OutboxRow,
                 o,
                 {
@@ -716,19 +678,19 @@ class Store:
     async def commit_messages_many(self, writes: Sequence[Messages], *, now: datetime) -> None:
         """`commit_messages` for several events at once (replies to a burst of commands):
         all of them in one transaction, one statement per kind of row."""
-        timers = [_complete(TimerRow, t, {"run_id": None}) for w in writes for t in w.timers_new]
+        timers = [full_row(TimerRow, t, {"run_id": None}) for w in writes for t in w.timers_new]
         outbox = [
-            _complete(OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now})
+            full_row(OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now})
             for w in writes
             for o in w.outbox
         ]
         inbox = [w.inbox_id for w in writes if w.inbox_id is not None]
         if not (timers or outbox or inbox):
             return
-        async with self._writing_core() as conn:
-            await self._insert_new(conn, TimerRow, timers)
-            await self._insert_new(conn, OutboxRow, outbox)
-            await _mark_handled(conn, inbox, now)
+        async with self._writing() as s:
+            await self._insert_new(s, TimerRow, timers)
+            await self._insert_new(s, OutboxRow, outbox)
+            await _mark_handled(s, inbox, now)
 
     async def original_destination(self, run_id: str, msg_key: str) -> str | None:
         """Where the message first sent under `msg_key` went (edits go to the same chat)."""
@@ -786,25 +748,28 @@ class Store:
     ) -> list[TimerRow]:
         """Pending timers, soonest first; with `due_before`, only those due at or before it;
         with `after_id`, only rows inserted after that one."""
-        return await self._read_objects(
-            TimerRow,
-            _PENDING_TIMERS,
-            {
-                "before": due_before if due_before is not None else _NEVER,
-                "after": after_id or 0,
-                "limit": limit if limit is not None else _ALL,
-            },
+        query = (
+            select(TimerRow)
+            .where(*_pending(due_before, after_id))
+            .order_by(TimerRow.due_at, TimerRow.id)
+            .limit(limit)
         )
+        async with self._reading() as s:
+            return list(await s.scalars(query))
 
     async def pending_due(
         self, *, due_before: datetime, after_id: int | None = None
     ) -> list[tuple[int, datetime]]:
         """(id, due time) of the pending timers due at or before `due_before`; with
         `after_id`, only rows inserted after that one. What arming needs and no more: a
-        full arming reads every timer of the coming minutes, a thousand in a busy hour,
-        and whole rows took a tenth of a second of the event loop to build (P3)."""
-        rows = await self._read(_PENDING_DUE, {"before": due_before, "after": after_id or 0})
-        return [(row.id, row.due_at) for row in rows]
+        full arming reads every timer of the coming minutes, a thousand in a busy hour."""
+        query = (
+            select(TimerRow.id, TimerRow.due_at)
+            .where(*_pending(due_before, after_id))
+            .order_by(TimerRow.due_at, TimerRow.id)
+        )
+        async with self._reading() as s:
+            return [(id, due_at) for id, due_at in await s.execute(query)]
 
     async def get_timer(self, id: int) -> TimerRow | None:
         async with self._reading() as s:
@@ -827,10 +792,16 @@ class Store:
         for item in timers:
             by_outcome.setdefault((item.status, _short(item.note)), []).append(item.timer_row)
         claimed: set[int] = set()
-        async with self._writing_core() as conn:
+        async with self._writing() as s:
             for (status, note), ids in by_outcome.items():
-                result = await conn.execute(
-                    _CLAIM_TIMERS, {"ids": ids, "status": status, "now": now, "note": note}
+                result = await s.execute(
+                    update(TimerRow)
+                    .where(TimerRow.id.in_(ids), TimerRow.status == "pending")
+                    .values(
+                        status=status, handled_at=now, note=note, attempts=TimerRow.attempts + 1
+                    )
+                    .returning(TimerRow.id)
+                    .execution_options(synchronize_session=False)
                 )
                 claimed.update(result.scalars())
             events = [
@@ -839,7 +810,7 @@ class Store:
                 if item.timer_row in claimed
             ]
             if events:
-                await conn.execute(self._put_events, events)
+                await _put_events(self, s, events)
         return claimed
 
     async def reschedule_timer(self, id: int, due_at: datetime, note: str = "") -> bool:
@@ -897,35 +868,23 @@ class Store:
     ) -> list[QueuedMessage]:
         """Pending messages that may go out at `now`: by priority (bells first), then in the
         order they were written; none of the conversations (platform, destination) in
-        `skip` (the worker knows none of theirs may go yet).
-
-        The outbox reads every pending row on each pass, so a row waiting through several
-        passes is read several times: its message is opened (unsealed) only the first time
-        and kept while the row stays pending. Kept by its sealed text, which changes with
-        any new content or key: a kept message is always the one stored."""
+        `skip` (the worker knows none of theirs may go yet)."""
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.not_before <= now)
+            .order_by(OutboxRow.priority, OutboxRow.id)
+            .limit(limit)
+        )
         if skip:
-            rows = await self._read(
-                _OUTBOX_DUE_SKIPPING, {"now": now, "limit": limit, "skip": sorted(skip)}
+            query = query.where(
+                tuple_(OutboxRow.platform, OutboxRow.destination).not_in(sorted(skip))
             )
-        else:
-            rows = await self._read(_OUTBOX_DUE, {"now": now, "limit": limit})
-        opened = self._opened_messages
-        kept: dict[str, Mapping[str, Any]] = {}
-        queued = []
-        for row in rows:
-            # Written before sealing existed (not sealed): read as it is, each time.
-            sealed = row.message["sealed"] if is_sealed_json(row.message) else None
-            message = opened.get(sealed) if sealed is not None else None
-            if message is None:
-                message = _open_message(row.message, self._engine.dialect)
-            if sealed is not None:
-                kept[sealed] = message
-            queued.append(QueuedMessage(**{**row._mapping, "message": message}))
-        if (len(rows) == limit or skip) and len(opened) + len(kept) <= _OPENED_KEPT:
-            kept = {**opened, **kept}  # a partial read: the others may still be pending
-        # Otherwise only what is still pending is kept: a sent row's message leaves memory.
-        self._opened_messages = kept
-        return queued
+        async with self._reading() as s:
+            rows = await s.scalars(query)
+            return [
+                QueuedMessage(**{f.name: getattr(row, f.name) for f in fields(QueuedMessage)})
+                for row in rows
+            ]
 
     async def outbox_sent_many(
         self,
@@ -935,14 +894,23 @@ class Store:
         """Mark messages delivered - (id, when, the platform's id for it) each - and give
         runs the platform thread their first message opened, in one transaction. A row
         no longer pending and a run that has a thread already are left as they are."""
-        async with self._writing_core() as conn:
-            if sent:
-                await conn.execute(
-                    _OUTBOX_SENT, [{"s_id": i, "s_at": at, "s_ref": ref} for i, at, ref in sent]
+        async with self._writing() as s:
+            if sent:  # an UPDATE by primary key per message, still pending
+                await s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.status == "pending")
+                    .execution_options(synchronize_session=False),
+                    [
+                        {"id": i, "status": "sent", "sent_at": at, "platform_ref": ref}
+                        for i, at, ref in sent
+                    ],
                 )
             if threads:
-                await conn.execute(
-                    _RUN_THREAD, [{"t_run": r, "t_thread": t} for r, t in threads.items()]
+                await s.execute(
+                    update(RunRow)
+                    .where(RunRow.thread.is_(None))
+                    .execution_options(synchronize_session=False),
+                    [{"id": r, "thread": t} for r, t in threads.items()],
                 )
 
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> bool:
@@ -1136,37 +1104,37 @@ class Store:
         again later). A row that already holds the zone is not written."""
         if not zones:
             return set()
-        members = cast(Table, MemberRow.__table__)
         # EXISTS, not `team_id IN (teams on the platform)`: the planner then finds the
         # person's rows by ix_members_user instead of probing every team on the platform.
         on_platform = (
             select(TeamRow.id)
-            .where(TeamRow.id == members.c.team_id, TeamRow.platform == platform)
+            .where(TeamRow.id == MemberRow.team_id, TeamRow.platform == platform)
             .exists()
         )
         async with self._writing() as s:
             found = set(
                 await s.scalars(
-                    select(members.c.user)
+                    select(MemberRow.user)
                     .where(
-                        members.c.user.in_(list(zones)),
-                        on_platform,
-                        members.c.left_at.is_(None),
+                        MemberRow.user.in_(list(zones)), on_platform, MemberRow.left_at.is_(None)
                     )
                     .distinct()
                 )
             )
-            if found:
+            by_zone: dict[str, list[str]] = {}
+            for user in sorted(found):
+                by_zone.setdefault(zones[user], []).append(user)
+            for zone, users in by_zone.items():  # one UPDATE per zone: people share a few
                 await s.execute(
-                    update(members)
+                    update(MemberRow)
                     .where(
-                        members.c.user == bindparam("who"),
+                        MemberRow.user.in_(users),
                         on_platform,
-                        members.c.left_at.is_(None),
-                        (members.c.timezone.is_(None)) | (members.c.timezone != bindparam("zone")),
+                        MemberRow.left_at.is_(None),
+                        MemberRow.timezone.is_(None) | (MemberRow.timezone != zone),
                     )
-                    .values(timezone=bindparam("zone")),
-                    [{"who": user, "zone": zones[user]} for user in sorted(found)],
+                    .values(timezone=zone)
+                    .execution_options(synchronize_session=False)
                 )
         return found
 
@@ -1390,25 +1358,9 @@ class Store:
 
     # ------------------------------------------------------------------ internals
 
-    async def _read(self, statement: Any, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
-        """The rows of one prebuilt Core statement, read without the ORM's session: for
-        the hottest reads (P1 and P4 in docs/performance.md), about half the cost."""
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(statement, parameters)).all()
-            await conn.commit()
-        return rows
-
-    async def _read_objects(
-        self, model: type[Base], statement: Any, parameters: Mapping[str, Any]
-    ) -> list[Any]:
-        """`_read` of a prebuilt statement selecting `model`'s table, as detached objects
-        of `model`: the hot reads of whole rows, at two thirds of a session's cost."""
-        return [_detached(model, row._mapping) for row in await self._read(statement, parameters)]
-
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncSession]:
-        """A read transaction: one snapshot for every statement in the block. (The hot
-        reads of one statement go through `_read`, with no BEGIN of their own.)"""
+        """A read transaction: one snapshot for every statement in the block."""
         async with self._reads() as session, session.begin():
             yield session
 
@@ -1417,32 +1369,24 @@ class Store:
         async with self._writes() as session, session.begin():
             yield session
 
-    @asynccontextmanager
-    async def _writing_core(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction of Core statements only, without the ORM's session: for
-        the hot writes (intake, replies, steps, sent marks, timer hand-over), about a third
-        less work per transaction (P1 in docs/performance.md)."""
-        async with self._writer.connect() as conn, conn.begin():
-            yield conn
-
     def _insert(self, model: type[Base]) -> Any:
-        """INSERT with ON CONFLICT support for this backend (both spell it the same). Into
-        the table, not the mapped class: the rows are complete (`_complete`), and the
-        ORM's bulk path costs far more than the statement (P4 in docs/performance.md)."""
-        table = cast(Table, model.__table__)
+        """INSERT with ON CONFLICT support for this backend (both spell it the same)."""
         if self._dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+            return postgresql.insert(model)
+        return sqlite.insert(model)
 
     async def _insert_new(
         self,
-        s: AsyncSession | AsyncConnection,
+        s: AsyncSession,
         model: type[TimerRow] | type[OutboxRow],
         rows: Sequence[Mapping[str, Any]],
     ) -> None:
         """Insert timer or outbox rows; one whose idempotency key is known is skipped."""
         if rows:
-            await s.execute(self._insert_skipping[model], rows)
+            await s.execute(
+                self._insert(model).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+                rows,
+            )
 
     async def _count(self, model: type[Base], *where: Any) -> int:
         async with self._reading() as s:
@@ -1571,12 +1515,36 @@ def _check_run_fields(write: StepWrite) -> None:
         raise ValueError(f"not run fields: {', '.join(sorted(unknown))}")
 
 
-async def _mark_handled(
-    s: AsyncSession | AsyncConnection, inbox_ids: Sequence[int], now: datetime
-) -> None:
+async def _mark_handled(s: AsyncSession, inbox_ids: Sequence[int], now: datetime) -> None:
     """The inbox rows a transaction answered: done."""
     if inbox_ids:
-        await s.execute(_MARK_HANDLED, {"ids": list(inbox_ids), "now": now})
+        await s.execute(
+            update(InboxRow)
+            .where(InboxRow.id.in_(list(inbox_ids)))
+            .values(status="done", handled_at=now, error="")
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _put_events(store: Store, s: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Insert new inbox rows, skipping known (platform, event key): the rows stored, as
+    (id, platform, event key)."""
+    return await s.execute(
+        store._insert(InboxRow)
+        .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+        .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key),
+        rows,
+    )
+
+
+def _pending(due_before: datetime | None, after_id: int | None) -> list[Any]:
+    """Pending timers, due at or before `due_before` and inserted after `after_id`."""
+    where: list[Any] = [TimerRow.status == "pending"]
+    if due_before is not None:
+        where.append(TimerRow.due_at <= due_before)
+    if after_id is not None:
+        where.append(TimerRow.id > after_id)
+    return where
 
 
 def _new_event(
@@ -1593,28 +1561,22 @@ def _new_event(
     }
 
 
-def _complete(
-    model: type[Base], values: Mapping[str, Any], defaults: Mapping[str, Any]
+def full_row(
+    model: type[Base], values: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A full row for a multi-row insert: every row needs the same keys, so missing ones
-    get the caller's defaults, then the column's default. Unknown keys are a bug."""
+    """`values` with the caller's `defaults` for keys it leaves out, checked against
+    `model`'s columns before anything is written: an unknown key is a bug, and a missing
+    required one is named (rather than left to the database's NOT NULL). The columns'
+    own defaults are the ORM's to fill in."""
     table = cast(Table, model.__table__)
     columns = {column.key: column for column in table.columns if column.key != "id"}
     unknown = set(values) - set(columns)
     if unknown:
         raise ValueError(f"not {table.name} fields: {', '.join(sorted(unknown))}")
-    row = {**defaults, **values}
+    row = {**(defaults or {}), **values}
     for key, column in columns.items():
-        if key in row:
-            continue
-        default = column.default
-        if isinstance(default, ScalarElementColumnDefault):
-            row[key] = default.arg
-        elif isinstance(default, CallableColumnDefault):
-            row[key] = default.arg(cast(Any, None))  # our callables ignore the context
-        elif column.nullable:
-            row[key] = None
-        else:
+        required = not column.nullable and column.default is None
+        if required and column.server_default is None and key not in row:
             raise ValueError(f"{table.name}.{key} is required")
     return row
 
@@ -1629,141 +1591,6 @@ def _member(team_id: str, user: str) -> Select[MemberRow]:
 
 async def _count_in(s: AsyncSession, model: type[Base], *where: Any) -> int:
     return await s.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-
-# The tables of the prebuilt Core statements below.
-_teams, _members = cast(Table, TeamRow.__table__), cast(Table, MemberRow.__table__)
-_inbox, _timers = cast(Table, InboxRow.__table__), cast(Table, TimerRow.__table__)
-_runs, _outbox = cast(Table, RunRow.__table__), cast(Table, OutboxRow.__table__)
-
-
-# The hot writes of Core statements, built once (see `Store._writing_core`).
-_MARK_HANDLED = (
-    update(_inbox)
-    .where(_inbox.c.id.in_(bindparam("ids", expanding=True)))
-    .values(status="done", handled_at=bindparam("now"), error="")
-)
-_CLAIM_TIMERS = (
-    update(_timers)
-    .where(_timers.c.id.in_(bindparam("ids", expanding=True)), _timers.c.status == "pending")
-    .values(
-        status=bindparam("status"),
-        handled_at=bindparam("now"),
-        note=bindparam("note"),
-        attempts=_timers.c.attempts + 1,
-    )
-    .returning(_timers.c.id)
-)
-_RUNS_FOR_UPDATE = (
-    select(_runs.c.id, _runs.c.version, _runs.c.team_id)
-    .where(_runs.c.id.in_(bindparam("ids", expanding=True)))
-    .with_for_update()
-)
-_CANCEL_TIMERS = (
-    update(_timers)
-    .where(
-        _timers.c.run_id == bindparam("c_run"),
-        _timers.c.timer == bindparam("c_timer"),
-        _timers.c.status == "pending",
-    )
-    .values(status="cancelled", handled_at=bindparam("c_now"))
-)
-_RUN_THREAD = (
-    update(_runs)
-    .where(_runs.c.id == bindparam("t_run"), _runs.c.thread.is_(None))
-    .values(thread=bindparam("t_thread"))
-)
-
-
-# The hot reads of whole rows (`Store._read_objects`), built once.
-_TEAMS_BY_ID = select(_teams).where(_teams.c.id.in_(bindparam("ids", expanding=True)))
-_MEMBER = select(_members).where(
-    _members.c.team_id == bindparam("team"), _members.c.user == bindparam("user")
-)
-_INBOX_PENDING = (
-    select(_inbox).where(_inbox.c.status == "new").order_by(_inbox.c.id).limit(bindparam("limit"))
-)
-# Pending timers due at or before :before and inserted after :after, soonest first.
-_PENDING = (
-    _timers.c.status == "pending",
-    _timers.c.due_at <= bindparam("before"),
-    _timers.c.id > bindparam("after"),
-)
-_PENDING_TIMERS = (
-    select(_timers)
-    .where(*_PENDING)
-    .order_by(_timers.c.due_at, _timers.c.id)
-    .limit(bindparam("limit"))
-)
-_NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # "due before" with no bound
-_ALL = 2**62  # "limit" with no bound
-_PENDING_DUE = (
-    select(_timers.c.id, _timers.c.due_at).where(*_PENDING).order_by(_timers.c.due_at, _timers.c.id)
-)
-_RUNS_BY_ID = select(_runs).where(_runs.c.id.in_(bindparam("ids", expanding=True)))
-_RUN_THREADS = select(_runs.c.id, _runs.c.thread).where(
-    _runs.c.id.in_(bindparam("ids", expanding=True))
-)
-
-
-# The read of `Store.teams_and_members`: the teams on :channels ((platform, channel)
-# pairs), each with those of its members whose user is in :users (or none).
-_TEAMS_AND_MEMBERS = (
-    select(_teams, _members)
-    .select_from(
-        _teams.outerjoin(
-            _members,
-            (_members.c.team_id == _teams.c.id)
-            & _members.c.user.in_(bindparam("users", expanding=True)),
-        )
-    )
-    .where(tuple_(_teams.c.platform, _teams.c.channel).in_(bindparam("channels", expanding=True)))
-)
-
-
-# The read of `Store.outbox_due`, built once with parameters :now and :limit. The message
-# comes still sealed: `outbox_due` opens only those it has not opened before.
-_OUTBOX_DUE = (
-    select(*[type_coerce(c, JSON).label(c.name) if c.name == "message" else c for c in _outbox.c])
-    .where(_outbox.c.status == "pending", _outbox.c.not_before <= bindparam("now"))
-    .order_by(_outbox.c.priority, _outbox.c.id)
-    .limit(bindparam("limit"))
-)
-_OUTBOX_DUE_SKIPPING = _OUTBOX_DUE.where(
-    tuple_(_outbox.c.platform, _outbox.c.destination).not_in(bindparam("skip", expanding=True))
-)
-_MESSAGE_TYPE = cast(SealedJSON, _outbox.c.message.type)
-_OPENED_KEPT = 1_000  # opened outbox messages kept across partial reads, at most
-_OUTBOX_SENT = (
-    update(_outbox)
-    .where(_outbox.c.id == bindparam("s_id"), _outbox.c.status == "pending")
-    .values(status="sent", sent_at=bindparam("s_at"), platform_ref=bindparam("s_ref"))
-)
-
-
-def _open_message(stored: Any, dialect: Any) -> Mapping[str, Any]:
-    return cast(Mapping[str, Any], _MESSAGE_TYPE.process_result_value(stored, dialect))
-
-
-def _detached(model: type[Base], values: Mapping[Any, Any]) -> Any:
-    """An object of `model` from a Core row holding its table's columns, detached as if
-    read by a session: added to a session later, it is updated, never inserted twice.
-
-    Filled as the ORM's own loader fills what it reads (straight into the object's state,
-    without an attribute event per column): a third of the cost of `model(**values)`."""
-    manager, columns = _loading(model)
-    obj = manager.new_instance()
-    instance_dict(obj).update({key: values[column] for key, column in columns})
-    make_transient_to_detached(obj)
-    return obj
-
-
-@functools.cache
-def _loading(model: type[Base]) -> tuple[Any, tuple[tuple[str, Any], ...]]:
-    """What `_detached` needs of `model`'s mapping, looked up once per model: its class
-    manager and (attribute, column) pairs."""
-    mapper = sa_inspect(model)
-    return mapper.class_manager, tuple((a.key, a.columns[0]) for a in mapper.column_attrs)
 
 
 def _rowcount(result: Any) -> int:
