@@ -14,8 +14,6 @@ import hashlib
 import re
 from collections import OrderedDict
 
-from sqlalchemy import update
-
 from bot.core.sensitive import Finding, sensitive
 from bot.store.repo import Store
 from bot.store.tables import InboxRow
@@ -41,13 +39,7 @@ class AnswerGuard:
         self._warned[digest] = None
         while len(self._warned) > REMEMBERED:
             self._warned.popitem(last=False)
-        async with self.store.sessionmaker() as s, s.begin():
-            await s.execute(
-                update(InboxRow)
-                .where(InboxRow.id == inbox.id)
-                .values(payload={**inbox.payload, "value": ""})
-                .execution_options(synchronize_session=False)
-            )
+        await self.store.inbox_set_payload(inbox.id, {**inbox.payload, "value": ""})
         return found
 
 

@@ -78,7 +78,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.lease import Lease
+from bot.store.lease import Lease
 from bot.store.repo import QueuedMessage
 
 log = logging.getLogger("samen.outbox")

@@ -14,10 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from bot import privacy
 from bot.config import Settings
 from bot.flowfiles import load_flows
-from bot.store import access_log
+from bot.store import access_log, privacy
 from bot.store.db import DatabaseUnavailable
 from bot.store.rekey import count_under_other_keys, reseal
 from bot.store.repo import Store
@@ -171,8 +170,7 @@ def audit_verify() -> None:
 async def _verify(settings: Settings) -> access_log.Verdict:
     store = await open_store(settings)
     try:
-        async with store.sessionmaker() as s, s.begin():
-            return await access_log.verify(s)
+        return await store.verify_access_log()
     finally:
         await store.close()
 

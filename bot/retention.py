@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot.core.model import Flow
-from bot.privacy import purge
+from bot.store.privacy import purge
 from bot.store.repo import Store
 
 TIMER_PREFIX = "retention:"

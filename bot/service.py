@@ -82,12 +82,12 @@ from bot.core.run import Run, RunStatus
 from bot.core.timing import Offset as TimingOffset
 from bot.core.timing import cron_next, parse_duration, resolve_offset
 from bot.evaluations import EvaluationDesk, agenda_lines
-from bot.lease import Lease
 from bot.outbox import message_to_json
 from bot.replies import say
 from bot.retention import TIMER_PREFIX as RETENTION_PREFIX
 from bot.retention import on_retention_timer
 from bot.store.access_log import disclosures
+from bot.store.lease import Lease
 from bot.store.repo import Messages, StaleRun, StepWrite, Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
 

@@ -22,13 +22,13 @@ from bot.coalesce import Coalescer
 from bot.config import Settings
 from bot.evaluations import evaluation_quiet_hours
 from bot.flowfiles import FlowSet, load_flows
-from bot.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
 from bot.outbox import Outbox
 from bot.overview import Overview, overview
 from bot.retention import ensure_retention_timer
 from bot.scheduler import QuietHours, Scheduler
 from bot.service import Service
 from bot.starts import StartLinks
+from bot.store.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
 from bot.store.repo import Store
 from bot.store.sealed import Keyring
 from bot.store.tables import TimerRow

@@ -14,11 +14,11 @@ import pytest
 
 from adapters.base import Inbound
 from adapters.console import ConsoleAdapter
-from bot import privacy
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.core.effects import Message, MessageKind, QuestionView
 from bot.delivery import Delivery, DeliveryResult
+from bot.store import privacy
 from bot.wiring import build_runtime
 from tests.runtime.console_team import Team
 

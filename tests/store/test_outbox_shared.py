@@ -18,8 +18,8 @@ import pytest
 from bot.clock import SystemClock
 from bot.core.effects import Message, MessageKind
 from bot.delivery import Delivery, DeliveryResult, Limits
-from bot.lease import Lease
 from bot.outbox import Outbox, message_to_json
+from bot.store.lease import Lease
 from bot.store.repo import StepWrite, Store
 from tests.store.conftest import Backend
 

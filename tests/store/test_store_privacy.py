@@ -9,13 +9,12 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 
 from adapters.console import ConsoleAdapter
-from bot import privacy
 from bot.clock import FakeClock
 from bot.core.loader import load_flow
 from bot.delivery import Delivery, DeliveryResult, Limits
 from bot.outbox import Outbox
-from bot.privacy import as_dict
-from bot.store import access_log
+from bot.store import access_log, privacy
+from bot.store.privacy import as_dict
 from bot.store.repo import StepWrite, Store
 from bot.store.tables import (
     AccessLogRow,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from slack_world import TEAM_CHANNEL, Workspace, dm, text_of, workspace
 
-from bot import privacy
+from bot.store import privacy
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
 

@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 
 from adapters.base import Inbound
 from adapters.telegram import TelegramAdapter
-from bot import privacy
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery
+from bot.store import privacy
 from bot.store.tables import AccessLogRow, AnswerRow, InboxRow, OutboxRow
 from bot.wiring import Runtime, build_runtime
 
