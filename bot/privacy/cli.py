@@ -170,8 +170,7 @@ def audit_verify() -> None:
 async def _verify(settings: Settings) -> access_log.Verdict:
     store = await open_store(settings)
     try:
-        async with store.sessionmaker() as s, s.begin():
-            return await access_log.verify(s)
+        return await store.verify_access_log()
     finally:
         await store.close()
 

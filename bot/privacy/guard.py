@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 
-from sqlalchemy import update
-
 from bot.core.sensitive import Finding, sensitive
 from bot.runtime.context import Context
 from bot.runtime.outgoing import Outgoing
@@ -43,13 +41,7 @@ class AnswerGuard:
         self._warned[digest] = None
         while len(self._warned) > REMEMBERED:
             self._warned.popitem(last=False)
-        async with self.store.sessionmaker() as s, s.begin():
-            await s.execute(
-                update(InboxRow)
-                .where(InboxRow.id == inbox.id)
-                .values(payload={**inbox.payload, "value": ""})
-                .execution_options(synchronize_session=False)
-            )
+        await self.store.inbox_set_payload(inbox.id, {**inbox.payload, "value": ""})
         return found
 
     async def check(self, ctx: Context, key: tuple[str, ...], text: str) -> bool:

@@ -54,7 +54,7 @@ with the late marker when it fires. The team's zone is applied with `zoneinfo`, 
 next working morning is 08:30 local on both sides of a DST change (R-SCH-8). The
 `quiet_hours` callback (sync or async) gives a timer's team hours, e.g.
 `WorkingHours.parse(team.timezone, team.work_days, team.work_start, team.work_end)`. Moving
-`due_at` is done by the Store's `reschedule_timer` if it has one, else by `SqlTimerTable`.
+`due_at` is done by the Store's `reschedule_timer`.
 
 Leadership (R-SCH-6). On PostgreSQL only the holder of a session-level advisory lock (held
 on a dedicated connection) arms and fires; the others try again every `poll_interval` and
@@ -74,15 +74,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol
 
 # APScheduler 3 ships no type information.
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.schedulers.base import STATE_RUNNING  # type: ignore[import-untyped]
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
-from sqlalchemy import CursorResult, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.core.catch_up import (
     DEFAULT_POLICIES,
@@ -117,9 +115,6 @@ _ARM_GROUP = 25
 class TimerStore(Protocol):
     """The `bot.store.repo.Store` methods the scheduler uses."""
 
-    @property
-    def engine(self) -> AsyncEngine: ...
-
     async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]: ...
 
     async def pending_timers(
@@ -140,37 +135,9 @@ class TimerStore(Protocol):
 
     async def count_timers(self, status: str) -> int: ...
 
-
-@runtime_checkable
-class TimerTable(Protocol):
-    """The one write the Store does not offer (yet). A Store that grows a
-    `reschedule_timer` is used as it is; until then `SqlTimerTable` does it."""
-
     async def reschedule_timer(self, id: int, due_at: datetime, note: str) -> bool:
         """Move a PENDING timer to `due_at`; False if it is no longer pending."""
         ...
-
-
-class SqlTimerTable:
-    """`TimerTable` on the store's engine: one UPDATE in its own short transaction.
-
-    The UPDATE is the transaction's first statement, so on SQLite it takes the write lock
-    at once and waits in the busy handler like the Store's own writes.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-
-    async def reschedule_timer(self, id: int, due_at: datetime, note: str) -> bool:
-        stmt = (
-            update(TimerRow)
-            .where(TimerRow.id == id, TimerRow.status == "pending")
-            .values(due_at=due_at, note=note)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions() as session, session.begin():
-            result = cast(CursorResult[Any], await session.execute(stmt))
-        return result.rowcount == 1
 
 
 # --------------------------------------------------------------------------- leadership
@@ -203,7 +170,6 @@ class Scheduler:
         poll_interval: float = 5.0,
         policies: Mapping[str, CatchUpPolicy] | None = None,
         quiet_hours: QuietHoursFor | None = None,
-        table: TimerTable | None = None,
         lease: Lease | None = None,
         batch: int = 100,
         use_apscheduler: bool = True,
@@ -215,9 +181,6 @@ class Scheduler:
         self.poll_interval = poll_interval
         self.policies = {**DEFAULT_POLICIES, **(policies or {})}
         self.quiet_hours = quiet_hours
-        if table is None:
-            table = store if isinstance(store, TimerTable) else SqlTimerTable(store.engine)
-        self.table: TimerTable = table
         self.lease = lease if lease is not None else Lease.for_store(store)
         self.batch = batch
         self.use_apscheduler = use_apscheduler
@@ -529,7 +492,7 @@ class Scheduler:
             return catch
         assert catch.new_due is not None
         self.disarm(row.id)
-        if await self.table.reschedule_timer(row.id, catch.new_due, catch.note):
+        if await self.store.reschedule_timer(row.id, catch.new_due, catch.note):
             self.stats.shifted += 1
             log.info("timer %s (%s): shifted out of quiet hours", row.id, row.kind)
             if catch.new_due <= now + self.horizon:

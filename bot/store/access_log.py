@@ -16,10 +16,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.tables import AccessLogRow
 
@@ -53,21 +53,19 @@ def row_hash(prev: str, at: datetime, access: Access) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-async def append(session: AsyncSession | AsyncConnection, access: Access, now: datetime) -> None:
+async def append(session: AsyncSession, access: Access, now: datetime) -> None:
     """Add `access` to the chain inside the caller's (write) transaction, so the record
-    and what it records commit together. Core statements only, so that a transaction
-    with or without the ORM's session can carry it."""
+    and what it records commit together."""
     if access.action not in ACTIONS:
         raise ValueError(f"access action must be one of {', '.join(ACTIONS)}")
-    bind = session if isinstance(session, AsyncConnection) else session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
     prev = await session.scalar(select(AccessLogRow.hash).order_by(AccessLogRow.id.desc()).limit(1))
     prev = prev or GENESIS
     at = now.astimezone(UTC)
     trimmed = _trimmed(access)
     await session.execute(
-        insert(cast(Table, AccessLogRow.__table__)).values(
+        insert(AccessLogRow).values(
             at=at,
             action=trimmed.action,
             what=trimmed.what,

@@ -6,15 +6,9 @@ writer), a busy timeout of 10 s (R-OPS-4: waiting writers queue instead of faili
 foreign keys on. sqlite3's own transaction handling is switched off and the store emits
 BEGIN itself: plain BEGIN for reads, BEGIN IMMEDIATE for writes (see `WRITE_OPTION`), so a
 write transaction takes the write lock up front and waits in the busy handler, instead of
-failing when it upgrades a read snapshot that another writer has moved past.
-
-Every statement through aiosqlite is a round trip to its thread (P1 in
-docs/performance.md), so needless ones are left out: a statement is one trip instead of
-four and BEGIN travels with the first statement (`bot.store.sqlite_driver`, on a
-database file; elsewhere BEGIN goes to the driver in one call instead of SQLAlchemy's
-cursor-execute-close), a read of one statement sends no BEGIN and its commit no trip
-(`ONE_STATEMENT`), and a connection coming back to the pool is rolled back only when a
-transaction is still open on it (a task cancelled in the middle), not after every commit.
+failing when it upgrades a read snapshot that another writer has moved past. This is
+SQLAlchemy's documented recipe for aiosqlite (the "connect" and "begin" events), on the
+stock aiosqlite driver.
 
 PostgreSQL is the production store: a bounded pool with pre-ping so a restarted server
 costs one retry, not an error. `schema` puts every table of this engine in one schema via
@@ -32,14 +26,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
-
-from bot.store.sqlite_driver import OneTripConnection, one_trip_creator
-
-try:
-    from sqlalchemy.util import await_
-except ImportError:  # SQLAlchemy 2.0 names it await_only
-    from sqlalchemy.util import await_only as await_
+from sqlalchemy.pool import ConnectionPoolEntry
 
 CONNECT_TIMEOUT_S = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -49,7 +36,7 @@ WRITER_WAIT_S = 60.0
 
 # Connections the SQLite read engine keeps open. Each is a thread of aiosqlite's and a
 # file handle; one opened beyond the pool is closed again when it comes back, and opening
-# costs a thread and four PRAGMAs (P1 in docs/performance.md). The service drains up to
+# costs a thread and four PRAGMAs. The service drains up to
 # eight conversations side by side and the outbox, scheduler and intake read too: keep
 # enough for all of them.
 SQLITE_READERS = 16
@@ -57,12 +44,6 @@ SQLITE_READERS = 16
 # An execution option on the store's write engine: the SQLite "begin" hook then takes the
 # write lock at BEGIN. Harmless on PostgreSQL, where it is ignored.
 WRITE_OPTION = "samen_write"
-# An execution option for a read of one statement: on SQLite no BEGIN is sent, so the
-# statement runs in SQLite's own transaction for it (one consistent snapshot, ended when
-# the statement is done) and the commit after it has nothing to end. Together with the
-# one-trip connection that is one trip to aiosqlite's thread instead of two. Not for
-# reads of several statements that must see one snapshot. Ignored on PostgreSQL.
-ONE_STATEMENT = "samen_one_statement"
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -161,11 +142,9 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
                 f"cannot create the directory for the SQLite database {redact_url(url)!r} "
                 f"({exc.strerror}); check SAMEN_DATA_DIR or SAMEN_DATABASE_URL"
             ) from None
-        # one trip to aiosqlite's thread per statement, not four
-        pool["async_creator"] = one_trip_creator(database, check_same_thread=False)
     # hide_parameters: an error's text never carries the values of its statement (they
     # may be answers, before sealing decides; R-PRV-8), wherever the error ends up logged.
-    engine = create_async_engine(url, hide_parameters=True, pool_reset_on_return=None, **pool)
+    engine = create_async_engine(url, hide_parameters=True, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -182,23 +161,8 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        options = conn.get_execution_options()
-        write = options.get(WRITE_OPTION, False)
-        if options.get(ONE_STATEMENT, False) and not write:
-            return  # a read of one statement: SQLite's own transaction for it is enough
-        driver: Any = conn.connection.driver_connection  # the aiosqlite connection
-        begin = "BEGIN IMMEDIATE" if write else "BEGIN"
-        if isinstance(driver, OneTripConnection):
-            driver.pending_begin = begin  # sent with the first statement, in its trip
-        else:
-            await_(driver.execute(begin))
-
-    @event.listens_for(engine.sync_engine, "reset")
-    def _on_reset(dbapi: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
-        # Replaces the pool's rollback on return (reset_on_return=None above).
-        driver = record.driver_connection
-        if state.asyncio_safe and driver is not None and driver.in_transaction:
-            dbapi.rollback()
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 

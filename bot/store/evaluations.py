@@ -1,7 +1,11 @@
-"""The store's part for evaluation cadences (issue #7): trajectories, evaluations, policies.
+"""The trajectories repository: trajectories, their evaluations, teams' cadences (issue #7).
 
-Built on `Store` (its engine and sessions) rather than inside it, so that the runtime's
-store stays as it is. Same rules: one method, one short transaction; everything a chat
+Two doors on the same tables. `Trajectories` holds what the rest of the shell asks of
+them (register one, the open ones of an owner) and is part of `Store`. `EvaluationStore`
+is the evaluation desk's own repository, made from the store (`EvaluationStore(store)`):
+its method names (`get`, `write`, ...) are the desk's, too general for the facade.
+
+Same rules as the whole store: one method, one short transaction; everything a chat
 command changes — the trajectory, its evaluations, their timers, the reply and the inbox
 row it answers — is written by `write` in ONE transaction, or not at all. An evaluation
 that is changed must still be open (compare-and-set), so a double click never marks one
@@ -10,25 +14,20 @@ done twice. Nothing here logs text; only ids.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.timer_names import EvaluationTimer
-from bot.store.repo import Store, _complete
-from bot.store.tables import (
-    EvaluationRow,
-    InboxRow,
-    OutboxRow,
-    TeamCadenceRow,
-    TimerRow,
-    TrajectoryRow,
-)
+from bot.store.database import Repository, full_row
+from bot.store.database import new_id as new_id  # the desk makes evaluations' ids with it
+from bot.store.inbox import mark_handled
+from bot.store.outbox import insert_messages
+from bot.store.tables import EvaluationRow, OutboxRow, TeamCadenceRow, TimerRow, TrajectoryRow
+from bot.store.timers import insert_timers
 
 TRAJECTORY_FIELDS = ("owner", "started_on", "status", "policy")
 
@@ -68,36 +67,81 @@ def timer_prefix(evaluation_id: str) -> str:
     return EvaluationTimer.prefix(evaluation_id)
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
+class Trajectories(Repository):
+    """Trajectories as the shell sees them (the desk has `EvaluationStore`)."""
+
+    async def add_trajectory(
+        self, team_id: str, client_ref: str, owner: str, started_on: date, *, now: datetime
+    ) -> TrajectoryRow | None:
+        """Register a treatment under a pseudonym; None when the team already has that
+        reference (a second registration must not silently replace the first)."""
+        trajectory_id = new_id()
+        async with self.db.writing() as s:
+            await s.execute(
+                self.db.insert(TrajectoryRow)
+                .values(
+                    id=trajectory_id,
+                    team_id=team_id,
+                    client_ref=client_ref,
+                    owner=owner,
+                    started_on=started_on,
+                    status="open",
+                    policy={},
+                    sessions=0,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["team_id", "client_ref"])
+            )
+        return await self.get_trajectory(trajectory_id)
+
+    async def get_trajectory(self, trajectory_id: str) -> TrajectoryRow | None:
+        async with self.db.reading() as s:
+            return await s.get(TrajectoryRow, trajectory_id)
+
+    async def open_trajectories(self, team_id: str, owner: str) -> list[TrajectoryRow]:
+        """The team's open trajectories `owner` registered, by their reference."""
+        query = (
+            select(TrajectoryRow)
+            .where(
+                TrajectoryRow.team_id == team_id,
+                TrajectoryRow.owner == owner,
+                TrajectoryRow.status == "open",
+            )
+            .order_by(TrajectoryRow.client_ref)
+        )
+        async with self.db.reading() as s:
+            return list(await s.scalars(query))
 
 
-class EvaluationStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._dialect = store.dialect
+class EvaluationStore(Repository):
+    """The evaluation desk's reads and writes, on the database of `store` (the `Store`)."""
+
+    def __init__(self, store: Repository) -> None:
+        super().__init__(store.db)
 
     # ------------------------------------------------------------------ policies
 
     async def team_policy(self, team_id: str) -> dict[str, Any]:
-        async with self.store.sessionmaker() as s:
+        async with self.db.reading() as s:
             row = await s.get(TeamCadenceRow, team_id)
             return dict(row.policy) if row is not None else {}
 
     async def set_team_policy(self, team_id: str, policy: Mapping[str, Any], now: datetime) -> None:
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt = insert(TeamCadenceRow).values(team_id=team_id, policy=dict(policy), updated_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["team_id"], set_={"policy": dict(policy), "updated_at": now}
+        stmt = (
+            self.db.insert(TeamCadenceRow)
+            .values(team_id=team_id, policy=dict(policy), updated_at=now)
+            .on_conflict_do_update(
+                index_elements=["team_id"], set_={"policy": dict(policy), "updated_at": now}
+            )
         )
-        async with self.store.sessionmaker() as s, s.begin():
+        async with self.db.writing() as s:
             await s.execute(stmt)
 
     # ------------------------------------------------------------------ trajectories
 
     async def find_trajectory(self, team_id: str, client_ref: str) -> TrajectoryRow | None:
         """A team's trajectory by its reference (case-insensitive)."""
-        async with self.store.sessionmaker() as s:
+        async with self.db.reading() as s:
             rows = await s.scalars(select(TrajectoryRow).where(TrajectoryRow.team_id == team_id))
             for row in rows:
                 if row.client_ref.lower() == client_ref.lower():
@@ -108,12 +152,12 @@ class EvaluationStore:
         stmt = select(TrajectoryRow).where(TrajectoryRow.team_id == team_id)
         if status is not None:
             stmt = stmt.where(TrajectoryRow.status == status)
-        async with self.store.sessionmaker() as s:
+        async with self.db.reading() as s:
             return list(await s.scalars(stmt.order_by(TrajectoryRow.client_ref)))
 
     async def log_session(self, trajectory_id: str) -> int:
         """Count one more session, atomically; the new count."""
-        async with self.store.sessionmaker() as s, s.begin():
+        async with self.db.writing() as s:
             await s.execute(
                 update(TrajectoryRow)
                 .where(TrajectoryRow.id == trajectory_id)
@@ -128,7 +172,7 @@ class EvaluationStore:
     # ------------------------------------------------------------------ evaluations
 
     async def get(self, evaluation_id: str) -> EvaluationRow | None:
-        async with self.store.sessionmaker() as s:
+        async with self.db.reading() as s:
             return await s.get(EvaluationRow, evaluation_id)
 
     async def evaluations(
@@ -150,13 +194,13 @@ class EvaluationStore:
         if due_by is not None:
             stmt = stmt.where(EvaluationRow.due_on <= due_by)
         stmt = stmt.order_by(EvaluationRow.due_on, EvaluationRow.created_at, EvaluationRow.id)
-        async with self.store.sessionmaker() as s:
+        async with self.db.reading() as s:
             return list(await s.scalars(stmt))
 
     async def write(self, w: EvaluationWrite) -> None:
         """Apply everything in `w` in one transaction; EvaluationChanged rolls it all back."""
         now = w.now
-        async with self.store.sessionmaker() as s, s.begin():
+        async with self.db.writing() as s:
             if w.trajectory_id is not None and w.trajectory:
                 unknown = set(w.trajectory) - set(TRAJECTORY_FIELDS)
                 if unknown:
@@ -217,32 +261,21 @@ class EvaluationStore:
                     .values(status="cancelled", handled_at=now)
                     .execution_options(synchronize_session=False)
                 )
-            insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-            if w.timers_new:
-                await s.execute(
-                    insert(TimerRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                    [_complete(TimerRow, t, {"run_id": None}) for t in w.timers_new],
-                )
-            if w.outbox:
-                await s.execute(
-                    insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-                    [
-                        _complete(
-                            OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now}
-                        )
-                        for o in w.outbox
-                    ],
-                )
-            if w.inbox_id is not None:
-                await s.execute(
-                    update(InboxRow)
-                    .where(InboxRow.id == w.inbox_id)
-                    .values(status="done", handled_at=now, error="")
-                    .execution_options(synchronize_session=False)
-                )
+            await insert_timers(
+                self.db, s, [full_row(TimerRow, t, {"run_id": None}) for t in w.timers_new]
+            )
+            await insert_messages(
+                self.db,
+                s,
+                [
+                    full_row(OutboxRow, o, {"run_id": None, "created_at": now, "not_before": now})
+                    for o in w.outbox
+                ],
+            )
+            await mark_handled(s, [w.inbox_id] if w.inbox_id is not None else [], now)
 
     async def pending_timers_of(self, evaluation_id: str) -> list[TimerRow]:
-        async with self.store.sessionmaker() as s:
+        async with self.db.reading() as s:
             return list(
                 await s.scalars(
                     select(TimerRow)

@@ -123,7 +123,7 @@ async def export_team(
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything stored about a team, table by table; the export is logged."""
     anonymous = anonymous_questions(flows or {})
-    async with store.sessionmaker() as s, s.begin():
+    async with store.db.writing() as s:
         team = await s.get(TeamRow, team_id)
         if team is None:
             raise LookupError(f"no team with id {team_id}")
@@ -203,7 +203,7 @@ async def export_person(
     store: Store, user: str, *, actor: str, on_behalf_of: str = "", now: datetime
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything stored about one person (a platform user id), in every team."""
-    async with store.sessionmaker() as s, s.begin():
+    async with store.db.writing() as s:
         runs = [r for r in await s.scalars(select(RunRow)) if _mentions(r.state, user)]
         out: dict[str, list[dict[str, Any]]] = {
             "members": _dicts(await s.scalars(select(MemberRow).where(MemberRow.user == user))),
@@ -324,7 +324,7 @@ async def forget(
     stopped, they wait for its next start."""
     result = Erasure()
     placeholder = forgotten_id(user)
-    async with store.sessionmaker() as s, s.begin():
+    async with store.db.writing() as s:
         # Before the runs: a run that was only theirs takes its messages along. Deletes
         # queued by an earlier erasure stay queued.
         to_them = [
@@ -514,7 +514,7 @@ async def purge(
     (which form a reply in a private chat answers) go with their run. Counts only are
     logged and recorded in the access log."""
     result = Purge()
-    async with store.sessionmaker() as s, s.begin():
+    async with store.db.writing() as s:
         runs = (
             await s.execute(select(RunRow.id, RunRow.flow_id, RunRow.status, RunRow.finished_at))
         ).all()

@@ -13,12 +13,9 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.core.cadence import Policy, state_of
 from bot.store.evaluations import EvaluationStore
 from bot.store.repo import Store
-from bot.store.tables import TeamRow
 from bot.trajectories.desk import lifecycle
 
 FORMATS = ("csv", "json")
@@ -53,8 +50,7 @@ async def trajectory_records(
     """Every trajectory (of `team`, by id, channel or name, if given) with its evaluations
     (open and done; dropped ones were never due and are left out)."""
     evaluations = EvaluationStore(store)
-    async with store.sessionmaker() as s:
-        teams = list(await s.scalars(select(TeamRow).order_by(TeamRow.name, TeamRow.id)))
+    teams = await store.teams(by_name=True)
     if team is not None:
         teams = [t for t in teams if team in (t.id, t.channel, t.name)]
     out: list[dict[str, Any]] = []

@@ -1,7 +1,7 @@
 """In-memory stand-ins for the Store and an adapter, for the outbox and scheduler tests.
 
 `FakeStore` implements the Store methods the outbox and the scheduler use (their
-`OutboxStore`, `TimerStore` and `TimerTable` protocols; it has no engine, so the scheduler's
+`OutboxStore` and `TimerStore` protocols; it has no engine, so the scheduler's
 lease is always held) with the documented semantics:
 a hand-over claims pending rows only and puts one inbox event per (platform, key),
 all or nothing; `pending_timers` and `outbox_due` are ordered as the real Store orders them. Every
@@ -212,8 +212,6 @@ class FakeStore:
 
     async def count_timers(self, status: str) -> int:
         return sum(1 for r in self.timers.values() if r.status == status)
-
-    # -- TimerTable (the scheduler's own write, until the Store has it)
 
     async def reschedule_timer(self, id: int, due_at: datetime, note: str) -> bool:
         await self._turn("reschedule_timer", id)

@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.core.catch_up import DEFAULT_POLICIES, SHIFT_NOTE, WAIT_NOTE, Action, CatchUp, decide
 from bot.core.hours import WorkingHours
 from bot.runtime.clock import FakeClock, SystemClock
-from bot.runtime.scheduler import Scheduler, SqlTimerTable
+from bot.runtime.scheduler import Scheduler
 from bot.store.lease import Lease
-from bot.store.tables import Base, TimerRow
+from bot.store.tables import TimerRow
 from tests.postgres import postgres_url
 
 from .fakes import FakeStore
@@ -529,40 +529,7 @@ async def test_status_reports_pending_next_due_oldest_overdue_and_armed() -> Non
         await sched.stop()
 
 
-# --------------------------------------------------------------------------- SQL helpers
-
-
-async def test_rescheduling_moves_only_a_pending_timer() -> None:
-    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    async with sessions() as session, session.begin():
-        session.add_all(
-            [
-                TimerRow(
-                    id=1,
-                    timer="a",
-                    kind="reminder",
-                    due_at=T0,
-                    status="pending",
-                    idempotency_key="k1",
-                ),
-                TimerRow(
-                    id=2, timer="b", kind="reminder", due_at=T0, status="sent", idempotency_key="k2"
-                ),
-            ]
-        )
-    table = SqlTimerTable(engine)
-    later = T0 + 10 * HOUR
-    assert await table.reschedule_timer(1, later, SHIFT_NOTE) is True
-    assert await table.reschedule_timer(2, later, SHIFT_NOTE) is False
-    assert await table.reschedule_timer(3, later, SHIFT_NOTE) is False
-    async with sessions() as session:
-        one, two = await session.get(TimerRow, 1), await session.get(TimerRow, 2)
-        assert one is not None and two is not None
-        assert (one.due_at, one.note, two.due_at) == (later, SHIFT_NOTE, T0)
-    await engine.dispose()
+# --------------------------------------------------------------------------- leases
 
 
 def test_on_sqlite_the_lease_is_always_held() -> None:

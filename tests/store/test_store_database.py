@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from bot.store.db import DatabaseUnavailable, open_engine, redact_url
+from bot.store.db import DatabaseUnavailable, open_engine, redact_url, writer_engine
 from bot.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from bot.store.repo import Store
 from bot.store.tables import Base
@@ -115,9 +116,8 @@ async def test_sqlite_connections_use_wal_a_long_busy_timeout_and_foreign_keys(
 async def test_a_sqlite_connection_left_in_a_transaction_is_rolled_back_on_return(
     tmp_path: Path,
 ) -> None:
-    """The pool rolls back only what is still open (after a commit it saves the round
-    trip): a connection given back in the middle of a transaction - here by using the
-    driver directly - must come back clean, its writes undone."""
+    """A connection given back in the middle of a transaction - here by using the driver
+    directly - comes back clean, its writes undone."""
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'samen.db'}")
     try:
         async with store.engine.connect() as conn:
@@ -134,6 +134,32 @@ async def test_a_sqlite_connection_left_in_a_transaction_is_rolled_back_on_retur
         assert await store.get_team(team.id) is not None  # writes go on as usual
     finally:
         await store.close()
+
+
+async def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_begin(
+    tmp_path: Path,
+) -> None:
+    """Writes begin with BEGIN IMMEDIATE (a write never fails upgrading a stale read
+    snapshot); reads with a plain BEGIN, which takes no lock."""
+    path = tmp_path / "samen.db"
+    engine = await open_engine(f"sqlite+aiosqlite:///{path}")
+    writer = writer_engine(engine)
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        async with writer.begin() as conn:
+            await conn.execute(text("SELECT 1"))  # a read, but in a write transaction
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once committed
+        other.execute("ROLLBACK")
+        async with engine.begin() as conn:  # a read transaction takes no lock
+            await conn.execute(text("SELECT 1"))
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await writer.dispose()
+        await engine.dispose()
 
 
 async def test_an_unreachable_postgresql_gives_one_clear_line_without_the_password() -> None:

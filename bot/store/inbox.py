@@ -1,0 +1,128 @@
+"""The inbox repository: inbound events, stored before they are acknowledged (R-ING).
+
+An event is unique per platform and event key, so retries and duplicates are absorbed by
+the insert (ON CONFLICT DO NOTHING), never by reading first. Other repositories mark the
+rows a transaction answered with `mark_handled`, and the timers' hand-over puts its
+events with `put_events`, in their own transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.database import Database, Repository, rowcount, short
+from bot.store.tables import InboxRow
+
+log = logging.getLogger(__name__)
+
+
+class Inbox(Repository):
+    """Inbound events of every platform, and of timers that fell due."""
+
+    async def inbox_put(
+        self, platform: str, event_key: str, payload: dict[str, Any], now: datetime
+    ) -> int | None:
+        """Store an inbound event before it is acknowledged (R-ING-3). Returns its id, or
+        None when this platform event was stored before: a duplicate, to be dropped."""
+        (inbox_id,) = await self.inbox_put_many([(platform, event_key, payload)], now)
+        return inbox_id
+
+    async def inbox_put_many(
+        self, events: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
+    ) -> list[int | None]:
+        """`inbox_put` for a burst of (platform, event key, payload), in one statement and
+        one transaction: an id per event, None for a duplicate (of an event stored before
+        or of one earlier in `events`)."""
+        first: dict[tuple[str, str], int] = {}
+        for n, (platform, key, _) in enumerate(events):
+            first.setdefault((platform, key), n)
+        if not first:
+            return []
+        async with self.db.writing() as s:
+            result = await put_events(
+                self.db, s, [new_event(*events[n], now) for n in first.values()]
+            )
+            stored = {(platform, key): id for id, platform, key in result}
+        return [
+            stored.get((platform, key)) if first[(platform, key)] == n else None
+            for n, (platform, key, _) in enumerate(events)
+        ]
+
+    async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
+        """Events not yet handled, oldest first."""
+        query = select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id).limit(limit)
+        async with self.db.reading() as s:
+            return list(await s.scalars(query))
+
+    async def inbox_done(self, id: int, now: datetime, error: str = "") -> None:
+        """Mark an event handled: done, or failed with a short reason (no message text)."""
+        async with self.db.writing() as s:
+            await s.execute(
+                update(InboxRow)
+                .where(InboxRow.id == id)
+                .values(status="failed" if error else "done", handled_at=now, error=short(error))
+                .execution_options(synchronize_session=False)
+            )
+
+    async def inbox_set_payload(self, id: int, payload: Mapping[str, Any]) -> None:
+        """Replace an event's payload (the answer guard blanks a text it held back)."""
+        async with self.db.writing() as s:
+            await s.execute(
+                update(InboxRow)
+                .where(InboxRow.id == id)
+                .values(payload=dict(payload))
+                .execution_options(synchronize_session=False)
+            )
+
+    async def purge_inbox(self, older_than: datetime) -> int:
+        """Delete handled (done or failed) events received before `older_than`; returns
+        how many. Unhandled events are kept whatever their age: deleting them loses work."""
+        async with self.db.writing() as s:
+            result = await s.execute(
+                delete(InboxRow)
+                .where(InboxRow.received_at < older_than, InboxRow.status != "new")
+                .execution_options(synchronize_session=False)
+            )
+            count = rowcount(result)
+        log.info("purged %d inbox rows received before %s", count, older_than.isoformat())
+        return count
+
+
+async def put_events(db: Database, s: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Insert new inbox rows (`new_event`) in `s`'s transaction, skipping known
+    (platform, event key): the rows stored, as (id, platform, event key)."""
+    return await s.execute(
+        db.insert(InboxRow)
+        .on_conflict_do_nothing(index_elements=["platform", "event_key"])
+        .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key),
+        rows,
+    )
+
+
+async def mark_handled(s: AsyncSession, inbox_ids: Sequence[int], now: datetime) -> None:
+    """The inbox rows a transaction answered: done."""
+    if inbox_ids:
+        await s.execute(
+            update(InboxRow)
+            .where(InboxRow.id.in_(list(inbox_ids)))
+            .values(status="done", handled_at=now, error="")
+            .execution_options(synchronize_session=False)
+        )
+
+
+def new_event(platform: str, key: str, payload: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An inbox row as it is first stored: new, unhandled."""
+    return {
+        "platform": platform,
+        "event_key": key,
+        "payload": dict(payload),
+        "status": "new",
+        "received_at": now,
+        "error": "",
+    }
