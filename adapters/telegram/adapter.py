@@ -31,7 +31,7 @@ Before an update is parsed, the tokens and the form it refers to are loaded on a
 People who never pressed Start: Telegram refuses a private message to them (403 "bot
 can't initiate conversation", or 400 "chat not found" for someone it never saw).
 `deliver` then reports `blocked_until_start` (no retries are burnt); the outbox parks
-the message and bot/starts.py posts one deep link (`start_link`) in the team's group.
+the message and bot/teams/start_links.py posts one deep link (`start_link`) in the team's group.
 When the person presses Start, the `/start <token>` arrives as a "joined" event in their
 private chat (any first private message does the same), and the parked messages go out.
 """
@@ -305,7 +305,7 @@ class TelegramAdapter:
                         self.prompts[key] = _prompt_from_json(stored)
 
     def start_link(self, token: str) -> str:
-        """The deep link bot/starts.py posts in a group for someone to press Start."""
+        """The deep link bot/teams/start_links.py posts in a group for someone to press Start."""
         if self.username is None:
             raise RuntimeError("Telegram adapter not started")
         return deep_link(self.username, token)

@@ -1,6 +1,6 @@
 """What a run asks the shell to do: the effects the engine returns.
 
-The engine never performs these. The shell (`bot/service.py`) stores them in one
+The engine never performs these. The shell (`bot/runtime/outgoing.py`) stores them in one
 transaction with the new run and then delivers them: messages through the outbox and an
 adapter, timers through the scheduler. Message texts are already rendered in the team's
 language; adapters decide only the platform's form (Block Kit, inline keyboards, plain).

@@ -4,7 +4,7 @@ The simulation plays the shell's part in memory: it starts runs, feeds them even
 their timers and fires them in due order when the clock is moved on, chains flows
 (`start_flow`, `after_flow` triggers) and writes every message into a transcript. Flow
 tests, the property tests and the pre-runtime demo use it; the real shell
-(`bot/service.py`) does the same with a database, a scheduler and an outbox.
+(`bot/runtime/`) does the same with a database, a scheduler and an outbox.
 """
 
 from __future__ import annotations

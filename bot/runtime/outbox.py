@@ -20,7 +20,7 @@ How a row becomes a platform call
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
   "original not delivered".
-- op "delete" (queued by `samen forget`, bot/privacy.py) removes a delivered message: the
+- op "delete" (queued by `samen forget`, bot/store/privacy.py) removes a delivered message: the
   row carries the message's platform ref in `platform_ref`, the conversation it went to
   in `destination` and no text. It passes the same windows as a send (and the
   platform's own delete window, `Limits.deletes`), and a 429 or a transport error is
@@ -59,7 +59,7 @@ a message by itself. A timeout or an exception is retried after
 `notify()`, whichever comes first.
 
 One sender per database: `outbox_due` does not claim rows, so the worker sends only while
-it holds the outbox lease (bot/lease.py); on PostgreSQL another process takes over when
+it holds the outbox lease (bot/store/lease.py); on PostgreSQL another process takes over when
 the holder's connection dies. One sender also keeps each platform's limits in one place.
 Logs carry row ids, kinds and outcome types only — never message text (R-PRV-8).
 """
@@ -363,7 +363,7 @@ class Outbox:
         self.lease = lease if lease is not None else Lease()
         self._lease_checked = float("-inf")
         # Told about a message parked because its person has not started the bot (see
-        # bot/starts.py: it posts one deep link in the team's group).
+        # bot/teams/start_links.py: it posts one deep link in the team's group).
         self.on_blocked = on_blocked
         self.adapters = adapters
         self.clock = clock

@@ -5,7 +5,7 @@ co-worker on Curaçao in a Dutch team): when a platform tells us their zone (Sla
 users.info `tz`), it is stored on their member rows, and a nudge meant for that one person
 waits for working hours in THEIR zone. Nudges for several people keep the team's zone.
 
-`quiet_hours_for` is the scheduler's `quiet_hours` lookup (see bot/scheduler.py).
+`quiet_hours_for` is the scheduler's `quiet_hours` lookup (see bot/runtime/scheduler.py).
 """
 
 from __future__ import annotations

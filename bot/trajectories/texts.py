@@ -1,6 +1,6 @@
 """What Samen says about trajectories and evaluations, in Dutch (default) and English.
 
-Kept apart from `bot/replies.py` so that the evaluation cadences stay one module to read.
+Kept apart from `bot/runtime/replies.py` so that the evaluation cadences stay one module to read.
 The wording is about the process of working together and about choosing consciously;
 it never suggests that it is time to discharge someone.
 """

@@ -39,7 +39,7 @@ from tests.reliability.world import (
 NUDGES = 200
 ROUNDS = 3
 SEED = 20261123
-MAX_IN_FLIGHT = 32  # bot/outbox.py: calls in flight at once, one per chat
+MAX_IN_FLIGHT = 32  # bot/runtime/outbox.py: calls in flight at once, one per chat
 
 
 async def accepted_not_marked(url: str, delivered: Counter[int]) -> int:

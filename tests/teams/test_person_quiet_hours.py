@@ -1,4 +1,4 @@
-"""Quiet hours per person (bot/timezones.py): a nudge for one person uses their own zone."""
+"""Quiet hours per person (bot/teams/timezones.py): a nudge for one person uses their own zone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""bot/starts.py on a real (SQLite) store: one deep link per person in the team's group,
+"""bot/teams/start_links.py on a real (SQLite) store: one deep link per person in the team's group,
 in the team's language, and the parked messages released when they press Start."""
 
 from __future__ import annotations

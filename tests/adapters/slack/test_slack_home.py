@@ -1,5 +1,5 @@
 """The App Home tab through the runtime: app_home_opened -> views.publish of one person's
-overview (bot/overview.py reads the store; adapters/slack/home.py draws it)."""
+overview (bot/teams/overview.py reads the store; adapters/slack/home.py draws it)."""
 
 from __future__ import annotations
 
