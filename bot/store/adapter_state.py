@@ -25,7 +25,7 @@ from bot.store.tables import (
 )
 
 
-class AdapterState(Repository):
+class AdapterStateRepository(Repository):
     """Callback tokens, reply prompts, private chats, start links, pinned messages."""
 
     async def save_callback_tokens(

@@ -1,6 +1,6 @@
 """The trajectories repository: trajectories, their evaluations, teams' cadences (issue #7).
 
-Two doors on the same tables. `Trajectories` holds what the rest of the shell asks of
+Two doors on the same tables. `TrajectoryRepository` holds what the rest of the shell asks of
 them (register one, the open ones of an owner) and is part of `Store`. `EvaluationStore`
 is the evaluation desk's own repository, made from the store (`EvaluationStore(store)`):
 its method names (`get`, `write`, ...) are the desk's, too general for the facade.
@@ -67,7 +67,7 @@ def timer_prefix(evaluation_id: str) -> str:
     return EvaluationTimer.prefix(evaluation_id)
 
 
-class Trajectories(Repository):
+class TrajectoryRepository(Repository):
     """Trajectories as the shell sees them (the desk has `EvaluationStore`)."""
 
     async def add_trajectory(

@@ -16,7 +16,7 @@ from bot.store.database import Repository, new_id, rowcount
 from bot.store.tables import EventRow, TimerRow
 
 
-class Events(Repository):
+class EventRepository(Repository):
     """Planned visits, MDOs and meetings."""
 
     async def add_event(

@@ -22,7 +22,7 @@ from bot.store.tables import InboxRow
 log = logging.getLogger(__name__)
 
 
-class Inbox(Repository):
+class InboxRepository(Repository):
     """Inbound events of every platform, and of timers that fell due."""
 
     async def inbox_put(

@@ -46,7 +46,7 @@ class QueuedMessage:
     error: str
 
 
-class Outbox(Repository):
+class OutboxRepository(Repository):
     """Outgoing messages: the due ones, and what became of each."""
 
     async def outbox_due(

@@ -38,15 +38,23 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store import access_log
-from bot.store.adapter_state import AdapterState
+from bot.store.adapter_state import AdapterStateRepository
 from bot.store.database import ERROR_MAX, Database, count_in, full_row
 from bot.store.db import open_engine
-from bot.store.evaluations import Trajectories
-from bot.store.events import Events
-from bot.store.inbox import Inbox
+from bot.store.evaluations import TrajectoryRepository
+from bot.store.events import EventRepository
+from bot.store.inbox import InboxRepository
 from bot.store.migrate import upgrade
-from bot.store.outbox import Outbox, QueuedMessage
-from bot.store.runs import ACTIVE_RUN, RUN_FIELDS, Messages, Runs, StaleRun, StepWrite, lock_run
+from bot.store.outbox import OutboxRepository, QueuedMessage
+from bot.store.runs import (
+    ACTIVE_RUN,
+    RUN_FIELDS,
+    Messages,
+    RunRepository,
+    StaleRun,
+    StepWrite,
+    lock_run,
+)
 from bot.store.sealed import Keyring
 from bot.store.tables import InboxRow, OutboxRow, TimerRow
 from bot.store.teams import (
@@ -54,11 +62,11 @@ from bot.store.teams import (
     LANGUAGES,
     TEAM_SETTINGS,
     NotFound,
-    Teams,
+    TeamRepository,
     normalise_roles,
     validate_team_settings,
 )
-from bot.store.timers import TIMER_OUTCOMES, HandOver, Timers
+from bot.store.timers import TIMER_OUTCOMES, HandOver, TimerRepository
 
 __all__ = [
     "ACTIVE_RUN",
@@ -82,7 +90,16 @@ __all__ = [
 ]
 
 
-class Store(Teams, Inbox, Runs, Timers, Outbox, Events, Trajectories, AdapterState):
+class Store(
+    TeamRepository,
+    InboxRepository,
+    RunRepository,
+    TimerRepository,
+    OutboxRepository,
+    EventRepository,
+    TrajectoryRepository,
+    AdapterStateRepository,
+):
     """The database as the shell sees it. Open with `Store.open(url)`; close when done."""
 
     def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:

@@ -99,7 +99,7 @@ class StepWrite:
     access: Sequence[Access] = ()  # access-log entries (summaries shown), same transaction
 
 
-class Runs(Repository):
+class RunRepository(Repository):
     """Runs, their answers, and the writes of their steps."""
 
     async def load_run(self, run_id: str) -> RunRow | None:

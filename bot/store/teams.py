@@ -32,7 +32,7 @@ class NotFound(LookupError):
     """A team or member the caller named does not exist."""
 
 
-class Teams(Repository):
+class TeamRepository(Repository):
     """Teams and their members."""
 
     async def team_for_channel(

@@ -35,7 +35,7 @@ class HandOver:
     note: str = ""
 
 
-class Timers(Repository):
+class TimerRepository(Repository):
     """Timers: arming reads, the hand-over of due ones, moves and cancellations."""
 
     async def pending_timers(
