@@ -7,13 +7,13 @@ evaluation and privacy tests.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import datetime, timedelta
 
 from adapters.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.wiring import Runtime
+from tests.harness.settle import settle
 
 # A meeting of two one-minute rounds (`/samen start kort`): its bells fall due a
 # minute apart (tests of timers, restarts and groups of bells).
@@ -69,37 +69,8 @@ class Team:
         await self.settle()
 
     async def settle(self) -> None:
-        """Run what is due until nothing moves any more. The runtime's own loops (the
-        service's, the outbox's, the scheduler's poll) run beside this and their work
-        waits on the database's thread in real time: a sweep or drain they started makes
-        ours return at once, so rounds go on until theirs are done too."""
-        quiet = 0
-        for _ in range(500):
-            before = self._progress()
-            await self.runtime.service.drain()
-            await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
-            await self.runtime.outbox.pump()
-            await self.runtime.outbox.flush()
-            if self._progress() == before and not self._busy():
-                quiet += 1
-                if quiet == 2:
-                    return
-            else:
-                quiet = 0
-                await asyncio.sleep(0.001)
-
-    def _progress(self) -> tuple[int, int]:
-        return self.runtime.service.handled, len(self.printed)
-
-    def _busy(self) -> bool:
-        runtime = self.runtime
-        return bool(
-            runtime.scheduler._sweep_until is not None
-            or runtime.service._drain_lock.locked()
-            or runtime.outbox._pump_lock.locked()
-            or runtime.outbox._in_flight
-        )
+        """Run what is due until nothing moves (tests.harness.settle); the clock stays."""
+        await settle(self.runtime)
 
     async def wait(self, delta: timedelta) -> None:
         """Move the clock on, stopping at every timer that falls due on the way."""

@@ -62,13 +62,16 @@ class FakeSlack:
     envelopes: list[dict[str, Any]] = field(default_factory=list)
     acks: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     connections: int = 0
+    name: str = "the fake Slack"  # in the harness's reports (tests.harness.settle)
+    busy: int = 0  # requests being answered now
+    answered: int = 0  # requests answered so far
 
     # ------------------------------------------------------------------ control
 
     async def start(self) -> str:
         app = web.Application()
-        app.router.add_post("/api/{method}", self._handle)
-        app.router.add_get("/api/{method}", self._handle)  # slack-sdk GETs users.info
+        app.router.add_post("/api/{method}", self._serve)
+        app.router.add_get("/api/{method}", self._serve)  # slack-sdk GETs users.info
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -92,6 +95,15 @@ class FakeSlack:
         return [c for c in self.calls if c.method == method]
 
     # ------------------------------------------------------------------ server
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        """Every request, counted while it is answered (subclasses change `_handle`)."""
+        self.busy += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.busy -= 1
+            self.answered += 1
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

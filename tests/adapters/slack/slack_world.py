@@ -30,12 +30,14 @@ from adapters.slack import SlackAdapter, slack_adapter_from_env
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.wiring import Runtime, build_runtime
+from tests.harness.settle import settle
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "e3b0c44298fc1c149afbf4c8996fb924"
 TEAM_CHANNEL = "C0WIJKTEAM"
 FORM = "application/x-www-form-urlencoded"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+PACE = timedelta(seconds=30)  # the longest wait for a rate limit the clock skips
 NAMES = {"U0ANNA": "anna", "U0BRAM": "bram", "U0COR": "cor"}
 
 
@@ -256,22 +258,11 @@ class Workspace:
 
     # ------------------------------------------------------------------ time
 
-    async def settle(self, rounds: int = 60) -> None:
-        """Run everything due now: inbox, timers, outbox. Sends the outbox holds back for
-        the rate limit wait on the fake clock (a second at most), so time moves by that."""
-        runtime = self.runtime
-        for _ in range(rounds):
-            await runtime.service.drain()
-            await runtime.scheduler.fire_due()
-            await runtime.service.drain()
-            wake = await runtime.outbox.pump()
-            await runtime.outbox.flush()
-            pending = await runtime.store.outbox_due(self.clock.now() + timedelta(seconds=30))
-            if not pending:
-                return
-            if wake is not None and wake > self.clock.now():
-                await self.clock.advance_to(min(wake, self.clock.now() + timedelta(seconds=30)))
-        raise AssertionError("the outbox did not empty")
+    async def settle(self) -> None:
+        """Run everything due now: inbox, timers, outbox (tests.harness.settle). Sends the
+        outbox holds back for the rate limit wait on the fake clock, so time moves by that
+        (30 s at a time at most)."""
+        await settle(self.runtime, self.fake, pace=PACE)
 
     async def wait(self, delta: timedelta) -> None:
         """Move the clock on, stopping at every timer that falls due on the way."""

@@ -78,12 +78,17 @@ class FakeTelegram:
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     base_url: str = ""  # python-telegram-bot's form: ends in /bot, the token follows
+    name: str = "the fake Telegram"  # in the harness's reports (tests.harness.settle)
+    # Requests being answered now and answered so far; getUpdates is not counted: the
+    # adapter polls all the time, and a poll waiting for updates is the bot idling.
+    busy: int = 0
+    answered: int = 0
 
     # ------------------------------------------------------------------ control
 
     async def start(self) -> str:
         app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/bot{token}/{method}", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -130,6 +135,17 @@ class FakeTelegram:
         return [c for c in self.calls if c.method == method]
 
     # ------------------------------------------------------------------ server
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        """Every request, counted while it is answered (subclasses change `_handle`)."""
+        if request.match_info["method"] == "getUpdates":
+            return await self._handle(request)
+        self.busy += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.busy -= 1
+            self.answered += 1
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

@@ -28,10 +28,12 @@ from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.delivery import Delivery
 from bot.store.tables import AccessLogRow, AnswerRow, InboxRow, OutboxRow
 from bot.wiring import Runtime, build_runtime
+from tests.harness.settle import settle
 
 ROOT = Path(__file__).resolve().parent.parent.parent.parent
 GROUP = -1001234567890
 BOUND = 10.0  # seconds: a bound on waiting for the polling loop, never an assertion
+PACE = timedelta(seconds=90)  # the longest wait for a rate limit the clock skips
 PEOPLE = {"anna": 101, "bram": 102, "cor": 103}
 UPDATE_IDS = itertools.count(5000)
 
@@ -110,17 +112,14 @@ class Scenario:
         # Confirmed by the polling loop only after the shell stored what it gave.
         await until(lambda: self.fake.confirmed(update["update_id"]))
         await self.settle()
-        await self.paced()
 
     # -- time and the runtime's work
 
     async def settle(self) -> None:
-        for _ in range(5):
-            await self.runtime.service.drain()
-            await self.runtime.scheduler.fire_due()
-            await self.runtime.service.drain()
-            await self.runtime.outbox.pump()
-            await self.runtime.outbox.flush()
+        """Run what is due until nothing moves (tests.harness.settle). While messages wait
+        for the outbox's rate limits (one a second per chat, 20 a minute per group), the
+        clock moves on to when they may go."""
+        await settle(self.runtime, self.fake, pace=PACE)
 
     async def wait(self, delta: timedelta) -> None:
         """Move the clock on, stopping at every timer that falls due on the way."""
@@ -129,17 +128,6 @@ class Scenario:
             due = await self.runtime.store.next_due()
             target = due if due is not None and self.clock.now() < due < end else end
             await self.clock.advance_to(target)
-            await self.settle()
-            await self.paced()
-
-    async def paced(self, most: int = 300) -> None:
-        """While messages wait for the outbox's rate limits, let seconds pass one by one
-        (the outbox sends at most one message a second per chat, 20 a minute per group)."""
-        for _ in range(most):
-            soon = self.clock.now() + timedelta(seconds=90)
-            if not await self.runtime.store.outbox_due(soon, limit=1):
-                return
-            await self.clock.advance(1)
             await self.settle()
 
     # -- what Telegram saw
@@ -325,7 +313,6 @@ async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_ref
     assert await count(team.runtime, OutboxRow, OutboxRow.op == "delete") == 3
 
     await team.settle()
-    await team.paced()
     assert team.sent_to("cor") == []  # two hours old: deleted
     assert team.sent_to(None) == [noted]  # fifty hours old: Telegram refused
     assert len(team.fake.called("deleteMessage")) == 3
@@ -380,7 +367,6 @@ async def test_webhook_mode_refuses_a_wrong_secret_and_absorbs_a_repeat(
                 async with http.post(url, json=update, headers=right) as response:
                     assert response.status == 200
         await scenario.settle()
-        await scenario.paced()
         assert await count(scenario.runtime, InboxRow) == 1
         [status] = scenario.sent_to(None)
         assert status["text"].startswith("Anna: ")
