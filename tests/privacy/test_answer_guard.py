@@ -14,8 +14,8 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.store.tables import AnswerRow, InboxRow
 from bot.wiring import build_runtime
-
-from .console import ROOT, Team
+from tests.harness.console import Team
+from tests.harness.world import ROOT
 
 
 @pytest.fixture

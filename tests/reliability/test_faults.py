@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow
-from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
 from tests.harness.settle import settle_process
 from tests.reliability.world import (
     NUDGE_TEXT,

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow
-from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
 from tests.harness.settle import settle_process
 from tests.reliability.world import (
     FINAL,

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import InboxRow
-from tests.adapters.slack.fake_slack import FakeSlack, _Failure
+from tests.harness.fake_slack import FakeSlack, _Failure
 from tests.reliability.world import SamenRun, until
 
 BOT_TOKEN = "xoxb-0000-reliability-fault-suite"

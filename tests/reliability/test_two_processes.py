@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.store.db import open_engine
-from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
 from tests.harness.settle import settle_process
 from tests.postgres import postgres_url
 from tests.reliability.world import (

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.core.effects import Message, MessageKind, QuestionView
 from bot.delivery import Delivery, DeliveryResult
 from bot.wiring import build_runtime
-from tests.runtime.console_team import Team
+from tests.harness.console import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.core.cadence import State, WorkingHours
 from bot.evaluations import due_for_mdo
 from bot.wiring import Runtime, build_runtime
-from tests.runtime.console_team import Team
+from tests.harness.console import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -43,7 +43,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
             settings, clock=clock, adapters=[console], use_apscheduler=False
         )
         runtimes.append(runtime)
-        return Team(runtime, console, clock, printed, pace=timedelta(seconds=3))
+        return Team(runtime, console, clock, printed, between=timedelta(seconds=3))
 
     yield open_team
     for runtime in runtimes:

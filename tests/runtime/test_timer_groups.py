@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow
 from bot.wiring import Runtime, build_runtime
-from tests.runtime.console_team import SHORT_MEETING
+from tests.harness.console import SHORT_MEETING
 
 MEETINGS = 4
 

@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_slack import Call
-from slack_world import TEAM_CHANNEL, Workspace, workspace
 
 from adapters.slack.home import render_home
 from bot.overview import EvaluationDue, OpenQuestions, Overview, Upcoming
+from tests.harness.fake_slack import Call
+from tests.harness.slack import TEAM_CHANNEL, Workspace, slack_world
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
 
 
 @pytest.fixture
 async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async for world in workspace(tmp_path, monkeypatch):
+    async with slack_world(tmp_path, monkeypatch) as world:
         yield world
 
 

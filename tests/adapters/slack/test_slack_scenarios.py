@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_world import TEAM_CHANNEL, Workspace, dm, text_of, workspace
 
 from bot import privacy
+from tests.harness.slack import TEAM_CHANNEL, Workspace, dm, slack_world, text_of
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
 
 
 @pytest.fixture
 async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async for world in workspace(tmp_path, monkeypatch):
+    async with slack_world(tmp_path, monkeypatch) as world:
         yield world
 
 

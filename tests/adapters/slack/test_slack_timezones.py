@@ -9,14 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from slack_world import TEAM_CHANNEL, Workspace, dm, workspace
+
+from tests.harness.slack import TEAM_CHANNEL, Workspace, dm, slack_world
 
 ANNA, COR = "U0ANNA", "U0COR"
 
 
 @pytest.fixture
 async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async for world in workspace(tmp_path, monkeypatch):
+    async with slack_world(tmp_path, monkeypatch) as world:
         world.fake.zones[COR] = "America/Curacao"
         yield world
 

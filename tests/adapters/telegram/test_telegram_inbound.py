@@ -8,11 +8,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from fake_telegram import TOKEN, FakeTelegram, Received
 
 from adapters.base import Inbound
 from adapters.telegram import TelegramAdapter
 from adapters.telegram.adapter import SECRET_HEADER
+from tests.harness.fake_telegram import TOKEN, FakeTelegram, Received
 
 GROUP = {"id": -1001234567890, "title": "Wijkteam Noord", "type": "supergroup"}
 ANNA = {"id": 42, "is_bot": False, "first_name": "Anna"}

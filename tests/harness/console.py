@@ -1,19 +1,23 @@
-"""A console team on the real runtime, stepped by hand on a fake clock.
+"""The console world: a team typing into the real runtime, stepped by hand on a fake clock.
 
 Store, service, scheduler (its firing path, without APScheduler's wall clock), outbox and
-the console adapter all run for real; only time is simulated. Shared by the runtime,
-evaluation and privacy tests.
+the console adapter all run for real; only time is simulated. `console_world` builds one;
+the runtime, evaluation and privacy tests use it (the `team` fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from adapters.console import ConsoleAdapter
 from bot.clock import FakeClock
-from bot.wiring import Runtime
-from tests.harness.settle import settle
+from bot.config import Settings
+from bot.wiring import Runtime, build_runtime
+from tests.harness.world import FLOWS, START, World
 
 # A meeting of two one-minute rounds (`/samen start kort`): its bells fall due a
 # minute apart (tests of timers, restarts and groups of bells).
@@ -42,7 +46,7 @@ steps:
 """
 
 
-class Team:
+class Team(World):
     """Type lines as someone, let time pass, read what Samen printed."""
 
     def __init__(
@@ -52,37 +56,22 @@ class Team:
         clock: FakeClock,
         printed: list[str],
         *,
-        pace: timedelta | None = None,
+        between: timedelta | None = None,
     ) -> None:
-        self.runtime, self.console, self.clock, self.printed = runtime, console, clock, printed
+        super().__init__(runtime, clock)
+        self.console, self.printed = console, printed
         # Time let pass after each typed line (the outbox paces replies a second apart).
-        self.pace = pace
+        self.between = between
 
     async def type(self, *lines: str) -> None:
         for line in lines:
             inbound = self.console.parse(line)
             if inbound is not None:
                 await self.runtime.inbound(inbound)
-            if self.pace is not None:
+            if self.between is not None:
                 await self.settle()
-                await self.wait(self.pace)
+                await self.wait(self.between)
         await self.settle()
-
-    async def settle(self) -> None:
-        """Run what is due until nothing moves (tests.harness.settle); the clock stays."""
-        await settle(self.runtime)
-
-    async def wait(self, delta: timedelta) -> None:
-        """Move the clock on, stopping at every timer that falls due on the way."""
-        end = self.clock.now() + delta
-        while self.clock.now() < end:
-            due = await self.runtime.store.next_due()
-            target = min(due, end) if due is not None and due > self.clock.now() else end
-            await self.clock.advance_to(target)
-            await self.settle()
-
-    async def wait_until(self, moment: datetime) -> None:
-        await self.wait(moment - self.clock.now())
 
     def said(self) -> str:
         return "\n".join(self.printed)
@@ -94,3 +83,25 @@ class Team:
         """Raw rows of the SQLite database (sealed columns stay sealed)."""
         with sqlite3.connect(str(self.runtime.store.engine.url.database)) as db:
             return db.execute(sql).fetchall()
+
+
+@asynccontextmanager
+async def console_world(
+    tmp_path: Path,
+    *,
+    start: datetime = START,
+    flows: Path = FLOWS,
+    data: Path | None = None,
+    between: timedelta | None = None,
+) -> AsyncIterator[Team]:
+    """A console team on a fresh database in `data` (default `tmp_path`), the flows of
+    `flows`, the clock at `start`; stopped afterwards."""
+    printed: list[str] = []
+    console = ConsoleAdapter(out=printed.append)
+    clock = FakeClock(start)
+    settings = Settings(data_dir=data or tmp_path, flows_dir=flows)
+    runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
+    try:
+        yield Team(runtime, console, clock, printed, between=between)
+    finally:
+        await runtime.stop()
