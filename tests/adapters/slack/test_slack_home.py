@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from adapters.slack.home import render_home
 from bot.overview import EvaluationDue, OpenQuestions, Overview, Upcoming
 from tests.harness.fake_slack import Call
-from tests.harness.slack import TEAM_CHANNEL, Workspace, slack_world
+from tests.harness.slack import TEAM_CHANNEL, Workspace
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
-
-
-@pytest.fixture
-async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async with slack_world(tmp_path, monkeypatch) as world:
-        yield world
 
 
 async def open_home(slack: Workspace, user: str, tab: str = "home", n: int = 1) -> Call | None:

@@ -4,22 +4,20 @@ and a nudge for that one person waits for working hours in THEIR zone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.harness.slack import TEAM_CHANNEL, Workspace, dm, slack_world
+from tests.harness.slack import TEAM_CHANNEL, Workspace, dm
 
 ANNA, COR = "U0ANNA", "U0COR"
 
 
 @pytest.fixture
-async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async with slack_world(tmp_path, monkeypatch) as world:
-        world.fake.zones[COR] = "America/Curacao"
-        yield world
+def slack(slack: Workspace) -> Workspace:
+    """The workspace of conftest.py, with Cor on Curaçao."""
+    slack.fake.zones[COR] = "America/Curacao"
+    return slack
 
 
 async def zone_of(slack: Workspace, user: str) -> str | None:
