@@ -95,9 +95,10 @@ async def backlog(
 def running(runtime: Runtime) -> list[str]:
     """The runtime's own work in progress, in words.
 
-    The only place the tests look inside the service, scheduler and outbox: they offer no
-    public "busy" signal, and settling must not return while one of their loops (started
-    by `Runtime.start` or `Scheduler.start`) is half-way through a step."""
+    The only place the tests look inside the service, scheduler, outbox and adapters: they
+    offer no public "busy" signal, and settling must not return while one of their loops
+    (started by `Runtime.start` or `Scheduler.start`) or an adapter's work after an ack
+    is half-way through."""
     service, scheduler, outbox = runtime.service, runtime.scheduler, runtime.outbox
     found = []
     if service._drain_lock.locked():
@@ -108,6 +109,11 @@ def running(runtime: Runtime) -> list[str]:
         found.append("an outbox pass is running")
     if outbox._in_flight:
         found.append(f"{len(outbox._in_flight)} sends in flight")
+    for adapter in runtime.adapters:
+        # The Slack adapter's work after an ack: users.info, views.open, views.publish.
+        after_ack = [t for t in getattr(adapter, "_tasks", ()) if not t.done()]
+        if after_ack:
+            found.append(f"{len(after_ack)} {adapter.platform} adapter tasks running")
     return found
 
 

@@ -11,7 +11,6 @@ per channel on that same clock, so the outbox's pacing is checked for real.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -191,16 +190,12 @@ class Workspace(World):
         return status
 
     async def open_and_submit(self, user: str, call: Call, values: dict[str, str]) -> int:
-        """Click a form's modal button, wait for views.open, submit the modal."""
+        """Click a form's modal button, see views.open called, submit the modal."""
         before = len(self.fake.called("views.open"))
-        await self.click(user, call, "m|")
-        for _ in range(500):  # views.open runs just after the ack; bounded wait
-            if len(self.fake.called("views.open")) > before:
-                break
-            await self.clock.settle()
-            await asyncio.sleep(0.005)
-        view = self.fake.called("views.open")[-1].args["view"]
-        return await self.submit(user, view, values)
+        await self.click(user, call, "m|")  # settled: views.open, made after the ack, too
+        opened = self.fake.called("views.open")
+        assert len(opened) > before, "the click opened no modal"
+        return await self.submit(user, opened[-1].args["view"], values)
 
     def event_body(self, event: dict[str, Any], event_id: str) -> str:
         return json.dumps(
