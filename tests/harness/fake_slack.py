@@ -36,7 +36,7 @@ class Call:
 
 
 @dataclass
-class _Failure:
+class Failure:
     status: int
     error: str | None
     retry_after: float | None
@@ -53,7 +53,7 @@ class FakeSlack:
     enforced_429s: int = 0
     # users.info `tz` per user id (default Europe/Amsterdam)
     zones: dict[str, str] = field(default_factory=dict)
-    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_post: dict[str, float] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
@@ -86,10 +86,10 @@ class FakeSlack:
             await self._runner.cleanup()
 
     def rate_limit_next(self, method: str, retry_after: float = 3) -> None:
-        self._failures.setdefault(method, []).append(_Failure(429, "ratelimited", retry_after))
+        self._failures.setdefault(method, []).append(Failure(429, "ratelimited", retry_after))
 
     def fail_next(self, method: str, error: str, status: int = 200) -> None:
-        self._failures.setdefault(method, []).append(_Failure(status, error, None))
+        self._failures.setdefault(method, []).append(Failure(status, error, None))
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -129,7 +129,7 @@ class FakeSlack:
             if last is not None and now - last < self.per_channel_rate:
                 wait = self.per_channel_rate - (now - last)
                 self.enforced_429s += 1
-                return self._fail(_Failure(429, "ratelimited", max(1.0, round(wait))))
+                return self._fail(Failure(429, "ratelimited", max(1.0, round(wait))))
             self._last_post[channel] = now
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
@@ -161,7 +161,7 @@ class FakeSlack:
         return {"ok": True, "url": self.url.replace("http://", "ws://").replace("/api/", "/link")}
 
     @staticmethod
-    def _fail(failure: _Failure) -> web.Response:
+    def _fail(failure: Failure) -> web.Response:
         headers = {}
         if failure.retry_after is not None:
             headers["Retry-After"] = str(int(failure.retry_after))

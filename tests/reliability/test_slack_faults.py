@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import InboxRow
-from tests.harness.fake_slack import FakeSlack, _Failure
+from tests.harness.fake_slack import Failure, FakeSlack
 from tests.harness.settle import settle_process
 from tests.reliability.world import SamenRun, until
 
@@ -60,9 +60,9 @@ class FaultySlack(FakeSlack):
             request.transport.abort()
             raise web.HTTPInternalServerError()
         elif fault == "429":
-            self._failures.setdefault(method, []).insert(0, _Failure(429, "ratelimited", 1))
+            self._failures.setdefault(method, []).insert(0, Failure(429, "ratelimited", 1))
         else:
-            self._failures.setdefault(method, []).insert(0, _Failure(500, "internal_error", None))
+            self._failures.setdefault(method, []).insert(0, Failure(500, "internal_error", None))
         return await super()._handle(request)
 
 
