@@ -220,6 +220,11 @@ class SlackAdapter:
             app.event(event)(self._on_event)
         app.event(HOME_EVENT)(self._on_home)
 
+    @property
+    def pending_tasks(self) -> int:
+        """Work started after an ack (users.info, views.open, views.publish) not yet done."""
+        return sum(1 for task in self._tasks if not task.done())
+
     async def _store(self, inbounds: list[Inbound]) -> None:
         """Hand events to the shell within the ack budget. Past it the store goes on
         (shielded) but we raise: no ack, Slack retries, the inbox absorbs the copy."""

@@ -411,6 +411,11 @@ class Outbox:
         self._stopping = True
         self._wake.set()
 
+    @property
+    def sending(self) -> int:
+        """How many sends are under way, counting a pass that reads what to send as one."""
+        return len(self._in_flight) + self._pump_lock.locked()
+
     async def run(self) -> None:
         self._stopping = False
         try:

@@ -197,6 +197,11 @@ class Scheduler:
 
     # -- life cycle
 
+    @property
+    def sweeping(self) -> bool:
+        """A sweep or an APScheduler callback is under way (for tests that wait for quiet)."""
+        return self._sweep_until is not None or bool(self._jobs)
+
     async def start(self) -> None:
         """Take the lease if free, sweep past-due rows, arm the horizon, start polling."""
         self._stopping = False

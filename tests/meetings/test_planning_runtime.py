@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from tests.runtime.test_console_runtime import Team, team  # noqa: F401  (the fixture)
+from tests.harness.console import Team
 
 ANNOUNCED = "Jullie gaan samen op bezoek"
 
 
-async def join(team: Team) -> None:  # noqa: F811
+async def join(team: Team) -> None:
     await team.type("/als anna", "/samen", "/als bram", "/samen", "/als cor", "/samen")
 
 
@@ -22,7 +22,7 @@ def code_in(said: str) -> str:
 
 
 async def test_a_visit_with_mentions_runs_its_flows_with_exactly_those_people(
-    team: Team,  # noqa: F811
+    team: Team,
 ) -> None:
     await join(team)
     # The clock starts at 09:00 on Monday 23 November: preparing starts a day before.
@@ -44,7 +44,7 @@ async def test_a_visit_with_mentions_runs_its_flows_with_exactly_those_people(
 
 
 async def test_a_name_as_client_or_an_unknown_person_gets_a_clear_reply(
-    team: Team,  # noqa: F811
+    team: Team,
 ) -> None:
     await join(team)
     await team.type("/als anna", "/samen bezoek 2026-11-24 14:00 @anna cliënt Jansen")
@@ -57,7 +57,7 @@ async def test_a_name_as_client_or_an_unknown_person_gets_a_clear_reply(
     assert "Genoteerd" not in team.said()
 
 
-async def test_moving_a_visit_moves_the_flows_it_will_start(team: Team) -> None:  # noqa: F811
+async def test_moving_a_visit_moves_the_flows_it_will_start(team: Team) -> None:
     await join(team)
     await team.type("/als anna", "/samen bezoek 2026-11-25 14:00 @anna @bram")
     code = code_in(team.said())
@@ -71,7 +71,7 @@ async def test_moving_a_visit_moves_the_flows_it_will_start(team: Team) -> None:
     assert ANNOUNCED in team.said()
 
 
-async def test_cancelling_a_visit_cancels_the_flows_it_would_start(team: Team) -> None:  # noqa: F811
+async def test_cancelling_a_visit_cancels_the_flows_it_would_start(team: Team) -> None:
     await join(team)
     await team.type("/als anna", "/samen bezoek 2026-11-25 14:00")
     code = code_in(team.said())

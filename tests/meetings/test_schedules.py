@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.runtime.clock import FakeClock
 from bot.store.tables import TimerRow
 from bot.wiring import build_runtime
-from tests.runtime.console_team import Team
+from tests.harness.console import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

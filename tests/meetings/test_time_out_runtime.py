@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.runtime.test_console_runtime import Team, team  # noqa: F401  (the fixture)
+from tests.harness.console import Team
 
 
-async def test_a_time_out_pauses_the_meeting_until_the_check_is_over(team: Team) -> None:  # noqa: F811
+async def test_a_time_out_pauses_the_meeting_until_the_check_is_over(team: Team) -> None:
     await team.type("/als anna", "/samen rol @anna voorzitter")
     await team.type("/als bram", "/samen", "/als cor", "/samen")
     await team.type("/als anna", "/samen intervisie 2026-11-27 14:00")

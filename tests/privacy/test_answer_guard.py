@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
-from adapters.console import ConsoleAdapter
-from bot.config import Settings
-from bot.runtime.clock import FakeClock
 from bot.store.tables import AnswerRow, InboxRow
-from bot.wiring import build_runtime
-
-from .console import ROOT, Team
-
-
-@pytest.fixture
-async def team(tmp_path: Path) -> AsyncIterator[Team]:
-    printed: list[str] = []
-    clock = FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
-    console = ConsoleAdapter(out=printed.append)
-    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
-    runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
-    yield Team(runtime, console, clock, printed)
-    await runtime.store.close()
+from tests.harness.console import Team
 
 
 async def _answers(team: Team) -> list[str]:

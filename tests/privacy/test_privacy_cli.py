@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.store.repo import StepWrite, Store
 from bot.store.sealed import KEY_FILE_NAME, Keyring
-
-from .console import ROOT
+from tests.harness.world import ROOT
 
 runner = CliRunner()
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

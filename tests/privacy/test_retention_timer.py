@@ -16,8 +16,8 @@ from bot.privacy.retention import next_purge
 from bot.runtime.clock import FakeClock
 from bot.store.tables import AccessLogRow, TimerRow
 from bot.wiring import Runtime, build_runtime
-
-from .console import ROOT, Team
+from tests.harness.console import Team
+from tests.harness.world import ROOT
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -30,8 +30,8 @@ from bot.config import Settings
 from bot.core.sensitive import passes_eleven_test
 from bot.runtime.clock import FakeClock
 from bot.wiring import build_runtime
-
-from .console import ROOT, Team
+from tests.harness.console import Team
+from tests.harness.world import ROOT
 
 CLIENT = "Zonnebloem-Verhaar"
 BSN = "247593412"

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -21,11 +20,8 @@ import pytest
 from adapters.slack import SlackAdapter
 from bot.config import Settings
 from bot.wiring import build_runtime
-
-from .console import ROOT
-
-sys.path.insert(0, str(ROOT / "tests" / "adapters" / "slack"))
-from fake_slack import FakeSlack
+from tests.harness.fake_slack import FakeSlack
+from tests.harness.world import ROOT
 
 CLIENT = "Zonnebloem-Verhaar"
 BSN = "247593412"

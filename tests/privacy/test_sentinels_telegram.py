@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,8 @@ import pytest
 from adapters.telegram import TelegramAdapter
 from bot.config import Settings
 from bot.wiring import build_runtime
-
-from .console import ROOT
-
-sys.path.insert(0, str(ROOT / "tests" / "adapters" / "telegram"))
-from fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.world import ROOT
 
 CLIENT = "Zonnebloem-Verhaar"
 BSN = "247593412"

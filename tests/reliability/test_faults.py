@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow
-from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.settle import settle_process
 from tests.reliability.world import (
     NUDGE_TEXT,
     TelegramSamen,
@@ -104,10 +105,9 @@ async def test_slow_500_429_and_reset_answers_and_duplicate_updates_lose_and_dou
         )
         await until(lambda: fake.confirmed(701) or not samen.alive(), 20, "updates confirmed")
 
-        async def settled() -> bool:
-            return await timer_statuses(url, ids) == {"sent": NUDGES} and not await _backlog(url)
-
-        await until(settled, 30, "the outbox sent everything")
+        await settle_process(url, fake, alive=samen.alive)
+        assert await timer_statuses(url, ids) == {"sent": NUDGES}
+        assert await _backlog(url) == 0
         code = await samen.stop()
         assert code == 0, samen.output()[-2000:]
 

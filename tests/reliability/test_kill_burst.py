@@ -24,7 +24,8 @@ from sqlalchemy import select
 
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow
-from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.settle import settle_process
 from tests.reliability.world import (
     FINAL,
     NUDGE_TEXT,
@@ -98,13 +99,9 @@ async def test_kill_9_at_random_points_of_a_200_nudge_burst_loses_nothing(tmp_pa
                 60,
                 "every group nudged",
             )
-
-            async def settled() -> bool:
-                timers = await timer_statuses(url, ids)
-                outbox = await outbox_statuses(url)
-                return set(timers) <= FINAL and set(outbox) == {"sent"}
-
-            await until(settled, 20, "every timer final and the outbox sent")
+            await settle_process(url, fake, alive=last.alive)
+            assert set(await timer_statuses(url, ids)) <= FINAL
+            assert set(await outbox_statuses(url)) == {"sent"}
         finally:
             code = await last.stop()
         outputs.append(last.output())

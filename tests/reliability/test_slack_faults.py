@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import InboxRow
-from tests.adapters.slack.fake_slack import FakeSlack, _Failure
+from tests.harness.fake_slack import Failure, FakeSlack
+from tests.harness.settle import settle_process
 from tests.reliability.world import SamenRun, until
 
 BOT_TOKEN = "xoxb-0000-reliability-fault-suite"
@@ -59,9 +60,9 @@ class FaultySlack(FakeSlack):
             request.transport.abort()
             raise web.HTTPInternalServerError()
         elif fault == "429":
-            self._failures.setdefault(method, []).insert(0, _Failure(429, "ratelimited", 1))
+            self._failures.setdefault(method, []).insert(0, Failure(429, "ratelimited", 1))
         else:
-            self._failures.setdefault(method, []).insert(0, _Failure(500, "internal_error", None))
+            self._failures.setdefault(method, []).insert(0, Failure(500, "internal_error", None))
         return await super()._handle(request)
 
 
@@ -129,6 +130,7 @@ async def test_retried_out_of_order_mentions_with_a_failing_web_api_are_answered
         SAMEN_SLACK_API_URL=api,
     )
     url = f"http://127.0.0.1:{port}/slack/events"
+    database = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'samen.db'}"
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
 
@@ -160,14 +162,15 @@ async def test_retried_out_of_order_mentions_with_a_failing_web_api_are_answered
             ]
 
         await until(lambda: len(answered()) >= 4 or not samen.alive(), 60, "4 answers")
-        await asyncio.sleep(1.0)  # room for a wrong fifth answer to show
+        # Every stored event handled and every reply sent: a wrong fifth answer is out.
+        await settle_process(database, fake, alive=samen.alive)
         code_alive = samen.alive()
         log = samen.output()
         samen.kill()
         assert code_alive, log[-2000:]
         assert fake.given == Counter(FAULTS)
         assert Counter(c.args["user"] for c in answered()) == Counter(USERS)  # once each
-        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'samen.db'}")
+        store = await Store.open(database)
         try:
             async with store.sessionmaker() as s:
                 stored = await s.scalar(select(func.count()).where(InboxRow.platform == "slack"))

@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.store.db import open_engine
-from tests.adapters.telegram.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.settle import settle_process
 from tests.postgres import postgres_url
 from tests.reliability.world import (
     NUDGE_TEXT,
@@ -79,7 +80,8 @@ async def test_two_processes_deliver_1000_timers_once_and_one_takes_over_the_tim
             "1000 nudges delivered",
             also=lambda: _tails(processes, fake),
         )
-        await until(lambda: _settled(database, ids), 20, "every timer sent and the outbox empty")
+        await settle_process(database, fake, alive=first.alive)
+        assert await _settled(database, ids)
         per_group = nudges_per_group(fake.messages)
         assert len(per_group) == 1000 and set(per_group.values()) == {1}
         assert TAKEN not in second.output()  # the second process fired nothing
@@ -100,7 +102,8 @@ async def test_two_processes_deliver_1000_timers_once_and_one_takes_over_the_tim
             30,
             "the next 100 nudges delivered",
         )
-        await until(lambda: _settled(database, more), 20, "the new timers sent")
+        await settle_process(database, fake, alive=second.alive)
+        assert await _settled(database, more)
         per_group = nudges_per_group(fake.messages)
         assert len(per_group) == 1100 and set(per_group.values()) == {1}  # none lost or doubled
         code = await second.stop()

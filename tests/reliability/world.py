@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow, TimerRow
-from tests.runtime.samen_process import ROOT, environment, samen
+from tests.harness.process import ROOT, environment, samen
 
 NUDGE_FLOW = """\
 id: duwtje

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.samen_process import ROOT, SamenProcess, environment, samen
+from tests.harness.process import ROOT, SamenProcess, environment, samen
 
 UNREACHABLE = "postgresql+asyncpg://nobody:secretpw@127.0.0.1:1/none"
 

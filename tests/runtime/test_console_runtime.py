@@ -7,33 +7,17 @@ and the console adapter all run for real; only time is simulated.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from adapters.base import Inbound
 from adapters.console import ConsoleAdapter
-from bot.config import Settings
 from bot.core.effects import Message, MessageKind, QuestionView
-from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery, DeliveryResult
 from bot.store import privacy
-from bot.wiring import build_runtime
-from tests.runtime.console_team import Team
+from tests.harness.console import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-@pytest.fixture
-async def team(tmp_path: Path) -> Team:
-    printed: list[str] = []
-    clock = FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
-    console = ConsoleAdapter(out=printed.append)
-    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
-    runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
-    yield Team(runtime, console, clock, printed)
-    await runtime.store.close()
 
 
 async def test_a_chair_runs_the_intervision_with_the_bell_through_the_real_runtime(

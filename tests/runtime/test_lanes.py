@@ -12,23 +12,17 @@ from typing import Any
 
 import pytest
 
-from adapters.console import ConsoleAdapter
-from bot.config import Settings
-from bot.runtime.clock import FakeClock
 from bot.store.tables import InboxRow
 from bot.teams.commands import TeamCommands
-from bot.wiring import Runtime, build_runtime
+from bot.wiring import Runtime
+from tests.harness.console import console_world
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
-    settings = Settings(data_dir=tmp_path / "data", flows_dir=Path("flows"))
-    built = await build_runtime(
-        settings, clock=clock, adapters=[ConsoleAdapter(out=lambda _: None)], use_apscheduler=False
-    )
-    yield built
-    await built.store.close()
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    async with console_world(tmp_path, start=start, data=tmp_path / "data") as world:
+        yield world.runtime
 
 
 async def mention(runtime: Runtime, channel: str, n: int) -> None:

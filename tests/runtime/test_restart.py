@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from bot.store.sealed import KEY_FILE_NAME, Keyring, is_sealed_json
-from tests.runtime.console_team import SHORT_MEETING
-from tests.runtime.samen_process import ROOT, SamenProcess, environment
+from tests.harness.console import SHORT_MEETING
+from tests.harness.process import ROOT, SamenProcess, environment
 
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the store keeps a UTC moment in SQLite
 FINAL = {"sent", "skipped", "cancelled", "failed"}

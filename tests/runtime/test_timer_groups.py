@@ -16,13 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from adapters.console import ConsoleAdapter
-from bot.config import Settings
-from bot.runtime.clock import FakeClock
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow
-from bot.wiring import Runtime, build_runtime
-from tests.runtime.console_team import SHORT_MEETING
+from bot.wiring import Runtime
+from tests.harness.console import SHORT_MEETING, console_world
 
 MEETINGS = 4
 
@@ -32,13 +29,9 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "kort-overleg.yaml").write_text(SHORT_MEETING, encoding="utf-8")
-    clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
-    settings = Settings(data_dir=tmp_path / "data", flows_dir=flows)
-    built = await build_runtime(
-        settings, clock=clock, adapters=[ConsoleAdapter(out=lambda _: None)], use_apscheduler=False
-    )
-    yield built
-    await built.store.close()
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    async with console_world(tmp_path, start=start, flows=flows, data=tmp_path / "data") as world:
+        yield world.runtime
 
 
 async def meetings(runtime: Runtime) -> list[str]:

@@ -1,30 +1,22 @@
-"""Quiet hours per person (bot/teams/timezones.py): a nudge for one person uses their own zone."""
+"""Quiet hours per person (bot/timezones.py): a nudge for one person uses their own zone."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.config import Settings
-from bot.runtime.clock import FakeClock
 from bot.teams.timezones import quiet_hours_for, remember_timezones
-from bot.wiring import Runtime, build_runtime
-
-ROOT = Path(__file__).resolve().parent.parent.parent
+from bot.wiring import Runtime
+from tests.harness.console import console_world
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, ConsoleAdapter]]:
-    clock = FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
-    console = ConsoleAdapter(out=lambda _: None)
-    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
-    built = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
-    yield built, console
-    await built.store.close()
+    async with console_world(tmp_path) as world:
+        yield world.runtime, world.console
 
 
 async def type_(runtime: Runtime, console: ConsoleAdapter, *lines: str) -> None:

@@ -6,11 +6,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.console import ConsoleAdapter
-from bot.config import Settings
-from bot.runtime.clock import FakeClock
-from bot.wiring import build_runtime
-from tests.runtime.console_team import Team
+from tests.harness.console import console_world
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -36,23 +32,16 @@ async def test_the_evaluations_phase_lists_what_is_due_by_code(tmp_path: Path) -
     for path in (ROOT / "flows").glob("*.yaml"):
         shutil.copy(path, flows / path.name)
     (flows / "kort-mdo.yaml").write_text(MEETING, encoding="utf-8")
-    printed: list[str] = []
-    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday
-    console = ConsoleAdapter(out=printed.append)
-    settings = Settings(data_dir=tmp_path / "data", flows_dir=flows)
-    runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
-    team = Team(runtime, console, clock, printed)
-    try:
+    monday = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    async with console_world(tmp_path, start=monday, flows=flows, data=tmp_path / "data") as team:
         await team.type("/als anna", "/samen start kortmdo")
         assert "Er zijn vandaag geen evaluaties aan de beurt." in team.said()
         await team.type("/bel stop")
         # Six months after the start: the plan review falls due on Wednesday 25 November.
         await team.type("/samen traject T-0412 2026-05-25")
         await team.wait(timedelta(days=3))
-        mark = len(printed)
+        mark = len(team.printed)
         await team.type("/samen start kortmdo")
-        shown = "\n".join(printed[mark:])
+        shown = team.since(mark)
         assert "Aan de beurt (per code):" in shown
         assert "T-0412 — planevaluatie, Anna, aan de beurt sinds 25 nov" in shown
-    finally:
-        await runtime.stop()

@@ -6,6 +6,7 @@ time is simulated. Over three years the clock crosses six DST changes in Europe/
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,16 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.console import ConsoleAdapter
-from bot.config import Settings
-from bot.core.cadence import State
-from bot.core.hours import WorkingHours
-from bot.runtime.clock import FakeClock
+from bot.core.cadence import State, WorkingHours
 from bot.trajectories.desk import due_for_mdo
-from bot.wiring import Runtime, build_runtime
-from tests.runtime.console_team import Team
+from tests.harness.console import Team, console_world
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 AMS = ZoneInfo("Europe/Amsterdam")
 HOURS = WorkingHours("Europe/Amsterdam", frozenset({1, 2, 3, 4, 5}), time(8, 30), time(17, 30))
 
@@ -33,22 +28,14 @@ Start = Callable[[datetime], Awaitable[Team]]
 
 @pytest.fixture
 async def start(tmp_path: Path) -> AsyncIterator[Start]:
-    runtimes: list[Runtime] = []
+    """Open the console world at a moment (again, on the same database, for a restart)."""
+    async with contextlib.AsyncExitStack() as opened:
 
-    async def open_team(at: datetime) -> Team:
-        printed: list[str] = []
-        clock = FakeClock(at)
-        console = ConsoleAdapter(out=printed.append)
-        settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
-        runtime = await build_runtime(
-            settings, clock=clock, adapters=[console], use_apscheduler=False
-        )
-        runtimes.append(runtime)
-        return Team(runtime, console, clock, printed, pace=timedelta(seconds=3))
+        async def open_team(at: datetime) -> Team:
+            world = console_world(tmp_path, start=at, between=timedelta(seconds=3))
+            return await opened.enter_async_context(world)
 
-    yield open_team
-    for runtime in runtimes:
-        await runtime.store.close()
+        yield open_team
 
 
 def nudges(

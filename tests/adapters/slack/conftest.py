@@ -1,13 +1,16 @@
-"""Fixtures for the Slack tests: a started fake Web API and adapters pointed at it."""
+"""Fixtures for the Slack tests: a started fake Web API, an adapter pointed at it, and the
+Slack world (tests/harness/slack.py) for the scenario tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from fake_slack import FakeSlack
 
 from adapters.slack import SlackAdapter
+from tests.harness.fake_slack import FakeSlack
+from tests.harness.slack import Workspace, slack_world
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -36,3 +39,10 @@ async def adapter(fake: FakeSlack) -> AsyncIterator[SlackAdapter]:
         yield slack
     finally:
         await slack.stop()
+
+
+@pytest.fixture
+async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
+    """The runtime with the real Slack adapter and the fake Slack, on a fake clock."""
+    async with slack_world(tmp_path, monkeypatch) as world:
+        yield world

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_slack import FakeSlack
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import SlackAdapter
 from bot.core.effects import Message, MessageKind, QuestionView
 from bot.runtime.delivery import Delivery, DeliveryResult
+from tests.harness.fake_slack import FakeSlack
 
 RUN = "0123456789abcdef"
 

@@ -1,29 +1,19 @@
 """The App Home tab through the runtime: app_home_opened -> views.publish of one person's
-overview (bot/teams/overview.py reads the store; adapters/slack/home.py draws it)."""
+overview (bot/overview.py reads the store; adapters/slack/home.py draws it)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pytest
-from fake_slack import Call
-from slack_world import TEAM_CHANNEL, Workspace, workspace
 
 from adapters.slack.home import render_home
 from bot.teams.overview import EvaluationDue, OpenQuestions, Overview, Upcoming
+from tests.harness.fake_slack import Call
+from tests.harness.slack import TEAM_CHANNEL, Workspace
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
-
-
-@pytest.fixture
-async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async for world in workspace(tmp_path, monkeypatch):
-        yield world
 
 
 async def open_home(slack: Workspace, user: str, tab: str = "home", n: int = 1) -> Call | None:

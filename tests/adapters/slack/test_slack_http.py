@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from conftest import SECRET
-from fake_slack import FakeSlack
 
 from adapters.base import Inbound
 from adapters.slack import SlackAdapter
+from tests.harness.fake_slack import FakeSlack
 
 RUN = "0123456789abcdef"
 TIMEOUT = aiohttp.ClientTimeout(total=10)

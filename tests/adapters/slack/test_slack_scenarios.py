@@ -10,23 +10,15 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_world import TEAM_CHANNEL, Workspace, dm, text_of, workspace
 
-from bot.store import privacy
+from bot import privacy
+from tests.harness.slack import TEAM_CHANNEL, Workspace, dm, text_of
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
-
-
-@pytest.fixture
-async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async for world in workspace(tmp_path, monkeypatch):
-        yield world
 
 
 async def join(slack: Workspace, *users: str) -> None:

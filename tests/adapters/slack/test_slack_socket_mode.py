@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fake_slack import FakeSlack
-
 from adapters.base import Inbound
 from adapters.slack import SlackAdapter
+from tests.harness.fake_slack import FakeSlack
 
 
 async def test_an_event_over_socket_mode_is_stored_then_acked(fake: FakeSlack) -> None:

@@ -3,33 +3,27 @@ and a nudge for that one person waits for working hours in THEIR zone."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from slack_world import TEAM_CHANNEL, Workspace, dm, workspace
+
+from tests.harness.slack import TEAM_CHANNEL, Workspace, dm
 
 ANNA, COR = "U0ANNA", "U0COR"
 
 
 @pytest.fixture
-async def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    async for world in workspace(tmp_path, monkeypatch):
-        world.fake.zones[COR] = "America/Curacao"
-        yield world
+def slack(slack: Workspace) -> Workspace:
+    """The workspace of conftest.py, with Cor on Curaçao."""
+    slack.fake.zones[COR] = "America/Curacao"
+    return slack
 
 
 async def zone_of(slack: Workspace, user: str) -> str | None:
     store = slack.runtime.store
     team = await store.team_for_channel("slack", TEAM_CHANNEL, now=slack.clock.now())
-    for _ in range(400):  # the lookup runs after the ack; bounded wait
-        member = await store.get_member(team.id, user)
-        if member is not None and member.timezone:
-            return member.timezone
-        await asyncio.sleep(0.005)
-    return None
+    member = await store.get_member(team.id, user)
+    return member.timezone if member is not None else None
 
 
 async def test_a_persons_zone_is_looked_up_once_a_day_and_stored(slack: Workspace) -> None:
@@ -48,10 +42,6 @@ async def test_a_persons_zone_is_looked_up_once_a_day_and_stored(slack: Workspac
     await slack.slash(COR, "help")
     await slack.slash(COR, "help")
     assert [c.args["user"] for c in slack.fake.called("users.info")].count(COR) == 2
-    for _ in range(400):
-        if await zone_of(slack, COR) == "America/Puerto_Rico":
-            break
-        await asyncio.sleep(0.005)
     assert await zone_of(slack, COR) == "America/Puerto_Rico"
 
 
@@ -59,12 +49,8 @@ async def test_a_failed_lookup_leaves_the_team_zone_and_logs_no_ids(
     slack: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
     slack.fake.fail_next("users.info", "user_not_found")
-    await slack.slash(ANNA, "help")
-    for _ in range(400):
-        if slack.fake.called("users.info"):
-            break
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(0.05)
+    await slack.slash(ANNA, "help")  # settles: the lookup after the ack has ended too
+    assert [c.args["user"] for c in slack.fake.called("users.info")] == [ANNA]
     store = slack.runtime.store
     team = await store.team_for_channel("slack", TEAM_CHANNEL, now=slack.clock.now())
     member = await store.get_member(team.id, ANNA)

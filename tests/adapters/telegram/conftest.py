@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from fake_telegram import TOKEN, FakeTelegram
 
 from adapters.telegram import TelegramAdapter
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
 
 
 @pytest.fixture

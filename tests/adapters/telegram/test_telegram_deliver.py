@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from fake_telegram import FakeTelegram
 
 from adapters.telegram import TelegramAdapter
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.runtime.delivery import Delivery, DeliveryResult
+from tests.harness.fake_telegram import FakeTelegram
 
 GROUP = "-1001234567890"
 RUN = "0123456789abcdef"

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from fake_telegram import TOKEN, FakeTelegram
 
 from adapters.telegram import TelegramAdapter
 from bot.core.effects import Message, MessageKind
 from bot.runtime.delivery import Delivery
+from tests.harness.fake_telegram import TOKEN, FakeTelegram
 
 GROUP = "-1001234567890"
 RUN = "0123456789abcdef"

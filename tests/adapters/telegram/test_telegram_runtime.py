@@ -1,165 +1,38 @@
 """Scenarios through the FULL runtime with the real Telegram adapter against the fake Bot
-API: `build_runtime` (store on SQLite, service, scheduler, outbox) with python-telegram-bot
-polling the fake (one scenario in webhook mode), and time on a FakeClock that the fake's
-rate limits follow too. Nothing is stubbed between the update and the Bot API call.
+API (the Telegram world of tests/harness/telegram.py): python-telegram-bot polling the fake
+(one scenario in webhook mode), time on a FakeClock that the fake's rate limits follow too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import re
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from fake_telegram import BOT, TOKEN, FakeTelegram
 from sqlalchemy import func, select
 
-from adapters.base import Inbound
 from adapters.telegram import TelegramAdapter
-from bot.config import Settings
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery
 from bot.store import privacy
 from bot.store.tables import AccessLogRow, AnswerRow, InboxRow, OutboxRow
-from bot.wiring import Runtime, build_runtime
-
-ROOT = Path(__file__).resolve().parent.parent.parent.parent
-GROUP = -1001234567890
-BOUND = 10.0  # seconds: a bound on waiting for the polling loop, never an assertion
-PEOPLE = {"anna": 101, "bram": 102, "cor": 103}
-UPDATE_IDS = itertools.count(5000)
-
-
-class Scenario:
-    """A Telegram group, its members' private chats and the runtime, stepped by hand."""
-
-    def __init__(
-        self, runtime: Runtime, adapter: TelegramAdapter, fake: FakeTelegram, clock: FakeClock
-    ) -> None:
-        self.runtime, self.adapter, self.fake, self.clock = runtime, adapter, fake, clock
-        self.seen: set[str] = set()
-        self._ids = UPDATE_IDS  # Telegram never reuses an update id, not even after a restart
-
-    async def handler(self, event: Inbound) -> None:
-        await self.runtime.inbound(event)
-        self.seen.add(event.key)
-
-    # -- people act
-
-    def person(self, name: str) -> dict[str, Any]:
-        return {"id": PEOPLE[name], "is_bot": False, "first_name": name.capitalize()}
-
-    def chat(self, name: str | None) -> dict[str, Any]:
-        if name is None:
-            return {"id": GROUP, "type": "supergroup", "title": "Wijkteam Noord"}
-        return {"id": PEOPLE[name], "type": "private", "first_name": name.capitalize()}
-
-    def message_update(
-        self, name: str, text: str, *, private: bool = False, reply_to: int | None = None
-    ) -> dict[str, Any]:
-        update_id = next(self._ids)
-        message: dict[str, Any] = {
-            "message_id": update_id,
-            "from": self.person(name),
-            "chat": self.chat(name if private else None),
-            "date": int(self.clock.now().timestamp()),
-            "text": text,
-        }
-        if text.startswith("/"):
-            head = text.split(" ")[0]
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(head)}]
-        if reply_to is not None:
-            message["reply_to_message"] = {
-                "message_id": reply_to,
-                "chat": message["chat"],
-                "date": 0,
-                "from": {k: BOT[k] for k in ("id", "is_bot", "first_name", "username")},
-            }
-        return {"update_id": update_id, "message": message}
-
-    async def say(self, name: str, text: str, **options: Any) -> None:
-        await self.deliver_update(self.message_update(name, text, **options))
-
-    async def press(self, name: str, message: dict[str, Any], label: str) -> None:
-        """`name` presses the button whose text contains `label` on `message`."""
-        markup = message["reply_markup"]
-        buttons = [b for row in markup["inline_keyboard"] for b in row]
-        data = next(b["callback_data"] for b in buttons if label in b["text"])
-        update_id = next(self._ids)
-        await self.deliver_update(
-            {
-                "update_id": update_id,
-                "callback_query": {
-                    "id": f"cb{update_id}",
-                    "from": self.person(name),
-                    "chat_instance": "1",
-                    "data": data,
-                    "message": message,
-                },
-            }
-        )
-
-    async def deliver_update(self, update: dict[str, Any]) -> None:
-        self.fake.queue_update(update)
-        # Confirmed by the polling loop only after the shell stored what it gave.
-        await until(lambda: self.fake.confirmed(update["update_id"]))
-        await self.settle()
-        await self.paced()
-
-    # -- time and the runtime's work
-
-    async def settle(self) -> None:
-        for _ in range(5):
-            await self.runtime.inbox.drain()
-            await self.runtime.scheduler.fire_due()
-            await self.runtime.inbox.drain()
-            await self.runtime.outbox.pump()
-            await self.runtime.outbox.flush()
-
-    async def wait(self, delta: timedelta) -> None:
-        """Move the clock on, stopping at every timer that falls due on the way."""
-        end = self.clock.now() + delta
-        while self.clock.now() < end:
-            due = await self.runtime.store.next_due()
-            target = due if due is not None and self.clock.now() < due < end else end
-            await self.clock.advance_to(target)
-            await self.settle()
-            await self.paced()
-
-    async def paced(self, most: int = 300) -> None:
-        """While messages wait for the outbox's rate limits, let seconds pass one by one
-        (the outbox sends at most one message a second per chat, 20 a minute per group)."""
-        for _ in range(most):
-            soon = self.clock.now() + timedelta(seconds=90)
-            if not await self.runtime.store.outbox_due(soon, limit=1):
-                return
-            await self.clock.advance(1)
-            await self.settle()
-
-    # -- what Telegram saw
-
-    def sent_to(self, who: str | None) -> list[dict[str, Any]]:
-        chat = GROUP if who is None else PEOPLE[who]
-        return [m for m in self.fake.messages if m["chat"]["id"] == chat]
-
-    def texts(self, who: str | None) -> str:
-        return "\n".join(m["text"] for m in self.sent_to(who))
-
-    def edits_of(self, who: str) -> list[dict[str, Any]]:
-        edits = self.fake.called("editMessageText")
-        return [c.args for c in edits if int(c.args["chat_id"]) == PEOPLE[who]]
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(BOUND):
-        while not condition():
-            await asyncio.sleep(0.01)
+from bot.wiring import Runtime
+from tests.harness.fake_telegram import BOT, TOKEN, FakeTelegram
+from tests.harness.telegram import (
+    GROUP,
+    PEOPLE,
+    Group,
+    fake_on,
+    open_group,
+    polling_adapter,
+    telegram_world,
+)
+from tests.harness.world import START
 
 
 async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:
@@ -170,12 +43,12 @@ async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:
 
 @pytest.fixture
 async def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    return FakeClock(START)
 
 
 @pytest.fixture
 async def limited_fake(clock: FakeClock) -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram(now=lambda: clock.now().timestamp())
+    server = fake_on(clock)
     await server.start()
     try:
         yield server
@@ -183,34 +56,19 @@ async def limited_fake(clock: FakeClock) -> AsyncIterator[FakeTelegram]:
         await server.stop()
 
 
-async def _scenario(
-    tmp_path: Path, clock: FakeClock, fake: FakeTelegram, adapter: TelegramAdapter
-) -> Scenario:
-    settings = Settings(data_dir=tmp_path, flows_dir=ROOT / "flows")
-    runtime = await build_runtime(settings, clock=clock, adapters=[adapter], use_apscheduler=False)
-    scenario = Scenario(runtime, adapter, fake, clock)
-    await adapter.start(scenario.handler)
-    return scenario
-
-
 @pytest.fixture
 async def team(
     tmp_path: Path, clock: FakeClock, limited_fake: FakeTelegram
-) -> AsyncIterator[Scenario]:
-    adapter = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
-    scenario = await _scenario(tmp_path, clock, limited_fake, adapter)
-    try:
-        yield scenario
-    finally:
-        await adapter.stop()
-        await scenario.runtime.store.close()
+) -> AsyncIterator[Group]:
+    async with telegram_world(tmp_path, clock, limited_fake) as group:
+        yield group
 
 
 # ---------------------------------------------------------------------------- scenarios
 
 
 async def test_alignment_before_a_visit_with_a_member_who_has_not_started_the_bot(
-    team: Scenario,
+    team: Group,
 ) -> None:
     team.fake.not_started.add(PEOPLE["bram"])
     await team.say("anna", "/samen")
@@ -264,7 +122,7 @@ async def _answers(runtime: Runtime, question: str) -> dict[str, Any]:
 
 
 async def test_the_intervision_in_a_group_rings_its_bells_within_the_group_limit(
-    team: Scenario,
+    team: Group,
 ) -> None:
     await team.say("anna", "/samen")
     await team.say("anna", "/samen rol @101 voorzitter")
@@ -295,7 +153,7 @@ async def test_the_intervision_in_a_group_rings_its_bells_within_the_group_limit
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
 
 
-async def test_an_evaluation_moment_nudges_the_owner_privately(team: Scenario) -> None:
+async def test_an_evaluation_moment_nudges_the_owner_privately(team: Group) -> None:
     await team.say("cor", "/samen traject T-0412 2026-05-25")
     assert "Traject T-0412 staat genoteerd" in team.texts(None)
     await team.say("cor", "/start", private=True)  # cor has a private chat with the bot
@@ -310,7 +168,7 @@ async def test_an_evaluation_moment_nudges_the_owner_privately(team: Scenario) -
 
 
 async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_refuses(
-    team: Scenario,
+    team: Group,
 ) -> None:
     """Messages to the person are deleted; Telegram refuses those older than 48 hours:
     that is recorded once, never retried, and no delete row is left behind."""
@@ -325,7 +183,6 @@ async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_ref
     assert await count(team.runtime, OutboxRow, OutboxRow.op == "delete") == 3
 
     await team.settle()
-    await team.paced()
     assert team.sent_to("cor") == []  # two hours old: deleted
     assert team.sent_to(None) == [noted]  # fifty hours old: Telegram refused
     assert len(team.fake.called("deleteMessage")) == 3
@@ -343,7 +200,7 @@ async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_ref
     assert team.fake.limited == 0
 
 
-async def test_the_same_update_twice_is_one_step(team: Scenario) -> None:
+async def test_the_same_update_twice_is_one_step(team: Group) -> None:
     update = team.message_update("anna", "/samen status")
     await team.adapter.receive(update)  # the first copy (Telegram sends it again when its
     await team.deliver_update(update)  # confirmation was lost): through the polling loop
@@ -363,7 +220,7 @@ async def test_webhook_mode_refuses_a_wrong_secret_and_absorbs_a_repeat(
         host="127.0.0.1",
         port=0,
     )
-    scenario = await _scenario(tmp_path, clock, limited_fake, adapter)
+    scenario = await open_group(tmp_path, clock, limited_fake, adapter)
     try:
         [registered] = limited_fake.called("setWebhook")
         assert registered.args["secret_token"] == adapter.secret
@@ -380,13 +237,11 @@ async def test_webhook_mode_refuses_a_wrong_secret_and_absorbs_a_repeat(
                 async with http.post(url, json=update, headers=right) as response:
                     assert response.status == 200
         await scenario.settle()
-        await scenario.paced()
         assert await count(scenario.runtime, InboxRow) == 1
         [status] = scenario.sent_to(None)
         assert status["text"].startswith("Anna: ")
     finally:
-        await adapter.stop()
-        await scenario.runtime.store.close()
+        await scenario.close()
 
 
 def _bot_member_update(update_id: int, before: str, after: str) -> dict[str, Any]:
@@ -408,7 +263,7 @@ def _bot_member_update(update_id: int, before: str, after: str) -> dict[str, Any
     }
 
 
-async def test_the_bot_added_to_a_group_greets_it_and_removed_stays_quiet(team: Scenario) -> None:
+async def test_the_bot_added_to_a_group_greets_it_and_removed_stays_quiet(team: Group) -> None:
     await team.deliver_update(_bot_member_update(7001, "left", "member"))
     [hello] = team.sent_to(None)
     assert hello["text"].startswith("Anna: Dank je! Samen helpt dit team")
@@ -420,7 +275,7 @@ async def test_the_bot_added_to_a_group_greets_it_and_removed_stays_quiet(team: 
     assert await count(team.runtime, InboxRow, InboxRow.status == "done") == 2
 
 
-async def test_a_group_upgraded_to_a_supergroup_takes_its_team_along(team: Scenario) -> None:
+async def test_a_group_upgraded_to_a_supergroup_takes_its_team_along(team: Group) -> None:
     old, new = str(GROUP), "-1009999999999"
     await team.say("anna", "/samen")
     store = team.runtime.store
@@ -436,7 +291,7 @@ async def test_a_group_upgraded_to_a_supergroup_takes_its_team_along(team: Scena
 
 
 async def test_a_send_to_a_migrated_group_moves_the_team_and_goes_to_the_new_id(
-    team: Scenario,
+    team: Group,
 ) -> None:
     new = -1009999999999
     await team.say("anna", "/samen")
@@ -462,8 +317,8 @@ async def test_a_restart_loses_no_token_reply_routing_or_start_state(
     """Everything the adapter must remember is in the store: after a restart (a new
     adapter, a new runtime on the same database) replies still route, long callback
     data still resolves, and a person who has not started the bot is still known."""
-    adapter = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
-    team = await _scenario(tmp_path, clock, limited_fake, adapter)
+    adapter = polling_adapter(limited_fake)
+    team = await open_group(tmp_path, clock, limited_fake, adapter)
     limited_fake.not_started.add(PEOPLE["bram"])
     await team.say("anna", "/samen")
     await team.say("bram", "/samen")
@@ -483,11 +338,10 @@ async def test_a_restart_loses_no_token_reply_routing_or_start_state(
     )
     assert drawn.ok
     [drawn_message] = [m for m in team.sent_to("anna") if m["text"].startswith("?")]
-    await adapter.stop()
-    await team.runtime.store.close()
+    await team.close()
 
-    restarted = TelegramAdapter(token=TOKEN, api_url=limited_fake.base_url, poll_timeout=0.2)
-    team = await _scenario(tmp_path, clock, limited_fake, restarted)
+    restarted = polling_adapter(limited_fake)
+    team = await open_group(tmp_path, clock, limited_fake, restarted)
     try:
         assert await restarted.chat_state(str(PEOPLE["bram"])) == "blocked"
         await team.say("anna", "1 Nieuwsgierig", private=True, reply_to=form["message_id"])
@@ -501,5 +355,4 @@ async def test_a_restart_loses_no_token_reply_routing_or_start_state(
         assert "Hoe zit je erbij" in team.texts("bram")
         assert len(re.findall(r"\?start=", team.texts(None))) == 1
     finally:
-        await restarted.stop()
-        await team.runtime.store.close()
+        await team.close()

@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import pytest
-from fake_telegram import TOKEN, FakeTelegram, Received
 
 import adapters.telegram.adapter as adapter_module
 from adapters.telegram import (
@@ -18,6 +17,7 @@ from adapters.telegram import (
 from bot.config import Settings
 from bot.core.effects import Message, MessageKind
 from bot.runtime.delivery import Delivery
+from tests.harness.fake_telegram import TOKEN, FakeTelegram, Received
 
 SENTINEL = "Zeer-geheime-toelichting-over-cliënt"
 
