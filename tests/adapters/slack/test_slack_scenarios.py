@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot import privacy
+from bot.store import privacy
 from tests.harness.slack import TEAM_CHANNEL, Workspace, dm, text_of
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
