@@ -2,29 +2,34 @@
 
 `FakeStore` implements the Store methods the outbox and the scheduler use (their
 `OutboxStore` and `TimerStore` protocols; it has no engine, so the scheduler's
-lease is always held) with the documented semantics:
-a hand-over claims pending rows only and puts one inbox event per (platform, key),
-all or nothing; `pending_timers` and `outbox_due` are ordered as the real Store orders them. Every
-method yields to the event loop once, so that concurrent callers interleave as they would
-against a database.
+lease is always held) with the Store's semantics: `outbox_due` by priority, then id;
+state changes by compare-and-set from pending; a hand-over claims pending rows only and
+puts one inbox event per (platform, key), all or nothing; reads are copies that do not
+follow the stored row. tests/store/test_store_protocols.py keeps it honest: that one
+contract runs over this fake and the Store on SQLite and on PostgreSQL, so a change to
+either that the other does not make fails there. Every method yields to the event loop
+once, so that concurrent callers interleave as they would against a database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.core.effects import Message, MessageKind
 from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 from bot.runtime.outbox import message_to_json
-from bot.store.repo import HandOver
+from bot.store.database import short
+from bot.store.repo import TIMER_OUTCOMES, HandOver, QueuedMessage
 from bot.store.tables import OutboxRow, TimerRow
 
 TELEGRAM = Limits(per_chat=(1, 1.0), per_group=(20, 60.0), overall=(30, 1.0))
@@ -154,23 +159,33 @@ class FakeStore:
     # -- TimerStore
 
     async def hand_over(self, timers: Sequence[HandOver], now: datetime) -> set[int]:
-        """As the Store's: all or nothing. A crash (`crash_in_hand_over`) writes nothing."""
+        """As the Store's: all or nothing. A crash (`crash_in_hand_over`) writes nothing,
+        nor does an unknown outcome or an event payload the inbox could not store."""
+        for item in timers:
+            if item.status not in TIMER_OUTCOMES:
+                raise ValueError(
+                    f"a timer is claimed as one of {TIMER_OUTCOMES}, not {item.status}"
+                )
         await self._turn("hand_over", [t.timer_row for t in timers])
         crashed = self.crash_in_hand_over & {t.timer_row for t in timers}
         if crashed:
             self.crash_in_hand_over -= crashed
             raise Crash("process died in the hand-over transaction")
-        claimed = set()
-        for item in timers:
+        claims: dict[int, HandOver] = {}
+        for item in timers:  # one claim per row (the scheduler offers each row once)
             row = self.timers.get(item.timer_row)
-            if row is None or row.status != "pending":
-                continue
-            row.status, row.handled_at, row.note = item.status, now, item.note
-            claimed.add(row.id)
-            key = ("timer", f"timer:{row.id}")
+            if row is not None and row.status == "pending" and row.id not in claims:
+                claims[row.id] = item
+        for item in claims.values():
+            json.dumps(dict(item.payload))  # the Store's JSON column refuses it: TypeError
+        for id, item in claims.items():
+            row = self.timers[id]
+            row.status, row.handled_at, row.note = item.status, now, short(item.note)
+            row.attempts += 1
+            key = ("timer", f"timer:{id}")
             if key not in self.inbox:
                 self.inbox[key] = (next(self._ids), dict(item.payload))
-        return claimed
+        return set(claims)
 
     async def pending_timers(
         self,
@@ -185,12 +200,12 @@ class FakeStore:
                 r
                 for r in self.timers.values()
                 if r.status == "pending"
-                and (due_before is None or r.due_at < due_before)
+                and (due_before is None or r.due_at <= due_before)
                 and (after_id is None or r.id > after_id)
-            ),  # exclusive
+            ),
             key=lambda r: (r.due_at, r.id),
         )
-        return rows[:limit] if limit is not None else rows
+        return [_copy(r) for r in (rows[:limit] if limit is not None else rows)]
 
     async def pending_due(
         self, *, due_before: datetime, after_id: int | None = None
@@ -207,7 +222,7 @@ class FakeStore:
         return min(dues, default=None)
 
     async def oldest_overdue(self, now: datetime) -> datetime | None:
-        dues = [r.due_at for r in self.timers.values() if r.status == "pending" and r.due_at <= now]
+        dues = [r.due_at for r in self.timers.values() if r.status == "pending" and r.due_at < now]
         return min(dues, default=None)
 
     async def count_timers(self, status: str) -> int:
@@ -218,14 +233,14 @@ class FakeStore:
         row = self.timers.get(id)
         if row is None or row.status != "pending":
             return False
-        row.due_at, row.note = due_at, note
+        row.due_at, row.note = due_at, short(note)
         return True
 
     # -- OutboxStore
 
     async def outbox_due(
         self, now: datetime, limit: int = 200, skip: Collection[tuple[str, str]] = ()
-    ) -> list[OutboxRow]:
+    ) -> list[QueuedMessage]:
         await self._turn("outbox_due", now)
         rows = sorted(
             (
@@ -237,22 +252,38 @@ class FakeStore:
             ),
             key=lambda r: (r.priority, r.id),
         )
-        return rows[:limit]
+        # Plain values, as the Store's: what the worker keeps does not follow the row.
+        names = [f.name for f in fields(QueuedMessage)]
+        return [QueuedMessage(**{n: getattr(r, n) for n in names}) for r in rows[:limit]]
 
-    async def outbox_retry(self, id: int, not_before: datetime, error: str) -> None:
+    async def outbox_retry(self, id: int, not_before: datetime, error: str) -> bool:
         await self._turn("outbox_retry", id)
-        row = self.outbox[id]
-        row.attempts, row.not_before, row.error = row.attempts + 1, not_before, error
+        row = self._pending_outbox(id)
+        if row is None:
+            return False
+        row.attempts, row.not_before, row.error = row.attempts + 1, not_before, short(error)
+        return True
 
-    async def outbox_failed(self, id: int, error: str) -> None:
+    async def outbox_failed(self, id: int, error: str) -> bool:
         await self._turn("outbox_failed", id)
-        row = self.outbox[id]
-        row.status, row.error = "failed", error
+        row = self._pending_outbox(id)
+        if row is None:
+            return False
+        row.status, row.attempts, row.error = "failed", row.attempts + 1, short(error)
+        return True
 
-    async def outbox_wait_for_start(self, id: int, error: str) -> None:
+    async def outbox_wait_for_start(self, id: int, error: str) -> bool:
         await self._turn("outbox_wait_for_start", id)
-        row = self.outbox[id]
-        row.status, row.error = "waiting", error
+        row = self._pending_outbox(id)
+        if row is None:
+            return False
+        row.status, row.error = "waiting", short(error)
+        return True
+
+    def _pending_outbox(self, id: int) -> OutboxRow | None:
+        """The row if it is still pending: the Store's transitions compare and set."""
+        row = self.outbox.get(id)
+        return row if row is not None and row.status == "pending" else None
 
     async def outbox_drop(self, id: int, now: datetime, refused: str | None = None) -> bool:
         await self._turn("outbox_drop", id)
@@ -264,12 +295,9 @@ class FakeStore:
         return True
 
     async def message_ref(self, run_id: str, msg_key: str) -> str | None:
-        for row in self.outbox.values():
-            if (row.run_id, row.msg_key, row.op) == (
-                run_id,
-                msg_key,
-                "send",
-            ) and row.status == "sent":
+        """The ref of the latest sent "send" row under the key, as the Store's."""
+        for row in sorted(self.outbox.values(), key=lambda r: r.id, reverse=True):
+            if (row.run_id, row.msg_key, row.op, row.status) == (run_id, msg_key, "send", "sent"):
                 return row.platform_ref
         return None
 
@@ -278,16 +306,22 @@ class FakeStore:
     ) -> None:
         await self._turn("outbox_sent_many", [i for i, _, _ in sent])
         for id, at, ref in sent:
-            row = self.outbox[id]
-            if row.status == "pending":
+            row = self.outbox.get(id)  # a dropped row is gone: nothing to mark
+            if row is not None and row.status == "pending":
                 row.status, row.sent_at, row.platform_ref = "sent", at, ref
         for run_id, thread in threads.items():
             self.calls.append(("set_run_thread", run_id))
-            run = self.runs.setdefault(run_id, FakeRun())
-            run.thread = run.thread or thread
+            run = self.runs.get(run_id)  # a run that does not exist gets no thread
+            if run is not None:
+                run.thread = run.thread or thread
 
     async def run_threads(self, run_ids: Iterable[str]) -> dict[str, str | None]:
         return {r: self.runs[r].thread for r in run_ids if r in self.runs}
+
+
+def _copy(row: TimerRow) -> TimerRow:
+    """A detached copy, as the Store reads one: it does not follow the stored row."""
+    return TimerRow(**{a.key: getattr(row, a.key) for a in inspect(TimerRow).column_attrs})
 
 
 Response = DeliveryResult | Exception | None  # None: the default answer (sent)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,11 @@ class Backend:
     schema: str | None = None
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """An empty database (no tables yet) of each kind."""
-    if request.param == "sqlite":
+@asynccontextmanager
+async def fresh_backend(kind: str, tmp_path: Path) -> AsyncIterator[Backend]:
+    """An empty database (no tables yet) of `kind` ("sqlite" or "postgresql"); a
+    PostgreSQL schema is dropped afterwards."""
+    if kind == "sqlite":
         yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'data' / 'samen.db'}")
         return
 
@@ -46,6 +48,13 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """An empty database (no tables yet) of each kind."""
+    async with fresh_backend(request.param, tmp_path) as made:
+        yield made
 
 
 @pytest.fixture
