@@ -184,7 +184,7 @@ async def build_runtime(
         Planning(store, flows.flows, runs, outgoing),
         schedules,
         EvaluationDesk(store, flows.flows, runs, outgoing, teams.may_change_settings),
-        Retention(store, flows.flows, clock, outgoing),
+        Retention(store, flows.flows, runs, outgoing),
     )
     for feature in features:
         feature.register(router)

@@ -3,29 +3,17 @@ time-out) goes to the meeting that is running in the team's channel."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bot.core.commands import UnknownBellCommand, parse_bell
-from bot.core.model import Flow, PhaseStep
+from bot.core.model import PhaseStep
 from bot.runtime.context import Context
-from bot.runtime.outgoing import Outgoing
+from bot.runtime.feature import Feature
 from bot.runtime.replies import first_word, say
 from bot.runtime.router import Router
-from bot.runtime.runs import Runs
-from bot.store.repo import Store
 from bot.store.tables import TeamRow
 
 
-class Bells:
+class Bells(Feature):
     """Rings the bell of the team's meeting: the chair's words and the process bell."""
-
-    def __init__(
-        self, store: Store, flows: Mapping[str, Flow], runs: Runs, outgoing: Outgoing
-    ) -> None:
-        self.store = store
-        self.flows = dict(flows)
-        self.runs = runs
-        self.outgoing = outgoing
 
     def register(self, router: Router) -> None:
         router.on_bell(self.ring)

@@ -13,7 +13,7 @@ pseudonym is a code, never a name (R-PRV-1).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,9 @@ from bot.core.sensitive import PseudonymProblem
 from bot.core.timer_names import EventStartTimer, parse_timer_name
 from bot.core.when import parse_when, trigger_moment
 from bot.runtime.context import Context
-from bot.runtime.outgoing import Outgoing
+from bot.runtime.feature import Feature
 from bot.runtime.replies import local_moment, say
 from bot.runtime.router import Router
-from bot.runtime.runs import Runs
-from bot.store.repo import Store
 from bot.store.tables import EventRow, InboxRow, MemberRow
 
 log = logging.getLogger(__name__)
@@ -86,22 +84,9 @@ def event_code(event_id: str) -> str:
     return event_id[:CODE_LENGTH]
 
 
-class Planning:
+class Planning(Feature):
     """`/samen bezoek|mdo|intervisie|overleg|intake`, `/samen verzet` and `/samen afzeggen`,
     and the `start:` timers that start a planned event's flows."""
-
-    def __init__(
-        self,
-        store: Store,
-        flows: Mapping[str, Flow],
-        runs: Runs,
-        outgoing: Outgoing,
-    ) -> None:
-        self.store = store
-        self.flows = dict(flows)
-        self.runs = runs
-        self.outgoing = outgoing
-        self.clock = runs.clock
 
     def register(self, router: Router) -> None:
         router.command("plan", self.plan)

@@ -3,30 +3,18 @@ moment in the team's own zone (a weekly check-in), one timer ahead at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from bot.core.model import Flow, ScheduleTrigger
+from bot.core.model import ScheduleTrigger
 from bot.core.timer_names import ScheduledFlowTimer
 from bot.core.timing import cron_next
-from bot.runtime.outgoing import Outgoing
+from bot.runtime.feature import Feature
 from bot.runtime.router import Router
-from bot.runtime.runs import Runs
-from bot.store.repo import Store
 from bot.store.tables import InboxRow, TeamRow
 
 
-class Schedules:
+class Schedules(Feature):
     """Plans the next start of every scheduled flow for each team, and starts it then."""
-
-    def __init__(
-        self, store: Store, flows: Mapping[str, Flow], runs: Runs, outgoing: Outgoing
-    ) -> None:
-        self.store = store
-        self.flows = dict(flows)
-        self.runs = runs
-        self.outgoing = outgoing
-        self.clock = runs.clock
 
     def register(self, router: Router) -> None:
         router.timer(ScheduledFlowTimer.KIND, self.on_timer)

@@ -15,8 +15,7 @@ from typing import Any
 
 from bot.core.model import Flow
 from bot.core.timer_names import RetentionTimer
-from bot.runtime.clock import Clock
-from bot.runtime.outgoing import Outgoing
+from bot.runtime.feature import Feature
 from bot.runtime.router import Router
 from bot.store.privacy import purge
 from bot.store.repo import Store
@@ -55,16 +54,8 @@ async def on_retention_timer(
     )
 
 
-class Retention:
+class Retention(Feature):
     """Handles the daily purge timer (kind "retention") for the runtime."""
-
-    def __init__(
-        self, store: Store, flows: Mapping[str, Flow], clock: Clock, outgoing: Outgoing
-    ) -> None:
-        self.store = store
-        self.flows = dict(flows)
-        self.clock = clock
-        self.outgoing = outgoing
 
     def register(self, router: Router) -> None:
         router.timer(RetentionTimer.KIND, self.on_timer)

@@ -12,6 +12,7 @@ from bot.core.render import text as render_text
 from bot.core.run import Run
 from bot.core.when import parse_date
 from bot.runtime.context import Context
+from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import local_moment, say
 from bot.runtime.router import Router
@@ -31,16 +32,13 @@ ROLE_WORDS = {
 }
 
 
-class TeamCommands:
+class TeamCommands(Feature):
     """`/samen` words about the team itself and the flows it may start."""
 
     def __init__(
         self, store: Store, flows: Mapping[str, Flow], runs: Runs, outgoing: Outgoing
     ) -> None:
-        self.store = store
-        self.flows = dict(flows)
-        self.runs = runs
-        self.outgoing = outgoing
+        super().__init__(store, flows, runs, outgoing)
         self._help_texts: dict[str, str] = {}  # by language (see `help_text`)
         self.commands = sorted(
             {

@@ -65,6 +65,7 @@ from bot.core.model import Agenda, CadenceTrigger, Flow
 from bot.core.sensitive import PseudonymProblem, pseudonym_problem
 from bot.core.timer_names import EvaluationTimer, parse_timer_name
 from bot.runtime.context import Context
+from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import say as shell_say
 from bot.runtime.router import Router
@@ -175,7 +176,7 @@ def lifecycle(row: EvaluationRow) -> Evaluation:
 # --------------------------------------------------------------------------- the desk
 
 
-class EvaluationDesk:
+class EvaluationDesk(Feature):
     """The `/samen traject|sessie|evaluaties|evaluatie` handlers and the evaluation timers."""
 
     def __init__(
@@ -186,12 +187,8 @@ class EvaluationDesk:
         outgoing: Outgoing,
         may_change_settings: Callable[[Context], Awaitable[bool]],
     ) -> None:
-        self.store = store
+        super().__init__(store, flows, runs, outgoing)
         self.evaluations = EvaluationStore(store)
-        self.flows = dict(flows)
-        self.runs = runs
-        self.outgoing = outgoing
-        self.clock = runs.clock
         # Who may set a team's policy: the team's rule (bot/teams), handed in by wiring.
         self.may_change_settings = may_change_settings
 
@@ -260,27 +257,13 @@ class EvaluationDesk:
     def _date(self, day: date, language: str) -> str:
         return format_date(day, "d MMM yyyy", locale=language.replace("-", "_"))
 
-    def _reply_row(self, ctx: Context, text: str) -> dict[str, Any]:
-        assert ctx.member is not None
-        return self.outgoing.row(
-            ctx.team,
-            None,
-            "reply",
-            "",
-            Destination.person(ctx.member.user),
-            Message(MessageKind.reply, text),
-            f"inbox:{ctx.inbox.id}:reply:0",
-            reply=True,
-            private=ctx.inbox.id in self.outgoing.private,
-        )
-
     async def _answer(self, ctx: Context, text: str, **write: Any) -> None:
         """Write the changes and the reply, and mark the command handled, atomically."""
         await self.evaluations.write(
             EvaluationWrite(
                 now=self.clock.now(),
                 by=ctx.member.user if ctx.member is not None else None,
-                outbox=[self._reply_row(ctx, text)],
+                outbox=[self.outgoing.reply_row(ctx, text)],
                 inbox_id=ctx.inbox.id,
                 **write,
             )
