@@ -22,6 +22,10 @@ from bot.store.tables import InboxRow
 log = logging.getLogger(__name__)
 
 
+# The platform under which the scheduler puts fired timers into the inbox.
+TIMER_PLATFORM = "timer"
+
+
 class InboxRepository(Repository):
     """Inbound events of every platform, and of timers that fell due."""
 
@@ -55,8 +59,16 @@ class InboxRepository(Repository):
         ]
 
     async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
-        """Events not yet handled, oldest first."""
-        query = select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id).limit(limit)
+        """Events not yet handled: timers that fell due first, then the rest, each oldest
+        first. A bell must not wait behind a backlog of answers (P7 in docs/performance.md);
+        within a conversation the order is the order of arrival, since all timers are one
+        conversation of their own."""
+        query = (
+            select(InboxRow)
+            .where(InboxRow.status == "new")
+            .order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id)
+            .limit(limit)
+        )
         async with self.db.reading() as s:
             return list(await s.scalars(query))
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Database, Repository, count_in, rowcount, short
-from bot.store.inbox import new_event, put_events
+from bot.store.inbox import TIMER_PLATFORM, new_event, put_events
 from bot.store.tables import TimerRow
 
 TIMER_OUTCOMES = ("sent", "skipped", "failed")
@@ -104,7 +104,7 @@ class TimerRepository(Repository):
                 )
                 claimed.update(result.scalars())
             events = [
-                new_event("timer", f"timer:{item.timer_row}", item.payload, now)
+                new_event(TIMER_PLATFORM, f"timer:{item.timer_row}", item.payload, now)
                 for item in timers
                 if item.timer_row in claimed
             ]

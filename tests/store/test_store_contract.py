@@ -329,6 +329,16 @@ async def test_a_burst_of_events_is_stored_at_once_and_duplicates_are_told_apart
     assert await store.inbox_put_many([], NOW) == []
 
 
+async def test_timers_that_fell_due_are_handled_before_a_backlog_of_chat_events(
+    store: Store,
+) -> None:
+    chat = [await store.inbox_put("slack", f"Ev{n}", {"n": n}, NOW) for n in range(3)]
+    bell = await store.inbox_put("timer", "timer:1", {"timer": "t:bell"}, NOW)
+    later = await store.inbox_put("timer", "timer:2", {"timer": "t:warning"}, NOW)
+    assert [row.id for row in await store.inbox_pending()] == [bell, later, *chat]
+    assert [row.id for row in await store.inbox_pending(limit=1)] == [bell]
+
+
 async def test_handled_events_leave_the_pending_list_as_done_or_failed(store: Store) -> None:
     ids = [await store.inbox_put("slack", f"Ev{n}", {"n": n}, NOW) for n in range(3)]
     assert [row.id for row in await store.inbox_pending()] == ids
