@@ -45,6 +45,12 @@ def _p6() -> None:
     engine_steps.main()
 
 
+def _p7() -> None:
+    from bench import working_day
+
+    working_day.main()
+
+
 FIGURES: dict[str, Callable[[], None]] = {
     "P1": _p1,
     "P2": _p2,
@@ -52,6 +58,7 @@ FIGURES: dict[str, Callable[[], None]] = {
     "P4": _p4,
     "P5": _p5,
     "P6": _p6,
+    "P7": _p7,
 }
 
 
