@@ -490,6 +490,16 @@ class SamenRun:
                 raise RuntimeError(f"samen run did not start:\n{self.output()[-2000:]}")
             await asyncio.sleep(0.1)
 
+    def leases(self) -> list[str]:
+        """The jobs this process took the lease of (timer, inbox, outbox), as it logged."""
+        said = self.output()
+        return [job for job in ("timer", "inbox", "outbox") if f"{job} lease taken" in said]
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         """The process's peak resident memory so far (VmHWM), in MB."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

@@ -76,7 +76,7 @@ from bench.day_world import (
 )
 from bench.world import SLACK_SECRET, percentile, postgres_database, write_flows
 from bot.store.repo import Store
-from bot.store.tables import AnswerRow, EventRow, OutboxRow, TimerRow
+from bot.store.tables import AnswerRow, EventRow, InboxRow, OutboxRow, TimerRow
 
 SCALE = float(os.environ.get("SAMEN_BENCH_P7_SCALE", "1"))
 MINUTES = float(os.environ.get("SAMEN_BENCH_P7_MINUTES", "10"))
@@ -276,6 +276,26 @@ def _commands(
     return sorted(out, key=lambda c: c[0])
 
 
+@dataclass
+class Backlog:
+    """The most events waiting for the inbox's handler, and messages for the outbox,
+    seen in samples every two seconds."""
+
+    inbox: int = 0
+    outbox: int = 0
+
+    async def sample(self, store: Store) -> None:
+        async with store.engine.connect() as conn:
+            inbox = await conn.scalar(select(func.count()).where(InboxRow.status == "new"))
+            outbox = await conn.scalar(
+                select(func.count()).where(
+                    OutboxRow.status == "pending", OutboxRow.not_before <= datetime.now(UTC)
+                )
+            )
+        self.inbox = max(self.inbox, int(inbox or 0))
+        self.outbox = max(self.outbox, int(outbox or 0))
+
+
 async def _drive(
     work: Workload,
     traffic: Traffic,
@@ -283,6 +303,7 @@ async def _drive(
     teams: list[Team],
     start: datetime,
     store: Store,
+    backlog: Backlog,
 ) -> None:
     """Send the day's commands on time and answer every form; return when the day is over
     and nothing moves any more (or at the bound)."""
@@ -309,8 +330,12 @@ async def _drive(
     commands = asyncio.ensure_future(send_commands())
     end = t0 + work.day.total_seconds()
     last_call = loop.time()
+    sampled = loop.time()
     while True:
         await asyncio.sleep(0.2)
+        if loop.time() - sampled >= 2.0:
+            sampled = loop.time()
+            await backlog.sample(store)
         new = log.read()
         if new:
             last_call = loop.time()
@@ -359,10 +384,43 @@ class Outcome:
     visits: int = 0
     limited: int = 0
     calls: int = 0
+    bell_stages: list[tuple[float, float, float]] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def details(self) -> list[str]:
+        """Where the bells' time went and which nudges fell outside, for the report."""
+        lines = []
+        if self.bell_stages:
+            names = ("due -> handed over", "handed over -> step committed", "committed -> fake")
+            parts = []
+            for i, name in enumerate(names):
+                values = [s[i] for s in self.bell_stages]
+                parts.append(
+                    f"{name} p50 {percentile(values, 50) * 1000:.0f} / "
+                    f"p99 {percentile(values, 99) * 1000:.0f} ms"
+                )
+            lines.append("P7 bells: " + "; ".join(parts))
+        lines += [f"P7 nudge outside working hours: {o}" for o in self.outside[:10]]
+        return lines
+
+
+def _stamp(moment: datetime | None) -> float:
+    if moment is None:
+        return float("nan")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _local(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S.%f")[:-3]
 
 
 async def _outcome(
-    store: Store, log: FakeLog, nudges: list[Nudge], teams: list[Team], work: Workload
+    store: Store,
+    log: FakeLog,
+    nudges: list[Nudge],
+    teams: list[Team],
+    work: Workload,
+    due_of: dict[str, datetime],
 ) -> Outcome:
     out = Outcome()
     log.read()
@@ -373,14 +431,18 @@ async def _outcome(
     async with store.engine.connect() as conn:
         bell_timers = (
             await conn.execute(
-                select(TimerRow.run_id, TimerRow.due_at, TimerRow.status).where(
-                    TimerRow.kind == "bell"
-                )
+                select(
+                    TimerRow.run_id, TimerRow.due_at, TimerRow.status, TimerRow.handled_at
+                ).where(TimerRow.kind == "bell")
             )
         ).all()
         bell_rows = (
             await conn.execute(
-                select(OutboxRow.run_id, OutboxRow.id, OutboxRow.platform_ref)
+                select(
+                    OutboxRow.run_id,
+                    OutboxRow.platform_ref,
+                    OutboxRow.created_at,
+                )
                 .where(OutboxRow.kind == "bell", OutboxRow.status == "sent")
                 .order_by(OutboxRow.id)
             )
@@ -401,17 +463,21 @@ async def _outcome(
             await conn.scalar(select(func.count()).where(EventRow.kind == "visit")) or 0
         )
     # Bells: the k-th bell of a meeting is the k-th bell message of its run.
-    due: dict[str, list[datetime]] = defaultdict(list)
-    for run_id, due_at, status in sorted(bell_timers, key=lambda r: r[1]):
+    due: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for run_id, due_at, status, handled_at in sorted(bell_timers, key=lambda r: r[1]):
         if status == "sent":
-            due[run_id].append(due_at if due_at.tzinfo else due_at.replace(tzinfo=UTC))
-    sent: dict[str, list[str]] = defaultdict(list)
-    for run_id, _, ref in bell_rows:
-        sent[run_id].append(ref)
+            due[run_id].append((_stamp(due_at), _stamp(handled_at)))
+    sent: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for run_id, ref, created_at in bell_rows:
+        sent[run_id].append((ref, _stamp(created_at)))
     for run_id, moments in due.items():
-        for moment, ref in zip(moments, sent.get(run_id, []), strict=False):
+        for (moment, handed), (ref, queued) in zip(moments, sent.get(run_id, []), strict=False):
             if ref in delivered_at:
-                out.bells.append(delivered_at[ref] - moment.timestamp())
+                out.bells.append(delivered_at[ref] - moment)
+                # Where a bell's time went: fired and handed over to the inbox; its step
+                # committed with the message; the outbox's call answered by the fake.
+                stages = (handed - moment, queued - handed, delivered_at[ref] - queued)
+                out.bell_stages.append(stages)
     out.bells_lost = work.meetings * PHASES - len(out.bells)
     # Nudges: each delivered once, inside its team's hours; or held for them.
     seen: dict[str, list[float]] = defaultdict(list)
@@ -426,7 +492,14 @@ async def _outcome(
         if times:
             out.nudges_delivered += 1
             moment = datetime.fromtimestamp(times[0], UTC)
-            out.nudges_outside += not teams[nudge.team].working(moment)
+            team = teams[nudge.team]
+            if not team.working(moment):
+                out.nudges_outside += 1
+                out.outside.append(
+                    f"{team.kind} {team.start}-{team.end} {team.zone}, due "
+                    f"{_local(due_of[nudge.ref], team.zone)}, delivered "
+                    f"{_local(moment, team.zone)}"
+                )
         elif status_of.get(nudge.evaluation_id) == "pending":
             out.nudges_held += 1
         else:
@@ -439,7 +512,14 @@ async def _outcome(
     return out
 
 
-def _line(work: Workload, out: Outcome, traffic: Traffic, log: FakeLog, rss: list[float]) -> str:
+def _line(
+    work: Workload,
+    out: Outcome,
+    traffic: Traffic,
+    log: FakeLog,
+    rss: list[float],
+    leases: list[list[str]],
+) -> str:
     p99 = percentile(out.bells, 99)
     lost = (
         out.bells_lost
@@ -462,7 +542,8 @@ def _line(work: Workload, out: Outcome, traffic: Traffic, log: FakeLog, rss: lis
     scale = "" if full else f" (scale {SCALE:g}, {MINUTES:g} min: a development run)"
     return (
         f"P7 working day{scale}: 2 processes on postgresql, {work.teams:,} teams x {PEOPLE}, "
-        f"{work.minutes:g} min, workspace cap {WORKSPACE_CAP}/s: bells {len(out.bells)} of "
+        f"{work.minutes:g} min, workspace cap {WORKSPACE_CAP}/s, leases "
+        f"{' / '.join('+'.join(held) or 'none' for held in leases)}: bells {len(out.bells)} of "
         f"{work.meetings} meetings, lateness p99 {p99 * 1000:.0f} ms = "
         f"{p99 / BELL_TARGET:.2f} x target ({BELL_TARGET * 1000:.0f} ms), p50 "
         f"{percentile(out.bells, 50) * 1000:.0f} ms; evaluation nudges {out.nudges_delivered} "
@@ -517,20 +598,34 @@ async def _day(work: Workload, url: str, folder: Path) -> str:
             if hours.kind != "open":
                 team.start, team.end = hours.start, hours.end
                 await set_hours(store, team)
-        await plan_nudges(store, nudges, start + work.day * 0.02, work.day * 0.96)
+        due_of = await plan_nudges(store, nudges, start + work.day * 0.02, work.day * 0.96)
         log = FakeLog(folder / "fake.jsonl")
         connector = aiohttp.TCPConnector(limit=64)
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             traffic = Traffic([p.url for p in processes], session)
-            await _drive(work, traffic, log, teams, start, store)
+            backlog = Backlog()
+            cpu = [p.cpu_seconds() for p in processes]
+            await _drive(work, traffic, log, teams, start, store, backlog)
+        took = (datetime.now(UTC) - start).total_seconds()
+        cpu = [p.cpu_seconds() - c for p, c in zip(processes, cpu, strict=True)]
         rss = [p.peak_rss_mb() for p in processes]
+        leases = [p.leases() for p in processes]
+        print(
+            f"P7 load: the day and its tail took {took:.0f} s; CPU of the processes "
+            f"{' / '.join(f'{c:.0f} s ({c / took:.0%} of a core)' for c in cpu)}; most "
+            f"events waiting for the inbox {backlog.inbox}, messages due in the outbox "
+            f"{backlog.outbox}; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         for p in processes:
             await p.stop()
-        outcome = await _outcome(store, log, nudges, teams, work)
+        outcome = await _outcome(store, log, nudges, teams, work, due_of)
+        for line in outcome.details():
+            print(line, flush=True)
         if log.channel_forms:
             print(f"P7: {log.channel_forms} forms in channels were not answered", flush=True)
-        return _line(work, outcome, traffic, log, rss)
+        return _line(work, outcome, traffic, log, rss, leases)
     finally:
         for p in processes:
             if p.proc.poll() is None:
