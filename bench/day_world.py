@@ -500,6 +500,17 @@ class SamenRun:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def cpu_waited(self) -> float:
+        """Seconds the process's threads have waited, runnable, for a CPU (schedstat's
+        run delay): the share of a busy machine it did not get."""
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # a thread that ended meanwhile
+        return total / 1e9
+
     def peak_rss_mb(self) -> float:
         """The process's peak resident memory so far (VmHWM), in MB."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

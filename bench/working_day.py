@@ -255,7 +255,8 @@ def _commands(
     out: list[tuple[float, str, str, str]] = []
 
     def spread(n: int, k: int, until: float) -> float:
-        return max(0.0, until) * k / max(1, n)
+        # A short development day still spreads its commands over half of it.
+        return max(day / 2, until) * k / max(1, n)
 
     for k in range(work.meetings):
         team = teams[k * len(teams) // max(1, work.meetings)]
@@ -527,6 +528,14 @@ def _line(
         + out.outbox_left
         + max(0, traffic.answers - out.answers_stored)
     )
+    parts = {
+        "bells not rung": out.bells_lost,
+        "nudges": out.nudges_lost,
+        "outbox rows failed or waiting": out.outbox_left,
+        "answers not stored": max(0, traffic.answers - out.answers_stored),
+    }
+    lost_parts = ", ".join(f"{n} {what}" for what, n in parts.items() if n)
+    lost_parts = f" ({lost_parts})" if lost_parts else ""
     doubled = max(out.doubled_posts, out.doubled_content)
     peak = max(rss, default=0.0)
     ok = (
@@ -543,15 +552,16 @@ def _line(
     return (
         f"P7 working day{scale}: 2 processes on postgresql, {work.teams:,} teams x {PEOPLE}, "
         f"{work.minutes:g} min, workspace cap {WORKSPACE_CAP}/s, leases "
-        f"{' / '.join('+'.join(held) or 'none' for held in leases)}: bells {len(out.bells)} of "
-        f"{work.meetings} meetings, lateness p99 {p99 * 1000:.0f} ms = "
+        f"{' / '.join('+'.join(held) or 'none' for held in leases)}: bells {len(out.bells)} "
+        f"of {work.meetings * PHASES} rung ({work.meetings} meetings), lateness p99 "
+        f"{p99 * 1000:.0f} ms = "
         f"{p99 / BELL_TARGET:.2f} x target ({BELL_TARGET * 1000:.0f} ms), p50 "
         f"{percentile(out.bells, 50) * 1000:.0f} ms; evaluation nudges {out.nudges_delivered} "
         f"delivered, {out.nudges_outside} outside working hours, {out.nudges_held} held for "
-        f"them; {out.visits} visits planned; {traffic.answers:,} answers acked "
+        f"them; {out.visits} of {work.visits} visits planned; {traffic.answers:,} answers acked "
         f"({out.answers_stored:,} stored), {traffic.refused} requests not acked, ack p99 "
         f"{percentile(traffic.acks, 99) * 1000:.0f} ms; {len(log.calls):,} Web API calls; "
-        f"lost {lost}, doubled {doubled}, {out.limited} x 429; RSS peak "
+        f"lost {lost}{lost_parts}, doubled {doubled}, {out.limited} x 429; RSS peak "
         f"{' / '.join(f'{r:.0f}' for r in rss)} MB = {peak / RSS_TARGET:.2f} x target "
         f"({RSS_TARGET} MB) [{'ok' if ok else 'MISSED'}]"
     )
@@ -606,14 +616,17 @@ async def _day(work: Workload, url: str, folder: Path) -> str:
             traffic = Traffic([p.url for p in processes], session)
             backlog = Backlog()
             cpu = [p.cpu_seconds() for p in processes]
+            waited = [p.cpu_waited() for p in processes]
             await _drive(work, traffic, log, teams, start, store, backlog)
         took = (datetime.now(UTC) - start).total_seconds()
         cpu = [p.cpu_seconds() - c for p, c in zip(processes, cpu, strict=True)]
+        waited = [p.cpu_waited() - w for p, w in zip(processes, waited, strict=True)]
         rss = [p.peak_rss_mb() for p in processes]
         leases = [p.leases() for p in processes]
         print(
             f"P7 load: the day and its tail took {took:.0f} s; CPU of the processes "
-            f"{' / '.join(f'{c:.0f} s ({c / took:.0%} of a core)' for c in cpu)}; most "
+            f"{' / '.join(f'{c:.0f} s ({c / took:.0%} of a core)' for c in cpu)}, waiting "
+            f"for a CPU {' / '.join(f'{w:.0f} s' for w in waited)}; most "
             f"events waiting for the inbox {backlog.inbox}, messages due in the outbox "
             f"{backlog.outbox}; load average {os.getloadavg()[0]:.1f}",
             flush=True,
