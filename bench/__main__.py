@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 
@@ -13,7 +12,7 @@ from collections.abc import Callable
 def _p1() -> None:
     from bench import slack_path
 
-    print(asyncio.run(slack_path.run()), flush=True)
+    slack_path.main()
 
 
 def _p2() -> None:
@@ -46,6 +45,12 @@ def _p6() -> None:
     engine_steps.main()
 
 
+def _p7() -> None:
+    from bench import working_day
+
+    working_day.main()
+
+
 FIGURES: dict[str, Callable[[], None]] = {
     "P1": _p1,
     "P2": _p2,
@@ -53,6 +58,7 @@ FIGURES: dict[str, Callable[[], None]] = {
     "P4": _p4,
     "P5": _p5,
     "P6": _p6,
+    "P7": _p7,
 }
 
 

@@ -47,8 +47,8 @@ TICK = 0.005  # s the ticker sleeps
 
 
 async def run(timers: int = TIMERS, teams: int = TEAMS) -> str:
-    from fake_slack import FakeSlack
-    from slack_world import sign
+    from tests.harness.fake_slack import FakeSlack
+    from tests.harness.slack import sign
 
     fake = FakeSlack(per_channel_rate=1.0)
     await fake.start()

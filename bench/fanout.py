@@ -79,9 +79,8 @@ async def _measure(runtime: Runtime, due: datetime, delivered: Any, n: int) -> t
 
 
 async def telegram(n: int = TELEGRAM_N) -> str:
-    from fake_telegram import TOKEN, FakeTelegram
-
     from adapters.telegram import TelegramAdapter
+    from tests.harness.fake_telegram import TOKEN, FakeTelegram
 
     fake = FakeTelegram()  # the limits on, on the real monotonic clock
     await fake.start()
@@ -106,7 +105,7 @@ async def telegram(n: int = TELEGRAM_N) -> str:
 
 
 async def slack(n: int = SLACK_N) -> str:
-    from fake_slack import FakeSlack
+    from tests.harness.fake_slack import FakeSlack
 
     cap = int(os.environ.get("SAMEN_SLACK_WORKSPACE_CAP", "8"))
     fake = FakeSlack(per_channel_rate=1.0)  # Slack's 1/s per channel, on the real clock

@@ -9,9 +9,11 @@ messages a set-up sent as delivered, so that a figure counts only the work it me
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from bot.store.repo import Store
@@ -27,14 +30,16 @@ from bot.store.tables import OutboxRow, TeamRow
 from bot.wiring import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-# The fakes live next to the tests that use them; they import each other as top-level
-# modules (pytest's rootdir-relative imports), so their folders go on the path.
-for _folder in ("tests/adapters/slack", "tests/adapters/telegram"):
-    if str(ROOT / _folder) not in sys.path:
-        sys.path.insert(0, str(ROOT / _folder))
+# The fakes live with the tests (tests/harness/); a benchmark started as a script of its
+# own (a fake in its own process) finds them from the project's root.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 SLACK_SECRET = "e3b0c44298fc1c149afbf4c8996fb924"
 SLACK_TOKEN = "xoxb-bench"
+
+# The PostgreSQL server the PostgreSQL figures use (trust auth on this machine).
+PG_URL = os.environ.get("SAMEN_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 TITLE = {"nl": "Meten", "en": "Measuring"}
 PERMISSIONS = {"start": ["member"], "see_answers": ["member"], "see_missing": ["member"]}
@@ -66,7 +71,7 @@ async def fake_slack_elsewhere(per_channel_rate: float | None = None) -> AsyncIt
 
 
 async def _serve_fake_slack(per_channel_rate: float | None) -> None:
-    from fake_slack import FakeSlack
+    from tests.harness.fake_slack import FakeSlack
 
     fake = FakeSlack(per_channel_rate=per_channel_rate)
     print(await fake.start(), flush=True)
@@ -74,6 +79,36 @@ async def _serve_fake_slack(per_channel_rate: float | None) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
     await done.wait()
     await fake.stop()
+
+
+@asynccontextmanager
+async def postgres_database(purpose: str) -> AsyncIterator[str | None]:
+    """The URL of a database made for one figure on the server of `PG_URL`, dropped
+    afterwards; None (and a line saying why) when there is no PostgreSQL.
+
+    A database of its own rather than a schema in `test`: PostgreSQL's advisory locks,
+    which the runtime's leases (timers, inbox, outbox) take, are per database. In a schema
+    of a shared database the figure's runtime would compete for them with every other
+    Samen or test run on that database, and hold them up in turn."""
+    name = f"samen_bench_{purpose}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = await Store.open(PG_URL, migrate=False)
+    except Exception as exc:
+        print(f"{purpose}: no PostgreSQL at {PG_URL} ({type(exc).__name__})", flush=True)
+        yield None
+        return
+    try:
+        async with admin.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.close()
 
 
 async def slack_runtime(settings: Settings, api_url: str, **adapter_options: Any) -> Runtime:
