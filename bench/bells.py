@@ -6,8 +6,9 @@ meetings at once. On SQLite (one installation, one process) it is printed beside
 minutes, so a phase lasts at least one). Once all meetings are going, the first bell of
 every meeting is moved to fall due within one second, a few seconds ahead; then the
 runtime starts on the real clock: APScheduler fires each timer, the inbox hands it to its
-run, which advances and writes the bell, the outbox delivers it through the real Slack adapter to the
-fake, which runs in a process of its own (as Slack does not run on Samen's event loop).
+run, which advances and writes the bell, the outbox delivers it through the real Slack
+adapter to the fake, which runs in a process of its own (as Slack does not run on Samen's
+event loop).
 
 Lateness of one bell = the moment its delivery was recorded (the fake Slack had answered
 the call) minus the moment it was due. The figure is its 99th percentile. "Before
