@@ -257,7 +257,7 @@ class SlackAdapter:
                 zone = person.get("tz") if not person.get("is_bot") else None
                 profile.timezone = str(zone) if zone else None
             if profile.timezone and not profile.stored:
-                # False while the service has not yet added them to a team: next event.
+                # False while the inbox has not yet added them to a team: next event.
                 profile.stored = await self._remember_zone(user, profile.timezone)
         except SlackApiError as error:
             log.warning("slack users.info failed: %s", _error_code(error))

@@ -18,7 +18,7 @@ use the API's own shapes. What becomes what:
 `Inbound.key` is the `update_id` (R-ING-4): Telegram repeats an update with the same id,
 and the inbox absorbs the copy. Anything sent by a bot (ours included) gives nothing
 (R-ING-8). Group chats are channels by their chat id; a private chat is `dm:<user id>`,
-the same key the service uses for direct messages.
+the same key the runtime uses for direct messages.
 """
 
 from __future__ import annotations

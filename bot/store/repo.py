@@ -1,7 +1,7 @@
 """The store: every read and write the shell makes, each in its own short transaction.
 
-`Store` is the only door to the database for the service, the scheduler, the outbox
-worker and the adapters: nothing outside bot/store opens a session. The same code runs
+`Store` is the only door to the database for the runtime (inbox, runs, scheduler, outbox
+worker), the features and the adapters' state: nothing outside bot/store opens a session. The same code runs
 on SQLite (the embedded default) and PostgreSQL; where they differ (upserts, row locks,
 BEGIN IMMEDIATE) the difference is kept inside bot/store.
 

@@ -25,7 +25,7 @@ TIMER_OUTCOMES = ("sent", "skipped", "failed")
 
 @dataclass(frozen=True)
 class HandOver:
-    """A due timer the scheduler hands to the service (`Store.hand_over`): claimed as
+    """A due timer the scheduler hands to the inbox (`Store.hand_over`): claimed as
     `status` ("sent" or "skipped") with `note`, its inbox event `payload` stored under
     the key `timer:<timer_row>`."""
 
