@@ -1,9 +1,9 @@
 """The store: every read and write the shell makes, each in its own short transaction.
 
 `Store` is the only door to the database for the runtime (inbox, runs, scheduler, outbox
-worker), the features and the adapters' state: nothing outside bot/store opens a session. The same code runs
-on SQLite (the embedded default) and PostgreSQL; where they differ (upserts, row locks,
-BEGIN IMMEDIATE) the difference is kept inside bot/store.
+worker), the features and the adapters' state: nothing outside bot/store opens a
+session. The same code runs on SQLite (the embedded default) and PostgreSQL; where they
+differ (upserts, row locks, BEGIN IMMEDIATE) the difference is kept inside bot/store.
 
 `Store` is a facade over one repository per table group, each in its own module:
 teams and members (teams.py), inbox (inbox.py), runs and answers (runs.py), timers
