@@ -8,6 +8,7 @@ always holds every lease.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy import func, select, text
@@ -42,6 +43,9 @@ class Lease:
         self.shared = engine is not None and engine.dialect.name == "postgresql"
         self._held = not self.shared
         self._conn: AsyncConnection | None = None
+        # Two tasks of one process may check one lease at once (the inbox's drains of chats
+        # and of timers): they take turns on its one connection.
+        self._turn = asyncio.Lock()
 
     @classmethod
     def for_store(cls, store: object, key: int = TIMER_LEASE, name: str = "timer") -> Lease:
@@ -56,6 +60,10 @@ class Lease:
         """Keep or take the lease; True while held."""
         if not self.shared:
             return True
+        async with self._turn:
+            return await self._check()
+
+    async def _check(self) -> bool:
         if self._conn is not None:
             try:
                 await self._conn.execute(text("SELECT 1"))
@@ -83,6 +91,10 @@ class Lease:
         return self._held
 
     async def release(self) -> None:
+        async with self._turn:
+            await self._release()
+
+    async def _release(self) -> None:
         if self._conn is not None:
             try:
                 await self._conn.execute(select(func.pg_advisory_unlock(self.key)))

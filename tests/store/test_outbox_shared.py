@@ -107,3 +107,18 @@ async def test_two_processes_send_every_message_once_and_one_takes_over(
         for lease in leases:
             await lease.release()
         await other.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_two_tasks_checking_one_lease_at_once_keep_it(
+    backend: Backend, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    lease = Lease(store.engine, random.randrange(1 << 40), "inbox")
+    assert await lease.check()
+    # The inbox's two drains (chats and timers) check the one lease side by side.
+    for _ in range(20):
+        assert all(await asyncio.gather(*(lease.check() for _ in range(4))))
+    assert lease.held
+    assert "lease lost" not in caplog.text
+    await lease.release()
+    assert not lease.held
