@@ -29,7 +29,6 @@ from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import first_word, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
-from bot.store.inbox import TIMER_PLATFORM
 from bot.store.lease import Lease
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
@@ -112,18 +111,14 @@ class Inbox:
         self._intake: Coalescer[tuple[str, str, dict[str, Any]], int | None] = Coalescer(
             self._store_events
         )
-        self._drain_lock = asyncio.Lock()  # the chats' drain
-        self._timer_lock = asyncio.Lock()  # the timers' drain (see `run`)
+        self._drain_lock = asyncio.Lock()
         self._lane_slots = asyncio.Semaphore(LANES)  # conversations drained side by side
-        self._timer_slot = asyncio.Semaphore(1)  # the timers' lane never waits for a chat's
         self._wake = asyncio.Event()
-        self._timer_wake = asyncio.Event()
         self._stopping = False
         self._seen: set[str] = set()  # teams this process has seen (see `Router.team_seen`)
         self.handled = 0
         # The team and member of the first event of each conversation in the batch being
-        # drained, read together for the whole batch and taken by the event's handler
-        # (see `_read_teams_ahead`).
+        # drained, read together for the whole batch (see `_read_teams_ahead`).
         self._teams_ahead: dict[int, tuple[TeamRow | None, MemberRow | None]] = {}
         # Told when someone writes to the bot privately (Telegram: they pressed Start),
         # so messages parked for them go out (bot/teams/start_links.py).
@@ -151,52 +146,31 @@ class Inbox:
 
     async def timer_due(self, *_: object) -> None:
         """The scheduler put a fired timer into the inbox: go and handle it."""
-        self._timer_wake.set()
+        self._wake.set()
 
     # ------------------------------------------------------------------ draining
 
     async def run(self, poll_interval: float = 1.0) -> None:
-        """Drain the inbox whenever woken (or every `poll_interval`), until stopped.
-
-        Timers that fell due are drained by a loop of their own, beside the chats' drain:
-        a bell does not wait for a batch of a hundred answers to be handled first (P7 in
-        docs/performance.md). Each run is still changed under its own lock."""
-        timers = asyncio.create_task(self._run_timers(poll_interval), name="inbox-timers")
-        try:
-            while not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
-                self._wake.clear()
-                await self.drain(timers=False)
-        finally:
-            self._timer_wake.set()
-            await timers
-        if self.lease is not None:
-            await self.lease.release()
-
-    async def _run_timers(self, poll_interval: float) -> None:
+        """Drain the inbox whenever woken (or every `poll_interval`), until stopped."""
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), timeout=poll_interval)
-            self._timer_wake.clear()
-            try:
-                await self.drain(timers=True)
-            except Exception as error:  # the loop must go on; the rows stay in the inbox
-                log.exception("draining timers: %s", type(error).__name__)
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
+            self._wake.clear()
+            await self.drain()
+        if self.lease is not None:
+            await self.lease.release()
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        self._timer_wake.set()
 
     @property
     def draining(self) -> bool:
         """A drain is under way (in this process)."""
-        return self._drain_lock.locked() or self._timer_lock.locked()
+        return self._drain_lock.locked()
 
-    async def drain(self, *, timers: bool | None = None) -> int:
-        """Handle every pending inbox row (`timers` True: only timers that fell due; False:
-        all but those); return how many.
+    async def drain(self) -> int:
+        """Handle every pending inbox row; return how many.
 
         Rows are handled in arrival order within each conversation (a channel, a private
         chat; all timers count as one), and conversations side by side, up to `LANES` at a
@@ -204,18 +178,11 @@ class Inbox:
         event for the database overlap with the work of another. Runs are still changed
         under their own lock, one step at a time."""
         done = 0
-        locks: tuple[asyncio.Lock, ...]
-        if timers is None:
-            locks = (self._timer_lock, self._drain_lock)  # always in this order
-        else:
-            locks = (self._timer_lock,) if timers else (self._drain_lock,)
-        async with contextlib.AsyncExitStack() as held:
-            for lock in locks:
-                await held.enter_async_context(lock)
+        async with self._drain_lock:
             while True:
                 if self.lease is not None and not await self.lease.check():
                     return done  # another process handles the inbox (and takes it over)
-                rows = await self.store.inbox_pending(limit=100, timers=timers)
+                rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
                 lanes = conversations(rows)
@@ -233,17 +200,17 @@ class Inbox:
         first one's read stays true until it is handled, since a team's rows are changed
         only by events of its own conversation, and conversations are lanes of their own.
         """
+        self._teams_ahead = {}
         keys = {row.id: key for row in (lane[0] for lane in lanes) if (key := team_key(row))}
         if keys:
             found = await self.store.teams_and_members(keys.values())
-            self._teams_ahead.update({id: found[key] for id, key in keys.items()})
+            self._teams_ahead = {id: found[key] for id, key in keys.items()}
 
     async def _drain_lane(self, rows: Sequence[InboxRow]) -> int:
         """Handle one conversation's rows in order, once one of the `LANES` is free;
         return how many."""
         at = 0
-        timers = rows[0].platform == TIMER_PLATFORM
-        async with self._timer_slot if timers else self._lane_slots:
+        async with self._lane_slots:
             while at < len(rows) and not self._stopping:
                 group = run_timers(rows[at:])
                 if len(group) > 1:
@@ -282,7 +249,7 @@ class Inbox:
     async def _handle(self, row: InboxRow) -> None:
         read = InboxEvent.of(row)
         now = self.clock.now()
-        if row.platform == TIMER_PLATFORM:
+        if row.platform == "timer":
             await self._on_timer(row, read)
             return
         if read.private_chat and read.kind != "answer":
@@ -403,7 +370,7 @@ def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
     (a private chat is a channel of its own), and one for all the timers."""
     lanes: dict[tuple[str, str], list[InboxRow]] = {}
     for row in rows:
-        channel = "" if row.platform == TIMER_PLATFORM else str(row.payload.get("channel", ""))
+        channel = "" if row.platform == "timer" else str(row.payload.get("channel", ""))
         lanes.setdefault((row.platform, channel), []).append(row)
     return list(lanes.values())
 
@@ -412,7 +379,7 @@ def team_key(row: InboxRow) -> tuple[str, str, str] | None:
     """(platform, channel, user) under which `Inbox._team_and_member` looks up an inbound
     event's team and person; None for the events it does not look up that way (timers,
     private chats, a group's new id, an answer that names its run)."""
-    if row.platform == TIMER_PLATFORM:
+    if row.platform == "timer":
         return None
     read = InboxEvent.of(row)
     if not read.channel or read.private_chat or read.kind == "migrated":
@@ -428,7 +395,7 @@ def run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:
     group: list[InboxRow] = []
     runs: set[str] = set()
     for row in rows:
-        run_id = row.payload.get("run_id") if row.platform == TIMER_PLATFORM else None
+        run_id = row.payload.get("run_id") if row.platform == "timer" else None
         if run_id is None or str(run_id) in runs or len(group) == TIMER_GROUP:
             break
         runs.add(str(run_id))

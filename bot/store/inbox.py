@@ -58,17 +58,17 @@ class InboxRepository(Repository):
             for n, (platform, key, _) in enumerate(events)
         ]
 
-    async def inbox_pending(
-        self, limit: int = 100, *, timers: bool | None = None
-    ) -> list[InboxRow]:
+    async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
         """Events not yet handled: timers that fell due first, then the rest, each oldest
         first. A bell must not wait behind a backlog of answers (P7 in docs/performance.md);
         within a conversation the order is the order of arrival, since all timers are one
-        conversation of their own. `timers` True: only timers; False: only the rest."""
-        query = select(InboxRow).where(InboxRow.status == "new")
-        if timers is not None:
-            query = query.where((InboxRow.platform == TIMER_PLATFORM) == timers)
-        query = query.order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id).limit(limit)
+        conversation of their own."""
+        query = (
+            select(InboxRow)
+            .where(InboxRow.status == "new")
+            .order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id)
+            .limit(limit)
+        )
         async with self.db.reading() as s:
             return list(await s.scalars(query))
 

@@ -98,34 +98,3 @@ async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier
     assert help_en != help_nl
     assert texts.count(help_en) == 1  # #a's answer after the switch, in English
     assert texts.count(help_nl) == 5  # the first three, and #b's and #c's now
-
-
-async def test_a_timer_that_fell_due_is_handled_while_a_chat_is_still_being_handled(
-    runtime: Runtime,
-) -> None:
-    inbox = runtime.inbox
-    held = asyncio.Event()
-    handled: list[str] = []
-    original = inbox._handle
-
-    async def watched(row: InboxRow) -> None:
-        if row.platform != "timer":
-            await held.wait()  # a slow command in some team's channel
-        await original(row)
-        handled.append(row.platform)
-
-    inbox._handle = watched  # type: ignore[method-assign]
-    await mention(runtime, "#traag", 0)
-    chats = asyncio.create_task(inbox.drain(timers=False))
-    for _ in range(200):
-        if inbox.draining:
-            break
-        await asyncio.sleep(0.01)
-    now = runtime.clock.now()
-    await runtime.store.inbox_put_many([("timer", "timer:1", {"timer": "unknown:x"})], now)
-    # The timers' drain does not wait for the chats' one (a bell behind a backlog).
-    assert await asyncio.wait_for(inbox.drain(timers=True), timeout=10) == 1
-    assert handled == ["timer"]
-    held.set()
-    assert await chats == 1
-    assert handled == ["timer", "console"]

@@ -337,8 +337,6 @@ async def test_timers_that_fell_due_are_handled_before_a_backlog_of_chat_events(
     later = await store.inbox_put("timer", "timer:2", {"timer": "t:warning"}, NOW)
     assert [row.id for row in await store.inbox_pending()] == [bell, later, *chat]
     assert [row.id for row in await store.inbox_pending(limit=1)] == [bell]
-    assert [row.id for row in await store.inbox_pending(timers=True)] == [bell, later]
-    assert [row.id for row in await store.inbox_pending(timers=False)] == chat
 
 
 async def test_handled_events_leave_the_pending_list_as_done_or_failed(store: Store) -> None:
