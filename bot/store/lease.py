@@ -43,8 +43,8 @@ class Lease:
         self.shared = engine is not None and engine.dialect.name == "postgresql"
         self._held = not self.shared
         self._conn: AsyncConnection | None = None
-        # Two tasks of one process may check one lease at once (a drain started by a test
-        # or a command beside the running loop): they take turns on its one connection.
+        # Checks and the release take turns on the lease's one connection, whichever tasks
+        # call them: asyncpg runs one operation at a time on a connection.
         self._turn = asyncio.Lock()
 
     @classmethod
