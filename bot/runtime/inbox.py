@@ -29,6 +29,7 @@ from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import first_word, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
+from bot.store.inbox import TIMER_PLATFORM
 from bot.store.lease import Lease
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
@@ -249,7 +250,7 @@ class Inbox:
     async def _handle(self, row: InboxRow) -> None:
         read = InboxEvent.of(row)
         now = self.clock.now()
-        if row.platform == "timer":
+        if row.platform == TIMER_PLATFORM:
             await self._on_timer(row, read)
             return
         if read.private_chat and read.kind != "answer":
@@ -370,7 +371,7 @@ def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
     (a private chat is a channel of its own), and one for all the timers."""
     lanes: dict[tuple[str, str], list[InboxRow]] = {}
     for row in rows:
-        channel = "" if row.platform == "timer" else str(row.payload.get("channel", ""))
+        channel = "" if row.platform == TIMER_PLATFORM else str(row.payload.get("channel", ""))
         lanes.setdefault((row.platform, channel), []).append(row)
     return list(lanes.values())
 
@@ -379,7 +380,7 @@ def team_key(row: InboxRow) -> tuple[str, str, str] | None:
     """(platform, channel, user) under which `Inbox._team_and_member` looks up an inbound
     event's team and person; None for the events it does not look up that way (timers,
     private chats, a group's new id, an answer that names its run)."""
-    if row.platform == "timer":
+    if row.platform == TIMER_PLATFORM:
         return None
     read = InboxEvent.of(row)
     if not read.channel or read.private_chat or read.kind == "migrated":
@@ -395,7 +396,7 @@ def run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:
     group: list[InboxRow] = []
     runs: set[str] = set()
     for row in rows:
-        run_id = row.payload.get("run_id") if row.platform == "timer" else None
+        run_id = row.payload.get("run_id") if row.platform == TIMER_PLATFORM else None
         if run_id is None or str(run_id) in runs or len(group) == TIMER_GROUP:
             break
         runs.add(str(run_id))
