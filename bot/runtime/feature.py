@@ -3,6 +3,7 @@ and a `register` that tells the router what the feature handles."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 from bot.core.model import Flow
@@ -12,7 +13,7 @@ from bot.runtime.runs import Runs
 from bot.store.repo import Store
 
 
-class Feature:
+class Feature(ABC):
     """A capability of Samen (the team's commands, the bell, planning, ...): built by the
     composition root with what it needs, it tells the router what it handles."""
 
@@ -25,5 +26,6 @@ class Feature:
         self.outgoing = outgoing
         self.clock = runs.clock
 
+    @abstractmethod
     def register(self, router: Router) -> None:
-        raise NotImplementedError
+        """Tell `router` the words, timer kinds and hooks this feature handles."""

@@ -38,7 +38,9 @@ log = logging.getLogger("samen.inbox")
 
 # The chat commands Samen answers (`/samen ...`, `/bel ...`; a platform may spell them
 # otherwise, e.g. `!samen` on Matrix: its adapter stores these words).
-COMMANDS = SAMEN, BELL = ("samen", "bel")
+SAMEN = "samen"
+BELL = "bel"
+COMMANDS = (SAMEN, BELL)
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 LATE_CATCH_UPS = frozenset({"late", "skip"})
 # At most this many timers of different runs are committed together (group commit).

@@ -122,7 +122,7 @@ class Outgoing:
             "idempotency_key": idempotency,
         }
 
-    def reply_row(self, ctx: Context, text: str, n: int = 0) -> dict[str, Any]:
+    def reply_row(self, ctx: Context, text: str) -> dict[str, Any]:
         """The outbox row of a reply to the person who acted, keyed by their inbox row."""
         assert ctx.member is not None
         return self.row(
@@ -132,7 +132,7 @@ class Outgoing:
             "",
             Destination.person(ctx.member.user),
             Message(MessageKind.reply, text),
-            f"inbox:{ctx.inbox.id}:reply:{n}",
+            f"inbox:{ctx.inbox.id}:reply:0",
             reply=True,
             private=ctx.inbox.id in self.private,
         )
