@@ -219,7 +219,7 @@ def run(
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # R-SEC-4: HTTP client loggers print request URLs, which carry the Telegram token.
-    for noisy in ("httpx", "apscheduler", "aiosqlite", "sqlalchemy.engine"):
+    for noisy in ("httpx", "apscheduler", "aiosqlite", "sqlalchemy.engine", "nio", "peewee"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         platforms = platform_adapters(
@@ -260,9 +260,12 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
     except Exception as error:  # a platform that cannot be reached: one clear line
         await runtime.stop()
         names = ", ".join(a.platform for a in platforms)
+        # A Matrix login error says which setting to check (and holds no secret).
+        detail = str(error) if type(error).__name__ == "MatrixLoginError" else ""
         raise PlatformUnavailable(
-            f"could not connect to {names} ({type(error).__name__}); check the network, "
-            "the credentials and SAMEN_SLACK_API_URL / SAMEN_TELEGRAM_API_URL"
+            f"could not connect to {names} ({type(error).__name__}{': ' if detail else ''}"
+            f"{detail}); check the network, the credentials and SAMEN_SLACK_API_URL / "
+            "SAMEN_TELEGRAM_API_URL / MATRIX_HOMESERVER"
         ) from None
     freeze_startup_objects()
     typer.echo("Samen draait: " + ", ".join(a.platform for a in platforms), err=True)

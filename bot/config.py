@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias="TELEGRAM_BOT_TOKEN"
     )
+    # Matrix: the homeserver's URL and the bot's account; an access token, or a password
+    # for a first login that stores its token (and device) in the data folder.
+    matrix_homeserver: str | None = Field(default=None, validation_alias="MATRIX_HOMESERVER")
+    matrix_user_id: str | None = Field(default=None, validation_alias="MATRIX_USER_ID")
+    matrix_access_token: SecretStr | None = Field(
+        default=None, validation_alias="MATRIX_ACCESS_TOKEN"
+    )
+    matrix_password: SecretStr | None = Field(default=None, validation_alias="MATRIX_PASSWORD")
+    # Homeservers whose people may enrol the bot, comma-separated (default: the bot's own).
+    matrix_allowed_servers: str | None = None
 
     def database_url_resolved(self) -> str:
         """The database URL to connect to: `SAMEN_DATABASE_URL`, or SQLite in `data_dir`."""

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, Inbound
@@ -247,7 +250,48 @@ def platform_adapters(
         from adapters.telegram import telegram_adapter_from_env  # only loaded when used
 
         chosen.append(telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port))
+    if "matrix" in platforms_configured(settings):
+        chosen.append(matrix_adapter(settings))
     return chosen
+
+
+def matrix_adapter(settings: Settings) -> Adapter:
+    """The Matrix adapter with its folder in the data folder: the crypto store (its
+    secrets pickled under a passphrase sealed with the data key) and the login's token
+    and device, sealed too."""
+    from adapters.matrix import matrix_adapter_from_env  # only loaded when used
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keyring = Keyring.from_environment(settings.data_dir)
+    folder = settings.data_dir / "matrix"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    pickle = SealedFile(folder / "crypto-passphrase.sealed", keyring, "matrix_pickle_key")
+    passphrase = pickle.load()
+    if passphrase is None:
+        passphrase = {"passphrase": secrets.token_urlsafe(32)}
+        pickle.save(passphrase)
+    return matrix_adapter_from_env(
+        settings,
+        store_path=folder / "crypto",
+        session=SealedFile(folder / "session.sealed", keyring, "matrix_session"),
+        pickle_key=passphrase["passphrase"],
+    )
+
+
+class SealedFile:
+    """A small JSON file sealed with the data key (`bot/store/sealed.py`), mode 0600."""
+
+    def __init__(self, path: Path, keyring: Keyring, name: str) -> None:
+        self.path, self.keyring, self.name = path, keyring, name
+
+    def load(self) -> dict[str, str] | None:
+        if not self.path.is_file():
+            return None
+        return dict(json.loads(self.keyring.open(self.path.read_text(), self.name)))
+
+    def save(self, value: dict[str, str]) -> None:
+        self.path.touch(mode=0o600, exist_ok=True)
+        self.path.write_text(self.keyring.seal(json.dumps(value).encode(), self.name))
 
 
 def platforms_configured(settings: Settings) -> list[str]:
@@ -257,4 +301,6 @@ def platforms_configured(settings: Settings) -> list[str]:
         found.append("slack")
     if settings.telegram_bot_token is not None:
         found.append("telegram")
+    if settings.matrix_homeserver:
+        found.append("matrix")
     return found

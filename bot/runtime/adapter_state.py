@@ -14,6 +14,9 @@ from typing import Any
 from bot.runtime.clock import Clock
 from bot.store.repo import Store
 
+SYNC_CHAT = "(sync)"
+SYNC_RUN = "next_batch"
+
 
 class StoredAdapterState:
     def __init__(self, store: Store, platform: str, clock: Clock) -> None:
@@ -44,3 +47,14 @@ class StoredAdapterState:
 
     async def set_pinned(self, chat: str, run: str, ref: str) -> None:
         await self.store.set_pinned_message(self.platform, chat, run, ref, self.clock.now())
+
+    # Where a platform's event stream continues (Matrix: the `/sync` token). Kept in the
+    # pinned-messages table under a chat key no platform uses, so that no migration is
+    # needed: one row per platform, overwritten on each sync.
+    async def sync_token(self) -> str | None:
+        return await self.store.pinned_message(self.platform, SYNC_CHAT, SYNC_RUN)
+
+    async def set_sync_token(self, token: str) -> None:
+        await self.store.set_pinned_message(
+            self.platform, SYNC_CHAT, SYNC_RUN, token, self.clock.now()
+        )

@@ -121,7 +121,8 @@ class TeamCommands(Feature):
         if not await self.may_change_settings(ctx):
             await self.outgoing.reply(ctx, say("not_allowed_settings", language))
             return
-        typed = args[0].lstrip("@")
+        # A Matrix id keeps its "@" (@anna:example.org); elsewhere "@" only marks a mention.
+        typed = args[0] if args[0].startswith("@") and ":" in args[0] else args[0].lstrip("@")
         # Platform ids are case-sensitive (Slack's U0ANNA); console names are typed loosely.
         target = await self.store.get_member(ctx.team.id, typed)
         if target is None:
