@@ -54,7 +54,9 @@ from nio import (
     LocalProtocolError,
     LoginResponse,
     MegolmEvent,
+    MessageDirection,
     RoomCreateResponse,
+    RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
     WhoamiResponse,
@@ -74,6 +76,8 @@ log = logging.getLogger(__name__)
 COORDINATOR_LEVEL: Final = 50  # Matrix moderators (50) and admins (100)
 STATUS_BOARD_KINDS: Final = frozenset({MessageKind.warning, MessageKind.status})
 ROOM_WAIT: Final = 30.0  # seconds a new direct room may take to reach our sync
+# Up to 100 events of a room per sync; a busier room's gap is read with /messages.
+SYNC_FILTER: Final = {"room": {"timeline": {"limit": 100}}}
 
 _TEXTS: Final[dict[str, dict[str, str]]] = {
     "undecryptable": {
@@ -137,10 +141,11 @@ class MatrixAdapter:
         self.poll_timeout = poll_timeout
         self.allowed_servers = frozenset(allowed_servers or {user_id.partition(":")[2]})
         self.encryption = encryption and ENCRYPTION_ENABLED and store_path is not None
-        if encryption and not ENCRYPTION_ENABLED:
+        if not self.encryption:
             log.warning(
-                "matrix: end-to-end encryption is not available (install matrix-nio[e2e]); "
-                "encrypted rooms are refused"
+                "matrix: end-to-end encryption is not available (%s); encrypted rooms are "
+                "refused with a message in the room",
+                "install matrix-nio[e2e]" if not ENCRYPTION_ENABLED else "switched off",
             )
         if store_path is not None:
             store_path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -167,6 +172,7 @@ class MatrixAdapter:
         self.coordinators: dict[str, frozenset[str]] = {}  # team room -> its coordinators
         self.handled: set[str] = set()  # event ids this process has looked at (tests wait)
         self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for operators and tests)
+        self.undecryptable = 0  # messages we could not decrypt
         self._warned: set[str] = set()  # undecryptable event ids logged already
         self._refused: set[str] = set()  # encrypted rooms told we cannot read them
         self._made: set[str] = set()  # rooms the bot created: direct rooms it opened
@@ -174,7 +180,9 @@ class MatrixAdapter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._synced = asyncio.Event()
-        self._new_rooms: dict[str, asyncio.Event] = {}
+        self._crypto = asyncio.Lock()
+        self._new_rooms: dict[str, asyncio.Event] = {}  # direct rooms we wait to see
+        self._synced_rooms: set[str] = set()  # rooms our sync has brought
 
     # ------------------------------------------------------------------ state
 
@@ -247,6 +255,7 @@ class MatrixAdapter:
             try:
                 response = await self.client.sync(
                     timeout=0 if first else int(self.poll_timeout * 1000),
+                    sync_filter=SYNC_FILTER,
                     since=token,
                     full_state=True if first else None,
                 )
@@ -255,7 +264,7 @@ class MatrixAdapter:
                     await asyncio.sleep(1.0)
                     continue
                 await self._keys()
-                await self.receive(response, replay_timeline=token is not None)
+                await self.receive(response, since=token)
                 token = response.next_batch
                 await self.state.set_sync_token(token)
                 first = False
@@ -271,17 +280,19 @@ class MatrixAdapter:
         """What nio's `sync_forever` does for encryption between syncs."""
         if not self.encryption:
             return
-        if self.client.should_upload_keys:
-            await self.client.keys_upload()
-        if self.client.should_query_keys:
-            await self.client.keys_query()
-        if self.client.should_claim_keys:
-            await self.client.keys_claim(self.client.get_users_for_key_claiming())
-        await self.client.send_to_device_messages()
+        async with self._crypto:
+            if self.client.should_upload_keys:
+                await self.client.keys_upload()
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+            if self.client.should_claim_keys:
+                await self.client.keys_claim(self.client.get_users_for_key_claiming())
+            await self.client.send_to_device_messages()
 
-    async def receive(self, response: SyncResponse, *, replay_timeline: bool = True) -> None:
-        """Hand one sync response to the shell. `replay_timeline` False (the very first
-        sync of a new bot): history before Samen existed is not read, invitations are."""
+    async def receive(self, response: SyncResponse, *, since: str | None) -> None:
+        """Hand one sync response (the one after `since`) to the shell. With no `since`
+        (the very first sync of a new bot), history before Samen existed is not read;
+        invitations are."""
         if self._handler is None:
             raise RuntimeError("Matrix adapter not started")
         for room_id, invite in response.rooms.invite.items():
@@ -290,16 +301,37 @@ class MatrixAdapter:
             room = self.client.rooms.get(room_id)
             if room is None:
                 continue
+            self._synced_rooms.add(room_id)
             event = self._new_rooms.get(room_id)
             if event is not None:
                 event.set()
             await self._learn_names(room)
             if room.encrypted and not self.encryption:
                 await self._refuse_encrypted(room_id)
-            if replay_timeline:
-                for timeline_event in info.timeline.events:
+            if since is not None:
+                events = list(info.timeline.events)
+                if info.timeline.limited and info.timeline.prev_batch:
+                    # More happened than one sync returns: read the gap, nothing missed.
+                    events = await self._gap(room_id, info.timeline.prev_batch, since) + events
+                for timeline_event in events:
                     await self._timeline_event(room, timeline_event)
             await self._coordinators(room, info)
+
+    async def _gap(self, room_id: str, start: str, since: str) -> list[Any]:
+        """The events of a room between `since` and the start of a limited timeline,
+        oldest first (`/messages`, backwards from `start` to `since`)."""
+        found: list[Any] = []
+        while True:
+            page = await self.client.room_messages(
+                room_id, start=start, end=since, direction=MessageDirection.back, limit=100
+            )
+            if not isinstance(page, RoomMessagesResponse):
+                raise GapUnread(str(getattr(page, "status_code", "error")))
+            found.extend(page.chunk)
+            if not page.chunk or not page.end or page.end == start:
+                break
+            start = page.end
+        return found[::-1]
 
     async def _invited(self, room_id: str, invite_state: list[Any]) -> None:
         assert self._handler is not None
@@ -373,7 +405,12 @@ class MatrixAdapter:
         source: Mapping[str, Any] = getattr(event, "source", {}) or {}
         event_id = source.get("event_id")
         if isinstance(event, MegolmEvent):
-            await self._undecryptable(room, event)
+            if self.encryption:
+                await self._undecryptable(room, event)
+            else:
+                await self._refuse_encrypted(room.room_id)
+            if isinstance(event_id, str):
+                self.handled.add(event_id)
             return
         view = self.room_view(room)
         prompts = await self._prompts_for(room.room_id, source)
@@ -412,7 +449,7 @@ class MatrixAdapter:
         if event.event_id in self._warned or event.sender == self.user_id:
             return
         self._warned.add(event.event_id)
-        self.handled.add(event.event_id)
+        self.undecryptable += 1
         log.warning("matrix: a message could not be decrypted (event %s)", event.event_id)
         if not allowed(event.sender, self.allowed_servers):
             return
@@ -485,9 +522,13 @@ class MatrixAdapter:
         if delivery.op == "delete":
             return await self._delete(delivery)
         try:
-            room_id = await self._room_for(delivery)
+            room_id, person = await self._room_for(delivery)
         except _Refused as refused:
             return refused.result
+        if person is not None and not self._has_joined(room_id, person):
+            # Invited to the direct room, not in it yet: the message waits (the outbox
+            # parks it) until they join, so that the room's key reaches their devices.
+            return DeliveryResult(blocked_until_start=True)
         text = render_text(delivery.message, delivery.language)
         body = content(text)
         if delivery.op == "edit":
@@ -528,13 +569,19 @@ class MatrixAdapter:
     ) -> str | DeliveryResult:
         """The event id, or the result that reports why there is none."""
         try:
-            answer = await self.client.room_send(
-                room_id,
-                "m.room.message",
-                body,
-                tx_id=f"samen-{delivery.id}-{what}",
-                ignore_unverified_devices=True,
-            )
+            # One key exchange at a time: a device query in flight elsewhere would leave
+            # a newcomer's devices unknown when this room's key is shared.
+            async with self._crypto:
+                room = self.client.rooms.get(room_id)
+                if room is not None and room.encrypted and self.client.should_query_keys:
+                    await self.client.keys_query()  # people new to the room: their devices
+                answer = await self.client.room_send(
+                    room_id,
+                    "m.room.message",
+                    body,
+                    tx_id=f"samen-{delivery.id}-{what}",
+                    ignore_unverified_devices=True,
+                )
         except LocalProtocolError:
             # nio does not know the room yet (a sync will bring it): try again soon.
             return DeliveryResult(retry_after=1.0)
@@ -552,9 +599,14 @@ class MatrixAdapter:
             log.error("matrix: the access token was refused; check MATRIX_ACCESS_TOKEN")
         return DeliveryResult(failed=code)
 
-    async def _room_for(self, delivery: Delivery) -> str:
-        """The room of a delivery: a team room as is; a person's direct room (opened when
-        there is none) for `dm:<user>` and for a reply to someone."""
+    def _has_joined(self, room_id: str, person: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return room is not None and person in room.users and person not in room.invited_users
+
+    async def _room_for(self, delivery: Delivery) -> tuple[str, str | None]:
+        """The room of a delivery and the person when it is a direct room: a team room as
+        is; a person's direct room (opened when there is none) for `dm:<user>` and for a
+        reply to someone."""
         person = None
         if delivery.chat.startswith("dm:"):
             person = delivery.chat[3:]
@@ -567,11 +619,11 @@ class MatrixAdapter:
             # else the room they wrote in (addressed to them, see `deliver`).
             person = delivery.user
         if person is None:
-            return delivery.chat
+            return delivery.chat, None
         room_id = self._direct_room_of(person)
         if room_id is None:
             room_id = await self._open_direct(person)
-        return room_id
+        return room_id, person
 
     def _direct_room_of(self, person: str) -> str | None:
         return next((r for r, p in self.direct.items() if p == person), None)
@@ -596,7 +648,9 @@ class MatrixAdapter:
         self.direct[answer.room_id] = person
         await self._record_direct(person, answer.room_id)
         waiting = self._new_rooms.setdefault(answer.room_id, asyncio.Event())
-        if answer.room_id not in self.client.rooms:
+        # Through our own sync (not just nio's room list): by then its members' devices
+        # were queried (`_keys`), so that the room's key reaches the person.
+        if answer.room_id not in self._synced_rooms:
             try:
                 async with asyncio.timeout(ROOM_WAIT):
                     await waiting.wait()
@@ -661,6 +715,10 @@ class MatrixAdapter:
             await self.state.save_prompt(f"{room_id}|latest", stored)
         elif latest is not None and delivery.run and latest[0] == delivery.run:
             await self.state.save_prompt(f"{room_id}|latest", None)
+
+
+class GapUnread(Exception):
+    """The events missing from a limited timeline could not be read: sync again."""
 
 
 class _Refused(Exception):

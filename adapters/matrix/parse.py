@@ -10,7 +10,9 @@ becomes what:
 - `!a <answer>` / `!a <number> <answer>` -> "answer" to the latest open form in that room;
   a reply (`m.in_reply_to`) to one of our forms -> "answer" to that form;
 - `m.room.member` in a team room: someone's join -> "joined", their leave or ban ->
-  "left" (the bot itself is left out: its invitation is handled by the adapter);
+  "left" (the bot itself is left out: its invitation is handled by the adapter); in a
+  direct room the person joining (accepting the bot's invitation) -> "joined" in their
+  private chat, which releases the messages that waited for them;
 - everything else (talk among people, edits, reactions) -> nothing.
 
 `Inbound.key` is the event id: a sync replayed after a restart gives the same ids, and the
@@ -171,13 +173,19 @@ def _membership(
 ) -> Inbound | None:
     """Someone joined or left a team room (direct rooms are no team)."""
     user = event.get("state_key")
-    if room.direct_with is not None or not isinstance(user, str) or user == bot:
+    if not isinstance(user, str) or user == bot:
         return None
     now = _content(event).get("membership")
     unsigned = event.get("unsigned")
     prev = unsigned.get("prev_content") if isinstance(unsigned, Mapping) else None
     before = prev.get("membership") if isinstance(prev, Mapping) else None
     name = str(_content(event).get("displayname") or "")
+    if room.direct_with is not None:
+        if user != room.direct_with or now != "join" or before == "join":
+            return None
+        # They accepted the bot's invitation to a direct room: what waited for them goes
+        # out now (as Telegram's Start).
+        return Inbound(PLATFORM, event_id, "joined", f"dm:{user}", user, {"start": ""}, name)
     extra = {"channel_name": room.name} if room.name else {}
     if now == "join" and before != "join":
         if not allowed(user, servers):

@@ -14,7 +14,6 @@ reads what arrived in their rooms.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,7 +42,8 @@ from tests.harness.world import FLOWS, World
 
 BOUND = 30.0  # seconds: a bound on waiting for a sync, never an assertion
 PACE = timedelta(seconds=90)
-DEVICES = itertools.count(1)
+# A person's client reads everything since its last sync (Synapse's default is 10 events).
+EVERYTHING = {"room": {"timeline": {"limit": 1000}}}
 ENCRYPTED = {
     "type": "m.room.encryption",
     "state_key": "",
@@ -89,9 +89,12 @@ class Person:
     async def close(self) -> None:
         await self.client.close()
 
-    async def sync(self) -> None:
-        """One sync: joins rooms the bot invited them to, keeps what arrived."""
-        answer = await self.client.sync(timeout=0)
+    async def sync(self) -> bool:
+        """One sync: joins rooms the bot invited them to (True when there were some),
+        keeps what arrived."""
+        answer = await self.client.sync(
+            timeout=0, sync_filter={"room": {"timeline": {"limit": 1000}}}
+        )
         assert isinstance(answer, SyncResponse), answer
         joined = False
         for room_id, invite in answer.rooms.invite.items():
@@ -103,8 +106,8 @@ class Person:
                 joined = True
         for room_id, info in answer.rooms.join.items():
             for event in info.timeline.events:
-                if isinstance(event, MegolmEvent):
-                    self.undecryptable += 1
+                if isinstance(event, MegolmEvent) and event.sender == self.bot:
+                    self.undecryptable += 1  # only the bot's messages are our business
                 source = event.source
                 if source.get("type") == "m.room.message" or isinstance(event, MegolmEvent):
                     self.events.append(
@@ -118,6 +121,7 @@ class Person:
         await self._keys()
         if joined:
             await self.sync()  # the rooms they joined, with what was said there already
+        return joined
 
     async def _keys(self) -> None:
         if self.client.should_upload_keys:
@@ -189,16 +193,25 @@ class Team(World):
 
     async def caught_up(self) -> None:
         """Two of the bot's sync rounds ended (the second began after the last act)."""
-        async with asyncio.timeout(BOUND):
-            await self.adapter.synced()
-            await self.adapter.synced()
-        await self.settle()
-        for person in self.people.values():
-            await person.sync()
+        joined = True
+        while joined:  # someone accepted an invitation: the bot hears of it, and so on
+            async with asyncio.timeout(BOUND):
+                await self.adapter.synced()
+                await self.adapter.synced()
+            await self.settle()
+            joined = False
+            for person in self.people.values():
+                joined = await person.sync() or joined
 
     async def wait(self, delta: timedelta) -> None:
-        await super().wait(delta)
-        await self.caught_up()
+        """As `World.wait`, with the people online: at every timer on the way, the bot's
+        sync catches up and they read (and accept the bot's invitations)."""
+        end = self.clock.now() + delta
+        while self.clock.now() < end:
+            due = await self.runtime.store.next_due()
+            now = self.clock.now()
+            await self.clock.advance_to(due if due is not None and now < due < end else end)
+            await self.caught_up()
 
     # -- rooms
 
@@ -298,7 +311,7 @@ def bot_adapter(server: Synapse, bot: Account, folder: Path, **options: Any) -> 
         session=SealedFile(folder / "session.sealed", keyring, "matrix_session"),
         store_path=folder / "crypto",
         pickle_key="test-passphrase",
-        poll_timeout=1.0,
+        poll_timeout=0.2,
         **options,
     )
 

@@ -1,16 +1,23 @@
 """The three stories through the real Matrix adapter against a real Synapse: people on
-matrix-nio clients, the bot on the adapter, real `/sync`, real rooms (tests/harness)."""
+matrix-nio clients, the bot on the adapter, real `/sync`, real rooms (tests/harness).
+
+Each story runs twice: in a plain team room and in an end-to-end encrypted one. The direct
+rooms the bot opens are always encrypted; the people's clients check that they could
+decrypt everything the bot sent (`undecryptable == 0`)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.store.tables import AnswerRow, OutboxRow
 from bot.wiring import Runtime
 from tests.harness.matrix import Team
+
+pytestmark = pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 
 
 async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:
@@ -36,8 +43,19 @@ def threaded(team: Team) -> list[str]:
     ]
 
 
-async def test_alignment_before_a_joint_visit(team: Team) -> None:
-    await team.open_room("anna")
+def readable(team: Team) -> None:
+    """Every person could decrypt everything they received, and so could the bot."""
+    for e in team.people["anna"].from_bot(team.room):
+        print(
+            "ANNA SEES",
+            e.content.get("body", "<<ENCRYPTED>> " + str(e.content.get("session_id")))[:60],
+        )
+    assert {n: p.undecryptable for n, p in team.people.items()} == {n: 0 for n in team.people}
+    assert team.adapter.undecryptable == 0
+
+
+async def test_alignment_before_a_joint_visit(team: Team, encrypted: bool) -> None:
+    await team.open_room("anna", encrypted=encrypted)
     await team.say("anna", "!samen")
     await team.say("bram", "!samen")
     await team.say("anna", "!samen bezoek 2026-11-24 14:00")
@@ -75,12 +93,13 @@ async def test_alignment_before_a_joint_visit(team: Team) -> None:
     ]
     assert set(relations) == {announcement.event_id}
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+    readable(team)
     assert team.adapter.rate_limited == 0
 
 
-async def test_intervision_with_the_bell(team: Team) -> None:
+async def test_intervision_with_the_bell(team: Team, encrypted: bool) -> None:
     anna = team.people["anna"]
-    room = await team.open_room("anna")
+    room = await team.open_room("anna", encrypted=encrypted)
     await team.make_moderator("anna", team.adapter.user_id)  # so that it may pin
     await team.say("anna", "!samen")
     await team.say("anna", f"!samen rol {anna.user_id} voorzitter")
@@ -112,10 +131,11 @@ async def test_intervision_with_the_bell(team: Team) -> None:
     status_edits = [e for e in anna.edits(room) if e.content["m.relates_to"]["event_id"] == pinned]
     assert len(status_edits) >= 2
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+    readable(team)
 
 
-async def test_evaluation_nudge_acted_on_in_the_direct_room(team: Team) -> None:
-    await team.open_room("anna")
+async def test_evaluation_nudge_acted_on_in_the_direct_room(team: Team, encrypted: bool) -> None:
+    await team.open_room("anna", encrypted=encrypted)
     await team.say("cor", "!samen traject T-0412 2026-05-25")
     assert "Traject T-0412 staat genoteerd" in team.texts()
     await team.wait(timedelta(days=2, hours=2))
@@ -132,3 +152,4 @@ async def test_evaluation_nudge_acted_on_in_the_direct_room(team: Team) -> None:
     assert await answers(team.runtime, "aanpak") == {team.people["cor"].user_id: "collega"}
     assert "Vraag je collega om jullie kritisch te bevragen" in team.texts("cor")
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
+    readable(team)
