@@ -184,6 +184,11 @@ class MatrixAdapter:
         self._new_rooms: dict[str, asyncio.Event] = {}  # direct rooms we wait to see
         self._synced_rooms: set[str] = set()  # rooms our sync has brought
 
+    @property
+    def device_id(self) -> str | None:
+        """The bot's device (kept across restarts with its keys)."""
+        return self.client.device_id
+
     # ------------------------------------------------------------------ state
 
     def attach_state(self, state: MatrixState) -> None:

@@ -35,8 +35,8 @@ from typing import Any
 import yaml
 
 SERVER_NAME = "samen.test"
-MESSAGES_PER_SECOND = 0.5
-BURST = 4
+MESSAGES_PER_SECOND = 5.0
+BURST = 3
 STARTUP_SECONDS = 90.0
 RELAXED = {"per_second": 1000, "burst_count": 1000}
 
