@@ -27,7 +27,9 @@ from nio import (
     InviteMemberEvent,
     LoginResponse,
     MegolmEvent,
+    MessageDirection,
     RoomCreateResponse,
+    RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
 )
@@ -92,9 +94,8 @@ class Person:
     async def sync(self) -> bool:
         """One sync: joins rooms the bot invited them to (True when there were some),
         keeps what arrived."""
-        answer = await self.client.sync(
-            timeout=0, sync_filter={"room": {"timeline": {"limit": 1000}}}
-        )
+        since = self.client.next_batch
+        answer = await self.client.sync(timeout=0, sync_filter=EVERYTHING)
         assert isinstance(answer, SyncResponse), answer
         joined = False
         for room_id, invite in answer.rooms.invite.items():
@@ -105,7 +106,10 @@ class Person:
                 await self.client.join(room_id)
                 joined = True
         for room_id, info in answer.rooms.join.items():
-            for event in info.timeline.events:
+            events = list(info.timeline.events)
+            if info.timeline.limited and since and info.timeline.prev_batch:
+                events = await self._gap(room_id, info.timeline.prev_batch, since) + events
+            for event in events:
                 if isinstance(event, MegolmEvent) and event.sender == self.bot:
                     self.undecryptable += 1  # only the bot's messages are our business
                 source = event.source
@@ -122,6 +126,19 @@ class Person:
         if joined:
             await self.sync()  # the rooms they joined, with what was said there already
         return joined
+
+    async def _gap(self, room_id: str, start: str, since: str) -> list[Any]:
+        """What a limited timeline left out, oldest first (as a client back-paginates)."""
+        found: list[Any] = []
+        while True:
+            page = await self.client.room_messages(
+                room_id, start=start, end=since, direction=MessageDirection.back, limit=100
+            )
+            assert isinstance(page, RoomMessagesResponse), page
+            found.extend(page.chunk)
+            if not page.chunk or not page.end or page.end == start:
+                return found[::-1]
+            start = page.end
 
     async def _keys(self) -> None:
         if self.client.should_upload_keys:
