@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test bench check lint typecheck clean
+.PHONY: demo run test test-matrix bench check lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The Matrix tests alone: they start a real Synapse (a dev dependency) once per session.
+test-matrix: $(STAMP)
+	$(BIN)/python -m pytest tests/adapters/matrix
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

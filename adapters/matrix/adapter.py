@@ -458,15 +458,16 @@ class MatrixAdapter:
         log.warning("matrix: a message could not be decrypted (event %s)", event.event_id)
         if not allowed(event.sender, self.allowed_servers):
             return
-        await self._quietly(
-            self.client.room_send(
-                room.room_id,
-                "m.room.message",
-                content(say("undecryptable", self.language)),
-                tx_id=f"samen-resend-{event.event_id}",
-                ignore_unverified_devices=True,
+        async with self._crypto:  # one key exchange at a time (see `_send`)
+            await self._quietly(
+                self.client.room_send(
+                    room.room_id,
+                    "m.room.message",
+                    content(say("undecryptable", self.language)),
+                    tx_id=f"samen-resend-{event.event_id}",
+                    ignore_unverified_devices=True,
+                )
             )
-        )
 
     async def _refuse_encrypted(self, room_id: str) -> None:
         if room_id in self._refused:

@@ -101,6 +101,9 @@ async def test_intervision_with_the_bell(team: Team, encrypted: bool) -> None:
     anna = team.people["anna"]
     room = await team.open_room("anna", encrypted=encrypted)
     await team.make_moderator("anna", team.adapter.user_id)  # so that it may pin
+    # The room's admins and moderators are its coordinators (the bot itself is not).
+    levels = [e.payload["users"] for e in team.inbound if e.kind == "coordinators"]
+    assert levels and levels[-1] == [anna.user_id]
     await team.say("anna", "!samen")
     await team.say("anna", f"!samen rol {anna.user_id} voorzitter")
     assert "voorzitter" in team.texts() or "chair" in team.texts()
