@@ -15,7 +15,8 @@ Rooms: a room the bot is invited to by someone of an allowed homeserver
 by the person who invited it); an invitation marked `is_direct` is that person's private
 chat (`dm:<user id>`), recorded in the bot's `m.direct` account data as Matrix clients
 do. The room's power levels give its coordinators: everyone at moderator level (50) or
-above, sent as a "coordinators" event when the bot joins and whenever they change
+above, and its creators (who since room version 12 hold the highest power without being
+listed), sent as a "coordinators" event when the bot joins and whenever they change
 (the lead maps it onto the roles of the identity model; Telegram's administrators).
 
 Outbound, `deliver` makes one client-server call (a send, an `m.replace` edit, a redaction)
@@ -176,6 +177,7 @@ class MatrixAdapter:
         self._warned: set[str] = set()  # undecryptable event ids logged already
         self._refused: set[str] = set()  # encrypted rooms told we cannot read them
         self._made: set[str] = set()  # rooms the bot created: direct rooms it opened
+        self._creators: dict[str, set[str]] = {}  # room -> who created it
         self._handler: InboundHandler | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -487,19 +489,24 @@ class MatrixAdapter:
         """A team room's moderators and admins, when they are new or changed."""
         assert self._handler is not None
         events = [getattr(e, "source", {}) for e in [*info.state, *info.timeline.events]]
-        if any(
-            e.get("type") == "m.room.create" and e.get("sender") == self.user_id for e in events
-        ):
+        for event in events:
+            if event.get("type") == "m.room.create":
+                # Since room version 12 the creators hold the highest power without being
+                # listed in the power levels.
+                extra = (event.get("content") or {}).get("additional_creators") or []
+                self._creators[room.room_id] = {str(event.get("sender")), *map(str, extra)}
+        if self.user_id in self._creators.get(room.room_id, ()):
             self._made.add(room.room_id)
         if room.room_id in self.direct or room.room_id in self._made:
             return  # a direct room (the bot makes no team rooms itself)
         levels = room.power_levels
+        creators = self._creators.get(room.room_id, set())
         people = frozenset(
             user
             for user in room.users
             if user != self.user_id
             and allowed(user, self.allowed_servers)
-            and levels.get_user_level(user) >= COORDINATOR_LEVEL
+            and (user in creators or levels.get_user_level(user) >= COORDINATOR_LEVEL)
         )
         if self.coordinators.get(room.room_id) == people:
             return

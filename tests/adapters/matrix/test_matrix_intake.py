@@ -4,6 +4,7 @@ the real Matrix adapter against the session's Synapse (tests/harness/matrix.py).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomSendResponse
 from sqlalchemy import func, select
 
 from bot.runtime.clock import FakeClock
-from bot.store.tables import InboxRow, OutboxRow, TeamRow
+from bot.store.tables import AnswerRow, InboxRow, OutboxRow, TeamRow
 from bot.wiring import Runtime
 from tests.harness.matrix import Team, matrix_world, open_team
 from tests.harness.synapse import Account, Synapse
@@ -181,3 +182,24 @@ async def test_without_encryption_an_encrypted_room_is_told_so(
         said = team.texts()
         assert said.count("Deze kamer is versleuteld, maar deze Samen kan geen") == 1
         assert [e.kind for e in team.inbound if e.kind == "command"] == []
+
+
+async def test_a_team_in_english_hears_english_with_matrix_commands(team: Team) -> None:
+    await team.open_room("anna")
+    await team.say("anna", "!samen taal en")
+    await team.say("cor", "!samen traject T-0412 2026-05-25")
+    await team.say("bram", "!samen")
+    help_text = team.texts()
+    assert "!samen start" in help_text and "/samen" not in help_text
+    await team.wait(timedelta(days=2, hours=2))
+    nudge = team.texts("cor")
+    assert "How will you take up this evaluation moment?" in nudge
+    assert "choose: 1) Put the continuation question on the MDO agenda" in nudge
+    assert "Answer with: !a <your answer>" in nudge
+    await team.say("cor", "!a the evaluation is already planned", room=team.direct_room("cor"))
+    async with team.runtime.store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(AnswerRow.member, AnswerRow.value).where(AnswerRow.question == "aanpak")
+        )
+        assert dict(rows.all()) == {team.people["cor"].user_id: "gepland"}
+    assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
