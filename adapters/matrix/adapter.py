@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 
 COORDINATOR_LEVEL: Final = 50  # Matrix moderators (50) and admins (100)
 STATUS_BOARD_KINDS: Final = frozenset({MessageKind.warning, MessageKind.status})
+HANDLED_KEPT: Final = 10_000  # event ids remembered in memory (the inbox keeps them all)
 ROOM_WAIT: Final = 30.0  # seconds a new direct room may take to reach our sync
 # Up to 100 events of a room per sync; a busier room's gap is read with /messages.
 SYNC_FILTER: Final = {"room": {"timeline": {"limit": 100}}}
@@ -171,7 +172,8 @@ class MatrixAdapter:
         self.direct: dict[str, str] = {}  # room id -> the person of that direct room
         self.names: dict[str, str] = {}  # user id -> display name
         self.coordinators: dict[str, frozenset[str]] = {}  # team room -> its coordinators
-        self.handled: set[str] = set()  # event ids this process has looked at (tests wait)
+        # The latest event ids this process has looked at (tests wait for theirs).
+        self.handled: dict[str, None] = {}
         self.rate_limited = 0  # M_LIMIT_EXCEEDED answers seen (for operators and tests)
         self.undecryptable = 0  # messages we could not decrypt
         self._warned: set[str] = set()  # undecryptable event ids logged already
@@ -417,7 +419,7 @@ class MatrixAdapter:
             else:
                 await self._refuse_encrypted(room.room_id)
             if isinstance(event_id, str):
-                self.handled.add(event_id)
+                self._looked_at(event_id)
             return
         view = self.room_view(room)
         prompts = await self._prompts_for(room.room_id, source)
@@ -432,7 +434,12 @@ class MatrixAdapter:
         if inbound is not None:
             await self._handler(inbound)
         if isinstance(event_id, str):
-            self.handled.add(event_id)
+            self._looked_at(event_id)
+
+    def _looked_at(self, event_id: str) -> None:
+        self.handled[event_id] = None
+        if len(self.handled) > HANDLED_KEPT:
+            del self.handled[next(iter(self.handled))]  # the oldest
 
     async def _prompts_for(
         self, room_id: str, source: Mapping[str, Any]
