@@ -374,7 +374,11 @@ class MatrixAdapter:
                 ),
                 "",
             )
-            payload = {"channel_name": name} if name else {}
+            payload: dict[str, Any] = {"channel_name": name} if name else {}
+            # No `coordinators` here: the invitation's stripped state (as nio gives it)
+            # holds no power levels, so the person who invited the bot stands for them
+            # (issue 19's fallback); once joined, a "coordinators" event lists the room's
+            # creators and moderators.
             # Stored before we join: a crash in between sees the invitation again.
             await self._handler(
                 Inbound(PLATFORM, f"invited:{room_id}", "bot_added", room_id, inviter, payload)
@@ -496,12 +500,9 @@ class MatrixAdapter:
         """A team room's moderators and admins, when they are new or changed."""
         assert self._handler is not None
         events = [getattr(e, "source", {}) for e in [*info.state, *info.timeline.events]]
-        for event in events:
-            if event.get("type") == "m.room.create":
-                # Since room version 12 the creators hold the highest power without being
-                # listed in the power levels.
-                extra = (event.get("content") or {}).get("additional_creators") or []
-                self._creators[room.room_id] = {str(event.get("sender")), *map(str, extra)}
+        made_by = _creators_in(events)
+        if made_by:
+            self._creators[room.room_id] = set(made_by)
         if self.user_id in self._creators.get(room.room_id, ()):
             self._made.add(room.room_id)
         if room.room_id in self.direct or room.room_id in self._made:
@@ -735,6 +736,17 @@ class MatrixAdapter:
             await self.state.save_prompt(f"{room_id}|latest", stored)
         elif latest is not None and delivery.run and latest[0] == delivery.run:
             await self.state.save_prompt(f"{room_id}|latest", None)
+
+
+def _creators_in(events: Any) -> list[str]:
+    """Who created the room, from its `m.room.create` event among `events` (its sender and
+    `additional_creators`: since room version 12 they hold the highest power without being
+    listed in the power levels)."""
+    for event in events:
+        if event.get("type") == "m.room.create":
+            extra = (event.get("content") or {}).get("additional_creators") or []
+            return [str(event.get("sender")), *(str(u) for u in extra)]
+    return []
 
 
 class GapUnread(Exception):

@@ -100,6 +100,14 @@ async def test_a_member_who_leaves_the_room_is_reported_as_left(team: Team) -> N
     await team.caught_up()
     left = [e for e in team.inbound if e.kind == "left"]
     assert [(e.channel, e.user) for e in left] == [(team.room, bram.user_id)]
+    # The invitation made the room a team, added by Anna; once joined, the room's
+    # creator (Anna, power without a power level since room version 12) is reported as
+    # its coordinator.
+    [added] = [e for e in team.inbound if e.kind == "bot_added"]
+    anna = team.people["anna"]
+    assert (added.user, added.payload) == (anna.user_id, {"channel_name": "Wijkteam Noord"})
+    levels = [e.payload["users"] for e in team.inbound if e.kind == "coordinators"]
+    assert levels == [[anna.user_id]]
     joined = {e.user for e in team.inbound if e.kind == "joined"}
     assert joined == {p.user_id for p in team.people.values()}
 
