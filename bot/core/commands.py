@@ -127,7 +127,7 @@ SETTINGS = {
 class SamenCommand:
     """`/samen <action> <args...>` split into an action and its arguments.
 
-    action: help | start | plan | role | setting | absent | present | status | open |
+    action: help | start | plan | role | roles | setting | absent | present | status | open |
     trajectory | session | evaluations | evaluation
     """
 
@@ -153,6 +153,8 @@ _ACTIONS = {
     "register": "plan",
     "rol": "role",
     "role": "role",
+    "rollen": "roles",
+    "roles": "roles",
     "afwezig": "absent",
     "absent": "absent",
     "away": "absent",

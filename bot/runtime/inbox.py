@@ -22,6 +22,7 @@ from typing import Any
 from bot.core.commands import UnknownSamenCommand, parse_samen
 from bot.core.events import Answered, AnswerKind, TimerFired
 from bot.core.timer_names import parse_timer_name
+from bot.runtime import private
 from bot.runtime.clock import Clock
 from bot.runtime.coalesce import Coalescer
 from bot.runtime.context import Context
@@ -256,11 +257,7 @@ class Inbox:
             await self._on_timer(row, read)
             return
         if read.private_chat and read.kind != "answer":
-            # A private chat is no team (e.g. Telegram's /start): it may open the way for
-            # messages that waited until the person started the bot.
-            if self.on_private is not None and read.user:
-                await self.on_private(row.platform, read.user, row.payload)
-            await self.store.inbox_done(row.id, now)
+            await self._on_private_chat(row, read)
             return
         if read.kind == "migrated":
             # The platform gave the group a new id (Telegram: upgraded to a supergroup).
@@ -301,6 +298,47 @@ class Inbox:
             await handler(ctx)
         else:  # joined / left and anything else: nothing to do beyond the member upsert
             await self.store.inbox_done(row.id, now)
+
+    async def _on_private_chat(self, row: InboxRow, read: InboxEvent) -> None:
+        """Something the person wrote in their private chat with Samen. It is no team:
+        nothing here creates a team or a member. It may open the way for messages that
+        waited until they started the bot (Telegram's /start); a `/samen` command is
+        handled for the team it is about (bot/runtime/private.py), a plain /start is
+        greeted, and the replies stay in the private chat."""
+        if self.on_private is not None and read.user:
+            await self.on_private(row.platform, read.user, row.payload)
+        plain_start = (read.kind == "command" and read.command == "start") or (
+            read.kind == "joined" and "start" in row.payload and not row.payload["start"]
+        )
+        if not read.user or not (plain_start or read.kind == "command"):
+            await self.store.inbox_done(row.id, self.clock.now())
+            return
+        args = read.args if read.command == SAMEN else ""
+        resolved = await private.resolve(self.store, self.router, row.platform, read.user, args)
+        if resolved is None:
+            # A person in no team here: there is no team to answer for (a reply belongs
+            # to a team); they are told once they write in their team's group.
+            log.info("inbox row %s: private chat of a person in no team", row.id)
+            await self.store.inbox_done(row.id, self.clock.now())
+            return
+        team = resolved.team or resolved.teams[0]
+        member = await self.store.get_member(team.id, read.user)
+        ctx = Context(team, member, row, row.platform, teams=resolved.teams)
+        self.outgoing.private.add(row.id)
+        log.info("inbox row %s kind=%s (private chat)", row.id, read.kind)
+        if plain_start:
+            names = ", ".join(private.team_label(t) for t in resolved.teams)
+            await self.outgoing.reply(ctx, say("private_greeting", ctx.language, teams=names))
+        elif read.command != SAMEN:
+            typed = "/" + first_word(read.command)
+            await self.outgoing.reply(ctx, say("unknown_command", ctx.language, typed=typed))
+        elif resolved.team is None:
+            names = [private.team_label(t) for t in resolved.teams]
+            example = f"/samen {first_word(args)} in {names[0]}"
+            text = say("private_which_team", ctx.language, teams=", ".join(names), example=example)
+            await self.outgoing.reply(ctx, text)
+        else:
+            await self._on_samen(ctx, resolved.args)
 
     async def _team_and_member(
         self, row: InboxRow, read: InboxEvent

@@ -24,7 +24,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "(ook: mdo, intervisie, overleg, intake)\n"
             "• /samen open — je openstaande vragen\n"
             "• /samen status — wat er loopt\n"
-            "• /samen rol @naam <rol> · taal nl|en · aanspreekvorm je|u · "
+            "• /samen rol @naam <rol> · /samen rollen · taal nl|en · aanspreekvorm je|u · "
             "tijdzone <zone> · werktijden ma-vr 08:30-17:30\n"
             "• /samen afwezig tot <datum> · /samen aanwezig\n"
             "• /samen traject <code> <startdatum> — evaluatiemomenten voor een behandeling\n"
@@ -40,7 +40,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "meeting, intake)\n"
             "• /samen open — your open questions\n"
             "• /samen status — what is running\n"
-            "• /samen role @name <role> · language nl|en · address je|u · "
+            "• /samen role @name <role> · /samen roles · language nl|en · address je|u · "
             "timezone <zone> · hours mon-fri 08:30-17:30\n"
             "• /samen absent until <date> · /samen present\n"
             "• /samen trajectory <code> <start date> — evaluation moments for a treatment\n"
@@ -154,12 +154,56 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "event.intake": {"nl": "de intake", "en": "the intake"},
     "now": {"nl": "nu", "en": "now"},
     "role_usage": {
-        "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter.",
-        "en": "Write: /samen role @name <role>, for example /samen role @anna chair.",
+        "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter; "
+        "/samen rol @anna -voorzitter neemt die rol weer af; /samen rollen toont wie welke "
+        "rol heeft.",
+        "en": "Write: /samen role @name <role>, for example /samen role @anna chair; "
+        "/samen role @anna -chair takes it away again; /samen roles shows who has which.",
     },
     "role_set": {
         "nl": "{name} heeft nu de rol(len): {roles}.",
         "en": "{name} now has the role(s): {roles}.",
+    },
+    "role_none": {"nl": "geen bijzondere rol", "en": "no special role"},
+    "role_unknown": {
+        "nl": "Die rol ken ik niet.{hint} Rollen in dit team: {roles}.",
+        "en": "I don't know that role.{hint} Roles in this team: {roles}.",
+    },
+    "role_self": {
+        "nl": "Je kunt jezelf geen rol geven; vraag een andere coördinator.",
+        "en": "You cannot give yourself a role; ask another coordinator.",
+    },
+    "role_last_coordinator": {
+        "nl": "Een team houdt minstens één coördinator. Maak eerst iemand anders "
+        "coördinator: /samen rol @naam coördinator",
+        "en": "A team keeps at least one coordinator. First make someone else "
+        "coordinator: /samen role @name coordinator",
+    },
+    "roles_list": {
+        "nl": "Rollen in dit team:\n{lines}",
+        "en": "Roles in this team:\n{lines}",
+    },
+    "first_coordinators": {
+        "nl": "{names} coördineert dit team in Samen: geeft rollen en past instellingen aan "
+        "(/samen rol @naam coördinator maakt er nog iemand bij).",
+        "en": "{names} coordinates this team in Samen: gives roles and changes settings "
+        "(/samen role @name coordinator adds someone).",
+    },
+    "private_greeting": {
+        "nl": "Hallo! Ik ben Samen. Ik help je team bij vaste werkvormen: afstemmen voor een "
+        "gezamenlijk bezoek, intervisie, reflectie en de evaluaties van behandelingen. "
+        "Vragen en herinneringen voor jou stuur ik hier, in dit gesprek; de rest gebeurt in "
+        "de groep van je team ({teams}). Typ /samen help voor wat je kunt doen.",
+        "en": "Hello! I am Samen. I help your team keep its working formats: aligning before "
+        "a joint visit, intervision, reflection and the evaluations of treatments. Questions "
+        "and reminders for you come here, in this chat; the rest happens in your team's "
+        "group ({teams}). Type /samen help to see what you can do.",
+    },
+    "private_which_team": {
+        "nl": "Over welk team gaat dit? Je zit in: {teams}. Typ het nog eens met 'in <team>' "
+        "erachter, bijvoorbeeld: {example}",
+        "en": "Which team is this about? You are in: {teams}. Type it again with "
+        "'in <team>' after it, for example: {example}",
     },
     "not_allowed_settings": {
         "nl": "Alleen een coördinator van dit team kan dit aanpassen.",

@@ -1,0 +1,111 @@
+"""Private chats and roles through the console (issue 19): the real runtime on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.harness.console import Team, console_world
+
+
+@pytest.fixture
+async def team(tmp_path: Path) -> AsyncIterator[Team]:
+    """A console team whose replies all go out before the next line (the outbox paces
+    a chat's messages)."""
+    async with console_world(tmp_path, between=timedelta(seconds=2)) as world:
+        yield world
+
+
+async def test_private_chat_commands_of_a_person_in_one_team(team: Team) -> None:
+    await team.type("/als anna", "/samen help", "/als bram", "/samen start intervisie")
+    mark = len(team.printed)
+    await team.type("/als bram", "/prive /samen open", "/prive /samen help", "/prive /start")
+    said = team.since(mark)
+    assert "[alleen voor bram] Samen:" in said
+    assert "Je openstaande vragen" in said or "geen openstaande vragen" in said
+    assert "Samen helpt je team" in said  # help
+    assert "Hallo! Ik ben Samen" in said  # the greeting names the team's group
+    # A private chat made no team of its own.
+    teams = team.rows("select channel from teams")
+    assert teams == [("team",)]
+
+
+async def test_private_chat_commands_of_a_person_in_two_teams(team: Team) -> None:
+    await team.type("/als anna", "/samen help", "/kanaal noord", "/samen help")
+    mark = len(team.printed)
+    await team.type("/prive /samen afwezig tot 2026-12-01")
+    said = team.since(mark)
+    assert "Over welk team gaat dit? Je zit in: " in said and "noord" in said
+    assert team.rows("select absent_until from members where absent_until is not null") == []
+    await team.type("/prive /samen afwezig tot 2026-12-01 in noord")
+    rows = team.rows(
+        "select t.channel, m.absent_until from members m join teams t on t.id = m.team_id"
+    )
+    assert sorted(rows) == [("noord", "2026-12-01"), ("team", None)]
+    # /samen open looks across both teams, without asking.
+    mark = len(team.printed)
+    await team.type("/prive /samen open")
+    assert "Over welk team" not in team.since(mark)
+    assert "openstaande vragen" in team.since(mark)
+
+
+async def test_roles_add_remove_list_unknown_and_self_promotion(team: Team) -> None:
+    await team.type("/als anna", "/samen help", "/als bram", "/samen help", "/als cor", "/samen help")
+    said = team.said()
+    assert "Anna coördineert dit team" not in said  # nobody needed one yet
+    # Bram, not a coordinator, cannot give himself (or anyone) a role.
+    mark = len(team.printed)
+    await team.type("/als bram", "/samen rol @bram coördinator")
+    assert "Alleen een coördinator van dit team" in team.since(mark)
+    # The first person coordinates, said once in the channel.
+    assert team.since(mark).count("Anna coördineert dit team in Samen") == 1
+    mark = len(team.printed)
+    await team.type("/als anna", "/samen rol @bram voorzitter", "/samen rol @cor voorziter")
+    said = team.since(mark)
+    assert "Bram heeft nu de rol(len): voorzitter." in said
+    assert "Die rol ken ik niet. Bedoel je 'voorzitter'?" in said
+    assert "Anna coördineert" not in said  # said once only
+    mark = len(team.printed)
+    await team.type("/samen rol @cor koffiezetter", "/samen rollen")
+    said = team.since(mark)
+    assert "Rollen in dit team: voorzitter, coördinator" in said
+    assert "• Anna: coördinator" in said and "• Bram: voorzitter" in said
+    # Roles are added, not replaced; "-x" and "geen x" take one away.
+    await team.type("/samen rol @bram coördinator")
+    mark = len(team.printed)
+    await team.type("/samen rol @bram -voorzitter", "/samen rol @bram geen coördinator")
+    said = team.since(mark)
+    assert "Bram heeft nu de rol(len): coördinator." in said
+    assert "Bram heeft nu de rol(len): geen bijzondere rol." in said
+    # Bram, a coordinator no more, cannot take anna's role; anna keeps the last one.
+    mark = len(team.printed)
+    await team.type("/samen rol @anna -coördinator")
+    assert "Een team houdt minstens één coördinator" in team.since(mark)
+    await team.type("/samen rol @cor coördinator", "/als cor")
+    mark = len(team.printed)
+    await team.type("/samen rol @cor voorzitter")
+    assert "Je kunt jezelf geen rol geven" in team.since(mark)
+    await team.type("/samen rol @anna -coördinator")
+    rows = dict(team.rows("select user, roles from members"))
+    assert rows == {"anna": "[]", "bram": "[]", "cor": '["coordinator"]'}
+
+
+async def test_roles_in_english(team: Team) -> None:
+    await team.type("/als anna", "/samen taal en", "/als bram", "/samen help", "/als anna")
+    mark = len(team.printed)
+    await team.type("/samen role @bram chiar", "/samen role @bram chair", "/samen roles")
+    said = team.since(mark)
+    assert "I don't know that role. Did you mean 'chair'? Roles in this team: chair" in said
+    assert "Bram now has the role(s): chair." in said
+    assert "• Bram: chair" in said
+
+
+async def test_a_console_restart_answers_the_first_command(tmp_path: Path) -> None:
+    async with console_world(tmp_path) as first:
+        await first.type("/als anna", "/samen help", "/samen status")
+    async with console_world(tmp_path) as second:
+        await second.type("/als anna", "/samen status")
+        assert "Samen:" in second.said()
