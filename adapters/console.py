@@ -2,8 +2,8 @@
 
 One team channel and a direct-message line per person. You type as someone
 (`/als anna`), in the team channel or, after `/prive`, in your private chat with Samen
-(`/prive /samen open`; `/kanaal <name>` switches to another team's channel), use the
-same commands as in Slack and Telegram (`/samen start intervisie`,
+(`/prive /samen open`; `/kanaal <name>` switches to another team's channel; `/verlaat`
+leaves it), use the same commands as in Slack and Telegram (`/samen start intervisie`,
 `/samen bezoek 2026-11-24 14:00`, `/bel`, `/bel pauze`, `/bel +5`, `/bel volgende`,
 `/bel proces`), and answer the questions Samen sent you with `/a <number> <answer>`
 (a list for several choices: `/a 2 loyaliteit,overzorg`; `/a 3 -` skips an optional
@@ -130,6 +130,8 @@ class ConsoleAdapter:
             )
         if word in ("/a", "/antwoord", "/answer"):
             return self._answer(key, rest, channel)
+        if word in ("/verlaat", "/leave"):  # like leaving a Slack channel or Telegram group
+            return Inbound(self.platform, key, "left", channel, self.user)
         if word.startswith("/"):
             return Inbound(
                 self.platform,

@@ -68,11 +68,16 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
     user = str(body.get("user_id") or "")
     if not trigger or not user:
         return None
+    channel = str(body.get("channel_id") or "")
+    if channel.startswith("D") or body.get("channel_name") == "directmessage":
+        # Typed in a direct message (with Samen or with anyone): the person's private
+        # chat, never a team's channel (the runtime finds the team it is about).
+        channel = f"dm:{user}"
     return Inbound(
         PLATFORM,
         f"cmd:{trigger}",
         "command",
-        str(body.get("channel_id") or ""),
+        channel,
         user,
         {
             "command": str(body.get("command", "")).lstrip("/").lower(),

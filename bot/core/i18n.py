@@ -281,6 +281,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{n} people have not (fully) answered.",
     },
     "summary.absent": {"nl": "Afwezig: {names}", "en": "Absent: {names}"},
+    "summary.left": {
+        "nl": "Niet meer in het team: {names}",
+        "en": "No longer in the team: {names}",
+    },
     "summary.process_bells.zero": {
         "nl": "De procesbel is niet geluid.",
         "en": "The process bell was not rung.",

@@ -373,7 +373,8 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
 
     `questions`: [{text, answers: [{name, value}], answered: [names], hidden: n,
     divergent: [{value, count}]}]; `missing` (names, empty if the audience may not
-    see them) and `missing_count`; `absent`; `process_bells`.
+    see them) and `missing_count`; `absent`; `left` (asked, then left the team);
+    `process_bells`.
     """
     language = run.language
     steps = [s for s in flow.steps if step_questions(s)]
@@ -384,6 +385,7 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
     questions: list[dict[str, Any]] = []
     missing: set[str] = set()
     absent: set[str] = set()
+    gone: set[str] = set()
     for step in steps:
         stored = run.answers.get(step.id, {})
         for q in step_questions(step):
@@ -392,6 +394,8 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
         asked = set(run.asked.get(step.id, ()))
         eligible = {m.id for m in holders(run.members, run.participants, step_roles(flow, step))}
         for m in run.members:
+            if m.left and m.id in asked:
+                gone.add(m.id)  # asked, then left the team: said once, not as missing
             if m.left or (m.id not in asked and m.id not in eligible):
                 continue
             if m.absent:
@@ -404,6 +408,7 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
         "missing": [m.name for m in run.members if m.id in missing] if seen_by.sees_missing else [],
         "missing_count": len(missing),
         "absent": [m.name for m in run.members if m.id in absent],
+        "left": [m.name for m in run.members if m.id in gone],
         "process_bells": run.process_bells,
     }
 
@@ -517,6 +522,8 @@ def _standard(
             tail.append(
                 i18n.t("summary.absent", language, names=i18n.join(data["absent"], language))
             )
+        if data["left"]:
+            tail.append(i18n.t("summary.left", language, names=i18n.join(data["left"], language)))
     if SummaryShow.process_bells in show:
         tail.append(i18n.count("summary.process_bells", data["process_bells"], language))
     if tail:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
-from bot.core.events import Answered, AnswerKind, TimerFired
+from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
 from bot.runtime import private
 from bot.runtime.clock import Clock
@@ -272,6 +272,9 @@ class Inbox:
                 await hook(team)
         if read.channel != team.channel:
             self.outgoing.private.add(row.id)
+        if read.kind == "left":
+            await self._member_left(row, team, read)
+            return
         member = None
         if read.user:
             member = await self.store.upsert_member(
@@ -296,8 +299,22 @@ class Inbox:
             await self._on_answer(ctx, read)
         elif handler is not None and member is not None:
             await handler(ctx)
-        else:  # joined / left and anything else: nothing to do beyond the member upsert
+        elif read.kind == "joined" and member is not None:
+            # Runs going on hear of them (a collect under way sends them its form).
+            joined = Member(member.user, member.name or member.user, frozenset(member.roles))
+            await self.runs.tell_team_runs(team, MemberJoined(joined))
             await self.store.inbox_done(row.id, now)
+        else:  # anything else: nothing to do beyond the member upsert
+            await self.store.inbox_done(row.id, now)
+
+    async def _member_left(self, row: InboxRow, team: TeamRow, read: InboxEvent) -> None:
+        """Someone left the team's channel: they are no member any more, get nothing
+        more, and the team's runs stop waiting for them."""
+        now = self.clock.now()
+        if read.user and await self.store.member_left(team.id, read.user, now):
+            told = await self.runs.tell_team_runs(team, MemberLeft(read.user))
+            log.info("inbox row %s: a member left; %d runs told", row.id, told)
+        await self.store.inbox_done(row.id, now)
 
     async def _on_private_chat(self, row: InboxRow, read: InboxEvent) -> None:
         """Something the person wrote in their private chat with Samen. It is no team:

@@ -183,6 +183,16 @@ class Runs:
         await self._after(team, flow, outcome.run, outcome.effects)
         return outcome.run
 
+    async def tell_team_runs(self, team: TeamRow, event: Event) -> int:
+        """A member joined, left or is away: every run of the team still going hears it
+        (a collect stops waiting for who left, a round passes their turn, a summary says
+        they left). Returns how many runs were told."""
+        told = 0
+        for row in await self.store.active_runs(team.id):
+            if await self.advance(row.id, event, None) is not None:
+                told += 1
+        return told
+
     async def engine_team(self, team: TeamRow) -> Team:
         """The team as the engine sees it: members with roles and today's absences."""
         today = self.clock.now().astimezone(ZoneInfo(team.timezone)).date()

@@ -7,9 +7,11 @@ import difflib
 import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 from bot.core.commands import parse_work_hours
 from bot.core.effects import Destination, Message, MessageKind
+from bot.core.events import MemberAbsent
 from bot.core.i18n import role_name
 from bot.core.model import CommandTrigger, Flow
 from bot.core.render import text as render_text
@@ -294,11 +296,15 @@ class TeamCommands(Feature):
             return
         assert ctx.member is not None
         await self.store.set_absent(ctx.team.id, ctx.member.user, until)
+        if until >= self.clock.now().astimezone(ZoneInfo(ctx.team.timezone)).date():
+            # Runs going on stop waiting for them (they come back with /samen terug).
+            await self.runs.tell_team_runs(ctx.team, MemberAbsent(ctx.member.user))
         await self.outgoing.reply(ctx, say("absent_set", language, until=until.isoformat()))
 
     async def present(self, ctx: Context, args: tuple[str, ...]) -> None:
         assert ctx.member is not None
         await self.store.set_absent(ctx.team.id, ctx.member.user, None)
+        await self.runs.tell_team_runs(ctx.team, MemberAbsent(ctx.member.user, absent=False))
         await self.outgoing.reply(ctx, say("present_set", ctx.language))
 
     async def status(self, ctx: Context, args: tuple[str, ...]) -> None:

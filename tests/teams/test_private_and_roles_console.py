@@ -53,7 +53,8 @@ async def test_private_chat_commands_of_a_person_in_two_teams(team: Team) -> Non
 
 
 async def test_roles_add_remove_list_unknown_and_self_promotion(team: Team) -> None:
-    await team.type("/als anna", "/samen help", "/als bram", "/samen help", "/als cor", "/samen help")
+    for person in ("anna", "bram", "cor"):
+        await team.type(f"/als {person}", "/samen help")
     said = team.said()
     assert "Anna coördineert dit team" not in said  # nobody needed one yet
     # Bram, not a coordinator, cannot give himself (or anyone) a role.
@@ -109,3 +110,24 @@ async def test_a_console_restart_answers_the_first_command(tmp_path: Path) -> No
     async with console_world(tmp_path) as second:
         await second.type("/als anna", "/samen status")
         assert "Samen:" in second.said()
+
+
+async def test_a_member_who_leaves_during_a_collect_is_no_longer_waited_for(team: Team) -> None:
+    await team.type("/als anna", "/samen", "/als bram", "/samen", "/als cor", "/samen")
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00")
+    await team.wait(timedelta(hours=5))
+    assert "[DM bram] Samen: 1. Hoe zit je erbij" in team.said()
+    await team.type("/als anna", "/a 1 Nieuwsgierig", "/a 2 leiden", "/a 3 -", "/a 4 -")
+    await team.type("/als cor", "/a 1 Rustig", "/a 2 ondersteunen", "/a 3 -", "/a 4 -")
+    assert "Zo gaan jullie het bezoek in" not in team.said()  # still waiting for bram
+    mark = len(team.printed)
+    await team.type("/als bram", "/verlaat")
+    await team.wait(timedelta(seconds=10))
+    said = team.since(mark)
+    assert "Zo gaan jullie het bezoek in" in said  # the collect stopped waiting
+    assert said.count("Niet meer in het team: Bram") == 1
+    assert team.rows("select left_at is not null from members where user = 'bram'") == [(1,)]
+    # Bram gets nothing more: no reminder reaches him in the hours after.
+    mark = len(team.printed)
+    await team.wait(timedelta(hours=30))
+    assert "DM bram" not in team.since(mark)
