@@ -39,6 +39,7 @@ private chat (any first private message does the same), and the parked messages 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dtm
 import hmac
 import json
@@ -93,7 +94,9 @@ DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
 # Samen reads messages (commands, replies, people joining, a group's new id), button
 # presses and its own membership of groups; nothing else.
-ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member")
+# `chat_member` comes only where the bot is an administrator (Telegram's rule): there a
+# person who leaves is seen even without a service message.
+ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member", "chat_member")
 _START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # In a group, a meeting's warnings and status (time left, paused, extended) go into one
 # pinned message per run that is edited, so the group's 20 messages a minute stay for
@@ -400,7 +403,12 @@ class TelegramAdapter:
         parsed = parse_update(
             update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
         )
-        inbounds = parsed.inbounds
+        inbounds = await self._with_coordinators(parsed.inbounds)
+        if parsed.closed_private is not None:
+            # They blocked the bot: their private messages wait, as for someone who never
+            # pressed Start (bot/teams/start_links.py posts the group's start link).
+            await self._set_chat(parsed.closed_private, "blocked")
+            log.info("telegram: a person blocked the bot; their private messages wait")
         if await self._remember(parsed) and not inbounds and parsed.private_user:
             # Their first private message after we were refused: they started the bot
             # (without the link). The shell delivers what waited for them.
@@ -413,6 +421,24 @@ class TelegramAdapter:
             await self._quietly(self._draw_toggle(parsed.toggle))
         if parsed.callback_id is not None:
             await self._quietly(self.bot.answer_callback_query(parsed.callback_id))
+
+    async def _with_coordinators(self, inbounds: tuple[Inbound, ...]) -> tuple[Inbound, ...]:
+        """The bot was added to a group: its human administrators (getChatAdministrators)
+        go with the event, as the team's first coordinators."""
+        found = []
+        for inbound in inbounds:
+            if inbound.kind == "bot_added":
+                try:
+                    admins = await self.bot.get_chat_administrators(int(inbound.channel))
+                except TelegramError as error:
+                    log.warning("telegram getChatAdministrators failed: %s", type(error).__name__)
+                    admins = ()
+                people = [[str(a.user.id), a.user.first_name] for a in admins if not a.user.is_bot]
+                if people:
+                    payload = {**inbound.payload, "coordinators": people}
+                    inbound = dataclasses.replace(inbound, payload=payload)
+            found.append(inbound)
+        return tuple(found)
 
     async def _remember(self, parsed: Parsed) -> bool:
         """Note who has a private chat; True when it was refused before (they started)."""
@@ -466,10 +492,12 @@ class TelegramAdapter:
             return await self._send(delivery, text, markup)
         except RetryAfter as error:
             return DeliveryResult(retry_after=_seconds(error))
-        except Forbidden:
+        except Forbidden as error:
             # A private chat the person never opened or blocked (or a group that removed
             # the bot): a private message waits until they press Start.
             if private_to is not None:
+                why = "blocked the bot" if "blocked" in str(error) else "never pressed Start"
+                log.info("telegram: private message refused (403: the person %s)", why)
                 await self._set_chat(private_to, "blocked")
                 return DeliveryResult(blocked_until_start=True)
             return DeliveryResult(failed="forbidden")

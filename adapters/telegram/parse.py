@@ -11,7 +11,9 @@ use the API's own shapes. What becomes what:
 - `/start <token>` in a private chat -> "joined" with `{"start": token}` (the deep link);
 - `new_chat_members` / `left_chat_member` -> "joined" / "left";
 - `my_chat_member` (the bot itself added to or removed from a group) -> "bot_added" /
-  "bot_removed", by the person who did it;
+  "bot_removed", by the person who did it; in a private chat, "kicked" means the person
+  blocked the bot (`Parsed.closed_private`);
+- `chat_member` (someone's membership of a group changed) -> "joined" / "left";
 - `migrate_to_chat_id` (a group upgraded to a supergroup gets a new id) -> "migrated"
   with `{"to": new id}` on the old channel: the team's channel moves.
 
@@ -56,6 +58,7 @@ class Parsed:
     toggle: Toggle | None = None
     callback_id: str | None = None  # answerCallbackQuery stops the button's spinner
     private_user: str | None = None  # this person has a private chat with the bot
+    closed_private: str | None = None  # this person blocked the bot in their private chat
 
 
 def prompt_key(chat_id: int | str, message_id: int | str) -> str:
@@ -80,6 +83,8 @@ def parse_update(
         return _callback(key, update["callback_query"], table)
     if isinstance(update.get("my_chat_member"), Mapping):
         return _bot_membership(key, update["my_chat_member"])
+    if isinstance(update.get("chat_member"), Mapping):
+        return _member_change(key, update["chat_member"])
     message = update.get("message")
     if isinstance(message, Mapping):
         return _message(key, message, bot_username, prompts or {})
@@ -91,12 +96,20 @@ GONE: Final = frozenset({"left", "kicked"})
 
 
 def _bot_membership(key: str, change: Mapping[str, Any]) -> Parsed:
-    """The bot's own membership of a group changed."""
+    """The bot's own membership of a group changed; in a private chat: the person
+    blocked the bot ("kicked") or unblocked it."""
     chat = change.get("chat")
     new, old = change.get("new_chat_member"), change.get("old_chat_member")
-    if not isinstance(chat, Mapping) or chat.get("type") not in GROUP_TYPES:
+    if not isinstance(chat, Mapping) or not isinstance(new, Mapping):
         return Parsed()
-    if not isinstance(new, Mapping) or not isinstance(old, Mapping):
+    if chat.get("type") == "private":
+        person = _person(change.get("from"))
+        if person is None:
+            return Parsed()
+        if new.get("status") in GONE:
+            return Parsed(closed_private=person[0])
+        return Parsed(private_user=person[0])  # unblocked: the chat is open again
+    if chat.get("type") not in GROUP_TYPES or not isinstance(old, Mapping):
         return Parsed()
     before, after = old.get("status"), new.get("status")
     if after in ACTIVE and before in GONE:
@@ -107,6 +120,30 @@ def _bot_membership(key: str, change: Mapping[str, Any]) -> Parsed:
         return Parsed()  # promoted, restricted, ...: nothing for Samen
     person = _person(change.get("from"))
     user, name = person if person is not None else ("", "")
+    channel = str(chat.get("id"))
+    return Parsed((Inbound(PLATFORM, key, kind, channel, user, _group_name(chat), name),))
+
+
+def _member_change(key: str, change: Mapping[str, Any]) -> Parsed:
+    """A `chat_member` update (the bot is an administrator and asked for them): someone
+    joined or left the group, or was removed from it."""
+    chat = change.get("chat")
+    new, old = change.get("new_chat_member"), change.get("old_chat_member")
+    if not isinstance(chat, Mapping) or chat.get("type") not in GROUP_TYPES:
+        return Parsed()
+    if not isinstance(new, Mapping) or not isinstance(old, Mapping):
+        return Parsed()
+    person = _person(new.get("user"))
+    if person is None:
+        return Parsed()
+    before, after = old.get("status"), new.get("status")
+    if after in GONE and before in ACTIVE:
+        kind = "left"
+    elif after in ACTIVE and before in GONE:
+        kind = "joined"
+    else:
+        return Parsed()
+    user, name = person
     channel = str(chat.get("id"))
     return Parsed((Inbound(PLATFORM, key, kind, channel, user, _group_name(chat), name),))
 

@@ -50,6 +50,11 @@ TIMER_GROUP = 25
 LANES = 8
 
 
+class ForeignRun(LookupError):
+    """An event names a run of a team its person is not in, from outside that team's
+    channel: refused before it changes anything."""
+
+
 @dataclass(frozen=True, slots=True)
 class InboxEvent:
     """An inbox row's payload, read once into named fields (the keys the adapters store)."""
@@ -265,7 +270,12 @@ class Inbox:
             log.info("inbox row %s: channel moved=%s", row.id, moved)
             await self.store.inbox_done(row.id, now)
             return
-        team, known = await self._team_and_member(row, read)
+        try:
+            team, known = await self._team_and_member(row, read)
+        except ForeignRun:
+            log.warning("inbox row %s: an answer to a run of a team its person is not in", row.id)
+            await self.store.inbox_done(row.id, now, error="foreign run")
+            return
         if team.id not in self._seen:
             self._seen.add(team.id)
             for hook in self.router.team_seen:
@@ -366,8 +376,16 @@ class Inbox:
         if read.kind == "answer" and read.run:
             run = await self.store.load_run(read.run)
             team = await self.store.get_team(run.team_id) if run is not None else None
-            if team is not None:
+            if team is not None and read.channel == team.channel:
                 return team, None
+            if team is not None:
+                # Given elsewhere (their private chat, a modal): only by a member of the
+                # run's team. A run id from another chat is forged or stray, and never
+                # makes its presser a member.
+                member = await self.store.get_member(team.id, read.user)
+                if member is None or member.left_at is not None:
+                    raise ForeignRun(read.run)
+                return team, member
         ahead = self._teams_ahead.pop(row.id, None)
         found, member = ahead or await self.store.team_and_member(
             row.platform, read.channel, read.user

@@ -68,6 +68,8 @@ class FakeTelegram:
     enforce_limits: bool = True  # off for unit tests that call the adapter back to back
     limited: int = 0  # 429s given because a limit was exceeded
     pinned: dict[int, list[int]] = field(default_factory=dict)  # chat -> pinned message ids
+    # chat -> its ChatMember objects (as dicts) for getChatAdministrators
+    administrators: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # sent and not deleted
     deleted: list[tuple[int, int]] = field(default_factory=list)  # (chat id, message id)
     _sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -212,6 +214,9 @@ class FakeTelegram:
 
     async def _answerCallbackQuery(self, _: dict[str, Any]) -> bool:
         return True
+
+    async def _getChatAdministrators(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.administrators.get(int(args["chat_id"]), [])
 
     async def _getUpdates(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(args.get("offset") or 0)
