@@ -111,17 +111,23 @@ def _bot_membership(key: str, change: Mapping[str, Any]) -> Parsed:
         return Parsed(private_user=person[0])  # unblocked: the chat is open again
     if chat.get("type") not in GROUP_TYPES or not isinstance(old, Mapping):
         return Parsed()
-    before, after = old.get("status"), new.get("status")
-    if after in ACTIVE and before in GONE:
-        kind = "bot_added"
-    elif after in GONE and before in ACTIVE:
-        kind = "bot_removed"
-    else:
+    kind = {"in": "bot_added", "out": "bot_removed"}.get(_moved(old, new) or "")
+    if kind is None:
         return Parsed()  # promoted, restricted, ...: nothing for Samen
     person = _person(change.get("from"))
     user, name = person if person is not None else ("", "")
     channel = str(chat.get("id"))
     return Parsed((Inbound(PLATFORM, key, kind, channel, user, _group_name(chat), name),))
+
+
+def _moved(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """ "in" (a chat member now), "out" (no more), or None (another change)."""
+    before, after = old.get("status"), new.get("status")
+    if after in ACTIVE and before in GONE:
+        return "in"
+    if after in GONE and before in ACTIVE:
+        return "out"
+    return None
 
 
 def _member_change(key: str, change: Mapping[str, Any]) -> Parsed:
@@ -134,14 +140,8 @@ def _member_change(key: str, change: Mapping[str, Any]) -> Parsed:
     if not isinstance(new, Mapping) or not isinstance(old, Mapping):
         return Parsed()
     person = _person(new.get("user"))
-    if person is None:
-        return Parsed()
-    before, after = old.get("status"), new.get("status")
-    if after in GONE and before in ACTIVE:
-        kind = "left"
-    elif after in ACTIVE and before in GONE:
-        kind = "joined"
-    else:
+    kind = {"in": "joined", "out": "left"}.get(_moved(old, new) or "")
+    if person is None or kind is None:
         return Parsed()
     user, name = person
     channel = str(chat.get("id"))

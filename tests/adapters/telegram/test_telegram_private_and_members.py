@@ -28,7 +28,7 @@ from telegram import (
 )
 
 from bot.runtime.clock import FakeClock
-from tests.harness.fake_telegram import BOT, FakeTelegram
+from tests.harness.fake_telegram import BOT
 from tests.harness.telegram import GROUP, PEOPLE, Group, fake_on, telegram_world
 from tests.harness.world import START
 
