@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -299,7 +300,20 @@ class SlackAdapter:
     async def _on_event(self, body: Mapping[str, Any], context: Any) -> None:
         # Events API listeners are acked by Bolt after this returns (auto-ack).
         inbound = parse.parse_event(body, getattr(context, "bot_user_id", None))
+        if inbound is not None and inbound.kind == "bot_added" and not inbound.user:
+            inbound = await self._by_creator(inbound)
         await self._store([inbound] if inbound is not None else [])
+
+    async def _by_creator(self, inbound: Inbound) -> Inbound:
+        """Samen joined a channel and Slack named no inviter: the channel's creator
+        (conversations.info) counts as the one who added it (the first coordinator)."""
+        try:
+            response = await self.client.conversations_info(channel=inbound.channel)
+        except SlackApiError as error:
+            log.warning("slack conversations.info failed: %s", _error_code(error))
+            return inbound
+        creator = str((response.get("channel") or {}).get("creator") or "")
+        return dataclasses.replace(inbound, user=creator) if creator else inbound
 
     async def _on_home(self, body: Mapping[str, Any]) -> None:
         """The Home tab was opened: ack at once, then publish the person's overview. A read,

@@ -42,6 +42,20 @@ def _user(body: Mapping[str, Any]) -> tuple[str, str]:
     return str(user), ""
 
 
+def _outsider(installed: object, theirs: object) -> dict[str, Any]:
+    """`{"outsider": True}` when the person belongs to another organisation than the
+    workspace Samen is installed in (a Slack Connect channel); both must be known."""
+    return {"outsider": True} if installed and theirs and installed != theirs else {}
+
+
+def _interaction_outsider(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An interaction's person's team (`user.team_id`) against the workspace's (`team.id`)."""
+    user, team = body.get("user") or {}, body.get("team") or {}
+    if not isinstance(user, Mapping) or not isinstance(team, Mapping):
+        return {}
+    return _outsider(team.get("id"), user.get("team_id"))
+
+
 def _channel(body: Mapping[str, Any]) -> str:
     channel = body.get("channel") or {}
     if isinstance(channel, Mapping):
@@ -193,6 +207,7 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
                     "question": question,
                     "value": value,
                     "answer_kind": answer_kind,
+                    **_interaction_outsider(body),
                 },
                 user_name=name,
             )
@@ -271,6 +286,7 @@ def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
                     "question": block[1],
                     "value": raw or "",
                     "answer_kind": "value" if raw else "skip",
+                    **_interaction_outsider(body),
                 },
                 user_name=name,
             )
@@ -322,7 +338,10 @@ _EVENT_KINDS: Final = {
 
 def parse_event(body: Mapping[str, Any], bot_user_id: str | None = None) -> Inbound | None:
     """An Events API callback -> a "mention" / "joined" / "left" Inbound, keyed on
-    `event_id`; None for events of bots (ours included) and events we don't use."""
+    `event_id`; None for events of bots and events we don't use. Samen itself joining a
+    channel is "bot_added" by whoever invited it (`inviter`; "" when Slack names nobody).
+    A person of another organisation (Slack Connect: their `user_team`, or `team` on
+    membership events, is not the installed workspace's `team_id`) is marked outsider."""
     event = body.get("event") or {}
     kind = _EVENT_KINDS.get(str(event.get("type", "")))
     event_id = str(body.get("event_id") or "")
@@ -333,6 +352,12 @@ def parse_event(body: Mapping[str, Any], bot_user_id: str | None = None) -> Inbo
         return None
     if event.get("bot_id") or event.get("subtype") == "bot_message":
         return None
+    channel = str(event.get("channel") or "")
     if bot_user_id is not None and user == bot_user_id:
-        return None  # the bot itself joining a channel, or mentioning itself
-    return Inbound(PLATFORM, f"ev:{event_id}", kind, str(event.get("channel") or ""), str(user))
+        if kind != "joined":
+            return None  # the bot mentioning itself, or leaving
+        inviter = str(event.get("inviter") or "")
+        return Inbound(PLATFORM, f"ev:{event_id}", "bot_added", channel, inviter)
+    theirs = event.get("user_team") or event.get("team")
+    payload = _outsider(body.get("team_id"), theirs)
+    return Inbound(PLATFORM, f"ev:{event_id}", kind, channel, str(user), payload)

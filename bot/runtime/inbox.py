@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
+from bot.core.effects import Destination, Message, MessageKind
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
 from bot.runtime import private
@@ -276,6 +277,9 @@ class Inbox:
             log.warning("inbox row %s: an answer to a run of a team its person is not in", row.id)
             await self.store.inbox_done(row.id, now, error="foreign run")
             return
+        if row.payload.get("outsider"):
+            await self._outsider(row, team, read)
+            return
         if team.id not in self._seen:
             self._seen.add(team.id)
             for hook in self.router.team_seen:
@@ -316,6 +320,26 @@ class Inbox:
             await self.store.inbox_done(row.id, now)
         else:  # anything else: nothing to do beyond the member upsert
             await self.store.inbox_done(row.id, now)
+
+    async def _outsider(self, row: InboxRow, team: TeamRow, read: InboxEvent) -> None:
+        """A person of another organisation in a shared channel (Slack Connect): never
+        enrolled, sent no team forms or data; told once, only to them, whom Samen serves."""
+        log.info("inbox row %s kind=%s: a person of another organisation", row.id, read.kind)
+        if not read.user or read.kind == "left":
+            await self.store.inbox_done(row.id, self.clock.now())
+            return
+        told = self.outgoing.row(
+            team,
+            None,
+            "reply",
+            "",
+            Destination.person(read.user),
+            Message(MessageKind.reply, say("outsider", team.language)),
+            f"outsider:{team.id}:{read.user}",  # once per person and team
+            reply=True,
+        )
+        await self.store.commit_messages(outbox=[told], inbox_id=row.id, now=self.clock.now())
+        self.outgoing.notify()
 
     async def _member_left(self, row: InboxRow, team: TeamRow, read: InboxEvent) -> None:
         """Someone left the team's channel: they are no member any more, get nothing

@@ -205,6 +205,12 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Which team is this about? You are in: {teams}. Type it again with "
         "'in <team>' after it, for example: {example}",
     },
+    "outsider": {
+        "nl": "Samen werkt alleen voor het zorgteam van deze organisatie. Jou neem ik niet "
+        "op in het team en ik stuur je geen vragen of teamgegevens.",
+        "en": "Samen only serves this organisation's care team. I do not add you to the "
+        "team and send you no questions or team data.",
+    },
     "not_allowed_settings": {
         "nl": "Alleen een coördinator van dit team kan dit aanpassen.",
         "en": "Only a coordinator of this team can change this.",

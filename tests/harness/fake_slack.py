@@ -53,6 +53,8 @@ class FakeSlack:
     enforced_429s: int = 0
     # users.info `tz` per user id (default Europe/Amsterdam)
     zones: dict[str, str] = field(default_factory=dict)
+    # conversations.info `creator` per channel id
+    creators: dict[str, str] = field(default_factory=dict)
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_post: dict[str, float] = field(default_factory=dict)
@@ -241,6 +243,13 @@ class FakeSlack:
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = str(args.get("users", ""))
         return {"ok": True, "channel": {"id": "D" + users.lstrip("U")}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel not in self.creators:
+            return {"ok": False, "error": "channel_not_found"}
+        found = {"id": channel, "is_channel": True, "creator": self.creators[channel]}
+        return {"ok": True, "channel": found}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user", ""))

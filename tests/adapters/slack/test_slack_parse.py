@@ -207,9 +207,15 @@ def test_events_become_mention_joined_and_left_keyed_on_event_id() -> None:
     assert left is not None and left.kind == "left"
 
 
-def test_events_from_the_bot_itself_are_ignored() -> None:
-    itself = event_callback({"type": "member_joined_channel", "user": "UBOT", "channel": "C1"})
-    assert parse_event(itself, "UBOT") is None
+def test_events_from_the_bot_itself_are_ignored_but_its_joining_is_bot_added() -> None:
+    # Samen itself joining a channel: "bot_added" by whoever invited it (issue 19).
+    itself = event_callback(
+        {"type": "member_joined_channel", "user": "UBOT", "channel": "C1", "inviter": "U7"}
+    )
+    added = parse_event(itself, "UBOT")
+    assert added is not None and (added.kind, added.user) == ("bot_added", "U7")
+    mentions_itself = event_callback({"type": "app_mention", "user": "UBOT", "channel": "C1"})
+    assert parse_event(mentions_itself, "UBOT") is None
     bot = event_callback({"type": "app_mention", "user": "U9", "bot_id": "B9", "channel": "C1"})
     assert parse_event(bot, "UBOT") is None
     assert parse_event(event_callback({"type": "reaction_added", "user": "U2"}), "UBOT") is None

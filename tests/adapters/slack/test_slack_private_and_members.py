@@ -49,3 +49,99 @@ async def test_slash_commands_in_a_direct_message_make_no_team(slack: Workspace)
     assert teams(slack) == [TEAM_CHANNEL]  # the DM's D… channel became no team
     # Nothing went to the team channel in answer to the private commands.
     assert not [c for c in slack.posted(TEAM_CHANNEL) if "T-0412" in text_of(c)]
+
+
+async def event(slack: Workspace, body: dict[str, object], event_id: str) -> None:
+    status, _ = await slack.post(slack.event_body(body, event_id), "application/json")
+    assert status == 200
+    await slack.settle()
+
+
+async def members(slack: Workspace) -> dict[str, list[str]]:
+    store = slack.runtime.store
+    [team] = await store.teams()
+    return {m.user: list(m.roles) for m in await store.members(team.id)}
+
+
+async def test_the_person_who_invited_samen_is_the_first_coordinator(slack: Workspace) -> None:
+    # Slack's member_joined_channel for the bot itself, with the person who invited it.
+    joined = {
+        "type": "member_joined_channel",
+        "user": "UBOT",
+        "channel": TEAM_CHANNEL,
+        "channel_type": "C",
+        "team": "T0001",
+        "inviter": BRAM,
+        "event_ts": "1700000000.000100",
+    }
+    await event(slack, joined, "Ev0BOTJOIN")
+    await slack.wait(timedelta(seconds=5))
+    assert (await members(slack))[BRAM] == ["coordinator"]
+    said = [text_of(c) for c in slack.posted(TEAM_CHANNEL)]
+    assert sum("coördineert dit team in Samen" in t for t in said) == 1
+    # Anna, a member but no coordinator, cannot change roles.
+    await slack.slash(ANNA, "help")
+    await slack.slash(ANNA, f"rol <@{ANNA}|anna> coördinator")
+    assert "Alleen een coördinator" in said_to(slack, ANNA)
+    await slack.slash(BRAM, f"rol <@{ANNA}|anna> voorzitter")
+    assert (await members(slack))[ANNA] == ["chair"]
+
+
+async def test_without_an_inviter_the_channel_creator_coordinates(slack: Workspace) -> None:
+    slack.fake.creators[TEAM_CHANNEL] = COR
+    joined = {"type": "member_joined_channel", "user": "UBOT", "channel": TEAM_CHANNEL}
+    await event(slack, joined | {"team": "T0001"}, "Ev0BOTJOIN2")
+    assert (await members(slack))[COR] == ["coordinator"]
+
+
+async def test_a_slack_connect_outsider_is_never_enrolled(slack: Workspace) -> None:
+    await slack.slash(ANNA, "help")
+    outsider = "U0EXTERN"
+    mention = {
+        "type": "app_mention",
+        "user": outsider,
+        "user_team": "T0OTHERORG",
+        "source_team": "T0OTHERORG",
+        "text": "<@UBOT> hallo",
+        "channel": TEAM_CHANNEL,
+        "ts": "1700000000.000200",
+    }
+    await event(slack, mention, "Ev0EXT1")
+    joined = {
+        "type": "member_joined_channel",
+        "user": outsider,
+        "channel": TEAM_CHANNEL,
+        "channel_type": "C",
+        "team": "T0OTHERORG",
+    }
+    await event(slack, joined, "Ev0EXT2")
+    await slack.wait(timedelta(seconds=5))
+    assert outsider not in await members(slack)
+    told = [c for c in slack.fake.called("chat.postEphemeral") if c.args.get("user") == outsider]
+    assert len(told) == 1 and "alleen voor het zorgteam" in told[0].args["text"]
+    # A visit's forms go to the team, not to the outsider.
+    await slack.slash(ANNA, "bezoek 2026-11-24 14:00")
+    await slack.wait(timedelta(hours=5, seconds=1))
+    assert slack.posted(dm(ANNA))
+    assert not slack.posted(dm(outsider))
+
+
+async def test_a_member_who_leaves_the_channel_stops_holding_up_the_collect(
+    slack: Workspace,
+) -> None:
+    for user in (ANNA, BRAM):
+        await slack.slash(user, "help")
+    await slack.slash(ANNA, "bezoek 2026-11-24 14:00")
+    await slack.wait(timedelta(hours=5, seconds=1))
+    form = slack.last(dm(ANNA), "Hoe zit je erbij")
+    assert await slack.click(ANNA, form, "a|", action_ts=1000.0) == 200
+    values = {"erbij": "Nieuwsgierig"}
+    assert await slack.open_and_submit(ANNA, form, values) == 200
+    await slack.wait(timedelta(seconds=5))
+    assert not slack.posted(TEAM_CHANNEL, "Zo gaan jullie")
+    left = {"type": "member_left_channel", "user": BRAM, "channel": TEAM_CHANNEL}
+    await event(slack, left | {"channel_type": "C", "team": "T0001"}, "Ev0LEFT")
+    await slack.wait(timedelta(seconds=10))
+    assert BRAM not in await members(slack)
+    summary = slack.last(TEAM_CHANNEL, "Zo gaan jullie")
+    assert str(summary.args["text"]).count("Niet meer in het team: bram") == 1
