@@ -131,3 +131,17 @@ async def test_a_member_who_leaves_during_a_collect_is_no_longer_waited_for(team
     mark = len(team.printed)
     await team.wait(timedelta(hours=30))
     assert "DM bram" not in team.since(mark)
+
+
+async def test_a_member_who_leaves_on_their_turn_in_a_round_passes_it(team: Team) -> None:
+    await team.type("/als anna", "/samen", "/als bram", "/samen", "/als cor", "/samen")
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00")
+    await team.wait(timedelta(hours=5))
+    for person in ("anna", "bram", "cor"):
+        await team.type(f"/als {person}", "/a 1 Rustig", "/a 2 leiden", "/a 3 -", "/a 4 -")
+    await team.wait(timedelta(minutes=21))  # anna's turn of twenty minutes is over
+    assert "[DM bram] Samen: Je bent aan de beurt." in team.said()
+    assert "[DM cor] Samen: Je bent aan de beurt." not in team.said()
+    await team.type("/als bram", "/verlaat")
+    # Cor's turn comes at once, not when bram's twenty minutes are over.
+    assert "[DM cor] Samen: Je bent aan de beurt." in team.said()

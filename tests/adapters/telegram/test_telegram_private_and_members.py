@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +43,16 @@ def person(name: str) -> User:
 
 
 def group_chat(chat_id: int = GROUP) -> Chat:
-    return Chat(chat_id, Chat.SUPERGROUP, title="Wijkteam Noord")
+    title = "Wijkteam Noord" if chat_id == GROUP else "Wijkteam Zuid"
+    return Chat(chat_id, Chat.SUPERGROUP, title=title)
 
 
 def private_chat(name: str) -> Chat:
     return Chat(PEOPLE[name], Chat.PRIVATE, first_name=name.capitalize())
 
 
-def typed(name: str, text: str, *, private: bool = False) -> dict[str, Any]:
-    chat = private_chat(name) if private else group_chat()
+def typed(name: str, text: str, *, private: bool = False, group: int = GROUP) -> dict[str, Any]:
+    chat = private_chat(name) if private else group_chat(group)
     head = text.split(" ")[0]
     entities = [MessageEntity(MessageEntity.BOT_COMMAND, 0, len(head))]
     message = Message(next(IDS), WHEN, chat, from_user=person(name), text=text, entities=entities)
@@ -174,3 +175,42 @@ async def test_a_forged_run_id_in_a_button_from_another_group_is_refused(team: G
     members = {m.user for t in teams for m in await store.members(t.id)}
     assert str(PEOPLE["cor"]) not in members
     assert [t.channel for t in teams] == [str(GROUP)]
+
+
+async def test_a_person_in_two_groups_is_asked_which_team(team: Group) -> None:
+    await team.deliver_update(typed("anna", "/samen"))
+    await team.deliver_update(typed("anna", "/samen", group=OTHER_GROUP))
+    await pause(team)
+    await team.deliver_update(typed("anna", "/samen afwezig tot 2026-12-04", private=True))
+    await pause(team)
+    said = team.texts("anna")
+    assert "Over welk team gaat dit?" in said and "Wijkteam Zuid" in said
+    store = team.runtime.store
+
+    async def away() -> dict[str, object]:
+        found = {}
+        for t in await store.teams():
+            for m in await store.members(t.id):
+                found[t.name] = m.absent_until
+        return found
+
+    assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": None}
+    text = "/samen afwezig tot 2026-12-04 in wijkteam zuid"
+    await team.deliver_update(typed("anna", text, private=True))
+    await pause(team)
+    assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": date(2026, 12, 4)}
+    # Open questions look across both teams without asking.
+    await team.deliver_update(typed("anna", "/samen open", private=True))
+    await pause(team)
+    assert team.texts("anna").count("Over welk team") == 1
+
+
+async def test_private_replies_speak_the_teams_language(team: Group) -> None:
+    await team.deliver_update(typed("anna", "/samen taal en"))
+    await team.deliver_update(typed("anna", "/start", private=True))
+    await pause(team)
+    await team.deliver_update(typed("anna", "/samen rol @101 chiar", private=True))
+    await pause(team)
+    said = team.texts("anna")
+    assert "Hello! I am Samen." in said
+    assert "I don't know that role. Did you mean 'chair'?" in said
