@@ -85,11 +85,16 @@ async def pause(team: Group) -> None:
     await team.wait(timedelta(seconds=5))  # the outbox paces a chat's messages
 
 
+async def privately(team: Group, name: str, *texts: str) -> None:
+    """`name` types each of `texts` in their private chat with the bot."""
+    for text in texts:
+        await team.deliver_update(typed(name, text, private=True))
+        await pause(team)
+
+
 async def test_commands_in_a_private_chat_and_the_start_greeting(team: Group) -> None:
     await team.deliver_update(typed("anna", "/samen"))
-    for text in ("/start", "/samen help", "/samen open", "/samen evaluaties"):
-        await team.deliver_update(typed("anna", text, private=True))
-        await pause(team)
+    await privately(team, "anna", "/start", "/samen help", "/samen open", "/samen evaluaties")
     said = team.texts("anna")
     assert "Hallo! Ik ben Samen" in said and "(Wijkteam Noord)" in said
     assert "Samen helpt je team" in said
@@ -181,8 +186,7 @@ async def test_a_person_in_two_groups_is_asked_which_team(team: Group) -> None:
     await team.deliver_update(typed("anna", "/samen"))
     await team.deliver_update(typed("anna", "/samen", group=OTHER_GROUP))
     await pause(team)
-    await team.deliver_update(typed("anna", "/samen afwezig tot 2026-12-04", private=True))
-    await pause(team)
+    await privately(team, "anna", "/samen afwezig tot 2026-12-04")
     said = team.texts("anna")
     assert "Over welk team gaat dit?" in said and "Wijkteam Zuid" in said
     store = team.runtime.store
@@ -195,22 +199,16 @@ async def test_a_person_in_two_groups_is_asked_which_team(team: Group) -> None:
         return found
 
     assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": None}
-    text = "/samen afwezig tot 2026-12-04 in wijkteam zuid"
-    await team.deliver_update(typed("anna", text, private=True))
-    await pause(team)
+    await privately(team, "anna", "/samen afwezig tot 2026-12-04 in wijkteam zuid")
     assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": date(2026, 12, 4)}
     # Open questions look across both teams without asking.
-    await team.deliver_update(typed("anna", "/samen open", private=True))
-    await pause(team)
+    await privately(team, "anna", "/samen open")
     assert team.texts("anna").count("Over welk team") == 1
 
 
 async def test_private_replies_speak_the_teams_language(team: Group) -> None:
     await team.deliver_update(typed("anna", "/samen taal en"))
-    await team.deliver_update(typed("anna", "/start", private=True))
-    await pause(team)
-    await team.deliver_update(typed("anna", "/samen rol @101 chiar", private=True))
-    await pause(team)
+    await privately(team, "anna", "/start", "/samen rol @101 chiar")
     said = team.texts("anna")
     assert "Hello! I am Samen." in said
     assert "I don't know that role. Did you mean 'chair'?" in said
