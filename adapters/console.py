@@ -200,6 +200,8 @@ class ConsoleAdapter:
         if delivery.op == "edit" and message.questions:
             text = _progress(message, self.language)  # a form updated in place: just its state
         self.out(f"{self._stamp()}[{where}]{edit} Samen: " + text.replace("\n", "\n    "))
+        for _, args in message.choices:  # buttons elsewhere: here, what to type
+            self.out(f"    ↳ /prive /samen {args}")
         if message.questions:
             self._show_form(delivery, message)
             if delivery.op == "edit":

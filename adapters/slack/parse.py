@@ -66,6 +66,9 @@ def _channel(body: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- commands
 
+# What slash commands give as `channel_name` where the channel's own name is not told.
+PLACEHOLDER_NAMES: Final = frozenset({"directmessage", "privategroup"})
+
 # A slash command with "Escape channels, users, and links" on (the manifest's
 # `should_escape: true`) sends a picked person as <@U0123|anna> (or <@U0123>).
 _MENTION: Final = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -83,10 +86,14 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
     if not trigger or not user:
         return None
     channel = str(body.get("channel_id") or "")
-    if channel.startswith("D") or body.get("channel_name") == "directmessage":
+    channel_name = str(body.get("channel_name") or "")
+    named = {}
+    if channel.startswith("D") or channel_name == "directmessage":
         # Typed in a direct message (with Samen or with anyone): the person's private
         # chat, never a team's channel (the runtime finds the team it is about).
         channel = f"dm:{user}"
+    elif channel_name and channel_name not in PLACEHOLDER_NAMES:
+        named = {"channel_name": channel_name}  # how the team is named to its people
     return Inbound(
         PLATFORM,
         f"cmd:{trigger}",
@@ -96,6 +103,7 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
         {
             "command": str(body.get("command", "")).lstrip("/").lower(),
             "args": plain_mentions(str(body.get("text") or "")).strip(),
+            **named,
         },
         user_name=str(body.get("user_name") or ""),
     )
@@ -166,19 +174,16 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
                 json.dumps(_picked(action), sort_keys=True),
             )
             key = clicks.key_for(signature, _action_ts(action), key)
-        if parts[0] == "b" and len(parts) == 2:
+        if parts[0] in ("b", "c") and len(parts) == 2:
+            # A bell control, or a choice that types `/samen <its words>` (in a DM: the
+            # person's private chat).
             args = str(action.get("value") or "")
-            found.append(
-                Inbound(
-                    PLATFORM,
-                    key,
-                    "command",
-                    channel,
-                    user,
-                    {"command": "bel", "args": "" if args == "ring" else args},
-                    user_name=name,
-                )
-            )
+            command = {"command": "bel", "args": "" if args == "ring" else args}
+            where = channel
+            if parts[0] == "c":
+                command = {"command": "samen", "args": args}
+                where = f"dm:{user}" if channel.startswith("D") else channel
+            found.append(Inbound(PLATFORM, key, "command", where, user, command, user_name=name))
             continue
         if parts[0] not in ("a", "s", "n") or len(parts) not in (4, 5):
             continue

@@ -6,6 +6,7 @@ use the API's own shapes. What becomes what:
 
 - `/samen ...`, `/bel ...` (also `/samen@OurBot ...`) -> "command";
 - a press on one of our answer buttons -> "answer"; on a bell control -> "command" `bel`;
+  on a choice (which team) -> "command" `samen` with the words it carries;
 - a press on a multi-select toggle -> a `Toggle` (local to the message, nothing stored);
 - a reply to one of our forms -> "answer" for its free-text, date or number question;
 - `/start <token>` in a private chat -> "joined" with `{"start": token}` (the deep link);
@@ -329,6 +330,8 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
     if parts[0] == "b" and len(parts) == 2 and parts[1] in BELL_ARGS:
         kind, payload = "command", {"command": "bel", "args": BELL_ARGS[parts[1]]}
         payload.update(_group_name(chat))
+    elif parts[0] == "c" and len(parts) > 1:
+        kind, payload = "command", {"command": "samen", "args": data[2:], **_group_name(chat)}
     elif parts[0] == "a" and len(parts) == 5:
         payload = _answer(parts[1:4], parts[4], "value")
     elif parts[0] in ("s", "n") and len(parts) == 4:

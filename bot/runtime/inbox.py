@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
-from bot.core.effects import Destination, Message, MessageKind
+from bot.core.effects import Destination, Message, MessageKind, Reply
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
 from bot.runtime import private
@@ -384,10 +384,13 @@ class Inbox:
             typed = "/" + first_word(read.command)
             await self.outgoing.reply(ctx, say("unknown_command", ctx.language, typed=typed))
         elif resolved.team is None:
+            # Which team? A button per team types the command again with `in <team>`.
             names = [private.team_label(t) for t in resolved.teams]
             example = f"/samen {first_word(args)} in {names[0]}"
             text = say("private_which_team", ctx.language, teams=", ".join(names), example=example)
-            await self.outgoing.reply(ctx, text)
+            choices = tuple((name, f"{args} in {name}") for name in names)
+            asked = Message(MessageKind.reply, text, choices=choices)
+            await self.outgoing.replies(team, (Reply(read.user, asked),), row.id)
         else:
             await self._on_samen(ctx, resolved.args)
 

@@ -105,6 +105,7 @@ def message_to_json(
         "text": message.text,
         "questions": [_question_to_json(q) for q in message.questions],
         "controls": list(message.controls),
+        "choices": [list(choice) for choice in message.choices],
         "closed": message.closed,
         "late": message.late,
         "thread": thread,
@@ -124,6 +125,7 @@ def message_from_json(data: Mapping[str, Any]) -> Message:
         text=str(data.get("text", "")),
         questions=tuple(_question_from_json(q) for q in data.get("questions", ())),
         controls=tuple(str(c) for c in data.get("controls", ())),
+        choices=tuple((str(label), str(args)) for label, args in data.get("choices", ())),
         closed=bool(data.get("closed", False)),
         late=bool(data.get("late", False)),
     )

@@ -145,3 +145,12 @@ async def test_a_member_who_leaves_on_their_turn_in_a_round_passes_it(team: Team
     await team.type("/als bram", "/verlaat")
     # Cor's turn comes at once, not when bram's twenty minutes are over.
     assert "[DM cor] Samen: Je bent aan de beurt." in team.said()
+
+
+async def test_the_console_shows_what_to_type_for_each_team(team: Team) -> None:
+    await team.type("/als anna", "/samen help", "/kanaal noord", "/samen help")
+    mark = len(team.printed)
+    await team.type("/prive /samen terug")
+    said = team.since(mark)
+    assert "↳ /prive /samen terug in noord" in said
+    assert "↳ /prive /samen terug in team" in said

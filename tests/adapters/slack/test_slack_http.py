@@ -128,7 +128,11 @@ async def test_a_signed_slash_command_is_stored_before_the_200(served: Any) -> N
     # The recorder appends only after its delay: the ack waited for it.
     (inbound,) = recorder.events
     assert inbound.kind == "command"
-    assert inbound.payload == {"command": "samen", "args": "start intervisie"}
+    assert inbound.payload == {
+        "command": "samen",
+        "args": "start intervisie",
+        "channel_name": "wijkteam",
+    }
 
 
 async def test_a_forged_signature_gets_401_and_nothing_is_stored_or_sent(

@@ -48,10 +48,14 @@ def test_a_slash_command_form_body_becomes_a_command() -> None:
         "U2147483697",
         "anna",
     )
-    assert inbound.payload == {"command": "samen", "args": "start intervisie"}
+    assert inbound.payload == {
+        "command": "samen",
+        "args": "start intervisie",
+        "channel_name": "wijkteam",  # the team is named as its channel (issue 19)
+    }
     bel = parse_command(body | {"command": "/bel", "text": "+5", "trigger_id": "other"})
     assert bel is not None
-    assert bel.payload == {"command": "bel", "args": "+5"}
+    assert bel.payload == {"command": "bel", "args": "+5", "channel_name": "wijkteam"}
     assert bel.key != inbound.key
 
 

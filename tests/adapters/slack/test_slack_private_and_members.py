@@ -145,3 +145,82 @@ async def test_a_member_who_leaves_the_channel_stops_holding_up_the_collect(
     assert BRAM not in await members(slack)
     summary = slack.last(TEAM_CHANNEL, "Zo gaan jullie")
     assert str(summary.args["text"]).count("Niet meer in het team: bram") == 1
+
+
+async def test_a_person_in_two_channels_picks_the_team_by_button(slack: Workspace) -> None:
+    zuid = {"channel": "C0ZUIDTEAM", "channel_name": "wijkteam-zuid"}
+    await slack.slash(ANNA, "help")
+    await slack.slash(ANNA, "help", **zuid)
+    await slack.wait(timedelta(seconds=5))
+    await slack.slash(ANNA, "afwezig tot 2026-12-04", **in_dm(ANNA))
+    await slack.wait(timedelta(seconds=3))
+    asked = slack.last(dm(ANNA), "Over welk team gaat dit?")
+    button = slack.button(asked, "wijkteam-zuid")
+    channel, ts = slack.ref(asked)
+    status, _ = await slack.post(slack.click_body(ANNA, button, channel=channel, message_ts=ts))
+    assert status == 200
+    await slack.wait(timedelta(seconds=3))
+    store = slack.runtime.store
+    away = {}
+    for team in await store.teams():
+        member = await store.get_member(team.id, ANNA)
+        assert member is not None
+        away[team.name] = member.absent_until
+    assert {k: str(v) for k, v in away.items()} == {
+        "wijkteam-oost": "None",
+        "wijkteam-zuid": "2026-12-04",
+    }
+    assert teams(slack) == sorted([TEAM_CHANNEL, "C0ZUIDTEAM"])
+
+
+def test_a_button_pressed_by_someone_of_another_organisation_is_marked() -> None:
+    from adapters.slack.parse import parse_block_actions
+
+    # The block_actions shape of Slack's docs, from a Slack Connect channel: the person's
+    # own workspace (`user.team_id`) is not the one Samen is installed in (`team.id`).
+    body = {
+        "type": "block_actions",
+        "user": {"id": "U0EXTERN", "username": "ext", "team_id": "T0OTHERORG"},
+        "api_app_id": "A1",
+        "container": {"type": "message", "message_ts": "1.2", "channel_id": TEAM_CHANNEL},
+        "trigger_id": "1.4242.click",
+        "team": {"id": "T0001", "domain": "zorgteam"},
+        "channel": {"id": TEAM_CHANNEL, "name": "x"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "a|0123456789abcdef|prep|rol",
+                "value": "leiden",
+                "action_ts": "1.3",
+            }
+        ],
+    }
+    [pressed] = parse_block_actions(body)
+    assert pressed.payload.get("outsider") is True
+    body["user"] = {"id": ANNA, "team_id": "T0001"}
+    [own] = parse_block_actions(body)
+    assert "outsider" not in own.payload
+
+
+def test_a_slash_command_in_a_direct_message_is_the_persons_private_chat() -> None:
+    from adapters.slack.parse import parse_command
+
+    # The slash command body Slack sends from a DM (`channel_name=directmessage`).
+    body = {
+        "token": "x",
+        "team_id": "T0001",
+        "channel_id": "D0ANNA",
+        "channel_name": "directmessage",
+        "user_id": ANNA,
+        "user_name": "anna",
+        "command": "/samen",
+        "text": "evaluatie T-0412 mdo",
+        "trigger_id": "1.2.3",
+    }
+    inbound = parse_command(body)
+    assert inbound is not None and inbound.channel == f"dm:{ANNA}"
+    assert "channel_name" not in inbound.payload
+    # A private channel's name is not told ("privategroup"): the team keeps no such name.
+    private = parse_command(body | {"channel_id": "C0PRIV", "channel_name": "privategroup"})
+    assert private is not None and private.channel == "C0PRIV"
+    assert "channel_name" not in private.payload

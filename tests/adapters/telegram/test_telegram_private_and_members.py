@@ -81,6 +81,14 @@ async def team(tmp_path: Path) -> AsyncIterator[Group]:
         await fake.stop()
 
 
+async def press(team: Group, name: str, message: dict[str, Any], data: str) -> None:
+    """`name` presses a button with callback `data` on `message` (as the chat shows it)."""
+    query = CallbackQuery(
+        f"cb{next(IDS)}", person(name), "1", message=Message.de_json(message, None), data=data
+    )
+    await team.deliver_update(Update(next(IDS), callback_query=query).to_dict())
+
+
 async def pause(team: Group) -> None:
     await team.wait(timedelta(seconds=5))  # the outbox paces a chat's messages
 
@@ -167,14 +175,7 @@ async def test_a_forged_run_id_in_a_button_from_another_group_is_refused(team: G
     # Cor, of another group, presses a copy of anna's button in his own group's chat.
     forged = dict(form, chat=group_chat(OTHER_GROUP).to_dict())
     button = next(b for row in form["reply_markup"]["inline_keyboard"] for b in row)
-    query = CallbackQuery(
-        "cb-forged",
-        person("cor"),
-        "1",
-        message=Message.de_json(forged, None),
-        data=button["callback_data"],
-    )
-    await team.deliver_update(Update(next(IDS), callback_query=query).to_dict())
+    await press(team, "cor", forged, button["callback_data"])
     store = team.runtime.store
     teams = await store.teams()
     members = {m.user for t in teams for m in await store.members(t.id)}
@@ -199,8 +200,17 @@ async def test_a_person_in_two_groups_is_asked_which_team(team: Group) -> None:
         return found
 
     assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": None}
-    await privately(team, "anna", "/samen afwezig tot 2026-12-04 in wijkteam zuid")
+    # A button per team: pressing one types the command again for that team.
+    asked = next(m for m in team.sent_to("anna") if "Over welk team" in m["text"])
+    buttons = [b for row in asked["reply_markup"]["inline_keyboard"] for b in row]
+    assert sorted(b["text"] for b in buttons) == ["Wijkteam Noord", "Wijkteam Zuid"]
+    zuid = next(b for b in buttons if b["text"] == "Wijkteam Zuid")
+    await press(team, "anna", asked, zuid["callback_data"])
+    await pause(team)
     assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": date(2026, 12, 4)}
+    # Typed with `in <team>`, any case: back in Zuid.
+    await privately(team, "anna", "/samen terug in wijkteam zuid")
+    assert await away() == {"Wijkteam Noord": None, "Wijkteam Zuid": None}
     # Open questions look across both teams without asking.
     await privately(team, "anna", "/samen open")
     assert team.texts("anna").count("Over welk team") == 1
