@@ -154,3 +154,37 @@ async def test_the_console_shows_what_to_type_for_each_team(team: Team) -> None:
     said = team.since(mark)
     assert "↳ /prive /samen terug in noord" in said
     assert "↳ /prive /samen terug in team" in said
+
+
+async def test_a_trajectory_code_names_its_team_and_due_lists_are_personal(
+    team: Team,
+) -> None:
+    # Anna and bram are in two teams; anna's trajectory lives in "noord".
+    for person in ("anna", "bram"):
+        await team.type(f"/als {person}", "/kanaal team", "/samen help")
+        await team.type("/kanaal noord", "/samen help")
+    await team.type("/als anna", "/samen traject T-0412 2026-05-25")
+    await team.wait(timedelta(days=2, hours=2))  # six months on: the evaluation is due
+    mark = len(team.printed)
+    await team.type("/prive /samen evaluatie T-0412 mdo")
+    said = team.since(mark)
+    assert "Over welk team" not in said
+    assert "De evaluatie van T-0412 staat op de agenda" in said
+    # Anna's private due list has her trajectory; bram's (no coordinator) has not.
+    mark = len(team.printed)
+    await team.type("/prive /samen evaluaties", "/als bram", "/prive /samen evaluaties")
+    said = team.since(mark)
+    assert "[alleen voor anna] Samen: Evaluaties die aan de orde zijn:" in said
+    assert "T-0412 (anna)" in said and "(noord)" in said
+    assert "[alleen voor bram] Samen: Evaluaties die aan de orde zijn" not in said
+    # In the channel, bram sees the team's list as before.
+    mark = len(team.printed)
+    await team.type("/kanaal noord", "/samen evaluaties")
+    assert "[alleen voor bram] Samen: Evaluaties die aan de orde zijn" in team.since(mark)
+    # Once he coordinates noord, his private list holds the team's trajectories too.
+    await team.type("/als anna", "/samen rol @bram coördinator", "/als bram")
+    mark = len(team.printed)
+    await team.type("/prive /samen evaluaties")
+    said = team.since(mark)
+    assert "[alleen voor bram] Samen: Evaluaties die aan de orde zijn" in said
+    assert "T-0412 (anna)" in said
