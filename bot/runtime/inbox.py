@@ -367,10 +367,10 @@ class Inbox:
         args = read.args if read.command == SAMEN else ""
         resolved = await private.resolve(self.store, self.router, row.platform, read.user, args)
         if resolved is None:
-            # A person in no team here: there is no team to answer for (a reply belongs
-            # to a team); they are told once they write in their team's group.
+            # A person in no team here yet: what Samen is, and where it starts.
             log.info("inbox row %s: private chat of a person in no team", row.id)
-            await self.store.inbox_done(row.id, self.clock.now())
+            text = say("private_no_team", "nl")
+            await self.outgoing.reply_without_team(row.platform, read.user, text, row.id)
             return
         team = resolved.team or resolved.teams[0]
         member = await self.store.get_member(team.id, read.user)

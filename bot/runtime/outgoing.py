@@ -284,6 +284,27 @@ class Outgoing:
         message = Message(MessageKind.reply, text)
         await self.replies(ctx.team, (Reply(ctx.member.user, message),), ctx.inbox.id)
 
+    async def reply_without_team(
+        self, platform: str, user: str, text: str, inbox_id: int, language: str = "nl"
+    ) -> None:
+        """Answer, in their private chat, someone who is in no team yet (a reply belongs
+        to no team then), and mark their inbox row handled, atomically."""
+        message = Message(MessageKind.reply, text)
+        row = {
+            "team_id": None,
+            "run_id": None,
+            "platform": platform,
+            "destination": f"dm:{user}",
+            "op": "send",
+            "msg_key": "",
+            "kind": message.kind.value,
+            "priority": PRIORITY[MessageKind.reply],
+            "message": message_to_json(message, user=user, language=language),
+            "idempotency_key": f"inbox:{inbox_id}:reply:0",
+        }
+        await self.store.commit_messages(outbox=[row], inbox_id=inbox_id, now=self.clock.now())
+        self.notify()
+
     async def _commit_replies(self, writes: list[Messages]) -> list[None]:
         await self.store.commit_messages_many(writes, now=self.clock.now())
         return [None] * len(writes)

@@ -199,6 +199,17 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "and reminders for you come here, in this chat; the rest happens in your team's "
         "group ({teams}). Type /samen help to see what you can do.",
     },
+    "private_no_team": {
+        "nl": "Hallo! Ik ben Samen: ik help zorgteams bij vaste werkvormen, zoals afstemmen "
+        "voor een gezamenlijk bezoek, intervisie en evaluaties. Ik ken je nog niet in een "
+        "team. Vraag je team om mij in de groep of het kanaal van het team te zetten, en "
+        "typ daar /samen help; daarna kun je mij ook hier alles vragen.\n\nHello! I am "
+        "Samen. I don't know you in a team yet: ask your team to add me to its group or "
+        "channel and type /samen help there.",
+        "en": "Hello! I am Samen: I help care teams keep their working formats. I don't "
+        "know you in a team yet: ask your team to add me to its group or channel and type "
+        "/samen help there; after that you can ask me here too.",
+    },
     "private_which_team": {
         "nl": "Over welk team gaat dit? Je zit in: {teams}. Typ het nog eens met 'in <team>' "
         "erachter, bijvoorbeeld: {example}",

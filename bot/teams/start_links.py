@@ -41,7 +41,7 @@ class StartLinks:
         if not row.destination.startswith("dm:") or make_link is None:
             return
         user = row.destination[3:]
-        team = await self.store.get_team(row.team_id)
+        team = await self.store.get_team(row.team_id) if row.team_id is not None else None
         if team is None:
             return
         now = self.clock.now()

@@ -188,3 +188,10 @@ async def test_a_trajectory_code_names_its_team_and_due_lists_are_personal(
     said = team.since(mark)
     assert "[alleen voor bram] Samen: Evaluaties die aan de orde zijn" in said
     assert "T-0412 (anna)" in said
+
+
+async def test_someone_in_no_team_gets_an_answer_in_their_private_chat(team: Team) -> None:
+    await team.type("/als zoe", "/prive /samen help")
+    assert "Samen: Hallo! Ik ben Samen" in team.said()
+    assert "Ik ken je nog niet in een team" in team.said()
+    assert team.rows("select count(*) from teams") == [(0,)]

@@ -222,3 +222,12 @@ async def test_private_replies_speak_the_teams_language(team: Group) -> None:
     said = team.texts("anna")
     assert "Hello! I am Samen." in said
     assert "I don't know that role. Did you mean 'chair'?" in said
+
+
+async def test_someone_in_no_team_who_presses_start_is_told_where_samen_starts(
+    team: Group,
+) -> None:
+    await privately(team, "cor", "/start", "/samen open")
+    said = team.texts("cor")
+    assert said.count("Ik ken je nog niet in een team") == 2
+    assert await team.runtime.store.teams() == []  # still no team, nobody enrolled
