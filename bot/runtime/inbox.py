@@ -380,6 +380,8 @@ class Inbox:
         if plain_start:
             names = ", ".join(private.team_label(t) for t in resolved.teams)
             await self.outgoing.reply(ctx, say("private_greeting", ctx.language, teams=names))
+        elif read.command == BELL:
+            await self.outgoing.reply(ctx, say("private_bell", ctx.language))
         elif read.command != SAMEN:
             typed = "/" + first_word(read.command)
             await self.outgoing.reply(ctx, say("unknown_command", ctx.language, typed=typed))

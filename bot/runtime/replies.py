@@ -210,6 +210,10 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "know you in a team yet: ask your team to add me to its group or channel and type "
         "/samen help there; after that you can ask me here too.",
     },
+    "private_bell": {
+        "nl": "De bel hoort bij een bijeenkomst: gebruik /bel in de groep van je team.",
+        "en": "The bell belongs to a meeting: use /bel in your team's group.",
+    },
     "private_which_team": {
         "nl": "Over welk team gaat dit? Je zit in: {teams}. Typ het nog eens met 'in <team>' "
         "erachter, bijvoorbeeld: {example}",

@@ -23,7 +23,9 @@ async def test_private_chat_commands_of_a_person_in_one_team(team: Team) -> None
     await team.type("/als anna", "/samen help", "/als bram", "/samen start intervisie")
     mark = len(team.printed)
     await team.type("/als bram", "/prive /samen open", "/prive /samen help", "/prive /start")
+    await team.type("/prive /bel pauze")
     said = team.since(mark)
+    assert "gebruik /bel in de groep van je team" in said
     assert "[alleen voor bram] Samen:" in said
     assert "Je openstaande vragen" in said or "geen openstaande vragen" in said
     assert "Samen helpt je team" in said  # help
