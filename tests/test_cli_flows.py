@@ -196,11 +196,34 @@ def test_graph_finds_a_flow_by_id_in_the_flows_directory(
     assert '    s0["message hallo: Welcome to the team"]' in result.output.splitlines()
 
 
-def test_graph_of_a_broken_flow_prints_its_errors_and_exits_1(flows_dir: Path) -> None:
+def test_graph_of_a_broken_flow_draws_it_marks_the_broken_steps_and_exits_1(
+    flows_dir: Path,
+) -> None:
     result = runner.invoke(app, ["flows", "graph", str(flows_dir / "kapot.yaml")])
     assert result.exit_code == 1
-    assert "flowchart" not in result.output
-    assert "duratoin" in result.output
+    assert "duratoin" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "flowchart TD"
+    # Both steps hold an error (the misspelt key, the goto to nowhere): drawn in red.
+    assert '    s0["fase een"]:::broken' not in lines  # the broken phase is a stand-in
+    assert '    s0["bericht een"]:::broken' in lines
+    assert '    s1{"keuze twee"}:::broken' in lines
+    assert any(line.startswith("    classDef broken") for line in lines)
+
+
+def test_graph_of_a_folder_draws_every_flow_as_markdown(flows_dir: Path) -> None:
+    result = runner.invoke(app, ["flows", "graph", str(flows_dir)])
+    assert result.exit_code == 1  # kapot.yaml has errors
+    assert "## welkom\n\n```mermaid\nflowchart TD\n" in result.stdout
+    assert "## kapot\n\n```mermaid\nflowchart TD\n" in result.stdout
+
+
+def test_graph_of_a_file_that_is_no_flow_says_so(tmp_path: Path) -> None:
+    (tmp_path / "leeg.yaml").write_text("- een lijst\n", encoding="utf-8")
+    result = runner.invoke(app, ["flows", "graph", str(tmp_path / "leeg.yaml")])
+    assert result.exit_code == 1
+    assert "nothing to draw" in result.stderr
+    assert "flowchart" not in result.stdout
 
 
 def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(flows_dir: Path) -> None:

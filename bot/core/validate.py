@@ -23,6 +23,7 @@ How a run moves, and so what "reachable" and "ends" mean here:
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from bot.core.address import base_language, is_variant
+from bot.core.commands import samen_words
 from bot.core.model import (
     BUILTIN_ROLES,
     DEFAULT_LANGUAGE,
@@ -42,6 +44,7 @@ from bot.core.model import (
     CadenceTrigger,
     CatalogueRef,
     CollectStep,
+    CommandTrigger,
     Condition,
     EndStep,
     EventTrigger,
@@ -74,6 +77,8 @@ __all__ = ["DESTINATIONS", "FLOW_ID", "STEP_ID", "file_stem", "stand_in_id", "va
 FLOW_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Z]{2})?$")
+# A command word is typed after `/samen start`: one word, as people type it.
+COMMAND_WORD = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 
 # Where a message can go besides a role (see `Target` in model.py).
 DESTINATIONS = frozenset({"thread", "channel", "starter"})
@@ -120,6 +125,16 @@ def validate_flow(
 def _words(items: Sequence[str]) -> str:
     quoted = [f"'{i}'" for i in items]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _nearest(word: str, ids: Sequence[str]) -> str:
+    """ "; did you mean 'x'?" for a near miss, else the ids most like `word` (at most
+    three), so that an author never has to look them up."""
+    close = suggestion(word, ids)
+    if close or not ids:
+        return close
+    ranked = difflib.get_close_matches(word, ids, n=3, cutoff=0.0)
+    return "; the steps most like it are " + _words(ranked)
 
 
 def _is_text(annotation: Any) -> bool:
@@ -205,9 +220,11 @@ class _Checker:
         self.check_flow_id()
         self.check_languages()
         self.check_triggers()
-        self.check_step_ids()
+        unique_ids = self.check_step_ids()
         self.check_targets()
-        if not self.stand_ins:
+        # With a step id written twice, every `next` and `goto` to it is ambiguous: the
+        # graph checks would report loops and unreached steps that are only echoes of it.
+        if not self.stand_ins and unique_ids:
             self.check_graph()
         self.check_roles()
         self.check_texts()
@@ -252,7 +269,9 @@ class _Checker:
     def check_triggers(self) -> None:
         for k, trigger in enumerate(self.flow.triggers):
             loc: Loc = ("triggers", k)
-            if isinstance(trigger, ScheduleTrigger):
+            if isinstance(trigger, CommandTrigger):
+                self.check_command(trigger.command, (*loc, "command"))
+            elif isinstance(trigger, ScheduleTrigger):
                 try:
                     check_cron(trigger.schedule)
                 except TimingError as error:
@@ -286,10 +305,29 @@ class _Checker:
                         "a cadence needs 'at' (e.g. [12 months]) or 'then_every' (e.g. 6 months)",
                     )
 
+    def check_command(self, word: str, loc: Loc) -> None:
+        if not COMMAND_WORD.match(word):
+            plain = re.sub(r"[^a-z0-9]+", "-", word.lower()).strip("-") or "intervisie"
+            self.error(
+                loc,
+                f"the command word '{word}' must be one word of lower-case letters, digits, "
+                f"'-' and '_' (no spaces, no '/'), as people type it after '/samen start'; "
+                f"e.g. '{plain}'",
+            )
+        elif word in samen_words():
+            self.error(
+                loc,
+                f"'{word}' is one of Samen's own words (/samen {word}), so '/samen start "
+                f"{word}' would be confused with it; choose another command word, e.g. the "
+                "flow's own name",
+            )
+
     # ----------------------------------------------------------------- steps and targets
 
-    def check_step_ids(self) -> None:
+    def check_step_ids(self) -> bool:
+        """Report bad and repeated step ids; True when every id is used once."""
         first_line: dict[str, int] = {}
+        unique = True
         # Stand-ins take part: a broken step still owns its id.
         for i, step in enumerate(self.flow.steps):
             loc: Loc = ("steps", i, "id")
@@ -300,6 +338,7 @@ class _Checker:
                     "digits, '-' and '_', e.g. 'stap-1'",
                 )
             if step.id in first_line:
+                unique = False
                 self.error(
                     loc,
                     f"step id '{step.id}' is already used on line "
@@ -307,13 +346,14 @@ class _Checker:
                 )
             else:
                 first_line[step.id] = self.source.position(loc)[0]
+        return unique
 
     def target(self, target: str, loc: Loc, what: str) -> None:
         if target in self.index:
             return
         candidates = [s for i, s in enumerate(self.ids) if s != stand_in_id(i)]
         self.error(
-            loc, f"{what}: {target}' names no step of this flow{suggestion(target, candidates)}"
+            loc, f"{what}: {target}' names no step of this flow{_nearest(target, candidates)}"
         )
 
     def check_targets(self) -> None:
@@ -615,14 +655,14 @@ class _Checker:
             if length is None or warning is None or warning.approx() < length.approx():
                 continue
             if explicit:
-                self.warning(
+                self.error(
                     where,
                     f"{name}: the warning {text} before the end is not "
                     f"shorter than the phase ({phase.duration}), so it would "
                     "ring as the phase starts; use a shorter time",
                 )
             else:
-                self.warning(
+                self.error(
                     where,
                     f"{name}: this {phase.duration} phase is not longer than "
                     f"its default warning of {text} before the end; set "
