@@ -38,6 +38,7 @@ from bot.core.events import (
     Team,
 )
 from bot.core.model import Flow
+from bot.core.run import Run
 from bot.core.simulation import Line, Simulation
 from bot.core.timing import TimingError, parse_duration
 
@@ -90,7 +91,7 @@ def run_test_file(data: Mapping[str, Any], path: str, flows: Mapping[str, Flow])
 
 
 def _run_case(
-    case: Mapping[str, Any],
+    case: Any,
     number: int,
     path: str,
     flow_id: str,
@@ -98,32 +99,104 @@ def _run_case(
     team: Team,
     start_at: datetime,
 ) -> CaseResult:
+    """One case, never raising: a mistake in the case itself, or anything the engine
+    raises while it is played, is a failed case that says its file, case and step."""
+    if not isinstance(case, Mapping):
+        return CaseResult(
+            f"case {number}",
+            False,
+            f"{path}: case {number}: a case is a mapping with `name:` and `script:`",
+        )
     name = str(case.get("name", f"case {number}"))
     sim = Simulation(flows=flows, team=team, now=start_at)
     where = f"{path}: case '{name}'"
-    start = case.get("start") or {}
-    event = None
-    if "event" in start:
-        ev = start["event"]
-        at = (start_at + _duration(ev["in"], where)) if "in" in ev else _moment(ev["at"], where)
-        event = RegisteredEvent(str(ev.get("kind", "visit")), at)
-    run = sim.start(flow_id, by=start.get("by"), event=event)
-    cursor = 0
+    here = f"{where}, start"
     try:
-        for n, step in enumerate(case.get("script") or [], 1):
+        run = sim.start(
+            flow_id, by=_starter(case, where, team), event=_event(case, where, start_at)
+        )
+        cursor = 0
+        for n, step in enumerate(_script(case, where), 1):
             here = f"{where}, script step {n}"
-            cursor = _play(sim, run.id, step, here, cursor, team)
+            cursor = _play(sim, run, step, here, cursor, team)
     except _Failure as failure:
         return CaseResult(name, False, str(failure), sim.transcript)
+    except FlowTestError as error:
+        return CaseResult(name, False, str(error), sim.transcript)
+    except Exception as error:  # an author's test must end in a report, never a traceback
+        report = f"{here}: Samen could not play this step ({type(error).__name__}: {error})"
+        return CaseResult(name, False, report, sim.transcript)
     return CaseResult(name, True, "", sim.transcript)
 
 
-def _play(
-    sim: Simulation, run_id: str, step: Mapping[str, Any], here: str, cursor: int, team: Team
-) -> int:
+def _starter(case: Mapping[str, Any], where: str, team: Team) -> str | None:
+    start = case.get("start") or {}
+    if not isinstance(start, Mapping):
+        raise FlowTestError(f"{where}: `start` is a mapping, e.g. `start: {{by: anna}}`")
+    by = start.get("by")
+    if by is not None and str(by) not in {m.id for m in team.members}:
+        raise FlowTestError(f"{where}: start: '{by}' is not in the test team")
+    return None if by is None else str(by)
+
+
+def _event(case: Mapping[str, Any], where: str, start_at: datetime) -> RegisteredEvent | None:
+    start = case.get("start") or {}
+    ev = start.get("event")
+    if ev is None:
+        return None
+    if not isinstance(ev, Mapping) or ("in" not in ev and "at" not in ev):
+        raise FlowTestError(
+            f"{where}: start: event needs `in:` (e.g. 2d) or `at:` (a moment), "
+            "e.g. `event: {kind: visit, in: 2d}`"
+        )
+    at = (start_at + _duration(ev["in"], where)) if "in" in ev else _moment(ev["at"], where)
+    return RegisteredEvent(str(ev.get("kind", "visit")), at)
+
+
+def _script(case: Mapping[str, Any], where: str) -> list[Any]:
+    script = case.get("script") or []
+    if not isinstance(script, list):
+        raise FlowTestError(f"{where}: `script` is a list of steps, e.g. `- advance: 5m`")
+    return script
+
+
+# Every kind of script step, in the order docs/flow-tests.md explains them.
+SCRIPT_STEPS: tuple[str, ...] = (
+    "advance",
+    "bel",
+    "answer",
+    "skip",
+    "not_applicable",
+    "absent",
+    "expect",
+    "expect_nothing",
+    "expect_not_said",
+    "expect_run",
+    "expect_started",
+)
+# What one line of `expect` may test.
+EXPECT_KEYS: tuple[str, ...] = ("to", "kind", "says", "lacks", "edit")
+# What else a test file and a case may say (beside `as:` and `in:` on a script step).
+FILE_KEYS: tuple[str, ...] = ("flow", "start_at", "team", "cases")
+TEAM_KEYS: tuple[str, ...] = ("members", "language", "address", "timezone")
+MEMBER_KEYS: tuple[str, ...] = ("id", "name", "roles", "absent")
+CASE_KEYS: tuple[str, ...] = ("name", "start", "script")
+START_KEYS: tuple[str, ...] = ("by", "event")
+
+# The script steps that act on a run (the others look at what happened).
+_ACTS = frozenset({"bel", "answer", "skip", "not_applicable", "absent"})
+
+
+def _play(sim: Simulation, started: Run, step: Any, here: str, cursor: int, team: Team) -> int:
     if not isinstance(step, Mapping):
         raise FlowTestError(f"{here}: each script step is a mapping, e.g. `- advance: 5m`")
-    target = _target_run(sim, run_id, step)
+    target = _target_run(sim, started.id, step)
+    if _ACTS & set(step) and target not in sim.runs:
+        conversation = _conversation(sim.transcript, team) or "    (nothing was said)"
+        raise _Failure(
+            f"{here}: the run was not started (status {started.status.value}), so this step "
+            f"cannot be played; Samen said:\n{conversation}"
+        )
     if "advance" in step:
         sim.advance(_duration(step["advance"], here))
     elif "bel" in step:
@@ -167,7 +240,11 @@ def _play(
                 )
     elif "expect_run" in step:
         want = step["expect_run"]
-        run = sim.runs[target]
+        if not isinstance(want, Mapping):
+            raise FlowTestError(f"{here}: `expect_run` takes e.g. {{step: stap-2, status: active}}")
+        run = sim.runs.get(target, started if target == started.id else None)
+        if run is None:
+            raise _Failure(f"{here}: there is no run to look at")
         for key, expected in want.items():
             actual = getattr(run, key, None)
             actual = getattr(actual, "value", actual)
@@ -184,9 +261,7 @@ def _play(
             )
     else:
         raise FlowTestError(
-            f"{here}: unknown script step {sorted(step)}; use advance, bel, answer, skip, "
-            "not_applicable, absent, expect, expect_nothing, expect_not_said, expect_run "
-            "or expect_started"
+            f"{here}: unknown script step {sorted(map(str, step))}; use " + ", ".join(SCRIPT_STEPS)
         )
     return cursor
 

@@ -41,6 +41,7 @@ from bot.core.model import (
 from bot.core.render import (
     form_lines,
     question_view,
+    step_excluded,
     step_questions,
     step_roles,
     text,
@@ -139,7 +140,10 @@ class FormSteps(Draft):
             else:
                 self.edit_form(step, taken.member.id)
         elif isinstance(step, PhaseStep):
-            self.edit_form(step, taken.member.id)
+            if step.phase.end_when_answered and self.everyone_answered(step):
+                self.end_phase_answered(step)
+            else:
+                self.edit_form(step, taken.member.id)
         elif isinstance(step, RoundStep):
             self.post_round_answer(step, taken.member, taken.question)
             self.next_turn(step)
@@ -222,7 +226,8 @@ class FormSteps(Draft):
             return
         if not isinstance(step, CollectStep | PhaseStep) or not step_questions(step):
             return
-        if member.id not in {m.id for m in self.holders(step_roles(self.flow, step))}:
+        asked = self.holders(step_roles(self.flow, step), step_excluded(step))
+        if member.id not in {m.id for m in asked}:
             return
         ids = (*state.recipients, member.id)
         self.state = evolve(state, {"recipients": ids})
@@ -248,7 +253,7 @@ class FormSteps(Draft):
     # ------------------------------------------------------------------ ask
 
     def ask(self, step: AskStep) -> str | Waiting | None:
-        people = [m for m in self.people(step.ask.to) if not m.absent]
+        people = [m for m in self.people(step.ask.to, step.ask.except_) if not m.absent]
         if not people:
             self.note(f"{step.id}: nobody to ask")
             self.asked = {**self.asked, step.id: ()}
@@ -267,7 +272,9 @@ class FormSteps(Draft):
     def collect(self, step: CollectStep) -> str | Waiting | None:
         assert self.state is not None
         body = step.collect
-        people = [m for m in self.holders(body.to or self.flow.participants) if not m.absent]
+        people = [
+            m for m in self.holders(body.to or self.flow.participants, body.except_) if not m.absent
+        ]
         closes_at = self.moment(body.deadline, "deadline")
         self.state = evolve(self.state, {"closes_at": closes_at})
         if not people:

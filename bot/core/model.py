@@ -81,6 +81,11 @@ class Question(_Model):
     not_applicable: bool = Field(default=False, description="Offer 'n.v.t.' as an answer.")
     visibility: Visibility = Visibility.team
     anonymous: bool = Field(default=False, description="Never show who gave the answer.")
+    gives_role: str | None = Field(
+        default=None,
+        description="People question: the people chosen hold this role for the rest of the "
+        "run (e.g. presenter), usable in every `to:` and `except:`.",
+    )
 
 
 # --------------------------------------------------------------------------- destinations
@@ -103,6 +108,11 @@ class _StepBase(_Model):
 
 class SayBody(_Model):
     to: Target = "thread"
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
     text: Text
 
 
@@ -112,6 +122,11 @@ class SayStep(_StepBase):
 
 class AskBody(_Model):
     to: Target = "starter"
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
     question: Question
     timeout: str | None = Field(
         default=None, description="Go on without an answer after this long (e.g. 1d)."
@@ -125,6 +140,11 @@ class AskStep(_StepBase):
 class CollectBody(_Model):
     to: tuple[str, ...] = Field(
         default=(), description="Roles asked; default: the flow's participants."
+    )
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
     )
     intro: Text | None = None
     questions: tuple[Question, ...]
@@ -160,7 +180,22 @@ class PhaseBody(_Model):
     )
     advance: Advance = Advance.auto
     questions: tuple[Question, ...] = Field(
-        default=(), description="Asked of every participant while the phase runs."
+        default=(),
+        description="Asked privately while the phase runs; the phase's clock (bell, "
+        "warnings, pause, +N) is their deadline.",
+    )
+    to: tuple[str, ...] = Field(
+        default=(), description="Roles asked the questions; default: the flow's participants."
+    )
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
+    end_when_answered: bool = Field(
+        default=False,
+        description="End the phase as soon as everyone asked has answered every required "
+        "question (default: it runs its full time).",
     )
     agenda: Agenda | None = Field(
         default=None,
@@ -175,6 +210,11 @@ class PhaseStep(_StepBase):
 
 class RoundBody(_Model):
     to: tuple[str, ...] = ()
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
     question: Question
     turn: str | None = Field(default=None, description="Time per person before moving on.")
 

@@ -52,7 +52,6 @@ from bot.core.model import (
     PhaseStep,
     Question,
     RoundStep,
-    SayStep,
     ScheduleTrigger,
     StartFlowBody,
     StartFlowStep,
@@ -62,6 +61,8 @@ from bot.core.model import (
     step_kind_of,
 )
 from bot.core.problems import Loc, Problem, SourceMap, suggestion
+from bot.core.render import step_questions as render_questions
+from bot.core.templates import template_problems
 from bot.core.timing import (
     Duration,
     Offset,
@@ -71,6 +72,7 @@ from bot.core.timing import (
     parse_duration,
     parse_offset,
 )
+from bot.core.validate_questions import QuestionChecks
 
 __all__ = ["DESTINATIONS", "FLOW_ID", "STEP_ID", "file_stem", "stand_in_id", "validate_flow"]
 
@@ -82,9 +84,6 @@ COMMAND_WORD = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 
 # Where a message can go besides a role (see `Target` in model.py).
 DESTINATIONS = frozenset({"thread", "channel", "starter"})
-
-# A scale without bounds runs from 1 to 5 (as the engine reads answers).
-_DEFAULT_SCALE = (1, 5)
 
 # The words a yes/no answer compares equal to (as the engine reads answers).
 _YES_NO_WORDS = frozenset({"yes", "no", "ja", "nee", "y", "n", "j", "true", "false"})
@@ -125,6 +124,14 @@ def validate_flow(
 def _words(items: Sequence[str]) -> str:
     quoted = [f"'{i}'" for i in items]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def question_loc(step: Step, k: int) -> Loc:
+    """Where the k-th question of a step is, below the step."""
+    kind = step_kind_of(step) or ""
+    if isinstance(step, AskStep | RoundStep):
+        return (kind, "question")
+    return (kind, "questions", k)
 
 
 def _nearest(word: str, ids: Sequence[str]) -> str:
@@ -176,12 +183,11 @@ def _texts(value: BaseModel, loc: Loc) -> Iterator[tuple[Loc, Any]]:
                     yield from _texts(part, (*here, k))
 
 
-class _Checker:
+class _Checker(QuestionChecks):
     def __init__(self, flow: Flow, source: SourceMap, stand_ins: frozenset[int]) -> None:
         self.flow = flow
-        self.source = source
+        super().__init__(source)
         self.stand_ins = stand_ins
-        self.problems: list[Problem] = []
         self.ids = [s.id for s in flow.steps]
         self.index: dict[str, int] = {}
         for i, step_id in enumerate(self.ids):
@@ -192,12 +198,6 @@ class _Checker:
         self.answers = self._answer_refs()
 
     # ----------------------------------------------------------------- helpers
-
-    def error(self, loc: Loc, message: str, *, key: bool = False) -> None:
-        self.problems.append(self.source.error(loc, message, key=key))
-
-    def warning(self, loc: Loc, message: str, *, key: bool = False) -> None:
-        self.problems.append(self.source.warning(loc, message, key=key))
 
     def named(self, i: int) -> str:
         return f"step '{self.ids[i]}'"
@@ -524,19 +524,79 @@ class _Checker:
             for name in sorted(permissions.model_fields_set):
                 for k, role in enumerate(getattr(permissions, name)):
                     self.role(role, ("permissions", name, k))
-        for _, step, loc in self.steps():
-            if isinstance(step, SayStep):
-                self.role(step.say.to, (*loc, "say", "to"), destination=True)
-            elif isinstance(step, AskStep):
-                self.role(step.ask.to, (*loc, "ask", "to"), destination=True)
-            elif isinstance(step, SummaryStep):
-                self.role(step.summary.to, (*loc, "summary", "to"), destination=True)
-            elif isinstance(step, CollectStep):
-                for k, role in enumerate(step.collect.to):
-                    self.role(role, (*loc, "collect", "to", k))
-            elif isinstance(step, RoundStep):
-                for k, role in enumerate(step.round.to):
-                    self.role(role, (*loc, "round", "to", k))
+        givers = self.role_givers()
+        for i, step, loc in self.steps():
+            kind = step_kind_of(step) or ""
+            body = getattr(step, kind, None)
+            to = getattr(body, "to", None)
+            if isinstance(to, str):
+                self.role(to, (*loc, kind, "to"), destination=True)
+                included: tuple[str, ...] = (to,) if to not in DESTINATIONS else ()
+                if to in ("thread", "channel") and tuple(getattr(body, "except_", ())):
+                    self.error(
+                        (*loc, kind, "except"),
+                        f"{self.named(i)}: 'except' leaves people out of a message to them "
+                        f"in person; a message to the {to} is seen by all. Write e.g. "
+                        "'to: member' with 'except: [presenter]' for a private message to "
+                        "everyone else",
+                    )
+            elif isinstance(to, tuple):
+                for k, role in enumerate(to):
+                    self.role(role, (*loc, kind, "to", k))
+                included = to or self.flow.participants
+            else:
+                continue
+            excluded = getattr(body, "except_", ())
+            for k, role in enumerate(excluded):
+                self.role(role, (*loc, kind, "except", k))
+            if included and excluded and ("member" in excluded or set(included) <= set(excluded)):
+                self.error(
+                    (*loc, kind, "except"),
+                    f"{self.named(i)}: 'except' leaves out everyone 'to' names, so this step "
+                    "can never reach anyone; leave out fewer roles",
+                )
+            for role in sorted({*included, *excluded} & givers.keys()):
+                if not any(i in self.after.get(g, set()) for g in givers[role]):
+                    where = ", ".join(f"'{self.ids[g]}'" for g in givers[role])
+                    self.warning(
+                        (*loc, kind, "except" if role in excluded else "to"),
+                        f"{self.named(i)}: the role '{role}' is given in this run by "
+                        f"{where}, which does not come before this step, so only those the "
+                        "team gave the role count here; move the question earlier",
+                    )
+        for i, step, loc in self.steps():
+            for k, question in enumerate(render_questions(step)):
+                if question.gives_role is None:
+                    continue
+                here = (*loc, *question_loc(step, k), "gives_role")
+                if question.type != AnswerType.people:
+                    self.error(
+                        here,
+                        f"{self.named(i)}, question '{question.id}': only a people question "
+                        f"can give a role, and this one is {question.type.value}",
+                    )
+                self.role(question.gives_role, here)
+
+    def role_givers(self) -> dict[str, list[int]]:
+        """Role -> the steps whose people question gives it for the run; also fills
+        `self.after` (the steps each of those can lead to)."""
+        givers: dict[str, list[int]] = {}
+        for i, step, _ in self.steps():
+            for question in render_questions(step):
+                if question.gives_role is not None:
+                    givers.setdefault(question.gives_role, []).append(i)
+        self.after: dict[int, set[int]] = {}
+        for g in {g for found in givers.values() for g in found}:
+            seen: set[int] = set()
+            todo = [g]
+            while todo:
+                for target, _ in self.successors(todo.pop()):
+                    j = self.index.get(target) if target is not None else None
+                    if j is not None and j not in seen:
+                        seen.add(j)
+                        todo.append(j)
+            self.after[g] = seen
+        return givers
 
     def check_texts(self) -> None:
         languages = self.flow.languages
@@ -617,6 +677,8 @@ class _Checker:
                 )
         elif isinstance(step, WaitStep):
             self.check_wait(step, body, name)
+        elif isinstance(step, SummaryStep):
+            self.check_template(step, body, name)
 
     def check_collect(self, step: CollectStep, body: Loc, name: str) -> None:
         collect = step.collect
@@ -628,6 +690,13 @@ class _Checker:
             deadline = None
         if isinstance(deadline, Offset):
             self.event_offset(deadline, (*body, "deadline"), f"{name}: the deadline")
+            self.deadline_after_start(deadline, (*body, "deadline"), name)
+        elif isinstance(deadline, Duration) and deadline.amount <= 0:
+            self.warning(
+                (*body, "deadline"),
+                f"{name}: a deadline of {collect.deadline} closes the collection as it opens, "
+                "before anyone had the chance to answer; give people time, e.g. 1d",
+            )
         for k, text in enumerate(collect.reminders):
             reminder = self.duration(text, (*body, "reminders", k), f"{name}: reminder")
             if (
@@ -669,6 +738,38 @@ class _Checker:
                     "shorter warnings, e.g. 'warnings: [1m]'",
                 )
         self.check_questions(phase.questions, (*body, "questions"), name)
+        if phase.end_when_answered and not any(not q.optional for q in phase.questions):
+            self.warning(
+                (*body, "end_when_answered"),
+                f"{name}: 'end_when_answered' needs a required question to wait for; "
+                "without one the phase would end at the first answer or never: add a "
+                "required question or remove it",
+                key=True,
+            )
+
+    def check_template(self, step: SummaryStep, body: Loc, name: str) -> None:
+        """A summary template must parse, and use only the variables it is given (and
+        their parts), in every language: checked by rendering it with an example."""
+        template = step.summary.template
+        if template is None or isinstance(template, CatalogueRef):
+            return
+        texts = {DEFAULT_LANGUAGE: template} if isinstance(template, str) else dict(template)
+        for language, source in texts.items():
+            loc: Loc = (
+                (*body, "template")
+                if isinstance(template, str)
+                else (
+                    *body,
+                    "template",
+                    language,
+                )
+            )
+            for line, column, message in template_problems(source):
+                self.error(
+                    loc,
+                    f"{name}: template ({language}): {message}",
+                    at=self.source.text_position(loc, line, column),
+                )
 
     def check_wait(self, step: WaitStep, body: Loc, name: str) -> None:
         wait = step.wait
@@ -688,6 +789,27 @@ class _Checker:
             else:
                 self.event_offset(offset, (*body, "until"), f"{name}: the wait")
 
+    def deadline_after_start(self, deadline: Offset, loc: Loc, name: str) -> None:
+        """A deadline before the event must come after the flow starts for that event."""
+        if deadline.anchor != "event" or deadline.direction != "before":
+            return
+        for trigger in self.flow.triggers:
+            if not isinstance(trigger, EventTrigger) or trigger.before is None:
+                continue
+            try:
+                start = parse_duration(trigger.before)
+            except TimingError:
+                continue  # reported at the trigger
+            if deadline.duration.approx() >= start.approx():
+                self.warning(
+                    loc,
+                    f"{name}: the deadline ({deadline.duration.amount} "
+                    f"{deadline.duration.unit} before the event) is not after the moment "
+                    f"this flow starts ({trigger.before} before the event), so the "
+                    "collection closes before anyone had the chance to answer; start the "
+                    "flow earlier or set a later deadline",
+                )
+
     def event_offset(self, offset: Offset, loc: Loc, what: str) -> None:
         if offset.anchor == "event" and not self.has_event_trigger:
             self.warning(
@@ -697,80 +819,6 @@ class _Checker:
                 "from; add one (e.g. '- {event: visit, before: 1d}') or use a "
                 "duration such as 3d",
             )
-
-    # ----------------------------------------------------------------- questions
-
-    def check_questions(self, questions: Sequence[Question], loc: Loc, name: str) -> None:
-        first_line: dict[str, int] = {}
-        for k, question in enumerate(questions):
-            here: Loc = (*loc, k)
-            if question.id in first_line:
-                self.error(
-                    (*here, "id"),
-                    f"{name}: question id '{question.id}' is already "
-                    f"used on line {first_line[question.id]}; give "
-                    "each question in a step its own id",
-                )
-            else:
-                first_line[question.id] = self.source.position((*here, "id"))[0]
-            self.check_question(question, here, name)
-
-    def check_question(self, q: Question, loc: Loc, name: str) -> None:
-        who = f"{name}, question '{q.id}'"
-        if q.type in (AnswerType.choice, AnswerType.multi):
-            if len(q.options) < 2:
-                self.error(
-                    (*loc, "options"),
-                    f"{who}: a {q.type.value} question needs at "
-                    "least two options; add them under 'options:'",
-                    key=True,
-                )
-            first_line: dict[str, int] = {}
-            for k, option in enumerate(q.options):
-                where: Loc = (*loc, "options", k, "id")
-                if option.id in first_line:
-                    self.error(
-                        where,
-                        f"{who}: option id '{option.id}' is already used on "
-                        f"line {first_line[option.id]}; give each option its "
-                        "own id",
-                    )
-                else:
-                    first_line[option.id] = self.source.position(where)[0]
-        elif q.options:
-            self.warning(
-                (*loc, "options"),
-                f"{who}: options are only used by choice and multi "
-                f"questions, and this one is {q.type.value}",
-            )
-        if q.type == AnswerType.scale:
-            low = q.min if q.min is not None else _DEFAULT_SCALE[0]
-            high = q.max if q.max is not None else _DEFAULT_SCALE[1]
-            if low >= high:
-                where = (*loc, "max") if q.max is not None else (*loc, "min")
-                self.error(
-                    where, f"{who}: the scale runs from {low} to {high}; min must be lower than max"
-                )
-            else:
-                for value in q.labels:
-                    if not low <= value <= high:
-                        self.error(
-                            (*loc, "labels", value),
-                            f"{who}: label {value} is outside the scale ({low} to {high})",
-                            key=True,
-                        )
-        elif q.labels:
-            self.warning(
-                (*loc, "labels"),
-                f"{who}: labels are only used by scale questions, and this one is {q.type.value}",
-            )
-        if (
-            q.type == AnswerType.number
-            and q.min is not None
-            and q.max is not None
-            and (q.min > q.max)
-        ):
-            self.error((*loc, "max"), f"{who}: max ({q.max}) is lower than min ({q.min})")
 
     # ----------------------------------------------------------------- branches
 

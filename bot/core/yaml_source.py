@@ -51,9 +51,9 @@ class FlowYamlLoader(yaml.SafeLoader):
         # (id of the parent node, index or id of the key node) -> where the alias is.
         self.alias_marks: dict[tuple[int, object], Position] = {}
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if parent is not None and self.check_event(AliasEvent):
-            mark = self.peek_event().start_mark
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             where = id(index) if isinstance(index, Node) else index
             self.alias_marks[(id(parent), where)] = (mark.line + 1, mark.column + 1)
         return super().compose_node(parent, index)
