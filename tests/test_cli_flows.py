@@ -245,3 +245,128 @@ def test_a_time_out_naming_a_flow_that_does_not_exist_is_an_error(flows_dir: Pat
     assert len(messages) == 1
     assert ":4:11: error: time_out: there is no flow 'time-uit'" in messages[0]
     assert "welkom" not in found.flows
+
+
+# --------------------------------------------------------------------------- the library in play
+
+OUTSIDE = """\
+id: eigen-intervisie
+title: {nl: Eigen intervisie, en: Own intervision}
+languages: [nl, en]
+roles: [chair]
+time_out: time-out
+triggers:
+  - command: eigen-intervisie
+steps:
+  - id: hallo
+    say: {text: {nl: Welkom, en: Welcome}}
+  - id: daarna
+    start_flow: reflectie-na-intervisie
+"""
+
+OUTSIDE_TEST = """\
+flow: eigen-intervisie
+team:
+  members:
+    - {id: anna, roles: [chair]}
+    - {id: bram}
+cases:
+  - name: welkom
+    start: {by: anna}
+    script:
+      - expect:
+          - {to: thread, kind: say, says: Welkom}
+      - expect_started: reflectie-na-intervisie
+"""
+
+
+@pytest.fixture
+def own_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "eigen"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "eigen-intervisie.yaml").write_text(OUTSIDE, encoding="utf-8")
+    (folder / "tests" / "eigen-intervisie.test.yaml").write_text(OUTSIDE_TEST, encoding="utf-8")
+    return folder
+
+
+def test_an_outside_flow_may_start_shipped_flows_without_naming_the_library(own_dir: Path) -> None:
+    result = runner.invoke(app, ["flows", "check", str(own_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "1 flow checked: 0 errors, 0 warnings"
+
+
+def test_check_and_test_read_samen_flows_dir(
+    own_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SAMEN_FLOWS_DIR", str(own_dir))
+    monkeypatch.chdir(tmp_path)
+    checked = runner.invoke(app, ["flows", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.splitlines()[-1] == "1 flow checked: 0 errors, 0 warnings"
+    tested = runner.invoke(app, ["flows", "test"])
+    assert tested.exit_code == 0, tested.output
+    assert tested.output.splitlines()[-1] == "1 passed, 0 failed"
+    drawn = runner.invoke(app, ["flows", "graph", "eigen-intervisie"])
+    assert drawn.exit_code == 0, drawn.output
+    assert drawn.stdout.startswith("flowchart TD")
+
+
+def test_check_strict_fails_on_a_warning(tmp_path: Path) -> None:
+    flow = tmp_path / "welkom.yaml"
+    flow.write_text(GOOD.replace("      - otherwise: klaar\n", ""), encoding="utf-8")
+    result = runner.invoke(app, ["flows", "check", "--strict", str(flow)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "1 flow checked: 0 errors, 1 warning (--strict: warnings count as errors)"
+    )
+
+
+def test_test_given_a_flow_file_says_so_and_still_ends_with_the_totals(own_dir: Path) -> None:
+    result = runner.invoke(app, ["flows", "test", str(own_dir / "eigen-intervisie.yaml")])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "this is a flow, not a flow test; its tests are in" in lines[0]
+    assert "missing `flow:`" not in result.output
+    assert lines[-1] == "0 passed, 1 failed"
+
+
+REFUSED = """\
+flow: intervisie-complexe-casuistiek
+team:
+  members:
+    - {id: anna, roles: [chair]}
+    - {id: bram}
+cases:
+  - name: bram mag niet starten
+    start: {by: bram}
+    script:
+      - expect_run: {status: refused}
+  - name: daarna iets verwachten van de run
+    start: {by: bram}
+    script:
+      - expect_run: {step: uitnodiging}
+      - {as: bram, answer: voorbereiding.hulpvraag, value: x}
+  - name: een kapotte stap
+    script:
+      - {as: niemand, answer: a.b}
+  - name: goed
+    start: {by: anna}
+    script:
+      - expect_run: {status: active}
+"""
+
+
+def test_a_refused_start_and_broken_cases_are_failed_cases_never_a_traceback(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tests" / "x.test.yaml"
+    path.parent.mkdir()
+    path.write_text(REFUSED, encoding="utf-8")
+    result = runner.invoke(app, ["flows", "test", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == "2 passed, 2 failed"
+    assert "✓ intervisie-complexe-casuistiek: bram mag niet starten" in lines
+    assert any("case 'daarna iets verwachten van de run', script step 1" in ln for ln in lines)
+    assert any("case 'een kapotte stap', script step 1: 'niemand'" in ln for ln in lines)
