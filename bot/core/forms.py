@@ -47,6 +47,7 @@ from bot.core.render import (
     text,
     when,
     with_answer,
+    with_options_from,
 )
 from bot.core.run import Answer, MemberState, Run, evolve, given_answer
 from bot.core.timing import subtract
@@ -92,6 +93,7 @@ def check_answer(flow: Flow, run: Run, event: Answered, now: datetime) -> Outcom
     question = index.questions.get((step.id, event.question))
     if question is None:
         return reply(run, event.member, "reply.not_open")
+    question = with_options_from(flow, question, run.answers, run.members)
     if isinstance(step, RoundStep):
         turn = state.order[state.index] if state.index < len(state.order) else None
         if member.id != turn:
@@ -169,6 +171,9 @@ class FormSteps(Draft):
 
     def blank_form(self, step: Step, closed: bool) -> BlankForm:
         """The form of the current step before anyone answered, drawn once per flow."""
+        if any(q.options_from for q in step_questions(step)):
+            # Its options are this run's answers: drawn for this run, never shared.
+            return self.draw_blank_form(step, closed)
         key = (self.tag, self.language, self.address, closed)
         forms = self.index.forms
         blank = forms.get(key)
@@ -179,7 +184,10 @@ class FormSteps(Draft):
         return blank
 
     def draw_blank_form(self, step: Step, closed: bool) -> BlankForm:
-        questions = step_questions(step)
+        questions = tuple(
+            with_options_from(self.flow, q, self.answers, self.members)
+            for q in step_questions(step)
+        )
         lead = None
         if isinstance(step, PhaseStep):
             lead = text(step.phase.title, self.language)

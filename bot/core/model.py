@@ -81,6 +81,12 @@ class Question(_Model):
     not_applicable: bool = Field(default=False, description="Offer 'n.v.t.' as an answer.")
     visibility: Visibility = Visibility.team
     anonymous: bool = Field(default=False, description="Never show who gave the answer.")
+    options_from: str | None = Field(
+        default=None,
+        description="Choice or multi: the options are the answers given so far in this run "
+        "to this earlier text question ('step.question'), each with who gave it unless "
+        "that question is anonymous.",
+    )
     gives_role: str | None = Field(
         default=None,
         description="People question: the people chosen hold this role for the rest of the "

@@ -27,6 +27,7 @@ from bot.core.model import (
     CatalogueRef,
     CollectStep,
     Flow,
+    Option,
     PhaseStep,
     Question,
     RoundStep,
@@ -118,6 +119,43 @@ def step_questions(step: Step) -> tuple[Question, ...]:
     if isinstance(step, RoundStep):
         return (step.round.question,)
     return ()
+
+
+def with_options_from(
+    flow: Flow,
+    question: Question,
+    answers: Mapping[str, Mapping[str, Mapping[str, Answer]]],
+    members: Sequence[MemberState],
+) -> Question:
+    """`question` with its options, when they come from the answers to an earlier
+    question (`options_from`): one per answer given so far, in roster order, labelled
+    with the answer and who gave it (by value only, in text order, when that question is
+    anonymous). A question with fixed options is returned as it is."""
+    if question.options_from is None:
+        return question
+    step_id, _, question_id = question.options_from.partition(".")
+    source = next(
+        (
+            q
+            for s in flow.steps
+            if s.id == step_id
+            for q in step_questions(s)
+            if q.id == question_id
+        ),
+        None,
+    )
+    given = answers.get(step_id, {}).get(question_id, {})
+    found = [
+        (m, str(a.value))
+        for m in members
+        if (a := given.get(m.id)) is not None and a.kind == _GIVEN and a.value not in (None, "")
+    ]
+    if source is not None and source.anonymous:
+        labels = sorted(value for _, value in found)
+        options = tuple(Option(id=f"{n}", text=label) for n, label in enumerate(labels, 1))
+    else:
+        options = tuple(Option(id=m.id, text=f"{value} ({m.name})") for m, value in found)
+    return question.model_copy(update={"options": options})
 
 
 def option_label(question: Question, option_id: str, language: str) -> str:
@@ -449,6 +487,7 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
     for step in steps:
         stored = run.answers.get(step.id, {})
         for q in step_questions(step):
+            q = with_options_from(flow, q, run.answers, run.members)
             questions.append(_question_entry(q, stored.get(q.id, {}), run, seen_by, language))
         required = [q.id for q in step_questions(step) if not q.optional]
         asked = set(run.asked.get(step.id, ()))

@@ -23,10 +23,9 @@ How a run moves, and so what "reachable" and "ends" mean here:
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -57,6 +56,7 @@ from bot.core.model import (
     StartFlowStep,
     Step,
     SummaryStep,
+    Visibility,
     WaitStep,
     step_kind_of,
 )
@@ -72,7 +72,7 @@ from bot.core.timing import (
     parse_duration,
     parse_offset,
 )
-from bot.core.validate_questions import QuestionChecks
+from bot.core.validate_questions import QuestionChecks, nearest_ids, question_loc, words
 
 __all__ = ["DESTINATIONS", "FLOW_ID", "STEP_ID", "file_stem", "stand_in_id", "validate_flow"]
 
@@ -119,29 +119,6 @@ def validate_flow(
     checker = _Checker(flow, source, stand_ins)
     checker.run()
     return checker.problems
-
-
-def _words(items: Sequence[str]) -> str:
-    quoted = [f"'{i}'" for i in items]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-def question_loc(step: Step, k: int) -> Loc:
-    """Where the k-th question of a step is, below the step."""
-    kind = step_kind_of(step) or ""
-    if isinstance(step, AskStep | RoundStep):
-        return (kind, "question")
-    return (kind, "questions", k)
-
-
-def _nearest(word: str, ids: Sequence[str]) -> str:
-    """ "; did you mean 'x'?" for a near miss, else the ids most like `word` (at most
-    three), so that an author never has to look them up."""
-    close = suggestion(word, ids)
-    if close or not ids:
-        return close
-    ranked = difflib.get_close_matches(word, ids, n=3, cutoff=0.0)
-    return "; the steps most like it are " + _words(ranked)
 
 
 def _is_text(annotation: Any) -> bool:
@@ -227,6 +204,7 @@ class _Checker(QuestionChecks):
         if not self.stand_ins and unique_ids:
             self.check_graph()
         self.check_roles()
+        self.check_options_from()
         self.check_texts()
         for i, step, loc in self.steps():
             self.check_step(i, step, loc)
@@ -353,7 +331,7 @@ class _Checker(QuestionChecks):
             return
         candidates = [s for i, s in enumerate(self.ids) if s != stand_in_id(i)]
         self.error(
-            loc, f"{what}: {target}' names no step of this flow{_nearest(target, candidates)}"
+            loc, f"{what}: {target}' names no step of this flow{nearest_ids(target, candidates)}"
         )
 
     def check_targets(self) -> None:
@@ -493,7 +471,7 @@ class _Checker(QuestionChecks):
         if len(names) == 1:
             what = f"step '{names[0]}' comes back to itself forever"
         else:
-            what = f"steps {_words(names)} go round in a loop that never ends"
+            what = f"steps {words(names)} go round in a loop that never ends"
         self.error(
             where,
             f"{what}: no way out of it reaches an 'end' step or the end of the "
@@ -577,6 +555,57 @@ class _Checker(QuestionChecks):
                     )
                 self.role(question.gives_role, here)
 
+    def check_options_from(self) -> None:
+        """`options_from` names an earlier text question whose answers the team may see."""
+        for i, step, loc in self.steps():
+            for k, question in enumerate(render_questions(step)):
+                ref = question.options_from
+                if ref is None:
+                    continue
+                here = (*loc, *question_loc(step, k), "options_from")
+                source = self.answers.get(ref)
+                texts = [r for r, q in self.answers.items() if q.type == AnswerType.text]
+                if source is None or "." not in ref:
+                    self.error(
+                        here,
+                        f"{self.named(i)}: '{ref}' is not a question of this flow"
+                        + (suggestion(ref, texts) or "; write 'step.question'"),
+                    )
+                    continue
+                name = f"{self.named(i)}, question '{question.id}'"
+                if source.type != AnswerType.text:
+                    self.error(
+                        here,
+                        f"{name}: options come from the answers to a text question, "
+                        f"and '{ref}' is {source.type.value}",
+                    )
+                elif source.visibility != Visibility.team:
+                    self.error(
+                        here,
+                        f"{name}: the answers to '{ref}' are {source.visibility.value}, and "
+                        "as options they would be shown to whoever answers this question; "
+                        "give that question 'visibility: team'",
+                    )
+                giver = self.index.get(ref.split(".")[0])
+                if giver is not None and i not in self.reachable_from(giver):
+                    self.error(
+                        here,
+                        f"{name}: '{ref}' is not asked before this step, so there would be "
+                        "no options; ask it earlier",
+                    )
+
+    def reachable_from(self, start: int) -> set[int]:
+        """The steps a run can reach after step `start`."""
+        seen: set[int] = set()
+        todo = [start]
+        while todo:
+            for target, _ in self.successors(todo.pop()):
+                j = self.index.get(target) if target is not None else None
+                if j is not None and j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        return seen
+
     def role_givers(self) -> dict[str, list[int]]:
         """Role -> the steps whose people question gives it for the run; also fills
         `self.after` (the steps each of those can lead to)."""
@@ -585,17 +614,7 @@ class _Checker(QuestionChecks):
             for question in render_questions(step):
                 if question.gives_role is not None:
                     givers.setdefault(question.gives_role, []).append(i)
-        self.after: dict[int, set[int]] = {}
-        for g in {g for found in givers.values() for g in found}:
-            seen: set[int] = set()
-            todo = [g]
-            while todo:
-                for target, _ in self.successors(todo.pop()):
-                    j = self.index.get(target) if target is not None else None
-                    if j is not None and j not in seen:
-                        seen.add(j)
-                        todo.append(j)
-            self.after[g] = seen
+        self.after = {g: self.reachable_from(g) for found in givers.values() for g in found}
         return givers
 
     def check_texts(self) -> None:
@@ -640,7 +659,7 @@ class _Checker(QuestionChecks):
             else:
                 self.error(
                     loc,
-                    f"this text has no {_words(missing)} version, but the flow's "
+                    f"this text has no {words(missing)} version, but the flow's "
                     f"languages are {declared}; add "
                     + ", ".join(f"'{lang}: ...'" for lang in missing),
                 )
@@ -928,7 +947,9 @@ class _Checker(QuestionChecks):
             values.append(((*loc, "equals"), condition.equals))
         for k, candidate in enumerate(condition.in_ or ()):
             values.append(((*loc, "in", k), candidate))
-        if q.type in (AnswerType.choice, AnswerType.multi):
+        if q.options_from is not None:
+            pass  # its options are this run's answers: there are no ids to compare with
+        elif q.type in (AnswerType.choice, AnswerType.multi):
             options = [o.id for o in q.options]
             for where, value in values:
                 if str(value) not in options:

@@ -3,10 +3,35 @@ scales, labels and bounds. `bot.core.validate` builds on it."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
-from bot.core.model import AnswerType, Question
-from bot.core.problems import Loc, Problem, SourceMap
+from bot.core.model import AnswerType, AskStep, Question, RoundStep, Step, step_kind_of
+from bot.core.problems import Loc, Problem, SourceMap, suggestion
+
+
+def words(items: Sequence[str]) -> str:
+    quoted = [f"'{i}'" for i in items]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def question_loc(step: Step, k: int) -> Loc:
+    """Where the k-th question of a step is, below the step."""
+    kind = step_kind_of(step) or ""
+    if isinstance(step, AskStep | RoundStep):
+        return (kind, "question")
+    return (kind, "questions", k)
+
+
+def nearest_ids(word: str, ids: Sequence[str]) -> str:
+    """ "; did you mean 'x'?" for a near miss, else the ids most like `word` (at most
+    three), so that an author never has to look them up."""
+    close = suggestion(word, ids)
+    if close or not ids:
+        return close
+    ranked = difflib.get_close_matches(word, ids, n=3, cutoff=0.0)
+    return "; the steps most like it are " + words(ranked)
+
 
 # A scale without bounds runs from 1 to 5 (as the engine reads answers).
 _DEFAULT_SCALE = (1, 5)
@@ -49,7 +74,20 @@ class QuestionChecks:
 
     def check_question(self, q: Question, loc: Loc, name: str) -> None:
         who = f"{name}, question '{q.id}'"
-        if q.type in (AnswerType.choice, AnswerType.multi):
+        if q.options_from is not None:
+            if q.type not in (AnswerType.choice, AnswerType.multi):
+                self.error(
+                    (*loc, "options_from"),
+                    f"{who}: options_from gives a choice or multi question its options, "
+                    f"and this one is {q.type.value}",
+                )
+            elif q.options:
+                self.error(
+                    (*loc, "options"),
+                    f"{who}: the options come from 'options_from'; remove 'options'",
+                    key=True,
+                )
+        elif q.type in (AnswerType.choice, AnswerType.multi):
             if len(q.options) < 2:
                 self.error(
                     (*loc, "options"),
