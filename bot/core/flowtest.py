@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from difflib import get_close_matches
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +73,7 @@ class _Failure(Exception):
 
 def run_test_file(data: Mapping[str, Any], path: str, flows: Mapping[str, Flow]) -> FileResult:
     """Run every case of one parsed test file against the loaded `flows`."""
+    _known(data, FILE_KEYS, path)
     flow_id = _require(data, "flow", path)
     if flow_id not in flows:
         raise FlowTestError(
@@ -112,6 +114,7 @@ def _run_case(
     where = f"{path}: case '{name}'"
     here = f"{where}, start"
     try:
+        _known(case, CASE_KEYS, where)
         run = sim.start(
             flow_id, by=_starter(case, where, team), event=_event(case, where, start_at)
         )
@@ -133,6 +136,7 @@ def _starter(case: Mapping[str, Any], where: str, team: Team) -> str | None:
     start = case.get("start") or {}
     if not isinstance(start, Mapping):
         raise FlowTestError(f"{where}: `start` is a mapping, e.g. `start: {{by: anna}}`")
+    _known(start, START_KEYS, f"{where}, start")
     by = start.get("by")
     if by is not None and str(by) not in {m.id for m in team.members}:
         raise FlowTestError(f"{where}: start: '{by}' is not in the test team")
@@ -149,6 +153,7 @@ def _event(case: Mapping[str, Any], where: str, start_at: datetime) -> Registere
             f"{where}: start: event needs `in:` (e.g. 2d) or `at:` (a moment), "
             "e.g. `event: {kind: visit, in: 2d}`"
         )
+    _known(ev, EVENT_KEYS, f"{where}, start: event")
     at = (start_at + _duration(ev["in"], where)) if "in" in ev else _moment(ev["at"], where)
     return RegisteredEvent(str(ev.get("kind", "visit")), at)
 
@@ -176,12 +181,25 @@ SCRIPT_STEPS: tuple[str, ...] = (
 )
 # What one line of `expect` may test.
 EXPECT_KEYS: tuple[str, ...] = ("to", "kind", "says", "lacks", "edit")
-# What else a test file and a case may say (beside `as:` and `in:` on a script step).
+# What else a test file, its team, a case and a script step may say.
 FILE_KEYS: tuple[str, ...] = ("flow", "start_at", "team", "cases")
 TEAM_KEYS: tuple[str, ...] = ("members", "language", "address", "timezone")
 MEMBER_KEYS: tuple[str, ...] = ("id", "name", "roles", "absent")
 CASE_KEYS: tuple[str, ...] = ("name", "start", "script")
 START_KEYS: tuple[str, ...] = ("by", "event")
+EVENT_KEYS: tuple[str, ...] = ("kind", "in", "at")
+STEP_KEYS: tuple[str, ...] = ("as", "in", "value")  # beside one of SCRIPT_STEPS
+
+
+def _known(data: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """A key the test format does not have is a mistake (a typo would silently test
+    nothing): say which, with the nearest right one."""
+    for key in data:
+        if key not in allowed:
+            close = get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; use {', '.join(allowed)}"
+            raise FlowTestError(f"{where}: unknown key '{key}'{hint}")
+
 
 # The script steps that act on a run (the others look at what happened).
 _ACTS = frozenset({"bel", "answer", "skip", "not_applicable", "absent"})
@@ -190,6 +208,9 @@ _ACTS = frozenset({"bel", "answer", "skip", "not_applicable", "absent"})
 def _play(sim: Simulation, started: Run, step: Any, here: str, cursor: int, team: Team) -> int:
     if not isinstance(step, Mapping):
         raise FlowTestError(f"{here}: each script step is a mapping, e.g. `- advance: 5m`")
+    _known(step, (*SCRIPT_STEPS, *STEP_KEYS), here)
+    if not set(step) & set(SCRIPT_STEPS):
+        raise FlowTestError(f"{here}: a script step needs one of {', '.join(SCRIPT_STEPS)}")
     target = _target_run(sim, started.id, step)
     if _ACTS & set(step) and target not in sim.runs:
         conversation = _conversation(sim.transcript, team) or "    (nothing was said)"
@@ -275,6 +296,10 @@ def _expect(sim: Simulation, wanted: Any, here: str, cursor: int) -> int:
         )
     actual = sim.transcript[cursor:]
     position = 0
+    for want in wanted:
+        if not isinstance(want, Mapping):
+            raise FlowTestError(f"{here}: each `expect` line is a mapping like {{to: thread}}")
+        _known(want, EXPECT_KEYS, f"{here}, expect")
     for i, want in enumerate(wanted):
         found = None
         for j in range(position, len(actual)):
@@ -345,8 +370,14 @@ def _require(data: Mapping[str, Any], key: str, path: str) -> str:
 
 
 def _team(data: Mapping[str, Any], path: str) -> Team:
+    if not isinstance(data, Mapping):
+        raise FlowTestError(f"{path}: `team` is a mapping with `members:`")
+    _known(data, TEAM_KEYS, f"{path}: team")
     members = []
     for m in data.get("members") or []:
+        if not isinstance(m, Mapping):
+            raise FlowTestError(f"{path}: each team member is a mapping, e.g. {{id: anna}}")
+        _known(m, MEMBER_KEYS, f"{path}: team member")
         if "id" not in m:
             raise FlowTestError(f"{path}: every team member needs an `id`")
         members.append(
