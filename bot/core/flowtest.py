@@ -13,8 +13,13 @@ holds cases. Each case starts the flow and runs a script of steps:
     - expect_nothing: "@bram"                # nothing was sent to bram since the last expect
     - expect_not_said: "geheim"              # no message anywhere ever contained this
     - expect_run: {step: stap-2, status: active}
+    - expect_started: reflectie-na-intervisie   # a run of that flow was started
+    - {as: anna, answer: wie.inbrenger, value: [cor]}   # a people answer: member ids
+    - {in: time-out, as: bram, answer: check.nodig, value: verder}   # in another run
 
-`expect` matches its lines in order against the messages sent since the previous
+The whole format, every key with an example, is in docs/flow-tests.md; the constants
+below (SCRIPT_STEPS, EXPECT_KEYS, ...) are what it is checked against, and every other
+key is refused with the nearest right one. `expect` matches its lines in order against the messages sent since the previous
 `expect`; lines it does not mention are allowed. A failure prints the expected lines
 beside the actual conversation, like a diff. Nothing here does I/O: the caller reads
 the files and prints the report.
