@@ -19,7 +19,9 @@ holds cases. Each case starts the flow and runs a script of steps:
 
 The whole format, every key with an example, is in docs/flow-tests.md; the constants
 below (SCRIPT_STEPS, EXPECT_KEYS, ...) are what it is checked against, and every other
-key is refused with the nearest right one. `expect` matches its lines in order against the messages sent since the previous
+key is refused with the nearest right one.
+
+`expect` matches its lines in order against the messages sent since the previous
 `expect`; lines it does not mention are allowed. A failure prints the expected lines
 beside the actual conversation, like a diff. Nothing here does I/O: the caller reads
 the files and prints the report.
