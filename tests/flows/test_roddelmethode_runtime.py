@@ -4,12 +4,17 @@ of the timed gossip phase, and that holds across a restart."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode
+
+import pytest
 
 from adapters.base import Inbound
 from bot.runtime.clock import FakeClock
 from tests.harness.console import Team, console_world
+from tests.harness.slack import TEAM_CHANNEL, dm, slack_world
 from tests.harness.telegram import GROUP, PEOPLE, fake_on, telegram_world
 from tests.harness.world import START
 
@@ -120,3 +125,40 @@ async def test_on_telegram_the_chair_picks_a_title_by_its_button_and_the_present
             assert "Twijfel (Cor)" not in team.texts(None)  # the titles stay with the chair
     finally:
         await fake.stop()
+
+
+async def test_on_slack_titles_by_modal_a_title_by_button_the_presenter_by_user_select(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna, bram, cor = "U0ANNA", "U0BRAM", "U0COR"
+    async with slack_world(tmp_path, monkeypatch) as slack:
+        for user in (anna, bram, cor):
+            assert await slack.slash(user, "help") == 200
+        assert await slack.slash(anna, f"rol <@{anna}> voorzitter") == 200
+        assert await slack.slash(anna, "start roddelmethode") == 200
+        await slack.wait(timedelta(seconds=10))
+        for user, title in ((anna, "Een gezin"), (bram, "Overdracht"), (cor, "Twijfel")):
+            form = slack.last(dm(user), "Welke casus zou")
+            assert await slack.open_and_submit(user, form, {"titel": title}) == 200
+        await slack.wait(timedelta(seconds=10))
+        choice = slack.last(dm(anna), "Welke casus bespreken")
+        button = slack.button(choice, "Twijfel (cor)")
+        assert await slack.click(anna, choice, button["action_id"]) == 200
+        await slack.wait(timedelta(seconds=10))
+        who = slack.last(dm(anna), "Wie brengt de casus in")
+        select = slack.element(who, "a|")
+        assert select["type"] == "multi_users_select"
+        channel, ts = slack.ref(who)
+        body = json.loads(
+            parse_qs(slack.click_body(anna, select, channel=channel, message_ts=ts))["payload"][0]
+        )
+        body["actions"][0]["selected_users"] = [cor]
+        status, _ = await slack.post(urlencode({"payload": json.dumps(body)}))
+        assert status == 200
+        await slack.settle()
+        await slack.wait(timedelta(minutes=20, seconds=30))
+        assert slack.posted(dm(cor), "Luister alleen")
+        assert slack.posted(dm(bram), "Wat wil je de inbrenger")
+        assert slack.posted(dm(anna), "Wat wil je de inbrenger")
+        assert not slack.posted(dm(cor), "Wat wil je de inbrenger")
+        assert not slack.posted(TEAM_CHANNEL, "Twijfel (cor)")  # the titles stay private
