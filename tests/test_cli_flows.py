@@ -176,6 +176,19 @@ def test_schema_is_json_with_every_step_kind() -> None:
     assert "phase" in schema["$defs"]["PhaseStep"]["properties"]
 
 
+def test_schema_describes_the_new_parts_of_the_language() -> None:
+    result = runner.invoke(app, ["flows", "schema"])
+    defs = json.loads(result.output)["$defs"]
+    assert "except" in defs["SayBody"]["properties"]
+    assert "except" in defs["CollectBody"]["properties"]
+    phase = defs["PhaseBody"]["properties"]
+    assert {"to", "except", "end_when_answered", "questions"} <= set(phase)
+    question = defs["Question"]["properties"]
+    assert "presenter" in question["gives_role"]["description"]
+    assert "step.question" in question["options_from"]["description"]
+    assert "missing_count" in defs["SummaryBody"]["properties"]["template"]["description"]
+
+
 def test_graph_of_a_file_prints_a_mermaid_flowchart(flows_dir: Path) -> None:
     result = runner.invoke(app, ["flows", "graph", str(flows_dir / "welkom.yaml")])
     assert result.exit_code == 0, result.output

@@ -246,7 +246,10 @@ class SummaryBody(_Model):
         SummaryShow.divergence,
     )
     template: Text | None = Field(
-        default=None, description="Optional Jinja template (sandboxed) per language."
+        default=None,
+        description="Optional Jinja template (sandboxed) per language. It sees title, "
+        "questions, missing, missing_count, absent and process_bells (docs/flows.md, "
+        "Templates); any other name is an error.",
     )
 
 
