@@ -74,7 +74,10 @@ def _library() -> tuple[list[Path], list[Path]]:
     path given, the organisation's folder is checked (the shipped library when there is
     none); a flow may always start, and must not clash with, the flows in play.
     """
-    own = Settings().flows_dir
+    settings = Settings()
+    own = settings.flows_dir
+    if "flows_dir" in settings.model_fields_set and not own.is_dir():
+        raise _fail(f"SAMEN_FLOWS_DIR is '{own}', which is not a folder; point it at your flows")
     library = library_paths(own)
     outside = [p for p in library if p.resolve() != SHIPPED_FLOWS_DIR]
     return (outside or library or [own]), library

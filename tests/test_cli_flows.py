@@ -383,3 +383,13 @@ def test_a_refused_start_and_broken_cases_are_failed_cases_never_a_traceback(
     assert "✓ intervisie-complexe-casuistiek: bram mag niet starten" in lines
     assert any("case 'daarna iets verwachten van de run', script step 1" in ln for ln in lines)
     assert any("case 'een kapotte stap', script step 1: 'niemand'" in ln for ln in lines)
+
+
+def test_a_samen_flows_dir_that_is_not_a_folder_is_said_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAMEN_FLOWS_DIR", str(tmp_path / "nergens"))
+    for command in ("check", "test"):
+        result = runner.invoke(app, ["flows", command])
+        assert result.exit_code == 2
+        assert "SAMEN_FLOWS_DIR is" in result.stderr and "not a folder" in result.stderr
