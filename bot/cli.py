@@ -209,6 +209,10 @@ def flows_test(
             typer.echo(f"✗ {path}: {error}")
             failed += 1
             continue
+        except Exception as error:  # a test file must end in a report, never a traceback
+            typer.echo(f"✗ {path}: the test file could not be run ({type(error).__name__})")
+            failed += 1
+            continue
         for case in result.cases:
             if case.passed:
                 passed += 1
