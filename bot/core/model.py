@@ -89,8 +89,9 @@ class Question(_Model):
     )
     gives_role: str | None = Field(
         default=None,
-        description="People question: the people chosen hold this role for the rest of the "
-        "run (e.g. presenter), usable in every `to:` and `except:`.",
+        description="People question (or a choice among the team's answers, options_from): "
+        "the people chosen hold this role for the rest of the run (e.g. presenter), usable "
+        "in every `to:` and `except:`.",
     )
 
 

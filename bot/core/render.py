@@ -393,17 +393,20 @@ def _role_questions(flow: Flow) -> tuple[tuple[str, str, str], ...]:
 def given_roles(
     flow: Flow, answers: Mapping[str, Mapping[str, Mapping[str, Answer]]]
 ) -> GivenRoles:
-    """The roles this run's answers gave: once a people question with `gives_role` is
-    answered, the people chosen (in every answer to it) hold that role in this run, and
-    only they, whatever roles the team gave."""
+    """The roles this run's answers gave: once a question with `gives_role` is answered
+    (a people question, or a choice among the team's answers to an earlier question), the
+    people chosen (in every answer to it) hold that role in this run, and only they,
+    whatever roles the team gave."""
     given: dict[str, frozenset[str]] = {}
     for step_id, question_id, role in _role_questions(flow):
-        chosen = {
-            member_id
-            for answer in answers.get(step_id, {}).get(question_id, {}).values()
-            if isinstance(answer.value, tuple)
-            for member_id in answer.value
-        }
+        chosen: set[str] = set()
+        for answer in answers.get(step_id, {}).get(question_id, {}).values():
+            # A people answer is a tuple of member ids; a choice among the team's own
+            # answers (`options_from`) is the id of the member whose answer was chosen.
+            if isinstance(answer.value, tuple):
+                chosen.update(answer.value)
+            elif isinstance(answer.value, str):
+                chosen.add(answer.value)
         if chosen:
             given[role] = given.get(role, frozenset()) | chosen
     return given

@@ -547,11 +547,14 @@ class _Checker(QuestionChecks):
                 if question.gives_role is None:
                     continue
                 here = (*loc, *question_loc(step, k), "gives_role")
-                if question.type != AnswerType.people:
+                source = self.answers.get(question.options_from or "")
+                among_team = source is not None and not source.anonymous
+                if question.type != AnswerType.people and not among_team:
                     self.error(
                         here,
-                        f"{self.named(i)}, question '{question.id}': only a people question "
-                        f"can give a role, and this one is {question.type.value}",
+                        f"{self.named(i)}, question '{question.id}': only a people question, "
+                        "or a choice among the team's answers ('options_from' a question that "
+                        "is not anonymous), can give a role",
                     )
                 self.role(question.gives_role, here)
 

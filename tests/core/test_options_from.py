@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.effects import MessageKind
+from bot.core.effects import Destination, MessageKind
 from bot.core.loader import check_flow
 from bot.core.run import RunStatus
 from tests.core.test_engine import THREAD, Driver, make_flow, q
@@ -139,3 +139,41 @@ def test_options_from_with_fixed_options_or_on_a_text_question_is_an_error() -> 
     assert any("remove 'options'" in e for e in problems(text))
     text = FLOW.replace("type: choice, text: Welke", "type: text, text: Welke")
     assert any("options_from gives a choice or multi" in e for e in problems(text))
+
+
+def test_choosing_a_title_can_make_its_author_the_presenter() -> None:
+    chosen = make_flow(
+        {"id": "titels", "collect": {"deadline": "1d", "questions": [q("titel")]}},
+        {
+            "id": "kies",
+            "ask": {
+                "to": "chair",
+                "question": q(
+                    "casus", "choice", options_from="titels.titel", gives_role="presenter"
+                ),
+            },
+        },
+        {"id": "jij", "say": {"to": "presenter", "text": {"nl": "Jouw casus", "en": "Yours"}}},
+        roles=["chair", "presenter"],
+    )
+    d = Driver.start(chosen)
+    submit(d)
+    d.answer("anna", "kies", "casus", "bram")
+    (said,) = d.sent(MessageKind.say)
+    assert said.to == Destination.person("bram")
+
+
+def test_a_role_from_an_anonymous_choice_is_an_error() -> None:
+    text = (
+        FLOW.replace(
+            "{id: titel, type: text, text: Titel}",
+            "{id: titel, type: text, text: Titel, anonymous: true}",
+        )
+        .replace(
+            "options_from: titels.titel}", "options_from: titels.titel, gives_role: presenter}"
+        )
+        .replace("title: T\n", "title: T\nroles: [presenter]\n")
+    )
+    (error,) = problems(text)
+    assert "can give a role" in error
+    assert problems(text.replace(", anonymous: true", "")) == []

@@ -184,7 +184,7 @@ def test_an_undeclared_role_in_except_or_gives_role_is_an_error() -> None:
 
 def test_only_a_people_question_gives_a_role() -> None:
     (error,) = problems(FLOW.replace("type: people", "type: text"))
-    assert "only a people question can give a role" in error
+    assert "only a people question, or a choice among the team's answers" in error
 
 
 def test_a_role_used_before_the_question_that_gives_it_is_a_warning() -> None:

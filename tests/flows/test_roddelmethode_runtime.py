@@ -1,13 +1,11 @@
-"""The roddelmethode through the real runtime (console, SQLite, timers): the chair picks
-a case from the titles and a presenter, the presenter is left out of the private question
-of the timed gossip phase, and that holds across a restart."""
+"""The roddelmethode through the real runtime on the console, Telegram and Slack: the chair
+picks a case from the titles the team wrote, its author becomes the presenter and is left
+out of the private question of the timed gossip phase, also across a restart."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
 
 import pytest
 
@@ -15,7 +13,7 @@ from adapters.base import Inbound
 from bot.runtime.clock import FakeClock
 from tests.harness.console import Team, console_world
 from tests.harness.slack import TEAM_CHANNEL, dm, slack_world
-from tests.harness.telegram import GROUP, PEOPLE, fake_on, telegram_world
+from tests.harness.telegram import PEOPLE, fake_on, telegram_world
 from tests.harness.world import START
 
 PACE = timedelta(seconds=3)  # the outbox sends a person's messages a moment apart
@@ -53,10 +51,8 @@ async def test_the_presenter_picked_in_chat_is_left_out_even_after_a_restart(
         await team.type("/als cor", "/a 1 Twijfel over afsluiten")
         await team.type("/als dirk", "/a 1 Boze vader")
         # The console offers the titles by who wrote them (the option ids).
-        assert "Welke casus bespreken we?\n    ↳ /a <1-1> <antwoord>; 1: anna, bram, cor, dirk" in (
-            team.said()
-        )
-        await team.type("/als anna", "/a 1 cor", "/a 1 cor")
+        assert "brengt hem in.\n    ↳ /a <1-1> <antwoord>; 1: anna, bram, cor, dirk" in team.said()
+        await team.type("/als anna", "/a 1 cor")  # Cor's case: Cor presents it
         assert "1 — Inbreng" in team.said()
         mark = len(team.printed)
         await team.wait(timedelta(minutes=20, seconds=30))
@@ -79,7 +75,7 @@ async def test_the_presenter_picked_in_chat_is_left_out_even_after_a_restart(
         assert "4 — Reactie van de inbrenger" in after
 
 
-async def test_on_telegram_the_chair_picks_a_title_by_its_button_and_the_presenter_listens(
+async def test_on_telegram_the_chair_picks_a_title_by_its_button_and_its_author_listens(
     tmp_path: Path,
 ) -> None:
     clock = FakeClock(START)
@@ -99,24 +95,6 @@ async def test_on_telegram_the_chair_picks_a_title_by_its_button_and_the_present
             labels = [b["text"] for row in choice["reply_markup"]["inline_keyboard"] for b in row]
             assert labels == ["1 Een gezin (Anna)", "1 Overdracht (Bram)", "1 Twijfel (Cor)"]
             await team.press("anna", choice, "Twijfel (Cor)")
-            assert "Wie brengt de casus in" in team.texts("anna")
-            # Telegram draws no control for a people question yet (how forms are answered
-            # is another issue's): the answer arrives as the adapter delivers a press.
-            store = team.runtime.store
-            row = await store.team_for_channel("telegram", str(GROUP), now=clock.now())
-            (run,) = await store.active_runs(row.id)
-            anna = str(PEOPLE["anna"])
-            payload = {
-                "run": run.id,
-                "step": "wie",
-                "question": "inbrenger",
-                "value": [str(PEOPLE["cor"])],
-                "answer_kind": "value",
-            }
-            await team.runtime.inbound(
-                Inbound("telegram", "wie-1", "answer", anna, anna, payload, "Anna")
-            )
-            await team.settle()
             await team.wait(timedelta(minutes=20, seconds=30))
             assert "Luister alleen" in team.texts("cor")
             assert "Wat wil je de inbrenger" in team.texts("bram")
@@ -127,7 +105,7 @@ async def test_on_telegram_the_chair_picks_a_title_by_its_button_and_the_present
         await fake.stop()
 
 
-async def test_on_slack_titles_by_modal_a_title_by_button_the_presenter_by_user_select(
+async def test_on_slack_titles_by_modal_a_title_by_button_and_its_author_presents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     anna, bram, cor = "U0ANNA", "U0BRAM", "U0COR"
@@ -145,17 +123,6 @@ async def test_on_slack_titles_by_modal_a_title_by_button_the_presenter_by_user_
         button = slack.button(choice, "Twijfel (cor)")
         assert await slack.click(anna, choice, button["action_id"]) == 200
         await slack.wait(timedelta(seconds=10))
-        who = slack.last(dm(anna), "Wie brengt de casus in")
-        select = slack.element(who, "a|")
-        assert select["type"] == "multi_users_select"
-        channel, ts = slack.ref(who)
-        body = json.loads(
-            parse_qs(slack.click_body(anna, select, channel=channel, message_ts=ts))["payload"][0]
-        )
-        body["actions"][0]["selected_users"] = [cor]
-        status, _ = await slack.post(urlencode({"payload": json.dumps(body)}))
-        assert status == 200
-        await slack.settle()
         await slack.wait(timedelta(minutes=20, seconds=30))
         assert slack.posted(dm(cor), "Luister alleen")
         assert slack.posted(dm(bram), "Wat wil je de inbrenger")
