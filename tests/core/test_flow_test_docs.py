@@ -71,3 +71,23 @@ def test_the_worked_example_in_docs_flows_is_a_correct_flow() -> None:
     flow, problems = check_flow(example, "flows/roddelmethode.yaml")
     assert [str(p) for p in problems] == []
     assert flow is not None and flow.id == "roddelmethode"
+
+
+def test_every_field_every_step_kind_and_every_choice_of_the_language_is_in_docs_flows() -> None:
+    from enum import StrEnum
+
+    from pydantic import BaseModel
+
+    from bot.core import model
+
+    missing = []
+    for name, value in vars(model).items():
+        if isinstance(value, type) and issubclass(value, BaseModel) and not name.startswith("_"):
+            for field, info in value.model_fields.items():
+                key = info.alias or field
+                if f"`{key}" not in FLOWS_DOC and f"{key}:" not in FLOWS_DOC:
+                    missing.append(f"{name}.{key}")
+        elif isinstance(value, type) and issubclass(value, StrEnum) and value is not StrEnum:
+            missing += [f"{name}.{m.value}" for m in value if m.value not in FLOWS_DOC]
+    missing += [kind for kind in model.STEP_KINDS if f"| `{kind}` |" not in FLOWS_DOC]
+    assert missing == []
