@@ -20,6 +20,7 @@ from bot.core.when import parse_date
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.private import team_label
 from bot.runtime.replies import local_moment, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
@@ -78,16 +79,17 @@ class TeamCommands(Feature):
         one gets its first coordinators first, see `first_coordinators`)."""
         if ctx.member is None:
             return False
-        coordinators = await self.first_coordinators(ctx.team, ctx)
+        coordinators = await self.first_coordinators(ctx.team)
         return ctx.member.user in coordinators
 
     async def first_coordinators(
-        self, team: TeamRow, ctx: Context, chosen: Sequence[tuple[str, str]] = ()
+        self, team: TeamRow, chosen: Sequence[tuple[str, str]] = ()
     ) -> set[str]:
         """The team's coordinators. A team without any gets them now: `chosen` (the
         platform's: Telegram's group administrators, on Slack the person who added
         Samen), else the person who has been in the team longest (in the console: the
-        first person). Said once in the team's channel."""
+        first person; also when the last coordinator left). Said once in the team's
+        channel."""
         members = await self.store.members(team.id)
         found = {m.user for m in members if COORDINATOR in m.roles}
         if found:
@@ -112,7 +114,7 @@ class TeamCommands(Feature):
             "",
             Destination.channel(),
             Message(MessageKind.say, text),
-            f"coordinators:{team.id}:first",
+            f"coordinators:{team.id}:" + ",".join(sorted(m.user for m in made)),
         )
         await self.store.commit_messages(outbox=[row], now=now)
         self.outgoing.notify()
@@ -141,7 +143,7 @@ class TeamCommands(Feature):
         chosen = [(str(u), str(n)) for u, n in listed] if isinstance(listed, list) else []
         if not chosen and ctx.member is not None:
             chosen = [(ctx.member.user, ctx.member.name)]
-        await self.first_coordinators(ctx.team, ctx, chosen)
+        await self.first_coordinators(ctx.team, chosen)
         await self.outgoing.reply(ctx, say("bot_added", ctx.language))
 
     def find_flow(self, name: str) -> Flow | None:
@@ -194,7 +196,7 @@ class TeamCommands(Feature):
         if len(args) < 2:
             await self.outgoing.reply(ctx, say("role_usage", language))
             return
-        coordinators = await self.first_coordinators(ctx.team, ctx)
+        coordinators = await self.first_coordinators(ctx.team)
         if ctx.member is None or ctx.member.user not in coordinators:
             await self.outgoing.reply(ctx, say("not_allowed_settings", language))
             return
@@ -333,7 +335,7 @@ class TeamCommands(Feature):
         assert ctx.member is not None
         items = []
         for team in ctx.teams or (ctx.team,):
-            suffix = f" ({team.name or team.channel})" if len(ctx.teams) > 1 else ""
+            suffix = f" ({team_label(team)})" if len(ctx.teams) > 1 else ""
             for row in await self.store.active_runs(team.id):
                 run = Run.model_validate(row.state)
                 flow = self.flows.get(run.flow_id)

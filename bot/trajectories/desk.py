@@ -67,6 +67,7 @@ from bot.core.timer_names import EvaluationTimer, parse_timer_name
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.private import team_label
 from bot.runtime.replies import say as shell_say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
@@ -609,7 +610,7 @@ class EvaluationDesk(Feature):
                     due=self._date(item.due_on, language),
                     agenda=say("on_agenda", language) if item.on_agenda else "",
                 )
-                + (f" ({team.name or team.channel})" if len(ctx.teams) > 1 else "")
+                + (f" ({team_label(team)})" if len(ctx.teams) > 1 else "")
                 for item in items
                 if mine is None or item.owner == mine
             ]
