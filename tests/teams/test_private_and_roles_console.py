@@ -197,3 +197,12 @@ async def test_someone_in_no_team_gets_an_answer_in_their_private_chat(team: Tea
     assert "Samen: Hallo! Ik ben Samen" in team.said()
     assert "Ik ken je nog niet in een team" in team.said()
     assert team.rows("select count(*) from teams") == [(0,)]
+
+
+async def test_roles_and_private_chats_in_flemish(team: Team) -> None:
+    await team.type("/als anna", "/samen taal nl-BE", "/als bram", "/samen help", "/als anna")
+    mark = len(team.printed)
+    await team.type("/samen rol @bram voorziter", "/prive /samen rollen")
+    said = team.since(mark)
+    assert "Die rol ken ik niet. Bedoel je 'voorzitter'?" in said
+    assert "Rollen in dit team:\n    • Anna: coördinator" in said
