@@ -189,6 +189,12 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{names} coordinates this team in Samen: gives roles and changes settings "
         "(/samen role @name coordinator adds someone).",
     },
+    "first_coordinators_many": {
+        "nl": "{names} coördineren dit team in Samen: zij geven rollen en passen instellingen "
+        "aan (/samen rol @naam coördinator maakt er nog iemand bij).",
+        "en": "{names} coordinate this team in Samen: they give roles and change settings "
+        "(/samen role @name coordinator adds someone).",
+    },
     "private_greeting": {
         "nl": "Hallo! Ik ben Samen. Ik help je team bij vaste werkvormen: afstemmen voor een "
         "gezamenlijk bezoek, intervisie, reflectie en de evaluaties van behandelingen. "

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.core.commands import parse_work_hours
 from bot.core.effects import Destination, Message, MessageKind
 from bot.core.events import MemberAbsent
-from bot.core.i18n import role_name
+from bot.core.i18n import join, role_name
 from bot.core.model import CommandTrigger, Flow
 from bot.core.render import text as render_text
 from bot.core.run import Run
@@ -105,8 +105,9 @@ class TeamCommands(Feature):
             made.append(await self.store.set_roles(team.id, first.user, roles))
         if not made:
             return set()
-        names = ", ".join(m.name or m.user for m in made)
-        text = say("first_coordinators", team.language, names=names)
+        names = join([m.name or m.user for m in made], team.language)
+        key = "first_coordinators" if len(made) == 1 else "first_coordinators_many"
+        text = say(key, team.language, names=names)
         row = self.outgoing.row(
             team,
             None,

@@ -115,6 +115,7 @@ async def test_commands_in_a_private_chat_and_the_start_greeting(team: Group) ->
 async def test_group_administrators_become_the_first_coordinators_once(team: Group) -> None:
     team.fake.administrators[GROUP] = [
         ChatMemberOwner(person("bram"), False).to_dict(),
+        ChatMemberAdministrator(person("cor"), False, *([False] * 11)).to_dict(),
         ChatMemberAdministrator(BOT_USER, False, *([False] * 11)).to_dict(),
     ]
     added = bot_membership(
@@ -123,7 +124,7 @@ async def test_group_administrators_become_the_first_coordinators_once(team: Gro
     await team.deliver_update(added)
     await pause(team)
     group = team.texts(None)
-    assert group.count("Bram coördineert dit team in Samen") == 1
+    assert group.count("Bram en Cor coördineren dit team in Samen") == 1
     assert "Dank je! Samen helpt dit team" in group
     # Anna added the bot but is no administrator: she may not hand out roles.
     await team.deliver_update(typed("anna", "/samen rol @102 voorzitter"))
@@ -132,7 +133,7 @@ async def test_group_administrators_become_the_first_coordinators_once(team: Gro
     await team.deliver_update(typed("bram", "/samen rol @101 voorzitter"))
     await pause(team)
     assert "Anna heeft nu de rol(len): voorzitter." in team.texts(None)
-    assert team.texts(None).count("coördineert dit team") == 1
+    assert team.texts(None).count("dit team in Samen") == 1
 
 
 async def test_a_member_who_leaves_the_group_is_marked_left(team: Group) -> None:
