@@ -165,6 +165,16 @@ async def test_a_person_who_blocks_the_bot_gets_the_group_start_link(team: Group
     # Nothing more was tried in bram's private chat; the group holds his start link.
     assert len(team.sent_to("bram")) == before
     assert "Bram, er staan vragen voor je klaar" in team.texts(None)
+    # He unblocks the bot: what waited for him arrives.
+    unblocked = bot_membership(
+        private_chat("bram"),
+        person("bram"),
+        ChatMemberBanned(BOT_USER, datetime(1970, 1, 1, tzinfo=UTC)),
+        ChatMemberMember(BOT_USER),
+    )
+    await team.deliver_update(unblocked)
+    await pause(team)
+    assert "Hoe zit je erbij" in team.texts("bram")
 
 
 async def test_a_forged_run_id_in_a_button_from_another_group_is_refused(team: Group) -> None:
