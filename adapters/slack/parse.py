@@ -56,6 +56,12 @@ def _interaction_outsider(body: Mapping[str, Any]) -> dict[str, Any]:
     return _outsider(team.get("id"), user.get("team_id"))
 
 
+def private_or(channel: str, user: str) -> str:
+    """A direct message's channel (D…) as the person's private chat, `dm:<user>`, the key
+    the runtime knows private chats by; any other channel as it is."""
+    return f"dm:{user}" if channel.startswith("D") else channel
+
+
 def _channel(body: Mapping[str, Any]) -> str:
     channel = body.get("channel") or {}
     if isinstance(channel, Mapping):
@@ -179,10 +185,9 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
             # person's private chat).
             args = str(action.get("value") or "")
             command = {"command": "bel", "args": "" if args == "ring" else args}
-            where = channel
             if parts[0] == "c":
                 command = {"command": "samen", "args": args}
-                where = f"dm:{user}" if channel.startswith("D") else channel
+            where = private_or(channel, user)
             found.append(Inbound(PLATFORM, key, "command", where, user, command, user_name=name))
             continue
         if parts[0] not in ("a", "s", "n") or len(parts) not in (4, 5):
@@ -204,7 +209,7 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
                 PLATFORM,
                 key,
                 "answer",
-                channel,
+                private_or(channel, user),
                 user,
                 {
                     "run": run,
@@ -283,7 +288,7 @@ def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
                 PLATFORM,
                 f"view:{trigger}:{block[1]}",
                 "answer",
-                channel,
+                private_or(channel, user),
                 user,
                 {
                     "run": run,

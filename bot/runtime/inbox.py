@@ -56,6 +56,11 @@ class ForeignRun(LookupError):
     channel: refused before it changes anything."""
 
 
+class GoneRun(LookupError):
+    """An answer in a private chat names a run that is no more (or never was): it has no
+    team to belong to, and a private chat never becomes one."""
+
+
 @dataclass(frozen=True, slots=True)
 class InboxEvent:
     """An inbox row's payload, read once into named fields (the keys the adapters store)."""
@@ -293,6 +298,11 @@ class Inbox:
             log.warning("inbox row %s: an answer to a run of a team its person is not in", row.id)
             await self.store.inbox_done(row.id, now, error="foreign run")
             return
+        except GoneRun:
+            log.info("inbox row %s: a private answer to a run that is no more", row.id)
+            text = say("bad_answer_target", "nl")
+            await self.outgoing.reply_without_team(row.platform, read.user, text, row.id)
+            return
         if row.payload.get("outsider"):
             await self._outsider(row, team, read)
             return
@@ -431,6 +441,8 @@ class Inbox:
                 if member is None or member.left_at is not None:
                     raise ForeignRun(read.run)
                 return team, member
+            if read.private_chat:
+                raise GoneRun(read.run)
         ahead = self._teams_ahead.pop(row.id, None)
         found, member = ahead or await self.store.team_and_member(
             row.platform, read.channel, read.user

@@ -90,7 +90,8 @@ def test_a_button_click_becomes_an_answer_keyed_on_its_trigger() -> None:
     )
     (inbound,) = parse_block_actions(body)
     assert inbound.key == "act:12466734323.1395872398:0"
-    assert (inbound.kind, inbound.channel, inbound.user) == ("answer", "D22", "U2")
+    # A direct message (D…) is the person's private chat (issue 19).
+    assert (inbound.kind, inbound.channel, inbound.user) == ("answer", "dm:U2", "U2")
     assert inbound.payload["value"] == "overzorg"
     # a double click is a new interaction: a new key; the engine makes it one transition
     (again,) = parse_block_actions(block_actions(*body["actions"], trigger="999.888"))
@@ -138,7 +139,7 @@ def test_a_modal_submission_gives_one_answer_per_question() -> None:
     }
     assert found["wanneer"].payload["value"] == "2026-11-24"
     assert found["uren"].payload["answer_kind"] == "skip"  # an empty optional field
-    assert all(i.channel == "D22" and i.user == "U2" for i in found.values())
+    assert all(i.channel == "dm:U2" and i.user == "U2" for i in found.values())
     assert len({i.key for i in found.values()}) == 3
     assert submission_errors(body) == {}
     bad = body["view"]["state"]["values"] | {

@@ -242,3 +242,11 @@ async def test_someone_in_no_team_who_presses_start_is_told_where_samen_starts(
     said = team.texts("cor")
     assert said.count("Ik ken je nog niet in een team") == 2
     assert await team.runtime.store.teams() == []  # still no team, nobody enrolled
+
+
+async def test_a_private_button_of_a_run_that_is_no_more_makes_no_team(team: Group) -> None:
+    message = Message(next(IDS), WHEN, private_chat("anna"), from_user=BOT_USER, text="?")
+    await press(team, "anna", message.to_dict(), "a|0123456789abcdef|prep|rol|leiden")
+    await pause(team)
+    assert await team.runtime.store.teams() == []
+    assert "Die vraag hoort bij iets dat niet meer loopt." in team.texts("anna")
