@@ -10,8 +10,10 @@ platform, and its reply stays in the private chat:
 - a person in one team: that team;
 - otherwise a feature may tell from the words (`Router.find_team`: the team that owns a
   trajectory code);
-- else Samen asks which team, naming them, and the person types the command again with
-  `in <team>` after it.
+- else Samen asks which team, with a button per team that types the command again with
+  `in <team>` after it (or the person types that).
+
+A person in no team on the platform yet is told what Samen is and where it starts.
 
 Nothing here talks to a platform; logs carry ids only.
 """
