@@ -229,12 +229,17 @@ def console_adapter(**options: Any) -> ConsoleAdapter:
     return ConsoleAdapter(**options)
 
 
+# The HTTP modes listen on this machine only unless told otherwise (`samen run --host`).
+DEFAULT_HOST = "127.0.0.1"
+
+
 def platform_adapters(
     settings: Settings,
     *,
     slack_http: bool = False,
     telegram_webhook: str | None = None,
     port: int = 3000,
+    host: str = DEFAULT_HOST,
 ) -> list[Adapter]:
     """The adapter of every platform whose credentials are set (none: use the console).
     Raises ValueError naming a missing credential (never a value)."""
@@ -242,11 +247,13 @@ def platform_adapters(
     if "slack" in platforms_configured(settings):
         from adapters.slack import slack_adapter_from_env  # only loaded when used
 
-        chosen.append(slack_adapter_from_env(settings, http=slack_http, port=port))
+        chosen.append(slack_adapter_from_env(settings, http=slack_http, port=port, host=host))
     if "telegram" in platforms_configured(settings):
         from adapters.telegram import telegram_adapter_from_env  # only loaded when used
 
-        chosen.append(telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port))
+        chosen.append(
+            telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port, host=host)
+        )
     return chosen
 
 

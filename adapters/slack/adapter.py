@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -30,8 +32,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import ClientSession, web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -50,6 +55,7 @@ DELETE_LIMIT: Final = (50, 60.0)
 # chat.delete's answer for a message that is not there (any more): nothing left to do.
 GONE_ERRORS: Final = frozenset({"message_not_found"})
 ACK_BUDGET: Final = 2.5  # seconds to store an event; Slack retries after 3
+SIGNATURE_MAX_AGE: Final = 5 * 60  # seconds: Slack's documented replay window
 LIVENESS_TIMEOUT: Final = 90.0  # R-OPS-1
 # The Events API events Samen subscribes to (adapters/slack/manifest.yaml lists the same).
 EVENTS: Final = ("app_mention", "member_joined_channel", "member_left_channel")
@@ -60,6 +66,14 @@ OverviewFor = Callable[[str], Awaitable[Overview]]
 # Stores a person's zone on their member rows; False when they are in no team yet.
 RememberZone = Callable[[str, str], Awaitable[bool]]
 PROFILE_MAX_AGE: Final = 24 * 3600.0  # users.info at most once per person per day
+
+
+class StoreFailed(Exception):
+    """The shell did not store an event within the ack budget (or failed): no ack."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -157,7 +171,7 @@ class SlackAdapter:
         signing_secret: str | None = None,
         app_token: str | None = None,
         mode: str = "socket",
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 3000,
         api_url: str | None = None,
         workspace_cap: int = 8,
@@ -185,7 +199,13 @@ class SlackAdapter:
             request_verification_enabled=mode == "http",  # Socket Mode has no signatures
             process_before_response=True,  # ack only after the listener stored (R-ING-3)
             logger=logging.getLogger("adapters.slack.bolt"),
+            # What Samen has no listener for reaches `_on_error` (a quiet 200), not Bolt's
+            # 404 with a warning: Slack retries a non-2xx event and shows the person an
+            # error for an interaction.
+            raise_error_for_unhandled_request=True,
         )
+        self._signing_secret = (signing_secret or "").encode()
+        self.app.error(self._on_error)
         self._handler: InboundHandler | None = None
         self._dm: dict[str, str] = {}  # user id -> IM channel id (conversations.open)
         self._clicks = parse.Clicks()  # folds a double click into one event
@@ -220,6 +240,19 @@ class SlackAdapter:
             app.event(event)(self._on_event)
         app.event(HOME_EVENT)(self._on_home)
 
+    async def _on_error(self, error: Exception) -> BoltResponse:
+        """Bolt's global error handler: the answer Slack gets when no listener took a
+        request or one raised. One log line with the error's type, never a traceback or
+        the body."""
+        if isinstance(error, BoltUnhandledRequestError):
+            return BoltResponse(status=200, body="")  # not Samen's: acknowledged quietly
+        if isinstance(error, StoreFailed):
+            # Not in the inbox: a non-2xx makes Slack send it again (the inbox absorbs it).
+            log.warning("slack: event not stored (%s), Slack will retry", error.reason)
+            return BoltResponse(status=500, body="")
+        log.warning("slack: request refused (400): %s", type(error).__name__)
+        return BoltResponse(status=400, body="")
+
     @property
     def pending_tasks(self) -> int:
         """Work started after an ack (users.info, views.open, views.publish) not yet done."""
@@ -231,7 +264,10 @@ class SlackAdapter:
         if self._handler is None:
             raise RuntimeError("Slack adapter not started")
         for inbound in inbounds:
-            await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+            except Exception as error:
+                raise StoreFailed(type(error).__name__) from None
         for user in {i.user for i in inbounds if i.user}:
             if self._wants_profile(user):
                 self._spawn(self._learn_timezone(user))  # after the ack, never before
@@ -349,8 +385,47 @@ class SlackAdapter:
         log.info("slack http mode listening on port %s", self.port)
 
     async def _http_events(self, request: web.Request) -> web.StreamResponse:
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        """The front door of HTTP mode: the signature over the raw bytes first, then the
+        body's shape, and only then Bolt. Refusals are one log line each, never a
+        traceback and never the body (R-SEC-1)."""
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("slack http: request body too large refused (413)")
+            return web.Response(status=413)
+        headers = request.headers
+        if not self._signed(
+            raw,
+            headers.get("X-Slack-Request-Timestamp", ""),
+            headers.get("X-Slack-Signature", ""),
+        ):
+            log.warning("slack http: unsigned or wrongly signed request refused (401)")
+            return web.Response(status=401)
+        problem = parse.request_problem(raw, request.content_type)
+        if problem is not None:
+            log.warning("slack http: malformed request refused (400): %s", problem)
+            return web.Response(status=400)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=raw.decode("utf-8"), query=request.query_string, headers=dict(headers)
+            )
+        except Exception as error:  # a shape Bolt cannot read: the sender's mistake
+            log.warning("slack http: malformed request refused (400): %s", type(error).__name__)
+            return web.Response(status=400)
+        bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+    def _signed(self, raw: bytes, timestamp: str, signature: str) -> bool:
+        """Slack's v0 signature, HMAC-SHA256 over `v0:<timestamp>:<raw body>` with the
+        signing secret, checked over the bytes as they came (no decoding first), with a
+        timestamp within five minutes of now (replays)."""
+        if not timestamp.isdigit() or not signature.startswith("v0="):
+            return False
+        if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+            return False
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = hmac.new(self._signing_secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(f"v0={expected}".encode(), signature.encode())
 
     async def _http_health(self, _: web.Request) -> web.StreamResponse:
         return web.json_response({"ok": True, "platform": self.platform, "mode": self.mode})

@@ -46,7 +46,8 @@ import logging
 import re
 import secrets
 from collections import ChainMap
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
+from http import HTTPStatus
 from typing import Any, Final
 
 from aiohttp import web
@@ -73,7 +74,14 @@ from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
 from adapters.base import Inbound, InboundHandler
-from adapters.telegram.parse import PLATFORM, Parsed, Toggle, parse_update, prompt_key
+from adapters.telegram.parse import (
+    PLATFORM,
+    Parsed,
+    Toggle,
+    nesting_depth,
+    parse_update,
+    prompt_key,
+)
 from adapters.telegram.render import (
     SEP,
     FreeQuestion,
@@ -91,6 +99,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
+# An update is a few kilobytes (a message is at most 4096 characters, with entities and a
+# replied-to message); its JSON is a few levels deep. Anything far beyond is refused
+# before it is parsed.
+MAX_UPDATE_BYTES: Final = 1024 * 1024
+MAX_UPDATE_DEPTH: Final = 64
 # Samen reads messages (commands, replies, people joining, a group's new id), button
 # presses and its own membership of groups; nothing else.
 ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member")
@@ -125,6 +138,30 @@ def quiet_http_logs() -> None:
         telegram_logger.setLevel(logging.INFO)
 
 
+class _OneLine(logging.Filter):
+    """python-telegram-bot logs a failed polling loop (a revoked token among others) with
+    its whole traceback; one line with the error's type says as much to an operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{record.getMessage()} ({record.exc_info[0].__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_ONE_LINE: Final = _OneLine()
+
+
+def one_line_library_errors() -> None:
+    """Install `_OneLine` on python-telegram-bot's loggers (idempotent)."""
+    for name in ("telegram.ext", "telegram.ext.Updater", "telegram.ext.Application"):
+        logger = logging.getLogger(name)
+        if _ONE_LINE not in logger.filters:
+            logger.addFilter(_ONE_LINE)
+
+
 def deep_link(bot_username: str, token: str) -> str:
     """The link that opens a private chat with the bot and sends `/start <token>` when the
     person presses Start (Telegram allows A-Z, a-z, 0-9, _ and -, at most 64)."""
@@ -151,6 +188,26 @@ def _seconds(error: RetryAfter) -> float:
     if isinstance(wait, dtm.timedelta):
         return max(wait.total_seconds(), 0.0)
     return 1.0
+
+
+class _WatchedRequest(HTTPXRequest):
+    """python-telegram-bot's HTTP backend, watching for 401 Unauthorized: the token was
+    revoked or is wrong. Nothing can work after that, and python-telegram-bot's polling
+    loop stops for good on it while the process stays up; the adapter is told instead
+    (`on_unauthorized`), so that `samen run` ends with a clear message."""
+
+    def __init__(self, on_unauthorized: Callable[[str], None], **options: Any) -> None:
+        super().__init__(**options)
+        self._on_unauthorized = on_unauthorized
+
+    async def do_request(
+        self, url: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        code, payload = await super().do_request(url, method, *args, **kwargs)
+        if code == HTTPStatus.UNAUTHORIZED:
+            # The URL holds the token: only the API method (its last part) is named.
+            self._on_unauthorized(url.rsplit("/", 1)[-1])
+        return code, payload
 
 
 class _HandOver(asyncio.Queue[object]):
@@ -185,7 +242,7 @@ class TelegramAdapter:
         token: str,
         mode: str = "polling",
         webhook_url: str | None = None,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 8443,
         webhook_path: str = "/telegram",
         api_url: str | None = None,
@@ -199,6 +256,7 @@ class TelegramAdapter:
         if mode == "webhook" and not webhook_url:
             raise ValueError("Telegram webhook mode needs the public webhook URL")
         quiet_http_logs()
+        one_line_library_errors()
         self.mode = mode
         self.webhook_url = webhook_url
         # Shared by every process behind one webhook URL; random per start when not given.
@@ -211,7 +269,8 @@ class TelegramAdapter:
         self.bot = Bot(
             token,
             base_url=api_url or DEFAULT_API_URL,
-            request=HTTPXRequest(
+            request=_WatchedRequest(
+                self._unauthorized,
                 connection_pool_size=32,
                 read_timeout=call_timeout,
                 write_timeout=call_timeout,
@@ -220,7 +279,7 @@ class TelegramAdapter:
             ),
             # A long poll holds its connection for `poll_timeout`; PTB adds it to the read
             # timeout of getUpdates itself.
-            get_updates_request=HTTPXRequest(connect_timeout=call_timeout),
+            get_updates_request=_WatchedRequest(self._unauthorized, connect_timeout=call_timeout),
         )
         self.app = (
             Application.builder()
@@ -240,6 +299,19 @@ class TelegramAdapter:
         self._handler: InboundHandler | None = None
         self._runner: web.AppRunner | None = None
         self._initialized = False
+        # Set when Telegram answered 401 Unauthorized: `samen run` stops (see `halted`).
+        self.halted = asyncio.Event()
+        self.halt_reason = ""
+
+    def _unauthorized(self, method: str) -> None:
+        if not self.halted.is_set():
+            self.halt_reason = (
+                f"Telegram refused the bot token (401 Unauthorized on {method}): it was "
+                "revoked or is wrong. Get the current token from @BotFather, set "
+                "TELEGRAM_BOT_TOKEN and start Samen again"
+            )
+            log.error("telegram: 401 Unauthorized on %s: the bot token is not valid", method)
+            self.halted.set()
 
     # ------------------------------------------------------------------ state
 
@@ -341,7 +413,7 @@ class TelegramAdapter:
             )
 
     async def _start_webhook(self) -> None:
-        server = web.Application()
+        server = web.Application(client_max_size=MAX_UPDATE_BYTES)
         server.router.add_post(self.webhook_path, self._on_webhook)
         # No access log: the path and status only, but we choose what goes into our logs.
         self._runner = web.AppRunner(server, access_log=None)
@@ -362,7 +434,10 @@ class TelegramAdapter:
     async def stop(self) -> None:
         updater = self.app.updater
         if updater is not None and updater.running:
-            await updater.stop()  # its last getUpdates confirms what we stored
+            try:
+                await updater.stop()  # its last getUpdates confirms what we stored
+            except TelegramError as error:  # the poller had ended already (a 401)
+                log.info("telegram: polling had stopped (%s)", type(error).__name__)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -377,11 +452,24 @@ class TelegramAdapter:
         if self.secret is None or not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("telegram webhook: request without the right secret refused")
             return web.Response(status=403)
+        if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
+            log.warning("telegram webhook: update too large refused (413)")
+            return web.Response(status=413)
         try:
-            update = json.loads(await request.read())
-        except ValueError:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("telegram webhook: update too large refused (413)")
+            return web.Response(status=413)
+        if nesting_depth(raw) > MAX_UPDATE_DEPTH:
+            log.warning("telegram webhook: update nested too deeply refused (400)")
+            return web.Response(status=400)
+        try:
+            update = json.loads(raw)
+        except (ValueError, RecursionError):
+            log.warning("telegram webhook: update that is not JSON refused (400)")
             return web.Response(status=400)
         if not isinstance(update, Mapping):
+            log.warning("telegram webhook: update that is not an object refused (400)")
             return web.Response(status=400)
         try:
             await self.receive(update)

@@ -333,3 +333,30 @@ def _keyboard(message: Mapping[str, Any]) -> list[list[dict[str, Any]]] | None:
     return [
         [dict(b) for b in row if isinstance(b, Mapping)] for row in rows if isinstance(row, list)
     ]
+
+
+# --------------------------------------------------------------------------- request shape
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deeply the JSON in `raw` nests objects and arrays, read without parsing it (a
+    parser recurses: 100,000 levels would exhaust its stack). Brackets inside strings do
+    not count; the text need not be valid JSON."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return deepest
