@@ -45,6 +45,7 @@ from bot.teams.overview import Overview, overview
 from bot.teams.start_links import StartLinks
 from bot.teams.teams_file import apply_teams, read_teams
 from bot.teams.timezones import quiet_hours_for, remember_timezones
+from bot.teams.undelivered import Undelivered
 from bot.trajectories.desk import EvaluationDesk, evaluation_quiet_hours
 
 
@@ -140,14 +141,17 @@ async def build_runtime(
     await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     starts = StartLinks(store, clock)
+    undelivered = Undelivered(store, clock)
     outbox = Outbox(
         store,
         {a.platform: a for a in chosen},
         clock,
         lease=Lease.for_store(store, OUTBOX_LEASE, "outbox"),
         on_blocked=starts.blocked,
+        on_failed=undelivered.failed,
     )
     starts.notify_outbox = outbox.notify
+    undelivered.notify_outbox = outbox.notify
     for adapter in chosen:
         attach = getattr(adapter, "attach_state", None)
         if attach is not None:  # what the adapter must remember lives in the store

@@ -586,7 +586,7 @@ class TelegramAdapter:
                 # Someone Telegram never saw talking to us: the same as not started.
                 await self._set_chat(private_to, "blocked")
                 return DeliveryResult(blocked_until_start=True)
-            return DeliveryResult(failed="BadRequest")
+            return DeliveryResult(failed=bad_request_code(error))
         except (TimedOut, NetworkError):
             raise  # transport: the outbox retries with back-off
         except TelegramError as error:
@@ -716,7 +716,7 @@ class TelegramAdapter:
             if "can't be deleted" in reason or "cant be deleted" in reason:
                 return DeliveryResult(failed="message_cant_be_deleted")
             if "message to delete not found" not in reason and "message not found" not in reason:
-                return DeliveryResult(failed="BadRequest")
+                return DeliveryResult(failed=bad_request_code(error))
             # Gone already (deleted by the person, or the chat cleared): done.
         except Forbidden:
             return DeliveryResult(failed="forbidden")  # blocked by the person, or removed
@@ -743,6 +743,29 @@ class TelegramAdapter:
         else:
             await self.state.save_prompt(key, _prompt_to_json(prompt))
             self.prompts[key] = prompt
+
+
+# Telegram's 400 descriptions (they name what is wrong, never the message) as short codes
+# for the outbox's log and the row's error; anything else is "bad_request".
+BAD_REQUESTS: Final = (
+    ("chat not found", "chat_not_found"),
+    ("message thread not found", "thread_not_found"),
+    ("topic_closed", "topic_closed"),
+    ("message to edit not found", "message_not_found"),
+    ("message not found", "message_not_found"),
+    ("message is too long", "message_too_long"),
+    ("not enough rights", "not_enough_rights"),
+    ("have no rights", "not_enough_rights"),
+    ("can't parse entities", "cant_parse_entities"),
+    ("message is not modified", "message_not_modified"),
+    ("user not found", "user_not_found"),
+)
+
+
+def bad_request_code(error: TelegramError) -> str:
+    """A short code for Telegram's 400 answer (see `BAD_REQUESTS`)."""
+    description = str(error).lower()
+    return next((code for text, code in BAD_REQUESTS if text in description), "bad_request")
 
 
 def _tokens_in(query: Mapping[str, Any]) -> set[str]:

@@ -356,6 +356,7 @@ class Outbox:
         max_in_flight: int = 32,
         lease: Lease | None = None,
         on_blocked: Callable[[QueuedMessage, Courier], Awaitable[None]] | None = None,
+        on_failed: Callable[[QueuedMessage, str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         # One sender per database: several processes sharing PostgreSQL would otherwise
@@ -365,6 +366,9 @@ class Outbox:
         # Told about a message parked because its person has not started the bot (see
         # bot/teams/start_links.py: it posts one deep link in the team's group).
         self.on_blocked = on_blocked
+        # Told about a message that will not arrive (failed for good, with the reason code):
+        # bot/teams/undelivered.py tells the chair once when it was a bell, summary or form.
+        self.on_failed = on_failed
         self.adapters = adapters
         self.clock = clock
         self.max_attempts = max_attempts
@@ -704,9 +708,25 @@ class Outbox:
         elif result.failed is not None:
             await self.store.outbox_failed(row.id, result.failed[:200])
             stats.failed += 1
-            log.warning("outbox row %s (%s): failed", row.id, row.kind)
+            log.warning(
+                "outbox row %s (%s, %s to %s): failed: %s",
+                row.id,
+                row.kind,
+                row.op,
+                destination_kind(row),
+                result.failed[:80],
+            )
+            await self._tell_failed(row, result.failed[:80])
         else:
             await self._retry_or_fail(row, "empty result")
+
+    async def _tell_failed(self, row: QueuedMessage, reason: str) -> None:
+        if self.on_failed is None:
+            return
+        try:
+            await self.on_failed(row, reason)
+        except Exception as exc:  # telling someone must never stop the deliveries
+            log.warning("outbox row %s: failure not reported: %s", row.id, type(exc).__name__)
 
     async def _thread_of(self, run_id: str) -> str | None:
         if run_id not in self._threads:
@@ -753,12 +773,16 @@ class Outbox:
             await self._give_up(row, reason)
             stats.failed += 1
             log.warning(
-                "outbox row %s (%s): failed after %d attempts: %s",
+                "outbox row %s (%s, %s to %s): failed after %d attempts: %s",
                 row.id,
                 row.kind,
+                row.op,
+                destination_kind(row),
                 attempts,
                 reason,
             )
+            if row.op != "delete":
+                await self._tell_failed(row, reason[:80])
             return
         delay = min(60.0, 2.0**attempts) * self.rng.uniform(0.5, 1.5)
         await self.store.outbox_retry(row.id, now + timedelta(seconds=delay), reason[:200])
@@ -769,6 +793,16 @@ class Outbox:
 
 
 _THREADS_KEPT = 10_000  # runs whose thread the outbox remembers
+
+
+def destination_kind(row: QueuedMessage) -> str:
+    """Where a row was going, for a log line that names no one: a private chat, a run's
+    thread, or the team's channel (a group)."""
+    if row.destination.startswith("dm:"):
+        return "a private chat"
+    if row.message.get("thread"):
+        return "a thread"
+    return "a group channel"
 
 
 def _earliest(a: datetime | None, b: datetime) -> datetime:
