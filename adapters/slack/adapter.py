@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -39,6 +40,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.base import Inbound, InboundHandler
 from adapters.slack import parse
@@ -66,6 +68,16 @@ OverviewFor = Callable[[str], Awaitable[Overview]]
 # Stores a person's zone on their member rows; False when they are in no team yet.
 RememberZone = Callable[[str, str], Awaitable[bool]]
 PROFILE_MAX_AGE: Final = 24 * 3600.0  # users.info at most once per person per day
+# A slash command's response_url takes up to 5 answers within 30 minutes (Slack's docs).
+RESPONSE_URL_AGE: Final = 30 * 60.0
+RESPONSE_URL_USES: Final = 5
+RESPONSE_URLS_KEPT: Final = 1000
+# chat.postEphemeral's answers where Samen cannot post: not a member of a private
+# channel, someone else's direct message, an archived channel. The command's response_url
+# still reaches the person.
+CANNOT_POST_HERE: Final = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel"}
+)
 
 
 class StoreFailed(Exception):
@@ -74,6 +86,15 @@ class StoreFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass
+class _ResponseUrl:
+    """Where Slack takes the answers to one person's last slash command in one channel."""
+
+    url: str
+    given: float
+    uses: int = 0
 
 
 @dataclass
@@ -192,6 +213,8 @@ class SlackAdapter:
         self.ack_budget = ack_budget
         self._app_token = app_token
         self.client = web_client(bot_token, api_url)
+        parts = urlsplit(api_url or DEFAULT_API_URL)
+        self._api_origin = f"{parts.scheme}://{parts.netloc}/"
         quiet_bolt_verification_logs()
         self.app = AsyncApp(
             client=self.client,
@@ -217,6 +240,8 @@ class SlackAdapter:
         self._overview: OverviewFor | None = None
         self._remember_zone: RememberZone | None = None
         self._profiles: dict[str, _Profile] = {}
+        # (channel, user) -> the response_url of their last slash command there
+        self._response_urls: dict[tuple[str, str], _ResponseUrl] = {}
         self.wall_clock: Callable[[], float] = time.time  # for the profile cache's age
         self._register()
 
@@ -302,8 +327,53 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Any, body: Mapping[str, Any]) -> None:
         inbound = parse.parse_command(body)
+        if inbound is not None:
+            self._remember_response_url(inbound.channel, inbound.user, body.get("response_url"))
         await self._store([inbound] if inbound is not None else [])
         await ack()  # empty: the answer comes as a message or an ephemeral reply
+
+    def _remember_response_url(self, channel: str, user: str, url: object) -> None:
+        # Slack's are https://hooks.slack.com/...; a Web API base of our own (a proxy, the
+        # tests' fake) may answer them too. The request was signed: Slack sent this URL.
+        if not isinstance(url, str) or not url.startswith(("https://", self._api_origin)):
+            return
+        if len(self._response_urls) >= RESPONSE_URLS_KEPT:
+            self._response_urls.pop(next(iter(self._response_urls)))  # the oldest
+        self._response_urls.pop((channel, user), None)  # re-inserted as the newest
+        self._response_urls[(channel, user)] = _ResponseUrl(url, time.monotonic())
+
+    def _response_url(self, channel: str, user: str) -> _ResponseUrl | None:
+        found = self._response_urls.get((channel, user))
+        if found is None or found.uses >= RESPONSE_URL_USES:
+            return None
+        if time.monotonic() - found.given > RESPONSE_URL_AGE:
+            return None
+        return found
+
+    async def _reply_by_response_url(
+        self, delivery: Delivery, blocks: list[Any], text: str, refused: SlackApiError
+    ) -> DeliveryResult:
+        """chat.postEphemeral refused the channel: answer through the command's
+        response_url when there is a fresh one, else fail with Slack's code."""
+        found = self._response_url(delivery.chat, delivery.user or "")
+        if found is None:
+            return _result_of(refused)
+        found.uses += 1
+        hook = AsyncWebhookClient(
+            found.url,
+            timeout=10,
+            session=self.client.session,
+            logger=logging.getLogger("adapters.slack.webapi"),
+            retry_handlers=[],  # the outbox owns retries
+        )
+        response = await hook.send(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+        )
+        if response.status_code == 200:
+            return DeliveryResult.sent()
+        if response.status_code >= 500:
+            raise ConnectionError(f"response_url answered {response.status_code}")
+        return DeliveryResult(failed=f"response_url_{response.status_code}")
 
     async def _on_action(self, ack: Any, body: Mapping[str, Any]) -> None:
         await self._store(parse.parse_block_actions(body, self._clicks))
@@ -496,9 +566,14 @@ class SlackAdapter:
             if delivery.op == "edit":
                 return await self._edit(delivery, blocks, text)
             if delivery.op == "reply" and delivery.user and not delivery.chat.startswith("dm:"):
-                await self.client.chat_postEphemeral(
-                    channel=delivery.chat, user=delivery.user, text=text, blocks=blocks
-                )
+                try:
+                    await self.client.chat_postEphemeral(
+                        channel=delivery.chat, user=delivery.user, text=text, blocks=blocks
+                    )
+                except SlackApiError as error:
+                    if _error_code(error) not in CANNOT_POST_HERE:
+                        raise
+                    return await self._reply_by_response_url(delivery, blocks, text, error)
                 return DeliveryResult.sent()
             return await self._send(delivery, blocks, text)
         except SlackApiError as error:
