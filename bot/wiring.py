@@ -33,6 +33,7 @@ from bot.runtime.coalesce import Coalescer
 from bot.runtime.inbox import Inbox
 from bot.runtime.outbox import Outbox
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.presses import PressCheck
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.runtime.scheduler import Scheduler
@@ -156,6 +157,9 @@ async def build_runtime(
         attach = getattr(adapter, "attach_state", None)
         if attach is not None:  # what the adapter must remember lives in the store
             attach(StoredAdapterState(store, adapter.platform, clock))
+        use_press_check = getattr(adapter, "use_press_check", None)
+        if use_press_check is not None:  # stale or foreign presses: a notice, no message
+            use_press_check(PressCheck(store, getattr(adapter, "language", "nl")).refusal)
 
     async def quiet_hours(row: TimerRow) -> WorkingHours | None:
         if row.run_id is None and row.kind == EvaluationTimer.KIND:

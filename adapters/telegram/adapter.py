@@ -46,7 +46,7 @@ import logging
 import re
 import secrets
 from collections import ChainMap
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -94,10 +94,14 @@ from adapters.telegram.render import toggled_keyboard as _toggled
 from adapters.telegram.state import MemoryState, TelegramState
 from bot.core.effects import MessageKind
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.replies import say
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
+# Whether a press on an answer button may be stored: (run, user, channel) -> the notice
+# for a press that cannot change anything, or None (bot/runtime/presses.py).
+PressCheck = Callable[[str, str, str], Awaitable[str | None]]
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
 # An update is a few kilobytes (a message is at most 4096 characters, with entities and a
 # replied-to message); its JSON is a few levels deep. Anything far beyond is refused
@@ -299,6 +303,7 @@ class TelegramAdapter:
         self._handler: InboundHandler | None = None
         self._runner: web.AppRunner | None = None
         self._initialized = False
+        self._press_check: PressCheck | None = None
         # Set when Telegram answered 401 Unauthorized: `samen run` stops (see `halted`).
         self.halted = asyncio.Event()
         self.halt_reason = ""
@@ -489,7 +494,16 @@ class TelegramAdapter:
             update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
         )
         inbounds = parsed.inbounds
-        if await self._remember(parsed) and not inbounds and parsed.private_user:
+        started = await self._remember(parsed)
+        if parsed.callback_id is not None:
+            refusal = await self._refusal(parsed)
+            if refusal is not None:
+                # Stale, foreign or not ours: a notice on the button, no chat message.
+                await self._quietly(
+                    self.bot.answer_callback_query(parsed.callback_id, text=refusal)
+                )
+                return
+        if started and not inbounds and parsed.private_user:
             # Their first private message after we were refused: they started the bot
             # (without the link). The shell delivers what waited for them.
             user = parsed.private_user
@@ -501,6 +515,27 @@ class TelegramAdapter:
             await self._quietly(self._draw_toggle(parsed.toggle))
         if parsed.callback_id is not None:
             await self._quietly(self.bot.answer_callback_query(parsed.callback_id))
+
+    def use_press_check(self, check: PressCheck) -> None:
+        """Whether a press on an answer button may go to the inbox (the composition root
+        reads the run: gone, ended, or from another group gives the notice's text)."""
+        self._press_check = check
+
+    async def _refusal(self, parsed: Parsed) -> str | None:
+        """The notice for a press that cannot change anything, or None to store it."""
+        if not parsed.inbounds and parsed.toggle is None:
+            # Not one of ours, a token no store knows, or a message Telegram no longer
+            # shows the bot (older than 48 hours): nothing the press can still do.
+            return say("bad_answer_target", self.language)
+        if self._press_check is None:
+            return None
+        for inbound in parsed.inbounds:
+            run = inbound.payload.get("run") if inbound.kind == "answer" else None
+            if run:
+                refusal = await self._press_check(str(run), inbound.user, inbound.channel)
+                if refusal is not None:
+                    return refusal
+        return None
 
     async def _remember(self, parsed: Parsed) -> bool:
         """Note who has a private chat; True when it was refused before (they started)."""
