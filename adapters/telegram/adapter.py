@@ -640,6 +640,7 @@ class TelegramAdapter:
         message = await self.bot.send_message(
             chat_id,
             text,
+            message_thread_id=_topic(delivery) if in_group else None,
             reply_markup=markup,
             reply_parameters=reply_to,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -676,6 +677,7 @@ class TelegramAdapter:
         message = await self.bot.send_message(
             _chat_id(delivery.chat),
             text,
+            message_thread_id=_topic(delivery),
             disable_notification=True,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
@@ -730,6 +732,7 @@ class TelegramAdapter:
         message = await self.bot.send_message(
             _chat_id(delivery.chat),
             text,
+            message_thread_id=_topic(delivery),
             entities=entities,
             reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -801,6 +804,12 @@ def bad_request_code(error: TelegramError) -> str:
     """A short code for Telegram's 400 answer (see `BAD_REQUESTS`)."""
     description = str(error).lower()
     return next((code for text, code in BAD_REQUESTS if text in description), "bad_request")
+
+
+def _topic(delivery: Delivery) -> int | None:
+    """The forum topic a group message goes into (None: the group itself, or General)."""
+    topic = delivery.topic
+    return int(topic) if topic is not None and topic.isdigit() else None
 
 
 def _tokens_in(query: Mapping[str, Any]) -> set[str]:

@@ -130,6 +130,15 @@ def _channel(chat: Mapping[str, Any], user: str) -> str | None:
     return None  # channels (broadcast) are not teams
 
 
+def _topic(message: Mapping[str, Any]) -> dict[str, Any]:
+    """{"topic": id} for a message in a forum topic of a group (not General), else {}:
+    replies, and a run started there, go back into that topic."""
+    thread = message.get("message_thread_id")
+    if message.get("is_topic_message") and isinstance(thread, int) and thread > 0:
+        return {"topic": str(thread)}
+    return {}
+
+
 def _group_name(chat: Mapping[str, Any]) -> dict[str, Any]:
     return (
         {"channel_name": str(chat["title"])}
@@ -181,7 +190,7 @@ def _message(
                 private_user=private,
             )
         if command in COMMANDS:
-            payload = {"command": command, "args": args, **_group_name(chat)}
+            payload = {"command": command, "args": args, **_group_name(chat), **_topic(message)}
             return Parsed(
                 (Inbound(PLATFORM, key, "command", channel, user, payload, name),),
                 private_user=private,
@@ -193,6 +202,7 @@ def _message(
         if prompt is not None:
             answer = _reply_answer(prompt, text)
             if answer is not None:
+                answer.update(_topic(message))
                 return Parsed(
                     (Inbound(PLATFORM, key, "answer", channel, user, answer, name),),
                     private_user=private,
@@ -303,6 +313,7 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
         return Parsed(toggle=toggle, callback_id=callback_id, private_user=private)
     if payload is None:
         return Parsed(callback_id=callback_id, private_user=private)
+    payload.update(_topic(message))
     return Parsed(
         (Inbound(PLATFORM, key, kind, channel, user, payload, name),),
         callback_id=callback_id,

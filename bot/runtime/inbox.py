@@ -232,6 +232,7 @@ class Inbox:
             await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
         finally:
             self.outgoing.private.discard(row.id)
+            self.outgoing.topics.pop(row.id, None)
         self.handled += 1
 
     async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
@@ -275,6 +276,8 @@ class Inbox:
                 await hook(team)
         if read.channel != team.channel:
             self.outgoing.private.add(row.id)
+        elif row.payload.get("topic"):  # a forum topic of the team's group (Telegram)
+            self.outgoing.topics[row.id] = str(row.payload["topic"])
         member = None
         if read.user:
             member = await self.store.upsert_member(

@@ -78,7 +78,7 @@ from typing import Any, Protocol
 
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.runtime.clock import Clock
-from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.delivery import TOPIC_THREAD, Delivery, DeliveryResult, Limits
 from bot.store.lease import Lease
 from bot.store.repo import QueuedMessage
 
@@ -98,6 +98,7 @@ def message_to_json(
     group: bool = False,
     user: str | None = None,
     language: str | None = None,
+    topic: str | None = None,
 ) -> dict[str, Any]:
     """A `Message` as the JSON the outbox row keeps, plus the routing fields (see above)."""
     data: dict[str, Any] = {
@@ -114,6 +115,8 @@ def message_to_json(
         data["user"] = user
     if language is not None:
         data["language"] = language
+    if topic is not None:
+        data["topic"] = topic
     return data
 
 
@@ -650,8 +653,14 @@ class Outbox:
                 language=str(data.get("language") or "nl"),
             )
         thread = None
-        if data.get("thread") and row.run_id:
-            thread = await self._thread_of(row.run_id)
+        topic = str(data["topic"]) if data.get("topic") else None
+        if row.run_id:
+            # A run started in a forum topic keeps every message there (TOPIC_THREAD).
+            run_thread = await self._thread_of(row.run_id)
+            if run_thread is not None and run_thread.startswith(TOPIC_THREAD):
+                topic = topic or run_thread[len(TOPIC_THREAD) :]
+            elif data.get("thread"):
+                thread = run_thread
         ref = None
         if row.op == "edit":
             if row.run_id:
@@ -670,6 +679,7 @@ class Outbox:
             user=str(user) if user is not None else None,
             run=row.run_id,
             language=str(data.get("language") or "nl"),
+            topic=topic,
         )
 
     async def _record(
