@@ -6,30 +6,19 @@ without topics are as before: no message_thread_id."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.runtime.clock import FakeClock
-from tests.harness.telegram import GROUP, PEOPLE, Group, fake_on, telegram_world
-from tests.harness.world import START
+from tests.harness.telegram import GROUP, PEOPLE, Group
 
 TOPIC = 77
 
 
 @pytest.fixture
-async def team(tmp_path: Path) -> AsyncIterator[Group]:
-    clock = FakeClock(START)
-    fake = fake_on(clock)
-    await fake.start()
-    try:
-        async with telegram_world(tmp_path, clock, fake) as world:
-            yield world
-    finally:
-        await fake.stop()
+def team(world: Group) -> Group:
+    return world
 
 
 async def say_in_topic(team: Group, name: str, text: str, topic: int | None = TOPIC) -> None:

@@ -6,37 +6,27 @@ still counts goes on as before."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import telegram as tg
 from sqlalchemy import update
 
-from bot.runtime.clock import FakeClock
 from bot.store.tables import RunRow
-from tests.harness.telegram import GROUP, PEOPLE, Group, fake_on, telegram_world
-from tests.harness.world import START
+from tests.harness.telegram import GROUP, PEOPLE, Group
 
 NOTICE = "Die vraag hoort bij iets dat niet meer loopt."
 
 
 @pytest.fixture
-async def team(tmp_path: Path) -> AsyncIterator[Group]:
-    clock = FakeClock(START)
-    fake = fake_on(clock)
-    await fake.start()
-    try:
-        async with telegram_world(tmp_path, clock, fake) as world:
-            await world.say("anna", "/samen")
-            await world.say("anna", "/samen", private=True)  # her private chat is open
-            await world.say("anna", "/samen bezoek 2026-11-24 14:00")
-            await world.wait(timedelta(hours=5))
-            yield world
-    finally:
-        await fake.stop()
+async def team(world: Group) -> Group:
+    """Anna (with a private chat) has a visit's form with buttons."""
+    await world.say("anna", "/samen")
+    await world.say("anna", "/samen", private=True)  # her private chat is open
+    await world.say("anna", "/samen bezoek 2026-11-24 14:00")
+    await world.wait(timedelta(hours=5))
+    return world
 
 
 def the_form(team: Group) -> dict[str, Any]:

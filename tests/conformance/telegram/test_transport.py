@@ -22,16 +22,6 @@ BOUND = aiohttp.ClientTimeout(total=10)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram(enforce_limits=False)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def webhook(fake: FakeTelegram) -> AsyncIterator[tuple[TelegramAdapter, Received]]:
     adapter = TelegramAdapter(
         token=TOKEN,
