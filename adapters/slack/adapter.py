@@ -1,10 +1,13 @@
 """The Slack adapter: slack-bolt's AsyncApp in, slack-sdk's AsyncWebClient out.
 
-Inbound, Bolt verifies each request (HTTP mode) and calls our listeners, which parse the
-payload (`parse.py`), hand the events to the shell and only then `ack()` (R-ING-3): the
-app runs with `process_before_response=True`, so Bolt sends the HTTP response (or the
-Socket Mode envelope ack) only after the listener returned, also for Events API callbacks
-that Bolt would otherwise ack before running the listener. Storing has a budget below
+Inbound (HTTP mode), the front door (`_http_events`) checks Slack's signature over the raw
+bytes (401 without a good one) and the body's shape (400) before Bolt or anything else
+parses it; what Samen has no listener for is acknowledged with a quiet 200 (`_on_error`).
+Bolt calls our listeners, which parse the payload (`parse.py`), hand the events to the
+shell and only then `ack()` (R-ING-3): the app runs with `process_before_response=True`,
+so Bolt sends the HTTP response (or the Socket Mode envelope ack) only after the listener
+returned, also for Events API callbacks that Bolt would otherwise ack before running the
+listener. Storing has a budget below
 Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the copy.
 
 Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
@@ -106,32 +109,6 @@ class _Profile:
     stored: bool = False
 
 
-# Bolt's verifier logs the whole body of a refused request at INFO; that body may hold
-# answer text (R-SEC-1). Its logger name is fixed: slack_bolt.<class name>.
-BOLT_VERIFICATION_LOGGER: Final = "slack_bolt.RequestVerification"
-
-
-class _NoRequestBodies(logging.Filter):
-    """Drops the details (signature, timestamp, body) from Bolt's refusal log line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "signature" in str(record.msg).lower():
-            record.msg = "Invalid request signature refused (details withheld)"
-            record.args = None
-        return True
-
-
-_BODY_FILTER: Final = _NoRequestBodies()
-
-
-def quiet_bolt_verification_logs() -> None:
-    """Install the filter (idempotent). Bolt resets the logger's level whenever it makes a
-    verifier, so a level alone would not hold; a filter stays."""
-    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
-    if _BODY_FILTER not in logger.filters:
-        logger.addFilter(_BODY_FILTER)
-
-
 def web_client(token: str, api_url: str | None = None) -> AsyncWebClient:
     """A Web API client at `api_url` (Slack's by default) that never retries by itself
     and never logs request bodies (those hold message text)."""
@@ -215,11 +192,12 @@ class SlackAdapter:
         self.client = web_client(bot_token, api_url)
         parts = urlsplit(api_url or DEFAULT_API_URL)
         self._api_origin = f"{parts.scheme}://{parts.netloc}/"
-        quiet_bolt_verification_logs()
         self.app = AsyncApp(
             client=self.client,
             signing_secret=signing_secret or "",
-            request_verification_enabled=mode == "http",  # Socket Mode has no signatures
+            # HTTP mode checks signatures at its own front door (`_http_events`), over the
+            # raw bytes and before any parsing; Socket Mode has none.
+            request_verification_enabled=False,
             process_before_response=True,  # ack only after the listener stored (R-ING-3)
             logger=logging.getLogger("adapters.slack.bolt"),
             # What Samen has no listener for reaches `_on_error` (a quiet 200), not Bolt's
@@ -243,6 +221,7 @@ class SlackAdapter:
         # (channel, user) -> the response_url of their last slash command there
         self._response_urls: dict[tuple[str, str], _ResponseUrl] = {}
         self.wall_clock: Callable[[], float] = time.time  # for the profile cache's age
+        self.signature_clock: Callable[[], float] = time.time  # a signature's age
         self._register()
 
     def use_timezones(self, remember: RememberZone) -> None:
@@ -491,7 +470,7 @@ class SlackAdapter:
         timestamp within five minutes of now (replays)."""
         if not timestamp.isdigit() or not signature.startswith("v0="):
             return False
-        if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+        if abs(self.signature_clock() - int(timestamp)) > SIGNATURE_MAX_AGE:
             return False
         base = b"v0:" + timestamp.encode() + b":" + raw
         expected = hmac.new(self._signing_secret, base, hashlib.sha256).hexdigest()
