@@ -135,3 +135,12 @@ async def test_a_timestamp_that_is_no_number_gets_401(
 async def test_a_well_formed_command_still_works(slack: Workspace) -> None:
     assert await slack.slash("U0ANNA", "help") == 200
     assert slack.fake.called("chat.postEphemeral")
+
+
+async def test_a_body_over_a_mebibyte_gets_413(
+    slack: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b"payload=" + b"x" * (1024 * 1024 + 1)
+    caplog.set_level(logging.INFO)
+    assert await post_bytes(slack, body, FORM, signed_bytes(body)) == 413
+    assert_one_quiet_line(caplog, 413)

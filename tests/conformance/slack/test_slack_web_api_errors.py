@@ -92,3 +92,12 @@ async def test_429_waits_for_retry_after_and_sends_once(
     assert "429, retry after 7.0s" in caplog.text
     assert len(slack.posted(TEAM_CHANNEL, "De bel")) == 1
     assert slack.clock.now() - started >= timedelta(seconds=7)
+
+
+async def test_an_english_team_is_told_in_english(slack: Workspace) -> None:
+    await running_intervision(slack)
+    assert await slack.slash(ANNA, "taal en") == 200
+    slack.fake.fail_next("chat.postMessage", "is_archived")
+    assert await slack.slash(ANNA, "", command="/bel") == 200
+    (notice,) = slack.posted(dm(ANNA), "is_archived")
+    assert "did not arrive in the team channel" in text_of(notice)
