@@ -456,7 +456,9 @@ class SlackAdapter:
             return web.Response(status=400)
         try:
             bolt_request = AsyncBoltRequest(
-                body=raw.decode("utf-8"), query=request.query_string, headers=dict(headers)
+                body=parse.for_bolt(raw.decode("utf-8")),
+                query=request.query_string,
+                headers=dict(headers),
             )
         except Exception as error:  # a shape Bolt cannot read: the sender's mistake
             log.warning("slack http: malformed request refused (400): %s", type(error).__name__)

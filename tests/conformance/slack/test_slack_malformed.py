@@ -144,3 +144,14 @@ async def test_a_body_over_a_mebibyte_gets_413(
     caplog.set_level(logging.INFO)
     assert await post_bytes(slack, body, FORM, signed_bytes(body)) == 413
     assert_one_quiet_line(caplog, 413)
+
+
+async def test_a_command_whose_text_holds_the_word_payload_still_arrives(
+    slack: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt reads any form body containing "payload" as an interaction."""
+    caplog.set_level(logging.INFO)
+    assert await slack.slash("U0ANNA", "vliegen payload") == 200
+    assert "inbox row 1 kind=command" in caplog.text
+    (reply,) = slack.fake.called("chat.postEphemeral")
+    assert "vliegen" in reply.args["text"]  # the unknown word, answered
