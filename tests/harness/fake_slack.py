@@ -53,6 +53,8 @@ class FakeSlack:
     enforced_429s: int = 0
     # users.info `tz` per user id (default Europe/Amsterdam)
     zones: dict[str, str] = field(default_factory=dict)
+    # deactivated accounts: conversations.open with them answers `user_disabled`
+    disabled: set[str] = field(default_factory=set)
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_post: dict[str, float] = field(default_factory=dict)
@@ -258,6 +260,8 @@ class FakeSlack:
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = str(args.get("users", ""))
+        if users in self.disabled:
+            return {"ok": False, "error": "user_disabled"}
         return {"ok": True, "channel": {"id": "D" + users.lstrip("U")}}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:

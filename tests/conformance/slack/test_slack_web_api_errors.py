@@ -101,3 +101,22 @@ async def test_an_english_team_is_told_in_english(slack: Workspace) -> None:
     assert await slack.slash(ANNA, "", command="/bel") == 200
     (notice,) = slack.posted(dm(ANNA), "is_archived")
     assert "did not arrive in the team channel" in text_of(notice)
+
+
+async def test_questions_that_cannot_reach_a_person_are_told_to_the_chair(
+    slack: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bram's account was deactivated: his form for the visit cannot be delivered. The
+    log says so with Slack's code; Anna (chair) hears of it once, privately, and the
+    notice names no one."""
+    for user in (ANNA, BRAM):
+        assert await slack.slash(user, "help") == 200
+    assert await slack.slash(ANNA, "rol <@U0ANNA|anna> voorzitter") == 200
+    slack.fake.disabled.add(BRAM)
+    caplog.set_level(logging.INFO)
+    assert await slack.slash(ANNA, "bezoek 2026-11-24 14:00") == 200
+    await slack.wait(timedelta(hours=5, seconds=1))
+    assert "(form, send to a private chat): failed: user_disabled" in caplog.text
+    (notice,) = slack.posted(dm(ANNA), "user_disabled")
+    assert "privégesprek" in text_of(notice)
+    assert BRAM not in text_of(notice) and "bram" not in text_of(notice).lower()
