@@ -47,8 +47,8 @@ class Undelivered:
     async def failed(self, row: QueuedMessage, reason: str) -> None:
         """The outbox gave up on `row` for `reason` (a short platform code)."""
         key = TOLD.get(row.kind)
-        if key is None or row.op not in ("send", "edit"):
-            return
+        if key is None or row.op != "send":
+            return  # an edit that failed leaves the message that did arrive
         team = await self.store.get_team(row.team_id)
         if team is None:
             return

@@ -15,6 +15,8 @@ import pytest
 from adapters.telegram import TelegramAdapter
 from adapters.telegram.adapter import MAX_UPDATE_BYTES, SECRET_HEADER
 from adapters.telegram.parse import nesting_depth
+from bot.core.effects import Message, MessageKind
+from bot.runtime.delivery import Delivery
 from tests.harness.fake_telegram import TOKEN, FakeTelegram, Received
 from tests.harness.process import ROOT, environment, samen
 
@@ -144,3 +146,15 @@ async def test_samen_run_ends_non_zero_with_a_clear_message_on_401(
     assert "set TELEGRAM_BOT_TOKEN" in errors, errors
     assert "Traceback" not in errors, errors
     assert TOKEN not in errors
+
+
+async def test_401_on_a_send_halts_a_webhook_adapter_too(
+    webhook: tuple[TelegramAdapter, Received], fake: FakeTelegram
+) -> None:
+    """Webhook mode polls nothing: a revoked token shows on the next call out."""
+    adapter, _ = webhook
+    fake.fail_next("sendMessage", 401, "Unauthorized")
+    result = await adapter.deliver(Delivery(1, "send", "-100123", Message(MessageKind.say, "x")))
+    assert result.failed == "InvalidToken"
+    assert adapter.halted.is_set()
+    assert "401 Unauthorized on sendMessage" in adapter.halt_reason
