@@ -70,6 +70,25 @@ MALFORMED = {
     "actions-not-a-list": (actions_not_a_list(), FORM),
     "event-not-an-object": (json.dumps({"type": "event_callback", "event": [1]}), JSON),
     "user-a-number": (urlencode({"payload": json.dumps({"type": "shortcut", "user": 5})}), FORM),
+    "view-values-mistyped": (
+        urlencode(
+            {
+                "payload": json.dumps(
+                    {
+                        "type": "view_submission",
+                        "user": {"id": "U0ANNA", "username": "anna"},
+                        "trigger_id": "5.5.5",
+                        "view": {
+                            "callback_id": "samen_form",
+                            "private_metadata": "0123456789abcdef|stap|D0ANNA",
+                            "state": {"values": {"q|vraag": [SECRET_WORD]}},
+                        },
+                    }
+                )
+            }
+        ),
+        FORM,
+    ),
     "deeply-nested": ("[" * 100_000 + "]" * 100_000, JSON),
     "field-twice": ("command=%2Fsamen&command=%2Fbel&user_id=U1&trigger_id=1.2", FORM),
 }
