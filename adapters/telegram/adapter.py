@@ -194,6 +194,14 @@ def _seconds(error: RetryAfter) -> float:
     return 1.0
 
 
+class MalformedUpdate(Exception):
+    """An update with a field of a type the Bot API never sends (nothing is stored)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class _WatchedRequest(HTTPXRequest):
     """python-telegram-bot's HTTP backend, watching for 401 Unauthorized: the token was
     revoked or is wrong. Nothing can work after that, and python-telegram-bot's polling
@@ -227,6 +235,9 @@ class _HandOver(asyncio.Queue[object]):
             return
         try:
             await self._adapter.receive(item.to_dict())
+        except MalformedUpdate as error:
+            # Asking again would bring the same update back forever: confirm and skip it.
+            log.warning("telegram polling: malformed update skipped (%s)", error.reason)
         except Exception as error:
             # A TelegramError keeps the Updater's loop alive: it backs off and fetches the
             # same batch again (the offset did not move on). Its text holds no update data.
@@ -478,6 +489,9 @@ class TelegramAdapter:
             return web.Response(status=400)
         try:
             await self.receive(update)
+        except MalformedUpdate as error:
+            log.warning("telegram webhook: malformed update refused (400): %s", error.reason)
+            return web.Response(status=400)
         except Exception as error:
             # Not stored: a non-2xx makes Telegram deliver the update again.
             log.warning("telegram webhook: update not stored (%s)", type(error).__name__)
@@ -489,10 +503,14 @@ class TelegramAdapter:
         the button's spinner (both cosmetic: failures are logged by type, not raised)."""
         if self._handler is None:
             raise RuntimeError("Telegram adapter not started")
-        await self._load_for(update)
-        parsed = parse_update(
-            update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
-        )
+        try:
+            await self._load_for(update)
+            parsed = parse_update(
+                update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
+            )
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+            # A field of a type the Bot API never sends: not an update Samen can use.
+            raise MalformedUpdate(type(error).__name__) from None
         inbounds = parsed.inbounds
         started = await self._remember(parsed)
         if parsed.callback_id is not None:
