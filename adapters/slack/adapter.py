@@ -7,8 +7,9 @@ Bolt calls our listeners, which parse the payload (`parse.py`), hand the events 
 shell and only then `ack()` (R-ING-3): the app runs with `process_before_response=True`,
 so Bolt sends the HTTP response (or the Socket Mode envelope ack) only after the listener
 returned, also for Events API callbacks that Bolt would otherwise ack before running the
-listener. Storing has a budget below
-Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the copy.
+listener. Storing has a budget below Slack's 3 s; past it the listener fails, Slack
+retries and the inbox absorbs the copy. A slash command's `response_url` is kept (in
+memory, per channel and person) for answers Samen cannot post where it was typed.
 
 Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
 result; the client has no retry handlers, because the outbox owns back-off (R-OUT-2/3).

@@ -15,7 +15,9 @@ How a row becomes a platform call
   `Delivery.thread` — or none if the run has no thread yet), `group` (true for group
   chats, so that per-group limits apply) and `user` (the member an op "reply" is for),
   and `language` (the team's, for the words an adapter adds itself, such as button
-  labels).
+  labels), and `topic` (a reply to someone who acted in a forum topic of the group:
+  `Delivery.topic`). A run started in a forum topic has the thread `topic:<id>`
+  (`TOPIC_THREAD`): all its rows go to that topic, none replies to a first message.
 - op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
