@@ -39,6 +39,7 @@ private chat (any first private message does the same), and the parked messages 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dtm
 import hmac
 import json
@@ -633,6 +634,12 @@ class TelegramAdapter:
             )
             raise
         except BadRequest as error:
+            if delivery.topic and bad_request_code(error) in TOPIC_GONE:
+                # The run's topic was deleted or closed: the message goes to the group.
+                log.info(
+                    "telegram: forum topic gone (%s), sent to the group", bad_request_code(error)
+                )
+                return await self.deliver(dataclasses.replace(delivery, topic=None))
             if delivery.op == "edit" and "not modified" in str(error).lower():
                 return DeliveryResult.sent(ref=delivery.ref)  # the same form drawn again
             if private_to is not None and "chat not found" in str(error).lower():
@@ -816,6 +823,10 @@ BAD_REQUESTS: Final = (
     ("message is not modified", "message_not_modified"),
     ("user not found", "user_not_found"),
 )
+
+
+# A forum topic that is no longer there to post in.
+TOPIC_GONE: Final = frozenset({"thread_not_found", "topic_closed"})
 
 
 def bad_request_code(error: TelegramError) -> str:

@@ -94,3 +94,17 @@ async def test_general_and_plain_groups_get_no_topic(team: Group, topic: int | N
     replies = to_group(team, since)
     assert len(replies) == 2
     assert all("message_thread_id" not in m for m in replies)
+
+
+async def test_a_closed_or_deleted_topic_does_not_swallow_a_message(team: Group) -> None:
+    """Someone closed (or deleted) the run's topic: its next message goes to the group."""
+    await say_in_topic(team, "anna", "/samen")
+    await team.say("anna", "/samen", private=True)
+    await say_in_topic(team, "anna", "/samen start vijf-minuten")
+    since = len(team.fake.calls)
+    team.fake.fail_next("sendMessage", 400, "Bad Request: message thread not found")
+    await team.wait(timedelta(minutes=30))
+    posted = to_group(team, since)
+    assert "message_thread_id" in posted[0]  # refused: the topic is gone
+    assert "message_thread_id" not in posted[1]  # the same message, to the group
+    assert posted[0]["text"] == posted[1]["text"]
