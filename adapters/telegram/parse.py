@@ -168,6 +168,15 @@ def _channel(chat: Mapping[str, Any], user: str) -> str | None:
     return None  # channels (broadcast) are not teams
 
 
+def _topic(message: Mapping[str, Any]) -> dict[str, Any]:
+    """{"topic": id} for a message in a forum topic of a group (not General), else {}:
+    replies, and a run started there, go back into that topic."""
+    thread = message.get("message_thread_id")
+    if message.get("is_topic_message") and isinstance(thread, int) and thread > 0:
+        return {"topic": str(thread)}
+    return {}
+
+
 def _group_name(chat: Mapping[str, Any]) -> dict[str, Any]:
     return (
         {"channel_name": str(chat["title"])}
@@ -219,7 +228,7 @@ def _message(
                 private_user=private,
             )
         if command in COMMANDS:
-            payload = {"command": command, "args": args, **_group_name(chat)}
+            payload = {"command": command, "args": args, **_group_name(chat), **_topic(message)}
             return Parsed(
                 (Inbound(PLATFORM, key, "command", channel, user, payload, name),),
                 private_user=private,
@@ -231,6 +240,7 @@ def _message(
         if prompt is not None:
             answer = _reply_answer(prompt, text)
             if answer is not None:
+                answer.update(_topic(message))
                 return Parsed(
                     (Inbound(PLATFORM, key, "answer", channel, user, answer, name),),
                     private_user=private,
@@ -343,6 +353,7 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
         return Parsed(toggle=toggle, callback_id=callback_id, private_user=private)
     if payload is None:
         return Parsed(callback_id=callback_id, private_user=private)
+    payload.update(_topic(message))
     return Parsed(
         (Inbound(PLATFORM, key, kind, channel, user, payload, name),),
         callback_id=callback_id,
@@ -373,3 +384,30 @@ def _keyboard(message: Mapping[str, Any]) -> list[list[dict[str, Any]]] | None:
     return [
         [dict(b) for b in row if isinstance(b, Mapping)] for row in rows if isinstance(row, list)
     ]
+
+
+# --------------------------------------------------------------------------- request shape
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deeply the JSON in `raw` nests objects and arrays, read without parsing it (a
+    parser recurses: 100,000 levels would exhaust its stack). Brackets inside strings do
+    not count; the text need not be valid JSON."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return deepest

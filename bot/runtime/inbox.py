@@ -260,6 +260,7 @@ class Inbox:
             await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
         finally:
             self.outgoing.private.discard(row.id)
+            self.outgoing.topics.pop(row.id, None)
         self.handled += 1
 
     async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
@@ -312,6 +313,8 @@ class Inbox:
                 await hook(team)
         if read.channel != team.channel:
             self.outgoing.private.add(row.id)
+        elif row.payload.get("topic"):  # a forum topic of the team's group (Telegram)
+            self.outgoing.topics[row.id] = str(row.payload["topic"])
         if read.kind == "left":
             await self._member_left(row, team, read)
             return

@@ -316,6 +316,28 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{name}, there are questions waiting for you, but I can only message you once "
         "you have started me. Tap the link, then Start: {link}",
     },
+    # A bell, summary or form that could not be delivered (bot/teams/undelivered.py), to
+    # the chair or coordinator; {reason} is the platform's short error code.
+    "undelivered.bell": {
+        "nl": "Let op: een bel van Samen kwam niet aan in {where} ({reason}). Nodig Samen "
+        "uit in dat kanaal of die groep, of vraag de beheerder wat er mis is.",
+        "en": "Note: a bell from Samen did not arrive in {where} ({reason}). Invite Samen "
+        "to that channel or group, or ask your administrator what is wrong.",
+    },
+    "undelivered.summary": {
+        "nl": "Let op: een samenvatting van Samen kwam niet aan in {where} ({reason}). "
+        "Nodig Samen uit in dat kanaal of die groep, of vraag de beheerder wat er mis is.",
+        "en": "Note: a summary from Samen did not arrive in {where} ({reason}). Invite "
+        "Samen to that channel or group, or ask your administrator what is wrong.",
+    },
+    "undelivered.form": {
+        "nl": "Let op: vragen van Samen kwamen niet aan in {where} ({reason}). Vraag de "
+        "persoon om Samen te openen, of vraag de beheerder wat er mis is.",
+        "en": "Note: questions from Samen did not arrive in {where} ({reason}). Ask the "
+        "person to open Samen, or ask your administrator what is wrong.",
+    },
+    "undelivered.where.channel": {"nl": "het teamkanaal", "en": "the team channel"},
+    "undelivered.where.private": {"nl": "een privégesprek", "en": "a private chat"},
     # The console's line where a message was (`samen forget` deleted it).
     "message_deleted": {"nl": "(bericht verwijderd)", "en": "(message deleted)"},
     "privacy_warning": {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections import defaultdict
@@ -24,6 +25,7 @@ from bot.core.events import Event, Member, RegisteredEvent, StartContext, Team, 
 from bot.core.model import AfterFlowTrigger, Flow, PhaseStep
 from bot.core.run import Run, RunStatus
 from bot.runtime.clock import Clock
+from bot.runtime.delivery import TOPIC_THREAD
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.router import Router
 from bot.store.repo import StaleRun, Store
@@ -176,9 +178,11 @@ class Runs:
         if outcome.run.status == RunStatus.refused:
             await self.outgoing.replies(team, outcome.effects, inbox_id)
             return outcome.run
-        await self.store.commit_step(
-            await self.outgoing.step_write(team, outcome.run, outcome.effects, None, inbox_id)
-        )
+        write = await self.outgoing.step_write(team, outcome.run, outcome.effects, None, inbox_id)
+        topic = self.outgoing.topics.get(inbox_id) if inbox_id is not None else None
+        if topic:  # started in a forum topic: the run lives there (TOPIC_THREAD)
+            write = dataclasses.replace(write, run={**write.run, "thread": TOPIC_THREAD + topic})
+        await self.store.commit_step(write)
         log.info("run %s started flow=%s", outcome.run.id, flow.id)
         await self._after(team, flow, outcome.run, outcome.effects)
         return outcome.run

@@ -64,6 +64,7 @@ class Call:
 class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     not_started: set[int] = field(default_factory=set)  # private chats answering 403
+    gone: set[int] = field(default_factory=set)  # chats answering 400 "chat not found"
     now: Callable[[], float] = time.monotonic  # seconds; the scenario's clock in tests
     enforce_limits: bool = True  # off for unit tests that call the adapter back to back
     limited: int = 0  # 429s given because a limit was exceeded
@@ -159,6 +160,10 @@ class FakeTelegram:
         queued = self._failures.get(method)
         if queued:
             return _answer(queued.pop(0))
+        if str(args.get("chat_id", "")).lstrip("-").isdigit() and int(args["chat_id"]) in self.gone:
+            return _answer(
+                {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+            )
         if self.enforce_limits and method in LIMITED_METHODS and "chat_id" in args:
             wait = self._over_limit(int(args["chat_id"]))
             if wait is not None:
