@@ -548,6 +548,8 @@ class TelegramAdapter:
         found = []
         for inbound in inbounds:
             if inbound.kind == "bot_added":
+                if not inbound.channel.lstrip("-").isdigit():
+                    raise MalformedUpdate("chat id")
                 try:
                     admins = await self.bot.get_chat_administrators(int(inbound.channel))
                 except TelegramError as error:

@@ -315,6 +315,7 @@ class Inbox:
             self.outgoing.private.add(row.id)
         elif row.payload.get("topic"):  # a forum topic of the team's group (Telegram)
             self.outgoing.topics[row.id] = str(row.payload["topic"])
+        log.info("inbox row %s kind=%s", row.id, read.kind)
         if read.kind == "left":
             await self._member_left(row, team, read)
             return
@@ -329,7 +330,6 @@ class Inbox:
                 known=known,
             )
         ctx = Context(team, member, row, row.platform)
-        log.info("inbox row %s kind=%s", row.id, read.kind)
         handler = self.router.events.get(read.kind)
         if read.kind == "command" and read.command == BELL and self.router.bell is not None:
             await self.router.bell(ctx, read.args)

@@ -249,4 +249,7 @@ async def test_a_private_button_of_a_run_that_is_no_more_makes_no_team(team: Gro
     await press(team, "anna", message.to_dict(), "a|0123456789abcdef|prep|rol|leiden")
     await pause(team)
     assert await team.runtime.store.teams() == []
-    assert "Die vraag hoort bij iets dat niet meer loopt." in team.texts("anna")
+    # Told on the button itself (answerCallbackQuery), not with a chat message.
+    notices = [c.args.get("text") for c in team.fake.calls if c.method == "answerCallbackQuery"]
+    assert "Die vraag hoort bij iets dat niet meer loopt." in notices
+    assert team.texts("anna") == ""

@@ -131,11 +131,16 @@ KINDS: dict[str, Case] = {
     "my_chat_member": Case(
         lambda n: tg.Update(n, my_chat_member=membership(TEAM, SAMEN, "left", "member")),
         stores=("bot_added",),
-        calls=("sendMessage",),
-        notes={"why": "added to a group: the team exists, and Samen says hello there"},
+        calls=("getChatAdministrators", "sendMessage", "sendMessage"),
+        notes={
+            "why": "added to a group: the team exists, its administrators become its first"
+            " coordinators (said once), and Samen says hello there"
+        },
     ),
     "chat_member": Case(
-        lambda n: tg.Update(n, chat_member=membership(TEAM, BRAM, "left", "member"))
+        lambda n: tg.Update(n, chat_member=membership(TEAM, BRAM, "left", "member")),
+        stores=("joined",),
+        notes={"why": "a person joined the group (where Samen is an administrator)"},
     ),
     "chat_join_request": Case(
         lambda n: tg.Update(n, chat_join_request=tg.ChatJoinRequest(TEAM, BRAM, WHEN, BRAM.id))
