@@ -46,6 +46,7 @@ import json
 import logging
 import re
 import secrets
+import warnings
 from collections import ChainMap
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http import HTTPStatus
@@ -189,11 +190,16 @@ def _utf16_length(text: str) -> int:
 
 
 def _seconds(error: RetryAfter) -> float:
-    # `retry_after` is an int or a timedelta depending on PTB_TIMEDELTA (and reading the int
-    # warns); the private timedelta is the same value without the deprecation dance.
-    wait = getattr(error, "_retry_after", None)
+    """How long Telegram asked to wait, from the public `retry_after`: a timedelta where
+    PTB_TIMEDELTA is set, else whole seconds (whose reading python-telegram-bot marks as
+    deprecated; the warning is for us, not for the operator's log)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        wait = error.retry_after
     if isinstance(wait, dtm.timedelta):
         return max(wait.total_seconds(), 0.0)
+    if isinstance(wait, int | float):
+        return max(float(wait), 0.0)
     return 1.0
 
 
