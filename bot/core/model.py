@@ -21,6 +21,11 @@ DEFAULT_LANGUAGE = "nl"
 BUILTIN_ROLES = frozenset({"member"})
 
 
+# The fewest answers an anonymous question shows (R-PRV-3): with two, each author knows
+# the other's answer. A flow may ask for more (`anonymous_min`), never for fewer.
+ANONYMOUS_MIN = 3
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -81,6 +86,14 @@ class Question(_Model):
     not_applicable: bool = Field(default=False, description="Offer 'n.v.t.' as an answer.")
     visibility: Visibility = Visibility.team
     anonymous: bool = Field(default=False, description="Never show who gave the answer.")
+    anonymous_min: int = Field(
+        default=ANONYMOUS_MIN,
+        ge=ANONYMOUS_MIN,
+        description=(
+            "An anonymous question's answers are shown only when at least this many people"
+            " answered (3 or more): in a smaller group a value points to its author."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- destinations
