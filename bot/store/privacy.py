@@ -6,8 +6,12 @@ retention timer). They read whole tables in a few short transactions; answers ar
 by the store layer like everywhere else. Logs carry counts and ids only.
 
 Anonymous questions (`anonymous: true` in a flow) never reveal who answered: a team
-export writes "anonymous" instead of the member, in the answers table and in run state.
-A person's own export does include their own anonymous answers: it is their data.
+export writes "anonymous" instead of the member, in the answers table and in run state
+(sorted by value, so their order gives nobody away). A team export carries no answer
+beside a person elsewhere either: inbox events as their routing only (what a handled
+event keeps anyway, see `bot.store.inbox.handled_payload`), queued forms without the
+answers they show back. A person's own export does include their own anonymous
+answers: it is their data.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.model import Flow, Question
 from bot.store import access_log
 from bot.store.access_log import Access
+from bot.store.inbox import handled_payload
 from bot.store.repo import Store
 from bot.store.tables import (
     AccessLogRow,
@@ -157,14 +162,17 @@ async def export_team(
                 for t in await s.scalars(select(TimerRow).where(TimerRow.run_id.is_(None)))
                 if _timer_of_team(t.timer, team_id, shell_timers)
             ],
+            # Events and messages without what people typed: an event's routing only,
+            # a form without the answers it showed back to the person who gave them.
             "inbox": [
-                as_dict(r)
+                {**as_dict(r), "payload": handled_payload(r.payload)}
                 for r in await s.scalars(select(InboxRow))
                 if _inbox_of_team(r, team, run_ids)
             ],
-            "outbox": _dicts(
-                await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
-            ),
+            "outbox": [
+                {**as_dict(r), "message": _without_answers(r.message)}
+                for r in await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
+            ],
             # What the Telegram adapter keeps for the team: links to start the bot posted
             # in its group, the routing of replies to its runs' forms, pinned statuses.
             "start_links": _dicts(
@@ -646,11 +654,23 @@ def _run_for_team(run: RunRow, anonymous: set[tuple[str, str, str]]) -> dict[str
     for step, questions in state.get("answers", {}).items():
         for question, by_member in list(questions.items()):
             if (run.flow_id, step.split("~")[0], question) in anonymous:
-                questions[question] = {
-                    f"{ANONYMOUS}-{i + 1}": a for i, a in enumerate(by_member.values())
-                }
+                # Sorted and without their moment, which would match a person's event.
+                unnamed = [
+                    {**a, "answered_at": None} if isinstance(a, dict) else a
+                    for a in by_member.values()
+                ]
+                values = sorted(unnamed, key=lambda a: json.dumps(a, sort_keys=True))
+                questions[question] = {f"{ANONYMOUS}-{i + 1}": a for i, a in enumerate(values)}
     out["state"] = state
     return out
+
+
+def _without_answers(message: Any) -> Any:
+    """An outbox message without the answers a form shows back (`questions[].current`)."""
+    if not isinstance(message, dict) or not isinstance(message.get("questions"), list):
+        return message
+    questions = [{**q, "current": None} if isinstance(q, dict) else q for q in message["questions"]]
+    return {**message, "questions": questions}
 
 
 def _answer_for_team(
@@ -658,7 +678,7 @@ def _answer_for_team(
 ) -> dict[str, Any]:
     out = as_dict(answer)
     if (flow_of.get(answer.run_id), answer.step.split("~")[0], answer.question) in anonymous:
-        out["member"] = ANONYMOUS
+        out.update(member=ANONYMOUS, answered_at=None)
     return out
 
 
