@@ -215,6 +215,11 @@ def keys_rotate() -> None:
 
 async def _rotate(settings: Settings) -> tuple[dict[str, int], int, bool]:
     ring = keyring_for(settings)
+    if ring.new:  # rotating from a missing key file would only make a key that opens nothing
+        raise DataKeyError(
+            f"there is no key file at {ring.path} to rotate; restore it from your backup "
+            "(or start Samen once on an empty database to make one)"
+        )
     from_file = ring.path is not None
     if from_file:
         ring = ring.with_new_key()

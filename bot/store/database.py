@@ -18,12 +18,23 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, select
+from sqlalchemy import CursorResult, Table, Text, func, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store.db import writer_engine
-from bot.store.sealed import Keyring, attach, default_data_dir
+from bot.store.sealed import (
+    ENV_KEY,
+    ENV_OLD_KEYS,
+    PREFIX_CHARS,
+    SEALED_COLUMNS,
+    DataKeyError,
+    Keyring,
+    attach,
+    default_data_dir,
+    key_ids_in,
+)
 from bot.store.tables import Base
 
 log = logging.getLogger(__name__)
@@ -69,6 +80,49 @@ class Database:
     async def close(self) -> None:
         await self.writer.dispose()
         await self.engine.dispose()
+
+
+async def sealed_key_ids(engine: AsyncEngine) -> set[str]:
+    """The ids of the keys the stored sealed values were sealed with (a scan of each
+    sealed column's distinct value starts; no value is opened)."""
+    needed: set[str] = set()
+    async with engine.connect() as conn:
+        for table_name, column_name in SEALED_COLUMNS:
+            column = Base.metadata.tables[table_name].c[column_name]
+            start = func.substr(sql_cast(column, Text), 1, PREFIX_CHARS)
+            sealed = or_(start.like("sealed:v1:%"), start.like('{"sealed":%'))
+            starts = await conn.scalars(select(start).where(sealed).distinct())
+            needed |= key_ids_in(list(starts))[0]
+        await conn.rollback()
+    return needed
+
+
+async def check_keys(engine: AsyncEngine, keyring: Keyring) -> None:
+    """Refuse a keyring that lacks a key the stored values were sealed with, before
+    anything is written: with the key file missing, the keyring holds a new key that
+    opens nothing stored, and Samen must not go on sealing under it. A new key is
+    written to its file only when nothing sealed needs another one."""
+    missing = sorted(await sealed_key_ids(engine) - set(keyring.keys))
+    if missing:
+        if keyring.new:
+            where = f"the key file {keyring.path} is missing"
+        elif keyring.path is not None:
+            where = f"the key file {keyring.path} does not hold it"
+        else:
+            where = f"{ENV_KEY} / {ENV_OLD_KEYS} do not hold it"
+        raise DataKeyError(
+            f"the database holds values sealed with key {', '.join(missing)}, and {where}; "
+            f"Samen does not start and makes no new key: restore the key file from your "
+            f"backup, or give the key in {ENV_KEY} (older ones in {ENV_OLD_KEYS})"
+        )
+    if keyring.new:
+        keyring.save()
+        log.warning(
+            "made a new data key in %s: back it up apart from the data folder "
+            "(without it, sealed answers cannot be read; with it beside a copy of the "
+            "data, they can)",
+            keyring.path,
+        )
 
 
 class Repository:

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store import access_log
 from bot.store.adapter_state import AdapterStateRepository
-from bot.store.database import ERROR_MAX, Database, count_in, full_row
+from bot.store.database import ERROR_MAX, Database, check_keys, count_in, full_row
 from bot.store.db import open_engine
 from bot.store.evaluations import TrajectoryRepository
 from bot.store.events import EventRepository
@@ -55,7 +55,7 @@ from bot.store.runs import (
     StepWrite,
     lock_run,
 )
-from bot.store.sealed import Keyring
+from bot.store.sealed import Keyring, default_data_dir
 from bot.store.tables import InboxRow, OutboxRow, TimerRow
 from bot.store.teams import (
     ADDRESSES,
@@ -121,6 +121,8 @@ class Store(
         try:
             if migrate:
                 await upgrade(engine)
+            keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
+            await check_keys(engine, keyring)  # refuses a keyring that opens nothing stored
             return cls(engine, keyring)
         except BaseException:
             await engine.dispose()

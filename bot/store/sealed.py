@@ -12,10 +12,15 @@ column's name is bound in as associated data, so a value copied into another col
 does not open. Values written before sealing existed (plain text, plain JSON) are read
 as they are; `samen keys rotate` seals them.
 
-Keys: `SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
-`SAMEN_DATA_KEYS_OLD` (comma-separated), or, for the embedded default, a key file
-created on first run in the data directory with 0600 permissions. The key file holds
-every key still needed for reading; the first is the one that seals.
+Keys, kept apart from the data (a copy of the data folder must not open the answers):
+`SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
+`SAMEN_DATA_KEYS_OLD` (comma-separated); or the key file `SAMEN_DATA_KEY_FILE` names
+(systemd credentials, container secrets); or, for the embedded default, a key file of
+its own per data folder under the user's configuration directory (`default_key_file`),
+made on first use with 0600 permissions. A key file inside the data folder is refused.
+The key file holds every key still needed for reading; the first is the one that seals.
+A new key is written only once the store has checked that no sealed value needs another
+one (`Store.open`): Samen never makes a new key while sealed data exists.
 
 Each engine carries its keyring on its dialect (`attach`), because a TypeDecorator sees
 only the value and the dialect.
@@ -28,6 +33,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +52,8 @@ TEXT_PREFIX = "sealed:"
 VERSION = "v1"
 ENV_KEY = "SAMEN_DATA_KEY"
 ENV_OLD_KEYS = "SAMEN_DATA_KEYS_OLD"
+ENV_KEY_FILE = "SAMEN_DATA_KEY_FILE"
+ENV_CONFIG_DIR = "SAMEN_CONFIG_DIR"  # default: $XDG_CONFIG_HOME/samen or ~/.config/samen
 _DIALECT_ATTRIBUTE = "samen_keyring"
 
 
@@ -66,6 +74,7 @@ class Keyring:
     keys: dict[str, bytes]
     current: str
     path: Path | None = None
+    new: bool = False  # made just now for `path`, not yet written (see `Store.open`)
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,9 +98,11 @@ class Keyring:
     def from_environment(
         cls, data_dir: Path | None, env: Mapping[str, str] | None = None
     ) -> Keyring:
-        """`SAMEN_DATA_KEY` (+ `SAMEN_DATA_KEYS_OLD`) if set; else the key file in
-        `data_dir`, created on first use; with neither, a key that lives in memory only
-        (for throw-away in-memory databases)."""
+        """`SAMEN_DATA_KEY` (+ `SAMEN_DATA_KEYS_OLD`) if set; else the key file
+        `SAMEN_DATA_KEY_FILE` names (it must exist); else the data folder's own key file
+        under the configuration directory (a new key, not yet written, when it has none);
+        with no data folder, a key that lives in memory only (throw-away databases).
+        A key file inside the data folder is refused."""
         env = os.environ if env is None else env
         given = (env.get(ENV_KEY) or "").strip()
         if given:
@@ -102,9 +113,32 @@ class Keyring:
                     raw = decode_key(old.strip(), f"{ENV_OLD_KEYS} (entry {i + 1})")
                     keys.setdefault(key_id(raw), raw)
             return cls(keys, key_id(current))
+        named = (env.get(ENV_KEY_FILE) or "").strip()
+        if named:
+            path = Path(named).expanduser()
+            _refuse_inside(path, data_dir, ENV_KEY_FILE)
+            if not path.is_file():
+                raise DataKeyError(
+                    f"{ENV_KEY_FILE} names {path}, which does not exist; restore the key "
+                    "file there (Samen makes no new key in a file you named)"
+                )
+            return cls.from_file(path)
         if data_dir is None:
             return cls.generate()
-        return cls.from_file(data_dir / KEY_FILE_NAME)
+        legacy = data_dir / KEY_FILE_NAME
+        home = default_key_file(data_dir, env)
+        if legacy.exists():
+            raise DataKeyError(
+                f"the data key {legacy} is inside the data folder, so a copy of the folder "
+                f"opens every answer; move it out: mkdir -p {home.parent} && mv {legacy} "
+                f"{home} (or name its place in {ENV_KEY_FILE}), and back it up apart "
+                "from the data"
+            )
+        if home.exists():
+            return cls.from_file(home)
+        ring = cls.generate(home)
+        ring.new = True
+        return ring
 
     @classmethod
     def from_file(cls, path: Path) -> Keyring:
@@ -113,6 +147,8 @@ class Keyring:
             ring = cls.generate(path)
             ring.save()
             return ring
+        if not path.is_file():
+            raise DataKeyError(f"the key file {path} is not a file")
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             raise DataKeyError(
@@ -145,7 +181,7 @@ class Keyring:
             },
             indent=1,
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.path.with_name(self.path.name + ".new")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -155,6 +191,7 @@ class Keyring:
         finally:
             os.close(fd)
         os.replace(temporary, self.path)
+        self.new = False
 
     def with_new_key(self) -> Keyring:
         """A keyring that seals with a new key and still reads with the old ones."""
@@ -192,6 +229,36 @@ class Keyring:
         if cipher is None:
             cipher = self._ciphers[kid] = AESGCM(self.keys[kid])
         return cipher
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Samen's configuration directory: `SAMEN_CONFIG_DIR`, else `$XDG_CONFIG_HOME/samen`,
+    else `~/.config/samen`."""
+    env = os.environ if env is None else env
+    if (env.get(ENV_CONFIG_DIR) or "").strip():
+        return Path(env[ENV_CONFIG_DIR].strip()).expanduser()
+    base = (env.get("XDG_CONFIG_HOME") or "").strip()
+    return (Path(base).expanduser() if base else Path.home() / ".config") / "samen"
+
+
+def default_key_file(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The key file of one data folder, outside it: `<config dir>/keys/<folder name>-<a
+    hash of its absolute path>.key`. One file per data folder, so that rotating one
+    database's key never drops a key another database needs."""
+    where = data_dir.expanduser().resolve()
+    digest = hashlib.sha256(str(where).encode("utf-8")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in where.name) or "data"
+    return config_dir(env) / "keys" / f"{name.lstrip('-_') or 'data'}-{digest}.key"
+
+
+def _refuse_inside(path: Path, data_dir: Path | None, where: str) -> None:
+    if data_dir is None:
+        return
+    if path.expanduser().resolve().is_relative_to(data_dir.expanduser().resolve()):
+        raise DataKeyError(
+            f"{where} names {path}, inside the data folder {data_dir}: a copy of the folder "
+            "would open every answer; keep the key file elsewhere and back it up apart"
+        )
 
 
 def key_id(key: bytes) -> str:
@@ -238,6 +305,26 @@ def keyring_of(dialect: Dialect) -> Keyring:
             "this database engine has no data key attached; open it through Store.open"
         )
     return ring  # type: ignore[no-any-return]
+
+
+def key_ids_in(prefixes: Sequence[object]) -> tuple[set[str], int]:
+    """The key ids named by the starts of stored values (`sealed:v1:<id>:` or
+    `{"sealed": "v1:<id>:`), and how many of them are not sealed at all."""
+    found: set[str] = set()
+    plain = 0
+    for prefix in prefixes:
+        if prefix is None:
+            continue
+        match = _SEALED_START.match(str(prefix))
+        if match:
+            found.add(match.group(1) or match.group(2))
+        else:
+            plain += 1
+    return found, plain
+
+
+_SEALED_START = re.compile(r'sealed:v1:([0-9a-f]{12}):|\{\s*"sealed"\s*:\s*"v1:([0-9a-f]{12}):')
+PREFIX_CHARS = 40  # enough of a stored value to read its key id
 
 
 def is_sealed_text(value: object) -> bool:

@@ -19,6 +19,7 @@ from bot.store.sealed import (
     DataKeyError,
     Keyring,
     SealBroken,
+    default_key_file,
     is_sealed_json,
     is_sealed_text,
     sealed_key_id,
@@ -150,28 +151,55 @@ async def test_rotation_reseals_everything_under_the_new_key_and_old_values_stay
         assert await _answers(store) == [SECRET_ANSWER]
     finally:
         await store.close()
-    store = await Store.open(backend.url, schema=backend.schema, keyring=old)
-    try:
-        with pytest.raises(SealBroken, match="not in the keyring"):
-            await _answers(store)
-    finally:
-        await store.close()
+    # A keyring without the key the values are sealed with is refused at once.
+    with pytest.raises(DataKeyError, match=f"sealed with key {rotated.current}.*does not hold"):
+        await Store.open(backend.url, schema=backend.schema, keyring=old)
 
 
-def test_the_key_file_is_created_on_first_run_with_0600_and_read_back(tmp_path: Path) -> None:
-    ring = Keyring.from_environment(tmp_path / "data", env={})
-    path = tmp_path / "data" / KEY_FILE_NAME
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = Keyring.from_environment(tmp_path / "data", env={})
-    assert again.current == ring.current and again.keys == ring.keys
+def test_the_key_file_is_made_outside_the_data_folder_0600_and_read_back(tmp_path: Path) -> None:
+    env = {"SAMEN_CONFIG_DIR": str(tmp_path / "config")}
+    ring = Keyring.from_environment(tmp_path / "data", env=env)
+    assert ring.new and ring.path is not None and not ring.path.exists()  # not yet written
+    assert ring.path.parent == tmp_path / "config" / "keys"
+    assert ring.path == default_key_file(tmp_path / "data", env)
+    ring.save()
+    assert stat.S_IMODE(ring.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ring.path.parent.stat().st_mode) == 0o700
+    again = Keyring.from_environment(tmp_path / "data", env=env)
+    assert again.current == ring.current and again.keys == ring.keys and not again.new
     assert base64.b64encode(ring.keys[ring.current]).decode() not in repr(ring)
+    # Another data folder has a key file of its own.
+    assert default_key_file(tmp_path / "other", env) != ring.path
 
 
 def test_a_key_file_readable_by_others_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    Keyring.from_environment(tmp_path, env={})
-    os.chmod(tmp_path / KEY_FILE_NAME, 0o644)
+    env = {"SAMEN_CONFIG_DIR": str(tmp_path / "config")}
+    Keyring.from_environment(tmp_path / "data", env=env).save()
+    os.chmod(default_key_file(tmp_path / "data", env), 0o644)
     with pytest.raises(DataKeyError, match="chmod 600"):
-        Keyring.from_environment(tmp_path, env={})
+        Keyring.from_environment(tmp_path / "data", env=env)
+
+
+def test_a_key_file_in_the_data_folder_is_refused_by_default(tmp_path: Path) -> None:
+    env = {"SAMEN_CONFIG_DIR": str(tmp_path / "config")}
+    Keyring.generate(tmp_path / "data" / KEY_FILE_NAME).save()  # where it used to live
+    with pytest.raises(DataKeyError, match=r"inside the data folder.*mv .*data\.key"):
+        Keyring.from_environment(tmp_path / "data", env=env)
+    inside = {**env, "SAMEN_DATA_KEY_FILE": str(tmp_path / "data" / "sub" / "k.key")}
+    with pytest.raises(DataKeyError, match="inside the data folder"):
+        Keyring.from_environment(tmp_path / "data", env=inside)
+
+
+def test_a_named_key_file_is_used_and_never_made(tmp_path: Path) -> None:
+    named = tmp_path / "secrets" / "samen.key"
+    env = {"SAMEN_DATA_KEY_FILE": str(named), "SAMEN_CONFIG_DIR": str(tmp_path / "c")}
+    with pytest.raises(DataKeyError, match="does not exist"):
+        Keyring.from_environment(tmp_path / "data", env=env)
+    made = Keyring.generate(named)
+    made.save()
+    ring = Keyring.from_environment(tmp_path / "data", env=env)
+    assert ring.keys == made.keys and ring.path == named
+    assert not (tmp_path / "c").exists()
 
 
 def test_the_environment_key_wins_and_old_keys_are_kept_for_reading(tmp_path: Path) -> None:
