@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from bot.privacy import logs
 from bot.privacy.cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
-from bot.store.sealed import DataKeyError
+from bot.store.sealed import ENV_AUDIT_KEY, ENV_KEY, DataKeyError, new_key_text
 from bot.teams.teams_file import TeamsFileError
 from bot.wiring import build_runtime, freeze_startup_objects, platform_adapters
 
@@ -191,6 +192,10 @@ def demo(
     if missing:
         raise _fail("the demo needs these flows in flows/: " + ", ".join(sorted(missing)), 1)
     logs.configure("warning")
+    if data_dir is None:
+        # A throw-away demo seals and chains with throw-away keys: no key file is left.
+        for name in (ENV_KEY, ENV_AUDIT_KEY):
+            os.environ.setdefault(name, new_key_text())
     with tempfile.TemporaryDirectory(prefix="samen-demo-") as scratch:
         where = data_dir or Path(scratch)
         asyncio.run(play(lang, where, speed, typer.echo, FLOWS_DIR))

@@ -13,6 +13,7 @@ process queue in asyncio instead of in SQLite's busy handler (see `db.writer_eng
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,13 +30,15 @@ from bot.store.sealed import (
     ENV_OLD_KEYS,
     PREFIX_CHARS,
     SEALED_COLUMNS,
+    AuditKey,
     DataKeyError,
     Keyring,
     attach,
+    attach_audit,
     default_data_dir,
     key_ids_in,
 )
-from bot.store.tables import Base
+from bot.store.tables import AccessLogRow, Base
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +48,23 @@ ERROR_MAX = 200  # the width of the error/note columns
 class Database:
     """The engines, session factories and keyring of one open store."""
 
-    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, keyring: Keyring | None = None, audit: AuditKey | None = None
+    ) -> None:
         self.engine = engine
         # Sealed columns (answers, run state, inbox and outbox payloads) use this keyring.
         self.keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
+        # The access log's HMAC chain uses this key (in memory only when none is given).
+        self.audit = audit or AuditKey(secrets.token_bytes(32))
         attach(engine.sync_engine.dialect, self.keyring)
+        attach_audit(engine.sync_engine.dialect, self.audit)
         if engine.dialect.name != "sqlite" and self.keyring.path is not None:
             # Several processes share one PostgreSQL: they must share one key as well.
             log.warning("data key from a key file; set SAMEN_DATA_KEY when several hosts run")
         self.dialect = engine.dialect.name
         self.writer = writer_engine(engine)
         attach(self.writer.sync_engine.dialect, self.keyring)
+        attach_audit(self.writer.sync_engine.dialect, self.audit)
         self.reads = async_sessionmaker(engine, expire_on_commit=False)
         self.writes = async_sessionmaker(self.writer, expire_on_commit=False)
 
@@ -123,6 +132,21 @@ async def check_keys(engine: AsyncEngine, keyring: Keyring) -> None:
             "data, they can)",
             keyring.path,
         )
+
+
+async def audit_key_for(engine: AsyncEngine) -> AuditKey:
+    """The access log's key for this database; a new one is written to its file with
+    the number of rows the log already has (chained before there was a key)."""
+    audit = AuditKey.from_environment(default_data_dir(engine.url))
+    if audit.new:
+        async with engine.connect() as conn:
+            audit.legacy_rows = int(
+                await conn.scalar(select(func.count()).select_from(AccessLogRow)) or 0
+            )
+            await conn.rollback()
+        audit.save()
+        log.warning("made a new access-log key in %s: back it up with the data key", audit.path)
+    return audit
 
 
 class Repository:

@@ -39,7 +39,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store import access_log
 from bot.store.adapter_state import AdapterStateRepository
-from bot.store.database import ERROR_MAX, Database, check_keys, count_in, full_row
+from bot.store.database import (
+    ERROR_MAX,
+    Database,
+    audit_key_for,
+    check_keys,
+    count_in,
+    full_row,
+)
 from bot.store.db import open_engine
 from bot.store.evaluations import TrajectoryRepository
 from bot.store.events import EventRepository
@@ -55,7 +62,7 @@ from bot.store.runs import (
     StepWrite,
     lock_run,
 )
-from bot.store.sealed import Keyring, default_data_dir
+from bot.store.sealed import AuditKey, Keyring, default_data_dir
 from bot.store.tables import InboxRow, OutboxRow, TimerRow
 from bot.store.teams import (
     ADDRESSES,
@@ -102,8 +109,10 @@ class Store(
 ):
     """The database as the shell sees it. Open with `Store.open(url)`; close when done."""
 
-    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
-        super().__init__(Database(engine, keyring))
+    def __init__(
+        self, engine: AsyncEngine, keyring: Keyring | None = None, audit: AuditKey | None = None
+    ) -> None:
+        super().__init__(Database(engine, keyring, audit))
 
     @classmethod
     async def open(
@@ -123,7 +132,7 @@ class Store(
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
             await check_keys(engine, keyring)  # refuses a keyring that opens nothing stored
-            return cls(engine, keyring)
+            return cls(engine, keyring, await audit_key_for(engine))
         except BaseException:
             await engine.dispose()
             raise
@@ -169,7 +178,12 @@ class Store(
                 "outbox_failed": await count_in(s, OutboxRow, OutboxRow.status == "failed"),
             }
 
-    async def verify_access_log(self) -> access_log.Verdict:
-        """Walk the access log's hash chain (`samen audit verify`)."""
+    async def verify_access_log(self, kept: access_log.Anchor | None = None) -> access_log.Verdict:
+        """Walk the access log's chain (`samen audit verify`), against `kept` if given."""
         async with self.db.reading() as s:
-            return await access_log.verify(s)
+            return await access_log.verify(s, self.db.audit, kept)
+
+    async def access_log_anchor(self) -> access_log.Anchor:
+        """The access log's anchor (`samen audit anchor`)."""
+        async with self.db.reading() as s:
+            return await access_log.anchor(s)

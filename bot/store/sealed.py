@@ -53,8 +53,10 @@ VERSION = "v1"
 ENV_KEY = "SAMEN_DATA_KEY"
 ENV_OLD_KEYS = "SAMEN_DATA_KEYS_OLD"
 ENV_KEY_FILE = "SAMEN_DATA_KEY_FILE"
+ENV_AUDIT_KEY = "SAMEN_AUDIT_KEY"
 ENV_CONFIG_DIR = "SAMEN_CONFIG_DIR"  # default: $XDG_CONFIG_HOME/samen or ~/.config/samen
 _DIALECT_ATTRIBUTE = "samen_keyring"
+_AUDIT_ATTRIBUTE = "samen_audit_key"
 
 
 class DataKeyError(Exception):
@@ -181,16 +183,7 @@ class Keyring:
             },
             indent=1,
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_name(self.path.name + ".new")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, body.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
+        _write_private(self.path, body)
         self.new = False
 
     def with_new_key(self) -> Keyring:
@@ -261,6 +254,73 @@ def _refuse_inside(path: Path, data_dir: Path | None, where: str) -> None:
         )
 
 
+@dataclass
+class AuditKey:
+    """The key of the access log's HMAC chain (R-PRV-7), kept apart from the database like
+    the data key but never rotated with it: `SAMEN_AUDIT_KEY` (base64 of 32 bytes), or a
+    file beside the data folder's key file (`<...>.audit.key`), made on first use.
+    `legacy_rows`: how many rows the log had when the key was made; those were chained
+    with plain SHA-256 and are verified as such, every later row only with the key."""
+
+    key: bytes
+    legacy_rows: int = 0
+    path: Path | None = None
+    new: bool = False
+
+    def __repr__(self) -> str:  # never the key material
+        return f"AuditKey(path={self.path!s}, legacy_rows={self.legacy_rows})"
+
+    @classmethod
+    def from_environment(
+        cls, data_dir: Path | None, env: Mapping[str, str] | None = None
+    ) -> AuditKey:
+        env = os.environ if env is None else env
+        given = (env.get(ENV_AUDIT_KEY) or "").strip()
+        if given:
+            return cls(decode_key(given, ENV_AUDIT_KEY))
+        if data_dir is None:
+            return cls(secrets.token_bytes(KEY_BYTES))
+        path = default_key_file(data_dir, env).with_suffix(".audit.key")
+        if not path.exists():
+            return cls(secrets.token_bytes(KEY_BYTES), 0, path, new=True)
+        if path.stat().st_mode & 0o077:
+            raise DataKeyError(
+                f"the audit key file {path} is readable by others; run: chmod 600 {path}"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            key = base64.b64decode(data["key"], validate=True)
+            legacy = int(data.get("legacy_rows", 0))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise DataKeyError(
+                f"the audit key file {path} is damaged; restore it from your backup"
+            ) from None
+        if len(key) != KEY_BYTES:
+            raise DataKeyError(f"the audit key file {path} is damaged")
+        return cls(key, legacy, path)
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        body = {"key": base64.b64encode(self.key).decode("ascii"), "legacy_rows": self.legacy_rows}
+        _write_private(self.path, json.dumps(body, indent=1))
+        self.new = False
+
+
+def _write_private(path: Path, body: str) -> None:
+    """Write `path` atomically, 0600, in a 0700 folder."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, body.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
 def key_id(key: bytes) -> str:
     """A short public id for a key (a hash prefix; reveals nothing usable about it)."""
     return hashlib.sha256(b"samen-key-id:" + key).hexdigest()[:12]
@@ -296,6 +356,17 @@ def _split(envelope: str, column: str) -> tuple[str, str, str]:
 def attach(dialect: Dialect, keyring: Keyring) -> None:
     """Let the sealed columns of every connection of this engine use `keyring`."""
     setattr(dialect, _DIALECT_ATTRIBUTE, keyring)
+
+
+def attach_audit(dialect: Dialect, audit: AuditKey) -> None:
+    setattr(dialect, _AUDIT_ATTRIBUTE, audit)
+
+
+def audit_key_of(dialect: Dialect) -> AuditKey:
+    audit = getattr(dialect, _AUDIT_ATTRIBUTE, None)
+    if audit is None:
+        raise DataKeyError("this database engine has no audit key; open it through Store.open")
+    return audit  # type: ignore[no-any-return]
 
 
 def keyring_of(dialect: Dialect) -> Keyring:
