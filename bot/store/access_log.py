@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.sealed import AuditKey, audit_key_of
+from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey, audit_key_of
 from bot.store.tables import AccessLogRow
 
 GENESIS = "0" * 64
@@ -41,7 +41,8 @@ _PG_LOCK = 0x5A4D454E  # any constant; names this chain's advisory lock
 
 @dataclass(frozen=True)
 class Access:
-    """One entry to record. `subject` is whose data ("person:<user>", "team:<id>")."""
+    """One entry to record. `subject` is whose data ("person:<user>", "team:<id>"); a
+    person's id is stored as their keyed pseudonym (`pseudonymous`)."""
 
     action: str
     what: str
@@ -85,8 +86,8 @@ async def append(session: AsyncSession, access: Access, now: datetime) -> None:
     prev = await session.scalar(select(AccessLogRow.hash).order_by(AccessLogRow.id.desc()).limit(1))
     prev = prev or GENESIS
     at = now.astimezone(UTC)
-    trimmed = _trimmed(access)
     audit = audit_key_of(session.get_bind().dialect)
+    trimmed = _trimmed(access, audit)
     await session.execute(
         insert(AccessLogRow).values(
             at=at,
@@ -101,14 +102,35 @@ async def append(session: AsyncSession, access: Access, now: datetime) -> None:
     )
 
 
-def _trimmed(access: Access) -> Access:
+def _trimmed(access: Access, audit: AuditKey) -> Access:
     return Access(
         access.action,
         access.what[:200],
-        access.subject[:128],
-        access.actor[:128],
+        pseudonymous(access.subject, audit)[:128],
+        pseudonymous(access.actor, audit)[:128],
         access.on_behalf_of[:128],
     )
+
+
+FORGOTTEN = "forgotten-"
+
+
+def pseudonymous(party: str, audit: AuditKey) -> str:
+    """Whose data or who read it, with a person's platform id replaced by their keyed
+    pseudonym: "person:<id>" and a person's chat as an audience ("audience:dm:<id>",
+    "audience:<Telegram user id>"). Teams, admins and the outbox stay as they are; an
+    erased person's placeholder ("forgotten-<pseudonym>") becomes their pseudonym."""
+    kind, _, rest = party.partition(":")
+    if kind == "person" and rest and not rest.startswith(PSEUDONYM_PREFIX):
+        if rest.startswith(FORGOTTEN):
+            return f"person:{PSEUDONYM_PREFIX}{rest[len(FORGOTTEN) :]}"
+        return f"person:{audit.pseudonym(rest)}"
+    if kind == "audience":
+        if rest.startswith("dm:") and not rest[3:].startswith(PSEUDONYM_PREFIX):
+            return f"audience:dm:{audit.pseudonym(rest[3:])}"
+        if rest.isdigit():  # a Telegram private chat's id is its person's user id
+            return f"audience:{audit.pseudonym(rest)}"
+    return party
 
 
 @dataclass(frozen=True)

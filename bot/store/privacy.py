@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.model import Flow, Question
 from bot.store import access_log
-from bot.store.access_log import Access
+from bot.store.access_log import Access, pseudonymous
 from bot.store.inbox import handled_payload
 from bot.store.repo import Store
+from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey
 from bot.store.tables import (
     AccessLogRow,
     AnswerRow,
@@ -211,6 +212,7 @@ async def export_person(
     store: Store, user: str, *, actor: str, on_behalf_of: str = "", now: datetime
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything stored about one person (a platform user id), in every team."""
+    audit = store.db.audit
     async with store.db.writing() as s:
         runs = [r for r in await s.scalars(select(RunRow)) if _mentions(r.state, user)]
         out: dict[str, list[dict[str, Any]]] = {
@@ -249,7 +251,15 @@ async def export_person(
             "access_log": _dicts(
                 await s.scalars(
                     select(AccessLogRow).where(
-                        or_(AccessLogRow.subject == f"person:{user}", AccessLogRow.actor == user)
+                        or_(
+                            AccessLogRow.subject == pseudonymous(f"person:{user}", audit),
+                            AccessLogRow.actor.in_(
+                                [
+                                    pseudonymous(f"audience:dm:{user}", audit),
+                                    pseudonymous(f"audience:{user}", audit),
+                                ]
+                            ),
+                        )
                     )
                 )
             ),
@@ -310,8 +320,10 @@ class Erasure:
         self.counts[key] = self.counts.get(key, 0) + count
 
 
-def forgotten_id(user: str) -> str:
-    return FORGOTTEN_PREFIX + hashlib.sha256(user.encode("utf-8")).hexdigest()[:10]
+def forgotten_id(audit: AuditKey, user: str) -> str:
+    """What an erased person's id is replaced by: keyed, so that one who knows the id
+    cannot find its placeholder (nor check a guess) without the key kept apart."""
+    return FORGOTTEN_PREFIX + audit.pseudonym(user).removeprefix(PSEUDONYM_PREFIX)
 
 
 async def forget(
@@ -331,7 +343,7 @@ async def forget(
     `Store.outbox_drop`). Until then those rows name the person's chat: with Samen
     stopped, they wait for its next start."""
     result = Erasure()
-    placeholder = forgotten_id(user)
+    placeholder = forgotten_id(store.db.audit, user)
     async with store.db.writing() as s:
         # Before the runs: a run that was only theirs takes its messages along. Deletes
         # queued by an earlier erasure stay queued.

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -54,6 +55,7 @@ ENV_KEY = "SAMEN_DATA_KEY"
 ENV_OLD_KEYS = "SAMEN_DATA_KEYS_OLD"
 ENV_KEY_FILE = "SAMEN_DATA_KEY_FILE"
 ENV_AUDIT_KEY = "SAMEN_AUDIT_KEY"
+PSEUDONYM_PREFIX = "p-"
 ENV_CONFIG_DIR = "SAMEN_CONFIG_DIR"  # default: $XDG_CONFIG_HOME/samen or ~/.config/samen
 _DIALECT_ATTRIBUTE = "samen_keyring"
 _AUDIT_ATTRIBUTE = "samen_audit_key"
@@ -298,6 +300,12 @@ class AuditKey:
         if len(key) != KEY_BYTES:
             raise DataKeyError(f"the audit key file {path} is damaged")
         return cls(key, legacy, path)
+
+    def pseudonym(self, user: str) -> str:
+        """A keyed pseudonym of a platform user id ("p-" + 16 hex): the same person gets
+        the same one, and without the key nobody can tell whose it is, nor test a guess."""
+        mac = hmac.new(self.key, b"samen-pseudonym:" + user.encode("utf-8"), hashlib.sha256)
+        return PSEUDONYM_PREFIX + mac.hexdigest()[:16]
 
     def save(self) -> None:
         if self.path is None:

@@ -357,7 +357,7 @@ async def test_forget_leaves_no_row_of_the_person_and_cancels_the_timers_of_thei
     run = await store.load_run("run-1")
     assert run is not None and run.version == 1
     assert run.state["answers"]["vraag"]["gevoel"] == {"bram": {"value": "goed"}}
-    gone = privacy.forgotten_id("anna")
+    gone = privacy.forgotten_id(store.db.audit, "anna")
     assert {"id": gone, "name": "", "roles": [], "absent": False, "left": True} in run.state[
         "members"
     ]
@@ -423,7 +423,7 @@ async def test_forget_queues_one_delete_per_message_delivered_to_the_person_and_
     assert reply["message"] == {
         "group": False,
         "language": "nl",
-        "for": privacy.forgotten_id("anna"),
+        "for": privacy.forgotten_id(store.db.audit, "anna"),
     }
     assert reply["run_id"] is None and reply["kind"] == "delete"
     # Other people's messages stay as they were.
