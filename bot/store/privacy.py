@@ -21,7 +21,8 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -345,6 +346,10 @@ async def forget(
     result = Erasure()
     placeholder = forgotten_id(store.db.audit, user)
     async with store.db.writing() as s:
+        # The names they were known by, to find them in stored messages (summaries).
+        names = {
+            n for n in await s.scalars(select(MemberRow.name).where(MemberRow.user == user)) if n
+        }
         # Before the runs: a run that was only theirs takes its messages along. Deletes
         # queued by an earlier erasure stay queued.
         to_them = [
@@ -383,7 +388,39 @@ async def forget(
             run.version += 1
             run.updated_at = now
             result.add("runs_scrubbed", 1)
+        for run in list(await s.scalars(select(RunRow))):  # a token of theirs, e.g. a timer
+            scrubbed = _scrub_tokens(run.state, user, placeholder)
+            if scrubbed != run.state:
+                run.state = scrubbed
+                run.version += 1
+                run.updated_at = now
         result.add("answers", await _delete(s, delete(AnswerRow).where(AnswerRow.member == user)))
+        # Stored messages that name them (a summary, an overview): their lines go, their
+        # name and id are replaced; what went out already is on the platform (docs).
+        for row in list(await s.scalars(select(OutboxRow).where(OutboxRow.op != "delete"))):
+            message = _message_without(row.message, user, names, placeholder)
+            if message != row.message:
+                row.message = message
+                result.add("messages_rewritten", 1)
+        # Their timers: pending ones cancelled, their id out of the names.
+        for timer in list(await s.scalars(select(TimerRow))):
+            if _token(user).search(timer.timer) or _token(user).search(timer.idempotency_key):
+                if timer.status == "pending":
+                    timer.status = "cancelled"
+                    result.add("timers", 1)
+                timer.timer = _token(user).sub(placeholder, timer.timer)
+                timer.idempotency_key = _token(user).sub(placeholder, timer.idempotency_key)
+        # Events they take part in, and other people's events that mention them.
+        for event in list(await s.scalars(select(EventRow))):
+            people = event.participants.split()
+            if user in people:
+                event.participants = " ".join(p for p in people if p != user)
+                result.add("events_scrubbed", 1)
+        for row in list(await s.scalars(select(InboxRow))):
+            payload = _scrub_tokens(row.payload, user, placeholder, names)
+            if payload != row.payload:
+                row.payload = payload
+                result.add("inbox_scrubbed", 1)
         result.add("members", await _delete(s, delete(MemberRow).where(MemberRow.user == user)))
         inbox_ids = [r.id for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)]
         if inbox_ids:
@@ -425,12 +462,65 @@ async def forget(
             ),
             now,
         )
+    await _let_go_of_deleted_pages(store)
     log.info(
         "%s; %d platform deletions queued",
         _counted("forgot a person", result.counts),
         result.deletions_queued,
     )
     return result
+
+
+async def _let_go_of_deleted_pages(store: Store) -> None:
+    """SQLite: copy the WAL into the database and empty it, so that the deleted rows'
+    old pages are not left in the WAL file (deleted content in the database itself is
+    overwritten: `PRAGMA secure_delete`, set on every connection)."""
+    if store.dialect != "sqlite":
+        return
+    async with store.engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await conn.rollback()
+
+
+def _token(user: str) -> re.Pattern[str]:
+    """The person's id as a whole token in a text ("remind:anna:1", "@anna", "dm:anna")."""
+    return re.compile(rf"(?<![\w-]){re.escape(user)}(?![\w-])")
+
+
+def _scrub_tokens(value: Any, user: str, placeholder: str, names: Iterable[str] = ()) -> Any:
+    """`value` with the person's id replaced wherever it is a token (keys and texts too),
+    and their display names blanked."""
+    pattern = _token(user)
+    blanks = [re.compile(rf"(?<!\w){re.escape(n)}(?!\w)") for n in names if n]
+
+    def scrub(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {scrub(k): scrub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(x) for x in v]
+        if isinstance(v, str):
+            v = pattern.sub(placeholder, v)
+            for blank in blanks:
+                v = blank.sub("…", v)
+        return v
+
+    return scrub(value)
+
+
+def _message_without(message: Any, user: str, names: Iterable[str], placeholder: str) -> Any:
+    """A stored message without the person: a line that starts with their name (their
+    answer in a summary, "• Anna: ...") goes; their name and id elsewhere are replaced."""
+    if not isinstance(message, dict):
+        return message
+    text_ = message.get("text")
+    if isinstance(text_, str):
+        kept = [
+            line
+            for line in text_.split("\n")
+            if not any(line.lstrip("• ").startswith(f"{n}:") for n in names if n)
+        ]
+        message = {**message, "text": "\n".join(kept)}
+    return _scrub_tokens(message, user, placeholder, names)
 
 
 DELETE_PRIORITY = 8  # after every message that is still to go out (bells are 0)

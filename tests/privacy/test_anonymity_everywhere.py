@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.store import privacy
 from bot.store.tables import InboxRow
 from tests.harness.console import console_world
-from tests.harness.world import FLOWS
+from tests.privacy.shipped import flows_with
 
 FLOW = """\
 id: peiling
@@ -44,12 +44,7 @@ WORDS = {"anna": "Vlinderstruik-Anna", "bram": "Regenboog-Bram", "cor": "Zeepbel
 
 
 def _flows(tmp_path: Path) -> Path:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    for path in FLOWS.glob("*.yaml"):
-        (flows / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    (flows / "peiling.yaml").write_text(FLOW, encoding="utf-8")
-    return flows
+    return flows_with(tmp_path, "peiling", FLOW)
 
 
 def _beside_a_person(export: dict[str, list[dict[str, Any]]], word: str) -> list[str]:
