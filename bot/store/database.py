@@ -91,10 +91,11 @@ class Database:
         await self.engine.dispose()
 
 
-async def sealed_key_ids(engine: AsyncEngine) -> set[str]:
-    """The ids of the keys the stored sealed values were sealed with (a scan of each
-    sealed column's distinct value starts; no value is opened)."""
+async def sealed_key_ids(engine: AsyncEngine) -> tuple[set[str], int]:
+    """The ids of the keys the stored sealed values were sealed with, and how many values
+    in sealed columns are not sealed (a scan of the values' starts; none is opened)."""
     needed: set[str] = set()
+    plain = 0
     async with engine.connect() as conn:
         for table_name, column_name in SEALED_COLUMNS:
             column = Base.metadata.tables[table_name].c[column_name]
@@ -102,16 +103,20 @@ async def sealed_key_ids(engine: AsyncEngine) -> set[str]:
             sealed = or_(start.like("sealed:v1:%"), start.like('{"sealed":%'))
             starts = await conn.scalars(select(start).where(sealed).distinct())
             needed |= key_ids_in(list(starts))[0]
+            unsealed = select(func.count()).where(column.is_not(None), ~sealed)
+            plain += int(await conn.scalar(unsealed.select_from(column.table)) or 0)
         await conn.rollback()
-    return needed
+    return needed, plain
 
 
-async def check_keys(engine: AsyncEngine, keyring: Keyring) -> None:
+async def check_keys(engine: AsyncEngine, keyring: Keyring) -> int:
     """Refuse a keyring that lacks a key the stored values were sealed with, before
     anything is written: with the key file missing, the keyring holds a new key that
     opens nothing stored, and Samen must not go on sealing under it. A new key is
-    written to its file only when nothing sealed needs another one."""
-    missing = sorted(await sealed_key_ids(engine) - set(keyring.keys))
+    written to its file only when nothing sealed needs another one. Returns how many
+    values in sealed columns are plain (from before sealing existed)."""
+    needed, _plain = await sealed_key_ids(engine)
+    missing = sorted(needed - set(keyring.keys))
     if missing:
         if keyring.new:
             where = f"the key file {keyring.path} is missing"
@@ -132,6 +137,7 @@ async def check_keys(engine: AsyncEngine, keyring: Keyring) -> None:
             "data, they can)",
             keyring.path,
         )
+    return _plain
 
 
 async def audit_key_for(engine: AsyncEngine) -> AuditKey:

@@ -31,6 +31,7 @@ The rules every repository keeps:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -51,8 +52,9 @@ from bot.store.db import open_engine
 from bot.store.evaluations import TrajectoryRepository
 from bot.store.events import EventRepository
 from bot.store.inbox import InboxRepository
-from bot.store.migrate import upgrade
+from bot.store.migrate import current_revision, sealing_applied_now, upgrade
 from bot.store.outbox import OutboxRepository, QueuedMessage
+from bot.store.rekey import seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
     RUN_FIELDS,
@@ -74,6 +76,8 @@ from bot.store.teams import (
     validate_team_settings,
 )
 from bot.store.timers import TIMER_OUTCOMES, HandOver, TimerRepository
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ACTIVE_RUN",
@@ -128,11 +132,20 @@ class Store(
         from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
+            seal_old = False
             if migrate:
+                seal_old = sealing_applied_now(await current_revision(engine))
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
-            await check_keys(engine, keyring)  # refuses a keyring that opens nothing stored
-            return cls(engine, keyring, await audit_key_for(engine))
+            # Refuses a keyring that lacks a key the stored values need.
+            plain = await check_keys(engine, keyring)
+            store = cls(engine, keyring, await audit_key_for(engine))
+            if plain and seal_old:  # the data migration of 0007_privacy_sealed_only
+                log.info("sealing %d values written before sealing existed", plain)
+                await seal_plain(store.sessionmaker, keyring)
+            elif plain:  # written around Samen since: refused whenever read
+                log.warning("%d plain values in sealed columns: refused when read", plain)
+            return store
         except BaseException:
             await engine.dispose()
             raise

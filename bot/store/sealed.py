@@ -8,9 +8,10 @@ having to remember it.
 
 A sealed value carries the id of the key that sealed it: `sealed:v1:<key id>:<base64 of
 nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v1:<key id>:..."}`. The
-column's name is bound in as associated data, so a value copied into another column
-does not open. Values written before sealing existed (plain text, plain JSON) are read
-as they are; `samen keys rotate` seals them.
+column's name (table.column) is bound in as associated data, so a value copied into
+another column does not open. A plain value in a sealed column is refused on reading;
+values written before sealing existed are sealed when the store opens
+(`rekey.seal_plain`), and by `samen keys rotate`.
 
 Keys, kept apart from the data (a copy of the data folder must not open the answers):
 `SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
@@ -429,7 +430,7 @@ def sealed_key_id(value: object) -> str | None:
 
 
 class SealedText(TypeDecorator[str]):
-    """Text encrypted at rest. Plain text written before sealing is read as it is."""
+    """Text encrypted at rest. A plain value in the column is refused (`SealBroken`)."""
 
     impl = Text
     cache_ok = True
@@ -444,8 +445,10 @@ class SealedText(TypeDecorator[str]):
         return TEXT_PREFIX + keyring_of(dialect).seal(value.encode("utf-8"), self.column)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None or not is_sealed_text(value):
-            return value
+        if value is None:
+            return None
+        if not is_sealed_text(value):
+            raise _plain(self.column)
         return keyring_of(dialect).open(value[len(TEXT_PREFIX) :], self.column).decode("utf-8")
 
 
@@ -466,9 +469,20 @@ class SealedJSON(TypeDecorator[Any]):
         return {"sealed": keyring_of(dialect).seal(plain, self.column)}
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or not is_sealed_json(value):
-            return value
+        if value is None:
+            return None
+        if not is_sealed_json(value):
+            raise _plain(self.column)
         return json.loads(keyring_of(dialect).open(value["sealed"], self.column))
+
+
+def _plain(column: str) -> SealBroken:
+    """A plain value where a sealed one belongs: written around the store (by hand, or by
+    one who cannot seal) and refused, never read as if it were Samen's."""
+    return SealBroken(
+        f"{column}: holds a plain value where only sealed ones belong; it was not written "
+        "by Samen (values from before sealing are sealed when the store opens)"
+    )
 
 
 SEALED_COLUMNS: Sequence[tuple[str, str]] = (

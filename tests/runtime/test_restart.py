@@ -76,7 +76,7 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
                     "UPDATE timers SET due_at = ? WHERE id = ?", (moved.strftime(DB_TIME), row_id)
                 )
             (raw,) = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
-            state = open_state(db, raw)  # written back in plain JSON, which is read as is
+            state = open_state(db, raw)  # written back sealed: a plain value is refused
             for key in ("clock", "started_at"):
                 state[key] = _shift_iso(state[key], delta)
             for timer in state["timers"].values():
@@ -84,7 +84,9 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
             for key in ("started_at", "ends_at"):
                 if state["state"].get(key):
                     state["state"][key] = _shift_iso(state["state"][key], delta)
-            conn.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(state), run_id))
+            ring = Keyring.from_file(default_key_file(db.parent))
+            sealed = {"sealed": ring.seal(json.dumps(state).encode("utf-8"), "runs.state")}
+            conn.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(sealed), run_id))
     finally:
         conn.close()
 

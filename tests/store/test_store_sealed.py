@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Text, select, type_coerce, update
+from sqlalchemy import JSON, Text, select, text, type_coerce, update
 
 from bot.store.rekey import count_under_other_keys, reseal
 from bot.store.repo import StepWrite, Store
@@ -118,6 +118,46 @@ async def test_a_sealed_value_moved_to_another_column_or_altered_does_not_open(
         await s.execute(update(AnswerRow).values({type_coerce(AnswerRow.value, Text()): altered}))
     with pytest.raises(SealBroken, match="altered"):
         await _answers(store)
+
+
+async def test_a_plain_value_in_a_sealed_column_is_refused_and_old_ones_are_sealed_at_open(
+    backend: Any,
+) -> None:
+    store = await Store.open(backend.url, schema=backend.schema)
+    try:
+        await _one_step(store)
+        async with store.sessionmaker() as s, s.begin():  # written around the store
+            await s.execute(
+                update(AnswerRow).values({type_coerce(AnswerRow.value, Text()): "ingeschoven"})
+            )
+            await s.execute(
+                update(RunRow).values({type_coerce(RunRow.state, JSON()): {"answers": {}}})
+            )
+        with pytest.raises(SealBroken, match=r"answers\.value: holds a plain value"):
+            await _answers(store)
+        with pytest.raises(SealBroken, match=r"runs\.state: holds a plain value"):
+            await store.load_run("run-sealed")
+    finally:
+        await store.close()
+    store = await Store.open(backend.url, schema=backend.schema)  # opening again: still
+    try:
+        with pytest.raises(SealBroken, match="plain value"):
+            await _answers(store)
+        # As a database from before sealing: its revision before 0007_privacy_sealed_only.
+        async with store.sessionmaker() as s, s.begin():
+            await s.execute(
+                text("UPDATE alembic_version SET version_num = :v"), {"v": "0006_member_user_index"}
+            )
+    finally:
+        await store.close()
+    # Values from before sealing existed: the store seals them as it applies 0007, once.
+    store = await Store.open(backend.url, schema=backend.schema)
+    try:
+        assert await _answers(store) == ["ingeschoven"]
+        answer, state, *_ = await _raw(store)
+        assert is_sealed_text(answer) and is_sealed_json(state)
+    finally:
+        await store.close()
 
 
 async def _answers(store: Store) -> list[str]:

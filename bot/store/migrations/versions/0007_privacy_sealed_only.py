@@ -1,0 +1,30 @@
+"""Sealed columns hold sealed values only: from this revision on the store refuses a
+plain value in `answers.value`, `runs.state`, `inbox.payload`, `outbox.message`,
+`evaluations.course` and `evaluations.snooze_reason` (one written around Samen).
+
+No schema changes. The data migration needs the data key, which Alembic does not have:
+`Store.open` seals the plain values written before sealing existed right after it has
+applied this revision (`bot.store.migrate.sealing_applied_now`, `rekey.seal_plain`), in
+the same start, once. Downgrading changes nothing.
+
+Revision ID: 0007_privacy_sealed_only
+Revises: 0006_member_user_index
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0007_privacy_sealed_only"
+down_revision: str | None = "0006_member_user_index"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # the data migration runs in Store.open, with the key (see the docstring)
+
+
+def downgrade() -> None:
+    pass
