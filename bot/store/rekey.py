@@ -13,7 +13,7 @@ plain value in a sealed column when it reads one, so none may remain.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Text, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,8 +27,16 @@ from bot.store.sealed import (
 )
 from bot.store.tables import AnswerRow, Base, EvaluationRow, InboxRow, OutboxRow, RunRow
 
-if TYPE_CHECKING:
-    from bot.store.repo import Store
+
+class Store(Protocol):
+    """What rotation needs of `bot.store.repo.Store`."""
+
+    @property
+    def keyring(self) -> Keyring: ...
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
 
 BATCH = 200
 
