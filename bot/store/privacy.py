@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, inspect, or_, select, update
+from sqlalchemy import delete, func, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.model import Flow, Question
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 INBOX_DAYS = 7  # inbox (the dedupe record) and delivered messages
 DEFAULT_RETENTION_DAYS = 90
+EVALUATION_DAYS = 730  # a closed trajectory and its evaluation texts: two years
 ANONYMOUS = "anonymous"
 FORGOTTEN_PREFIX = "forgotten-"
 EXPORT_TABLES = (
@@ -621,8 +622,11 @@ async def purge(
     (with their timers and messages), registered events 90 days after they took place,
     and after 7 days handled inbox events (the dedupe record), delivered messages of runs
     that ended or belong to none, and start links pressed that long ago; reply prompts
-    (which form a reply in a private chat answers) go with their run. Counts only are
-    logged and recorded in the access log."""
+    (which form a reply in a private chat answers) go with their run. Closed trajectories
+    go two years after they closed, with their evaluation texts; in open ones, the texts
+    of moments done two years ago are blanked. Runs still going lose the answers past
+    their retention from their state and delivered messages. Counts only are logged and
+    recorded in the access log, with the access log's anchor."""
     result = Purge()
     async with store.db.writing() as s:
         runs = (
@@ -686,6 +690,13 @@ async def purge(
         result.counts["start_links"] = await _delete(
             s, delete(StartLinkRow).where(StartLinkRow.used_at < week_ago)
         )
+        # Closed trajectories and what was written about them (the course, snooze
+        # reasons): two years after the last evaluation closed them.
+        result.counts["trajectories"] = await _purge_closed_trajectories(s, now)
+        result.counts["evaluation_texts"] = await _blank_old_evaluation_texts(s, now)
+        # Running runs keep their own copies of answers (the run state, forms and
+        # summaries in the outbox): those past the flow's retention go too.
+        result.counts["answers_in_runs"] = await _purge_running_runs(s, flows, now)
         what = _counted("retention purge", result.counts)
         await access_log.append(s, Access("purge", what, "all", actor), now)
         # The anchor in the log, daily: kept outside the database, it shows a cut tail.
@@ -693,6 +704,127 @@ async def purge(
     log.info("%s", what)
     log.info("access log anchor %s", kept)
     return result
+
+
+async def _purge_closed_trajectories(s: AsyncSession, now: datetime) -> int:
+    """Delete trajectories closed (not open) more than `EVALUATION_DAYS` ago, with their
+    evaluation moments (course, snooze reasons) and the moments' timers. A trajectory's
+    closing is its last evaluation's, or its creation when it has none."""
+    closed = list(await s.scalars(select(TrajectoryRow).where(TrajectoryRow.status != "open")))
+    if not closed:
+        return 0
+    last_done = dict(
+        (
+            await s.execute(
+                select(EvaluationRow.trajectory_id, func.max(EvaluationRow.done_at)).group_by(
+                    EvaluationRow.trajectory_id
+                )
+            )
+        ).all()
+    )
+    cutoff = now - timedelta(days=EVALUATION_DAYS)
+    old = [t.id for t in closed if (last_done.get(t.id) or t.created_at) < cutoff]
+    if not old:
+        return 0
+    return await _delete_trajectories(s, old)
+
+
+async def _blank_old_evaluation_texts(s: AsyncSession, now: datetime) -> int:
+    """In trajectories still open: the course and snooze reason of evaluation moments
+    done (or dropped) more than `EVALUATION_DAYS` ago are blanked."""
+    cutoff = now - timedelta(days=EVALUATION_DAYS)
+    blanked = 0
+    for moment in await s.scalars(
+        select(EvaluationRow).where(EvaluationRow.status != "open", EvaluationRow.done_at < cutoff)
+    ):
+        if moment.course or moment.snooze_reason:
+            moment.course, moment.snooze_reason = "", ""
+            blanked += 1
+    return blanked
+
+
+async def _delete_trajectories(s: AsyncSession, old: list[str]) -> int:
+    moments = list(
+        await s.scalars(select(EvaluationRow.id).where(EvaluationRow.trajectory_id.in_(old)))
+    )
+    for moment in moments:
+        await s.execute(
+            delete(TimerRow)
+            .where(TimerRow.run_id.is_(None), TimerRow.timer.startswith(f"evaluation:{moment}:"))
+            .execution_options(synchronize_session=False)
+        )
+    await s.execute(
+        delete(EvaluationRow)
+        .where(EvaluationRow.trajectory_id.in_(old))
+        .execution_options(synchronize_session=False)
+    )
+    return await _delete(s, delete(TrajectoryRow).where(TrajectoryRow.id.in_(old)))
+
+
+async def _purge_running_runs(s: AsyncSession, flows: Mapping[str, Flow], now: datetime) -> int:
+    """In runs still going: answers in the run state older than the flow's retention are
+    dropped, and delivered forms and summaries of that age lose the answers they showed
+    (their platform ids stay, for later edits). How many answers left run states."""
+    dropped = 0
+    for run in list(await s.scalars(select(RunRow).where(RunRow.status == "active"))):
+        flow = flows.get(run.flow_id)
+        cutoff = now - timedelta(
+            days=flow.retention_days if flow is not None else DEFAULT_RETENTION_DAYS
+        )
+        state, gone = _state_without_answers_before(run.state, cutoff)
+        if gone:
+            run.state = state
+            run.version += 1
+            run.updated_at = now
+            dropped += gone
+        for row in list(
+            await s.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.run_id == run.id,
+                    OutboxRow.status != "pending",
+                    OutboxRow.created_at < cutoff,
+                )
+            )
+        ):
+            message = _without_answers(row.message)
+            if isinstance(message, dict) and message.get("kind") == "summary":
+                message = {**message, "text": ""}
+            if message != row.message:
+                row.message = message
+    return dropped
+
+
+def _state_without_answers_before(
+    state: dict[str, Any], cutoff: datetime
+) -> tuple[dict[str, Any], int]:
+    """The run state without answers given before `cutoff`; how many went."""
+    gone = 0
+    answers: dict[str, Any] = {}
+    for step, questions in (state.get("answers") or {}).items():
+        answers[step] = {}
+        for question, by_member in questions.items():
+            kept = {}
+            for member, answer in by_member.items():
+                at = answer.get("answered_at") if isinstance(answer, dict) else None
+                when = _parsed(at)
+                if when is not None and when < cutoff:
+                    gone += 1
+                else:
+                    kept[member] = answer
+            answers[step][question] = kept
+    if not gone:
+        return state, 0
+    return {**state, "answers": answers}, gone
+
+
+def _parsed(moment: Any) -> datetime | None:
+    if not isinstance(moment, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------- helpers
