@@ -59,8 +59,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "I don't understand '/bel {typed}'. Try: {words}.",
     },
     "unknown_flow": {
-        "nl": "Er is geen werkvorm '{name}'.{hint} Beschikbaar: {flows}.",
-        "en": "There is no format '{name}'.{hint} Available: {flows}.",
+        "nl": "Die werkvorm ken ik niet.{hint} Beschikbaar: {flows}.",
+        "en": "I don't know that format.{hint} Available: {flows}.",
     },
     "did_you_mean": {"nl": " Bedoel je '{name}'?", "en": " Did you mean '{name}'?"},
     "start_which": {
@@ -249,14 +249,15 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "message_deleted": {"nl": "(bericht verwijderd)", "en": "(message deleted)"},
     "privacy_warning": {
         "nl": (
-            "Je antwoord lijkt een naam of een BSN te bevatten. Het is nog niet bewaard. "
-            "Gebruik liever initialen of een eigen codenaam voor je cliënt. Wil je het toch "
-            "zo bewaren? Stuur dan precies hetzelfde antwoord nog een keer."
+            "Wat je stuurde lijkt een naam, een BSN, een e-mailadres of een telefoonnummer "
+            "te bevatten. Het is nog niet bewaard. Gebruik liever initialen of een eigen "
+            "codenaam voor je cliënt. Wil je het toch zo bewaren? Stuur dan precies "
+            "hetzelfde nog een keer."
         ),
         "en": (
-            "Your answer seems to contain a name or a BSN. It has not been saved yet. "
-            "Please use initials or a code name for your client instead. Want to keep it "
-            "as it is? Then send exactly the same answer again."
+            "What you sent seems to contain a name, a BSN, an e-mail address or a phone "
+            "number. It has not been saved yet. Please use initials or a code name for your "
+            "client instead. Want to keep it as it is? Then send exactly the same again."
         ),
     },
 }

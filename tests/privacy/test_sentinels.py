@@ -128,7 +128,7 @@ async def test_sentinels_fed_through_every_input_path_are_found_nowhere(
     await type("/samen start privacytoets")
     answer = f"Gesprek met mevrouw {CLIENT}, bsn {BSN}"
     await type(f"/a 1 {answer}")
-    assert "lijkt een naam of een BSN te bevatten" in t.said()
+    assert "lijkt een naam, een BSN, een e-mailadres of een telefoonnummer" in t.said()
     await type(f"/a 1 {answer}", "/als bram", "/a 1 -")
     await t.wait(timedelta(days=1, minutes=5))
     assert "Samenvatting" in t.said() or "samenvatting" in t.said().lower()
