@@ -40,6 +40,8 @@ SECRET = "xoxb-sentinel-7f3a9c2e51d04b8a"
 TG_SECRET = "987654:AAsentinelTelegramToken42"
 DATA_KEY = base64.b64encode(bytes(range(32))).decode()
 FLOW_TEXT = "Kompasroos-Inleiding"
+EMAIL = "kompas.zeewier@voorbeeld-zorg.nl"
+PHONE = "06-48213579"
 
 FLOW = f"""\
 id: privacytoets
@@ -134,6 +136,12 @@ async def test_sentinels_fed_through_every_input_path_are_found_nowhere(
     assert "Samenvatting" in t.said() or "samenvatting" in t.said().lower()
     # An answer to a run that does not exist (a wrong shape of input).
     await type("/als anna", f"/a 9 {CLIENT} {BSN}")
+    # E-mail and phone: in an answer (warned, not confirmed), a trajectory code, the course
+    # and a snooze reason of an evaluation, and a flow name typed in a command.
+    await type("/samen start privacytoets", f"/a 2 mail {EMAIL} of bel {PHONE}")
+    await type(f"/samen traject {PHONE} 2026-01-05", "/samen traject T-55 2026-01-05")
+    await type(f"/samen evaluatie T-55 uitstel 2w bel {PHONE} of mail {EMAIL}")
+    await type(f"/samen start {EMAIL}", f"/samen sessie {CLIENT}")
 
     # Stored, and readable through the store (sealed at rest, not lost).
     async with runtime.store.sessionmaker() as s, s.begin():
@@ -175,7 +183,7 @@ async def test_sentinels_fed_through_every_input_path_are_found_nowhere(
     assert others and own, "the console received deliveries"
     scheduler = repr(runtime.scheduler._armed) + repr(runtime.scheduler.stats)
 
-    for sentinel in (CLIENT, BSN, SECRET, TG_SECRET, DATA_KEY, FLOW_TEXT):
+    for sentinel in (CLIENT, BSN, SECRET, TG_SECRET, DATA_KEY, FLOW_TEXT, EMAIL, PHONE):
         for name, blob in blobs.items():
             for variant in _variants(sentinel):
                 assert variant not in blob, f"{sentinel!r} in {name}"
@@ -186,3 +194,36 @@ async def test_sentinels_fed_through_every_input_path_are_found_nowhere(
             assert i < 0, f"{sentinel!r} sent out: {outbound[max(0, i - 300) : i + 100]}"
     assert FLOW_TEXT in outbound  # and it was: the check above is not vacuous
     assert not (data_dir / "data.key").exists()  # the environment's key was used
+
+    # Every table and column as the store reads it (sealed values opened), and every
+    # export, before and after forget and purge: a held-back e-mail address or phone
+    # number was never stored, and no reply repeated it.
+    from bot.store import privacy
+    from bot.store.repo import Store
+    from bot.store.tables import Base
+
+    store = await Store.open(f"sqlite+aiosqlite:///{data_dir / 'samen.db'}")
+    try:
+        team_id = (await store.teams())[0].id
+
+        async def everything() -> str:
+            rows = []
+            async with store.sessionmaker() as s, s.begin():
+                for mapper in Base.registry.mappers:
+                    rows += [privacy.as_dict(r) for r in await s.scalars(select(mapper.class_))]
+            exports = [
+                await privacy.export_team(store, team_id, actor="admin:t", now=t.clock.now()),
+                await privacy.export_person(store, "anna", actor="admin:t", now=t.clock.now()),
+            ]
+            return json.dumps([rows, exports], ensure_ascii=False, default=str)
+
+        seen = await everything()
+        assert answer in seen  # the walk opens sealed values: the confirmed answer is there
+        await privacy.forget(store, "bram", actor="admin:t", now=t.clock.now())
+        await privacy.purge(store, {}, now=t.clock.now() + timedelta(days=400))
+        for text in (seen, await everything()):
+            for sentinel in (EMAIL, PHONE, SECRET, TG_SECRET, DATA_KEY):
+                assert sentinel not in text, sentinel
+        assert answer not in await everything()  # purged with its run
+    finally:
+        await store.close()
