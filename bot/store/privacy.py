@@ -34,6 +34,7 @@ from bot.core.model import Flow, Question
 from bot.store import access_log
 from bot.store.access_log import Access, pseudonymous
 from bot.store.inbox import handled_payload
+from bot.store.outbox import without_answers
 from bot.store.repo import Store
 from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey
 from bot.store.tables import (
@@ -173,7 +174,7 @@ async def export_team(
                 if _inbox_of_team(r, team, run_ids)
             ],
             "outbox": [
-                {**as_dict(r), "message": _without_answers(r.message)}
+                {**as_dict(r), "message": without_answers(r.message)}
                 for r in await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
             ],
             # What the Telegram adapter keeps for the team: links to start the bot posted
@@ -786,7 +787,7 @@ async def _purge_running_runs(s: AsyncSession, flows: Mapping[str, Flow], now: d
                 )
             )
         ):
-            message = _without_answers(row.message)
+            message = without_answers(row.message)
             if isinstance(message, dict) and message.get("kind") == "summary":
                 message = {**message, "text": ""}
             if message != row.message:
@@ -900,14 +901,6 @@ def _run_for_team(run: RunRow, anonymous: set[tuple[str, str, str]]) -> dict[str
                 questions[question] = {f"{ANONYMOUS}-{i + 1}": a for i, a in enumerate(values)}
     out["state"] = state
     return out
-
-
-def _without_answers(message: Any) -> Any:
-    """An outbox message without the answers a form shows back (`questions[].current`)."""
-    if not isinstance(message, dict) or not isinstance(message.get("questions"), list):
-        return message
-    questions = [{**q, "current": None} if isinstance(q, dict) else q for q in message["questions"]]
-    return {**message, "questions": questions}
 
 
 def _answer_for_team(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.store import privacy
-from bot.store.tables import InboxRow
+from bot.store.tables import InboxRow, OutboxRow
 from tests.harness.console import console_world
 from tests.privacy.shipped import flows_with
 
@@ -80,6 +80,17 @@ async def test_an_anonymous_answer_is_never_kept_or_exported_beside_its_person(
         opened = json.dumps(payloads, ensure_ascii=False)
         for word in WORDS.values():
             assert word not in opened, "a handled inbox event still holds the answer"
+
+        # A delivered form keeps no answer it showed back: not in the person's chat's rows.
+        async with t.runtime.store.sessionmaker() as s, s.begin():
+            forms = [
+                (r.destination, json.dumps(r.message, ensure_ascii=False))
+                for r in await s.scalars(select(OutboxRow).where(OutboxRow.kind == "form"))
+            ]
+        assert forms
+        for destination, message in forms:
+            for word in WORDS.values():
+                assert word not in message, f"{word} kept in a form to {destination}"
 
         team_id = (await t.runtime.store.teams())[0].id
         export = await privacy.export_team(
