@@ -66,7 +66,14 @@ def test_with_the_key_file_gone_samen_refuses_and_makes_no_new_key(tmp_path: Pat
     assert not key_file.exists()
     result = CliRunner().invoke(app, ["keys", "rotate"], env={"SAMEN_DATA_DIR": str(data)})
     assert result.exit_code == 1 and "no key file" in result.output
+    result = CliRunner().invoke(app, ["run"], env={"SAMEN_DATA_DIR": str(data)})
+    assert result.exit_code == 1 and "makes no new key" in result.output
     assert not key_file.exists()
+    # A key file in the data folder (where an older Samen kept it) is refused, with the move.
+    (data / "data.key").write_text("{}", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run"], env={"SAMEN_DATA_DIR": str(data)})
+    assert result.exit_code == 1 and "inside the data folder" in result.output
+    assert f"mv {data / 'data.key'} {key_file}" in result.output
 
 
 async def test_a_wrong_environment_key_is_refused_at_start(
