@@ -144,6 +144,9 @@ async def audit_key_for(engine: AsyncEngine) -> AuditKey:
     """The access log's key for this database; a new one is written to its file with
     the number of rows the log already has (chained before there was a key)."""
     audit = AuditKey.from_environment(default_data_dir(engine.url))
+    if engine.dialect.name != "sqlite" and audit.path is not None:
+        # Several processes share one PostgreSQL: they must chain with one key as well.
+        log.warning("audit key from a key file; set SAMEN_AUDIT_KEY when several hosts run")
     if audit.new:
         async with engine.connect() as conn:
             audit.legacy_rows = int(
