@@ -104,20 +104,20 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "cancel it with /samen cancel {code}.",
     },
     "plan_extra_unknown": {
-        "nl": "'{word}' begrijp ik niet. Schrijf bijvoorbeeld: /samen bezoek 2026-11-24 14:00 "
-        "@anna @bram cliënt K-12 (een code, nooit een naam).",
-        "en": "I don't understand '{word}'. Write for example: /samen visit 2026-11-24 14:00 "
-        "@anna @bram client K-12 (a code, never a name).",
+        "nl": "Een woord na de datum en tijd begrijp ik niet. Schrijf bijvoorbeeld: /samen "
+        "bezoek 2026-11-24 14:00 @anna @bram cliënt K-12 (een code, nooit een naam).",
+        "en": "I don't understand a word after the date and time. Write for example: /samen "
+        "visit 2026-11-24 14:00 @anna @bram client K-12 (a code, never a name).",
     },
     "plan_client_usage": {
         "nl": "Geef na 'cliënt' een code van 2 tot 32 tekens, zoals K-12.",
         "en": "After 'client', give a code of 2 to 32 characters, such as K-12.",
     },
     "plan_client_name_like": {
-        "nl": "'{client}' lijkt op een naam. Gebruik een code die alleen jullie kunnen "
-        "herleiden, zoals K-12: namen van cliënten horen niet in de chat.",
-        "en": "'{client}' looks like a name. Use a code only you can trace back, such as "
-        "K-12: client names do not belong in chat.",
+        "nl": "Die code lijkt op een naam. Gebruik een code met een cijfer die alleen jullie "
+        "kunnen herleiden, zoals K-12: namen van cliënten horen niet in de chat.",
+        "en": "That code looks like a name. Use a code with a digit that only you can trace "
+        "back, such as K-12: client names do not belong in chat.",
     },
     "move_usage": {
         "nl": "Schrijf: /samen verzet <code> <datum> <tijd>, bijvoorbeeld "
