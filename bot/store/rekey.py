@@ -25,7 +25,15 @@ from bot.store.sealed import (
     is_sealed_text,
     sealed_key_id,
 )
-from bot.store.tables import AnswerRow, Base, EvaluationRow, InboxRow, OutboxRow, RunRow
+from bot.store.tables import (
+    AnswerRow,
+    Base,
+    EvaluationRow,
+    InboxRow,
+    MemberRow,
+    OutboxRow,
+    RunRow,
+)
 
 
 class Store(Protocol):
@@ -48,6 +56,7 @@ _SEALED: tuple[tuple[type[Base], str, Any], ...] = (
     (OutboxRow, "message", JSON()),
     (EvaluationRow, "course", Text()),
     (EvaluationRow, "snooze_reason", Text()),
+    (MemberRow, "name", Text()),
 )
 
 

@@ -492,6 +492,7 @@ SEALED_COLUMNS: Sequence[tuple[str, str]] = (
     ("outbox", "message"),
     ("evaluations", "course"),
     ("evaluations", "snooze_reason"),
+    ("members", "name"),
 )
 
 

@@ -117,3 +117,7 @@ async def test_sentinels_sent_through_slack_are_found_nowhere(
     # the SDK's and the drivers' loggers are capped (bot/privacy/logs.py).
     for name in (GROUP_TITLE, USER_NAME):
         assert name.lower() not in logs.lower(), f"{name!r} in the logs"
+    # A display name is stored sealed (members.name): not readable in the files.
+    for name in (USER_NAME, "Person U2"):
+        for blob in blobs:
+            assert name.encode() not in blob, f"{name!r} in the database files"

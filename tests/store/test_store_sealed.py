@@ -24,7 +24,7 @@ from bot.store.sealed import (
     is_sealed_text,
     sealed_key_id,
 )
-from bot.store.tables import AnswerRow, InboxRow, OutboxRow, RunRow
+from bot.store.tables import AnswerRow, InboxRow, MemberRow, OutboxRow, RunRow
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SECRET_ANSWER = "Mevrouw Zonnebloem-Verhaar belde om drie uur"
@@ -143,8 +143,13 @@ async def test_a_plain_value_in_a_sealed_column_is_refused_and_old_ones_are_seal
     try:
         with pytest.raises(SealBroken, match="plain value"):
             await _answers(store)
-        # As a database from before sealing: its revision before 0007_privacy_sealed_only.
+        # As a database from before sealing: its revision before 0007_privacy_sealed_only,
+        # a display name in plain text.
+        await store.upsert_member(await _team_id(store), "u9", "Zeemeeuw", now=NOW)
         async with store.sessionmaker() as s, s.begin():
+            await s.execute(
+                update(MemberRow).values({type_coerce(MemberRow.name, Text()): "Zeemeeuw"})
+            )
             await s.execute(
                 text("UPDATE alembic_version SET version_num = :v"), {"v": "0006_member_user_index"}
             )
@@ -156,8 +161,16 @@ async def test_a_plain_value_in_a_sealed_column_is_refused_and_old_ones_are_seal
         assert await _answers(store) == ["ingeschoven"]
         answer, state, *_ = await _raw(store)
         assert is_sealed_text(answer) and is_sealed_json(state)
+        async with store.sessionmaker() as s, s.begin():
+            raw_name = await s.scalar(select(type_coerce(MemberRow.name, Text())))
+        assert is_sealed_text(raw_name) and "Zeemeeuw" not in str(raw_name)
+        assert (await store.get_member(await _team_id(store), "u9")).name == "Zeemeeuw"
     finally:
         await store.close()
+
+
+async def _team_id(store: Store) -> str:
+    return (await store.team_for_channel("console", "c-sealed", now=NOW)).id
 
 
 async def _answers(store: Store) -> list[str]:
@@ -180,7 +193,14 @@ async def test_rotation_reseals_everything_under_the_new_key_and_old_values_stay
         assert await count_under_other_keys(store) == 4
         assert await _answers(store) == [SECRET_ANSWER]  # the old key still reads
         counts = await reseal(store)
-        assert counts == {"answers": 1, "runs": 1, "inbox": 1, "outbox": 1, "evaluations": 0}
+        assert counts == {
+            "answers": 1,
+            "runs": 1,
+            "inbox": 1,
+            "outbox": 1,
+            "evaluations": 0,
+            "members": 0,
+        }
         assert await count_under_other_keys(store) == 0
         assert {sealed_key_id(v) for v in await _raw(store)} == {rotated.current}
         assert set((await reseal(store)).values()) == {0}
