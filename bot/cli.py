@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +31,11 @@ from bot.flowfiles import (
     load_flows,
     run_test_path,
 )
+from bot.privacy import logs
 from bot.privacy.cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
+from bot.store.sealed import ENV_AUDIT_KEY, ENV_KEY, DataKeyError, new_key_text
 from bot.teams.teams_file import TeamsFileError
 from bot.wiring import DEFAULT_HOST, build_runtime, freeze_startup_objects, platform_adapters
 
@@ -254,7 +256,11 @@ def demo(
     missing = DEMO_FLOWS - set(found.flows)
     if missing:
         raise _fail("the demo needs these flows in flows/: " + ", ".join(sorted(missing)), 1)
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure("warning")
+    if data_dir is None:
+        # A throw-away demo seals and chains with throw-away keys: no key file is left.
+        for name in (ENV_KEY, ENV_AUDIT_KEY):
+            os.environ.setdefault(name, new_key_text())
     with tempfile.TemporaryDirectory(prefix="samen-demo-") as scratch:
         where = data_dir or Path(scratch)
         asyncio.run(play(lang, where, speed, typer.echo, FLOWS_DIR))
@@ -287,13 +293,22 @@ def run(
             "put a reverse proxy in front, or 0.0.0.0 inside a container).",
         ),
     ] = DEFAULT_HOST,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            help="debug, info (default), warning or error; dependencies stay at warning.",
+        ),
+    ] = "info",
 ) -> None:
     """Run Samen: every platform whose credentials are set, or the console when none are."""
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # R-SEC-4: HTTP client loggers print request URLs, which carry the Telegram token.
-    for noisy in ("httpx", "apscheduler", "aiosqlite", "sqlalchemy.engine"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        # R-SEC-4, R-PRV-8: the dependencies' loggers (SQL parameters, URLs with the
+        # Telegram token, payloads) are capped at WARNING whatever the level.
+        logs.configure(log_level)
+    except ValueError as error:
+        raise _fail(str(error), 2) from None
     try:
         platforms = platform_adapters(
             settings,
@@ -310,7 +325,7 @@ def run(
         main = _run_console(settings)
     try:
         asyncio.run(main)
-    except (DatabaseUnavailable, PlatformUnavailable) as error:
+    except (DatabaseUnavailable, PlatformUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     except FileNotFoundError as error:
         raise _fail(f"{error} (set SAMEN_FLOWS_DIR or run from the project directory)", 1) from None
@@ -392,7 +407,7 @@ def status() -> None:
     settings = Settings()
     try:
         figures = asyncio.run(_status(settings))
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     for key, value in figures.items():
         typer.echo(f"{key}: {value}")
@@ -412,7 +427,7 @@ def db_upgrade() -> None:
     settings = Settings()
     try:
         asyncio.run(_upgrade(settings))
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     typer.echo(f"database is up to date: {settings.database_url_redacted()}")
 
@@ -443,7 +458,7 @@ def export_trajectories(
     settings = Settings()
     try:
         records = asyncio.run(_export(settings, team))
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     typer.echo(render(records, fmt), nl=False)
 

@@ -26,6 +26,7 @@ from bot.meetings.bells import Bells
 from bot.meetings.planning import Planning
 from bot.meetings.schedules import Schedules
 from bot.privacy.guard import AnswerGuard
+from bot.privacy.logs import cap_dependencies
 from bot.privacy.retention import Retention, ensure_retention_timer
 from bot.runtime.adapter_state import StoredAdapterState
 from bot.runtime.clock import Clock, SystemClock
@@ -128,9 +129,11 @@ async def build_runtime(
 ) -> Runtime:
     """Connect everything. Raises `DatabaseUnavailable` when the database can't be used."""
     clock = clock or SystemClock()
+    cap_dependencies()  # no SQL parameter, URL or payload from a dependency in the logs
     url = settings.database_url_resolved()
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)  # the data folder is its user's only (R-PRV-2)
     store = await Store.open(url, migrate=True, keyring=Keyring.from_environment(settings.data_dir))
     if settings.teams_file.is_file():
         try:

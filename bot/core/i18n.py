@@ -305,6 +305,16 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "(Het sjabloon van deze samenvatting werkte niet; dit is de gewone weergave.)",
         "en": "(This summary's template did not work; this is the standard layout.)",
     },
+    "summary.too_few_anonymous": {
+        "nl": "te weinig antwoorden om anoniem te tonen (dat kan vanaf {n})",
+        "en": "too few answers to show anonymously (that takes {n} or more)",
+    },
+    "round.too_few_anonymous": {
+        "nl": "Op '{question}' kwamen te weinig antwoorden om ze anoniem te tonen"
+        " (dat kan vanaf {n}).",
+        "en": "Too few answers came to '{question}' to show them anonymously"
+        " (that takes {n} or more).",
+    },
     "round.anonymous": {
         "nl": "De antwoorden op '{question}':",
         "en": "The answers to '{question}':",

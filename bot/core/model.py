@@ -21,6 +21,11 @@ DEFAULT_LANGUAGE = "nl"
 BUILTIN_ROLES = frozenset({"member"})
 
 
+# The fewest answers an anonymous question shows (R-PRV-3): with two, each author knows
+# the other's answer. A flow may ask for more (`anonymous_min`), never for fewer.
+ANONYMOUS_MIN = 3
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -92,6 +97,14 @@ class Question(_Model):
         description="People question (or a choice among the team's answers, options_from): "
         "the people chosen hold this role for the rest of the run (e.g. presenter), usable "
         "in every `to:` and `except:`.",
+    )
+    anonymous_min: int = Field(
+        default=ANONYMOUS_MIN,
+        ge=ANONYMOUS_MIN,
+        description=(
+            "An anonymous question's answers are shown only when at least this many people"
+            " answered (3 or more): in a smaller group a value points to its author."
+        ),
     )
 
 

@@ -332,6 +332,7 @@ class Audience:
 
     sees: frozenset[Visibility]
     sees_missing: bool  # may be told who has not answered (else only how many)
+    reader: str | None = None  # the one person reading, when it is one (the starter)
 
 
 TEAM = frozenset({Visibility.team})
@@ -364,7 +365,9 @@ def audience(flow: Flow, run: Run, to: str) -> Audience:
         starter = run.member(run.started_by) if run.started_by else None
         roles = member_roles(starter) if starter is not None else frozenset()
         return Audience(
-            CHAIR if roles & set(perms.see_answers) else TEAM, bool(roles & set(perms.see_missing))
+            CHAIR if roles & set(perms.see_answers) else TEAM,
+            bool(roles & set(perms.see_missing)),
+            run.started_by,
         )
     sees_missing = to in perms.see_missing or "member" in perms.see_missing
     return Audience(CHAIR if to in perms.see_answers else TEAM, sees_missing)
@@ -534,7 +537,13 @@ def _question_entry(
     answers: list[dict[str, Any]] = []
     answered: list[str] = []
     divergent: list[dict[str, Any]] = []
-    if visible:
+    # Fewer answers than the minimum point to their authors, unless the one who reads is
+    # the only one who answered (their own summary).
+    own = seen_by.reader is not None and {m.id for m, _ in given} <= {seen_by.reader}
+    too_few = q.anonymous and len(given) < q.anonymous_min and not own
+    if visible and too_few:
+        pass  # neither values nor their spread: in a small group they point to someone
+    elif visible:
         shown = [(m, display_value(q, a, run.members, language)) for m, a in given]
         if q.anonymous:
             answers = [{"name": None, "value": v} for v in sorted(v for _, v in shown)]
@@ -550,6 +559,8 @@ def _question_entry(
         "answered": answered,
         "hidden": 0 if visible else len(given),
         "divergent": divergent,
+        # An anonymous question with fewer answers than its minimum: the summary says so.
+        "too_few": q.anonymous_min if visible and too_few and given else 0,
     }
 
 
@@ -616,6 +627,8 @@ def _standard(
                 lines.append(f"• {i18n.count('answers', q['hidden'], language)}")
             if q["hidden"]:
                 lines.append(i18n.t("summary.hidden", language))
+            if q.get("too_few"):
+                lines.append(f"• {i18n.t('summary.too_few_anonymous', language, n=q['too_few'])}")
             if not lines:
                 lines.append(f"• {i18n.t('summary.no_answers', language)}")
         if SummaryShow.divergence in show and q["divergent"]:

@@ -81,6 +81,18 @@ class RoundSteps(Draft):
         stored = self.answers.get(step.id, {}).get(question.id, {})
         if not stored:
             return
+        if len(stored) < question.anonymous_min:  # too few to keep their authors apart
+            self.send(
+                f"round:{self.tag}",
+                THREAD,
+                MessageKind.say,
+                self.t(
+                    "round.too_few_anonymous",
+                    question=text(question.text, self.language),
+                    n=question.anonymous_min,
+                ),
+            )
+            return
         values = sorted(
             display_value(question, a, self.members, self.language) for a in stored.values()
         )

@@ -59,8 +59,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "I don't understand '/bel {typed}'. Try: {words}.",
     },
     "unknown_flow": {
-        "nl": "Er is geen werkvorm '{name}'.{hint} Beschikbaar: {flows}.",
-        "en": "There is no format '{name}'.{hint} Available: {flows}.",
+        "nl": "Die werkvorm ken ik niet.{hint} Beschikbaar: {flows}.",
+        "en": "I don't know that format.{hint} Available: {flows}.",
     },
     "did_you_mean": {"nl": " Bedoel je '{name}'?", "en": " Did you mean '{name}'?"},
     "start_which": {
@@ -104,20 +104,20 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "cancel it with /samen cancel {code}.",
     },
     "plan_extra_unknown": {
-        "nl": "'{word}' begrijp ik niet. Schrijf bijvoorbeeld: /samen bezoek 2026-11-24 14:00 "
-        "@anna @bram cliënt K-12 (een code, nooit een naam).",
-        "en": "I don't understand '{word}'. Write for example: /samen visit 2026-11-24 14:00 "
-        "@anna @bram client K-12 (a code, never a name).",
+        "nl": "Een woord na de datum en tijd begrijp ik niet. Schrijf bijvoorbeeld: /samen "
+        "bezoek 2026-11-24 14:00 @anna @bram cliënt K-12 (een code, nooit een naam).",
+        "en": "I don't understand a word after the date and time. Write for example: /samen "
+        "visit 2026-11-24 14:00 @anna @bram client K-12 (a code, never a name).",
     },
     "plan_client_usage": {
         "nl": "Geef na 'cliënt' een code van 2 tot 32 tekens, zoals K-12.",
         "en": "After 'client', give a code of 2 to 32 characters, such as K-12.",
     },
     "plan_client_name_like": {
-        "nl": "'{client}' lijkt op een naam. Gebruik een code die alleen jullie kunnen "
-        "herleiden, zoals K-12: namen van cliënten horen niet in de chat.",
-        "en": "'{client}' looks like a name. Use a code only you can trace back, such as "
-        "K-12: client names do not belong in chat.",
+        "nl": "Die code lijkt op een naam. Gebruik een code met een cijfer die alleen jullie "
+        "kunnen herleiden, zoals K-12: namen van cliënten horen niet in de chat.",
+        "en": "That code looks like a name. Use a code with a digit that only you can trace "
+        "back, such as K-12: client names do not belong in chat.",
     },
     "move_usage": {
         "nl": "Schrijf: /samen verzet <code> <datum> <tijd>, bijvoorbeeld "
@@ -342,14 +342,15 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "message_deleted": {"nl": "(bericht verwijderd)", "en": "(message deleted)"},
     "privacy_warning": {
         "nl": (
-            "Je antwoord lijkt een naam of een BSN te bevatten. Het is nog niet bewaard. "
-            "Gebruik liever initialen of een eigen codenaam voor je cliënt. Wil je het toch "
-            "zo bewaren? Stuur dan precies hetzelfde antwoord nog een keer."
+            "Wat je stuurde lijkt een naam, een BSN, een e-mailadres of een telefoonnummer "
+            "te bevatten. Het is nog niet bewaard. Gebruik liever initialen of een eigen "
+            "codenaam voor je cliënt. Wil je het toch zo bewaren? Stuur dan precies "
+            "hetzelfde nog een keer."
         ),
         "en": (
-            "Your answer seems to contain a name or a BSN. It has not been saved yet. "
-            "Please use initials or a code name for your client instead. Want to keep it "
-            "as it is? Then send exactly the same answer again."
+            "What you sent seems to contain a name, a BSN, an e-mail address or a phone "
+            "number. It has not been saved yet. Please use initials or a code name for your "
+            "client instead. Want to keep it as it is? Then send exactly the same again."
         ),
     },
 }

@@ -103,7 +103,9 @@ class MemberRow(Base):
     # The platform's user id. Indexed on its own: a person's rows over all their teams are
     # looked up by it (time zones learnt, DMs, forget).
     user: Mapped[str] = mapped_column(String(128), index=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
+    # The display name: sealed (R-PRV-2), so that a copy of the database does not name
+    # who answered what.
+    name: Mapped[str] = mapped_column(SealedText("members.name"), default="")
     roles: Mapped[list[Any]] = mapped_column(default=list)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     absent_until: Mapped[date | None] = mapped_column(Date, default=None)

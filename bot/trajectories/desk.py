@@ -194,6 +194,9 @@ class EvaluationDesk(Feature):
         self.may_change_settings = may_change_settings
 
     def register(self, router: Router) -> None:
+        # The course and a snooze reason are free text: the answers' guard checks them
+        # too (names, BSN, e-mail, phone; R-PRV-1), whoever registered it.
+        self.text_checks = router.answer_checks
         router.command("trajectory", self.trajectory)
         router.command("session", self.session)
         router.command("evaluations", self.due_list)
@@ -683,6 +686,8 @@ class EvaluationDesk(Feature):
             await self._refuse(ctx, result)
             return
         done: Done = result
+        if done.course and await self._held(ctx, current.id, "course", done.course):
+            return
         values = {
             "status": "done",
             "outcome": done.outcome.value,
@@ -746,6 +751,8 @@ class EvaluationDesk(Feature):
         if isinstance(result, Refusal):
             await self._refuse(ctx, result)
             return
+        if result.reason and await self._held(ctx, current.id, "snooze", result.reason):
+            return
         snoozed = Evaluation(current.due_on, False, result.until, current.snoozes + 1)
         hours = await self._hours(ctx.team, trajectory.owner)
         await self._answer(
@@ -769,6 +776,15 @@ class EvaluationDesk(Feature):
             cancel_timers_of=[current.id],
             timers_new=self._timers(current.id, snoozed, policy, hours),
         )
+
+    async def _held(self, ctx: Context, evaluation_id: str, what: str, text: str) -> bool:
+        """True when a check held `text` back (the person was warned; see AnswerGuard)."""
+        assert ctx.member is not None
+        key = (ctx.member.user, evaluation_id, what)
+        for check in getattr(self, "text_checks", ()):
+            if await check(ctx, key, text):
+                return True
+        return False
 
     # -- timers
 

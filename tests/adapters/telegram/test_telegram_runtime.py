@@ -196,7 +196,8 @@ async def test_forget_deletes_the_persons_messages_and_reports_what_telegram_ref
                 select(AccessLogRow).where(AccessLogRow.action == "erase").order_by(AccessLogRow.id)
             )
         ).all()
-    assert [r.subject for r in log] == [f"person:{privacy.forgotten_id(cor)}"] * 2
+    audit = team.runtime.store.db.audit
+    assert [r.subject for r in log] == [f"person:{audit.pseudonym(cor)}"] * 2
     assert log[1].what == "platform message not deleted on telegram: message_cant_be_deleted"
     assert team.fake.limited == 0
 
