@@ -19,12 +19,12 @@ from tests.harness.console import console_world
 from tests.privacy.shipped import flows_with
 
 FLOW = """\
-id: terugblik
+id: les-na-bezoek
 title: {nl: Terugblik, en: Look back}
 languages: [nl, en]
 participants: [member]
 triggers:
-  - command: terugblik
+  - command: les-na-bezoek
 steps:
   - id: vraag
     collect:
@@ -47,7 +47,7 @@ OTHER = "Bergmeer-Antwoord"
 
 
 def _flows(tmp_path: Path) -> Path:
-    return flows_with(tmp_path, "terugblik", FLOW)
+    return flows_with(tmp_path, "les-na-bezoek", FLOW)
 
 
 async def _every_value(t: Any) -> str:
@@ -69,7 +69,7 @@ async def test_after_forget_no_table_column_file_or_wal_holds_a_trace(tmp_path: 
             await t.type(f"/als {who}", "/samen")
         await t.type("/als anna", f"/samen bezoek 2026-11-25 14:00 @{WHO} @bram cliënt K-12")
         await t.type(f"/samen rol @{WHO} voorzitter")
-        await t.type("/samen start terugblik")
+        await t.type("/samen start les-na-bezoek")
         await t.type(f"/als {WHO}", f"/a 1 {ANSWER}", "/als anna", f"/a 1 {OTHER}")
         await t.wait(timedelta(hours=20))
         async with t.runtime.store.sessionmaker() as s, s.begin():
