@@ -1,7 +1,9 @@
 """The console adapter: a local multi-user team chat in the terminal.
 
 One team channel and a direct-message line per person. You type as someone
-(`/als anna`), use the same commands as in Slack and Telegram (`/samen start intervisie`,
+(`/als anna`), in the team channel or, after `/prive`, in your private chat with Samen
+(`/prive /samen open`; `/kanaal <name>` switches to another team's channel; `/verlaat`
+leaves it), use the same commands as in Slack and Telegram (`/samen start intervisie`,
 `/samen bezoek 2026-11-24 14:00`, `/bel`, `/bel pauze`, `/bel +5`, `/bel volgende`,
 `/bel proces`), and answer the questions Samen sent you with `/a <number> <answer>`
 (a list for several choices: `/a 2 loyaliteit,overzorg`; `/a 3 -` skips an optional
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -53,6 +56,10 @@ class ConsoleAdapter:
     _form_refs: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # member, run, step
     _refs: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     _events: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    # Event keys are unique across restarts: the inbox remembers the last session's keys
+    # and would absorb a new `c1` as a duplicate of the old one.
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    channel: str = CHANNEL  # the team channel typed into (`/kanaal`)
     _reader: asyncio.Task[None] | None = None
     _call: asyncio.Future[None] | None = None  # the handler call of the line being read
     _day: str | None = None
@@ -99,35 +106,46 @@ class ConsoleAdapter:
             if not self.echo:
                 self.out(f"{self._stamp()}— {self.user}")
             return None
+        if word in ("/kanaal", "/channel"):
+            self.channel = rest.strip().lower() or CHANNEL
+            return None
+        channel = self.channel
+        if word in ("/prive", "/privé", "/private", "/dm"):
+            channel = f"dm:{self.user}"  # the person's private chat with Samen
+            line = rest.strip()
+            word, _, rest = line.partition(" ")
+            word = word.lower()
         if self.echo:
             self.out(f"{self._stamp()}{self.user} › {line}")
-        key = f"c{next(iter(self._events))}"
+        key = f"c{self.session}-{next(iter(self._events))}"
         if word in ("/samen", "/bel"):
             return Inbound(
                 self.platform,
                 key,
                 "command",
-                CHANNEL,
+                channel,
                 self.user,
                 {"command": word[1:], "args": rest.strip()},
                 user_name=self.user.title(),
             )
         if word in ("/a", "/antwoord", "/answer"):
-            return self._answer(key, rest)
+            return self._answer(key, rest, channel)
+        if word in ("/verlaat", "/leave"):  # like leaving a Slack channel or Telegram group
+            return Inbound(self.platform, key, "left", channel, self.user)
         if word.startswith("/"):
             return Inbound(
                 self.platform,
                 key,
                 "command",
-                CHANNEL,
+                channel,
                 self.user,
                 {"command": word[1:], "args": rest.strip()},
                 user_name=self.user.title(),
             )
-        self.out(f"{self._stamp()}[#{CHANNEL}] {self.user.title()}: {line}")
+        self.out(f"{self._stamp()}[#{channel}] {self.user.title()}: {line}")
         return None
 
-    def _answer(self, key: str, rest: str) -> Inbound | None:
+    def _answer(self, key: str, rest: str, channel: str = CHANNEL) -> Inbound | None:
         number, _, value = rest.strip().partition(" ")
         questions = [
             (form.run, q) for form in self._forms.get(self.user, []) for q in form.questions
@@ -156,7 +174,7 @@ class ConsoleAdapter:
             self.platform,
             key,
             "answer",
-            CHANNEL,
+            channel,
             self.user,
             {
                 "run": run,
@@ -182,6 +200,8 @@ class ConsoleAdapter:
         if delivery.op == "edit" and message.questions:
             text = _progress(message, self.language)  # a form updated in place: just its state
         self.out(f"{self._stamp()}[{where}]{edit} Samen: " + text.replace("\n", "\n    "))
+        for _, args in message.choices:  # buttons elsewhere: here, what to type
+            self.out(f"    ↳ /prive /samen {args}")
         if message.questions:
             self._show_form(delivery, message)
             if delivery.op == "edit":

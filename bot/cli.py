@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,17 +19,25 @@ import typer
 
 from bot.config import Settings
 from bot.core.flowtest import FlowTestError
-from bot.core.graph import to_mermaid
 from bot.core.loader import FlowLoadError
 from bot.core.model import Flow
 from bot.core.problems import Problem
 from bot.demo import DEFAULT_SPEED, play
-from bot.flowfiles import find_test_files, load_flows, run_test_path
+from bot.flowfiles import (
+    SHIPPED_FLOWS_DIR,
+    draw_flows,
+    find_test_files,
+    library_paths,
+    load_flows,
+    run_test_path,
+)
+from bot.privacy import logs
 from bot.privacy.cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
+from bot.store.sealed import ENV_AUDIT_KEY, ENV_KEY, DataKeyError, new_key_text
 from bot.teams.teams_file import TeamsFileError
-from bot.wiring import build_runtime, freeze_startup_objects, platform_adapters
+from bot.wiring import DEFAULT_HOST, build_runtime, freeze_startup_objects, platform_adapters
 
 app = typer.Typer(
     name="samen",
@@ -61,16 +69,39 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _library() -> tuple[list[Path], list[Path]]:
+    """(the flows checked when no path is given, every folder of flows in play).
+
+    In play: the shipped library and the organisation's folder (SAMEN_FLOWS_DIR). With no
+    path given, the organisation's folder is checked (the shipped library when there is
+    none); a flow may always start, and must not clash with, the flows in play.
+    """
+    settings = Settings()
+    own = settings.flows_dir
+    if "flows_dir" in settings.model_fields_set and not own.is_dir():
+        raise _fail(f"SAMEN_FLOWS_DIR is '{own}', which is not a folder; point it at your flows")
+    library = library_paths(own)
+    outside = [p for p in library if p.resolve() != SHIPPED_FLOWS_DIR]
+    return (outside or library or [own]), library
+
+
 @flows_app.command("check")
 def flows_check(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Flow files or directories of flows (default: flows/)."),
+        typer.Argument(
+            help="Flow files or directories of flows (default: SAMEN_FLOWS_DIR, else the "
+            "shipped library). The shipped library and SAMEN_FLOWS_DIR are always in play."
+        ),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Count every warning as an error (for CI).")
+    ] = False,
 ) -> None:
     """Check flows and print every problem as file:line:column; exit 1 on any error."""
+    default, library = _library()
     try:
-        found = load_flows(paths or [FLOWS_DIR])
+        found = load_flows(paths or default, context=library)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     for problem in found.problems:
@@ -79,8 +110,9 @@ def flows_check(
     typer.echo(
         f"{_plural(len(found.files), 'flow')} checked: "
         f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+        + (" (--strict: warnings count as errors)" if strict and warnings else "")
     )
-    if errors:
+    if errors or (strict and warnings):
         raise typer.Exit(1)
 
 
@@ -106,48 +138,81 @@ def flows_schema() -> None:
 
 @flows_app.command("graph")
 def flows_graph(
-    flow: Annotated[str, typer.Argument(help="A flow id (looked up in flows/) or a file.")],
+    flow: Annotated[
+        str, typer.Argument(help="A flow id (in the flows in play), a flow file or a folder.")
+    ],
     language: Annotated[str, typer.Option("--language", "-l", help="Label language.")] = "nl",
 ) -> None:
-    """Print a flow as a Mermaid flowchart."""
+    """Print a flow as a Mermaid flowchart (a folder: one chart per flow, as Markdown);
+    the steps with errors are drawn in red and their errors printed; exit 1 on errors."""
+    default, library = _library()
     path = Path(flow)
-    if not path.is_file():
+    if not path.exists():
         if path.suffix in (".yaml", ".yml") or "/" in flow:
-            raise _fail(f"'{flow}' does not exist; give a flow id or a flow file")
-        path = FLOWS_DIR / f"{flow}.yaml"
-        if not path.is_file():
-            raise _fail(f"there is no flow '{flow}' in {FLOWS_DIR}/; give a flow id or a flow file")
-    found = load_flows([path])
-    _print_errors(found.errors)
-    drawn = next((f for f in found.flows.values()), None)
-    if drawn is None:
-        raise _fail(f"{path} has errors; fix them to draw it", 1)
-    typer.echo(to_mermaid(drawn, language), nl=False)
+            raise _fail(f"'{flow}' does not exist; give a flow id, a flow file or a folder")
+        found = [f / f"{flow}.yaml" for f in (*default, *library) if (f / f"{flow}.yaml").is_file()]
+        if not found:
+            where = ", ".join(f"{f}/" for f in dict.fromkeys((*default, *library)))
+            raise _fail(f"there is no flow '{flow}' in {where}; give a flow id or a flow file")
+        path = found[0]
+    try:
+        drawings = draw_flows(path, library, language)
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
+    failed = False
+    for drawing in drawings:
+        _print_errors(drawing.errors)
+        failed = failed or bool(drawing.errors)
+    if not any(d.chart for d in drawings):
+        raise _fail(f"{path}: nothing to draw; the file is not a flow (see the errors above)", 1)
+    if path.is_dir():
+        for drawing in drawings:
+            if drawing.chart:
+                typer.echo(f"## {drawing.name}\n\n```mermaid\n{drawing.chart}```\n")
+    else:
+        typer.echo(drawings[0].chart, nl=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @flows_app.command("test")
 def flows_test(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Test files, or directories with a tests/ folder (default: flows/)."),
+        typer.Argument(
+            help="Test files, flow files, or directories with a tests/ folder (default: "
+            "SAMEN_FLOWS_DIR, else the shipped library)."
+        ),
     ] = None,
 ) -> None:
-    """Run the YAML flow tests on a simulated clock; exit 1 when one fails."""
-    targets = paths or [FLOWS_DIR]
+    """Run the YAML flow tests on a simulated clock; exit 1 when one fails.
+
+    Always ends with "N passed, N failed"; a broken test file or case is a failed case
+    with its file, case and script step, never a traceback."""
+    default, library = _library()
+    targets = paths or default
     try:
         test_files = find_test_files(targets)
-        found = load_flows(sorted({_flow_dir(p) for p in targets}))
+        found = load_flows(sorted({_flow_dir(p) for p in targets}), context=library)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     _print_errors(found.errors)
-    if not test_files:
-        raise _fail("no flow tests found; put them in flows/tests/<flow>.test.yaml", 1)
     passed = failed = 0
     for path in test_files:
+        if not path.name.endswith(".test.yaml"):
+            own = path.parent / "tests" / f"{path.name.rsplit('.', 1)[0]}.test.yaml"
+            hint = f"its tests are in {own}" if own.is_file() else f"write its tests in {own}"
+            typer.echo(f"✗ {path}: this is a flow, not a flow test; {hint}")
+            failed += 1
+            continue
         try:
             result = run_test_path(path, found.flows)
         except (FlowTestError, FlowLoadError) as error:
             typer.echo(f"✗ {path}: {error}")
+            failed += 1
+            continue
+        except Exception as error:  # a test file must end in a report, never a traceback
+            typer.echo(f"✗ {path}: the test file could not be run ({type(error).__name__})")
             failed += 1
             continue
         for case in result.cases:
@@ -157,8 +222,10 @@ def flows_test(
             else:
                 failed += 1
                 typer.echo(f"✗ {result.flow}: {case.name}\n{case.report}")
+    if not test_files:
+        typer.echo("no flow tests found; put them in <flows folder>/tests/<flow>.test.yaml")
     typer.echo(f"{passed} passed, {failed} failed")
-    if failed:
+    if failed or not test_files:
         raise typer.Exit(1)
 
 
@@ -189,7 +256,11 @@ def demo(
     missing = DEMO_FLOWS - set(found.flows)
     if missing:
         raise _fail("the demo needs these flows in flows/: " + ", ".join(sorted(missing)), 1)
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure("warning")
+    if data_dir is None:
+        # A throw-away demo seals and chains with throw-away keys: no key file is left.
+        for name in (ENV_KEY, ENV_AUDIT_KEY):
+            os.environ.setdefault(name, new_key_text())
     with tempfile.TemporaryDirectory(prefix="samen-demo-") as scratch:
         where = data_dir or Path(scratch)
         asyncio.run(play(lang, where, speed, typer.echo, FLOWS_DIR))
@@ -214,16 +285,37 @@ def run(
         typer.Option("--telegram-webhook", help="Telegram by webhook at this public URL."),
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port for HTTP modes.")] = 3000,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address the HTTP modes listen on (default 127.0.0.1: this machine only; "
+            "put a reverse proxy in front, or 0.0.0.0 inside a container).",
+        ),
+    ] = DEFAULT_HOST,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            help="debug, info (default), warning or error; dependencies stay at warning.",
+        ),
+    ] = "info",
 ) -> None:
     """Run Samen: every platform whose credentials are set, or the console when none are."""
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # R-SEC-4: HTTP client loggers print request URLs, which carry the Telegram token.
-    for noisy in ("httpx", "apscheduler", "aiosqlite", "sqlalchemy.engine", "nio", "peewee"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        # R-SEC-4, R-PRV-8: the dependencies' loggers (SQL parameters, URLs with the
+        # Telegram token, payloads) are capped at WARNING whatever the level.
+        logs.configure(log_level)
+    except ValueError as error:
+        raise _fail(str(error), 2) from None
     try:
         platforms = platform_adapters(
-            settings, slack_http=slack_http, telegram_webhook=telegram_webhook, port=port
+            settings,
+            slack_http=slack_http,
+            telegram_webhook=telegram_webhook,
+            port=port,
+            host=host,
         )
     except ValueError as error:  # a credential the chosen mode needs is missing
         raise _fail(str(error), 2) from None
@@ -233,7 +325,7 @@ def run(
         main = _run_console(settings)
     try:
         asyncio.run(main)
-    except (DatabaseUnavailable, PlatformUnavailable) as error:
+    except (DatabaseUnavailable, PlatformUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     except FileNotFoundError as error:
         raise _fail(f"{error} (set SAMEN_FLOWS_DIR or run from the project directory)", 1) from None
@@ -259,6 +351,10 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
         await runtime.start()
     except Exception as error:  # a platform that cannot be reached: one clear line
         await runtime.stop()
+        for adapter in platforms:  # a platform that said why (Telegram: a refused token)
+            halted = getattr(adapter, "halted", None)
+            if isinstance(halted, asyncio.Event) and halted.is_set():
+                raise PlatformUnavailable(adapter.halt_reason) from None
         names = ", ".join(a.platform for a in platforms)
         # A Matrix login error says which setting to check (and holds no secret).
         detail = str(error) if type(error).__name__ == "MatrixLoginError" else ""
@@ -270,7 +366,19 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
     freeze_startup_objects()
     typer.echo("Samen draait: " + ", ".join(a.platform for a in platforms), err=True)
     try:
-        await asyncio.Event().wait()  # until interrupted
+        # Until interrupted, or until a platform says it cannot go on (Telegram: the token
+        # was revoked); then a clear message and a non-zero exit, for the supervisor.
+        halts = [a for a in platforms if isinstance(getattr(a, "halted", None), asyncio.Event)]
+        waits = [asyncio.ensure_future(a.halted.wait()) for a in halts]
+        waits.append(asyncio.ensure_future(asyncio.Event().wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        for adapter in halts:
+            if adapter.halted.is_set():
+                raise PlatformUnavailable(adapter.halt_reason)
     finally:
         await runtime.stop()
 
@@ -302,7 +410,7 @@ def status() -> None:
     settings = Settings()
     try:
         figures = asyncio.run(_status(settings))
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     for key, value in figures.items():
         typer.echo(f"{key}: {value}")
@@ -322,7 +430,7 @@ def db_upgrade() -> None:
     settings = Settings()
     try:
         asyncio.run(_upgrade(settings))
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     typer.echo(f"database is up to date: {settings.database_url_redacted()}")
 
@@ -353,7 +461,7 @@ def export_trajectories(
     settings = Settings()
     try:
         records = asyncio.run(_export(settings, team))
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     typer.echo(render(records, fmt), nl=False)
 

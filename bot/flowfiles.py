@@ -12,16 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.flowtest import FileResult, FlowTestError, run_test_file
+from bot.core.graph import to_mermaid
 from bot.core.loader import FlowReading, check_catalogue, read_flow, read_yaml
-from bot.core.model import AfterFlowTrigger, Flow, StartFlowBody, StartFlowStep
+from bot.core.model import AfterFlowTrigger, CommandTrigger, Flow, StartFlowBody, StartFlowStep
 from bot.core.problems import Problem, sorted_problems, suggestion
 from bot.core.validate import file_stem
 
 __all__ = [
     "CATALOGUE_FILE",
+    "SHIPPED_FLOWS_DIR",
+    "Drawing",
     "FlowSet",
+    "draw_flows",
     "find_test_files",
     "flow_files",
+    "library_paths",
     "load_flows",
     "read_text",
     "run_test_path",
@@ -29,6 +34,22 @@ __all__ = [
 
 # The shared catalogue of texts in a flows directory; it is not a flow.
 CATALOGUE_FILE = "catalogue.yaml"
+
+# The flow library that comes with Samen (the repository's flows/ folder).
+SHIPPED_FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
+
+
+def library_paths(flows_dir: Path | None = None) -> list[Path]:
+    """The folders of flows in play: the shipped library, then `flows_dir` (the
+    organisation's own folder, SAMEN_FLOWS_DIR) when it is another folder that exists."""
+    paths = [SHIPPED_FLOWS_DIR] if SHIPPED_FLOWS_DIR.is_dir() else []
+    if (
+        flows_dir is not None
+        and flows_dir.is_dir()
+        and (not paths or flows_dir.resolve() != SHIPPED_FLOWS_DIR)
+    ):
+        paths.append(flows_dir)
+    return paths
 
 
 @dataclass
@@ -87,10 +108,22 @@ def flow_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return list(dict.fromkeys(flows)), catalogues
 
 
-def load_flows(paths: Sequence[Path] = (Path("flows"),)) -> FlowSet:
-    """Every flow in `paths`, checked on its own and against the others."""
-    files, catalogue_files = flow_files(paths)
-    found = FlowSet(files=files)
+def load_flows(paths: Sequence[Path] = (Path("flows"),), context: Sequence[Path] = ()) -> FlowSet:
+    """Every flow in `paths`, checked on its own and against the others.
+
+    The flows in `context` (e.g. the shipped library when an organisation's folder is
+    checked) are in play too: `paths` may start them, their command words and ids count
+    as taken, and they are in `FlowSet.flows`; but only the files of `paths` are checked
+    and counted, and only their problems are reported.
+    """
+    checked, own_catalogues = flow_files(paths)
+    around, around_catalogues = flow_files(context)
+    same = {p.resolve() for p in checked}
+    around = [p for p in around if p.resolve() not in same]
+    catalogue_files = [*own_catalogues, *(c for c in around_catalogues if c not in own_catalogues)]
+    files = [*around, *checked]
+    shown = {str(p) for p in (*checked, *own_catalogues)}
+    found = FlowSet(files=checked)
     for path in catalogue_files:
         text = read_text(path)
         if isinstance(text, Problem):
@@ -121,7 +154,7 @@ def load_flows(paths: Sequence[Path] = (Path("flows"),)) -> FlowSet:
         broken = reading.errors or any(p.severity == "error" for p in more)
         if reading.flow is not None and not broken:
             found.flows[reading.flow.id] = reading.flow
-    found.problems = sorted_problems(found.problems)
+    found.problems = sorted_problems([p for p in found.problems if p.path in shown])
     return found
 
 
@@ -129,8 +162,26 @@ def _cross_flow_problems(
     readings: Sequence[FlowReading], files: Sequence[Path]
 ) -> dict[int, list[Problem]]:
     """Per reading: flows it names must exist (as a reading or one of `files`), and its
-    id must be unique."""
+    id and command words must be unique."""
     problems: dict[int, list[Problem]] = {}
+    first_command: dict[str, str] = {}
+    for k, reading in enumerate(readings):
+        if reading.flow is None:
+            continue
+        for t, trigger in enumerate(reading.flow.triggers):
+            if not isinstance(trigger, CommandTrigger):
+                continue
+            word, owner = trigger.command, f"flow '{reading.flow.id}' ({reading.source.file})"
+            if word in first_command and first_command[word] != owner:
+                problems.setdefault(k, []).append(
+                    reading.source.error(
+                        ("triggers", t, "command"),
+                        f"the command word '{word}' also starts {first_command[word]}; "
+                        f"'/samen start {word}' must start one flow: choose another word",
+                    )
+                )
+            else:
+                first_command.setdefault(word, owner)
     # A flow whose file is broken still exists: naming it is not a second mistake.
     known = {stem for f in files if (stem := file_stem(f.name)) is not None}
     first_file: dict[str, str] = {}
@@ -177,6 +228,34 @@ def _cross_flow_problems(
                     )
                 )
     return problems
+
+
+# --------------------------------------------------------------------------- drawings
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """One flow file drawn: its name, its Mermaid chart ("" when the file is no flow at
+    all) and its errors (the steps they point into are drawn in red)."""
+
+    name: str
+    chart: str
+    errors: list[Problem]
+
+
+def draw_flows(path: Path, context: Sequence[Path], language: str) -> list[Drawing]:
+    """The flow file at `path`, or every flow in the folder `path`, drawn; a flow with
+    errors is drawn as far as it can be read, its broken steps marked."""
+    found = load_flows([path], context=context)
+    drawings = []
+    for file in found.files:
+        errors = [p for p in found.errors if p.path == str(file)]
+        text = read_text(file)
+        reading = None if isinstance(text, Problem) else read_flow(text, str(file), found.catalogue)
+        flow = reading.drawable if reading is not None else None
+        chart = "" if flow is None else to_mermaid(flow, language, reading.broken_steps(errors))
+        drawings.append(Drawing(flow.id if flow else file.name, chart, errors))
+    return drawings
 
 
 # --------------------------------------------------------------------------- flow tests

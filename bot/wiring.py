@@ -29,6 +29,7 @@ from bot.meetings.bells import Bells
 from bot.meetings.planning import Planning
 from bot.meetings.schedules import Schedules
 from bot.privacy.guard import AnswerGuard
+from bot.privacy.logs import cap_dependencies
 from bot.privacy.retention import Retention, ensure_retention_timer
 from bot.runtime.adapter_state import StoredAdapterState
 from bot.runtime.clock import Clock, SystemClock
@@ -36,6 +37,7 @@ from bot.runtime.coalesce import Coalescer
 from bot.runtime.inbox import Inbox
 from bot.runtime.outbox import Outbox
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.presses import PressCheck
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.runtime.scheduler import Scheduler
@@ -48,6 +50,7 @@ from bot.teams.overview import Overview, overview
 from bot.teams.start_links import StartLinks
 from bot.teams.teams_file import apply_teams, read_teams
 from bot.teams.timezones import quiet_hours_for, remember_timezones
+from bot.teams.undelivered import Undelivered
 from bot.trajectories.desk import EvaluationDesk, evaluation_quiet_hours
 
 
@@ -129,9 +132,11 @@ async def build_runtime(
 ) -> Runtime:
     """Connect everything. Raises `DatabaseUnavailable` when the database can't be used."""
     clock = clock or SystemClock()
+    cap_dependencies()  # no SQL parameter, URL or payload from a dependency in the logs
     url = settings.database_url_resolved()
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)  # the data folder is its user's only (R-PRV-2)
     store = await Store.open(url, migrate=True, keyring=Keyring.from_environment(settings.data_dir))
     if settings.teams_file.is_file():
         try:
@@ -143,18 +148,24 @@ async def build_runtime(
     await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     starts = StartLinks(store, clock)
+    undelivered = Undelivered(store, clock)
     outbox = Outbox(
         store,
         {a.platform: a for a in chosen},
         clock,
         lease=Lease.for_store(store, OUTBOX_LEASE, "outbox"),
         on_blocked=starts.blocked,
+        on_failed=undelivered.failed,
     )
     starts.notify_outbox = outbox.notify
+    undelivered.notify_outbox = outbox.notify
     for adapter in chosen:
         attach = getattr(adapter, "attach_state", None)
         if attach is not None:  # what the adapter must remember lives in the store
             attach(StoredAdapterState(store, adapter.platform, clock))
+        use_press_check = getattr(adapter, "use_press_check", None)
+        if use_press_check is not None:  # stale or foreign presses: a notice, no message
+            use_press_check(PressCheck(store, getattr(adapter, "language", "nl")).refusal)
 
     async def quiet_hours(row: TimerRow) -> WorkingHours | None:
         if row.run_id is None and row.kind == EvaluationTimer.KIND:
@@ -232,12 +243,17 @@ def console_adapter(**options: Any) -> ConsoleAdapter:
     return ConsoleAdapter(**options)
 
 
+# The HTTP modes listen on this machine only unless told otherwise (`samen run --host`).
+DEFAULT_HOST = "127.0.0.1"
+
+
 def platform_adapters(
     settings: Settings,
     *,
     slack_http: bool = False,
     telegram_webhook: str | None = None,
     port: int = 3000,
+    host: str = DEFAULT_HOST,
 ) -> list[Adapter]:
     """The adapter of every platform whose credentials are set (none: use the console).
     Raises ValueError naming a missing credential (never a value)."""
@@ -245,11 +261,13 @@ def platform_adapters(
     if "slack" in platforms_configured(settings):
         from adapters.slack import slack_adapter_from_env  # only loaded when used
 
-        chosen.append(slack_adapter_from_env(settings, http=slack_http, port=port))
+        chosen.append(slack_adapter_from_env(settings, http=slack_http, port=port, host=host))
     if "telegram" in platforms_configured(settings):
         from adapters.telegram import telegram_adapter_from_env  # only loaded when used
 
-        chosen.append(telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port))
+        chosen.append(
+            telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port, host=host)
+        )
     if "matrix" in platforms_configured(settings):
         chosen.append(matrix_adapter(settings))
     return chosen
@@ -258,40 +276,47 @@ def platform_adapters(
 def matrix_adapter(settings: Settings) -> Adapter:
     """The Matrix adapter with its folder in the data folder: the crypto store (its
     secrets pickled under a passphrase sealed with the data key) and the login's token
-    and device, sealed too."""
+    and device, sealed too. The data key is read when the adapter starts, after the store
+    has opened (and, for a new database, written) it."""
     from adapters.matrix import matrix_adapter_from_env  # only loaded when used
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    keyring = Keyring.from_environment(settings.data_dir)
     folder = settings.data_dir / "matrix"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    pickle = SealedFile(folder / "crypto-passphrase.sealed", keyring, "matrix_pickle_key")
-    passphrase = pickle.load()
-    if passphrase is None:
-        passphrase = {"passphrase": secrets.token_urlsafe(32)}
-        pickle.save(passphrase)
+
+    def keyring() -> Keyring:
+        return Keyring.from_environment(settings.data_dir)
+
+    def passphrase() -> str:
+        sealed = SealedFile(folder / "crypto-passphrase.sealed", keyring, "matrix_pickle_key")
+        kept = sealed.load()
+        if kept is None:
+            kept = {"passphrase": secrets.token_urlsafe(32)}
+            sealed.save(kept)
+        return kept["passphrase"]
+
     return matrix_adapter_from_env(
         settings,
         store_path=folder / "crypto",
         session=SealedFile(folder / "session.sealed", keyring, "matrix_session"),
-        pickle_key=passphrase["passphrase"],
+        pickle_key=passphrase,
     )
 
 
 class SealedFile:
-    """A small JSON file sealed with the data key (`bot/store/sealed.py`), mode 0600."""
+    """A small JSON file sealed with the data key (`bot/store/sealed.py`), mode 0600, in
+    a folder only its owner may enter."""
 
-    def __init__(self, path: Path, keyring: Keyring, name: str) -> None:
+    def __init__(self, path: Path, keyring: Callable[[], Keyring], name: str) -> None:
         self.path, self.keyring, self.name = path, keyring, name
 
     def load(self) -> dict[str, str] | None:
         if not self.path.is_file():
             return None
-        return dict(json.loads(self.keyring.open(self.path.read_text(), self.name)))
+        return dict(json.loads(self.keyring().open(self.path.read_text(), self.name)))
 
     def save(self, value: dict[str, str]) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path.touch(mode=0o600, exist_ok=True)
-        self.path.write_text(self.keyring.seal(json.dumps(value).encode(), self.name))
+        self.path.write_text(self.keyring().seal(json.dumps(value).encode(), self.name))
 
 
 def platforms_configured(settings: Settings) -> list[str]:

@@ -19,6 +19,20 @@ def _loopback_only() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _config_dir_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Data keys made by tests go to a configuration directory of the test session, never
+    to the user's own (~/.config/samen), nor into the checkout; `samen` processes the
+    tests start inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        # Stores without a SQLite file of their own (PostgreSQL) key by this folder.
+        patch.setenv("SAMEN_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        patch.delenv("SAMEN_CONFIG_DIR", raising=False)
+        patch.delenv("SAMEN_DATA_KEY_FILE", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _nothing_reached_past_loopback(_loopback_only: None) -> Iterator[None]:
     """A refusal the code under test caught and swallowed still fails the test."""

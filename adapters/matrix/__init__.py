@@ -6,6 +6,7 @@ imports this package.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from adapters.matrix.adapter import MatrixAdapter, MatrixLoginError, SessionKeeper
@@ -35,7 +36,7 @@ def matrix_adapter_from_env(
     *,
     store_path: Path | None,
     session: SessionKeeper | None,
-    pickle_key: str | None,
+    pickle_key: str | Callable[[], str] | None,
     language: str = "nl",
 ) -> MatrixAdapter:
     """The Matrix adapter from `MATRIX_HOMESERVER`, `MATRIX_USER_ID` and

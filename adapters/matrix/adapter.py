@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -132,7 +133,7 @@ class MatrixAdapter:
         device_id: str | None = None,
         session: SessionKeeper | None = None,
         store_path: Path | None = None,
-        pickle_key: str | None = None,
+        pickle_key: str | Callable[[], str] | None = None,
         allowed_servers: Collection[str] | None = None,
         language: str = "nl",
         poll_timeout: float = 30.0,
@@ -156,8 +157,9 @@ class MatrixAdapter:
             max_timeouts=0,  # the outbox retries, not nio
             encryption_enabled=self.encryption,
             store_sync_tokens=False,  # our token lives in Samen's store
-            pickle_key=pickle_key or "samen",
+            pickle_key=pickle_key if isinstance(pickle_key, str) else "samen",
         )
+        self._pickle_key = pickle_key
         self.client = AsyncClient(
             homeserver,
             user_id,
@@ -225,6 +227,9 @@ class MatrixAdapter:
     async def _log_in(self) -> None:
         """The access token and device: kept from an earlier login, given, or a first
         login with the password (whose token and device are then kept)."""
+        if callable(self._pickle_key):
+            # Read now (the data key is there by start), before a login opens the store.
+            self.client.config = replace(self.client.config, pickle_key=self._pickle_key())
         kept = self.session.load() if self.session is not None else None
         token, device = self._access_token, self._device_id
         if kept is not None and (token is None or kept.get("access_token") == token):

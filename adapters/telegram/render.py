@@ -11,6 +11,7 @@ none. Every button carries callback data of at most 64 bytes that `parse.py` rea
     t|<question index>|<option id>|<0|1> toggle one option of a multi question (local)
     d|<run>|<step>|<question>|<index>   "klaar": answer a multi question with the toggles on
     b|<command>                         a bell control (pause, resume, extend, ...)
+    c|<words>                           types `/samen <words>` (which team: a choice)
 
 Run ids are 16 hex characters and step, question and option ids are slugs, so `|` never
 occurs inside them. Data longer than 64 bytes is replaced by `k|<token>`, a short hash of
@@ -181,6 +182,8 @@ def render_message(
         rows += _form_rows(message, run or "", language, table)
     if message.controls and not message.closed:
         rows += _control_rows(message.controls, language)
+    for label, args in message.choices:
+        rows.append([_button(_cut(label, MAX_BUTTON_TEXT), "c" + SEP + args, table)])
     if rows:
         return text, InlineKeyboardMarkup(rows)
     prompt = free_questions(message, run)

@@ -127,7 +127,7 @@ SETTINGS = {
 class SamenCommand:
     """`/samen <action> <args...>` split into an action and its arguments.
 
-    action: help | start | plan | role | setting | absent | present | status | open |
+    action: help | start | plan | role | roles | setting | absent | present | status | open |
     trajectory | session | evaluations | evaluation
     """
 
@@ -153,6 +153,8 @@ _ACTIONS = {
     "register": "plan",
     "rol": "role",
     "role": "role",
+    "rollen": "roles",
+    "roles": "roles",
     "afwezig": "absent",
     "absent": "absent",
     "away": "absent",
@@ -179,6 +181,14 @@ _ACTIONS = {
     "annuleer": "cancel",
     "cancel": "cancel",
 }
+
+
+def samen_words() -> frozenset[str]:
+    """The actions `/samen` itself understands (help, start, rol, status, ...): a flow's
+    command word may not be one of them, or `/samen start status` and `/samen status`
+    would be easy to confuse. (The words that plan an event, such as `intervisie`, may
+    be: a flow for that event is naturally started by the same word.)"""
+    return frozenset(w for w in _ACTIONS if w.isalnum())
 
 
 def parse_samen(args: str) -> SamenCommand:

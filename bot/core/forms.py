@@ -41,11 +41,13 @@ from bot.core.model import (
 from bot.core.render import (
     form_lines,
     question_view,
+    step_excluded,
     step_questions,
     step_roles,
     text,
     when,
     with_answer,
+    with_options_from,
 )
 from bot.core.run import Answer, MemberState, Run, evolve, given_answer
 from bot.core.timing import subtract
@@ -91,6 +93,7 @@ def check_answer(flow: Flow, run: Run, event: Answered, now: datetime) -> Outcom
     question = index.questions.get((step.id, event.question))
     if question is None:
         return reply(run, event.member, "reply.not_open")
+    question = with_options_from(flow, question, run.answers, run.members)
     if isinstance(step, RoundStep):
         turn = state.order[state.index] if state.index < len(state.order) else None
         if member.id != turn:
@@ -139,7 +142,10 @@ class FormSteps(Draft):
             else:
                 self.edit_form(step, taken.member.id)
         elif isinstance(step, PhaseStep):
-            self.edit_form(step, taken.member.id)
+            if step.phase.end_when_answered and self.everyone_answered(step):
+                self.end_phase_answered(step)
+            else:
+                self.edit_form(step, taken.member.id)
         elif isinstance(step, RoundStep):
             self.post_round_answer(step, taken.member, taken.question)
             self.next_turn(step)
@@ -165,6 +171,9 @@ class FormSteps(Draft):
 
     def blank_form(self, step: Step, closed: bool) -> BlankForm:
         """The form of the current step before anyone answered, drawn once per flow."""
+        if any(q.options_from for q in step_questions(step)):
+            # Its options are this run's answers: drawn for this run, never shared.
+            return self.draw_blank_form(step, closed)
         key = (self.tag, self.language, self.address, closed)
         forms = self.index.forms
         blank = forms.get(key)
@@ -175,7 +184,10 @@ class FormSteps(Draft):
         return blank
 
     def draw_blank_form(self, step: Step, closed: bool) -> BlankForm:
-        questions = step_questions(step)
+        questions = tuple(
+            with_options_from(self.flow, q, self.answers, self.members)
+            for q in step_questions(step)
+        )
         lead = None
         if isinstance(step, PhaseStep):
             lead = text(step.phase.title, self.language)
@@ -222,7 +234,8 @@ class FormSteps(Draft):
             return
         if not isinstance(step, CollectStep | PhaseStep) or not step_questions(step):
             return
-        if member.id not in {m.id for m in self.holders(step_roles(self.flow, step))}:
+        asked = self.holders(step_roles(self.flow, step), step_excluded(step))
+        if member.id not in {m.id for m in asked}:
             return
         ids = (*state.recipients, member.id)
         self.state = evolve(state, {"recipients": ids})
@@ -248,7 +261,7 @@ class FormSteps(Draft):
     # ------------------------------------------------------------------ ask
 
     def ask(self, step: AskStep) -> str | Waiting | None:
-        people = [m for m in self.people(step.ask.to) if not m.absent]
+        people = [m for m in self.people(step.ask.to, step.ask.except_) if not m.absent]
         if not people:
             self.note(f"{step.id}: nobody to ask")
             self.asked = {**self.asked, step.id: ()}
@@ -267,7 +280,9 @@ class FormSteps(Draft):
     def collect(self, step: CollectStep) -> str | Waiting | None:
         assert self.state is not None
         body = step.collect
-        people = [m for m in self.holders(body.to or self.flow.participants) if not m.absent]
+        people = [
+            m for m in self.holders(body.to or self.flow.participants, body.except_) if not m.absent
+        ]
         closes_at = self.moment(body.deadline, "deadline")
         self.state = evolve(self.state, {"closes_at": closes_at})
         if not people:

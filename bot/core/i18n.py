@@ -58,6 +58,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "🔔 {title} is afgerond; we gaan verder.",
         "en": "🔔 {title} is closed; moving on.",
     },
+    "phase.all_answered": {
+        "nl": "🔔 Iedereen heeft geantwoord: {title} is afgerond; we gaan verder.",
+        "en": "🔔 Everyone has answered: {title} is closed; moving on.",
+    },
     "phase.time_up_chair": {
         "nl": "De tijd van {title} is om. Typ /bel volgende om verder te gaan, "
         "of /bel +5 voor meer tijd.",
@@ -281,6 +285,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{n} people have not (fully) answered.",
     },
     "summary.absent": {"nl": "Afwezig: {names}", "en": "Absent: {names}"},
+    "summary.left": {
+        "nl": "Niet meer in het team: {names}",
+        "en": "No longer in the team: {names}",
+    },
     "summary.process_bells.zero": {
         "nl": "De procesbel is niet geluid.",
         "en": "The process bell was not rung.",
@@ -296,6 +304,16 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     "summary.template_error": {
         "nl": "(Het sjabloon van deze samenvatting werkte niet; dit is de gewone weergave.)",
         "en": "(This summary's template did not work; this is the standard layout.)",
+    },
+    "summary.too_few_anonymous": {
+        "nl": "te weinig antwoorden om anoniem te tonen (dat kan vanaf {n})",
+        "en": "too few answers to show anonymously (that takes {n} or more)",
+    },
+    "round.too_few_anonymous": {
+        "nl": "Op '{question}' kwamen te weinig antwoorden om ze anoniem te tonen"
+        " (dat kan vanaf {n}).",
+        "en": "Too few answers came to '{question}' to show them anonymously"
+        " (that takes {n} or more).",
     },
     "round.anonymous": {
         "nl": "De antwoorden op '{question}':",

@@ -18,7 +18,9 @@ class RoundSteps(Draft):
     def round(self, step: RoundStep) -> str | Waiting | None:
         assert self.state is not None
         order = tuple(
-            m.id for m in self.holders(step.round.to or self.flow.participants) if not m.absent
+            m.id
+            for m in self.holders(step.round.to or self.flow.participants, step.round.except_)
+            if not m.absent
         )
         self.asked = {**self.asked, step.id: order}
         if not order:
@@ -78,6 +80,18 @@ class RoundSteps(Draft):
             return
         stored = self.answers.get(step.id, {}).get(question.id, {})
         if not stored:
+            return
+        if len(stored) < question.anonymous_min:  # too few to keep their authors apart
+            self.send(
+                f"round:{self.tag}",
+                THREAD,
+                MessageKind.say,
+                self.t(
+                    "round.too_few_anonymous",
+                    question=text(question.text, self.language),
+                    n=question.anonymous_min,
+                ),
+            )
             return
         values = sorted(
             display_value(question, a, self.members, self.language) for a in stored.values()

@@ -1,11 +1,14 @@
-"""Spotting free text that looks like it names a client: a person's name or a BSN.
+"""Spotting free text that looks like it identifies someone: a name, a BSN, an e-mail
+address or a phone number.
 
 Pure and cautious: it only decides whether to warn, never what to store. A BSN (Dutch
 citizen service number) is nine digits, possibly written in groups, that pass the
 eleven-test. A name is a form of address followed by a capitalised word ("mevrouw
 Jansen", "dhr. De Vries"), or two or more capitalised words in a row inside a sentence
 ("Jan de Vries", "Fatima El Amrani"); well-known words (weekdays, months, Samen's own
-vocabulary) and words in capitals (GGZ, MDO) do not count.
+vocabulary) and words in capitals (GGZ, MDO) do not count. An e-mail address is
+something@domain.tld; a phone number is a Dutch or Belgian one (0 and 8 or 9 digits, or
++31/+32 and 8 or 9), possibly written in groups.
 False alarms cost one extra message; the person can send the answer again to keep it.
 """
 
@@ -19,6 +22,14 @@ from typing import Final
 class Finding(StrEnum):
     bsn = "bsn"
     name = "name"
+    email = "email"
+    phone = "phone"
+
+
+_EMAIL: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_PHONE: Final = re.compile(
+    r"(?<![\d+])(?:(?:\+|00)3[12][\s.-]?(?:\(0\)[\s.-]?)?[1-9]|0[1-9])(?:[\s.-]?\d){7,8}(?![\d])"
+)
 
 
 _BSN_CANDIDATE: Final = re.compile(r"(?<![\d])(\d(?:[ .-]?\d){8})(?![\d])")
@@ -112,6 +123,14 @@ def find_name(text: str) -> bool:
     return False
 
 
+def find_email(text: str) -> bool:
+    return _EMAIL.search(text) is not None
+
+
+def find_phone(text: str) -> bool:
+    return _PHONE.search(text) is not None
+
+
 def sensitive(text: str) -> tuple[Finding, ...]:
     """What in `text` looks like it identifies a person (empty: nothing)."""
     found: list[Finding] = []
@@ -119,6 +138,10 @@ def sensitive(text: str) -> tuple[Finding, ...]:
         found.append(Finding.bsn)
     if find_name(text):
         found.append(Finding.name)
+    if find_email(text):
+        found.append(Finding.email)
+    if find_phone(text):
+        found.append(Finding.phone)
     return tuple(found)
 
 
@@ -136,9 +159,12 @@ class PseudonymProblem(StrEnum):
 
 
 def pseudonym_problem(code: str) -> PseudonymProblem | None:
-    """None when `code` can stand for a client (visits, trajectories), else why not."""
+    """None when `code` can stand for a client (visits, trajectories), else why not.
+    A code holds a digit: letters alone may be a name, also in lower case ("jansen")."""
     if not _PSEUDONYM.fullmatch(code):
         return PseudonymProblem.not_a_code
-    if _NAME_LIKE.fullmatch(code) or find_bsn(code):
+    if _NAME_LIKE.fullmatch(code) or find_bsn(code) or find_phone(code):
+        return PseudonymProblem.identifying
+    if not any(c.isdigit() for c in code):
         return PseudonymProblem.identifying
     return None

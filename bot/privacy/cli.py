@@ -1,4 +1,5 @@
-"""The privacy commands of `samen`: `keys rotate`, `export`, `forget`, `audit verify`, `purge`.
+"""The privacy commands of `samen`: `keys rotate`, `export`, `forget`, `audit verify`,
+`audit anchor`, `purge`.
 
 Registered on the main app by `register(app)` in bot/cli.py. Like every command they
 print what was asked to stdout and problems to stderr, never answer text or keys.
@@ -152,25 +153,57 @@ async def _purge(settings: Settings) -> privacy.Purge:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the access log's hash chain; exit 1 at the first altered row."""
+def audit_verify(
+    anchor: Annotated[
+        str,
+        typer.Option("--anchor", help="An anchor kept from `samen audit anchor` (<rows>:<hash>)."),
+    ] = "",
+) -> None:
+    """Check the access log's chain; exit 1 at the first altered row, or when the log
+    no longer matches the anchor you kept (rows cut off the end, a rebuilt chain)."""
+    try:
+        kept = access_log.Anchor.parse(anchor) if anchor else None
+    except ValueError as error:
+        raise _fail(str(error), 2) from None
     settings = Settings()
     try:
-        verdict = asyncio.run(_verify(settings))
+        verdict = asyncio.run(_verify(settings, kept))
     except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error)) from None
     if not verdict.ok:
-        raise _fail(
-            f"the access log was altered: row {verdict.broken_at} does not match its chain "
-            f"({verdict.rows} rows checked)"
-        )
-    typer.echo(f"access log intact: {verdict.rows} rows")
+        raise _fail(f"the access log was altered: {verdict.problem} ({verdict.rows} rows checked)")
+    against = " and matches the anchor" if kept is not None else ""
+    typer.echo(f"access log intact{against}: {verdict.rows} rows")
 
 
-async def _verify(settings: Settings) -> access_log.Verdict:
+async def _verify(settings: Settings, kept: access_log.Anchor | None) -> access_log.Verdict:
     store = await open_store(settings)
     try:
-        return await store.verify_access_log()
+        return await store.verify_access_log(kept)
+    finally:
+        await store.close()
+
+
+@audit_app.command("anchor")
+def audit_anchor() -> None:
+    """Print the access log's anchor (row count and last hash). Keep it outside Samen
+    (a ticket, an e-mail to yourself, a paper log): `samen audit verify --anchor` then
+    shows whether rows were cut off the end or the log was rebuilt since."""
+    settings = Settings()
+    try:
+        kept = asyncio.run(_anchor(settings))
+    except (DatabaseUnavailable, DataKeyError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(str(kept))
+
+
+async def _anchor(settings: Settings) -> access_log.Anchor:
+    store = await open_store(settings)
+    try:
+        verdict = await store.verify_access_log()
+        if not verdict.ok:  # never anchor a log that is already broken
+            raise DataKeyError(f"the access log was altered: {verdict.problem}; not anchored")
+        return await store.access_log_anchor()
     finally:
         await store.close()
 
@@ -215,6 +248,11 @@ def keys_rotate() -> None:
 
 async def _rotate(settings: Settings) -> tuple[dict[str, int], int, bool]:
     ring = keyring_for(settings)
+    if ring.new:  # rotating from a missing key file would only make a key that opens nothing
+        raise DataKeyError(
+            f"there is no key file at {ring.path} to rotate; restore it from your backup "
+            "(or start Samen once on an empty database to make one)"
+        )
     from_file = ring.path is not None
     if from_file:
         ring = ring.with_new_key()

@@ -13,18 +13,32 @@ process queue in asyncio instead of in SQLite's busy handler (see `db.writer_eng
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, select
+from sqlalchemy import CursorResult, Table, Text, func, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store.db import writer_engine
-from bot.store.sealed import Keyring, attach, default_data_dir
-from bot.store.tables import Base
+from bot.store.sealed import (
+    ENV_KEY,
+    ENV_OLD_KEYS,
+    PREFIX_CHARS,
+    SEALED_COLUMNS,
+    AuditKey,
+    DataKeyError,
+    Keyring,
+    attach,
+    attach_audit,
+    default_data_dir,
+    key_ids_in,
+)
+from bot.store.tables import AccessLogRow, Base
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +48,23 @@ ERROR_MAX = 200  # the width of the error/note columns
 class Database:
     """The engines, session factories and keyring of one open store."""
 
-    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, keyring: Keyring | None = None, audit: AuditKey | None = None
+    ) -> None:
         self.engine = engine
         # Sealed columns (answers, run state, inbox and outbox payloads) use this keyring.
         self.keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
+        # The access log's HMAC chain uses this key (in memory only when none is given).
+        self.audit = audit or AuditKey(secrets.token_bytes(32))
         attach(engine.sync_engine.dialect, self.keyring)
+        attach_audit(engine.sync_engine.dialect, self.audit)
         if engine.dialect.name != "sqlite" and self.keyring.path is not None:
             # Several processes share one PostgreSQL: they must share one key as well.
             log.warning("data key from a key file; set SAMEN_DATA_KEY when several hosts run")
         self.dialect = engine.dialect.name
         self.writer = writer_engine(engine)
         attach(self.writer.sync_engine.dialect, self.keyring)
+        attach_audit(self.writer.sync_engine.dialect, self.audit)
         self.reads = async_sessionmaker(engine, expire_on_commit=False)
         self.writes = async_sessionmaker(self.writer, expire_on_commit=False)
 
@@ -69,6 +89,73 @@ class Database:
     async def close(self) -> None:
         await self.writer.dispose()
         await self.engine.dispose()
+
+
+async def sealed_key_ids(engine: AsyncEngine) -> tuple[set[str], int]:
+    """The ids of the keys the stored sealed values were sealed with, and how many values
+    in sealed columns are not sealed (a scan of the values' starts; none is opened)."""
+    needed: set[str] = set()
+    plain = 0
+    async with engine.connect() as conn:
+        for table_name, column_name in SEALED_COLUMNS:
+            column = Base.metadata.tables[table_name].c[column_name]
+            start = func.substr(sql_cast(column, Text), 1, PREFIX_CHARS)
+            sealed = or_(start.like("sealed:v1:%"), start.like('{"sealed":%'))
+            starts = await conn.scalars(select(start).where(sealed).distinct())
+            needed |= key_ids_in(list(starts))[0]
+            unsealed = select(func.count()).where(column.is_not(None), ~sealed)
+            plain += int(await conn.scalar(unsealed.select_from(column.table)) or 0)
+        await conn.rollback()
+    return needed, plain
+
+
+async def check_keys(engine: AsyncEngine, keyring: Keyring) -> int:
+    """Refuse a keyring that lacks a key the stored values were sealed with, before
+    anything is written: with the key file missing, the keyring holds a new key that
+    opens nothing stored, and Samen must not go on sealing under it. A new key is
+    written to its file only when nothing sealed needs another one. Returns how many
+    values in sealed columns are plain (from before sealing existed)."""
+    needed, _plain = await sealed_key_ids(engine)
+    missing = sorted(needed - set(keyring.keys))
+    if missing:
+        if keyring.new:
+            where = f"the key file {keyring.path} is missing"
+        elif keyring.path is not None:
+            where = f"the key file {keyring.path} does not hold it"
+        else:
+            where = f"{ENV_KEY} / {ENV_OLD_KEYS} do not hold it"
+        raise DataKeyError(
+            f"the database holds values sealed with key {', '.join(missing)}, and {where}; "
+            f"Samen does not start and makes no new key: restore the key file from your "
+            f"backup, or give the key in {ENV_KEY} (older ones in {ENV_OLD_KEYS})"
+        )
+    if keyring.new:
+        keyring.save()
+        log.warning(
+            "made a new data key in %s: back it up apart from the data folder "
+            "(without it, sealed answers cannot be read; with it beside a copy of the "
+            "data, they can)",
+            keyring.path,
+        )
+    return _plain
+
+
+async def audit_key_for(engine: AsyncEngine) -> AuditKey:
+    """The access log's key for this database; a new one is written to its file with
+    the number of rows the log already has (chained before there was a key)."""
+    audit = AuditKey.from_environment(default_data_dir(engine.url))
+    if engine.dialect.name != "sqlite" and audit.path is not None:
+        # Several processes share one PostgreSQL: they must chain with one key as well.
+        log.warning("audit key from a key file; set SAMEN_AUDIT_KEY when several hosts run")
+    if audit.new:
+        async with engine.connect() as conn:
+            audit.legacy_rows = int(
+                await conn.scalar(select(func.count()).select_from(AccessLogRow)) or 0
+            )
+            await conn.rollback()
+        audit.save()
+        log.warning("made a new access-log key in %s: back it up with the data key", audit.path)
+    return audit
 
 
 class Repository:

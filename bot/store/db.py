@@ -18,6 +18,7 @@ costs one retry, not an error. `schema` puts every table of this engine in one s
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,9 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
     if _plain_file(url):
         database = url.database or ""
         try:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # A folder made here is Samen's own: only its user may enter it.
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            owner_only(Path(database).expanduser())
         except OSError as exc:
             raise DatabaseUnavailable(
                 f"cannot create the directory for the SQLite database {redact_url(url)!r} "
@@ -156,6 +159,8 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten, not left readable in the file (R-PRV-5).
+            cursor.execute("PRAGMA secure_delete=ON")
         finally:
             cursor.close()
 
@@ -165,6 +170,21 @@ def _sqlite_engine(url: URL, **pool: Any) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def owner_only(database: Path) -> None:
+    """The SQLite file and its companions readable by their owner only (0600). The file is
+    created here when missing, so that SQLite makes its WAL and shared-memory files with
+    the same mode (it copies the database file's)."""
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    for suffix in SQLITE_SUFFIXES:
+        path = database.with_name(database.name + suffix)
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
 
 
 def _postgresql_engine(url: URL, schema: str | None, connect_timeout: float) -> AsyncEngine:

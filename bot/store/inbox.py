@@ -73,8 +73,10 @@ class InboxRepository(Repository):
             return list(await s.scalars(query))
 
     async def inbox_done(self, id: int, now: datetime, error: str = "") -> None:
-        """Mark an event handled: done, or failed with a short reason (no message text)."""
+        """Mark an event handled: done, or failed with a short reason (no message text).
+        What it carried besides its routing is scrubbed (`handled_payload`)."""
         async with self.db.writing() as s:
+            await _scrub(s, [id])
             await s.execute(
                 update(InboxRow)
                 .where(InboxRow.id == id)
@@ -117,9 +119,36 @@ async def put_events(db: Database, s: AsyncSession, rows: Sequence[Mapping[str, 
     )
 
 
+# What a handled event keeps: its routing, for the duplicate filter's week, for an export
+# of whose events these were and for `forget`. The answer, the typed words, display names
+# and group titles go once the event is handled (the answer is in `answers` by then, the
+# only place it is kept; an anonymous answer then no longer sits beside its person).
+ROUTING_KEYS = frozenset(
+    {"kind", "channel", "user", "run", "step", "question", "answer_kind", "command"}
+    | {"to", "timer", "run_id", "catch_up"}
+)
+
+
+def handled_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An inbox payload as it is kept once handled: routing only, no free text."""
+    if not isinstance(payload, Mapping):
+        return {}
+    return {k: v for k, v in payload.items() if k in ROUTING_KEYS and not isinstance(v, list)}
+
+
+async def _scrub(s: AsyncSession, inbox_ids: Sequence[int]) -> None:
+    rows = (
+        await s.execute(select(InboxRow.id, InboxRow.payload).where(InboxRow.id.in_(inbox_ids)))
+    ).all()
+    changed = [{"id": i, "payload": handled_payload(p)} for i, p in rows if handled_payload(p) != p]
+    if changed:
+        await s.execute(update(InboxRow).execution_options(synchronize_session=False), changed)
+
+
 async def mark_handled(s: AsyncSession, inbox_ids: Sequence[int], now: datetime) -> None:
-    """The inbox rows a transaction answered: done."""
+    """The inbox rows a transaction answered: done, and scrubbed (`handled_payload`)."""
     if inbox_ids:
+        await _scrub(s, list(inbox_ids))
         await s.execute(
             update(InboxRow)
             .where(InboxRow.id.in_(list(inbox_ids)))

@@ -41,6 +41,18 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+SEALED_ONLY = "0008_privacy_sealed_only"  # from here on: no plain value in a sealed column
+
+
+def sealing_applied_now(before: str | None) -> bool:
+    """Whether an upgrade from revision `before` applied `SEALED_ONLY` (so the plain
+    values from before sealing are to be sealed now, once)."""
+    if before is None:
+        return True  # a new database: nothing to seal, and nothing lost by looking
+    script = ScriptDirectory.from_config(alembic_config())
+    return all(r.revision != SEALED_ONLY for r in script.iterate_revisions(before, "base"))
+
+
 async def upgrade(engine_or_url: AsyncEngine | str, *, schema: str | None = None) -> None:
     """Bring the database up to the newest revision, in one transaction.
 

@@ -27,7 +27,7 @@ class QueuedMessage:
     `OutboxRow`, as plain values the outbox worker may keep while the row changes."""
 
     id: int
-    team_id: str
+    team_id: str | None  # None: a reply to someone in no team yet
     run_id: str | None
     platform: str
     destination: str
@@ -91,6 +91,7 @@ class OutboxRepository(Repository):
                         for i, at, ref in sent
                     ],
                 )
+                await _forget_shown_answers(s, [i for i, _, _ in sent])
             if threads:
                 await s.execute(
                     update(RunRow)
@@ -213,3 +214,32 @@ async def insert_messages(db: Database, s: AsyncSession, rows: Sequence[Mapping[
         await s.execute(
             db.insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
         )
+
+
+async def _forget_shown_answers(s: AsyncSession, ids: Sequence[int]) -> None:
+    """A delivered form keeps its platform id (for edits) but not the answers it showed
+    back to the person (`questions[].current`): they are in `answers`, the one place an
+    answer is kept, and an anonymous one is then not kept beside its person here. An edit
+    is a message of its own, made from the run."""
+    forms = (
+        await s.execute(
+            select(OutboxRow.id, OutboxRow.message).where(
+                OutboxRow.id.in_(list(ids)), OutboxRow.kind == "form"
+            )
+        )
+    ).all()
+    changed = [
+        {"id": row_id, "message": without_answers(message)}
+        for row_id, message in forms
+        if without_answers(message) != message
+    ]
+    if changed:
+        await s.execute(update(OutboxRow).execution_options(synchronize_session=False), changed)
+
+
+def without_answers(message: Any) -> Any:
+    """A message without the answers a form shows back (`questions[].current`)."""
+    if not isinstance(message, dict) or not isinstance(message.get("questions"), list):
+        return message
+    questions = [{**q, "current": None} if isinstance(q, dict) else q for q in message["questions"]]
+    return {**message, "questions": questions}

@@ -6,8 +6,12 @@ retention timer). They read whole tables in a few short transactions; answers ar
 by the store layer like everywhere else. Logs carry counts and ids only.
 
 Anonymous questions (`anonymous: true` in a flow) never reveal who answered: a team
-export writes "anonymous" instead of the member, in the answers table and in run state.
-A person's own export does include their own anonymous answers: it is their data.
+export writes "anonymous" instead of the member, in the answers table and in run state
+(sorted by value, so their order gives nobody away). A team export carries no answer
+beside a person elsewhere either: inbox events as their routing only (what a handled
+event keeps anyway, see `bot.store.inbox.handled_payload`), queued forms without the
+answers they show back. A person's own export does include their own anonymous
+answers: it is their data.
 """
 
 from __future__ import annotations
@@ -17,18 +21,22 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, inspect, or_, select, update
+from sqlalchemy import delete, func, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.model import Flow, Question
 from bot.store import access_log
-from bot.store.access_log import Access
+from bot.store.access_log import Access, pseudonymous
+from bot.store.inbox import handled_payload
+from bot.store.outbox import without_answers
 from bot.store.repo import Store
+from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey
 from bot.store.tables import (
     AccessLogRow,
     AnswerRow,
@@ -53,6 +61,7 @@ log = logging.getLogger(__name__)
 
 INBOX_DAYS = 7  # inbox (the dedupe record) and delivered messages
 DEFAULT_RETENTION_DAYS = 90
+EVALUATION_DAYS = 730  # a closed trajectory and its evaluation texts: two years
 ANONYMOUS = "anonymous"
 FORGOTTEN_PREFIX = "forgotten-"
 EXPORT_TABLES = (
@@ -157,14 +166,17 @@ async def export_team(
                 for t in await s.scalars(select(TimerRow).where(TimerRow.run_id.is_(None)))
                 if _timer_of_team(t.timer, team_id, shell_timers)
             ],
+            # Events and messages without what people typed: an event's routing only,
+            # a form without the answers it showed back to the person who gave them.
             "inbox": [
-                as_dict(r)
+                {**as_dict(r), "payload": handled_payload(r.payload)}
                 for r in await s.scalars(select(InboxRow))
                 if _inbox_of_team(r, team, run_ids)
             ],
-            "outbox": _dicts(
-                await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
-            ),
+            "outbox": [
+                {**as_dict(r), "message": without_answers(r.message)}
+                for r in await s.scalars(select(OutboxRow).where(OutboxRow.team_id == team_id))
+            ],
             # What the Telegram adapter keeps for the team: links to start the bot posted
             # in its group, the routing of replies to its runs' forms, pinned statuses.
             "start_links": _dicts(
@@ -203,6 +215,7 @@ async def export_person(
     store: Store, user: str, *, actor: str, on_behalf_of: str = "", now: datetime
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything stored about one person (a platform user id), in every team."""
+    audit = store.db.audit
     async with store.db.writing() as s:
         runs = [r for r in await s.scalars(select(RunRow)) if _mentions(r.state, user)]
         out: dict[str, list[dict[str, Any]]] = {
@@ -241,7 +254,15 @@ async def export_person(
             "access_log": _dicts(
                 await s.scalars(
                     select(AccessLogRow).where(
-                        or_(AccessLogRow.subject == f"person:{user}", AccessLogRow.actor == user)
+                        or_(
+                            AccessLogRow.subject == pseudonymous(f"person:{user}", audit),
+                            AccessLogRow.actor.in_(
+                                [
+                                    pseudonymous(f"audience:dm:{user}", audit),
+                                    pseudonymous(f"audience:{user}", audit),
+                                ]
+                            ),
+                        )
                     )
                 )
             ),
@@ -302,8 +323,10 @@ class Erasure:
         self.counts[key] = self.counts.get(key, 0) + count
 
 
-def forgotten_id(user: str) -> str:
-    return FORGOTTEN_PREFIX + hashlib.sha256(user.encode("utf-8")).hexdigest()[:10]
+def forgotten_id(audit: AuditKey, user: str) -> str:
+    """What an erased person's id is replaced by: keyed, so that one who knows the id
+    cannot find its placeholder (nor check a guess) without the key kept apart."""
+    return FORGOTTEN_PREFIX + audit.pseudonym(user).removeprefix(PSEUDONYM_PREFIX)
 
 
 async def forget(
@@ -323,8 +346,12 @@ async def forget(
     `Store.outbox_drop`). Until then those rows name the person's chat: with Samen
     stopped, they wait for its next start."""
     result = Erasure()
-    placeholder = forgotten_id(user)
+    placeholder = forgotten_id(store.db.audit, user)
     async with store.db.writing() as s:
+        # The names they were known by, to find them in stored messages (summaries).
+        names = {
+            n for n in await s.scalars(select(MemberRow.name).where(MemberRow.user == user)) if n
+        }
         # Before the runs: a run that was only theirs takes its messages along. Deletes
         # queued by an earlier erasure stay queued.
         to_them = [
@@ -363,7 +390,39 @@ async def forget(
             run.version += 1
             run.updated_at = now
             result.add("runs_scrubbed", 1)
+        for run in list(await s.scalars(select(RunRow))):  # a token of theirs, e.g. a timer
+            scrubbed = _scrub_tokens(run.state, user, placeholder)
+            if scrubbed != run.state:
+                run.state = scrubbed
+                run.version += 1
+                run.updated_at = now
         result.add("answers", await _delete(s, delete(AnswerRow).where(AnswerRow.member == user)))
+        # Stored messages that name them (a summary, an overview): their lines go, their
+        # name and id are replaced; what went out already is on the platform (docs).
+        for row in list(await s.scalars(select(OutboxRow).where(OutboxRow.op != "delete"))):
+            message = _message_without(row.message, user, names, placeholder)
+            if message != row.message:
+                row.message = message
+                result.add("messages_rewritten", 1)
+        # Their timers: pending ones cancelled, their id out of the names.
+        for timer in list(await s.scalars(select(TimerRow))):
+            if _token(user).search(timer.timer) or _token(user).search(timer.idempotency_key):
+                if timer.status == "pending":
+                    timer.status = "cancelled"
+                    result.add("timers", 1)
+                timer.timer = _token(user).sub(placeholder, timer.timer)
+                timer.idempotency_key = _token(user).sub(placeholder, timer.idempotency_key)
+        # Events they take part in, and other people's events that mention them.
+        for event in list(await s.scalars(select(EventRow))):
+            people = event.participants.split()
+            if user in people:
+                event.participants = " ".join(p for p in people if p != user)
+                result.add("events_scrubbed", 1)
+        for row in list(await s.scalars(select(InboxRow))):
+            payload = _scrub_tokens(row.payload, user, placeholder, names)
+            if payload != row.payload:
+                row.payload = payload
+                result.add("inbox_scrubbed", 1)
         result.add("members", await _delete(s, delete(MemberRow).where(MemberRow.user == user)))
         inbox_ids = [r.id for r in await s.scalars(select(InboxRow)) if _inbox_of_user(r, user)]
         if inbox_ids:
@@ -405,12 +464,65 @@ async def forget(
             ),
             now,
         )
+    await _let_go_of_deleted_pages(store)
     log.info(
         "%s; %d platform deletions queued",
         _counted("forgot a person", result.counts),
         result.deletions_queued,
     )
     return result
+
+
+async def _let_go_of_deleted_pages(store: Store) -> None:
+    """SQLite: copy the WAL into the database and empty it, so that the deleted rows'
+    old pages are not left in the WAL file (deleted content in the database itself is
+    overwritten: `PRAGMA secure_delete`, set on every connection)."""
+    if store.dialect != "sqlite":
+        return
+    async with store.engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await conn.rollback()
+
+
+def _token(user: str) -> re.Pattern[str]:
+    """The person's id as a whole token in a text ("remind:anna:1", "@anna", "dm:anna")."""
+    return re.compile(rf"(?<![\w-]){re.escape(user)}(?![\w-])")
+
+
+def _scrub_tokens(value: Any, user: str, placeholder: str, names: Iterable[str] = ()) -> Any:
+    """`value` with the person's id replaced wherever it is a token (keys and texts too),
+    and their display names blanked."""
+    pattern = _token(user)
+    blanks = [re.compile(rf"(?<!\w){re.escape(n)}(?!\w)") for n in names if n]
+
+    def scrub(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {scrub(k): scrub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(x) for x in v]
+        if isinstance(v, str):
+            v = pattern.sub(placeholder, v)
+            for blank in blanks:
+                v = blank.sub("…", v)
+        return v
+
+    return scrub(value)
+
+
+def _message_without(message: Any, user: str, names: Iterable[str], placeholder: str) -> Any:
+    """A stored message without the person: a line that starts with their name (their
+    answer in a summary, "• Anna: ...") goes; their name and id elsewhere are replaced."""
+    if not isinstance(message, dict):
+        return message
+    text_ = message.get("text")
+    if isinstance(text_, str):
+        kept = [
+            line
+            for line in text_.split("\n")
+            if not any(line.lstrip("• ").startswith(f"{n}:") for n in names if n)
+        ]
+        message = {**message, "text": "\n".join(kept)}
+    return _scrub_tokens(message, user, placeholder, names)
 
 
 DELETE_PRIORITY = 8  # after every message that is still to go out (bells are 0)
@@ -511,8 +623,11 @@ async def purge(
     (with their timers and messages), registered events 90 days after they took place,
     and after 7 days handled inbox events (the dedupe record), delivered messages of runs
     that ended or belong to none, and start links pressed that long ago; reply prompts
-    (which form a reply in a private chat answers) go with their run. Counts only are
-    logged and recorded in the access log."""
+    (which form a reply in a private chat answers) go with their run. Closed trajectories
+    go two years after they closed, with their evaluation texts; in open ones, the texts
+    of moments done two years ago are blanked. Runs still going lose the answers past
+    their retention from their state and delivered messages. Counts only are logged and
+    recorded in the access log, with the access log's anchor."""
     result = Purge()
     async with store.db.writing() as s:
         runs = (
@@ -576,10 +691,141 @@ async def purge(
         result.counts["start_links"] = await _delete(
             s, delete(StartLinkRow).where(StartLinkRow.used_at < week_ago)
         )
+        # Closed trajectories and what was written about them (the course, snooze
+        # reasons): two years after the last evaluation closed them.
+        result.counts["trajectories"] = await _purge_closed_trajectories(s, now)
+        result.counts["evaluation_texts"] = await _blank_old_evaluation_texts(s, now)
+        # Running runs keep their own copies of answers (the run state, forms and
+        # summaries in the outbox): those past the flow's retention go too.
+        result.counts["answers_in_runs"] = await _purge_running_runs(s, flows, now)
         what = _counted("retention purge", result.counts)
         await access_log.append(s, Access("purge", what, "all", actor), now)
+        # The anchor in the log, daily: kept outside the database, it shows a cut tail.
+        kept = await access_log.anchor(s)
     log.info("%s", what)
+    log.info("access log anchor %s", kept)
     return result
+
+
+async def _purge_closed_trajectories(s: AsyncSession, now: datetime) -> int:
+    """Delete trajectories closed (not open) more than `EVALUATION_DAYS` ago, with their
+    evaluation moments (course, snooze reasons) and the moments' timers. A trajectory's
+    closing is its last evaluation's, or its creation when it has none."""
+    closed = list(await s.scalars(select(TrajectoryRow).where(TrajectoryRow.status != "open")))
+    if not closed:
+        return 0
+    last_done = dict(
+        (
+            await s.execute(
+                select(EvaluationRow.trajectory_id, func.max(EvaluationRow.done_at)).group_by(
+                    EvaluationRow.trajectory_id
+                )
+            )
+        ).all()
+    )
+    cutoff = now - timedelta(days=EVALUATION_DAYS)
+    old = [t.id for t in closed if (last_done.get(t.id) or t.created_at) < cutoff]
+    if not old:
+        return 0
+    return await _delete_trajectories(s, old)
+
+
+async def _blank_old_evaluation_texts(s: AsyncSession, now: datetime) -> int:
+    """In trajectories still open: the course and snooze reason of evaluation moments
+    done (or dropped) more than `EVALUATION_DAYS` ago are blanked."""
+    cutoff = now - timedelta(days=EVALUATION_DAYS)
+    blanked = 0
+    for moment in await s.scalars(
+        select(EvaluationRow).where(EvaluationRow.status != "open", EvaluationRow.done_at < cutoff)
+    ):
+        if moment.course or moment.snooze_reason:
+            moment.course, moment.snooze_reason = "", ""
+            blanked += 1
+    return blanked
+
+
+async def _delete_trajectories(s: AsyncSession, old: list[str]) -> int:
+    moments = list(
+        await s.scalars(select(EvaluationRow.id).where(EvaluationRow.trajectory_id.in_(old)))
+    )
+    for moment in moments:
+        await s.execute(
+            delete(TimerRow)
+            .where(TimerRow.run_id.is_(None), TimerRow.timer.startswith(f"evaluation:{moment}:"))
+            .execution_options(synchronize_session=False)
+        )
+    await s.execute(
+        delete(EvaluationRow)
+        .where(EvaluationRow.trajectory_id.in_(old))
+        .execution_options(synchronize_session=False)
+    )
+    return await _delete(s, delete(TrajectoryRow).where(TrajectoryRow.id.in_(old)))
+
+
+async def _purge_running_runs(s: AsyncSession, flows: Mapping[str, Flow], now: datetime) -> int:
+    """In runs still going: answers in the run state older than the flow's retention are
+    dropped, and delivered forms and summaries of that age lose the answers they showed
+    (their platform ids stay, for later edits). How many answers left run states."""
+    dropped = 0
+    for run in list(await s.scalars(select(RunRow).where(RunRow.status == "active"))):
+        flow = flows.get(run.flow_id)
+        cutoff = now - timedelta(
+            days=flow.retention_days if flow is not None else DEFAULT_RETENTION_DAYS
+        )
+        state, gone = _state_without_answers_before(run.state, cutoff)
+        if gone:
+            run.state = state
+            run.version += 1
+            run.updated_at = now
+            dropped += gone
+        for row in list(
+            await s.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.run_id == run.id,
+                    OutboxRow.status != "pending",
+                    OutboxRow.created_at < cutoff,
+                )
+            )
+        ):
+            message = without_answers(row.message)
+            if isinstance(message, dict) and message.get("kind") == "summary":
+                message = {**message, "text": ""}
+            if message != row.message:
+                row.message = message
+    return dropped
+
+
+def _state_without_answers_before(
+    state: dict[str, Any], cutoff: datetime
+) -> tuple[dict[str, Any], int]:
+    """The run state without answers given before `cutoff`; how many went."""
+    gone = 0
+    answers: dict[str, Any] = {}
+    for step, questions in (state.get("answers") or {}).items():
+        answers[step] = {}
+        for question, by_member in questions.items():
+            kept = {}
+            for member, answer in by_member.items():
+                at = answer.get("answered_at") if isinstance(answer, dict) else None
+                when = _parsed(at)
+                if when is not None and when < cutoff:
+                    gone += 1
+                else:
+                    kept[member] = answer
+            answers[step][question] = kept
+    if not gone:
+        return state, 0
+    return {**state, "answers": answers}, gone
+
+
+def _parsed(moment: Any) -> datetime | None:
+    if not isinstance(moment, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -646,9 +892,13 @@ def _run_for_team(run: RunRow, anonymous: set[tuple[str, str, str]]) -> dict[str
     for step, questions in state.get("answers", {}).items():
         for question, by_member in list(questions.items()):
             if (run.flow_id, step.split("~")[0], question) in anonymous:
-                questions[question] = {
-                    f"{ANONYMOUS}-{i + 1}": a for i, a in enumerate(by_member.values())
-                }
+                # Sorted and without their moment, which would match a person's event.
+                unnamed = [
+                    {**a, "answered_at": None} if isinstance(a, dict) else a
+                    for a in by_member.values()
+                ]
+                values = sorted(unnamed, key=lambda a: json.dumps(a, sort_keys=True))
+                questions[question] = {f"{ANONYMOUS}-{i + 1}": a for i, a in enumerate(values)}
     out["state"] = state
     return out
 
@@ -658,7 +908,7 @@ def _answer_for_team(
 ) -> dict[str, Any]:
     out = as_dict(answer)
     if (flow_of.get(answer.run_id), answer.step.split("~")[0], answer.question) in anonymous:
-        out["member"] = ANONYMOUS
+        out.update(member=ANONYMOUS, answered_at=None)
     return out
 
 

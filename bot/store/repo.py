@@ -31,6 +31,7 @@ The rules every repository keeps:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -39,13 +40,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store import access_log
 from bot.store.adapter_state import AdapterStateRepository
-from bot.store.database import ERROR_MAX, Database, count_in, full_row
+from bot.store.database import (
+    ERROR_MAX,
+    Database,
+    audit_key_for,
+    check_keys,
+    count_in,
+    full_row,
+)
 from bot.store.db import open_engine
 from bot.store.evaluations import TrajectoryRepository
 from bot.store.events import EventRepository
 from bot.store.inbox import InboxRepository
-from bot.store.migrate import upgrade
+from bot.store.migrate import current_revision, sealing_applied_now, upgrade
 from bot.store.outbox import OutboxRepository, QueuedMessage
+from bot.store.rekey import seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
     RUN_FIELDS,
@@ -55,7 +64,7 @@ from bot.store.runs import (
     StepWrite,
     lock_run,
 )
-from bot.store.sealed import Keyring
+from bot.store.sealed import AuditKey, Keyring, default_data_dir
 from bot.store.tables import InboxRow, OutboxRow, TimerRow
 from bot.store.teams import (
     ADDRESSES,
@@ -67,6 +76,8 @@ from bot.store.teams import (
     validate_team_settings,
 )
 from bot.store.timers import TIMER_OUTCOMES, HandOver, TimerRepository
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ACTIVE_RUN",
@@ -102,8 +113,10 @@ class Store(
 ):
     """The database as the shell sees it. Open with `Store.open(url)`; close when done."""
 
-    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
-        super().__init__(Database(engine, keyring))
+    def __init__(
+        self, engine: AsyncEngine, keyring: Keyring | None = None, audit: AuditKey | None = None
+    ) -> None:
+        super().__init__(Database(engine, keyring, audit))
 
     @classmethod
     async def open(
@@ -119,9 +132,20 @@ class Store(
         from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
+            seal_old = False
             if migrate:
+                seal_old = sealing_applied_now(await current_revision(engine))
                 await upgrade(engine)
-            return cls(engine, keyring)
+            keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
+            # Refuses a keyring that lacks a key the stored values need.
+            plain = await check_keys(engine, keyring)
+            store = cls(engine, keyring, await audit_key_for(engine))
+            if plain and seal_old:  # the data migration of 0008_privacy_sealed_only
+                log.info("sealing %d values written before sealing existed", plain)
+                await seal_plain(store.sessionmaker, keyring)
+            elif plain:  # written around Samen since: refused whenever read
+                log.warning("%d plain values in sealed columns: refused when read", plain)
+            return store
         except BaseException:
             await engine.dispose()
             raise
@@ -167,7 +191,12 @@ class Store(
                 "outbox_failed": await count_in(s, OutboxRow, OutboxRow.status == "failed"),
             }
 
-    async def verify_access_log(self) -> access_log.Verdict:
-        """Walk the access log's hash chain (`samen audit verify`)."""
+    async def verify_access_log(self, kept: access_log.Anchor | None = None) -> access_log.Verdict:
+        """Walk the access log's chain (`samen audit verify`), against `kept` if given."""
         async with self.db.reading() as s:
-            return await access_log.verify(s)
+            return await access_log.verify(s, self.db.audit, kept)
+
+    async def access_log_anchor(self) -> access_log.Anchor:
+        """The access log's anchor (`samen audit anchor`)."""
+        async with self.db.reading() as s:
+            return await access_log.anchor(s)

@@ -8,14 +8,20 @@ having to remember it.
 
 A sealed value carries the id of the key that sealed it: `sealed:v1:<key id>:<base64 of
 nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v1:<key id>:..."}`. The
-column's name is bound in as associated data, so a value copied into another column
-does not open. Values written before sealing existed (plain text, plain JSON) are read
-as they are; `samen keys rotate` seals them.
+column's name (table.column) is bound in as associated data, so a value copied into
+another column does not open. A plain value in a sealed column is refused on reading;
+values written before sealing existed are sealed when the store opens
+(`rekey.seal_plain`), and by `samen keys rotate`.
 
-Keys: `SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
-`SAMEN_DATA_KEYS_OLD` (comma-separated), or, for the embedded default, a key file
-created on first run in the data directory with 0600 permissions. The key file holds
-every key still needed for reading; the first is the one that seals.
+Keys, kept apart from the data (a copy of the data folder must not open the answers):
+`SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
+`SAMEN_DATA_KEYS_OLD` (comma-separated); or the key file `SAMEN_DATA_KEY_FILE` names
+(systemd credentials, container secrets); or, for the embedded default, a key file of
+its own per data folder under the user's configuration directory (`default_key_file`),
+made on first use with 0600 permissions. A key file inside the data folder is refused.
+The key file holds every key still needed for reading; the first is the one that seals.
+A new key is written only once the store has checked that no sealed value needs another
+one (`Store.open`): Samen never makes a new key while sealed data exists.
 
 Each engine carries its keyring on its dialect (`attach`), because a TypeDecorator sees
 only the value and the dialect.
@@ -26,8 +32,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +54,12 @@ TEXT_PREFIX = "sealed:"
 VERSION = "v1"
 ENV_KEY = "SAMEN_DATA_KEY"
 ENV_OLD_KEYS = "SAMEN_DATA_KEYS_OLD"
+ENV_KEY_FILE = "SAMEN_DATA_KEY_FILE"
+ENV_AUDIT_KEY = "SAMEN_AUDIT_KEY"
+PSEUDONYM_PREFIX = "p-"
+ENV_CONFIG_DIR = "SAMEN_CONFIG_DIR"  # default: $XDG_CONFIG_HOME/samen or ~/.config/samen
 _DIALECT_ATTRIBUTE = "samen_keyring"
+_AUDIT_ATTRIBUTE = "samen_audit_key"
 
 
 class DataKeyError(Exception):
@@ -66,6 +79,7 @@ class Keyring:
     keys: dict[str, bytes]
     current: str
     path: Path | None = None
+    new: bool = False  # made just now for `path`, not yet written (see `Store.open`)
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,9 +103,11 @@ class Keyring:
     def from_environment(
         cls, data_dir: Path | None, env: Mapping[str, str] | None = None
     ) -> Keyring:
-        """`SAMEN_DATA_KEY` (+ `SAMEN_DATA_KEYS_OLD`) if set; else the key file in
-        `data_dir`, created on first use; with neither, a key that lives in memory only
-        (for throw-away in-memory databases)."""
+        """`SAMEN_DATA_KEY` (+ `SAMEN_DATA_KEYS_OLD`) if set; else the key file
+        `SAMEN_DATA_KEY_FILE` names (it must exist); else the data folder's own key file
+        under the configuration directory (a new key, not yet written, when it has none);
+        with no data folder, a key that lives in memory only (throw-away databases).
+        A key file inside the data folder is refused."""
         env = os.environ if env is None else env
         given = (env.get(ENV_KEY) or "").strip()
         if given:
@@ -102,9 +118,32 @@ class Keyring:
                     raw = decode_key(old.strip(), f"{ENV_OLD_KEYS} (entry {i + 1})")
                     keys.setdefault(key_id(raw), raw)
             return cls(keys, key_id(current))
+        named = (env.get(ENV_KEY_FILE) or "").strip()
+        if named:
+            path = Path(named).expanduser()
+            _refuse_inside(path, data_dir, ENV_KEY_FILE)
+            if not path.is_file():
+                raise DataKeyError(
+                    f"{ENV_KEY_FILE} names {path}, which does not exist; restore the key "
+                    "file there (Samen makes no new key in a file you named)"
+                )
+            return cls.from_file(path)
         if data_dir is None:
             return cls.generate()
-        return cls.from_file(data_dir / KEY_FILE_NAME)
+        legacy = data_dir / KEY_FILE_NAME
+        home = default_key_file(data_dir, env)
+        if legacy.exists():
+            raise DataKeyError(
+                f"the data key {legacy} is inside the data folder, so a copy of the folder "
+                f"opens every answer; move it out: mkdir -p {home.parent} && mv {legacy} "
+                f"{home} (or name its place in {ENV_KEY_FILE}), and back it up apart "
+                "from the data"
+            )
+        if home.exists():
+            return cls.from_file(home)
+        ring = cls.generate(home)
+        ring.new = True
+        return ring
 
     @classmethod
     def from_file(cls, path: Path) -> Keyring:
@@ -113,6 +152,8 @@ class Keyring:
             ring = cls.generate(path)
             ring.save()
             return ring
+        if not path.is_file():
+            raise DataKeyError(f"the key file {path} is not a file")
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             raise DataKeyError(
@@ -145,16 +186,8 @@ class Keyring:
             },
             indent=1,
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".new")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, body.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
+        _write_private(self.path, body)
+        self.new = False
 
     def with_new_key(self) -> Keyring:
         """A keyring that seals with a new key and still reads with the old ones."""
@@ -194,6 +227,109 @@ class Keyring:
         return cipher
 
 
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Samen's configuration directory: `SAMEN_CONFIG_DIR`, else `$XDG_CONFIG_HOME/samen`,
+    else `~/.config/samen`."""
+    env = os.environ if env is None else env
+    if (env.get(ENV_CONFIG_DIR) or "").strip():
+        return Path(env[ENV_CONFIG_DIR].strip()).expanduser()
+    base = (env.get("XDG_CONFIG_HOME") or "").strip()
+    return (Path(base).expanduser() if base else Path.home() / ".config") / "samen"
+
+
+def default_key_file(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The key file of one data folder, outside it: `<config dir>/keys/<folder name>-<a
+    hash of its absolute path>.key`. One file per data folder, so that rotating one
+    database's key never drops a key another database needs."""
+    where = data_dir.expanduser().resolve()
+    digest = hashlib.sha256(str(where).encode("utf-8")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in where.name) or "data"
+    return config_dir(env) / "keys" / f"{name.lstrip('-_') or 'data'}-{digest}.key"
+
+
+def _refuse_inside(path: Path, data_dir: Path | None, where: str) -> None:
+    if data_dir is None:
+        return
+    if path.expanduser().resolve().is_relative_to(data_dir.expanduser().resolve()):
+        raise DataKeyError(
+            f"{where} names {path}, inside the data folder {data_dir}: a copy of the folder "
+            "would open every answer; keep the key file elsewhere and back it up apart"
+        )
+
+
+@dataclass
+class AuditKey:
+    """The key of the access log's HMAC chain (R-PRV-7), kept apart from the database like
+    the data key but never rotated with it: `SAMEN_AUDIT_KEY` (base64 of 32 bytes), or a
+    file beside the data folder's key file (`<...>.audit.key`), made on first use.
+    `legacy_rows`: how many rows the log had when the key was made; those were chained
+    with plain SHA-256 and are verified as such, every later row only with the key."""
+
+    key: bytes
+    legacy_rows: int = 0
+    path: Path | None = None
+    new: bool = False
+
+    def __repr__(self) -> str:  # never the key material
+        return f"AuditKey(path={self.path!s}, legacy_rows={self.legacy_rows})"
+
+    @classmethod
+    def from_environment(
+        cls, data_dir: Path | None, env: Mapping[str, str] | None = None
+    ) -> AuditKey:
+        env = os.environ if env is None else env
+        given = (env.get(ENV_AUDIT_KEY) or "").strip()
+        if given:
+            return cls(decode_key(given, ENV_AUDIT_KEY))
+        if data_dir is None:
+            return cls(secrets.token_bytes(KEY_BYTES))
+        path = default_key_file(data_dir, env).with_suffix(".audit.key")
+        if not path.exists():
+            return cls(secrets.token_bytes(KEY_BYTES), 0, path, new=True)
+        if path.stat().st_mode & 0o077:
+            raise DataKeyError(
+                f"the audit key file {path} is readable by others; run: chmod 600 {path}"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            key = base64.b64decode(data["key"], validate=True)
+            legacy = int(data.get("legacy_rows", 0))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise DataKeyError(
+                f"the audit key file {path} is damaged; restore it from your backup"
+            ) from None
+        if len(key) != KEY_BYTES:
+            raise DataKeyError(f"the audit key file {path} is damaged")
+        return cls(key, legacy, path)
+
+    def pseudonym(self, user: str) -> str:
+        """A keyed pseudonym of a platform user id ("p-" + 16 hex): the same person gets
+        the same one, and without the key nobody can tell whose it is, nor test a guess."""
+        mac = hmac.new(self.key, b"samen-pseudonym:" + user.encode("utf-8"), hashlib.sha256)
+        return PSEUDONYM_PREFIX + mac.hexdigest()[:16]
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        body = {"key": base64.b64encode(self.key).decode("ascii"), "legacy_rows": self.legacy_rows}
+        _write_private(self.path, json.dumps(body, indent=1))
+        self.new = False
+
+
+def _write_private(path: Path, body: str) -> None:
+    """Write `path` atomically, 0600, in a 0700 folder."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, body.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
 def key_id(key: bytes) -> str:
     """A short public id for a key (a hash prefix; reveals nothing usable about it)."""
     return hashlib.sha256(b"samen-key-id:" + key).hexdigest()[:12]
@@ -231,6 +367,17 @@ def attach(dialect: Dialect, keyring: Keyring) -> None:
     setattr(dialect, _DIALECT_ATTRIBUTE, keyring)
 
 
+def attach_audit(dialect: Dialect, audit: AuditKey) -> None:
+    setattr(dialect, _AUDIT_ATTRIBUTE, audit)
+
+
+def audit_key_of(dialect: Dialect) -> AuditKey:
+    audit = getattr(dialect, _AUDIT_ATTRIBUTE, None)
+    if audit is None:
+        raise DataKeyError("this database engine has no audit key; open it through Store.open")
+    return audit  # type: ignore[no-any-return]
+
+
 def keyring_of(dialect: Dialect) -> Keyring:
     ring = getattr(dialect, _DIALECT_ATTRIBUTE, None)
     if ring is None:
@@ -238,6 +385,26 @@ def keyring_of(dialect: Dialect) -> Keyring:
             "this database engine has no data key attached; open it through Store.open"
         )
     return ring  # type: ignore[no-any-return]
+
+
+def key_ids_in(prefixes: Sequence[object]) -> tuple[set[str], int]:
+    """The key ids named by the starts of stored values (`sealed:v1:<id>:` or
+    `{"sealed": "v1:<id>:`), and how many of them are not sealed at all."""
+    found: set[str] = set()
+    plain = 0
+    for prefix in prefixes:
+        if prefix is None:
+            continue
+        match = _SEALED_START.match(str(prefix))
+        if match:
+            found.add(match.group(1) or match.group(2))
+        else:
+            plain += 1
+    return found, plain
+
+
+_SEALED_START = re.compile(r'sealed:v1:([0-9a-f]{12}):|\{\s*"sealed"\s*:\s*"v1:([0-9a-f]{12}):')
+PREFIX_CHARS = 40  # enough of a stored value to read its key id
 
 
 def is_sealed_text(value: object) -> bool:
@@ -263,7 +430,7 @@ def sealed_key_id(value: object) -> str | None:
 
 
 class SealedText(TypeDecorator[str]):
-    """Text encrypted at rest. Plain text written before sealing is read as it is."""
+    """Text encrypted at rest. A plain value in the column is refused (`SealBroken`)."""
 
     impl = Text
     cache_ok = True
@@ -278,8 +445,10 @@ class SealedText(TypeDecorator[str]):
         return TEXT_PREFIX + keyring_of(dialect).seal(value.encode("utf-8"), self.column)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None or not is_sealed_text(value):
-            return value
+        if value is None:
+            return None
+        if not is_sealed_text(value):
+            raise _plain(self.column)
         return keyring_of(dialect).open(value[len(TEXT_PREFIX) :], self.column).decode("utf-8")
 
 
@@ -300,9 +469,20 @@ class SealedJSON(TypeDecorator[Any]):
         return {"sealed": keyring_of(dialect).seal(plain, self.column)}
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or not is_sealed_json(value):
-            return value
+        if value is None:
+            return None
+        if not is_sealed_json(value):
+            raise _plain(self.column)
         return json.loads(keyring_of(dialect).open(value["sealed"], self.column))
+
+
+def _plain(column: str) -> SealBroken:
+    """A plain value where a sealed one belongs: written around the store (by hand, or by
+    one who cannot seal) and refused, never read as if it were Samen's."""
+    return SealBroken(
+        f"{column}: holds a plain value where only sealed ones belong; it was not written "
+        "by Samen (values from before sealing are sealed when the store opens)"
+    )
 
 
 SEALED_COLUMNS: Sequence[tuple[str, str]] = (
@@ -312,6 +492,7 @@ SEALED_COLUMNS: Sequence[tuple[str, str]] = (
     ("outbox", "message"),
     ("evaluations", "course"),
     ("evaluations", "snooze_reason"),
+    ("members", "name"),
 )
 
 

@@ -103,7 +103,9 @@ class MemberRow(Base):
     # The platform's user id. Indexed on its own: a person's rows over all their teams are
     # looked up by it (time zones learnt, DMs, forget).
     user: Mapped[str] = mapped_column(String(128), index=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
+    # The display name: sealed (R-PRV-2), so that a copy of the database does not name
+    # who answered what.
+    name: Mapped[str] = mapped_column(SealedText("members.name"), default="")
     roles: Mapped[list[Any]] = mapped_column(default=list)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     absent_until: Mapped[date | None] = mapped_column(Date, default=None)
@@ -240,7 +242,10 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    # None: a reply to someone in no team yet, in their private chat.
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
     run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     platform: Mapped[str] = mapped_column(String(16))
     destination: Mapped[str] = mapped_column(String(200))  # the platform's chat key

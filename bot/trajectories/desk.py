@@ -67,6 +67,7 @@ from bot.core.timer_names import EvaluationTimer, parse_timer_name
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.private import team_label
 from bot.runtime.replies import say as shell_say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
@@ -193,10 +194,18 @@ class EvaluationDesk(Feature):
         self.may_change_settings = may_change_settings
 
     def register(self, router: Router) -> None:
+        # The course and a snooze reason are free text: the answers' guard checks them
+        # too (names, BSN, e-mail, phone; R-PRV-1), whoever registered it.
+        self.text_checks = router.answer_checks
         router.command("trajectory", self.trajectory)
         router.command("session", self.session)
         router.command("evaluations", self.due_list)
         router.command("evaluation", self.evaluation)
+        # Typed in a private chat: the due list spans the person's teams; a trajectory
+        # code names its team.
+        router.across("evaluations")
+        for action in ("trajectory", "session", "evaluation"):
+            router.find_team(action, self.team_of_code)
         router.timer(EvaluationTimer.KIND, self.on_timer)
         router.agenda(Agenda.evaluations.value, self.agenda)
 
@@ -328,6 +337,15 @@ class EvaluationDesk(Feature):
             + [effective_date(lifecycle(r)) for r in kept.values() if r.id != done_now]
         )
         return adds, list(plan.drop), timers, upcoming
+
+    async def team_of_code(
+        self, teams: tuple[TeamRow, ...], args: tuple[str, ...]
+    ) -> TeamRow | None:
+        """The one team among `teams` with a trajectory of the code `args[0]`."""
+        if not args:
+            return None
+        owning = [t for t in teams if await self.evaluations.find_trajectory(t.id, args[0])]
+        return owning[0] if len(owning) == 1 else None
 
     async def _find(self, ctx: Context, ref: str) -> TrajectoryRow | None:
         trajectory = await self.evaluations.find_trajectory(ctx.team.id, ref)
@@ -578,26 +596,41 @@ class EvaluationDesk(Feature):
                 return
             await self._set_policy(ctx, None, args[1:])
             return
-        items = await due_for_mdo(self.store, ctx.team.id, self._today(ctx.team))
-        lines = [
-            say(
-                "due_line",
-                language,
-                ref=item.client_ref,
-                owner=item.owner,
-                what=say(f"kind.{item.kind}", language, sessions="N"),
-                state=say(f"state.{item.state.value}", language),
-                due=self._date(item.due_on, language),
-                agenda=say("on_agenda", language) if item.on_agenda else "",
-            )
-            for item in items
-        ]
+        lines = []
+        # In a private chat: the person's own trajectories in each of their teams, and
+        # all of those of the teams they coordinate; in a team channel: the team's.
+        for team in ctx.teams or (ctx.team,):
+            mine = await self._own_only(ctx, team)
+            items = await due_for_mdo(self.store, team.id, self._today(team))
+            lines += [
+                say(
+                    "due_line",
+                    language,
+                    ref=item.client_ref,
+                    owner=item.owner,
+                    what=say(f"kind.{item.kind}", language, sessions="N"),
+                    state=say(f"state.{item.state.value}", language),
+                    due=self._date(item.due_on, language),
+                    agenda=say("on_agenda", language) if item.on_agenda else "",
+                )
+                + (f" ({team_label(team)})" if len(ctx.teams) > 1 else "")
+                for item in items
+                if mine is None or item.owner == mine
+            ]
         text = (
             say("due_list", language, lines="\n".join(lines))
             if lines
             else say("due_none", language)
         )
         await self._answer(ctx, text)
+
+    async def _own_only(self, ctx: Context, team: TeamRow) -> str | None:
+        """Whose trajectories of `team` a private due list shows: the person's own (their
+        user id), or None for all of them (a coordinator, or asked in the team channel)."""
+        if not ctx.private_chat or ctx.member is None:
+            return None
+        member = await self.store.get_member(team.id, ctx.member.user)
+        return None if member is not None and "coordinator" in member.roles else ctx.member.user
 
     # -- /samen evaluatie <code> mdo | klaar ... | uitstel ...
 
@@ -653,6 +686,8 @@ class EvaluationDesk(Feature):
             await self._refuse(ctx, result)
             return
         done: Done = result
+        if done.course and await self._held(ctx, current.id, "course", done.course):
+            return
         values = {
             "status": "done",
             "outcome": done.outcome.value,
@@ -716,6 +751,8 @@ class EvaluationDesk(Feature):
         if isinstance(result, Refusal):
             await self._refuse(ctx, result)
             return
+        if result.reason and await self._held(ctx, current.id, "snooze", result.reason):
+            return
         snoozed = Evaluation(current.due_on, False, result.until, current.snoozes + 1)
         hours = await self._hours(ctx.team, trajectory.owner)
         await self._answer(
@@ -739,6 +776,15 @@ class EvaluationDesk(Feature):
             cancel_timers_of=[current.id],
             timers_new=self._timers(current.id, snoozed, policy, hours),
         )
+
+    async def _held(self, ctx: Context, evaluation_id: str, what: str, text: str) -> bool:
+        """True when a check held `text` back (the person was warned; see AnswerGuard)."""
+        assert ctx.member is not None
+        key = (ctx.member.user, evaluation_id, what)
+        for check in getattr(self, "text_checks", ()):
+            if await check(ctx, key, text):
+                return True
+        return False
 
     # -- timers
 

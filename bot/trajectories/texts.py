@@ -118,8 +118,8 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Write: /samen session <code>, for example /samen session T-0412.",
     },
     "unknown_ref": {
-        "nl": "Ik ken geen traject '{ref}' in dit team. /samen traject lijst laat ze zien.",
-        "en": "I know no trajectory '{ref}' in this team. /samen trajectory list shows them.",
+        "nl": "Dat traject ken ik niet in dit team. /samen traject lijst laat ze zien.",
+        "en": "I don't know that trajectory in this team. /samen trajectory list shows them.",
     },
     "not_open": {
         "nl": "Traject {ref} is niet meer lopend.",

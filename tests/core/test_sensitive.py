@@ -28,7 +28,7 @@ def test_the_eleven_test(digits: str, valid: bool) -> None:
         ("Haar BSN is 123456782, graag checken", (Finding.bsn,)),
         ("bsn 123.456.782", (Finding.bsn,)),
         ("bsn 123 45 67 82", (Finding.bsn,)),
-        ("telefoon 0612345678 en 123456789", ()),  # ten digits; nine that fail the test
+        ("telefoon 0612345678 en 123456789", (Finding.phone,)),  # a phone; no BSN
         ("Vanmiddag gesproken met mevrouw Jansen over de dagbesteding", (Finding.name,)),
         ("dhr. de Vries was er niet", (Finding.name,)),
         ("Jan de Vries belde terug", (Finding.name,)),

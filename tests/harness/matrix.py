@@ -42,6 +42,7 @@ from bot.wiring import Runtime, SealedFile, build_runtime
 from tests.harness.synapse import Account, Synapse
 from tests.harness.world import FLOWS, World
 
+TEST_KEY = "c2FtZW4tbWF0cml4LXRlc3QtZGF0YS1rZXktMzJieXQ="  # 32 bytes, for the sealed login
 BOUND = 30.0  # seconds: a bound on waiting for a sync, never an assertion
 PACE = timedelta(seconds=90)
 # A person's client reads everything since its last sync (Synapse's default is 10 events).
@@ -320,12 +321,12 @@ def bot_adapter(server: Synapse, bot: Account, folder: Path, **options: Any) -> 
     from bot.store.sealed import Keyring
 
     folder.mkdir(parents=True, exist_ok=True)
-    keyring = Keyring.from_environment(folder)
+    keyring = Keyring.from_environment(folder, env={"SAMEN_DATA_KEY": TEST_KEY})
     return MatrixAdapter(
         homeserver=server.url,
         user_id=bot.user_id,
         password=bot.password,
-        session=SealedFile(folder / "session.sealed", keyring, "matrix_session"),
+        session=SealedFile(folder / "session.sealed", lambda: keyring, "matrix_session"),
         store_path=folder / "crypto",
         pickle_key="test-passphrase",
         poll_timeout=0.2,

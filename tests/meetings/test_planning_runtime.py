@@ -48,12 +48,13 @@ async def test_a_name_as_client_or_an_unknown_person_gets_a_clear_reply(
 ) -> None:
     await join(team)
     await team.type("/als anna", "/samen bezoek 2026-11-24 14:00 @anna cliënt Jansen")
-    assert "'Jansen' lijkt op een naam" in team.said()
+    assert "Die code lijkt op een naam" in team.said()
+    assert "Jansen" not in team.said()  # the typed name is not repeated (R-PRV-3)
     await team.type("/samen bezoek 2026-11-24 14:00 @anna @zoe")
     assert "Ik ken '@zoe' niet in dit team" in team.said()
     await team.type("/samen bezoek 2026-11-24 14:00 morgen")
     await team.wait(timedelta(minutes=1))  # replies to one person are paced
-    assert "'morgen' begrijp ik niet" in team.said()
+    assert "Een woord na de datum en tijd begrijp ik niet" in team.said()
     assert "Genoteerd" not in team.said()
 
 

@@ -22,7 +22,7 @@ async def test_a_name_in_an_answer_is_held_back_with_a_warning_and_kept_when_sen
     await team.type("/als anna", "/samen bezoek 2026-11-24 14:00")
     await team.wait(timedelta(hours=5))
     await team.type("/als anna", "/a 1 Bezorgd om mevrouw Jansen")
-    assert "lijkt een naam of een BSN te bevatten" in team.said()
+    assert "lijkt een naam, een BSN, een e-mailadres of een telefoonnummer" in team.said()
     assert await _answers(team) == []
     async with team.runtime.store.sessionmaker() as s, s.begin():
         payloads = [r.payload for r in await s.scalars(select(InboxRow))]

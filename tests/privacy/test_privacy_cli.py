@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.store.repo import StepWrite, Store
-from bot.store.sealed import KEY_FILE_NAME, Keyring
+from bot.store.sealed import Keyring, default_key_file
 from tests.harness.world import ROOT
 
 runner = CliRunner()
@@ -35,7 +35,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 async def _populate(data: Path) -> None:
     store = await Store.open(
-        f"sqlite+aiosqlite:///{data / 'samen.db'}", keyring=Keyring.from_environment(data, env={})
+        f"sqlite+aiosqlite:///{data / 'samen.db'}", keyring=Keyring.from_environment(data)
     )
     try:
         team = await store.team_for_channel("console", "team", now=NOW)
@@ -90,11 +90,11 @@ def test_export_forget_rotate_and_audit_from_the_command_line(data_dir: Path) ->
     assert ANSWER in (out / "answers.csv").read_text(encoding="utf-8")
     assert stat.S_IMODE((out / "answers.csv").stat().st_mode) == 0o600
 
-    before = Keyring.from_file(data_dir / KEY_FILE_NAME).current
+    before = Keyring.from_file(default_key_file(data_dir)).current
     result = runner.invoke(app, ["keys", "rotate"])
     assert result.exit_code == 0, result.output
     assert "rotation done" in result.stdout
-    after = Keyring.from_file(data_dir / KEY_FILE_NAME)
+    after = Keyring.from_file(default_key_file(data_dir))
     assert after.current != before and list(after.keys) == [after.current]
     again = json.loads(runner.invoke(app, ["export", "--person", "anna"]).stdout)
     assert [a["value"] for a in again["answers"]] == [ANSWER]  # readable under the new key

@@ -1,7 +1,9 @@
 """The sentinel test through the real Slack adapter (slack-bolt, HTTP mode) against the
-local fake Web API: a client name and a BSN in signed slash commands, and in a forged
-request, and the bot token and signing secret in the configuration, appear nowhere — not
-in the database, not in the logs at DEBUG, not in any call to the Web API."""
+local fake Web API: a client name, a BSN, an e-mail address and a phone number in signed
+slash commands, and in a forged request, and the bot token and signing secret in the
+configuration, appear nowhere — not in the database, not in the logs at DEBUG, not in
+any call to the Web API; the display name and channel title of the payloads are not in
+the logs either."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ CLIENT = "Zonnebloem-Verhaar"
 BSN = "247593412"
 BOT_TOKEN = "xoxb-sentinel-slack-7c1d9e"
 SIGNING_SECRET = "sentinel0signing0secret0abc123"
+EMAIL = "zeewier.kompas@voorbeeld-zorg.nl"
+PHONE = "06-48213579"
+GROUP_TITLE = "Kanaal-Zeemeermin"
+USER_NAME = "ankerpunt-anna"
 BOUND = 10.0
 
 
@@ -35,9 +41,9 @@ def _slash(text: str, n: int) -> str:
         {
             "team_id": "T0001",
             "channel_id": "C1",
-            "channel_name": "wijkteam",
+            "channel_name": GROUP_TITLE,
             "user_id": "U2",
-            "user_name": "anna",
+            "user_name": USER_NAME,
             "command": "/samen",
             "text": text,
             "api_app_id": "A1",
@@ -88,6 +94,7 @@ async def test_sentinels_sent_through_slack_are_found_nowhere(
         forged = await _post(base, _slash(f"{CLIENT} {BSN}", 0), "not-the-secret")
         assert forged == 401
         texts = [f"{CLIENT} {BSN}", f"vliegen {CLIENT} {BSN}", f"traject {BSN} 2026-01-05"]
+        texts += [f"start {EMAIL}", f"traject {PHONE} 2026-01-05", f"sessie {CLIENT}"]
         for n, text in enumerate(texts, start=1):
             assert await _post(base, _slash(text, n), SIGNING_SECRET) == 200
         async with asyncio.timeout(BOUND):
@@ -101,8 +108,16 @@ async def test_sentinels_sent_through_slack_are_found_nowhere(
     assert "ken ik niet" in sent  # the replies did go out
     blobs = [p.read_bytes() for p in (tmp_path / "data").glob("samen.db*")]
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
-    for sentinel in (CLIENT, BSN, BOT_TOKEN, SIGNING_SECRET):
+    for sentinel in (CLIENT, BSN, BOT_TOKEN, SIGNING_SECRET, EMAIL, PHONE):
         assert sentinel not in sent, f"{sentinel!r} sent to the Web API"
         assert sentinel not in logs, f"{sentinel!r} in the logs"
         for blob in blobs:
             assert sentinel.encode() not in blob
+    # The payloads' names (a display name, the channel's title) are not logged at DEBUG:
+    # the SDK's and the drivers' loggers are capped (bot/privacy/logs.py).
+    for name in (GROUP_TITLE, USER_NAME):
+        assert name.lower() not in logs.lower(), f"{name!r} in the logs"
+    # A display name is stored sealed (members.name): not readable in the files.
+    for name in (USER_NAME, "Person U2"):
+        for blob in blobs:
+            assert name.encode() not in blob, f"{name!r} in the database files"

@@ -1,7 +1,9 @@
 """The sentinel test through the real Telegram adapter (python-telegram-bot, long polling)
-against the local fake Bot API: a client name and a BSN in group commands and the bot
-token in the configuration appear nowhere — not in the database, not in the logs at
-DEBUG, not in any argument sent to the Bot API (the token is only in the URL path)."""
+against the local fake Bot API: a client name, a BSN, an e-mail address and a phone
+number in group commands (answered in the group: no private chat yet) and the bot token
+in the configuration appear nowhere — not in the database, not in the logs at DEBUG,
+not in any argument sent to the Bot API (the token is only in the URL path); a first
+name and the group's title are not in the logs."""
 
 from __future__ import annotations
 
@@ -21,8 +23,12 @@ from tests.harness.world import ROOT
 
 CLIENT = "Zonnebloem-Verhaar"
 BSN = "247593412"
-GROUP = {"id": -1009876543210, "title": "Wijkteam Zuid", "type": "supergroup"}
-ANNA = {"id": 4242, "is_bot": False, "first_name": "Anna"}
+GROUP_TITLE = "Groep-Zeemeermin"
+FIRST_NAME = "Ankerpunt"
+EMAIL = "zeewier.kompas@voorbeeld-zorg.nl"
+PHONE = "06-48213579"
+GROUP = {"id": -1009876543210, "title": GROUP_TITLE, "type": "supergroup"}
+ANNA = {"id": 4242, "is_bot": False, "first_name": FIRST_NAME}
 BOUND = 10.0
 
 
@@ -57,6 +63,9 @@ async def test_sentinels_sent_through_telegram_are_found_nowhere(
             f"/samen {CLIENT} {BSN}",
             f"/bel {CLIENT} {BSN}",
             f"/samen traject {BSN} 2026-01-05",
+            f"/samen start {EMAIL}",
+            f"/samen traject {PHONE} 2026-01-05",
+            f"/samen sessie {CLIENT}",
         ]
         for i, text in enumerate(texts):
             fake.queue_update(_command(5001 + i, text))
@@ -71,8 +80,16 @@ async def test_sentinels_sent_through_telegram_are_found_nowhere(
     assert "Dat commando ken ik niet" in sent  # the replies did go out
     blobs = [p.read_bytes() for p in (tmp_path / "data").glob("samen.db*")]
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
-    for sentinel in (CLIENT, BSN, TOKEN, TOKEN.split(":")[1]):
+    for sentinel in (CLIENT, BSN, TOKEN, TOKEN.split(":")[1], EMAIL, PHONE):
         assert sentinel not in sent, f"{sentinel!r} sent to the Bot API"
         assert sentinel not in logs, f"{sentinel!r} in the logs"
         for blob in blobs:
             assert sentinel.encode() not in blob
+    # The updates' names (a first name, the group's title) are not logged at DEBUG: the
+    # SDK's and the drivers' loggers are capped (bot/privacy/logs.py).
+    for name in (GROUP_TITLE, FIRST_NAME):
+        assert name.lower() not in logs.lower(), f"{name!r} in the logs"
+    # A display name is stored sealed (members.name): not readable in the files.
+    for name in (FIRST_NAME,):
+        for blob in blobs:
+            assert name.encode() not in blob, f"{name!r} in the database files"

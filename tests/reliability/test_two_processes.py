@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.store.db import open_engine
+from bot.store.sealed import new_key_text
 from tests.harness.fake_telegram import TOKEN, FakeTelegram
 from tests.harness.settle import settle_process
 from tests.postgres import postgres_url
@@ -56,11 +57,16 @@ async def database() -> AsyncIterator[str]:
 
 
 async def test_two_processes_deliver_1000_timers_once_and_one_takes_over_the_timers(
-    database: str, tmp_path: Path
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeTelegram()
     api = await fake.start()
+    # Several processes on one PostgreSQL share one data key and one audit key (the
+    # environment, as docs/privacy.md says); so does this test, which plants the timers.
     env = {"SAMEN_DATABASE_URL": database}
+    env.update({name: new_key_text() for name in ("SAMEN_DATA_KEY", "SAMEN_AUDIT_KEY")})
+    for name in ("SAMEN_DATA_KEY", "SAMEN_AUDIT_KEY"):
+        monkeypatch.setenv(name, env[name])
     processes: list[TelegramSamen] = []
     try:
         ids = await plant_nudges(database, 1000, due=datetime.now(UTC) + timedelta(seconds=3))

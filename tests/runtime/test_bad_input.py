@@ -76,7 +76,7 @@ def test_broken_flow_files_are_reported_with_file_line_and_column_and_the_others
         samen.type("/als anna", "/samen rol @anna voorzitter", "/samen start intervisie")
         samen.wait_for("Denk aan één patiënt")
         samen.type("/samen start verkeerd")
-        samen.wait_for("Er is geen werkvorm 'verkeerd'")
+        samen.wait_for("Die werkvorm ken ik niet")
         code = samen.finish()
     finally:
         samen.kill()

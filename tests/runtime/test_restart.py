@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bot.store.sealed import KEY_FILE_NAME, Keyring, is_sealed_json
+from bot.store.sealed import Keyring, default_key_file, is_sealed_json
 from tests.harness.console import SHORT_MEETING
 from tests.harness.process import ROOT, SamenProcess, environment
 
@@ -50,10 +50,11 @@ def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
 
 
 def open_state(db: Path, raw: str) -> dict[str, Any]:
-    """A run's state as stored: sealed with the key file next to the database (R-PRV-2)."""
+    """A run's state as stored: sealed with the data folder's key file (R-PRV-2), which
+    lives outside the folder (the tests' configuration directory, tests/conftest.py)."""
     stored = json.loads(raw)
     assert is_sealed_json(stored), "run state must be sealed at rest"
-    ring = Keyring.from_file(db.parent / KEY_FILE_NAME)
+    ring = Keyring.from_file(default_key_file(db.parent))
     return dict(json.loads(ring.open(stored["sealed"], "runs.state")))
 
 
@@ -75,7 +76,7 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
                     "UPDATE timers SET due_at = ? WHERE id = ?", (moved.strftime(DB_TIME), row_id)
                 )
             (raw,) = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
-            state = open_state(db, raw)  # written back in plain JSON, which is read as is
+            state = open_state(db, raw)  # written back sealed: a plain value is refused
             for key in ("clock", "started_at"):
                 state[key] = _shift_iso(state[key], delta)
             for timer in state["timers"].values():
@@ -83,7 +84,9 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
             for key in ("started_at", "ends_at"):
                 if state["state"].get(key):
                     state["state"][key] = _shift_iso(state["state"][key], delta)
-            conn.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(state), run_id))
+            ring = Keyring.from_file(default_key_file(db.parent))
+            sealed = {"sealed": ring.seal(json.dumps(state).encode("utf-8"), "runs.state")}
+            conn.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(sealed), run_id))
     finally:
         conn.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Text, select, type_coerce, update
+from sqlalchemy import JSON, Text, select, text, type_coerce, update
 
 from bot.store.rekey import count_under_other_keys, reseal
 from bot.store.repo import StepWrite, Store
@@ -19,11 +19,12 @@ from bot.store.sealed import (
     DataKeyError,
     Keyring,
     SealBroken,
+    default_key_file,
     is_sealed_json,
     is_sealed_text,
     sealed_key_id,
 )
-from bot.store.tables import AnswerRow, InboxRow, OutboxRow, RunRow
+from bot.store.tables import AnswerRow, InboxRow, MemberRow, OutboxRow, RunRow
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SECRET_ANSWER = "Mevrouw Zonnebloem-Verhaar belde om drie uur"
@@ -119,6 +120,60 @@ async def test_a_sealed_value_moved_to_another_column_or_altered_does_not_open(
         await _answers(store)
 
 
+async def test_a_plain_value_in_a_sealed_column_is_refused_and_old_ones_are_sealed_at_open(
+    backend: Any,
+) -> None:
+    store = await Store.open(backend.url, schema=backend.schema)
+    try:
+        await _one_step(store)
+        async with store.sessionmaker() as s, s.begin():  # written around the store
+            await s.execute(
+                update(AnswerRow).values({type_coerce(AnswerRow.value, Text()): "ingeschoven"})
+            )
+            await s.execute(
+                update(RunRow).values({type_coerce(RunRow.state, JSON()): {"answers": {}}})
+            )
+        with pytest.raises(SealBroken, match=r"answers\.value: holds a plain value"):
+            await _answers(store)
+        with pytest.raises(SealBroken, match=r"runs\.state: holds a plain value"):
+            await store.load_run("run-sealed")
+    finally:
+        await store.close()
+    store = await Store.open(backend.url, schema=backend.schema)  # opening again: still
+    try:
+        with pytest.raises(SealBroken, match="plain value"):
+            await _answers(store)
+        # As a database from before sealing: its revision before 0008_privacy_sealed_only,
+        # a display name in plain text.
+        await store.upsert_member(await _team_id(store), "u9", "Zeemeeuw", now=NOW)
+        async with store.sessionmaker() as s, s.begin():
+            await s.execute(
+                update(MemberRow).values({type_coerce(MemberRow.name, Text()): "Zeemeeuw"})
+            )
+            await s.execute(
+                text("UPDATE alembic_version SET version_num = :v"),
+                {"v": "0007_19_outbox_without_team"},
+            )
+    finally:
+        await store.close()
+    # Values from before sealing existed: the store seals them as it applies 0008, once.
+    store = await Store.open(backend.url, schema=backend.schema)
+    try:
+        assert await _answers(store) == ["ingeschoven"]
+        answer, state, *_ = await _raw(store)
+        assert is_sealed_text(answer) and is_sealed_json(state)
+        async with store.sessionmaker() as s, s.begin():
+            raw_name = await s.scalar(select(type_coerce(MemberRow.name, Text())))
+        assert is_sealed_text(raw_name) and "Zeemeeuw" not in str(raw_name)
+        assert (await store.get_member(await _team_id(store), "u9")).name == "Zeemeeuw"
+    finally:
+        await store.close()
+
+
+async def _team_id(store: Store) -> str:
+    return (await store.team_for_channel("console", "c-sealed", now=NOW)).id
+
+
 async def _answers(store: Store) -> list[str]:
     async with store.sessionmaker() as s, s.begin():
         return list(await s.scalars(select(AnswerRow.value)))
@@ -139,7 +194,14 @@ async def test_rotation_reseals_everything_under_the_new_key_and_old_values_stay
         assert await count_under_other_keys(store) == 4
         assert await _answers(store) == [SECRET_ANSWER]  # the old key still reads
         counts = await reseal(store)
-        assert counts == {"answers": 1, "runs": 1, "inbox": 1, "outbox": 1, "evaluations": 0}
+        assert counts == {
+            "answers": 1,
+            "runs": 1,
+            "inbox": 1,
+            "outbox": 1,
+            "evaluations": 0,
+            "members": 0,
+        }
         assert await count_under_other_keys(store) == 0
         assert {sealed_key_id(v) for v in await _raw(store)} == {rotated.current}
         assert set((await reseal(store)).values()) == {0}
@@ -150,28 +212,55 @@ async def test_rotation_reseals_everything_under_the_new_key_and_old_values_stay
         assert await _answers(store) == [SECRET_ANSWER]
     finally:
         await store.close()
-    store = await Store.open(backend.url, schema=backend.schema, keyring=old)
-    try:
-        with pytest.raises(SealBroken, match="not in the keyring"):
-            await _answers(store)
-    finally:
-        await store.close()
+    # A keyring without the key the values are sealed with is refused at once.
+    with pytest.raises(DataKeyError, match=f"sealed with key {rotated.current}.*does not hold"):
+        await Store.open(backend.url, schema=backend.schema, keyring=old)
 
 
-def test_the_key_file_is_created_on_first_run_with_0600_and_read_back(tmp_path: Path) -> None:
-    ring = Keyring.from_environment(tmp_path / "data", env={})
-    path = tmp_path / "data" / KEY_FILE_NAME
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = Keyring.from_environment(tmp_path / "data", env={})
-    assert again.current == ring.current and again.keys == ring.keys
+def test_the_key_file_is_made_outside_the_data_folder_0600_and_read_back(tmp_path: Path) -> None:
+    env = {"SAMEN_CONFIG_DIR": str(tmp_path / "config")}
+    ring = Keyring.from_environment(tmp_path / "data", env=env)
+    assert ring.new and ring.path is not None and not ring.path.exists()  # not yet written
+    assert ring.path.parent == tmp_path / "config" / "keys"
+    assert ring.path == default_key_file(tmp_path / "data", env)
+    ring.save()
+    assert stat.S_IMODE(ring.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ring.path.parent.stat().st_mode) == 0o700
+    again = Keyring.from_environment(tmp_path / "data", env=env)
+    assert again.current == ring.current and again.keys == ring.keys and not again.new
     assert base64.b64encode(ring.keys[ring.current]).decode() not in repr(ring)
+    # Another data folder has a key file of its own.
+    assert default_key_file(tmp_path / "other", env) != ring.path
 
 
 def test_a_key_file_readable_by_others_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    Keyring.from_environment(tmp_path, env={})
-    os.chmod(tmp_path / KEY_FILE_NAME, 0o644)
+    env = {"SAMEN_CONFIG_DIR": str(tmp_path / "config")}
+    Keyring.from_environment(tmp_path / "data", env=env).save()
+    os.chmod(default_key_file(tmp_path / "data", env), 0o644)
     with pytest.raises(DataKeyError, match="chmod 600"):
-        Keyring.from_environment(tmp_path, env={})
+        Keyring.from_environment(tmp_path / "data", env=env)
+
+
+def test_a_key_file_in_the_data_folder_is_refused_by_default(tmp_path: Path) -> None:
+    env = {"SAMEN_CONFIG_DIR": str(tmp_path / "config")}
+    Keyring.generate(tmp_path / "data" / KEY_FILE_NAME).save()  # where it used to live
+    with pytest.raises(DataKeyError, match=r"inside the data folder.*mv .*data\.key"):
+        Keyring.from_environment(tmp_path / "data", env=env)
+    inside = {**env, "SAMEN_DATA_KEY_FILE": str(tmp_path / "data" / "sub" / "k.key")}
+    with pytest.raises(DataKeyError, match="inside the data folder"):
+        Keyring.from_environment(tmp_path / "data", env=inside)
+
+
+def test_a_named_key_file_is_used_and_never_made(tmp_path: Path) -> None:
+    named = tmp_path / "secrets" / "samen.key"
+    env = {"SAMEN_DATA_KEY_FILE": str(named), "SAMEN_CONFIG_DIR": str(tmp_path / "c")}
+    with pytest.raises(DataKeyError, match="does not exist"):
+        Keyring.from_environment(tmp_path / "data", env=env)
+    made = Keyring.generate(named)
+    made.save()
+    ring = Keyring.from_environment(tmp_path / "data", env=env)
+    assert ring.keys == made.keys and ring.path == named
+    assert not (tmp_path / "c").exists()
 
 
 def test_the_environment_key_wins_and_old_keys_are_kept_for_reading(tmp_path: Path) -> None:

@@ -230,7 +230,8 @@ async def test_moving_the_start_date_replans_and_sessions_bring_a_process_evalua
     await team.type("/als anna", "/samen traject lijst")
     assert "• T-3 — anna, gestart 15 sep 2026, 3 sessies" in team.said()
     await team.type("/samen sessie Onbekend")
-    assert "Ik ken geen traject 'Onbekend'" in team.said()
+    assert "Dat traject ken ik niet in dit team" in team.said()
+    assert "Onbekend" not in team.said()  # a typed word is not repeated (R-PRV-3)
 
 
 async def test_team_defaults_are_set_by_a_coordinator_and_apply_to_running_trajectories(

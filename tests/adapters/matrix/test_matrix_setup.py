@@ -38,10 +38,6 @@ def test_matrix_runs_when_its_homeserver_is_set(
     assert isinstance(adapter, MatrixAdapter)
     assert adapter.allowed_servers == {"zorg.example", "buren.example"}
     assert "syt_secret" not in repr(chosen)
-    # The crypto store's passphrase is sealed with the data key, never in plain text.
-    sealed = (tmp_path / "data" / "matrix" / "crypto-passphrase.sealed").read_text()
-    assert sealed.startswith("v1:") and "passphrase" not in sealed
-    assert (tmp_path / "data" / "matrix").stat().st_mode & 0o077 == 0
 
 
 def test_the_allowlist_defaults_to_the_bots_own_server(
@@ -79,10 +75,11 @@ def test_a_missing_or_malformed_variable_is_named(
 
 
 def test_the_login_is_kept_sealed(tmp_path: Path) -> None:
-    keyring = Keyring.from_environment(tmp_path, env={})
-    kept = SealedFile(tmp_path / "session.sealed", keyring, "matrix_session")
+    keyring = Keyring.generate()
+    kept = SealedFile(tmp_path / "matrix" / "session.sealed", lambda: keyring, "matrix_session")
     assert kept.load() is None
     kept.save({"access_token": "syt_secret", "device_id": "ABCDEFGHIJ"})
-    assert "syt_secret" not in (tmp_path / "session.sealed").read_text()
-    assert (tmp_path / "session.sealed").stat().st_mode & 0o077 == 0
+    assert "syt_secret" not in (tmp_path / "matrix" / "session.sealed").read_text()
+    assert (tmp_path / "matrix" / "session.sealed").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "matrix").stat().st_mode & 0o077 == 0
     assert kept.load() == {"access_token": "syt_secret", "device_id": "ABCDEFGHIJ"}
