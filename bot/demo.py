@@ -51,6 +51,7 @@ _TEXT = {
             "cor": "Een korte nabespreking",
         },
         "prep": ["Somberheid, gestart in 2023", "langer", "-", "Angst voor terugval"],
+        "take_away": "Het einde eerder noemen",
         "insight": {
             "bram": "Eerder het einde ter sprake brengen",
             "cor": "Na een jaar een collega laten meekijken",
@@ -77,6 +78,7 @@ _TEXT = {
             "cor": "A short debrief afterwards",
         },
         "prep": ["Low mood, started in 2023", "langer", "-", "Fear of relapse"],
+        "take_away": "Name the ending sooner",
         "insight": {
             "bram": "Bring up the ending earlier",
             "cor": "Ask a colleague to look along after a year",
@@ -179,6 +181,7 @@ async def _story(d: _Director, text: dict, language: str) -> None:  # type: igno
         await d.type(who, *(f"/a {n} {v}" for n, v in enumerate(text["a"][who], 1)))
     await d.until(START.replace(hour=12, minute=5))  # Cor is reminded; the others are not
     await d.type("cor", *(f"/a {n} {v}" for n, v in enumerate(text["a"]["cor"], 1)))
+    await d.type("cor", "/a klaar" if language.startswith("nl") else "/a done")
     for who in ("anna", "bram", "cor"):  # the round: each in turn, shared in the thread
         await d.wait(timedelta(minutes=3))
         await d.type(who, f"/a 1 {text['need'][who]}")
@@ -207,8 +210,12 @@ async def _story(d: _Director, text: dict, language: str) -> None:  # type: igno
 
     out("")
     out(text["reflection"])
-    for who, score in (("anna", "4"), ("bram", "3"), ("cor", "2")):
-        await d.type(who, f"/a 1 {score}", "/a 2 ja")
+    # Varied answers: a number, a word, a label's start; the private question answered,
+    # skipped, or left with "klaar".
+    done = "/a klaar" if language.startswith("nl") else "/a done"
+    await d.type("anna", "/a 1 4", "/a 2 ja", f"/a 3 {text['take_away']}")
+    await d.type("bram", "/a 1 3", "/a 2 nee", "/a 3 -")
+    await d.type("cor", "/a 2 j", "/a 1 2", done)
     await d.wait(timedelta(minutes=5))
 
     out("")

@@ -112,6 +112,7 @@ class BlankForm:
 
     lines: tuple[str, ...]  # its text, a line each, without the deadline
     views: tuple[QuestionView, ...]  # its questions, unanswered
+    people: bool = False  # has a people question: its options are the run's members
 
 
 @dataclass(frozen=True, slots=True)

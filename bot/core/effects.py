@@ -69,6 +69,7 @@ class QuestionView:
     optional: bool = False
     not_applicable: bool = False
     current: str | tuple[str, ...] | None = None  # the answer given so far (editable)
+    hint: str = ""  # how to answer it by typing, in the team's language (bot/core/hints.py)
 
 
 @dataclass(frozen=True, slots=True)

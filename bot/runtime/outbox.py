@@ -145,6 +145,7 @@ def _question_to_json(q: QuestionView) -> dict[str, Any]:
         "optional": q.optional,
         "not_applicable": q.not_applicable,
         "current": current,
+        "hint": q.hint,
     }
 
 
@@ -166,6 +167,7 @@ def _question_from_json(d: Mapping[str, Any]) -> QuestionView:
         optional=bool(d.get("optional", False)),
         not_applicable=bool(d.get("not_applicable", False)),
         current=current,
+        hint=str(d.get("hint") or ""),
     )
 
 
