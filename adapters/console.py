@@ -189,6 +189,8 @@ class ConsoleAdapter:
     # ------------------------------------------------------------------ outbound
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        # The console hosts one team: its words follow the team's language once it is set.
+        self.language = delivery.language
         where = self._where(delivery)
         if delivery.op == "delete":  # `samen forget`: a line where the message was
             self.out(f"{self._stamp()}[{where}] " + say("message_deleted", self.language))
