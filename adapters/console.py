@@ -275,7 +275,7 @@ class ConsoleAdapter:
             for n, q in enumerate(message.questions, 1)
             if q.hint
         ]
-        if len(message.questions) > 1 and any(q.optional for q in message.questions):
+        if message.finish:
             lines.append(self._t("console.done"))
         self.out("\n".join("    " + line for line in lines))
 

@@ -113,6 +113,7 @@ class BlankForm:
     lines: tuple[str, ...]  # its text, a line each, without the deadline
     views: tuple[QuestionView, ...]  # its questions, unanswered
     people: bool = False  # has a people question: its options are the run's members
+    optional: bool = False  # has an optional question: one may leave it with "klaar"
 
 
 @dataclass(frozen=True, slots=True)

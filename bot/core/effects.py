@@ -79,6 +79,7 @@ class Message:
     questions: tuple[QuestionView, ...] = ()
     controls: tuple[str, ...] = ()  # BellCommand values offered as buttons
     closed: bool = False  # a form that no longer takes answers
+    finish: bool = False  # a form with optional questions one may leave by saying "klaar"
     late: bool = False  # delivered after its time (catch-up)
 
 

@@ -236,7 +236,8 @@ class FormSteps(Draft):
                 answer = stored.get(view.id, EMPTY).get(member_id)
                 shown.append(view if answer is None else with_answer(view, answer, self.language))
             views = tuple(shown)
-        return Message(_FORM, "\n".join(lines), questions=views, closed=closed)
+        finish = isinstance(step, CollectStep) and blank.optional
+        return Message(_FORM, "\n".join(lines), questions=views, closed=closed, finish=finish)
 
     def blank_form(self, step: Step, closed: bool) -> BlankForm:
         """The form of the current step before anyone answered, drawn once per flow."""
@@ -265,7 +266,9 @@ class FormSteps(Draft):
             closed=closed,
         )
         views = tuple(question_view(self.tag, q, self.language) for q in questions)
-        return BlankForm(tuple(lines), views, any(v.type == "people" for v in views))
+        people = any(v.type == "people" for v in views)
+        optional = any(v.optional for v in views)
+        return BlankForm(tuple(lines), views, people, optional)
 
     def send_form(self, step: Step, member_id: str, form: Message | None = None) -> None:
         """Send `member_id` their form (`form`, when it is already drawn)."""

@@ -107,6 +107,7 @@ def message_to_json(
         "controls": list(message.controls),
         "closed": message.closed,
         "late": message.late,
+        "finish": message.finish,
         "thread": thread,
         "group": group,
     }
@@ -126,6 +127,7 @@ def message_from_json(data: Mapping[str, Any]) -> Message:
         controls=tuple(str(c) for c in data.get("controls", ())),
         closed=bool(data.get("closed", False)),
         late=bool(data.get("late", False)),
+        finish=bool(data.get("finish", False)),
     )
 
 

@@ -40,7 +40,9 @@ async def _send(
     op: str = "send",
     closed: bool = False,
 ) -> None:
-    message = Message(MessageKind.form, "Formulier", questions=questions, closed=closed)
+    message = Message(
+        MessageKind.form, "Formulier", questions=questions, closed=closed, finish=True
+    )
     await console.deliver(
         Delivery(n, op, "dm:anna", message, run=run, ref=f"m-{run}" if op == "edit" else None)
     )
