@@ -262,6 +262,9 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "↳ Dit is formulier {letter}; ook {others} staat nog open. /a <nummer> "
         "<antwoord> gaat naar het nieuwste formulier, nu dit. Voor een ander zet je de "
         "letter voor het nummer: /a {other}1 …",
+        "nl@u": "↳ Dit is formulier {letter}; ook {others} staat nog open. /a <nummer> "
+        "<antwoord> gaat naar het nieuwste formulier, nu dit. Voor een ander zet u de "
+        "letter voor het nummer: /a {other}1 …",
         "en": "↳ This is form {letter}; {others} is open too. /a <number> <answer> goes to "
         "the newest form, now this one. For another, put its letter before the number: "
         "/a {other}1 …",
@@ -269,6 +272,7 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     "console.question": {"nl": "  {n}. {hint}", "en": "  {n}. {hint}"},
     "console.done": {
         "nl": "↳ Klaar met wat je wilt beantwoorden? Typ /a klaar.",
+        "nl@u": "↳ Klaar met wat u wilt beantwoorden? Typ /a klaar.",
         "en": "↳ Answered all you want to? Type /a done.",
     },
     "console.which": {
@@ -281,6 +285,7 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "console.no_form": {
         "nl": "Er staat voor jou geen formulier open.",
+        "nl@u": "Er staat voor u geen formulier open.",
         "en": "You have no open form.",
     },
     "console.unknown_form": {
