@@ -297,6 +297,24 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     "console.progress": {"nl": "antwoorden: {marks}", "en": "answers: {marks}"},
     "console.only_for": {"nl": "alleen voor {who}", "en": "only for {who}"},
     "console.thread": {"nl": "draad", "en": "thread"},
+    # ---------------------------------------------------------------- /samen open
+    "open.none": {
+        "nl": "Je hebt geen openstaande vragen.",
+        "nl@u": "U hebt geen openstaande vragen.",
+        "en": "You have no open questions.",
+    },
+    "open.title": {
+        "nl": "Nog te beantwoorden (de nummers van het formulier):",
+        "en": "Still to answer (the numbers in the form):",
+    },
+    "open.required.one": {"nl": "vraag {numbers}", "en": "question {numbers}"},
+    "open.required.many": {"nl": "vragen {numbers}", "en": "questions {numbers}"},
+    "open.optional": {
+        "nl": "mag je overslaan: {numbers}",
+        "nl@u": "mag u overslaan: {numbers}",
+        "en": "optional: {numbers}",
+    },
+    "open.closes": {"nl": "(sluit {when})", "en": "(closes {when})"},
     "reply.done_missing": {
         "nl": "Er staan nog vragen open die je niet kunt overslaan: {numbers}.",
         "nl@u": "Er staan nog vragen open die u niet kunt overslaan: {numbers}.",

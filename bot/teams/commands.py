@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from bot.core.commands import parse_work_hours
 from bot.core.model import CommandTrigger, Flow
+from bot.core.open_list import describe_open, open_form
 from bot.core.render import text as render_text
 from bot.core.run import Run
 from bot.core.when import parse_date
@@ -197,21 +198,14 @@ class TeamCommands(Feature):
         await self.outgoing.reply(ctx, text)
 
     async def open(self, ctx: Context, args: tuple[str, ...]) -> None:
-        language = ctx.language
+        """Each open form with the numbers its asker still has to answer, required first."""
         assert ctx.member is not None
-        items = []
+        forms = []
         for row in await self.store.active_runs(ctx.team.id):
             run = Run.model_validate(row.state)
             flow = self.flows.get(run.flow_id)
-            state = run.state
-            if flow is None or state is None or ctx.member.user not in state.recipients:
-                continue
-            mine = run.answers.get(run.step or "", {})
-            if not any(ctx.member.user in by_member for by_member in mine.values()):
-                items.append(render_text(flow.title, language))
-        text = (
-            say("open_some", language, items=", ".join(items))
-            if items
-            else say("open_none", language)
-        )
+            found = open_form(flow, run, ctx.member.user) if flow is not None else None
+            if found is not None:
+                forms.append(found)
+        text = describe_open(forms, ctx.team.timezone, ctx.language, ctx.team.address)
         await self.outgoing.reply(ctx, text)
