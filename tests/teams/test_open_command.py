@@ -22,3 +22,10 @@ async def test_samen_open_lists_the_numbers_left_in_each_form(team: Team) -> Non
     assert "Je hebt geen openstaande vragen." in team.since(mark)
     await team.type("/als anna", "/samen open")
     assert "vragen 1 en 2; mag je overslaan: 3" in team.since(mark)
+
+
+async def test_the_help_says_how_to_answer_and_skip(team: Team) -> None:
+    await team.type("/als anna", "/samen")
+    assert "Overslaan: - of overslaan; nvt: niet van toepassing; klaar: de rest laten." in (
+        team.said()
+    )
