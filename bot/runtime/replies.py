@@ -77,9 +77,19 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "bad_when": {
         "nl": "Ik begrijp die datum of tijd niet. Schrijf bijvoorbeeld: /samen {word} "
-        "2026-12-01 14:00 (of 1-12-2026 14:00).",
+        "{example}, of /samen {word} morgen 14:00 (ook: vrijdag 9u30, 24 december 14:00, "
+        "over 2 uur).",
         "en": "I don't understand that date or time. Write for example: /samen {word} "
-        "2026-12-01 14:00 (or 1-12-2026 14:00).",
+        "{example}, or /samen {word} tomorrow 2pm (also: friday 9:30, 24 december 14:00, "
+        "in 2 hours).",
+    },
+    "when_impossible_date": {
+        "nl": "{typed} bestaat niet; kijk de dag en de maand nog eens na.",
+        "en": "{typed} does not exist; please check the day and the month.",
+    },
+    "when_impossible_time": {
+        "nl": "{typed} is geen tijd van de dag; die loopt van 0:00 tot 23:59.",
+        "en": "{typed} is not a time of day; those run from 0:00 to 23:59.",
     },
     "in_past": {
         "nl": "Dat moment is al voorbij; kies een moment in de toekomst.",
@@ -125,9 +135,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "move_usage": {
         "nl": "Schrijf: /samen verzet <code> <datum> <tijd>, bijvoorbeeld "
-        "/samen verzet 3f9a2c 2026-11-25 10:00.",
-        "en": "Write: /samen move <code> <date> <time>, for example "
-        "/samen move 3f9a2c 2026-11-25 10:00.",
+        "/samen verzet 3f9a2c {example}.",
+        "en": "Write: /samen move <code> <date> <time>, for example /samen move 3f9a2c {example}.",
     },
     "cancel_usage": {
         "nl": "Schrijf: /samen afzeggen <code>, met de code uit de bevestiging.",

@@ -83,3 +83,41 @@ async def test_cancelling_a_visit_cancels_the_flows_it_would_start(team: Team) -
     await team.wait(timedelta(days=3))
     assert ANNOUNCED not in team.said()
     assert "Het bezoek zit erop" not in team.said()
+
+
+async def test_a_visit_is_planned_with_dates_as_people_write_them(team: Team) -> None:
+    """Issue 20: `morgen 14:00`, `vrijdag 9u30`, `14u` and `24 december 14:00` all got
+    "Ik begrijp die datum of tijd niet", with an example date in the past."""
+    await join(team)
+    await team.type("/als anna", "/samen bezoek morgen 14:00 @anna @bram")
+    said = team.said()
+    assert "Genoteerd: het huisbezoek op di 24 nov 14:00" in said and "Met Anna, Bram." in said
+    await team.type("/samen bezoek vrijdag 9u30")
+    await team.wait(timedelta(minutes=1))
+    assert "Genoteerd: het huisbezoek op vr 27 nov 09:30" in team.said()
+    await team.type("/samen overleg 14u")
+    await team.wait(timedelta(minutes=1))
+    assert "op ma 23 nov 14:00" in team.said()
+    await team.type("/samen bezoek 24 december 14:00")
+    await team.wait(timedelta(minutes=1))
+    assert "op do 24 dec 14:00" in team.said()
+    mark = len(team.printed)
+    await team.type("/samen bezoek 31-02-2026 14:00")
+    await team.wait(timedelta(minutes=1))
+    assert "31-02-2026 bestaat niet; kijk de dag en de maand nog eens na." in team.since(mark)
+    await team.type("/samen bezoek binnenkort")
+    await team.wait(timedelta(minutes=1))
+    said = team.since(mark)
+    assert "/samen bezoek 24-11-2026 14:00, of /samen bezoek morgen 14:00" in said
+    assert "2026-12-01" not in said
+
+
+async def test_an_english_team_plans_with_english_words(team: Team) -> None:
+    await join(team)
+    await team.type("/als anna", "/samen taal en", "/samen visit tomorrow 2pm")
+    await team.wait(timedelta(minutes=1))
+    assert "Noted: the home visit on Tue 24 Nov 14:00" in team.said()
+    mark = len(team.printed)
+    await team.type("/samen visit 12:60")
+    await team.wait(timedelta(minutes=1))
+    assert "12:60 is not a time of day; those run from 0:00 to 23:59." in team.since(mark)
