@@ -177,7 +177,7 @@ def test_an_impossible_or_unreadable_moment_says_which(typed: str, problem: When
 
 
 def test_the_words_after_the_moment_are_left_for_the_command() -> None:
-    words = "morgen 14:00 @anna @bram cliënt K-12".split()
+    words = ["morgen", "14:00", "@anna", "@bram", "cliënt", "K-12"]
     read = read_moment(words, NOW, "Europe/Amsterdam")
     assert read.at == _at(12, 7, 14) and words[read.used :] == ["@anna", "@bram", "cliënt", "K-12"]
 
