@@ -170,6 +170,20 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Only someone with the role {roles} can start {title}.",
     },
     # ---------------------------------------------------------------- forms and reminders
+    "deadline.short_notice": {
+        "nl": "⏳ Het begint al om {at}: de vragen sluiten daarom om {when}, zodat het "
+        "overzicht er is voordat jullie gaan.",
+        "nl@u": "⏳ Het begint al om {at}: de vragen sluiten daarom om {when}, zodat het "
+        "overzicht er is voordat u gaat.",
+        "en": "⏳ It starts at {at} already: the questions therefore close at {when}, so "
+        "that the overview is there before you go.",
+    },
+    "deadline.too_little_time": {
+        "nl": "⏳ Het begint al om {at}: te weinig tijd om eerst alle antwoorden te "
+        "verzamelen. De vragen blijven open tot {at}; wat er dan is, komt in het overzicht.",
+        "en": "⏳ It starts at {at} already: too little time to gather the answers first. "
+        "The questions stay open until {at}; what is in by then goes into the overview.",
+    },
     "form.deadline": {
         "nl": "Graag beantwoorden vóór {when}.",
         "en": "Please answer before {when}.",

@@ -1427,6 +1427,30 @@ def test_a_deadline_before_the_event_hangs_off_the_event() -> None:
     assert without.run.notes and "no event" in without.run.notes[0]
 
 
+@pytest.mark.parametrize(
+    ("notice", "deadline_after", "says"),
+    [
+        # 40 minutes before the visit: half of it to answer, the overview before leaving.
+        (timedelta(minutes=40), timedelta(minutes=20), "de vragen sluiten daarom om"),
+        # 20 minutes: too little to gather first; open until the visit, said plainly.
+        (timedelta(minutes=20), timedelta(minutes=20), "te weinig tijd"),
+    ],
+)
+def test_a_deadline_before_the_event_never_falls_after_it(
+    notice: timedelta, deadline_after: timedelta, says: str
+) -> None:
+    """Issue 20: a visit planned 40 minutes ahead asked for answers an hour after it."""
+    flow = make_flow(
+        {"id": "prep", "collect": {"deadline": "2h before event", "questions": [q("hoe")]}}
+    )
+    d = Driver.start(flow, event=RegisteredEvent("visit", T0 + notice))
+    deadline = d.pending["prep:deadline"]
+    assert deadline == T0 + deadline_after and deadline <= T0 + notice
+    [status] = d.sent(MessageKind.status)
+    assert status.to == Destination.thread() and says in status.message.text
+    assert "Graag beantwoorden vóór" in d.sent(MessageKind.form)[0].message.text
+
+
 def test_a_wait_until_a_moment_already_past_goes_on_at_once() -> None:
     flow = make_flow(
         {"id": "w", "wait": {"until": "1h before event"}},

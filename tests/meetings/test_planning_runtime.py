@@ -121,3 +121,14 @@ async def test_an_english_team_plans_with_english_words(team: Team) -> None:
     await team.type("/samen visit 12:60")
     await team.wait(timedelta(minutes=1))
     assert "12:60 is not a time of day; those run from 0:00 to 23:59." in team.since(mark)
+
+
+async def test_a_visit_at_short_notice_gets_its_answers_before_the_visit(team: Team) -> None:
+    """Issue 20: typed at 21:12 for 21:52, the visit asked for answers "vóór 23:12"."""
+    await join(team)
+    await team.type("/als anna", "/samen bezoek 9:40")  # the clock says Monday 09:00
+    await team.wait(timedelta(minutes=1))
+    said = team.said()
+    assert "Graag beantwoorden vóór ma 23-11 om 09:20." in said
+    assert "Het begint al om 09:40: de vragen sluiten daarom om 09:20" in said
+    assert "om 11:00" not in said
