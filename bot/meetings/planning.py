@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.core import sensitive
@@ -35,6 +35,8 @@ from bot.store.tables import EventRow, InboxRow, MemberRow
 log = logging.getLogger(__name__)
 
 CLIENT_WORDS = frozenset({"cliënt", "client", "cliënte", "pseudoniem"})
+# Typed after a registration that exists already: register it a second time anyway.
+CONFIRM_WORDS = frozenset({"toch", "opnieuw", "again", "anyway"})
 CODE_LENGTH = 6
 # Event kinds with a name of their own in the replies (others are shown as typed).
 NAMED_EVENTS = frozenset({"visit", "mdo", "meeting", "intervisie", "intake"})
@@ -110,7 +112,9 @@ class Planning(Feature):
             await self.outgoing.reply(ctx, say("in_past", language))
             return
         assert ctx.member is not None
-        extras = read_plan_extras(args[1 + read.used :])
+        rest = args[1 + read.used :]
+        confirmed = bool(rest) and rest[-1].lower() in CONFIRM_WORDS
+        extras = read_plan_extras(rest[:-1] if confirmed else rest)
         if extras.unknown:
             await self.outgoing.reply(
                 ctx, say("plan_extra_unknown", language, word=extras.unknown[0])
@@ -129,6 +133,20 @@ class Planning(Feature):
                 return
             people.append(found)
         participants = tuple(p.user for p in people) or None
+        if not confirmed:
+            same = await self.same_event(ctx.team.id, kind, at, participants or ())
+            if same is not None:
+                typed = " ".join(("/samen", word, *args[1:], say("confirm_word", language)))
+                text = say(
+                    "plan_duplicate",
+                    language,
+                    what=_what(kind, language),
+                    when=local_moment(at, ctx.team.timezone, language),
+                    code=event_code(same.id),
+                    typed=typed,
+                )
+                await self.outgoing.reply(ctx, text)
+                return
         event = await self.store.add_event(
             ctx.team.id,
             kind,
@@ -203,6 +221,17 @@ class Planning(Feature):
             return say("when_impossible_time", language, typed=read.typed)
         example = example_moment(now, ctx.team.timezone, language)
         return say("bad_when", language, word=word, example=example)
+
+    async def same_event(
+        self, team_id: str, kind: str, at: datetime, participants: Sequence[str]
+    ) -> EventRow | None:
+        """An event of this kind registered already for the same moment and people."""
+        for event in await self.store.events(team_id):
+            when = event.at if event.at.tzinfo is not None else event.at.replace(tzinfo=UTC)
+            people = tuple(sorted(event.participants.split()))
+            if event.kind == kind and when == at and people == tuple(sorted(participants)):
+                return event
+        return None
 
     async def find_event(self, team_id: str, code: str) -> EventRow | None:
         """The team's event whose id starts with `code` (and no other's does)."""

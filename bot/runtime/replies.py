@@ -83,6 +83,13 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "{example}, or /samen {word} tomorrow 2pm (also: friday 9:30, 24 december 14:00, "
         "in 2 hours).",
     },
+    "plan_duplicate": {
+        "nl": "Dit staat er al: {what} op {when} met dezelfde mensen (code {code}). Nog "
+        "een keer registreren? Typ dan: {typed}",
+        "en": "This is registered already: {what} on {when} with the same people (code "
+        "{code}). Register it again? Then type: {typed}",
+    },
+    "confirm_word": {"nl": "toch", "en": "again"},
     "when_impossible_date": {
         "nl": "{typed} bestaat niet; kijk de dag en de maand nog eens na.",
         "en": "{typed} does not exist; please check the day and the month.",

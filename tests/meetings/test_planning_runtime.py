@@ -132,3 +132,28 @@ async def test_a_visit_at_short_notice_gets_its_answers_before_the_visit(team: T
     assert "Graag beantwoorden vóór ma 23-11 om 09:20." in said
     assert "Het begint al om 09:40: de vragen sluiten daarom om 09:20" in said
     assert "om 11:00" not in said
+
+
+async def test_the_same_visit_twice_asks_to_confirm(team: Team) -> None:
+    await join(team)
+    await team.type("/als anna", "/samen bezoek 2026-11-26 14:00 @anna @bram")
+    code = code_in(team.said())
+    mark = len(team.printed)
+    await team.type("/samen bezoek 26-11-2026 14:00 @bram @anna")
+    await team.wait(timedelta(minutes=1))
+    said = team.since(mark)
+    assert (
+        f"Dit staat er al: het huisbezoek op do 26 nov 14:00 met dezelfde mensen (code {code})."
+        in said
+    )
+    assert "Typ dan: /samen bezoek 26-11-2026 14:00 @bram @anna toch" in said
+    assert "Genoteerd" not in said
+    await team.type("/samen bezoek 26-11-2026 14:00 @bram @anna toch")
+    await team.wait(timedelta(minutes=1))
+    assert "Genoteerd" in team.since(mark)
+    assert team.rows("select count(*) from events") == [(2,)]
+    # Other people at the same moment is another visit: no question asked.
+    mark = len(team.printed)
+    await team.type("/samen bezoek 26-11-2026 14:00 @cor")
+    await team.wait(timedelta(minutes=1))
+    assert "Genoteerd" in team.since(mark)
