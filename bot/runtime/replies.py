@@ -177,9 +177,13 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter.",
         "en": "Write: /samen role @name <role>, for example /samen role @anna chair.",
     },
-    "role_set": {
-        "nl": "{name} heeft nu de rol(len): {roles}.",
-        "en": "{name} now has the role(s): {roles}.",
+    "role_set.one": {
+        "nl": "{name} heeft nu de rol {roles}.",
+        "en": "{name} now has the role {roles}.",
+    },
+    "role_set.many": {
+        "nl": "{name} heeft nu de rollen {roles}.",
+        "en": "{name} now has the roles {roles}.",
     },
     "not_allowed_settings": {
         "nl": "Alleen een coördinator van dit team kan dit aanpassen.",
@@ -190,10 +194,38 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "heeft gebruikt.",
         "en": "I don't know '{name}' in this team. People join once they have used Samen here.",
     },
-    "setting_set": {"nl": "Aangepast: {what}.", "en": "Changed: {what}."},
-    "setting_bad": {
-        "nl": "Dat kan ik niet instellen: {why}",
-        "en": "I can't set that: {why}",
+    "setting_set": {"nl": "Aangepast: {what}.", "en": "Done: {what}."},
+    "setting.language": {"nl": "de taal is nu {value}", "en": "the language is now {value}"},
+    "setting.address": {
+        "nl": "de aanspreekvorm is nu '{value}'",
+        "en": "the Dutch form of address is now '{value}'",
+    },
+    "setting.timezone": {"nl": "de tijdzone is nu {value}", "en": "the time zone is now {value}"},
+    "setting.hours": {
+        "nl": "de werktijden zijn nu {value}",
+        "en": "the working hours are now {value}",
+    },
+    "language.nl": {"nl": "Nederlands", "en": "Dutch"},
+    "language.nl-BE": {"nl": "Vlaams (nl-BE)", "en": "Flemish (nl-BE)"},
+    "language.en": {"nl": "Engels", "en": "English"},
+    "setting_bad.language": {
+        "nl": "Die taal ken ik niet: '{value}'. Kies nl, nl-BE of en.",
+        "en": "I don't know the language '{value}'. Choose nl, nl-BE or en.",
+    },
+    "setting_bad.address": {
+        "nl": "Kies je of u als aanspreekvorm, niet '{value}'.",
+        "en": "Choose je or u as the form of address, not '{value}'.",
+    },
+    "setting_bad.timezone": {
+        "nl": "Die tijdzone ken ik niet: '{value}'. Schrijf bijvoorbeeld Europe/Amsterdam "
+        "of Europe/Brussels.",
+        "en": "I don't know the time zone '{value}'. Write for example Europe/Amsterdam or "
+        "Europe/London.",
+    },
+    "setting_bad.hours": {
+        "nl": "Die werktijden begrijp ik niet: '{value}'. Schrijf bijvoorbeeld ma-vr 08:30-17:30.",
+        "en": "I don't understand the working hours '{value}'. Write for example mon-fri "
+        "08:30-17:30.",
     },
     "setting_usage": {
         "nl": "Schrijf bijvoorbeeld: /samen taal en · /samen aanspreekvorm u · "

@@ -6,7 +6,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
-from bot.core.commands import parse_work_hours
+from bot.core import i18n
+from bot.core.commands import FLOW_WORDS_EN, english_flow_word, parse_work_hours
 from bot.core.model import CommandTrigger, Flow
 from bot.core.open_list import describe_open, open_form
 from bot.core.render import text as render_text
@@ -31,6 +32,10 @@ ROLE_WORDS = {
     "deelnemer": "participant",
     "tijdsbewaker": "timekeeper",
 }
+
+
+# The team languages by how they may be typed: `nl-be` and `NL-BE` are nl-BE.
+LANGUAGE_CODES = {code.casefold(): code for code in ("nl", "nl-BE", "en")}
 
 
 class TeamCommands(Feature):
@@ -73,7 +78,7 @@ class TeamCommands(Feature):
         are loaded once."""
         text = self._help_texts.get(language)
         if text is None:
-            flows = ", ".join(self.commands) or "—"
+            flows = ", ".join(self.command_words(language)) or "—"
             text = self._help_texts[language] = say("help", language, flows=flows)
         return text
 
@@ -86,9 +91,16 @@ class TeamCommands(Feature):
     async def added(self, ctx: Context) -> None:
         await self.outgoing.reply(ctx, say("bot_added", ctx.language))
 
+    def command_words(self, language: str) -> list[str]:
+        """The flows' command words as the team types them (English ones in English)."""
+        if language.split("-", 1)[0] != "en":
+            return self.commands
+        return [english_flow_word(c) for c in self.commands]
+
     def find_flow(self, name: str) -> Flow | None:
-        """The flow with this id or command word."""
+        """The flow with this id or command word (Dutch, or its English word)."""
         name = name.lower()
+        name = FLOW_WORDS_EN.get(name, name) if name not in self.flows else name
         if name in self.flows:
             return self.flows[name]
         for flow in self.flows.values():
@@ -99,15 +111,21 @@ class TeamCommands(Feature):
     async def start(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.language
         if not args:
-            example = self.commands[0] if self.commands else "..."
+            words = self.command_words(language)
+            example = words[0] if words else "..."
             await self.outgoing.reply(ctx, say("start_which", language, example=example))
             return
         flow = self.find_flow(args[0])
         if flow is None:
-            close = difflib.get_close_matches(args[0].lower(), self.commands + list(self.flows), 1)
+            known = self.command_words(language) + self.commands + list(self.flows)
+            close = difflib.get_close_matches(args[0].lower(), known, 1)
             hint = say("did_you_mean", language, name=close[0]) if close else ""
             text = say(
-                "unknown_flow", language, name=args[0], hint=hint, flows=", ".join(self.commands)
+                "unknown_flow",
+                language,
+                name=args[0],
+                hint=hint,
+                flows=", ".join(self.command_words(language)),
             )
             await self.outgoing.reply(ctx, text)
             return
@@ -133,10 +151,10 @@ class TeamCommands(Feature):
         roles = [ROLE_WORDS.get(r.lower(), r.lower()) for r in args[1:]]
         updated = await self.store.set_roles(ctx.team.id, target.user, roles)
         text = say(
-            "role_set",
+            "role_set.one" if len(updated.roles) == 1 else "role_set.many",
             language,
             name=updated.name or target.user,
-            roles=", ".join(updated.roles) or "—",
+            roles=i18n.join((i18n.role_name(r, language) for r in updated.roles), language) or "—",
         )
         await self.outgoing.reply(ctx, text)
 
@@ -153,13 +171,20 @@ class TeamCommands(Feature):
             if name == "hours":
                 days, start, end = parse_work_hours(value)
                 settings = {"work_days": days, "work_start": start, "work_end": end}
+            elif name == "language":
+                # nl-BE however it is typed (nl-be, NL-BE); unknown ones are refused below.
+                settings = {name: LANGUAGE_CODES.get(value.casefold(), value)}
             else:
                 settings = {name: value if name == "timezone" else value.lower()}
             team = await self.store.update_team(ctx.team.id, **settings)
-        except ValueError as error:
-            await self.outgoing.reply(ctx, say("setting_bad", language, why=str(error)))
+        except ValueError:
+            # The store's reason is for operators; the team hears it in its own words.
+            await self.outgoing.reply(ctx, say(f"setting_bad.{name}", language, value=value))
             return
-        what = ", ".join(f"{k} = {v}" for k, v in settings.items())
+        shown = settings.get(name, value.strip())
+        if name == "language":
+            shown = say(f"language.{shown}", team.language)
+        what = say(f"setting.{name}", team.language, value=shown)
         await self.outgoing.reply(ctx, say("setting_set", team.language, what=what))
 
     async def absent(self, ctx: Context, args: tuple[str, ...]) -> None:
