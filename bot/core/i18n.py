@@ -9,6 +9,7 @@ exactly, then by its base (`nl-BE` → `nl`), then in Dutch, so a sentence is ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Final
@@ -225,15 +226,16 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Choose one: {options} (its number, or the start of the word).",
     },
     "hint.multi": {
-        "nl": "Kies een of meer: {options} (nummers of woorden, gescheiden door een komma, "
-        "; of 'en').",
-        "en": "Choose one or more: {options} (numbers or words, separated by a comma, ; or 'and').",
+        "nl": "Kies een of meer: {options} (nummers of woorden, gescheiden door komma's, "
+        "puntkomma's of 'en').",
+        "en": "Choose one or more: {options} (numbers or words, separated by commas, "
+        "semicolons or 'and').",
     },
     "hint.people": {
         "nl": "Kies een of meer collega's: {options} (nummer, naam of @naam, gescheiden "
-        "door een komma, ; of 'en').",
+        "door komma's, puntkomma's of 'en').",
         "en": "Choose one or more colleagues: {options} (number, name or @name, separated "
-        "by a comma, ; or 'and').",
+        "by commas, semicolons or 'and').",
     },
     "hint.yesno": {"nl": "Antwoord met ja of nee.", "en": "Answer yes or no."},
     "hint.date": {
@@ -501,7 +503,39 @@ def t(key: str, language: str = DEFAULT, address: str = "je", **params: object) 
     rather than crashing a run.
     """
     template = _template(key, language, address)
-    return template.format_map(_Keep(params)) if params else template
+    return tidy(template.format_map(_Keep(params))) if params else template
+
+
+# A filled-in value that ends a sentence itself ("Hoe gaat het?") followed by the
+# template's own full stop or semicolon: the value's mark stays, the template's goes.
+_DOUBLED: Final = re.compile(r"(?<=[?!])[.;]|(?<=[^.])\.\.(?!\.)")
+# Nouns counted by a placeholder: "1 sessies" reads "1 sessie".
+_SINGULAR: Final = {
+    "sessies": "sessie",
+    "sessions": "session",
+    "dagen": "dag",
+    "days": "day",
+    "weken": "week",
+    "weeks": "week",
+    "maanden": "maand",
+    "months": "month",
+    "minuten": "minuut",
+    "minutes": "minute",
+    "antwoorden": "antwoord",
+    "answers": "answer",
+    "vragen": "vraag",
+    "questions": "question",
+    "evaluaties": "evaluatie",
+    "evaluations": "evaluation",
+}
+_ONE: Final = re.compile(r"(?<![\d.,])\b1 (" + "|".join(_SINGULAR) + r")\b")
+
+
+def tidy(sentence: str) -> str:
+    """A filled-in sentence without doubled punctuation ("goed?." reads "goed?") and
+    with the singular after a count of one ("1 sessies" reads "1 sessie")."""
+    sentence = _DOUBLED.sub(lambda m: "" if m.group(0) in ".;" else ".", sentence)
+    return _ONE.sub(lambda m: "1 " + _SINGULAR[m.group(1)], sentence)
 
 
 @lru_cache(maxsize=4096)

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from bot.core.i18n import tidy
+
 REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "help": {
         "nl": (
@@ -326,7 +328,8 @@ def pick(
     variants = catalogue[key]
     for lang in (language, language.split("-")[0], "nl"):
         if lang in variants:
-            return variants[lang].format(**params)
+            sentence = variants[lang].format(**params)
+            return tidy(sentence) if params else sentence
     return next(iter(variants.values())).format(**params)
 
 
