@@ -47,6 +47,12 @@ from bot.teams.teams_file import apply_teams, read_teams
 from bot.teams.timezones import quiet_hours_for, remember_timezones
 from bot.trajectories.desk import EvaluationDesk, evaluation_quiet_hours
 
+# The longest text of one message per platform; a longer summary goes out in parts.
+# Telegram allows 4,096 characters (room is left for the line an adapter may add, such
+# as "delivered late"); Slack draws text as sections of 3,000 characters, at most 50
+# blocks, and a chat.postMessage `text` of 40,000: parts of 12,000 stay well within.
+TEXT_LIMITS = {"telegram": 4000, "slack": 12_000}
+
 
 @dataclass
 class Runtime:
@@ -159,7 +165,13 @@ async def build_runtime(
         # The team's hours, in the zone of the one person a nudge is for when known.
         return await quiet_hours_for(store, row)
 
-    outgoing = Outgoing(store, clock, notify_outbox=outbox.notify, group_platforms=("telegram",))
+    outgoing = Outgoing(
+        store,
+        clock,
+        notify_outbox=outbox.notify,
+        group_platforms=("telegram",),
+        text_limits=TEXT_LIMITS,
+    )
     router = Router()
     runs = Runs(store, flows.flows, clock, outgoing, router)
     inbox = Inbox(store, clock, runs, outgoing, router)

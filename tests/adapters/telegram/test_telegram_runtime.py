@@ -387,3 +387,30 @@ async def test_a_look_back_waits_for_everyones_part_and_klaar_leaves_the_optiona
     await team.say("cor", "klaar", private=True, reply_to=forms["cor"]["message_id"])
     assert "Terugblik" in team.texts(None)
     assert "Het einde eerder noemen" not in team.texts(None)  # private stays private
+
+
+async def test_a_summary_longer_than_one_telegram_message_arrives_whole_in_parts(
+    team: Group,
+) -> None:
+    """Issue 20: a summary over 4,096 characters was cut; the answers after the cut never
+    reached the group."""
+    for name in ("anna", "bram", "cor"):
+        await team.say(name, "/samen", private=True)
+        await team.say(name, "/samen")
+    await team.say("anna", "/samen start voorbereiding")
+    long = {
+        name: f"{name.upper()}-BEGIN " + " ".join(f"{name}{n}" for n in range(350)) + " EINDE"
+        for name in PEOPLE
+    }
+    for name in PEOPLE:
+        form = next(m for m in team.sent_to(name) if "Hoe zit je erbij" in m["text"])
+        await team.say(name, f"1 {long[name]}", private=True, reply_to=form["message_id"])
+        await team.press(name, form, "Ondersteunen")
+        await team.press(name, form, "Klaar")
+    summary = [m["text"] for m in team.sent_to(None) if "Hoe zit je erbij" in m["text"]]
+    parts = [m["text"] for m in team.sent_to(None) if re.search(r"\(\d/\d\)$", m["text"])]
+    assert len(parts) >= 2 and all(len(p) <= 4096 for p in parts)
+    group = "\n".join(parts)
+    for name in PEOPLE:
+        assert long[name] in group, name  # every answer arrives, whole
+    assert summary and "…" not in "".join(parts)
