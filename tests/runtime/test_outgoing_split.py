@@ -12,6 +12,7 @@ from bot.runtime.outgoing import Outgoing
 from bot.store.tables import TeamRow
 from bot.wiring import TEXT_LIMITS
 
+
 class _Run:
     id = "r1"
     version = 3
