@@ -169,6 +169,8 @@ class FormSteps(Draft):
         """Store a checked answer and go on as its step says."""
         step = taken.step
         self.store(step.id, taken.question.id, taken.member.id, taken.answer)
+        if taken.question.role is not None and isinstance(taken.answer.value, tuple):
+            self.give_role(taken.question.role, taken.answer.value)
         if isinstance(step, AskStep):
             self.go_on()
         elif isinstance(step, CollectStep):
@@ -181,6 +183,16 @@ class FormSteps(Draft):
         elif isinstance(step, RoundStep):
             self.post_round_answer(step, taken.member, taken.question)
             self.next_turn(step)
+
+    def give_role(self, role: str, member_ids: tuple[str, ...]) -> None:
+        """The people chosen in a people question with a `role` hold it for this run."""
+        chosen = set(member_ids)
+        self.members = tuple(
+            m.model_copy(update={"roles": (*m.roles, role)})
+            if m.id in chosen and role not in m.roles
+            else m
+            for m in self.members
+        )
 
     def finish_part(self, finished: Finished) -> None:
         """A member said "klaar": their part is done; the collection closes when everyone's

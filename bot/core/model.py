@@ -81,6 +81,11 @@ class Question(_Model):
     not_applicable: bool = Field(default=False, description="Offer 'n.v.t.' as an answer.")
     visibility: Visibility = Visibility.team
     anonymous: bool = Field(default=False, description="Never show who gave the answer.")
+    role: str | None = Field(
+        default=None,
+        description="people: those chosen hold this role for the rest of the run, so that "
+        "a message `to` it reaches them (e.g. presenter).",
+    )
 
 
 # --------------------------------------------------------------------------- destinations
