@@ -24,7 +24,13 @@ from bot.core.loader import FlowLoadError
 from bot.core.model import Flow
 from bot.core.problems import Problem
 from bot.demo import DEFAULT_SPEED, play
-from bot.flowfiles import find_test_files, load_flows, run_test_path
+from bot.flowfiles import (
+    find_test_files,
+    library_paths,
+    load_flows,
+    load_library,
+    run_test_path,
+)
 from bot.privacy.cli import register as register_privacy_commands
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
@@ -43,7 +49,16 @@ flows_app = typer.Typer(
 )
 app.add_typer(flows_app, name="flows")
 
-FLOWS_DIR = Path("flows")
+
+def _library() -> list[Path]:
+    """The flow folders a command reads by default: the shipped library, and beside it
+    the organisation's own: `SAMEN_FLOWS_DIR`, else a `flows/` folder where you are."""
+    own = Settings().flows_dir
+    if own is None and Path("flows").is_dir():
+        own = Path("flows")
+    return library_paths(own)
+
+
 DEMO_FLOWS = {
     "voorbereiding-huisbezoek",
     "intervisie-complexe-casuistiek",
@@ -65,12 +80,15 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def flows_check(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Flow files or directories of flows (default: flows/)."),
+        typer.Argument(
+            help="Flow files or directories of flows (default: the shipped library and "
+            "SAMEN_FLOWS_DIR)."
+        ),
     ] = None,
 ) -> None:
     """Check flows and print every problem as file:line:column; exit 1 on any error."""
     try:
-        found = load_flows(paths or [FLOWS_DIR])
+        found = load_flows(paths) if paths else load_flows(_library(), later_replaces=True)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     for problem in found.problems:
@@ -114,9 +132,14 @@ def flows_graph(
     if not path.is_file():
         if path.suffix in (".yaml", ".yml") or "/" in flow:
             raise _fail(f"'{flow}' does not exist; give a flow id or a flow file")
-        path = FLOWS_DIR / f"{flow}.yaml"
-        if not path.is_file():
-            raise _fail(f"there is no flow '{flow}' in {FLOWS_DIR}/; give a flow id or a flow file")
+        # The organisation's own flow of that id first: it replaces the shipped one.
+        folders = _library()
+        found_path = next(
+            (p for p in (d / f"{flow}.yaml" for d in reversed(folders)) if p.is_file()), None
+        )
+        if found_path is None:
+            raise _fail(f"there is no flow '{flow}' in the library; give a flow id or a flow file")
+        path = found_path
     found = load_flows([path])
     _print_errors(found.errors)
     drawn = next((f for f in found.flows.values()), None)
@@ -133,10 +156,11 @@ def flows_test(
     ] = None,
 ) -> None:
     """Run the YAML flow tests on a simulated clock; exit 1 when one fails."""
-    targets = paths or [FLOWS_DIR]
+    targets = paths or _library()
     try:
         test_files = find_test_files(targets)
-        found = load_flows(sorted({_flow_dir(p) for p in targets}))
+        folders = [*dict.fromkeys(_flow_dir(p) for p in targets)]
+        found = load_flows(folders, later_replaces=not paths)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     _print_errors(found.errors)
@@ -184,15 +208,15 @@ def demo(
         raise _fail(f"unknown language '{lang}'; use nl or en")
     if speed <= 0:
         raise _fail("--speed must be more than 0")
-    found = load_flows([FLOWS_DIR])
+    found = load_library()  # the shipped flows: the demo's story is written for them
     _print_errors(found.errors)
     missing = DEMO_FLOWS - set(found.flows)
     if missing:
-        raise _fail("the demo needs these flows in flows/: " + ", ".join(sorted(missing)), 1)
+        raise _fail("the demo needs these shipped flows: " + ", ".join(sorted(missing)), 1)
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="samen-demo-") as scratch:
         where = data_dir or Path(scratch)
-        asyncio.run(play(lang, where, speed, typer.echo, FLOWS_DIR))
+        asyncio.run(play(lang, where, speed, typer.echo))
         if data_dir is not None:
             typer.echo(f"\n(the demo's database is in {data_dir / 'samen.db'})")
 
@@ -236,7 +260,7 @@ def run(
     except (DatabaseUnavailable, PlatformUnavailable) as error:
         raise _fail(str(error), 1) from None
     except FileNotFoundError as error:
-        raise _fail(f"{error} (set SAMEN_FLOWS_DIR or run from the project directory)", 1) from None
+        raise _fail(f"{error} (SAMEN_FLOWS_DIR names a folder of your own flows)", 1) from None
     except TeamsFileError as error:
         for problem in error.problems:
             typer.echo(str(problem), err=True)

@@ -141,7 +141,7 @@ async def play(
     data_dir: Path | None = None,
     speed: float = DEFAULT_SPEED,
     out: Callable[[str], None] = print,
-    flows_dir: Path = Path("flows"),
+    flows_dir: Path | None = None,
 ) -> Runtime:
     """Play the story; print the transcript through `out`. Returns the stopped runtime
     (its store closed) so callers can inspect `data_dir` afterwards."""
@@ -155,6 +155,7 @@ async def play(
         echo=True,
         lines=_no_input(),
     )
+    # The shipped library (and `flows_dir` beside it, for tests): the story is written for it.
     settings = Settings(data_dir=data_dir or Path(".samen-demo"), flows_dir=flows_dir)
     runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
     director = _Director(runtime, console, clock, speed)

@@ -22,9 +22,12 @@ __all__ = [
     "FlowSet",
     "find_test_files",
     "flow_files",
+    "library_paths",
     "load_flows",
+    "load_library",
     "read_text",
     "run_test_path",
+    "shipped_flows_dir",
 ]
 
 # The shared catalogue of texts in a flows directory; it is not a flow.
@@ -87,8 +90,12 @@ def flow_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return list(dict.fromkeys(flows)), catalogues
 
 
-def load_flows(paths: Sequence[Path] = (Path("flows"),)) -> FlowSet:
-    """Every flow in `paths`, checked on its own and against the others."""
+def load_flows(
+    paths: Sequence[Path] = (Path("flows"),), *, later_replaces: bool = False
+) -> FlowSet:
+    """Every flow in `paths`, checked on its own and against the others. With
+    `later_replaces`, a flow in a later folder replaces one with its id in an earlier
+    folder (the organisation's own flows beside the shipped library)."""
     files, catalogue_files = flow_files(paths)
     found = FlowSet(files=files)
     for path in catalogue_files:
@@ -109,6 +116,8 @@ def load_flows(paths: Sequence[Path] = (Path("flows"),)) -> FlowSet:
         reading = read_flow(text, str(path), found.catalogue)
         readings.append(reading)
         found.problems += reading.problems
+    if later_replaces:
+        readings = _later_wins(readings)
     # Flows beside a file that was checked on its own exist too: `start_flow` may name them.
     folders = {p.parent for p in files} | {p for p in paths if p.is_dir()}
     neighbours = [
@@ -123,6 +132,12 @@ def load_flows(paths: Sequence[Path] = (Path("flows"),)) -> FlowSet:
             found.flows[reading.flow.id] = reading.flow
     found.problems = sorted_problems(found.problems)
     return found
+
+
+def _later_wins(readings: list[FlowReading]) -> list[FlowReading]:
+    """Per flow id the last reading (of the latest folder); readings without a flow stay."""
+    last = {r.flow.id: k for k, r in enumerate(readings) if r.flow is not None}
+    return [r for k, r in enumerate(readings) if r.flow is None or last[r.flow.id] == k]
 
 
 def _cross_flow_problems(
@@ -177,6 +192,44 @@ def _cross_flow_problems(
                     )
                 )
     return problems
+
+
+# --------------------------------------------------------------------------- the library
+#
+# The shipped library is the `flows/` folder of the project. A built package carries it as
+# package data (`bot/shipped_flows/`, copied there by `setup.py` when the wheel is built),
+# so an installed Samen finds its flows from any directory; a source checkout (and an
+# editable install) reads `flows/` at the project root.
+#
+# `SAMEN_FLOWS_DIR` names a folder of the organisation's own flows, loaded beside the
+# shipped ones. A flow there with the id of a shipped flow replaces it (its
+# `voorbereiding-huisbezoek.yaml` is used instead of Samen's own); the other shipped
+# flows stay available, and the organisation's flows may start them.
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def shipped_flows_dir() -> Path:
+    """The shipped flow library: inside the installed package, else the checkout's."""
+    installed = _PACKAGE / "shipped_flows"
+    if installed.is_dir():
+        return installed
+    return _PACKAGE.parent / "flows"
+
+
+def library_paths(own: Path | None = None) -> list[Path]:
+    """The folders to load, shipped first: a flow in `own` replaces a shipped one."""
+    shipped = shipped_flows_dir()
+    if own is None or own.resolve() == shipped.resolve():
+        return [shipped]
+    return [shipped, own]
+
+
+def load_library(own: Path | None = None) -> FlowSet:
+    """The shipped flows and the organisation's own (`SAMEN_FLOWS_DIR`), checked together.
+
+    Raises FileNotFoundError when `own` does not exist."""
+    return load_flows(library_paths(own), later_replaces=True)
 
 
 # --------------------------------------------------------------------------- flow tests

@@ -21,7 +21,7 @@ from adapters.console import ConsoleAdapter
 from bot.config import Settings
 from bot.core.hours import WorkingHours
 from bot.core.timer_names import EvaluationTimer
-from bot.flowfiles import FlowSet, load_flows
+from bot.flowfiles import FlowSet, load_library
 from bot.meetings.bells import Bells
 from bot.meetings.planning import Planning
 from bot.meetings.schedules import Schedules
@@ -142,7 +142,7 @@ async def build_runtime(
         except Exception:
             await store.close()
             raise
-    flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
+    flows = load_library(settings.flows_dir)  # the caller reports flows.problems
     await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     starts = StartLinks(store, clock)
