@@ -321,12 +321,40 @@ async def _run_console(settings: Settings) -> None:
 def status() -> None:
     """Timers pending, next due, oldest overdue, inbox and outbox backlog."""
     settings = Settings()
+    database = settings.data_dir / "samen.db"
+    if not settings.database_url and not database.is_file():
+        # Looking must not create: an empty database here would report "all quiet".
+        raise _fail(
+            f"there is no Samen database in {settings.data_dir}/ (no {database.name}); "
+            "run this where `samen run` keeps its data, or set SAMEN_DATA_DIR",
+            1,
+        )
     try:
         figures = asyncio.run(_status(settings))
     except DatabaseUnavailable as error:
         raise _fail(str(error), 1) from None
-    for key, value in figures.items():
-        typer.echo(f"{key}: {value}")
+    for line in status_lines(figures):
+        typer.echo(line)
+
+
+def status_lines(figures: dict[str, Any]) -> list[str]:
+    """`samen status` in plain words, moments in this computer's local time."""
+
+    def moment(value: Any) -> str:
+        if value is None:
+            return "none"
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        local = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone()
+        return local.strftime("%a %d %b %Y %H:%M %Z")
+
+    return [
+        f"Timers waiting: {figures['timers_pending']}",
+        f"Next timer due: {moment(figures['next_due'])}",
+        f"Oldest overdue timer: {moment(figures['oldest_overdue'])}",
+        f"Events not yet handled: {figures['inbox_backlog']}",
+        f"Messages waiting to be sent: {figures['outbox_backlog']}",
+        f"Messages that failed: {figures['outbox_failed']}",
+    ]
 
 
 async def _status(settings: Settings) -> dict[str, Any]:
