@@ -32,6 +32,7 @@ from bot.flowfiles import (
     run_test_path,
 )
 from bot.privacy.cli import register as register_privacy_commands
+from bot.runtime.clock import ScaledClock
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
 from bot.teams.teams_file import TeamsFileError
@@ -238,8 +239,19 @@ def run(
         typer.Option("--telegram-webhook", help="Telegram by webhook at this public URL."),
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port for HTTP modes.")] = 3000,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed",
+            help="Console only: time runs this many times faster (60: a 25-minute step "
+            "takes 25 seconds), to try a format in minutes. Uses a scratch database unless "
+            "--data-dir is given.",
+        ),
+    ] = None,
 ) -> None:
     """Run Samen: every platform whose credentials are set, or the console when none are."""
+    if speed is not None and speed <= 0:
+        raise _fail("--speed must be more than 0")
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # R-SEC-4: HTTP client loggers print request URLs, which carry the Telegram token.
@@ -251,8 +263,22 @@ def run(
         )
     except ValueError as error:  # a credential the chosen mode needs is missing
         raise _fail(str(error), 2) from None
+    if platforms and speed is not None:
+        raise _fail(
+            "--speed is for trying Samen in the console; Slack and Telegram run in real "
+            "time (unset their credentials to use the console)"
+        )
+    scratch: tempfile.TemporaryDirectory[str] | None = None
     if platforms:
         main: Any = _run_platforms(settings, platforms)
+    elif speed is not None:
+        if data_dir is None:  # fast time must not reach the real data
+            scratch = tempfile.TemporaryDirectory(prefix="samen-fast-")
+            settings = settings.model_copy(
+                update={"data_dir": Path(scratch.name), "database_url": None}
+            )
+        typer.echo(f"Time runs {speed:g} times faster; the data is kept in {settings.data_dir}.")
+        main = _run_console(settings, ScaledClock(speed))
     else:
         main = _run_console(settings)
     try:
@@ -269,6 +295,9 @@ def run(
         raise _fail(f"{settings.teams_file}: {error}", 1) from None
     except KeyboardInterrupt:
         pass
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
 
 
 class PlatformUnavailable(Exception):
@@ -296,8 +325,14 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
         await runtime.stop()
 
 
-async def _run_console(settings: Settings) -> None:
-    runtime = await build_runtime(settings)
+async def _run_console(settings: Settings, clock: ScaledClock | None = None) -> None:
+    # Fast time: timers fire from the scheduler's poll on that clock (APScheduler keeps
+    # wall-clock time), polled every simulated second.
+    runtime = (
+        await build_runtime(settings)
+        if clock is None
+        else await build_runtime(settings, clock=clock, use_apscheduler=False, poll_interval=1.0)
+    )
     for problem in runtime.flows.problems:
         typer.echo(str(problem), err=True)
     console = runtime.adapters[0]
