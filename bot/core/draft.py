@@ -440,8 +440,22 @@ class Draft(ABC):
             moment = resolve_offset(spec, base, self.tz)
             if what == "wait" or moment > self.now:
                 return moment
-            if spec.direction == "before" and base > self.now:
-                return self.short_notice(base)
+            if spec.direction == "before" and what == "deadline":
+                if base > self.now:
+                    return self.short_notice(base)
+                # The event has begun: questions for before it are not asked any more.
+                self.note(f"{self.step}: the event has begun; its questions are skipped")
+                self.effects.append(
+                    Send(
+                        f"notice:{self.tag}",
+                        Destination.thread(),
+                        Message(
+                            MessageKind.status,
+                            self.t("deadline.event_begun", at=clock_text(base, self.tz)),
+                        ),
+                    )
+                )
+                return self.now
             self.note(f"{self.step}: {what} was already past; counted from the step's start")
         else:
             self.note(

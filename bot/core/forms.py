@@ -360,7 +360,7 @@ class FormSteps(Draft):
         people = [m for m in self.holders(body.to or self.flow.participants) if not m.absent]
         closes_at = self.moment(body.deadline, "deadline")
         self.state = evolve(self.state, {"closes_at": closes_at})
-        if not people:
+        if not people or closes_at <= self.now:  # nobody to ask, or no time left at all
             self.asked = {**self.asked, step.id: ()}
             return self.index.following[step.id]
         self.open_forms(step, people)

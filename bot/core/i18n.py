@@ -185,6 +185,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "⏳ It starts at {at} already: too little time to gather the answers first. "
         "The questions stay open until {at}; what is in by then goes into the overview.",
     },
+    "deadline.event_begun": {
+        "nl": "⏳ Het is om {at} al begonnen: de vragen voor daarvoor sla ik over.",
+        "en": "⏳ It began at {at} already: I skip the questions meant for before it.",
+    },
     "form.deadline": {
         "nl": "Graag beantwoorden vóór {when}.",
         "en": "Please answer before {when}.",

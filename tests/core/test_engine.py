@@ -1451,6 +1451,20 @@ def test_a_deadline_before_the_event_never_falls_after_it(
     assert "Graag beantwoorden vóór" in d.sent(MessageKind.form)[0].message.text
 
 
+def test_questions_for_before_an_event_that_has_begun_are_skipped_and_said() -> None:
+    """The check-in before leaving, reached after the visit began: no form that closes at
+    once, but a plain word in the thread."""
+    flow = make_flow(
+        {"id": "check", "collect": {"deadline": "0m before event", "questions": [q("hoe")]}},
+        {"id": "daarna", "say": {"text": "daarna"}},
+    )
+    d = Driver.start(flow, event=RegisteredEvent("visit", T0 - minutes(5)))
+    assert d.sent(MessageKind.form) == []
+    [status] = d.sent(MessageKind.status)
+    assert "al begonnen" in status.message.text
+    assert d.run.status == RunStatus.done and d.sent(MessageKind.say)
+
+
 def test_a_wait_until_a_moment_already_past_goes_on_at_once() -> None:
     flow = make_flow(
         {"id": "w", "wait": {"until": "1h before event"}},
