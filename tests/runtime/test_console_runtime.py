@@ -147,7 +147,8 @@ async def test_the_console_prints_where_a_deleted_message_was_and_drops_its_form
     assert console.parse("/a 1 goed") is None  # deleted: nothing left to answer
     assert "geen formulier open" in printed[-1]
     english = ConsoleAdapter(out=printed.append, language="en")
-    await english.deliver(Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7"))
+    gone = Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7", language="en")
+    await english.deliver(gone)
     assert printed[-1] == "[#team] (message deleted)"
 
 
