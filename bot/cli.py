@@ -19,12 +19,13 @@ import typer
 
 from bot.config import Settings
 from bot.core.flowtest import FlowTestError
-from bot.core.graph import to_mermaid
 from bot.core.loader import FlowLoadError
 from bot.core.model import Flow
 from bot.core.problems import Problem
 from bot.demo import DEFAULT_SPEED, play
 from bot.flowfiles import (
+    SHIPPED_FLOWS_DIR,
+    draw_flows,
     find_test_files,
     library_paths,
     load_flows,
@@ -50,16 +51,7 @@ flows_app = typer.Typer(
 )
 app.add_typer(flows_app, name="flows")
 
-
-def _library() -> list[Path]:
-    """The flow folders a command reads by default: the shipped library, and beside it
-    the organisation's own: `SAMEN_FLOWS_DIR`, else a `flows/` folder where you are."""
-    own = Settings().flows_dir
-    if own is None and Path("flows").is_dir():
-        own = Path("flows")
-    return library_paths(own)
-
-
+FLOWS_DIR = Path("flows")
 DEMO_FLOWS = {
     "voorbereiding-huisbezoek",
     "intervisie-complexe-casuistiek",
@@ -77,19 +69,39 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _library() -> tuple[list[Path], list[Path]]:
+    """(the flows checked when no path is given, every folder of flows in play).
+
+    In play: the shipped library and the organisation's folder (SAMEN_FLOWS_DIR). With no
+    path given, the organisation's folder is checked (the shipped library when there is
+    none); a flow may always start, and must not clash with, the flows in play.
+    """
+    settings = Settings()
+    own = settings.flows_dir
+    if "flows_dir" in settings.model_fields_set and not own.is_dir():
+        raise _fail(f"SAMEN_FLOWS_DIR is '{own}', which is not a folder; point it at your flows")
+    library = library_paths(own)
+    outside = [p for p in library if p.resolve() != SHIPPED_FLOWS_DIR]
+    return (outside or library or [own]), library
+
+
 @flows_app.command("check")
 def flows_check(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Flow files or directories of flows (default: the shipped library and "
-            "SAMEN_FLOWS_DIR)."
+            help="Flow files or directories of flows (default: SAMEN_FLOWS_DIR, else the "
+            "shipped library). The shipped library and SAMEN_FLOWS_DIR are always in play."
         ),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Count every warning as an error (for CI).")
+    ] = False,
 ) -> None:
     """Check flows and print every problem as file:line:column; exit 1 on any error."""
+    default, library = _library()
     try:
-        found = load_flows(paths) if paths else load_flows(_library(), later_replaces=True)
+        found = load_flows(paths or default, context=library)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     for problem in found.problems:
@@ -98,8 +110,9 @@ def flows_check(
     typer.echo(
         f"{_plural(len(found.files), 'flow')} checked: "
         f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+        + (" (--strict: warnings count as errors)" if strict and warnings else "")
     )
-    if errors:
+    if errors or (strict and warnings):
         raise typer.Exit(1)
 
 
@@ -125,54 +138,81 @@ def flows_schema() -> None:
 
 @flows_app.command("graph")
 def flows_graph(
-    flow: Annotated[str, typer.Argument(help="A flow id (looked up in flows/) or a file.")],
+    flow: Annotated[
+        str, typer.Argument(help="A flow id (in the flows in play), a flow file or a folder.")
+    ],
     language: Annotated[str, typer.Option("--language", "-l", help="Label language.")] = "nl",
 ) -> None:
-    """Print a flow as a Mermaid flowchart."""
+    """Print a flow as a Mermaid flowchart (a folder: one chart per flow, as Markdown);
+    the steps with errors are drawn in red and their errors printed; exit 1 on errors."""
+    default, library = _library()
     path = Path(flow)
-    if not path.is_file():
+    if not path.exists():
         if path.suffix in (".yaml", ".yml") or "/" in flow:
-            raise _fail(f"'{flow}' does not exist; give a flow id or a flow file")
-        # The organisation's own flow of that id first: it replaces the shipped one.
-        folders = _library()
-        found_path = next(
-            (p for p in (d / f"{flow}.yaml" for d in reversed(folders)) if p.is_file()), None
-        )
-        if found_path is None:
-            raise _fail(f"there is no flow '{flow}' in the library; give a flow id or a flow file")
-        path = found_path
-    found = load_flows([path])
-    _print_errors(found.errors)
-    drawn = next((f for f in found.flows.values()), None)
-    if drawn is None:
-        raise _fail(f"{path} has errors; fix them to draw it", 1)
-    typer.echo(to_mermaid(drawn, language), nl=False)
+            raise _fail(f"'{flow}' does not exist; give a flow id, a flow file or a folder")
+        found = [f / f"{flow}.yaml" for f in (*default, *library) if (f / f"{flow}.yaml").is_file()]
+        if not found:
+            where = ", ".join(f"{f}/" for f in dict.fromkeys((*default, *library)))
+            raise _fail(f"there is no flow '{flow}' in {where}; give a flow id or a flow file")
+        path = found[0]
+    try:
+        drawings = draw_flows(path, library, language)
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
+    failed = False
+    for drawing in drawings:
+        _print_errors(drawing.errors)
+        failed = failed or bool(drawing.errors)
+    if not any(d.chart for d in drawings):
+        raise _fail(f"{path}: nothing to draw; the file is not a flow (see the errors above)", 1)
+    if path.is_dir():
+        for drawing in drawings:
+            if drawing.chart:
+                typer.echo(f"## {drawing.name}\n\n```mermaid\n{drawing.chart}```\n")
+    else:
+        typer.echo(drawings[0].chart, nl=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @flows_app.command("test")
 def flows_test(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Test files, or directories with a tests/ folder (default: flows/)."),
+        typer.Argument(
+            help="Test files, flow files, or directories with a tests/ folder (default: "
+            "SAMEN_FLOWS_DIR, else the shipped library)."
+        ),
     ] = None,
 ) -> None:
-    """Run the YAML flow tests on a simulated clock; exit 1 when one fails."""
-    targets = paths or _library()
+    """Run the YAML flow tests on a simulated clock; exit 1 when one fails.
+
+    Always ends with "N passed, N failed"; a broken test file or case is a failed case
+    with its file, case and script step, never a traceback."""
+    default, library = _library()
+    targets = paths or default
     try:
         test_files = find_test_files(targets)
-        folders = [*dict.fromkeys(_flow_dir(p) for p in targets)]
-        found = load_flows(folders, later_replaces=not paths)
+        found = load_flows(sorted({_flow_dir(p) for p in targets}), context=library)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     _print_errors(found.errors)
-    if not test_files:
-        raise _fail("no flow tests found; put them in flows/tests/<flow>.test.yaml", 1)
     passed = failed = 0
     for path in test_files:
+        if not path.name.endswith(".test.yaml"):
+            own = path.parent / "tests" / f"{path.name.rsplit('.', 1)[0]}.test.yaml"
+            hint = f"its tests are in {own}" if own.is_file() else f"write its tests in {own}"
+            typer.echo(f"✗ {path}: this is a flow, not a flow test; {hint}")
+            failed += 1
+            continue
         try:
             result = run_test_path(path, found.flows)
         except (FlowTestError, FlowLoadError) as error:
             typer.echo(f"✗ {path}: {error}")
+            failed += 1
+            continue
+        except Exception as error:  # a test file must end in a report, never a traceback
+            typer.echo(f"✗ {path}: the test file could not be run ({type(error).__name__})")
             failed += 1
             continue
         for case in result.cases:
@@ -182,8 +222,10 @@ def flows_test(
             else:
                 failed += 1
                 typer.echo(f"✗ {result.flow}: {case.name}\n{case.report}")
+    if not test_files:
+        typer.echo("no flow tests found; put them in <flows folder>/tests/<flow>.test.yaml")
     typer.echo(f"{passed} passed, {failed} failed")
-    if failed:
+    if failed or not test_files:
         raise typer.Exit(1)
 
 
@@ -209,7 +251,7 @@ def demo(
         raise _fail(f"unknown language '{lang}'; use nl or en")
     if speed <= 0:
         raise _fail("--speed must be more than 0")
-    found = load_library()  # the shipped flows: the demo's story is written for them
+    found = load_library(None)  # the shipped flows: the demo's story is written for them
     _print_errors(found.errors)
     missing = DEMO_FLOWS - set(found.flows)
     if missing:

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.flowfiles import SHIPPED_FLOWS_DIR
 from bot.runtime.clock import FakeClock
 from bot.wiring import Runtime, build_runtime, console_adapter
 
@@ -179,7 +180,9 @@ async def play(
         lines=_no_input(),
     )
     # The shipped library (and `flows_dir` beside it, for tests): the story is written for it.
-    settings = Settings(data_dir=data_dir or Path(".samen-demo"), flows_dir=flows_dir)
+    settings = Settings(
+        data_dir=data_dir or Path(".samen-demo"), flows_dir=flows_dir or SHIPPED_FLOWS_DIR
+    )
     runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
     director = _Director(runtime, console, clock, speed)
     await runtime.inbox.drain()

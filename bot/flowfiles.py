@@ -12,14 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.flowtest import FileResult, FlowTestError, run_test_file
+from bot.core.graph import to_mermaid
 from bot.core.loader import FlowReading, check_catalogue, read_flow, read_yaml
-from bot.core.model import AfterFlowTrigger, Flow, StartFlowBody, StartFlowStep
+from bot.core.model import AfterFlowTrigger, CommandTrigger, Flow, StartFlowBody, StartFlowStep
 from bot.core.problems import Problem, sorted_problems, suggestion
 from bot.core.validate import file_stem
 
 __all__ = [
     "CATALOGUE_FILE",
+    "SHIPPED_FLOWS_DIR",
+    "Drawing",
     "FlowSet",
+    "draw_flows",
     "find_test_files",
     "flow_files",
     "library_paths",
@@ -27,11 +31,43 @@ __all__ = [
     "load_library",
     "read_text",
     "run_test_path",
-    "shipped_flows_dir",
 ]
 
 # The shared catalogue of texts in a flows directory; it is not a flow.
 CATALOGUE_FILE = "catalogue.yaml"
+
+# The flow library that comes with Samen: the project's `flows/` folder. A built package
+# carries it as package data (`bot/shipped_flows/`, copied there by `setup.py` when the
+# wheel is built), so that an installed Samen finds it from any directory; a source
+# checkout (and an editable install) reads `flows/` at the project root.
+_INSTALLED_FLOWS = Path(__file__).resolve().parent / "shipped_flows"
+SHIPPED_FLOWS_DIR = (
+    _INSTALLED_FLOWS
+    if _INSTALLED_FLOWS.is_dir()
+    else Path(__file__).resolve().parent.parent / "flows"
+)
+
+
+def load_library(flows_dir: Path | None = None) -> FlowSet:
+    """The flows a running Samen uses: the organisation's own (SAMEN_FLOWS_DIR), checked,
+    with the shipped library beside them (a shipped flow of the same id is replaced);
+    without an own folder, the shipped library itself."""
+    library = library_paths(flows_dir)
+    own = [p for p in library if p.resolve() != SHIPPED_FLOWS_DIR.resolve()]
+    return load_flows(own or library, context=library if own else ())
+
+
+def library_paths(flows_dir: Path | None = None) -> list[Path]:
+    """The folders of flows in play: the shipped library, then `flows_dir` (the
+    organisation's own folder, SAMEN_FLOWS_DIR) when it is another folder that exists."""
+    paths = [SHIPPED_FLOWS_DIR] if SHIPPED_FLOWS_DIR.is_dir() else []
+    if (
+        flows_dir is not None
+        and flows_dir.is_dir()
+        and (not paths or flows_dir.resolve() != SHIPPED_FLOWS_DIR)
+    ):
+        paths.append(flows_dir)
+    return paths
 
 
 @dataclass
@@ -90,14 +126,25 @@ def flow_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return list(dict.fromkeys(flows)), catalogues
 
 
-def load_flows(
-    paths: Sequence[Path] = (Path("flows"),), *, later_replaces: bool = False
-) -> FlowSet:
-    """Every flow in `paths`, checked on its own and against the others. With
-    `later_replaces`, a flow in a later folder replaces one with its id in an earlier
-    folder (the organisation's own flows beside the shipped library)."""
-    files, catalogue_files = flow_files(paths)
-    found = FlowSet(files=files)
+def load_flows(paths: Sequence[Path] = (Path("flows"),), context: Sequence[Path] = ()) -> FlowSet:
+    """Every flow in `paths`, checked on its own and against the others.
+
+    The flows in `context` (e.g. the shipped library when an organisation's folder is
+    checked) are in play too: `paths` may start them, their command words and ids count
+    as taken, and they are in `FlowSet.flows`; but only the files of `paths` are checked
+    and counted, and only their problems are reported.
+    """
+    checked, own_catalogues = flow_files(paths)
+    around, around_catalogues = flow_files(context)
+    same = {p.resolve() for p in checked}
+    # A flow of `paths` replaces the one of the same id in `context`: the organisation's
+    # own `voorbereiding-huisbezoek.yaml` is used instead of the shipped one.
+    own_ids = {file_stem(p.name) for p in checked}
+    around = [p for p in around if p.resolve() not in same and file_stem(p.name) not in own_ids]
+    catalogue_files = [*own_catalogues, *(c for c in around_catalogues if c not in own_catalogues)]
+    files = [*around, *checked]
+    shown = {str(p) for p in (*checked, *own_catalogues)}
+    found = FlowSet(files=checked)
     for path in catalogue_files:
         text = read_text(path)
         if isinstance(text, Problem):
@@ -116,8 +163,6 @@ def load_flows(
         reading = read_flow(text, str(path), found.catalogue)
         readings.append(reading)
         found.problems += reading.problems
-    if later_replaces:
-        readings = _later_wins(readings)
     # Flows beside a file that was checked on its own exist too: `start_flow` may name them.
     folders = {p.parent for p in files} | {p for p in paths if p.is_dir()}
     neighbours = [
@@ -130,22 +175,34 @@ def load_flows(
         broken = reading.errors or any(p.severity == "error" for p in more)
         if reading.flow is not None and not broken:
             found.flows[reading.flow.id] = reading.flow
-    found.problems = sorted_problems(found.problems)
+    found.problems = sorted_problems([p for p in found.problems if p.path in shown])
     return found
-
-
-def _later_wins(readings: list[FlowReading]) -> list[FlowReading]:
-    """Per flow id the last reading (of the latest folder); readings without a flow stay."""
-    last = {r.flow.id: k for k, r in enumerate(readings) if r.flow is not None}
-    return [r for k, r in enumerate(readings) if r.flow is None or last[r.flow.id] == k]
 
 
 def _cross_flow_problems(
     readings: Sequence[FlowReading], files: Sequence[Path]
 ) -> dict[int, list[Problem]]:
     """Per reading: flows it names must exist (as a reading or one of `files`), and its
-    id must be unique."""
+    id and command words must be unique."""
     problems: dict[int, list[Problem]] = {}
+    first_command: dict[str, str] = {}
+    for k, reading in enumerate(readings):
+        if reading.flow is None:
+            continue
+        for t, trigger in enumerate(reading.flow.triggers):
+            if not isinstance(trigger, CommandTrigger):
+                continue
+            word, owner = trigger.command, f"flow '{reading.flow.id}' ({reading.source.file})"
+            if word in first_command and first_command[word] != owner:
+                problems.setdefault(k, []).append(
+                    reading.source.error(
+                        ("triggers", t, "command"),
+                        f"the command word '{word}' also starts {first_command[word]}; "
+                        f"'/samen start {word}' must start one flow: choose another word",
+                    )
+                )
+            else:
+                first_command.setdefault(word, owner)
     # A flow whose file is broken still exists: naming it is not a second mistake.
     known = {stem for f in files if (stem := file_stem(f.name)) is not None}
     first_file: dict[str, str] = {}
@@ -194,42 +251,32 @@ def _cross_flow_problems(
     return problems
 
 
-# --------------------------------------------------------------------------- the library
-#
-# The shipped library is the `flows/` folder of the project. A built package carries it as
-# package data (`bot/shipped_flows/`, copied there by `setup.py` when the wheel is built),
-# so an installed Samen finds its flows from any directory; a source checkout (and an
-# editable install) reads `flows/` at the project root.
-#
-# `SAMEN_FLOWS_DIR` names a folder of the organisation's own flows, loaded beside the
-# shipped ones. A flow there with the id of a shipped flow replaces it (its
-# `voorbereiding-huisbezoek.yaml` is used instead of Samen's own); the other shipped
-# flows stay available, and the organisation's flows may start them.
-
-_PACKAGE = Path(__file__).resolve().parent
+# --------------------------------------------------------------------------- drawings
 
 
-def shipped_flows_dir() -> Path:
-    """The shipped flow library: inside the installed package, else the checkout's."""
-    installed = _PACKAGE / "shipped_flows"
-    if installed.is_dir():
-        return installed
-    return _PACKAGE.parent / "flows"
+@dataclass(frozen=True)
+class Drawing:
+    """One flow file drawn: its name, its Mermaid chart ("" when the file is no flow at
+    all) and its errors (the steps they point into are drawn in red)."""
+
+    name: str
+    chart: str
+    errors: list[Problem]
 
 
-def library_paths(own: Path | None = None) -> list[Path]:
-    """The folders to load, shipped first: a flow in `own` replaces a shipped one."""
-    shipped = shipped_flows_dir()
-    if own is None or own.resolve() == shipped.resolve():
-        return [shipped]
-    return [shipped, own]
-
-
-def load_library(own: Path | None = None) -> FlowSet:
-    """The shipped flows and the organisation's own (`SAMEN_FLOWS_DIR`), checked together.
-
-    Raises FileNotFoundError when `own` does not exist."""
-    return load_flows(library_paths(own), later_replaces=True)
+def draw_flows(path: Path, context: Sequence[Path], language: str) -> list[Drawing]:
+    """The flow file at `path`, or every flow in the folder `path`, drawn; a flow with
+    errors is drawn as far as it can be read, its broken steps marked."""
+    found = load_flows([path], context=context)
+    drawings = []
+    for file in found.files:
+        errors = [p for p in found.errors if p.path == str(file)]
+        text = read_text(file)
+        reading = None if isinstance(text, Problem) else read_flow(text, str(file), found.catalogue)
+        flow = reading.drawable if reading is not None else None
+        chart = "" if flow is None else to_mermaid(flow, language, reading.broken_steps(errors))
+        drawings.append(Drawing(flow.id if flow else file.name, chart, errors))
+    return drawings
 
 
 # --------------------------------------------------------------------------- flow tests

@@ -68,7 +68,16 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
 }
 
 # The core is pure: the standard library minus what does I/O, plus these pure libraries.
-CORE_ALLOWLIST = ("yaml", "pydantic", "jinja2.sandbox", "dateutil", "babel")
+CORE_ALLOWLIST = (
+    "yaml",
+    "pydantic",
+    "jinja2.sandbox",
+    "jinja2.runtime",  # StrictUndefined: an undefined name in a template is an error
+    "jinja2.exceptions",
+    "jinja2.meta",  # the names a template uses, for `flows check`
+    "dateutil",
+    "babel",
+)
 CORE_NO_IO = frozenset(
     {
         "asyncio", "concurrent", "http", "io", "logging", "multiprocessing", "os", "pathlib",

@@ -178,6 +178,19 @@ def test_schema_is_json_with_every_step_kind() -> None:
     assert "phase" in schema["$defs"]["PhaseStep"]["properties"]
 
 
+def test_schema_describes_the_new_parts_of_the_language() -> None:
+    result = runner.invoke(app, ["flows", "schema"])
+    defs = json.loads(result.output)["$defs"]
+    assert "except" in defs["SayBody"]["properties"]
+    assert "except" in defs["CollectBody"]["properties"]
+    phase = defs["PhaseBody"]["properties"]
+    assert {"to", "except", "end_when_answered", "questions"} <= set(phase)
+    question = defs["Question"]["properties"]
+    assert "presenter" in question["gives_role"]["description"]
+    assert "step.question" in question["options_from"]["description"]
+    assert "missing_count" in defs["SummaryBody"]["properties"]["template"]["description"]
+
+
 def test_graph_of_a_file_prints_a_mermaid_flowchart(flows_dir: Path) -> None:
     result = runner.invoke(app, ["flows", "graph", str(flows_dir / "welkom.yaml")])
     assert result.exit_code == 0, result.output
@@ -198,11 +211,34 @@ def test_graph_finds_a_flow_by_id_in_the_flows_directory(
     assert '    s0["message hallo: Welcome to the team"]' in result.output.splitlines()
 
 
-def test_graph_of_a_broken_flow_prints_its_errors_and_exits_1(flows_dir: Path) -> None:
+def test_graph_of_a_broken_flow_draws_it_marks_the_broken_steps_and_exits_1(
+    flows_dir: Path,
+) -> None:
     result = runner.invoke(app, ["flows", "graph", str(flows_dir / "kapot.yaml")])
     assert result.exit_code == 1
-    assert "flowchart" not in result.output
-    assert "duratoin" in result.output
+    assert "duratoin" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "flowchart TD"
+    # Both steps hold an error (the misspelt key, the goto to nowhere): drawn in red.
+    assert '    s0["fase een"]:::broken' not in lines  # the broken phase is a stand-in
+    assert '    s0["bericht een"]:::broken' in lines
+    assert '    s1{"keuze twee"}:::broken' in lines
+    assert any(line.startswith("    classDef broken") for line in lines)
+
+
+def test_graph_of_a_folder_draws_every_flow_as_markdown(flows_dir: Path) -> None:
+    result = runner.invoke(app, ["flows", "graph", str(flows_dir)])
+    assert result.exit_code == 1  # kapot.yaml has errors
+    assert "## welkom\n\n```mermaid\nflowchart TD\n" in result.stdout
+    assert "## kapot\n\n```mermaid\nflowchart TD\n" in result.stdout
+
+
+def test_graph_of_a_file_that_is_no_flow_says_so(tmp_path: Path) -> None:
+    (tmp_path / "leeg.yaml").write_text("- een lijst\n", encoding="utf-8")
+    result = runner.invoke(app, ["flows", "graph", str(tmp_path / "leeg.yaml")])
+    assert result.exit_code == 1
+    assert "nothing to draw" in result.stderr
+    assert "flowchart" not in result.stdout
 
 
 def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(flows_dir: Path) -> None:
@@ -224,3 +260,138 @@ def test_a_time_out_naming_a_flow_that_does_not_exist_is_an_error(flows_dir: Pat
     assert len(messages) == 1
     assert ":4:11: error: time_out: there is no flow 'time-uit'" in messages[0]
     assert "welkom" not in found.flows
+
+
+# --------------------------------------------------------------------------- the library in play
+
+OUTSIDE = """\
+id: eigen-intervisie
+title: {nl: Eigen intervisie, en: Own intervision}
+languages: [nl, en]
+roles: [chair]
+time_out: time-out
+triggers:
+  - command: eigen-intervisie
+steps:
+  - id: hallo
+    say: {text: {nl: Welkom, en: Welcome}}
+  - id: daarna
+    start_flow: reflectie-na-intervisie
+"""
+
+OUTSIDE_TEST = """\
+flow: eigen-intervisie
+team:
+  members:
+    - {id: anna, roles: [chair]}
+    - {id: bram}
+cases:
+  - name: welkom
+    start: {by: anna}
+    script:
+      - expect:
+          - {to: thread, kind: say, says: Welkom}
+      - expect_started: reflectie-na-intervisie
+"""
+
+
+@pytest.fixture
+def own_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "eigen"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "eigen-intervisie.yaml").write_text(OUTSIDE, encoding="utf-8")
+    (folder / "tests" / "eigen-intervisie.test.yaml").write_text(OUTSIDE_TEST, encoding="utf-8")
+    return folder
+
+
+def test_an_outside_flow_may_start_shipped_flows_without_naming_the_library(own_dir: Path) -> None:
+    result = runner.invoke(app, ["flows", "check", str(own_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "1 flow checked: 0 errors, 0 warnings"
+
+
+def test_check_and_test_read_samen_flows_dir(
+    own_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SAMEN_FLOWS_DIR", str(own_dir))
+    monkeypatch.chdir(tmp_path)
+    checked = runner.invoke(app, ["flows", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.splitlines()[-1] == "1 flow checked: 0 errors, 0 warnings"
+    tested = runner.invoke(app, ["flows", "test"])
+    assert tested.exit_code == 0, tested.output
+    assert tested.output.splitlines()[-1] == "1 passed, 0 failed"
+    drawn = runner.invoke(app, ["flows", "graph", "eigen-intervisie"])
+    assert drawn.exit_code == 0, drawn.output
+    assert drawn.stdout.startswith("flowchart TD")
+
+
+def test_check_strict_fails_on_a_warning(tmp_path: Path) -> None:
+    flow = tmp_path / "welkom.yaml"
+    flow.write_text(GOOD.replace("      - otherwise: klaar\n", ""), encoding="utf-8")
+    result = runner.invoke(app, ["flows", "check", "--strict", str(flow)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "1 flow checked: 0 errors, 1 warning (--strict: warnings count as errors)"
+    )
+
+
+def test_test_given_a_flow_file_says_so_and_still_ends_with_the_totals(own_dir: Path) -> None:
+    result = runner.invoke(app, ["flows", "test", str(own_dir / "eigen-intervisie.yaml")])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "this is a flow, not a flow test; its tests are in" in lines[0]
+    assert "missing `flow:`" not in result.output
+    assert lines[-1] == "0 passed, 1 failed"
+
+
+REFUSED = """\
+flow: intervisie-complexe-casuistiek
+team:
+  members:
+    - {id: anna, roles: [chair]}
+    - {id: bram}
+cases:
+  - name: bram mag niet starten
+    start: {by: bram}
+    script:
+      - expect_run: {status: refused}
+  - name: daarna iets verwachten van de run
+    start: {by: bram}
+    script:
+      - expect_run: {step: uitnodiging}
+      - {as: bram, answer: voorbereiding.hulpvraag, value: x}
+  - name: een kapotte stap
+    script:
+      - {as: niemand, answer: a.b}
+  - name: goed
+    start: {by: anna}
+    script:
+      - expect_run: {status: active}
+"""
+
+
+def test_a_refused_start_and_broken_cases_are_failed_cases_never_a_traceback(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tests" / "x.test.yaml"
+    path.parent.mkdir()
+    path.write_text(REFUSED, encoding="utf-8")
+    result = runner.invoke(app, ["flows", "test", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == "2 passed, 2 failed"
+    assert "✓ intervisie-complexe-casuistiek: bram mag niet starten" in lines
+    assert any("case 'daarna iets verwachten van de run', script step 1" in ln for ln in lines)
+    assert any("case 'een kapotte stap', script step 1: 'niemand'" in ln for ln in lines)
+
+
+def test_a_samen_flows_dir_that_is_not_a_folder_is_said_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAMEN_FLOWS_DIR", str(tmp_path / "nergens"))
+    for command in ("check", "test"):
+        result = runner.invoke(app, ["flows", command])
+        assert result.exit_code == 2
+        assert "SAMEN_FLOWS_DIR is" in result.stderr and "not a folder" in result.stderr

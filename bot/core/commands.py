@@ -205,6 +205,14 @@ _ACTIONS = {
 }
 
 
+def samen_words() -> frozenset[str]:
+    """The actions `/samen` itself understands (help, start, rol, status, ...): a flow's
+    command word may not be one of them, or `/samen start status` and `/samen status`
+    would be easy to confuse. (The words that plan an event, such as `intervisie`, may
+    be: a flow for that event is naturally started by the same word.)"""
+    return frozenset(w for w in _ACTIONS if w.isalnum())
+
+
 def parse_samen(args: str) -> SamenCommand:
     """`parse_samen("start intervisie")` -> SamenCommand("start", ("intervisie",))."""
     words = tuple(args.split())

@@ -47,7 +47,7 @@ from bot.core.model import (
     WaitStep,
 )
 from bot.core.render import clock as clock_text
-from bot.core.render import holders, step_questions, text
+from bot.core.render import given_roles, holders, step_questions, text
 from bot.core.run import (
     Answer,
     MemberState,
@@ -377,20 +377,29 @@ class Draft(ABC):
     def note(self, why: str) -> None:
         self.notes = (*self.notes, why)
 
-    def holders(self, roles: Sequence[str]) -> list[MemberState]:
-        return holders(self.members, self.run.participants, roles)
+    def holders(self, roles: Sequence[str], excluded: Sequence[str] = ()) -> list[MemberState]:
+        """Who holds one of `roles` and none of `excluded` in this run (with the roles
+        its people questions gave)."""
+        given = given_roles(self.flow, self.answers)
+        return holders(self.members, self.run.participants, roles, given, excluded)
 
-    def people(self, to: str) -> list[MemberState]:
-        """Who a message to `to` reaches in person. Without a starter (a scheduled run),
-        "starter" means whoever holds a bell role: the chair."""
+    def people(self, to: str, excluded: Sequence[str] = ()) -> list[MemberState]:
+        """Who a message to `to` reaches in person, leaving out the holders of `excluded`.
+        Without a starter (a scheduled run), "starter" means whoever holds a bell role:
+        the chair."""
         if to == "starter":
             starter = self.member(self.run.started_by) if self.run.started_by else None
             if starter is not None and not starter.left:
-                return [starter]
-            return self.holders(self.flow.permissions.bell)
+                found = [starter]
+            else:
+                found = self.holders(self.flow.permissions.bell)
+            if excluded:
+                left_out = {m.id for m in self.holders(excluded)}
+                found = [m for m in found if m.id not in left_out]
+            return found
         if to in ("thread", "channel"):
-            return self.holders(self.flow.participants)
-        return self.holders((to,))
+            return self.holders(self.flow.participants, excluded)
+        return self.holders((to,), excluded)
 
     def store(self, step_id: str, question_id: str, member_id: str, answer: Answer) -> None:
         per_step = self.answers.get(step_id, {})
@@ -627,6 +636,10 @@ class Draft(ABC):
     @abstractmethod
     def next_turn(self, step: RoundStep) -> None:
         """bot.core.rounds: give the next person in the round their turn."""
+
+    @abstractmethod
+    def end_phase_answered(self, step: PhaseStep) -> None:
+        """bot.core.phases: everyone asked answered a phase's questions; it ends now."""
 
     @abstractmethod
     def post_round_answer(self, step: RoundStep, member: MemberState, question: Question) -> None:

@@ -14,6 +14,13 @@ holds cases. Each case starts the flow and runs a script of steps:
     - expect_nothing: "@bram"                # nothing was sent to bram since the last expect
     - expect_not_said: "geheim"              # no message anywhere ever contained this
     - expect_run: {step: stap-2, status: active}
+    - expect_started: reflectie-na-intervisie   # a run of that flow was started
+    - {as: anna, answer: wie.inbrenger, value: [cor]}   # a people answer: member ids
+    - {in: time-out, as: bram, answer: check.nodig, value: verder}   # in another run
+
+The whole format, every key with an example, is in docs/flow-tests.md; the constants
+below (SCRIPT_STEPS, EXPECT_KEYS, ...) are what it is checked against, and every other
+key is refused with the nearest right one.
 
 `expect` matches its lines in order against the messages sent since the previous
 `expect`; lines it does not mention are allowed. A failure prints the expected lines
@@ -26,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from difflib import get_close_matches
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +47,7 @@ from bot.core.events import (
     Team,
 )
 from bot.core.model import Flow
+from bot.core.run import Run
 from bot.core.simulation import Line, Simulation
 from bot.core.timing import TimingError, parse_duration
 
@@ -72,6 +81,7 @@ class _Failure(Exception):
 
 def run_test_file(data: Mapping[str, Any], path: str, flows: Mapping[str, Flow]) -> FileResult:
     """Run every case of one parsed test file against the loaded `flows`."""
+    _known(data, FILE_KEYS, path)
     flow_id = _require(data, "flow", path)
     if flow_id not in flows:
         raise FlowTestError(
@@ -91,7 +101,7 @@ def run_test_file(data: Mapping[str, Any], path: str, flows: Mapping[str, Flow])
 
 
 def _run_case(
-    case: Mapping[str, Any],
+    case: Any,
     number: int,
     path: str,
     flow_id: str,
@@ -99,32 +109,124 @@ def _run_case(
     team: Team,
     start_at: datetime,
 ) -> CaseResult:
+    """One case, never raising: a mistake in the case itself, or anything the engine
+    raises while it is played, is a failed case that says its file, case and step."""
+    if not isinstance(case, Mapping):
+        return CaseResult(
+            f"case {number}",
+            False,
+            f"{path}: case {number}: a case is a mapping with `name:` and `script:`",
+        )
     name = str(case.get("name", f"case {number}"))
     sim = Simulation(flows=flows, team=team, now=start_at)
     where = f"{path}: case '{name}'"
-    start = case.get("start") or {}
-    event = None
-    if "event" in start:
-        ev = start["event"]
-        at = (start_at + _duration(ev["in"], where)) if "in" in ev else _moment(ev["at"], where)
-        event = RegisteredEvent(str(ev.get("kind", "visit")), at)
-    run = sim.start(flow_id, by=start.get("by"), event=event)
-    cursor = 0
+    here = f"{where}, start"
     try:
-        for n, step in enumerate(case.get("script") or [], 1):
+        _known(case, CASE_KEYS, where)
+        run = sim.start(
+            flow_id, by=_starter(case, where, team), event=_event(case, where, start_at)
+        )
+        cursor = 0
+        for n, step in enumerate(_script(case, where), 1):
             here = f"{where}, script step {n}"
-            cursor = _play(sim, run.id, step, here, cursor, team)
+            cursor = _play(sim, run, step, here, cursor, team)
     except _Failure as failure:
         return CaseResult(name, False, str(failure), sim.transcript)
+    except FlowTestError as error:
+        return CaseResult(name, False, str(error), sim.transcript)
+    except Exception as error:  # an author's test must end in a report, never a traceback
+        report = f"{here}: Samen could not play this step ({type(error).__name__}: {error})"
+        return CaseResult(name, False, report, sim.transcript)
     return CaseResult(name, True, "", sim.transcript)
 
 
-def _play(
-    sim: Simulation, run_id: str, step: Mapping[str, Any], here: str, cursor: int, team: Team
-) -> int:
+def _starter(case: Mapping[str, Any], where: str, team: Team) -> str | None:
+    start = case.get("start") or {}
+    if not isinstance(start, Mapping):
+        raise FlowTestError(f"{where}: `start` is a mapping, e.g. `start: {{by: anna}}`")
+    _known(start, START_KEYS, f"{where}, start")
+    by = start.get("by")
+    if by is not None and str(by) not in {m.id for m in team.members}:
+        raise FlowTestError(f"{where}: start: '{by}' is not in the test team")
+    return None if by is None else str(by)
+
+
+def _event(case: Mapping[str, Any], where: str, start_at: datetime) -> RegisteredEvent | None:
+    start = case.get("start") or {}
+    ev = start.get("event")
+    if ev is None:
+        return None
+    if not isinstance(ev, Mapping) or ("in" not in ev and "at" not in ev):
+        raise FlowTestError(
+            f"{where}: start: event needs `in:` (e.g. 2d) or `at:` (a moment), "
+            "e.g. `event: {kind: visit, in: 2d}`"
+        )
+    _known(ev, EVENT_KEYS, f"{where}, start: event")
+    at = (start_at + _duration(ev["in"], where)) if "in" in ev else _moment(ev["at"], where)
+    return RegisteredEvent(str(ev.get("kind", "visit")), at)
+
+
+def _script(case: Mapping[str, Any], where: str) -> list[Any]:
+    script = case.get("script") or []
+    if not isinstance(script, list):
+        raise FlowTestError(f"{where}: `script` is a list of steps, e.g. `- advance: 5m`")
+    return script
+
+
+# Every kind of script step, in the order docs/flow-tests.md explains them.
+SCRIPT_STEPS: tuple[str, ...] = (
+    "advance",
+    "bel",
+    "answer",
+    "skip",
+    "not_applicable",
+    "done",
+    "absent",
+    "expect",
+    "expect_nothing",
+    "expect_not_said",
+    "expect_run",
+    "expect_started",
+)
+# What one line of `expect` may test.
+EXPECT_KEYS: tuple[str, ...] = ("to", "kind", "says", "lacks", "edit")
+# What else a test file, its team, a case and a script step may say.
+FILE_KEYS: tuple[str, ...] = ("flow", "start_at", "team", "cases")
+TEAM_KEYS: tuple[str, ...] = ("members", "language", "address", "timezone")
+MEMBER_KEYS: tuple[str, ...] = ("id", "name", "roles", "absent")
+CASE_KEYS: tuple[str, ...] = ("name", "start", "script")
+START_KEYS: tuple[str, ...] = ("by", "event")
+EVENT_KEYS: tuple[str, ...] = ("kind", "in", "at")
+STEP_KEYS: tuple[str, ...] = ("as", "in", "value")  # beside one of SCRIPT_STEPS
+
+
+def _known(data: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """A key the test format does not have is a mistake (a typo would silently test
+    nothing): say which, with the nearest right one."""
+    for key in data:
+        if key not in allowed:
+            close = get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; use {', '.join(allowed)}"
+            raise FlowTestError(f"{where}: unknown key '{key}'{hint}")
+
+
+# The script steps that act on a run (the others look at what happened).
+_ACTS = frozenset({"bel", "answer", "skip", "not_applicable", "absent"})
+
+
+def _play(sim: Simulation, started: Run, step: Any, here: str, cursor: int, team: Team) -> int:
     if not isinstance(step, Mapping):
         raise FlowTestError(f"{here}: each script step is a mapping, e.g. `- advance: 5m`")
-    target = _target_run(sim, run_id, step)
+    _known(step, (*SCRIPT_STEPS, *STEP_KEYS), here)
+    if not set(step) & set(SCRIPT_STEPS):
+        raise FlowTestError(f"{here}: a script step needs one of {', '.join(SCRIPT_STEPS)}")
+    target = _target_run(sim, started.id, step)
+    if _ACTS & set(step) and target not in sim.runs:
+        conversation = _conversation(sim.transcript, team) or "    (nothing was said)"
+        raise _Failure(
+            f"{here}: the run was not started (status {started.status.value}), so this step "
+            f"cannot be played; Samen said:\n{conversation}"
+        )
     if "advance" in step:
         sim.advance(_duration(step["advance"], here))
     elif "bel" in step:
@@ -171,7 +273,11 @@ def _play(
                 )
     elif "expect_run" in step:
         want = step["expect_run"]
-        run = sim.runs[target]
+        if not isinstance(want, Mapping):
+            raise FlowTestError(f"{here}: `expect_run` takes e.g. {{step: stap-2, status: active}}")
+        run = sim.runs.get(target, started if target == started.id else None)
+        if run is None:
+            raise _Failure(f"{here}: there is no run to look at")
         for key, expected in want.items():
             actual = getattr(run, key, None)
             actual = getattr(actual, "value", actual)
@@ -188,9 +294,7 @@ def _play(
             )
     else:
         raise FlowTestError(
-            f"{here}: unknown script step {sorted(step)}; use advance, bel, answer, skip, done, "
-            "not_applicable, absent, expect, expect_nothing, expect_not_said, expect_run "
-            "or expect_started"
+            f"{here}: unknown script step {sorted(map(str, step))}; use " + ", ".join(SCRIPT_STEPS)
         )
     return cursor
 
@@ -204,6 +308,10 @@ def _expect(sim: Simulation, wanted: Any, here: str, cursor: int) -> int:
         )
     actual = sim.transcript[cursor:]
     position = 0
+    for want in wanted:
+        if not isinstance(want, Mapping):
+            raise FlowTestError(f"{here}: each `expect` line is a mapping like {{to: thread}}")
+        _known(want, EXPECT_KEYS, f"{here}, expect")
     for i, want in enumerate(wanted):
         found = None
         for j in range(position, len(actual)):
@@ -274,8 +382,14 @@ def _require(data: Mapping[str, Any], key: str, path: str) -> str:
 
 
 def _team(data: Mapping[str, Any], path: str) -> Team:
+    if not isinstance(data, Mapping):
+        raise FlowTestError(f"{path}: `team` is a mapping with `members:`")
+    _known(data, TEAM_KEYS, f"{path}: team")
     members = []
     for m in data.get("members") or []:
+        if not isinstance(m, Mapping):
+            raise FlowTestError(f"{path}: each team member is a mapping, e.g. {{id: anna}}")
+        _known(m, MEMBER_KEYS, f"{path}: team member")
         if "id" not in m:
             raise FlowTestError(f"{path}: every team member needs an `id`")
         members.append(

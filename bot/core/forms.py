@@ -41,11 +41,13 @@ from bot.core.model import (
 from bot.core.render import (
     form_lines,
     question_view,
+    step_excluded,
     step_questions,
     step_roles,
     text,
     when,
     with_answer,
+    with_options_from,
     with_people,
 )
 from bot.core.run import Answer, MemberState, Run, evolve, given_answer
@@ -107,6 +109,7 @@ def check_answer(
     question = index.questions.get((step.id, event.question))
     if question is None:
         return reply(run, event.member, "reply.not_open")
+    question = with_options_from(flow, question, run.answers, run.members)
     if isinstance(step, RoundStep):
         turn = state.order[state.index] if state.index < len(state.order) else None
         if member.id != turn:
@@ -169,8 +172,6 @@ class FormSteps(Draft):
         """Store a checked answer and go on as its step says."""
         step = taken.step
         self.store(step.id, taken.question.id, taken.member.id, taken.answer)
-        if taken.question.role is not None and isinstance(taken.answer.value, tuple):
-            self.give_role(taken.question.role, taken.answer.value)
         if isinstance(step, AskStep):
             self.go_on()
         elif isinstance(step, CollectStep):
@@ -179,20 +180,13 @@ class FormSteps(Draft):
             else:
                 self.edit_form(step, taken.member.id)
         elif isinstance(step, PhaseStep):
-            self.edit_form(step, taken.member.id)
+            if step.phase.end_when_answered and self.everyone_answered(step):
+                self.end_phase_answered(step)
+            else:
+                self.edit_form(step, taken.member.id)
         elif isinstance(step, RoundStep):
             self.post_round_answer(step, taken.member, taken.question)
             self.next_turn(step)
-
-    def give_role(self, role: str, member_ids: tuple[str, ...]) -> None:
-        """The people chosen in a people question with a `role` hold it for this run."""
-        chosen = set(member_ids)
-        self.members = tuple(
-            m.model_copy(update={"roles": (*m.roles, role)})
-            if m.id in chosen and role not in m.roles
-            else m
-            for m in self.members
-        )
 
     def finish_part(self, finished: Finished) -> None:
         """A member said "klaar": their part is done; the collection closes when everyone's
@@ -253,6 +247,9 @@ class FormSteps(Draft):
 
     def blank_form(self, step: Step, closed: bool) -> BlankForm:
         """The form of the current step before anyone answered, drawn once per flow."""
+        if any(q.options_from for q in step_questions(step)):
+            # Its options are this run's answers: drawn for this run, never shared.
+            return self.draw_blank_form(step, closed)
         key = (self.tag, self.language, self.address, closed)
         forms = self.index.forms
         blank = forms.get(key)
@@ -263,7 +260,10 @@ class FormSteps(Draft):
         return blank
 
     def draw_blank_form(self, step: Step, closed: bool) -> BlankForm:
-        questions = step_questions(step)
+        questions = tuple(
+            with_options_from(self.flow, q, self.answers, self.members)
+            for q in step_questions(step)
+        )
         lead = None
         if isinstance(step, PhaseStep):
             lead = text(step.phase.title, self.language)
@@ -312,7 +312,8 @@ class FormSteps(Draft):
             return
         if not isinstance(step, CollectStep | PhaseStep) or not step_questions(step):
             return
-        if member.id not in {m.id for m in self.holders(step_roles(self.flow, step))}:
+        asked = self.holders(step_roles(self.flow, step), step_excluded(step))
+        if member.id not in {m.id for m in asked}:
             return
         ids = (*state.recipients, member.id)
         self.state = evolve(state, {"recipients": ids})
@@ -338,7 +339,7 @@ class FormSteps(Draft):
     # ------------------------------------------------------------------ ask
 
     def ask(self, step: AskStep) -> str | Waiting | None:
-        people = [m for m in self.people(step.ask.to) if not m.absent]
+        people = [m for m in self.people(step.ask.to, step.ask.except_) if not m.absent]
         if not people:
             self.note(f"{step.id}: nobody to ask")
             self.asked = {**self.asked, step.id: ()}
@@ -357,7 +358,9 @@ class FormSteps(Draft):
     def collect(self, step: CollectStep) -> str | Waiting | None:
         assert self.state is not None
         body = step.collect
-        people = [m for m in self.holders(body.to or self.flow.participants) if not m.absent]
+        people = [
+            m for m in self.holders(body.to or self.flow.participants, body.except_) if not m.absent
+        ]
         closes_at = self.moment(body.deadline, "deadline")
         self.state = evolve(self.state, {"closes_at": closes_at})
         if not people or closes_at <= self.now:  # nobody to ask, or no time left at all

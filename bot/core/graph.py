@@ -181,8 +181,11 @@ def _case(case: BranchCase, language: str) -> str:
     return "?"
 
 
-def to_mermaid(flow: Flow, language: str = DEFAULT_LANGUAGE) -> str:
-    """A `flowchart TD` of `flow`, with labels in `language` (falling back to Dutch)."""
+def to_mermaid(
+    flow: Flow, language: str = DEFAULT_LANGUAGE, broken: frozenset[str] = frozenset()
+) -> str:
+    """A `flowchart TD` of `flow`, with labels in `language` (falling back to Dutch); the
+    steps named in `broken` (those with errors) are drawn in red."""
     words = _words(language)
     kinds = _KINDS.get(language.split("-")[0], _KINDS["en"])
     node = {step.id: f"s{i}" for i, step in reversed(list(enumerate(flow.steps)))}
@@ -208,10 +211,11 @@ def to_mermaid(flow: Flow, language: str = DEFAULT_LANGUAGE) -> str:
         kind = step_kind_of(step) or "step"
         detail = _detail(step, language)
         label = f"{kinds.get(kind, kind)} {step.id}" + (f": {detail}" if detail else "")
+        mark = ":::broken" if step.id in broken else ""
         if isinstance(step, BranchStep):
-            lines.append(f"    {me}{{{_quote(label)}}}")
+            lines.append(f"    {me}{{{_quote(label)}}}{mark}")
         else:
-            lines.append(f"    {me}[{_quote(label)}]")
+            lines.append(f"    {me}[{_quote(label)}]{mark}")
         if isinstance(step, EndStep):
             edge(me, None)
             continue
@@ -233,4 +237,6 @@ def to_mermaid(flow: Flow, language: str = DEFAULT_LANGUAGE) -> str:
     for target, ident in missing.items():
         unknown = f"{words['missing']}: {target}"
         lines.append(f"    {ident}[{_quote(unknown)}]")
+    if broken & set(node):
+        edges.append("    classDef broken stroke:#c00,stroke-width:3px,color:#c00")
     return "\n".join(lines + edges) + "\n"

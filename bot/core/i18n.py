@@ -59,6 +59,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "nl": "🔔 {title} is afgerond; we gaan verder.",
         "en": "🔔 {title} is closed; moving on.",
     },
+    "phase.all_answered": {
+        "nl": "🔔 Iedereen heeft geantwoord: {title} is afgerond; we gaan verder.",
+        "en": "🔔 Everyone has answered: {title} is closed; moving on.",
+    },
     "phase.time_up_chair": {
         "nl": "De tijd van {title} is om. Typ /bel volgende om verder te gaan, "
         "of /bel +5 voor meer tijd.",

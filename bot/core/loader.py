@@ -23,6 +23,7 @@ The passes live in their own modules: `bot.core.yaml_source` (YAML with position
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +58,31 @@ class FlowReading:
     flow: Flow | None
     problems: list[Problem]
     source: SourceMap
+    # The flow with harmless stand-ins for its broken steps, to draw (never to run).
+    drawable: Flow | None = None
 
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
+
+    def broken_steps(self, errors: Sequence[Problem] | None = None) -> frozenset[str]:
+        """The ids of the steps `errors` (default: this reading's) point into, to mark
+        them in a drawing."""
+        flow = self.drawable
+        if flow is None:
+            return frozenset()
+        starts = [
+            (self.source.position(("steps", i))[0], step.id) for i, step in enumerate(flow.steps)
+        ]
+        first_step = starts[0][0] if starts else 0
+        broken = set()
+        for problem in self.errors if errors is None else errors:
+            if problem.line < first_step:
+                continue
+            owner = max((s for s in starts if s[0] <= problem.line), default=None)
+            if owner is not None:
+                broken.add(owner[1])
+        return frozenset(broken)
 
 
 def read_flow(text: str, path: str, catalogue: Catalogue | None = None) -> FlowReading:
@@ -94,7 +116,7 @@ def read_flow(text: str, path: str, catalogue: Catalogue | None = None) -> FlowR
     problems += validate_flow(flow, source, stand_ins=stand_ins)
     # A flow built with stand-ins is not the flow the author wrote: never hand it out.
     built = None if stand_ins else flow
-    return FlowReading(built, sorted_problems(problems), source)
+    return FlowReading(built, sorted_problems(problems), source, flow)
 
 
 def _with_stand_ins(data: dict[Any, Any], failed: set[int]) -> tuple[Flow | None, frozenset[int]]:

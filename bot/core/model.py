@@ -81,10 +81,17 @@ class Question(_Model):
     not_applicable: bool = Field(default=False, description="Offer 'n.v.t.' as an answer.")
     visibility: Visibility = Visibility.team
     anonymous: bool = Field(default=False, description="Never show who gave the answer.")
-    role: str | None = Field(
+    options_from: str | None = Field(
         default=None,
-        description="people: those chosen hold this role for the rest of the run, so that "
-        "a message `to` it reaches them (e.g. presenter).",
+        description="Choice or multi: the options are the answers given so far in this run "
+        "to this earlier text question ('step.question'), each with who gave it unless "
+        "that question is anonymous.",
+    )
+    gives_role: str | None = Field(
+        default=None,
+        description="People question (or a choice among the team's answers, options_from): "
+        "the people chosen hold this role for the rest of the run (e.g. presenter), usable "
+        "in every `to:` and `except:`.",
     )
 
 
@@ -108,6 +115,11 @@ class _StepBase(_Model):
 
 class SayBody(_Model):
     to: Target = "thread"
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
     text: Text
 
 
@@ -117,6 +129,11 @@ class SayStep(_StepBase):
 
 class AskBody(_Model):
     to: Target = "starter"
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
     question: Question
     timeout: str | None = Field(
         default=None, description="Go on without an answer after this long (e.g. 1d)."
@@ -130,6 +147,11 @@ class AskStep(_StepBase):
 class CollectBody(_Model):
     to: tuple[str, ...] = Field(
         default=(), description="Roles asked; default: the flow's participants."
+    )
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
     )
     intro: Text | None = None
     questions: tuple[Question, ...]
@@ -165,7 +187,22 @@ class PhaseBody(_Model):
     )
     advance: Advance = Advance.auto
     questions: tuple[Question, ...] = Field(
-        default=(), description="Asked of every participant while the phase runs."
+        default=(),
+        description="Asked privately while the phase runs; the phase's clock (bell, "
+        "warnings, pause, +N) is their deadline.",
+    )
+    to: tuple[str, ...] = Field(
+        default=(), description="Roles asked the questions; default: the flow's participants."
+    )
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
+    end_when_answered: bool = Field(
+        default=False,
+        description="End the phase as soon as everyone asked has answered every required "
+        "question (default: it runs its full time).",
     )
     agenda: Agenda | None = Field(
         default=None,
@@ -180,6 +217,11 @@ class PhaseStep(_StepBase):
 
 class RoundBody(_Model):
     to: tuple[str, ...] = ()
+    except_: tuple[str, ...] = Field(
+        default=(),
+        alias="except",
+        description="Roles left out: e.g. to: member, except: [presenter].",
+    )
     question: Question
     turn: str | None = Field(default=None, description="Time per person before moving on.")
 
@@ -205,7 +247,10 @@ class SummaryBody(_Model):
         SummaryShow.divergence,
     )
     template: Text | None = Field(
-        default=None, description="Optional Jinja template (sandboxed) per language."
+        default=None,
+        description="Optional Jinja template (sandboxed) per language. It sees title, "
+        "questions, missing, missing_count, absent and process_bells (docs/flows.md, "
+        "Templates); any other name is an error.",
     )
 
 

@@ -175,8 +175,19 @@ class PhaseSteps(Draft):
         )
         self.schedule_phase_timers(step)
         if body.questions:
-            self.open_forms(step, [m for m in self.holders(self.flow.participants) if not m.absent])
+            asked = self.holders(body.to or self.flow.participants, body.except_)
+            self.open_forms(step, [m for m in asked if not m.absent])
         return WAITING
+
+    def end_phase_answered(self, step: PhaseStep) -> None:
+        """`end_when_answered`: everyone asked has answered, so the phase ends now."""
+        self.send(
+            f"answered:{self.tag}",
+            THREAD,
+            MessageKind.bell,
+            self.t("phase.all_answered", title=text(step.phase.title, self.language)),
+        )
+        self.go_on()
 
     def schedule_phase_timers(self, step: PhaseStep) -> None:
         """Warnings and the bell from the phase's end time: computed from the deadline,

@@ -51,11 +51,22 @@ class FlowLoadError(Exception):
 
 @dataclass(frozen=True)
 class SourceMap:
-    """Where each value (and each mapping key) of one YAML document starts."""
+    """Where each value (and each mapping key) of one YAML document starts, and where the
+    text of each block scalar (`|` or `>`) starts, on the line after its indicator."""
 
     file: str
     values: Mapping[Loc, Position] = field(default_factory=dict)
     keys: Mapping[Loc, Position] = field(default_factory=dict)
+    blocks: Mapping[Loc, Position] = field(default_factory=dict)
+
+    def text_position(self, loc: Loc, line: int, column: int) -> Position:
+        """The file position of (0-based) `line` and `column` inside the text at `loc`:
+        exact for a block scalar, on the value's own line for an inline one."""
+        if loc in self.blocks:
+            first, indent = self.blocks[loc]
+            return first + line, indent + column
+        at_line, at_column = self.position(loc)
+        return at_line + line, (at_column if line else at_column + column)
 
     def position(self, loc: Loc, *, key: bool = False) -> Position:
         """The start of the value at `loc`, or of its key when `key` is set.

@@ -10,14 +10,12 @@ name, and anonymous answers are listed by value so that their order gives nobody
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
-
-from jinja2.sandbox import SandboxedEnvironment
 
 from bot.core import i18n
 from bot.core.effects import OptionView, QuestionView
@@ -30,6 +28,7 @@ from bot.core.model import (
     CatalogueRef,
     CollectStep,
     Flow,
+    Option,
     PhaseStep,
     Question,
     RoundStep,
@@ -38,8 +37,10 @@ from bot.core.model import (
     SummaryShow,
     Text,
     Visibility,
+    step_kind_of,
 )
 from bot.core.run import Answer, AnswerValue, MemberState, Run
+from bot.core.templates import TEMPLATES
 
 # Read once: `AnswerKind.value` shadows `Enum.value`, so looking it up on the class goes
 # through a descriptor and costs about a microsecond, on every answer shown.
@@ -119,6 +120,43 @@ def step_questions(step: Step) -> tuple[Question, ...]:
     if isinstance(step, RoundStep):
         return (step.round.question,)
     return ()
+
+
+def with_options_from(
+    flow: Flow,
+    question: Question,
+    answers: Mapping[str, Mapping[str, Mapping[str, Answer]]],
+    members: Sequence[MemberState],
+) -> Question:
+    """`question` with its options, when they come from the answers to an earlier
+    question (`options_from`): one per answer given so far, in roster order, labelled
+    with the answer and who gave it (by value only, in text order, when that question is
+    anonymous). A question with fixed options is returned as it is."""
+    if question.options_from is None:
+        return question
+    step_id, _, question_id = question.options_from.partition(".")
+    source = next(
+        (
+            q
+            for s in flow.steps
+            if s.id == step_id
+            for q in step_questions(s)
+            if q.id == question_id
+        ),
+        None,
+    )
+    given = answers.get(step_id, {}).get(question_id, {})
+    found = [
+        (m, str(a.value))
+        for m in members
+        if (a := given.get(m.id)) is not None and a.kind == _GIVEN and a.value not in (None, "")
+    ]
+    if source is not None and source.anonymous:
+        labels = sorted(value for _, value in found)
+        options = tuple(Option(id=f"{n}", text=label) for n, label in enumerate(labels, 1))
+    else:
+        options = tuple(Option(id=m.id, text=f"{value} ({m.name})") for m, value in found)
+    return question.model_copy(update={"options": options})
 
 
 def option_label(question: Question, option_id: str, language: str) -> str:
@@ -345,18 +383,77 @@ def audience(flow: Flow, run: Run, to: str) -> Audience:
     return Audience(CHAIR if to in perms.see_answers else TEAM, sees_missing)
 
 
+# Roles given for one run by people questions (`gives_role`): role -> member ids.
+GivenRoles = Mapping[str, frozenset[str]]
+
+_ROLE_QUESTIONS: dict[int, tuple[Flow, tuple[tuple[str, str, str], ...]]] = {}
+
+
+def _role_questions(flow: Flow) -> tuple[tuple[str, str, str], ...]:
+    """(step id, question id, role) of every question in `flow` that gives a role."""
+    hit = _ROLE_QUESTIONS.get(id(flow))
+    if hit is not None and hit[0] is flow:
+        return hit[1]
+    if len(_ROLE_QUESTIONS) >= 256:
+        _ROLE_QUESTIONS.clear()
+    found = tuple(
+        (s.id, q.id, q.gives_role) for s in flow.steps for q in step_questions(s) if q.gives_role
+    )
+    _ROLE_QUESTIONS[id(flow)] = (flow, found)
+    return found
+
+
+def given_roles(
+    flow: Flow, answers: Mapping[str, Mapping[str, Mapping[str, Answer]]]
+) -> GivenRoles:
+    """The roles this run's answers gave: once a question with `gives_role` is answered
+    (a people question, or a choice among the team's answers to an earlier question), the
+    people chosen (in every answer to it) hold that role in this run, and only they,
+    whatever roles the team gave."""
+    given: dict[str, frozenset[str]] = {}
+    for step_id, question_id, role in _role_questions(flow):
+        chosen: set[str] = set()
+        for answer in answers.get(step_id, {}).get(question_id, {}).values():
+            # A people answer is a tuple of member ids; a choice among the team's own
+            # answers (`options_from`) is the id of the member whose answer was chosen.
+            if isinstance(answer.value, tuple):
+                chosen.update(answer.value)
+            elif isinstance(answer.value, str):
+                chosen.add(answer.value)
+        if chosen:
+            given[role] = given.get(role, frozenset()) | chosen
+    return given
+
+
+def roles_in_run(member: MemberState, given: GivenRoles) -> frozenset[str]:
+    """A member's roles in a run: the team's, with the roles the run gave in their place."""
+    roles = member_roles(member)
+    if not given:
+        return roles
+    return (roles - given.keys()) | {role for role, ids in given.items() if member.id in ids}
+
+
 def holders(
-    members: Iterable[MemberState], participants: Iterable[str] | None, roles: Iterable[str]
+    members: Iterable[MemberState],
+    participants: Iterable[str] | None,
+    roles: Iterable[str],
+    given: GivenRoles | None = None,
+    excluded: Iterable[str] = (),
 ) -> list[MemberState]:
-    """Members holding one of `roles` (in roster order), within the run's `participants`
-    when it has a fixed set, and still in the team. Absent members are included."""
+    """Members holding one of `roles` and none of `excluded` (in roster order), within
+    the run's `participants` when it has a fixed set, and still in the team; `given` are
+    the roles the run gave. Absent members are included."""
     wanted = frozenset(roles)
+    unwanted = frozenset(excluded)
     fixed = frozenset(participants) if participants is not None else None
-    return [
-        m
-        for m in members
-        if not m.left and (fixed is None or m.id in fixed) and (wanted & member_roles(m))
-    ]
+    found = []
+    for m in members:
+        if m.left or (fixed is not None and m.id not in fixed):
+            continue
+        held = roles_in_run(m, given) if given else member_roles(m)
+        if wanted & held and not unwanted & held:
+            found.append(m)
+    return found
 
 
 def step_roles(flow: Flow, step: Step) -> tuple[str, ...]:
@@ -366,15 +463,20 @@ def step_roles(flow: Flow, step: Step) -> tuple[str, ...]:
     if isinstance(step, RoundStep):
         return step.round.to or flow.participants
     if isinstance(step, PhaseStep):
-        return flow.participants
+        return step.phase.to or flow.participants
     if isinstance(step, AskStep) and step.ask.to not in ("starter", "thread", "channel"):
         return (step.ask.to,)
     return ()
 
 
+def step_excluded(step: Step) -> tuple[str, ...]:
+    """The roles a step leaves out (its `except`)."""
+    body = getattr(step, step_kind_of(step) or "", None)
+    return tuple(getattr(body, "except_", ()))
+
+
 # --------------------------------------------------------------------------- summaries
 
-_TEMPLATES = SandboxedEnvironment(autoescape=False)
 _COMPILED: dict[str, Any] = {}
 _DIVERGENT_TYPES = frozenset(
     {AnswerType.choice, AnswerType.yesno, AnswerType.scale, AnswerType.multi}
@@ -397,13 +499,24 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
     questions: list[dict[str, Any]] = []
     missing: set[str] = set()
     absent: set[str] = set()
+    given = given_roles(flow, run.answers)
     for step in steps:
         stored = run.answers.get(step.id, {})
         for q in step_questions(step):
+            q = with_options_from(flow, q, run.answers, run.members)
             questions.append(_question_entry(q, stored.get(q.id, {}), run, seen_by, language))
         required = [q.id for q in step_questions(step) if not q.optional]
         asked = set(run.asked.get(step.id, ()))
-        eligible = {m.id for m in holders(run.members, run.participants, step_roles(flow, step))}
+        eligible = {
+            m.id
+            for m in holders(
+                run.members,
+                run.participants,
+                step_roles(flow, step),
+                given,
+                step_excluded(step),
+            )
+        }
         for m in run.members:
             if m.left or (m.id not in asked and m.id not in eligible):
                 continue
@@ -486,7 +599,7 @@ def render_summary(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -
         try:
             compiled = _COMPILED.get(source)
             if compiled is None:
-                compiled = _COMPILED[source] = _TEMPLATES.from_string(source)
+                compiled = _COMPILED[source] = TEMPLATES.from_string(source)
             return str(compiled.render(title=title, **data)).strip()
         except Exception:  # an author's template must never crash a team's run
             notice = i18n.t("summary.template_error", language, address)

@@ -18,7 +18,9 @@ class RoundSteps(Draft):
     def round(self, step: RoundStep) -> str | Waiting | None:
         assert self.state is not None
         order = tuple(
-            m.id for m in self.holders(step.round.to or self.flow.participants) if not m.absent
+            m.id
+            for m in self.holders(step.round.to or self.flow.participants, step.round.except_)
+            if not m.absent
         )
         self.asked = {**self.asked, step.id: order}
         if not order:

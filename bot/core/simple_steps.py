@@ -25,8 +25,11 @@ class SimpleSteps(Draft):
 
     # ------------------------------------------------------------------ say, summary
 
-    def destinations(self, to: str, key: str) -> list[tuple[str, Destination, str]]:
-        """(message key, destination, audience name) for a message to `to`."""
+    def destinations(
+        self, to: str, key: str, excluded: tuple[str, ...] = ()
+    ) -> list[tuple[str, Destination, str]]:
+        """(message key, destination, audience name) for a message to `to`, leaving out
+        the holders of `excluded` (a message to a role or the starter)."""
         if to == "thread":
             return [(key, THREAD, to)]
         if to == "channel":
@@ -36,11 +39,13 @@ class SimpleSteps(Draft):
         if to == "starter" and (starter is None or starter.left):
             # `people` gives the chair instead; they read it as the chair would.
             seen_as = self.flow.permissions.bell[0] if self.flow.permissions.bell else "member"
-        return [(f"{key}:{m.id}", Destination.person(m.id), seen_as) for m in self.people(to)]
+        return [
+            (f"{key}:{m.id}", Destination.person(m.id), seen_as) for m in self.people(to, excluded)
+        ]
 
     def say(self, step: SayStep) -> None:
         body = text(step.say.text, self.language)
-        for key, to, _ in self.destinations(step.say.to, f"say:{self.tag}"):
+        for key, to, _ in self.destinations(step.say.to, f"say:{self.tag}", step.say.except_):
             self.send(key, to, MessageKind.say, body)
 
     def summary(self, step: SummaryStep) -> None:

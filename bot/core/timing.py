@@ -53,6 +53,10 @@ _UNITS: dict[str, str] = {
     "jaren": "years",
 }
 
+# Every spelling of a unit a duration may use (docs/flows.md lists them all).
+UNIT_SPELLINGS: tuple[str, ...] = tuple(_UNITS)
+
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 _OFFSET = re.compile(r"^\s*(.+?)\s+(before|after|voor|voor het|na)\s+(\w+)\s*$")
 

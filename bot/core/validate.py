@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 from bot.core.address import base_language, is_variant
+from bot.core.commands import samen_words
 from bot.core.model import (
     BUILTIN_ROLES,
     DEFAULT_LANGUAGE,
@@ -42,6 +43,7 @@ from bot.core.model import (
     CadenceTrigger,
     CatalogueRef,
     CollectStep,
+    CommandTrigger,
     Condition,
     EndStep,
     EventTrigger,
@@ -49,16 +51,18 @@ from bot.core.model import (
     PhaseStep,
     Question,
     RoundStep,
-    SayStep,
     ScheduleTrigger,
     StartFlowBody,
     StartFlowStep,
     Step,
     SummaryStep,
+    Visibility,
     WaitStep,
     step_kind_of,
 )
 from bot.core.problems import Loc, Problem, SourceMap, suggestion
+from bot.core.render import step_questions as render_questions
+from bot.core.templates import template_problems
 from bot.core.timing import (
     Duration,
     Offset,
@@ -68,18 +72,18 @@ from bot.core.timing import (
     parse_duration,
     parse_offset,
 )
+from bot.core.validate_questions import QuestionChecks, nearest_ids, question_loc, words
 
 __all__ = ["DESTINATIONS", "FLOW_ID", "STEP_ID", "file_stem", "stand_in_id", "validate_flow"]
 
 FLOW_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Z]{2})?$")
+# A command word is typed after `/samen start`: one word, as people type it.
+COMMAND_WORD = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 
 # Where a message can go besides a role (see `Target` in model.py).
 DESTINATIONS = frozenset({"thread", "channel", "starter"})
-
-# A scale without bounds runs from 1 to 5 (as the engine reads answers).
-_DEFAULT_SCALE = (1, 5)
 
 # The words a yes/no answer compares equal to (as the engine reads answers).
 _YES_NO_WORDS = frozenset({"yes", "no", "ja", "nee", "y", "n", "j", "true", "false"})
@@ -115,11 +119,6 @@ def validate_flow(
     checker = _Checker(flow, source, stand_ins)
     checker.run()
     return checker.problems
-
-
-def _words(items: Sequence[str]) -> str:
-    quoted = [f"'{i}'" for i in items]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _is_text(annotation: Any) -> bool:
@@ -161,12 +160,11 @@ def _texts(value: BaseModel, loc: Loc) -> Iterator[tuple[Loc, Any]]:
                     yield from _texts(part, (*here, k))
 
 
-class _Checker:
+class _Checker(QuestionChecks):
     def __init__(self, flow: Flow, source: SourceMap, stand_ins: frozenset[int]) -> None:
         self.flow = flow
-        self.source = source
+        super().__init__(source)
         self.stand_ins = stand_ins
-        self.problems: list[Problem] = []
         self.ids = [s.id for s in flow.steps]
         self.index: dict[str, int] = {}
         for i, step_id in enumerate(self.ids):
@@ -177,12 +175,6 @@ class _Checker:
         self.answers = self._answer_refs()
 
     # ----------------------------------------------------------------- helpers
-
-    def error(self, loc: Loc, message: str, *, key: bool = False) -> None:
-        self.problems.append(self.source.error(loc, message, key=key))
-
-    def warning(self, loc: Loc, message: str, *, key: bool = False) -> None:
-        self.problems.append(self.source.warning(loc, message, key=key))
 
     def named(self, i: int) -> str:
         return f"step '{self.ids[i]}'"
@@ -205,11 +197,14 @@ class _Checker:
         self.check_flow_id()
         self.check_languages()
         self.check_triggers()
-        self.check_step_ids()
+        unique_ids = self.check_step_ids()
         self.check_targets()
-        if not self.stand_ins:
+        # With a step id written twice, every `next` and `goto` to it is ambiguous: the
+        # graph checks would report loops and unreached steps that are only echoes of it.
+        if not self.stand_ins and unique_ids:
             self.check_graph()
         self.check_roles()
+        self.check_options_from()
         self.check_texts()
         for i, step, loc in self.steps():
             self.check_step(i, step, loc)
@@ -252,7 +247,9 @@ class _Checker:
     def check_triggers(self) -> None:
         for k, trigger in enumerate(self.flow.triggers):
             loc: Loc = ("triggers", k)
-            if isinstance(trigger, ScheduleTrigger):
+            if isinstance(trigger, CommandTrigger):
+                self.check_command(trigger.command, (*loc, "command"))
+            elif isinstance(trigger, ScheduleTrigger):
                 try:
                     check_cron(trigger.schedule)
                 except TimingError as error:
@@ -286,10 +283,29 @@ class _Checker:
                         "a cadence needs 'at' (e.g. [12 months]) or 'then_every' (e.g. 6 months)",
                     )
 
+    def check_command(self, word: str, loc: Loc) -> None:
+        if not COMMAND_WORD.match(word):
+            plain = re.sub(r"[^a-z0-9]+", "-", word.lower()).strip("-") or "intervisie"
+            self.error(
+                loc,
+                f"the command word '{word}' must be one word of lower-case letters, digits, "
+                f"'-' and '_' (no spaces, no '/'), as people type it after '/samen start'; "
+                f"e.g. '{plain}'",
+            )
+        elif word in samen_words():
+            self.error(
+                loc,
+                f"'{word}' is one of Samen's own words (/samen {word}), so '/samen start "
+                f"{word}' would be confused with it; choose another command word, e.g. the "
+                "flow's own name",
+            )
+
     # ----------------------------------------------------------------- steps and targets
 
-    def check_step_ids(self) -> None:
+    def check_step_ids(self) -> bool:
+        """Report bad and repeated step ids; True when every id is used once."""
         first_line: dict[str, int] = {}
+        unique = True
         # Stand-ins take part: a broken step still owns its id.
         for i, step in enumerate(self.flow.steps):
             loc: Loc = ("steps", i, "id")
@@ -300,6 +316,7 @@ class _Checker:
                     "digits, '-' and '_', e.g. 'stap-1'",
                 )
             if step.id in first_line:
+                unique = False
                 self.error(
                     loc,
                     f"step id '{step.id}' is already used on line "
@@ -307,13 +324,14 @@ class _Checker:
                 )
             else:
                 first_line[step.id] = self.source.position(loc)[0]
+        return unique
 
     def target(self, target: str, loc: Loc, what: str) -> None:
         if target in self.index:
             return
         candidates = [s for i, s in enumerate(self.ids) if s != stand_in_id(i)]
         self.error(
-            loc, f"{what}: {target}' names no step of this flow{suggestion(target, candidates)}"
+            loc, f"{what}: {target}' names no step of this flow{nearest_ids(target, candidates)}"
         )
 
     def check_targets(self) -> None:
@@ -453,7 +471,7 @@ class _Checker:
         if len(names) == 1:
             what = f"step '{names[0]}' comes back to itself forever"
         else:
-            what = f"steps {_words(names)} go round in a loop that never ends"
+            what = f"steps {words(names)} go round in a loop that never ends"
         self.error(
             where,
             f"{what}: no way out of it reaches an 'end' step or the end of the "
@@ -484,19 +502,123 @@ class _Checker:
             for name in sorted(permissions.model_fields_set):
                 for k, role in enumerate(getattr(permissions, name)):
                     self.role(role, ("permissions", name, k))
-        for _, step, loc in self.steps():
-            if isinstance(step, SayStep):
-                self.role(step.say.to, (*loc, "say", "to"), destination=True)
-            elif isinstance(step, AskStep):
-                self.role(step.ask.to, (*loc, "ask", "to"), destination=True)
-            elif isinstance(step, SummaryStep):
-                self.role(step.summary.to, (*loc, "summary", "to"), destination=True)
-            elif isinstance(step, CollectStep):
-                for k, role in enumerate(step.collect.to):
-                    self.role(role, (*loc, "collect", "to", k))
-            elif isinstance(step, RoundStep):
-                for k, role in enumerate(step.round.to):
-                    self.role(role, (*loc, "round", "to", k))
+        givers = self.role_givers()
+        for i, step, loc in self.steps():
+            kind = step_kind_of(step) or ""
+            body = getattr(step, kind, None)
+            to = getattr(body, "to", None)
+            if isinstance(to, str):
+                self.role(to, (*loc, kind, "to"), destination=True)
+                included: tuple[str, ...] = (to,) if to not in DESTINATIONS else ()
+                if to in ("thread", "channel") and tuple(getattr(body, "except_", ())):
+                    self.error(
+                        (*loc, kind, "except"),
+                        f"{self.named(i)}: 'except' leaves people out of a message to them "
+                        f"in person; a message to the {to} is seen by all. Write e.g. "
+                        "'to: member' with 'except: [presenter]' for a private message to "
+                        "everyone else",
+                    )
+            elif isinstance(to, tuple):
+                for k, role in enumerate(to):
+                    self.role(role, (*loc, kind, "to", k))
+                included = to or self.flow.participants
+            else:
+                continue
+            excluded = getattr(body, "except_", ())
+            for k, role in enumerate(excluded):
+                self.role(role, (*loc, kind, "except", k))
+            if included and excluded and ("member" in excluded or set(included) <= set(excluded)):
+                self.error(
+                    (*loc, kind, "except"),
+                    f"{self.named(i)}: 'except' leaves out everyone 'to' names, so this step "
+                    "can never reach anyone; leave out fewer roles",
+                )
+            for role in sorted({*included, *excluded} & givers.keys()):
+                if not any(i in self.after.get(g, set()) for g in givers[role]):
+                    where = ", ".join(f"'{self.ids[g]}'" for g in givers[role])
+                    self.warning(
+                        (*loc, kind, "except" if role in excluded else "to"),
+                        f"{self.named(i)}: the role '{role}' is given in this run by "
+                        f"{where}, which does not come before this step, so only those the "
+                        "team gave the role count here; move the question earlier",
+                    )
+        for i, step, loc in self.steps():
+            for k, question in enumerate(render_questions(step)):
+                if question.gives_role is None:
+                    continue
+                here = (*loc, *question_loc(step, k), "gives_role")
+                source = self.answers.get(question.options_from or "")
+                among_team = source is not None and not source.anonymous
+                if question.type != AnswerType.people and not among_team:
+                    self.error(
+                        here,
+                        f"{self.named(i)}, question '{question.id}': only a people question, "
+                        "or a choice among the team's answers ('options_from' a question that "
+                        "is not anonymous), can give a role",
+                    )
+                self.role(question.gives_role, here)
+
+    def check_options_from(self) -> None:
+        """`options_from` names an earlier text question whose answers the team may see."""
+        for i, step, loc in self.steps():
+            for k, question in enumerate(render_questions(step)):
+                ref = question.options_from
+                if ref is None:
+                    continue
+                here = (*loc, *question_loc(step, k), "options_from")
+                source = self.answers.get(ref)
+                texts = [r for r, q in self.answers.items() if q.type == AnswerType.text]
+                if source is None or "." not in ref:
+                    self.error(
+                        here,
+                        f"{self.named(i)}: '{ref}' is not a question of this flow"
+                        + (suggestion(ref, texts) or "; write 'step.question'"),
+                    )
+                    continue
+                name = f"{self.named(i)}, question '{question.id}'"
+                if source.type != AnswerType.text:
+                    self.error(
+                        here,
+                        f"{name}: options come from the answers to a text question, "
+                        f"and '{ref}' is {source.type.value}",
+                    )
+                elif source.visibility != Visibility.team:
+                    self.error(
+                        here,
+                        f"{name}: the answers to '{ref}' are {source.visibility.value}, and "
+                        "as options they would be shown to whoever answers this question; "
+                        "give that question 'visibility: team'",
+                    )
+                giver = self.index.get(ref.split(".")[0])
+                if giver is not None and i not in self.reachable_from(giver):
+                    self.error(
+                        here,
+                        f"{name}: '{ref}' is not asked before this step, so there would be "
+                        "no options; ask it earlier",
+                    )
+
+    def reachable_from(self, start: int) -> set[int]:
+        """The steps a run can reach after step `start`."""
+        seen: set[int] = set()
+        todo = [start]
+        while todo:
+            for target, _ in self.successors(todo.pop()):
+                j = self.index.get(target) if target is not None else None
+                if j is not None and j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        return seen
+
+    def role_givers(self) -> dict[str, list[int]]:
+        """Role -> the steps whose people question gives it for the run; also fills
+        `self.after` (the steps each of those can lead to)."""
+        givers: dict[str, list[int]] = {}
+        for i, step, _ in self.steps():
+            for question in render_questions(step):
+                if question.gives_role is not None:
+                    givers.setdefault(question.gives_role, []).append(i)
+        self.after = {g: self.reachable_from(g) for found in givers.values() for g in found}
+        return givers
 
     def check_texts(self) -> None:
         languages = self.flow.languages
@@ -540,7 +662,7 @@ class _Checker:
             else:
                 self.error(
                     loc,
-                    f"this text has no {_words(missing)} version, but the flow's "
+                    f"this text has no {words(missing)} version, but the flow's "
                     f"languages are {declared}; add "
                     + ", ".join(f"'{lang}: ...'" for lang in missing),
                 )
@@ -577,6 +699,8 @@ class _Checker:
                 )
         elif isinstance(step, WaitStep):
             self.check_wait(step, body, name)
+        elif isinstance(step, SummaryStep):
+            self.check_template(step, body, name)
 
     def check_collect(self, step: CollectStep, body: Loc, name: str) -> None:
         collect = step.collect
@@ -588,6 +712,13 @@ class _Checker:
             deadline = None
         if isinstance(deadline, Offset):
             self.event_offset(deadline, (*body, "deadline"), f"{name}: the deadline")
+            self.deadline_after_start(deadline, (*body, "deadline"), name)
+        elif isinstance(deadline, Duration) and deadline.amount <= 0:
+            self.warning(
+                (*body, "deadline"),
+                f"{name}: a deadline of {collect.deadline} closes the collection as it opens, "
+                "before anyone had the chance to answer; give people time, e.g. 1d",
+            )
         for k, text in enumerate(collect.reminders):
             reminder = self.duration(text, (*body, "reminders", k), f"{name}: reminder")
             if (
@@ -615,20 +746,52 @@ class _Checker:
             if length is None or warning is None or warning.approx() < length.approx():
                 continue
             if explicit:
-                self.warning(
+                self.error(
                     where,
                     f"{name}: the warning {text} before the end is not "
                     f"shorter than the phase ({phase.duration}), so it would "
                     "ring as the phase starts; use a shorter time",
                 )
             else:
-                self.warning(
+                self.error(
                     where,
                     f"{name}: this {phase.duration} phase is not longer than "
                     f"its default warning of {text} before the end; set "
                     "shorter warnings, e.g. 'warnings: [1m]'",
                 )
         self.check_questions(phase.questions, (*body, "questions"), name)
+        if phase.end_when_answered and not any(not q.optional for q in phase.questions):
+            self.warning(
+                (*body, "end_when_answered"),
+                f"{name}: 'end_when_answered' needs a required question to wait for; "
+                "without one the phase would end at the first answer or never: add a "
+                "required question or remove it",
+                key=True,
+            )
+
+    def check_template(self, step: SummaryStep, body: Loc, name: str) -> None:
+        """A summary template must parse, and use only the variables it is given (and
+        their parts), in every language: checked by rendering it with an example."""
+        template = step.summary.template
+        if template is None or isinstance(template, CatalogueRef):
+            return
+        texts = {DEFAULT_LANGUAGE: template} if isinstance(template, str) else dict(template)
+        for language, source in texts.items():
+            loc: Loc = (
+                (*body, "template")
+                if isinstance(template, str)
+                else (
+                    *body,
+                    "template",
+                    language,
+                )
+            )
+            for line, column, message in template_problems(source):
+                self.error(
+                    loc,
+                    f"{name}: template ({language}): {message}",
+                    at=self.source.text_position(loc, line, column),
+                )
 
     def check_wait(self, step: WaitStep, body: Loc, name: str) -> None:
         wait = step.wait
@@ -648,6 +811,27 @@ class _Checker:
             else:
                 self.event_offset(offset, (*body, "until"), f"{name}: the wait")
 
+    def deadline_after_start(self, deadline: Offset, loc: Loc, name: str) -> None:
+        """A deadline before the event must come after the flow starts for that event."""
+        if deadline.anchor != "event" or deadline.direction != "before":
+            return
+        for trigger in self.flow.triggers:
+            if not isinstance(trigger, EventTrigger) or trigger.before is None:
+                continue
+            try:
+                start = parse_duration(trigger.before)
+            except TimingError:
+                continue  # reported at the trigger
+            if deadline.duration.approx() >= start.approx():
+                self.warning(
+                    loc,
+                    f"{name}: the deadline ({deadline.duration.amount} "
+                    f"{deadline.duration.unit} before the event) is not after the moment "
+                    f"this flow starts ({trigger.before} before the event), so the "
+                    "collection closes before anyone had the chance to answer; start the "
+                    "flow earlier or set a later deadline",
+                )
+
     def event_offset(self, offset: Offset, loc: Loc, what: str) -> None:
         if offset.anchor == "event" and not self.has_event_trigger:
             self.warning(
@@ -657,80 +841,6 @@ class _Checker:
                 "from; add one (e.g. '- {event: visit, before: 1d}') or use a "
                 "duration such as 3d",
             )
-
-    # ----------------------------------------------------------------- questions
-
-    def check_questions(self, questions: Sequence[Question], loc: Loc, name: str) -> None:
-        first_line: dict[str, int] = {}
-        for k, question in enumerate(questions):
-            here: Loc = (*loc, k)
-            if question.id in first_line:
-                self.error(
-                    (*here, "id"),
-                    f"{name}: question id '{question.id}' is already "
-                    f"used on line {first_line[question.id]}; give "
-                    "each question in a step its own id",
-                )
-            else:
-                first_line[question.id] = self.source.position((*here, "id"))[0]
-            self.check_question(question, here, name)
-
-    def check_question(self, q: Question, loc: Loc, name: str) -> None:
-        who = f"{name}, question '{q.id}'"
-        if q.type in (AnswerType.choice, AnswerType.multi):
-            if len(q.options) < 2:
-                self.error(
-                    (*loc, "options"),
-                    f"{who}: a {q.type.value} question needs at "
-                    "least two options; add them under 'options:'",
-                    key=True,
-                )
-            first_line: dict[str, int] = {}
-            for k, option in enumerate(q.options):
-                where: Loc = (*loc, "options", k, "id")
-                if option.id in first_line:
-                    self.error(
-                        where,
-                        f"{who}: option id '{option.id}' is already used on "
-                        f"line {first_line[option.id]}; give each option its "
-                        "own id",
-                    )
-                else:
-                    first_line[option.id] = self.source.position(where)[0]
-        elif q.options:
-            self.warning(
-                (*loc, "options"),
-                f"{who}: options are only used by choice and multi "
-                f"questions, and this one is {q.type.value}",
-            )
-        if q.type == AnswerType.scale:
-            low = q.min if q.min is not None else _DEFAULT_SCALE[0]
-            high = q.max if q.max is not None else _DEFAULT_SCALE[1]
-            if low >= high:
-                where = (*loc, "max") if q.max is not None else (*loc, "min")
-                self.error(
-                    where, f"{who}: the scale runs from {low} to {high}; min must be lower than max"
-                )
-            else:
-                for value in q.labels:
-                    if not low <= value <= high:
-                        self.error(
-                            (*loc, "labels", value),
-                            f"{who}: label {value} is outside the scale ({low} to {high})",
-                            key=True,
-                        )
-        elif q.labels:
-            self.warning(
-                (*loc, "labels"),
-                f"{who}: labels are only used by scale questions, and this one is {q.type.value}",
-            )
-        if (
-            q.type == AnswerType.number
-            and q.min is not None
-            and q.max is not None
-            and (q.min > q.max)
-        ):
-            self.error((*loc, "max"), f"{who}: max ({q.max}) is lower than min ({q.min})")
 
     # ----------------------------------------------------------------- branches
 
@@ -840,7 +950,9 @@ class _Checker:
             values.append(((*loc, "equals"), condition.equals))
         for k, candidate in enumerate(condition.in_ or ()):
             values.append(((*loc, "in", k), candidate))
-        if q.type in (AnswerType.choice, AnswerType.multi):
+        if q.options_from is not None:
+            pass  # its options are this run's answers: there are no ids to compare with
+        elif q.type in (AnswerType.choice, AnswerType.multi):
             options = [o.id for o in q.options]
             for where, value in values:
                 if str(value) not in options:

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.core.problems import Loc, Position, Problem, SourceMap
@@ -39,7 +40,23 @@ class FlowYamlLoader(yaml.SafeLoader):
     YAML 1.1 (PyYAML's default) reads `yes`, `no`, `on`, `off`, `y` and `n` as booleans,
     `1:30` as the number 90 and `2026-12-01` as a date. In a flow those are words and
     texts, so only `true`/`false`, plain decimal numbers and `null`/`~` get a type here.
+
+    It also notes where each alias (`*name`) is written, keyed by the mapping or list it
+    stands in and its place there, so that a document whose aliases expand to too many
+    values is reported at the alias to edit rather than at the top of the file.
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # (id of the parent node, index or id of the key node) -> where the alias is.
+        self.alias_marks: dict[tuple[int, object], Position] = {}
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if parent is not None and self.check_event(AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            where = id(index) if isinstance(index, Node) else index
+            self.alias_marks[(id(parent), where)] = (mark.line + 1, mark.column + 1)
+        return super().compose_node(parent, index)
 
 
 FlowYamlLoader.yaml_implicit_resolvers = {
@@ -61,23 +78,56 @@ def _mark(node: Node) -> Position:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _block_start(node: ScalarNode) -> Position:
+    """Where the text of a block scalar (`|` or `>`) starts: its first line that is not
+    blank, at its indentation (the line after the `|`)."""
+    mark = node.start_mark
+    buffer = mark.buffer or ""
+    lines = buffer[mark.pointer :].split("\n")[1:]
+    for k, line in enumerate(lines):
+        if line.strip():
+            return mark.line + 2 + k, len(line) - len(line.lstrip(" ")) + 1
+    return mark.line + 1, mark.column + 1
+
+
 def _short_tag(tag: str) -> str:
     return tag.replace("tag:yaml.org,2002:", "!!")
 
 
 class _TooLarge(Exception):
-    pass
+    """The document expands to more than `_MAX_VALUES` values; `alias` is where the
+    outermost alias being expanded is written (None when no alias is involved)."""
+
+    def __init__(self, alias: Position | None) -> None:
+        super().__init__()
+        self.alias = alias
 
 
 class _Builder:
     """Turns composed YAML nodes into dicts, lists and scalars, recording positions."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, alias_marks: dict[tuple[int, object], Position]) -> None:
         self.file = file
         self.values: dict[Loc, Position] = {}
         self.keys: dict[Loc, Position] = {}
+        self.blocks: dict[Loc, Position] = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.alias_marks = alias_marks
+        self.expanding: list[Position] = []  # the aliases being expanded, outermost first
+
+    def child(
+        self, parent: Node, where: object, node: Node, loc: Loc, active: frozenset[int]
+    ) -> Any:
+        """Build `node`, which stands at `where` in `parent`, noting an alias on the way."""
+        alias = self.alias_marks.get((id(parent), where))
+        if alias is None:
+            return self.build(node, loc, active)
+        self.expanding.append(alias)
+        try:
+            return self.build(node, loc, active)
+        finally:
+            self.expanding.pop()
 
     def error(self, node: Node, message: str) -> None:
         line, column = _mark(node)
@@ -86,9 +136,11 @@ class _Builder:
     def build(self, node: Node, loc: Loc, active: frozenset[int]) -> Any:
         self.count += 1
         if self.count > _MAX_VALUES:
-            raise _TooLarge
+            raise _TooLarge(self.expanding[0] if self.expanding else None)
         self.values.setdefault(loc, _mark(node))
         if isinstance(node, ScalarNode):
+            if node.style in ("|", ">"):
+                self.blocks.setdefault(loc, _block_start(node))
             return self.scalar(node)
         if id(node) in active:
             self.error(
@@ -104,7 +156,9 @@ class _Builder:
                     node,
                     f"the YAML tag '{_short_tag(node.tag)}' cannot be used in a flow; remove it",
                 )
-            return [self.build(item, (*loc, i), inside) for i, item in enumerate(node.value)]
+            return [
+                self.child(node, i, item, (*loc, i), inside) for i, item in enumerate(node.value)
+            ]
         if isinstance(node, MappingNode):
             if node.tag != _MAP:
                 self.error(
@@ -117,10 +171,10 @@ class _Builder:
     def mapping(self, node: MappingNode, loc: Loc, active: frozenset[int]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         first_line: dict[Any, int] = {}
-        merges: list[Node] = []
+        merges: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
-                merges.append(value_node)
+                merges.append((key_node, value_node))
                 continue
             if not isinstance(key_node, ScalarNode):
                 self.error(key_node, "a key must be a plain word, not a list or a mapping")
@@ -135,18 +189,20 @@ class _Builder:
                 continue
             first_line[key] = _mark(key_node)[0]
             self.keys.setdefault((*loc, key), _mark(key_node))
-            out[key] = self.build(value_node, (*loc, key), active)
+            out[key] = self.child(node, id(key_node), value_node, (*loc, key), active)
         # `<<: *defaults` merges another mapping in; keys written here win, as in YAML.
-        for merge in merges:
-            sources = merge.value if isinstance(merge, SequenceNode) else [merge]
-            for source in sources:
+        for key_node, merge in merges:
+            listed = isinstance(merge, SequenceNode)
+            sources = merge.value if listed else [merge]
+            for i, source in enumerate(sources):
                 if not isinstance(source, MappingNode):
                     self.error(
                         source,
                         "'<<' must be followed by an alias of a mapping, e.g. '<<: *defaults'",
                     )
                     continue
-                for key, value in self.build(source, loc, active).items():
+                parent, where = (merge, i) if listed else (node, id(key_node))
+                for key, value in self.child(parent, where, source, loc, active).items():
                     out.setdefault(key, value)
         return out
 
@@ -226,7 +282,34 @@ _YAML_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _opens_unclosed(error: yaml.MarkedYAMLError) -> bool:
+    """Does the file end inside a quoted text or a bracket that `context_mark` opens?"""
+    context, problem = error.context or "", error.problem or ""
+    ends = "end of stream" in problem or "<stream end>" in problem
+    return error.context_mark is not None and (
+        "quoted scalar" in context or ("while parsing a flow" in context and ends)
+    )
+
+
+def _yaml_mark(error: yaml.MarkedYAMLError) -> Any:
+    """Where a person must edit: where an unclosed quote or bracket opens, else where
+    PyYAML noticed the problem."""
+    if _opens_unclosed(error):
+        return error.context_mark
+    return error.problem_mark or error.context_mark
+
+
 def _yaml_message(error: yaml.MarkedYAMLError) -> str:
+    if _opens_unclosed(error):
+        if "quoted scalar" in (error.context or ""):
+            return (
+                "the YAML cannot be read: this quoted text is never closed; "
+                "add the closing quote where the text ends"
+            )
+        return (
+            "the YAML cannot be read: this bracket is never closed; "
+            "add the closing ] or } where the list or mapping ends"
+        )
     said = " ".join(part for part in (error.context, error.problem) if part)
     for needle, hint in _YAML_HINTS:
         if needle in said:
@@ -239,12 +322,11 @@ def read_yaml(text: str, path: str) -> tuple[Any, SourceMap, list[Problem]]:
 
     The data is None when the YAML cannot be read at all; the problems say why.
     """
-    builder = _Builder(path)
     loader = FlowYamlLoader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
+        mark = _yaml_mark(error)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, SourceMap(path), [Problem(path, line, column, _yaml_message(error))]
     except yaml.reader.ReaderError as error:
@@ -269,13 +351,26 @@ def read_yaml(text: str, path: str) -> tuple[Any, SourceMap, list[Problem]]:
         loader.dispose()
     if root is None:
         return None, SourceMap(path), [Problem(path, 1, 1, "the file is empty")]
+    builder = _Builder(path, loader.alias_marks)
     try:
         data = builder.build(root, (), frozenset())
-    except (_TooLarge, RecursionError):
+    except _TooLarge as error:
+        line, column = error.alias or (1, 1)
         return (
             None,
             SourceMap(path),
-            [Problem(path, 1, 1, "the YAML expands to too many values (aliases inside aliases?)")],
+            [
+                Problem(
+                    path,
+                    line,
+                    column,
+                    "the YAML expands to too many values: this alias repeats a part that "
+                    "itself repeats others (aliases inside aliases); write the values out "
+                    "or use fewer aliases",
+                )
+            ],
         )
-    source = SourceMap(path, builder.values, builder.keys)
+    except RecursionError:
+        return None, SourceMap(path), [Problem(path, 1, 1, "the YAML is nested too deeply")]
+    source = SourceMap(path, builder.values, builder.keys, builder.blocks)
     return data, source, builder.problems

@@ -118,6 +118,10 @@ class Inbox:
         self._lane_slots = asyncio.Semaphore(LANES)  # conversations drained side by side
         self._wake = asyncio.Event()
         self._stopping = False
+        # A timer fell due while a batch is in hand: the lanes stop taking their next
+        # event, and the drain reads again, timers first (a bell waits for the events in
+        # flight, not for a batch of a hundred answers).
+        self._timers_waiting = False
         self._seen: set[str] = set()  # teams this process has seen (see `Router.team_seen`)
         self.handled = 0
         # The team and member of the first event of each conversation in the batch being
@@ -148,7 +152,8 @@ class Inbox:
         return await self.store.inbox_put_many(events, self.clock.now())
 
     async def timer_due(self, *_: object) -> None:
-        """The scheduler put a fired timer into the inbox: go and handle it."""
+        """The scheduler put a fired timer into the inbox: handle it before the rest."""
+        self._timers_waiting = True
         self._wake.set()
 
     # ------------------------------------------------------------------ draining
@@ -179,18 +184,26 @@ class Inbox:
         chat; all timers count as one), and conversations side by side, up to `LANES` at a
         time: one team's slow command does not hold up the next team, and the waits of one
         event for the database overlap with the work of another. Runs are still changed
-        under their own lock, one step at a time."""
+        under their own lock, one step at a time.
+
+        Timers come first: those pending are read first and handled before the chats'
+        lanes start, and a timer that falls due while a batch is in hand makes the lanes
+        stop at their next event, so that the drain reads again (a bell is late by the
+        events in flight, not by a batch)."""
         done = 0
         async with self._drain_lock:
             while True:
                 if self.lease is not None and not await self.lease.check():
                     return done  # another process handles the inbox (and takes it over)
+                self._timers_waiting = False
                 rows = await self.store.inbox_pending(limit=100)
                 if not rows:
                     return done
-                lanes = conversations(rows)
-                await self._read_teams_ahead(lanes)
-                done += sum(await asyncio.gather(*map(self._drain_lane, lanes)))
+                timers, chats = timers_and_chats(conversations(rows))
+                if timers:
+                    done += await self._drain_lane(timers)
+                await self._read_teams_ahead(chats)
+                done += sum(await asyncio.gather(*map(self._drain_lane, chats)))
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
@@ -213,8 +226,11 @@ class Inbox:
         """Handle one conversation's rows in order, once one of the `LANES` is free;
         return how many."""
         at = 0
+        chats = rows[0].platform != TIMER_PLATFORM
         async with self._lane_slots:
             while at < len(rows) and not self._stopping:
+                if chats and self._timers_waiting:
+                    break  # the rest is read again after the timers (see `drain`)
                 group = run_timers(rows[at:])
                 if len(group) > 1:
                     await self._handle_run_timers(group)
@@ -376,6 +392,15 @@ def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
         channel = "" if row.platform == TIMER_PLATFORM else str(row.payload.get("channel", ""))
         lanes.setdefault((row.platform, channel), []).append(row)
     return list(lanes.values())
+
+
+def timers_and_chats(
+    lanes: list[list[InboxRow]],
+) -> tuple[list[InboxRow], list[list[InboxRow]]]:
+    """The timers' lane (empty if none) and the chats' lanes, of `conversations(...)`."""
+    timers = [lane for lane in lanes if lane[0].platform == TIMER_PLATFORM]
+    chats = [lane for lane in lanes if lane[0].platform != TIMER_PLATFORM]
+    return (timers[0] if timers else []), chats
 
 
 def team_key(row: InboxRow) -> tuple[str, str, str] | None:

@@ -331,9 +331,9 @@ def test_a_bad_cron_expression_is_reported_at_the_schedule() -> None:
     assert "'25' is not a valid hour" in problem.message
 
 
-def test_a_warning_as_long_as_its_phase_is_a_warning_at_that_warning() -> None:
+def test_a_warning_as_long_as_its_phase_is_an_error_at_that_warning() -> None:
     problem = only(problems_in(changed("warnings: [5m, 1m]", "warnings: [1m, 15m]")))
-    assert at(problem) == (36, 22, "warning")
+    assert at(problem) == (36, 22, "error")
     assert "not shorter than the phase" in problem.message
 
 

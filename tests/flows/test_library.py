@@ -8,7 +8,7 @@ import importlib.util
 import subprocess
 from pathlib import Path
 
-from bot.flowfiles import library_paths, load_library, shipped_flows_dir
+from bot.flowfiles import SHIPPED_FLOWS_DIR, library_paths, load_library
 from tests.harness.process import ROOT, environment, samen
 
 
@@ -48,8 +48,8 @@ def test_an_own_flow_of_the_same_id_replaces_the_shipped_one(tmp_path: Path) -> 
     (own / "time-out.yaml").write_text(
         text.replace("nl: Time-out", "nl: Onze eigen time-out", 1), encoding="utf-8"
     )
-    assert library_paths(own) == [shipped_flows_dir(), own]
-    assert library_paths(ROOT / "flows") == [shipped_flows_dir()]  # the library itself
+    assert library_paths(own) == [SHIPPED_FLOWS_DIR, own]
+    assert library_paths(ROOT / "flows") == [SHIPPED_FLOWS_DIR]  # the library itself
     found = load_library(own)
     assert found.errors == []
     assert found.flows["time-out"].title["nl"] == "Onze eigen time-out"  # type: ignore[index]

@@ -98,3 +98,30 @@ async def test_a_batch_reads_its_teams_at_once_and_later_events_see_what_earlier
     assert help_en != help_nl
     assert texts.count(help_en) == 1  # #a's answer after the switch, in English
     assert texts.count(help_nl) == 5  # the first three, and #b's and #c's now
+
+
+async def test_a_timer_that_falls_due_mid_batch_goes_before_the_rest_of_the_batch(
+    runtime: Runtime,
+) -> None:
+    """A bell must not wait for a batch of a hundred answers: the lanes stop at their
+    next event and the drain reads again, timers first (P7 in docs/performance.md)."""
+    service = runtime.inbox
+    handled: list[str] = []
+    original = service._handle
+
+    async def watched(row: InboxRow) -> None:
+        await original(row)
+        handled.append("timer" if row.platform == "timer" else str(row.payload["n"]))
+        if len(handled) == 2:  # the scheduler fires a timer while the batch is in hand
+            now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+            await runtime.store.inbox_put("timer", "timer:bel", {"timer": "bel"}, now)
+            await service.timer_due()
+
+    service._handle = watched  # type: ignore[method-assign]
+    for n in range(20):
+        await mention(runtime, "#druk", n)
+    assert await service.drain() == 21
+    # The event in flight finishes; then the timer; then the rest, still in order.
+    assert handled[:3] == ["0", "1", "timer"]
+    assert handled[3:] == [str(n) for n in range(2, 20)]
+    assert await runtime.store.inbox_pending() == []

@@ -28,8 +28,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_default_database_is_sqlite_in_the_data_dir() -> None:
     settings = Settings()
-    # No folder of the organisation's own flows: the shipped library alone.
-    assert settings.data_dir == Path(".samen") and settings.flows_dir is None
+    assert settings.data_dir == Path(".samen") and settings.flows_dir == Path("flows")
     assert settings.database_url_resolved() == "sqlite+aiosqlite:///.samen/samen.db"
 
 
