@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import replace
 
 from bot.core import i18n
 from bot.core.commands import FLOW_WORDS_EN, english_flow_word, parse_work_hours
@@ -185,7 +186,9 @@ class TeamCommands(Feature):
         if name == "language":
             shown = say(f"language.{shown}", team.language)
         what = say(f"setting.{name}", team.language, value=shown)
-        await self.outgoing.reply(ctx, say("setting_set", team.language, what=what))
+        # Said in the team's new language, and delivered as such (the adapter's own words).
+        told = replace(ctx, team=team)
+        await self.outgoing.reply(told, say("setting_set", team.language, what=what))
 
     async def absent(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.language

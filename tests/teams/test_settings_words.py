@@ -54,3 +54,9 @@ async def test_an_english_team_starts_formats_with_english_words(team: Team) -> 
     assert "I don't know" not in said and "[DM anna]" in said
     said = await _say(team, "/samen start intervisie")  # the Dutch word works as well
     assert "I don't know" not in said
+
+
+async def test_the_confirmation_of_a_new_language_reaches_the_console_in_it(team: Team) -> None:
+    await team.type("/als anna", "/samen rol @anna voorzitter")
+    said = await _say(team, "/samen taal en")
+    assert "[only for anna] Samen: Done: the language is now English." in said
