@@ -18,7 +18,7 @@ from bot.core.effects import QuestionView
 # without a trailing full stop.
 SKIP_WORDS: Final = frozenset({"-", "overslaan", "sla over", "skip", "pass"})
 # "Not applicable"; on an optional question without that answer they skip it.
-NOT_APPLICABLE_WORDS: Final = frozenset({"nvt", "n.v.t", "n.v.t.", "n/a", "na"})
+NOT_APPLICABLE_WORDS: Final = frozenset({"nvt", "n.v.t", "n.v.t.", "n/a"})
 # Typed instead of an answer: "I have answered what I want to" (optional ones left).
 DONE_WORDS: Final = frozenset({"klaar", "done", "ready", "finished"})
 
@@ -30,7 +30,7 @@ def typed_word(raw: str) -> str:
     return re.sub(r"\s+", " ", raw.strip().casefold()).rstrip(".!") or raw.strip()
 
 
-def numbered(labels: list[str], language: str) -> str:
+def numbered(labels: list[str]) -> str:
     """ "1 = Ja, 2 = Misschien, 3 = Nee" """
     return ", ".join(f"{n} = {label}" for n, label in enumerate(labels, 1))
 
@@ -52,7 +52,7 @@ def how_to_answer(q: QuestionView, language: str) -> str:
             )
         ]
     elif kind in ("choice", "multi", "people"):
-        labels = numbered([o.label for o in q.options], language)
+        labels = numbered([o.label for o in q.options])
         lines = [i18n.t(f"hint.{kind}", language, options=labels)]
     elif kind == "number":
         if q.min is not None and q.max is not None:
