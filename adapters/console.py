@@ -1,7 +1,9 @@
 """The console adapter: a local multi-user team chat in the terminal.
 
 One team channel and a direct-message line per person. You type as someone
-(`/als anna`), use the same commands as in Slack and Telegram (`/samen start intervisie`,
+(`/als anna`), in the team channel or, after `/prive`, in your private chat with Samen
+(`/prive /samen open`; `/kanaal <name>` switches to another team's channel; `/verlaat`
+leaves it), use the same commands as in Slack and Telegram (`/samen start intervisie`,
 `/samen bezoek 2026-11-24 14:00`, `/bel`, `/bel pauze`, `/bel +5`, `/bel volgende`,
 `/bel proces`), and answer the questions Samen sent you with `/a <number> <answer>`,
 the numbers the form shows (a choice by its number or the start of its word, several
@@ -19,6 +21,7 @@ import itertools
 import re
 import string
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -60,6 +63,10 @@ class ConsoleAdapter:
     _form_refs: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # member, run, step
     _refs: Iterable[int] = field(default_factory=lambda: itertools.count(1))
     _events: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    # Event keys are unique across restarts: the inbox remembers the last session's keys
+    # and would absorb a new `c1` as a duplicate of the old one.
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    channel: str = CHANNEL  # the team channel typed into (`/kanaal`)
     _reader: asyncio.Task[None] | None = None
     _call: asyncio.Future[None] | None = None  # the handler call of the line being read
     _day: str | None = None
@@ -106,35 +113,46 @@ class ConsoleAdapter:
             if not self.echo:
                 self.out(f"{self._stamp()}— {self.user}")
             return None
+        if word in ("/kanaal", "/channel"):
+            self.channel = rest.strip().lower() or CHANNEL
+            return None
+        channel = self.channel
+        if word in ("/prive", "/privé", "/private", "/dm"):
+            channel = f"dm:{self.user}"  # the person's private chat with Samen
+            line = rest.strip()
+            word, _, rest = line.partition(" ")
+            word = word.lower()
         if self.echo:
             self.out(f"{self._stamp()}{self.user} › {line}")
-        key = f"c{next(iter(self._events))}"
+        key = f"c{self.session}-{next(iter(self._events))}"
         if word in ("/samen", "/bel"):
             return Inbound(
                 self.platform,
                 key,
                 "command",
-                CHANNEL,
+                channel,
                 self.user,
                 {"command": word[1:], "args": rest.strip()},
                 user_name=self.user.title(),
             )
         if word in ("/a", "/antwoord", "/answer"):
-            return self._answer(key, rest)
+            return self._answer(key, rest, channel)
+        if word in ("/verlaat", "/leave"):  # like leaving a Slack channel or Telegram group
+            return Inbound(self.platform, key, "left", channel, self.user)
         if word.startswith("/"):
             return Inbound(
                 self.platform,
                 key,
                 "command",
-                CHANNEL,
+                channel,
                 self.user,
                 {"command": word[1:], "args": rest.strip()},
                 user_name=self.user.title(),
             )
-        self.out(f"{self._stamp()}[#{CHANNEL}] {self.user.title()}: {line}")
+        self.out(f"{self._stamp()}[#{channel}] {self.user.title()}: {line}")
         return None
 
-    def _answer(self, key: str, rest: str) -> Inbound | None:
+    def _answer(self, key: str, rest: str, channel: str = CHANNEL) -> Inbound | None:
         """`/a [letter]<number> <answer>` or `/a [letter] klaar`: the numbers are those the
         form shows; without a letter the answer goes to the newest open form."""
         forms = self._forms.get(self.user, [])
@@ -155,7 +173,7 @@ class ConsoleAdapter:
                 return None
             form, written = chosen, named.group(2).strip()
         if typed_word(written) in DONE_WORDS:
-            return self._inbound(key, form.run, form.questions[0].step, "", "", "done")
+            return self._inbound(key, channel, form.run, form.questions[0].step, "", "", "done")
         number, _, value = written.partition(" ")
         number = number.rstrip(".:")
         if not number.isdigit() or not 1 <= int(number) <= len(form.questions):
@@ -164,16 +182,18 @@ class ConsoleAdapter:
             return None
         question = form.questions[int(number) - 1]
         # Skip words, "nvt" and lists ("1, 3", "anna en bram") are read by the core.
-        return self._inbound(key, form.run, question.step, question.id, value.strip(), "value")
+        return self._inbound(
+            key, channel, form.run, question.step, question.id, value.strip(), "value"
+        )
 
     def _inbound(
-        self, key: str, run: str, step: str, question: str, value: str, kind: str
+        self, key: str, channel: str, run: str, step: str, question: str, value: str, kind: str
     ) -> Inbound:
         return Inbound(
             self.platform,
             key,
             "answer",
-            CHANNEL,
+            channel,
             self.user,
             {"run": run, "step": step, "question": question, "value": value, "answer_kind": kind},
             user_name=self.user.title(),
@@ -202,6 +222,8 @@ class ConsoleAdapter:
         if delivery.op == "edit" and message.questions:
             text = self._progress(message)  # a form updated in place: just its state
         self.out(f"{self._stamp()}[{where}]{edit} Samen: " + text.replace("\n", "\n    "))
+        for _, args in message.choices:  # buttons elsewhere: here, what to type
+            self.out(f"    ↳ /prive /samen {args}")
         if message.questions:
             self._show_form(delivery, message)
             if delivery.op == "edit":

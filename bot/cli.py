@@ -37,7 +37,7 @@ from bot.runtime.clock import ScaledClock
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
 from bot.teams.teams_file import TeamsFileError
-from bot.wiring import build_runtime, freeze_startup_objects, platform_adapters
+from bot.wiring import DEFAULT_HOST, build_runtime, freeze_startup_objects, platform_adapters
 
 app = typer.Typer(
     name="samen",
@@ -281,6 +281,14 @@ def run(
         typer.Option("--telegram-webhook", help="Telegram by webhook at this public URL."),
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port for HTTP modes.")] = 3000,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address the HTTP modes listen on (default 127.0.0.1: this machine only; "
+            "put a reverse proxy in front, or 0.0.0.0 inside a container).",
+        ),
+    ] = DEFAULT_HOST,
     speed: Annotated[
         float | None,
         typer.Option(
@@ -301,7 +309,11 @@ def run(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         platforms = platform_adapters(
-            settings, slack_http=slack_http, telegram_webhook=telegram_webhook, port=port
+            settings,
+            slack_http=slack_http,
+            telegram_webhook=telegram_webhook,
+            port=port,
+            host=host,
         )
     except ValueError as error:  # a credential the chosen mode needs is missing
         raise _fail(str(error), 2) from None
@@ -354,6 +366,10 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
         await runtime.start()
     except Exception as error:  # a platform that cannot be reached: one clear line
         await runtime.stop()
+        for adapter in platforms:  # a platform that said why (Telegram: a refused token)
+            halted = getattr(adapter, "halted", None)
+            if isinstance(halted, asyncio.Event) and halted.is_set():
+                raise PlatformUnavailable(adapter.halt_reason) from None
         names = ", ".join(a.platform for a in platforms)
         raise PlatformUnavailable(
             f"could not connect to {names} ({type(error).__name__}); check the network, "
@@ -362,7 +378,19 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
     freeze_startup_objects()
     typer.echo("Samen draait: " + ", ".join(a.platform for a in platforms), err=True)
     try:
-        await asyncio.Event().wait()  # until interrupted
+        # Until interrupted, or until a platform says it cannot go on (Telegram: the token
+        # was revoked); then a clear message and a non-zero exit, for the supervisor.
+        halts = [a for a in platforms if isinstance(getattr(a, "halted", None), asyncio.Event)]
+        waits = [asyncio.ensure_future(a.halted.wait()) for a in halts]
+        waits.append(asyncio.ensure_future(asyncio.Event().wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        for adapter in halts:
+            if adapter.halted.is_set():
+                raise PlatformUnavailable(adapter.halt_reason)
     finally:
         await runtime.stop()
 

@@ -33,6 +33,7 @@ from bot.runtime.coalesce import Coalescer
 from bot.runtime.inbox import Inbox
 from bot.runtime.outbox import Outbox
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.presses import PressCheck
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.runtime.scheduler import Scheduler
@@ -45,6 +46,7 @@ from bot.teams.overview import Overview, overview
 from bot.teams.start_links import StartLinks
 from bot.teams.teams_file import apply_teams, read_teams
 from bot.teams.timezones import quiet_hours_for, remember_timezones
+from bot.teams.undelivered import Undelivered
 from bot.trajectories.desk import EvaluationDesk, evaluation_quiet_hours
 
 # The longest text of one message per platform; a longer summary goes out in parts.
@@ -146,18 +148,24 @@ async def build_runtime(
     await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     starts = StartLinks(store, clock)
+    undelivered = Undelivered(store, clock)
     outbox = Outbox(
         store,
         {a.platform: a for a in chosen},
         clock,
         lease=Lease.for_store(store, OUTBOX_LEASE, "outbox"),
         on_blocked=starts.blocked,
+        on_failed=undelivered.failed,
     )
     starts.notify_outbox = outbox.notify
+    undelivered.notify_outbox = outbox.notify
     for adapter in chosen:
         attach = getattr(adapter, "attach_state", None)
         if attach is not None:  # what the adapter must remember lives in the store
             attach(StoredAdapterState(store, adapter.platform, clock))
+        use_press_check = getattr(adapter, "use_press_check", None)
+        if use_press_check is not None:  # stale or foreign presses: a notice, no message
+            use_press_check(PressCheck(store, getattr(adapter, "language", "nl")).refusal)
 
     async def quiet_hours(row: TimerRow) -> WorkingHours | None:
         if row.run_id is None and row.kind == EvaluationTimer.KIND:
@@ -241,12 +249,17 @@ def console_adapter(**options: Any) -> ConsoleAdapter:
     return ConsoleAdapter(**options)
 
 
+# The HTTP modes listen on this machine only unless told otherwise (`samen run --host`).
+DEFAULT_HOST = "127.0.0.1"
+
+
 def platform_adapters(
     settings: Settings,
     *,
     slack_http: bool = False,
     telegram_webhook: str | None = None,
     port: int = 3000,
+    host: str = DEFAULT_HOST,
 ) -> list[Adapter]:
     """The adapter of every platform whose credentials are set (none: use the console).
     Raises ValueError naming a missing credential (never a value)."""
@@ -254,11 +267,13 @@ def platform_adapters(
     if "slack" in platforms_configured(settings):
         from adapters.slack import slack_adapter_from_env  # only loaded when used
 
-        chosen.append(slack_adapter_from_env(settings, http=slack_http, port=port))
+        chosen.append(slack_adapter_from_env(settings, http=slack_http, port=port, host=host))
     if "telegram" in platforms_configured(settings):
         from adapters.telegram import telegram_adapter_from_env  # only loaded when used
 
-        chosen.append(telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port))
+        chosen.append(
+            telegram_adapter_from_env(settings, webhook_url=telegram_webhook, port=port, host=host)
+        )
     return chosen
 
 

@@ -24,7 +24,7 @@ def slack_adapter_from_env(
     *,
     http: bool = False,
     port: int = 3000,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     language: str = "nl",
     environ: Mapping[str, str] | None = None,
 ) -> SlackAdapter:

@@ -1,11 +1,15 @@
 """The Slack adapter: slack-bolt's AsyncApp in, slack-sdk's AsyncWebClient out.
 
-Inbound, Bolt verifies each request (HTTP mode) and calls our listeners, which parse the
-payload (`parse.py`), hand the events to the shell and only then `ack()` (R-ING-3): the
-app runs with `process_before_response=True`, so Bolt sends the HTTP response (or the
-Socket Mode envelope ack) only after the listener returned, also for Events API callbacks
-that Bolt would otherwise ack before running the listener. Storing has a budget below
-Slack's 3 s; past it the listener fails, Slack retries and the inbox absorbs the copy.
+Inbound (HTTP mode), the front door (`_http_events`) checks Slack's signature over the raw
+bytes (401 without a good one) and the body's shape (400) before Bolt or anything else
+parses it; what Samen has no listener for is acknowledged with a quiet 200 (`_on_error`).
+Bolt calls our listeners, which parse the payload (`parse.py`), hand the events to the
+shell and only then `ack()` (R-ING-3): the app runs with `process_before_response=True`,
+so Bolt sends the HTTP response (or the Socket Mode envelope ack) only after the listener
+returned, also for Events API callbacks that Bolt would otherwise ack before running the
+listener. Storing has a budget below Slack's 3 s; past it the listener fails, Slack
+retries and the inbox absorbs the copy. A slash command's `response_url` is kept (in
+memory, per channel and person) for answers Samen cannot post where it was typed.
 
 Outbound, `deliver` makes exactly one Web API call and reports 429s and errors in its
 result; the client has no retry handlers, because the outbox owns back-off (R-OUT-2/3).
@@ -22,18 +26,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import hmac
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from aiohttp import ClientSession, web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.base import Inbound, InboundHandler
 from adapters.slack import parse
@@ -50,6 +62,7 @@ DELETE_LIMIT: Final = (50, 60.0)
 # chat.delete's answer for a message that is not there (any more): nothing left to do.
 GONE_ERRORS: Final = frozenset({"message_not_found"})
 ACK_BUDGET: Final = 2.5  # seconds to store an event; Slack retries after 3
+SIGNATURE_MAX_AGE: Final = 5 * 60  # seconds: Slack's documented replay window
 LIVENESS_TIMEOUT: Final = 90.0  # R-OPS-1
 # The Events API events Samen subscribes to (adapters/slack/manifest.yaml lists the same).
 EVENTS: Final = ("app_mention", "member_joined_channel", "member_left_channel")
@@ -60,6 +73,33 @@ OverviewFor = Callable[[str], Awaitable[Overview]]
 # Stores a person's zone on their member rows; False when they are in no team yet.
 RememberZone = Callable[[str, str], Awaitable[bool]]
 PROFILE_MAX_AGE: Final = 24 * 3600.0  # users.info at most once per person per day
+# A slash command's response_url takes up to 5 answers within 30 minutes (Slack's docs).
+RESPONSE_URL_AGE: Final = 30 * 60.0
+RESPONSE_URL_USES: Final = 5
+RESPONSE_URLS_KEPT: Final = 1000
+# chat.postEphemeral's answers where Samen cannot post: not a member of a private
+# channel, someone else's direct message, an archived channel. The command's response_url
+# still reaches the person.
+CANNOT_POST_HERE: Final = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel"}
+)
+
+
+class StoreFailed(Exception):
+    """The shell did not store an event within the ack budget (or failed): no ack."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _ResponseUrl:
+    """Where Slack takes the answers to one person's last slash command in one channel."""
+
+    url: str
+    given: float
+    uses: int = 0
 
 
 @dataclass
@@ -69,32 +109,6 @@ class _Profile:
     fetched: float
     timezone: str | None = None
     stored: bool = False
-
-
-# Bolt's verifier logs the whole body of a refused request at INFO; that body may hold
-# answer text (R-SEC-1). Its logger name is fixed: slack_bolt.<class name>.
-BOLT_VERIFICATION_LOGGER: Final = "slack_bolt.RequestVerification"
-
-
-class _NoRequestBodies(logging.Filter):
-    """Drops the details (signature, timestamp, body) from Bolt's refusal log line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "signature" in str(record.msg).lower():
-            record.msg = "Invalid request signature refused (details withheld)"
-            record.args = None
-        return True
-
-
-_BODY_FILTER: Final = _NoRequestBodies()
-
-
-def quiet_bolt_verification_logs() -> None:
-    """Install the filter (idempotent). Bolt resets the logger's level whenever it makes a
-    verifier, so a level alone would not hold; a filter stays."""
-    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
-    if _BODY_FILTER not in logger.filters:
-        logger.addFilter(_BODY_FILTER)
 
 
 def web_client(token: str, api_url: str | None = None) -> AsyncWebClient:
@@ -157,7 +171,7 @@ class SlackAdapter:
         signing_secret: str | None = None,
         app_token: str | None = None,
         mode: str = "socket",
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 3000,
         api_url: str | None = None,
         workspace_cap: int = 8,
@@ -178,14 +192,23 @@ class SlackAdapter:
         self.ack_budget = ack_budget
         self._app_token = app_token
         self.client = web_client(bot_token, api_url)
-        quiet_bolt_verification_logs()
+        parts = urlsplit(api_url or DEFAULT_API_URL)
+        self._api_origin = f"{parts.scheme}://{parts.netloc}/"
         self.app = AsyncApp(
             client=self.client,
             signing_secret=signing_secret or "",
-            request_verification_enabled=mode == "http",  # Socket Mode has no signatures
+            # HTTP mode checks signatures at its own front door (`_http_events`), over the
+            # raw bytes and before any parsing; Socket Mode has none.
+            request_verification_enabled=False,
             process_before_response=True,  # ack only after the listener stored (R-ING-3)
             logger=logging.getLogger("adapters.slack.bolt"),
+            # What Samen has no listener for reaches `_on_error` (a quiet 200), not Bolt's
+            # 404 with a warning: Slack retries a non-2xx event and shows the person an
+            # error for an interaction.
+            raise_error_for_unhandled_request=True,
         )
+        self._signing_secret = (signing_secret or "").encode()
+        self.app.error(self._on_error)
         self._handler: InboundHandler | None = None
         self._dm: dict[str, str] = {}  # user id -> IM channel id (conversations.open)
         self._clicks = parse.Clicks()  # folds a double click into one event
@@ -197,7 +220,10 @@ class SlackAdapter:
         self._overview: OverviewFor | None = None
         self._remember_zone: RememberZone | None = None
         self._profiles: dict[str, _Profile] = {}
+        # (channel, user) -> the response_url of their last slash command there
+        self._response_urls: dict[tuple[str, str], _ResponseUrl] = {}
         self.wall_clock: Callable[[], float] = time.time  # for the profile cache's age
+        self.signature_clock: Callable[[], float] = time.time  # a signature's age
         self._register()
 
     def use_timezones(self, remember: RememberZone) -> None:
@@ -213,12 +239,25 @@ class SlackAdapter:
     def _register(self) -> None:
         app = self.app
         app.command(re.compile(r"^/"))(self._on_command)
-        app.action(re.compile(r"^[asnbf]\|"))(self._on_action)
+        app.action(re.compile(r"^[asnbcf]\|"))(self._on_action)
         app.action(re.compile(r"^m\|"))(self._on_modal_button)
         app.view(MODAL_CALLBACK)(self._on_view)
         for event in EVENTS:
             app.event(event)(self._on_event)
         app.event(HOME_EVENT)(self._on_home)
+
+    async def _on_error(self, error: Exception) -> BoltResponse:
+        """Bolt's global error handler: the answer Slack gets when no listener took a
+        request or one raised. One log line with the error's type, never a traceback or
+        the body."""
+        if isinstance(error, BoltUnhandledRequestError):
+            return BoltResponse(status=200, body="")  # not Samen's: acknowledged quietly
+        if isinstance(error, StoreFailed):
+            # Not in the inbox: a non-2xx makes Slack send it again (the inbox absorbs it).
+            log.warning("slack: event not stored (%s), Slack will retry", error.reason)
+            return BoltResponse(status=500, body="")
+        log.warning("slack: request refused (400): %s", type(error).__name__)
+        return BoltResponse(status=400, body="")
 
     @property
     def pending_tasks(self) -> int:
@@ -231,7 +270,10 @@ class SlackAdapter:
         if self._handler is None:
             raise RuntimeError("Slack adapter not started")
         for inbound in inbounds:
-            await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._handler(inbound)), self.ack_budget)
+            except Exception as error:
+                raise StoreFailed(type(error).__name__) from None
         for user in {i.user for i in inbounds if i.user}:
             if self._wants_profile(user):
                 self._spawn(self._learn_timezone(user))  # after the ack, never before
@@ -266,8 +308,53 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Any, body: Mapping[str, Any]) -> None:
         inbound = parse.parse_command(body)
+        if inbound is not None:
+            self._remember_response_url(inbound.channel, inbound.user, body.get("response_url"))
         await self._store([inbound] if inbound is not None else [])
         await ack()  # empty: the answer comes as a message or an ephemeral reply
+
+    def _remember_response_url(self, channel: str, user: str, url: object) -> None:
+        # Slack's are https://hooks.slack.com/...; a Web API base of our own (a proxy, the
+        # tests' fake) may answer them too. The request was signed: Slack sent this URL.
+        if not isinstance(url, str) or not url.startswith(("https://", self._api_origin)):
+            return
+        if len(self._response_urls) >= RESPONSE_URLS_KEPT:
+            self._response_urls.pop(next(iter(self._response_urls)))  # the oldest
+        self._response_urls.pop((channel, user), None)  # re-inserted as the newest
+        self._response_urls[(channel, user)] = _ResponseUrl(url, time.monotonic())
+
+    def _response_url(self, channel: str, user: str) -> _ResponseUrl | None:
+        found = self._response_urls.get((channel, user))
+        if found is None or found.uses >= RESPONSE_URL_USES:
+            return None
+        if time.monotonic() - found.given > RESPONSE_URL_AGE:
+            return None
+        return found
+
+    async def _reply_by_response_url(
+        self, delivery: Delivery, blocks: list[Any], text: str, refused: SlackApiError
+    ) -> DeliveryResult:
+        """chat.postEphemeral refused the channel: answer through the command's
+        response_url when there is a fresh one, else fail with Slack's code."""
+        found = self._response_url(delivery.chat, delivery.user or "")
+        if found is None:
+            return _result_of(refused)
+        found.uses += 1
+        hook = AsyncWebhookClient(
+            found.url,
+            timeout=10,
+            session=self.client.session,
+            logger=logging.getLogger("adapters.slack.webapi"),
+            retry_handlers=[],  # the outbox owns retries
+        )
+        response = await hook.send(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+        )
+        if response.status_code == 200:
+            return DeliveryResult.sent()
+        if response.status_code >= 500:
+            raise ConnectionError(f"response_url answered {response.status_code}")
+        return DeliveryResult(failed=f"response_url_{response.status_code}")
 
     async def _on_action(self, ack: Any, body: Mapping[str, Any]) -> None:
         await self._store(parse.parse_block_actions(body, self._clicks))
@@ -299,7 +386,20 @@ class SlackAdapter:
     async def _on_event(self, body: Mapping[str, Any], context: Any) -> None:
         # Events API listeners are acked by Bolt after this returns (auto-ack).
         inbound = parse.parse_event(body, getattr(context, "bot_user_id", None))
+        if inbound is not None and inbound.kind == "bot_added" and not inbound.user:
+            inbound = await self._by_creator(inbound)
         await self._store([inbound] if inbound is not None else [])
+
+    async def _by_creator(self, inbound: Inbound) -> Inbound:
+        """Samen joined a channel and Slack named no inviter: the channel's creator
+        (conversations.info) counts as the one who added it (the first coordinator)."""
+        try:
+            response = await self.client.conversations_info(channel=inbound.channel)
+        except SlackApiError as error:
+            log.warning("slack conversations.info failed: %s", _error_code(error))
+            return inbound
+        creator = str((response.get("channel") or {}).get("creator") or "")
+        return dataclasses.replace(inbound, user=creator) if creator else inbound
 
     async def _on_home(self, body: Mapping[str, Any]) -> None:
         """The Home tab was opened: ack at once, then publish the person's overview. A read,
@@ -349,8 +449,55 @@ class SlackAdapter:
         log.info("slack http mode listening on port %s", self.port)
 
     async def _http_events(self, request: web.Request) -> web.StreamResponse:
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        """The front door of HTTP mode: the signature over the raw bytes first, then the
+        body's shape, and only then Bolt. Refusals are one log line each, never a
+        traceback and never the body (R-SEC-1)."""
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("slack http: request body too large refused (413)")
+            return web.Response(status=413)
+        headers = request.headers
+        if not self._signed(
+            raw,
+            headers.get("X-Slack-Request-Timestamp", ""),
+            headers.get("X-Slack-Signature", ""),
+        ):
+            log.warning("slack http: unsigned or wrongly signed request refused (401)")
+            return web.Response(status=401)
+        problem = parse.request_problem(raw, request.content_type)
+        if problem is not None:
+            log.warning("slack http: malformed request refused (400): %s", problem)
+            return web.Response(status=400)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=parse.for_bolt(raw.decode("utf-8")),
+                query=request.query_string,
+                headers=dict(headers),
+            )
+        except Exception as error:  # a shape Bolt cannot read: the sender's mistake
+            log.warning("slack http: malformed request refused (400): %s", type(error).__name__)
+            return web.Response(status=400)
+        try:
+            bolt_response = await self.app.async_dispatch(bolt_request)
+        except Exception as error:
+            # Bolt's error handler itself read a field the body lacks (its kwargs look at
+            # `view.type`, `actions[0]`, ...): a shape Slack does not send.
+            log.warning("slack http: malformed request refused (400): %s", type(error).__name__)
+            return web.Response(status=400)
         return await to_aiohttp_response(bolt_response)
+
+    def _signed(self, raw: bytes, timestamp: str, signature: str) -> bool:
+        """Slack's v0 signature, HMAC-SHA256 over `v0:<timestamp>:<raw body>` with the
+        signing secret, checked over the bytes as they came (no decoding first), with a
+        timestamp within five minutes of now (replays)."""
+        if not timestamp.isdigit() or not signature.startswith("v0="):
+            return False
+        if abs(self.signature_clock() - int(timestamp)) > SIGNATURE_MAX_AGE:
+            return False
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = hmac.new(self._signing_secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(f"v0={expected}".encode(), signature.encode())
 
     async def _http_health(self, _: web.Request) -> web.StreamResponse:
         return web.json_response({"ok": True, "platform": self.platform, "mode": self.mode})
@@ -421,9 +568,14 @@ class SlackAdapter:
             if delivery.op == "edit":
                 return await self._edit(delivery, blocks, text)
             if delivery.op == "reply" and delivery.user and not delivery.chat.startswith("dm:"):
-                await self.client.chat_postEphemeral(
-                    channel=delivery.chat, user=delivery.user, text=text, blocks=blocks
-                )
+                try:
+                    await self.client.chat_postEphemeral(
+                        channel=delivery.chat, user=delivery.user, text=text, blocks=blocks
+                    )
+                except SlackApiError as error:
+                    if _error_code(error) not in CANNOT_POST_HERE:
+                        raise
+                    return await self._reply_by_response_url(delivery, blocks, text, error)
                 return DeliveryResult.sent()
             return await self._send(delivery, blocks, text)
         except SlackApiError as error:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import parse_qs
 
 from adapters.base import Inbound
 from adapters.slack.render import MODAL_CALLBACK, SEP
@@ -42,6 +43,26 @@ def _user(body: Mapping[str, Any]) -> tuple[str, str]:
     return str(user), ""
 
 
+def _outsider(installed: object, theirs: object) -> dict[str, Any]:
+    """`{"outsider": True}` when the person belongs to another organisation than the
+    workspace Samen is installed in (a Slack Connect channel); both must be known."""
+    return {"outsider": True} if installed and theirs and installed != theirs else {}
+
+
+def _interaction_outsider(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An interaction's person's team (`user.team_id`) against the workspace's (`team.id`)."""
+    user, team = body.get("user") or {}, body.get("team") or {}
+    if not isinstance(user, Mapping) or not isinstance(team, Mapping):
+        return {}
+    return _outsider(team.get("id"), user.get("team_id"))
+
+
+def private_or(channel: str, user: str) -> str:
+    """A direct message's channel (D…) as the person's private chat, `dm:<user>`, the key
+    the runtime knows private chats by; any other channel as it is."""
+    return f"dm:{user}" if channel.startswith("D") else channel
+
+
 def _channel(body: Mapping[str, Any]) -> str:
     channel = body.get("channel") or {}
     if isinstance(channel, Mapping):
@@ -51,6 +72,9 @@ def _channel(body: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- commands
+
+# What slash commands give as `channel_name` where the channel's own name is not told.
+PLACEHOLDER_NAMES: Final = frozenset({"directmessage", "privategroup"})
 
 # A slash command with "Escape channels, users, and links" on (the manifest's
 # `should_escape: true`) sends a picked person as <@U0123|anna> (or <@U0123>).
@@ -68,15 +92,25 @@ def parse_command(body: Mapping[str, Any]) -> Inbound | None:
     user = str(body.get("user_id") or "")
     if not trigger or not user:
         return None
+    channel = str(body.get("channel_id") or "")
+    channel_name = str(body.get("channel_name") or "")
+    named = {}
+    if channel.startswith("D") or channel_name == "directmessage":
+        # Typed in a direct message (with Samen or with anyone): the person's private
+        # chat, never a team's channel (the runtime finds the team it is about).
+        channel = f"dm:{user}"
+    elif channel_name and channel_name not in PLACEHOLDER_NAMES:
+        named = {"channel_name": channel_name}  # how the team is named to its people
     return Inbound(
         PLATFORM,
         f"cmd:{trigger}",
         "command",
-        str(body.get("channel_id") or ""),
+        channel,
         user,
         {
             "command": str(body.get("command", "")).lstrip("/").lower(),
             "args": plain_mentions(str(body.get("text") or "")).strip(),
+            **named,
         },
         user_name=str(body.get("user_name") or ""),
     )
@@ -147,19 +181,15 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
                 json.dumps(_picked(action), sort_keys=True),
             )
             key = clicks.key_for(signature, _action_ts(action), key)
-        if parts[0] == "b" and len(parts) == 2:
+        if parts[0] in ("b", "c") and len(parts) == 2:
+            # A bell control, or a choice that types `/samen <its words>` (in a DM: the
+            # person's private chat).
             args = str(action.get("value") or "")
-            found.append(
-                Inbound(
-                    PLATFORM,
-                    key,
-                    "command",
-                    channel,
-                    user,
-                    {"command": "bel", "args": "" if args == "ring" else args},
-                    user_name=name,
-                )
-            )
+            command = {"command": "bel", "args": "" if args == "ring" else args}
+            if parts[0] == "c":
+                command = {"command": "samen", "args": args}
+            where = private_or(channel, user)
+            found.append(Inbound(PLATFORM, key, "command", where, user, command, user_name=name))
             continue
         if parts[0] == "f" and len(parts) == 3:  # "klaar": leave the optional questions
             parts = [*parts, ""]
@@ -184,7 +214,7 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
                 PLATFORM,
                 key,
                 "answer",
-                channel,
+                private_or(channel, user),
                 user,
                 {
                     "run": run,
@@ -192,6 +222,7 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
                     "question": question,
                     "value": value,
                     "answer_kind": answer_kind,
+                    **_interaction_outsider(body),
                 },
                 user_name=name,
             )
@@ -262,7 +293,7 @@ def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
                 PLATFORM,
                 f"view:{trigger}:{block[1]}",
                 "answer",
-                channel,
+                private_or(channel, user),
                 user,
                 {
                     "run": run,
@@ -270,6 +301,7 @@ def parse_view_submission(body: Mapping[str, Any]) -> list[Inbound]:
                     "question": block[1],
                     "value": raw or "",
                     "answer_kind": "value" if raw else "skip",
+                    **_interaction_outsider(body),
                 },
                 user_name=name,
             )
@@ -321,7 +353,10 @@ _EVENT_KINDS: Final = {
 
 def parse_event(body: Mapping[str, Any], bot_user_id: str | None = None) -> Inbound | None:
     """An Events API callback -> a "mention" / "joined" / "left" Inbound, keyed on
-    `event_id`; None for events of bots (ours included) and events we don't use."""
+    `event_id`; None for events of bots and events we don't use. Samen itself joining a
+    channel is "bot_added" by whoever invited it (`inviter`; "" when Slack names nobody).
+    A person of another organisation (Slack Connect: their `user_team`, or `team` on
+    membership events, is not the installed workspace's `team_id`) is marked outsider."""
     event = body.get("event") or {}
     kind = _EVENT_KINDS.get(str(event.get("type", "")))
     event_id = str(body.get("event_id") or "")
@@ -332,6 +367,80 @@ def parse_event(body: Mapping[str, Any], bot_user_id: str | None = None) -> Inbo
         return None
     if event.get("bot_id") or event.get("subtype") == "bot_message":
         return None
+    channel = str(event.get("channel") or "")
     if bot_user_id is not None and user == bot_user_id:
-        return None  # the bot itself joining a channel, or mentioning itself
-    return Inbound(PLATFORM, f"ev:{event_id}", kind, str(event.get("channel") or ""), str(user))
+        if kind != "joined":
+            return None  # the bot mentioning itself, or leaving
+        inviter = str(event.get("inviter") or "")
+        return Inbound(PLATFORM, f"ev:{event_id}", "bot_added", channel, inviter)
+    theirs = event.get("user_team") or event.get("team")
+    payload = _outsider(body.get("team_id"), theirs)
+    return Inbound(PLATFORM, f"ev:{event_id}", kind, channel, str(user), payload)
+
+
+# --------------------------------------------------------------------------- request shape
+
+# Fields of a request body that Bolt and this module read as objects (or ids) and lists.
+_OBJECT_FIELDS: Final = ("user", "team", "channel", "container", "view", "enterprise")
+_LIST_FIELDS: Final = ("actions", "authorizations")
+
+
+def request_problem(raw: bytes, content_type: str) -> str | None:
+    """What is wrong with a (signed) HTTP request body, in a few words for the log (never
+    the body itself); None when Bolt and the parsers can read it.
+
+    Slack sends JSON (Events API) or a form: a slash command's fields, or one `payload`
+    field holding the interaction's JSON. Either way the result must be an object whose
+    known fields have the types Slack documents."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    if content_type == "application/json" or text.startswith("{"):
+        return _json_problem(text)
+    fields = parse_qs(text, keep_blank_values=True)
+    if "payload" in fields:
+        return _json_problem(fields["payload"][0])
+    if any(len(values) > 1 for values in fields.values()):
+        return "a form field given twice"
+    return None
+
+
+def _json_problem(text: str) -> str | None:
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        return "JSON nested too deeply"
+    except ValueError:
+        return "not JSON"
+    if not isinstance(body, dict):
+        return f"JSON {type(body).__name__}, not an object"
+    for name in _OBJECT_FIELDS:
+        value = body.get(name)
+        if value is not None and not isinstance(value, dict | str):
+            return f"field {name!r} is a {type(value).__name__}"
+    if "event" in body and not isinstance(body["event"], dict):
+        return "field 'event' is not an object"
+    for name in _LIST_FIELDS:
+        value = body.get(name)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, dict) for v in value)
+        ):
+            return f"field {name!r} is not a list of objects"
+    view = body.get("view")
+    if isinstance(view, dict) and not isinstance(view.get("state") or {}, dict):
+        return "field 'view.state' is not an object"
+    return None
+
+
+def for_bolt(text: str) -> str:
+    """The (verified) body as Bolt should read it. Bolt takes any form body containing the
+    word "payload" for an interaction and, finding no `payload` field, reads it as empty:
+    `/samen help payload` would vanish without a listener. Percent-encoding that word's
+    "p" in a form without a `payload` field keeps every value as typed and Bolt on the
+    right path. JSON bodies and interactions pass unchanged."""
+    if text.startswith("{") or "payload" not in text:
+        return text
+    if "payload" in parse_qs(text, keep_blank_values=True):
+        return text
+    return text.replace("payload", "%70ayload")

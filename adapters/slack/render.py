@@ -183,6 +183,8 @@ def render_message(
         blocks += _form_blocks(message, run or "", language)
     if message.controls and not message.closed:
         blocks.append(_controls_block(message.controls, language))
+    if message.choices:
+        blocks.append(_choices_block(message.choices))
     if message.late:
         blocks.append(_context(word("late", language)))
     if len(blocks) > MAX_BLOCKS:
@@ -199,6 +201,20 @@ def _phase_blocks(message: Message) -> list[Block]:
 
 def _context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
+
+
+def _choices_block(choices: Sequence[tuple[str, str]]) -> Block:
+    """Buttons that each type a `/samen` command (which team a command is about)."""
+    elements = [
+        {
+            "type": "button",
+            "action_id": _checked_id(f"c{SEP}{n}"),
+            "text": _plain(label),
+            "value": args,
+        }
+        for n, (label, args) in enumerate(choices)
+    ]
+    return {"type": "actions", "elements": elements}
 
 
 def _controls_block(controls: Sequence[str], language: str) -> Block:

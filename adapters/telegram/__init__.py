@@ -28,7 +28,7 @@ def telegram_adapter_from_env(
     *,
     webhook_url: str | None = None,
     port: int = 8443,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     webhook_path: str = "/telegram",
     language: str = "nl",
     environ: Mapping[str, str] | None = None,

@@ -39,14 +39,17 @@ private chat (any first private message does the same), and the parked messages 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dtm
 import hmac
 import json
 import logging
 import re
 import secrets
+import warnings
 from collections import ChainMap
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from http import HTTPStatus
 from typing import Any, Final
 
 from aiohttp import web
@@ -73,7 +76,14 @@ from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
 from adapters.base import Inbound, InboundHandler
-from adapters.telegram.parse import PLATFORM, Parsed, Toggle, parse_update, prompt_key
+from adapters.telegram.parse import (
+    PLATFORM,
+    Parsed,
+    Toggle,
+    nesting_depth,
+    parse_update,
+    prompt_key,
+)
 from adapters.telegram.render import (
     SEP,
     FreeQuestion,
@@ -86,14 +96,25 @@ from adapters.telegram.render import toggled_keyboard as _toggled
 from adapters.telegram.state import MemoryState, TelegramState
 from bot.core.effects import MessageKind
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.replies import say
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://api.telegram.org/bot"
+# Whether a press on an answer button may be stored: (run, user, channel) -> the notice
+# for a press that cannot change anything, or None (bot/runtime/presses.py).
+PressCheck = Callable[[str, str, str], Awaitable[str | None]]
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
+# An update is a few kilobytes (a message is at most 4096 characters, with entities and a
+# replied-to message); its JSON is a few levels deep. Anything far beyond is refused
+# before it is parsed.
+MAX_UPDATE_BYTES: Final = 1024 * 1024
+MAX_UPDATE_DEPTH: Final = 64
 # Samen reads messages (commands, replies, people joining, a group's new id), button
 # presses and its own membership of groups; nothing else.
-ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member")
+# `chat_member` comes only where the bot is an administrator (Telegram's rule): there a
+# person who leaves is seen even without a service message.
+ALLOWED_UPDATES: Final = ("message", "callback_query", "my_chat_member", "chat_member")
 _START_TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # In a group, a meeting's warnings and status (time left, paused, extended) go into one
 # pinned message per run that is edited, so the group's 20 messages a minute stay for
@@ -125,6 +146,30 @@ def quiet_http_logs() -> None:
         telegram_logger.setLevel(logging.INFO)
 
 
+class _OneLine(logging.Filter):
+    """python-telegram-bot logs a failed polling loop (a revoked token among others) with
+    its whole traceback; one line with the error's type says as much to an operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{record.getMessage()} ({record.exc_info[0].__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_ONE_LINE: Final = _OneLine()
+
+
+def one_line_library_errors() -> None:
+    """Install `_OneLine` on python-telegram-bot's loggers (idempotent)."""
+    for name in ("telegram.ext", "telegram.ext.Updater", "telegram.ext.Application"):
+        logger = logging.getLogger(name)
+        if _ONE_LINE not in logger.filters:
+            logger.addFilter(_ONE_LINE)
+
+
 def deep_link(bot_username: str, token: str) -> str:
     """The link that opens a private chat with the bot and sends `/start <token>` when the
     person presses Start (Telegram allows A-Z, a-z, 0-9, _ and -, at most 64)."""
@@ -145,12 +190,45 @@ def _utf16_length(text: str) -> int:
 
 
 def _seconds(error: RetryAfter) -> float:
-    # `retry_after` is an int or a timedelta depending on PTB_TIMEDELTA (and reading the int
-    # warns); the private timedelta is the same value without the deprecation dance.
-    wait = getattr(error, "_retry_after", None)
+    """How long Telegram asked to wait, from the public `retry_after`: a timedelta where
+    PTB_TIMEDELTA is set, else whole seconds (whose reading python-telegram-bot marks as
+    deprecated; the warning is for us, not for the operator's log)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        wait = error.retry_after
     if isinstance(wait, dtm.timedelta):
         return max(wait.total_seconds(), 0.0)
+    if isinstance(wait, int | float):
+        return max(float(wait), 0.0)
     return 1.0
+
+
+class MalformedUpdate(Exception):
+    """An update with a field of a type the Bot API never sends (nothing is stored)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _WatchedRequest(HTTPXRequest):
+    """python-telegram-bot's HTTP backend, watching for 401 Unauthorized: the token was
+    revoked or is wrong. Nothing can work after that, and python-telegram-bot's polling
+    loop stops for good on it while the process stays up; the adapter is told instead
+    (`on_unauthorized`), so that `samen run` ends with a clear message."""
+
+    def __init__(self, on_unauthorized: Callable[[str], None], **options: Any) -> None:
+        super().__init__(**options)
+        self._on_unauthorized = on_unauthorized
+
+    async def do_request(
+        self, url: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        code, payload = await super().do_request(url, method, *args, **kwargs)
+        if code == HTTPStatus.UNAUTHORIZED:
+            # The URL holds the token: only the API method (its last part) is named.
+            self._on_unauthorized(url.rsplit("/", 1)[-1])
+        return code, payload
 
 
 class _HandOver(asyncio.Queue[object]):
@@ -166,6 +244,9 @@ class _HandOver(asyncio.Queue[object]):
             return
         try:
             await self._adapter.receive(item.to_dict())
+        except MalformedUpdate as error:
+            # Asking again would bring the same update back forever: confirm and skip it.
+            log.warning("telegram polling: malformed update skipped (%s)", error.reason)
         except Exception as error:
             # A TelegramError keeps the Updater's loop alive: it backs off and fetches the
             # same batch again (the offset did not move on). Its text holds no update data.
@@ -185,7 +266,7 @@ class TelegramAdapter:
         token: str,
         mode: str = "polling",
         webhook_url: str | None = None,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 8443,
         webhook_path: str = "/telegram",
         api_url: str | None = None,
@@ -199,6 +280,7 @@ class TelegramAdapter:
         if mode == "webhook" and not webhook_url:
             raise ValueError("Telegram webhook mode needs the public webhook URL")
         quiet_http_logs()
+        one_line_library_errors()
         self.mode = mode
         self.webhook_url = webhook_url
         # Shared by every process behind one webhook URL; random per start when not given.
@@ -211,7 +293,8 @@ class TelegramAdapter:
         self.bot = Bot(
             token,
             base_url=api_url or DEFAULT_API_URL,
-            request=HTTPXRequest(
+            request=_WatchedRequest(
+                self._unauthorized,
                 connection_pool_size=32,
                 read_timeout=call_timeout,
                 write_timeout=call_timeout,
@@ -220,7 +303,7 @@ class TelegramAdapter:
             ),
             # A long poll holds its connection for `poll_timeout`; PTB adds it to the read
             # timeout of getUpdates itself.
-            get_updates_request=HTTPXRequest(connect_timeout=call_timeout),
+            get_updates_request=_WatchedRequest(self._unauthorized, connect_timeout=call_timeout),
         )
         self.app = (
             Application.builder()
@@ -240,6 +323,20 @@ class TelegramAdapter:
         self._handler: InboundHandler | None = None
         self._runner: web.AppRunner | None = None
         self._initialized = False
+        self._press_check: PressCheck | None = None
+        # Set when Telegram answered 401 Unauthorized: `samen run` stops (see `halted`).
+        self.halted = asyncio.Event()
+        self.halt_reason = ""
+
+    def _unauthorized(self, method: str) -> None:
+        if not self.halted.is_set():
+            self.halt_reason = (
+                f"Telegram refused the bot token (401 Unauthorized on {method}): it was "
+                "revoked or is wrong. Get the current token from @BotFather, set "
+                "TELEGRAM_BOT_TOKEN and start Samen again"
+            )
+            log.error("telegram: 401 Unauthorized on %s: the bot token is not valid", method)
+            self.halted.set()
 
     # ------------------------------------------------------------------ state
 
@@ -341,7 +438,7 @@ class TelegramAdapter:
             )
 
     async def _start_webhook(self) -> None:
-        server = web.Application()
+        server = web.Application(client_max_size=MAX_UPDATE_BYTES)
         server.router.add_post(self.webhook_path, self._on_webhook)
         # No access log: the path and status only, but we choose what goes into our logs.
         self._runner = web.AppRunner(server, access_log=None)
@@ -362,7 +459,10 @@ class TelegramAdapter:
     async def stop(self) -> None:
         updater = self.app.updater
         if updater is not None and updater.running:
-            await updater.stop()  # its last getUpdates confirms what we stored
+            try:
+                await updater.stop()  # its last getUpdates confirms what we stored
+            except TelegramError as error:  # the poller had ended already (a 401)
+                log.info("telegram: polling had stopped (%s)", type(error).__name__)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -377,14 +477,30 @@ class TelegramAdapter:
         if self.secret is None or not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("telegram webhook: request without the right secret refused")
             return web.Response(status=403)
+        if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
+            log.warning("telegram webhook: update too large refused (413)")
+            return web.Response(status=413)
         try:
-            update = json.loads(await request.read())
-        except ValueError:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("telegram webhook: update too large refused (413)")
+            return web.Response(status=413)
+        if nesting_depth(raw) > MAX_UPDATE_DEPTH:
+            log.warning("telegram webhook: update nested too deeply refused (400)")
+            return web.Response(status=400)
+        try:
+            update = json.loads(raw)
+        except (ValueError, RecursionError):
+            log.warning("telegram webhook: update that is not JSON refused (400)")
             return web.Response(status=400)
         if not isinstance(update, Mapping):
+            log.warning("telegram webhook: update that is not an object refused (400)")
             return web.Response(status=400)
         try:
             await self.receive(update)
+        except MalformedUpdate as error:
+            log.warning("telegram webhook: malformed update refused (400): %s", error.reason)
+            return web.Response(status=400)
         except Exception as error:
             # Not stored: a non-2xx makes Telegram deliver the update again.
             log.warning("telegram webhook: update not stored (%s)", type(error).__name__)
@@ -396,12 +512,30 @@ class TelegramAdapter:
         the button's spinner (both cosmetic: failures are logged by type, not raised)."""
         if self._handler is None:
             raise RuntimeError("Telegram adapter not started")
-        await self._load_for(update)
-        parsed = parse_update(
-            update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
-        )
-        inbounds = parsed.inbounds
-        if await self._remember(parsed) and not inbounds and parsed.private_user:
+        try:
+            await self._load_for(update)
+            parsed = parse_update(
+                update, bot_username=self.username, tokens=self.tokens, prompts=self.prompts
+            )
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+            # A field of a type the Bot API never sends: not an update Samen can use.
+            raise MalformedUpdate(type(error).__name__) from None
+        if parsed.closed_private is not None:
+            # They blocked the bot: their private messages wait, as for someone who never
+            # pressed Start (bot/teams/start_links.py posts the group's start link).
+            await self._set_chat(parsed.closed_private, "blocked")
+            log.info("telegram: a person blocked the bot; their private messages wait")
+        started = await self._remember(parsed)
+        if parsed.callback_id is not None:
+            refusal = await self._refusal(parsed)
+            if refusal is not None:
+                # Stale, foreign or not ours: a notice on the button, no chat message.
+                await self._quietly(
+                    self.bot.answer_callback_query(parsed.callback_id, text=refusal)
+                )
+                return
+        inbounds = await self._with_coordinators(parsed.inbounds)
+        if started and not inbounds and parsed.private_user:
             # Their first private message after we were refused: they started the bot
             # (without the link). The shell delivers what waited for them.
             user = parsed.private_user
@@ -413,6 +547,47 @@ class TelegramAdapter:
             await self._quietly(self._draw_toggle(parsed.toggle))
         if parsed.callback_id is not None:
             await self._quietly(self.bot.answer_callback_query(parsed.callback_id))
+
+    async def _with_coordinators(self, inbounds: tuple[Inbound, ...]) -> tuple[Inbound, ...]:
+        """The bot was added to a group: its human administrators (getChatAdministrators)
+        go with the event, as the team's first coordinators."""
+        found = []
+        for inbound in inbounds:
+            if inbound.kind == "bot_added":
+                if not inbound.channel.lstrip("-").isdigit():
+                    raise MalformedUpdate("chat id")
+                try:
+                    admins = await self.bot.get_chat_administrators(int(inbound.channel))
+                except TelegramError as error:
+                    log.warning("telegram getChatAdministrators failed: %s", type(error).__name__)
+                    admins = ()
+                people = [[str(a.user.id), a.user.first_name] for a in admins if not a.user.is_bot]
+                if people:
+                    payload = {**inbound.payload, "coordinators": people}
+                    inbound = dataclasses.replace(inbound, payload=payload)
+            found.append(inbound)
+        return tuple(found)
+
+    def use_press_check(self, check: PressCheck) -> None:
+        """Whether a press on an answer button may go to the inbox (the composition root
+        reads the run: gone, ended, or from another group gives the notice's text)."""
+        self._press_check = check
+
+    async def _refusal(self, parsed: Parsed) -> str | None:
+        """The notice for a press that cannot change anything, or None to store it."""
+        if not parsed.inbounds and parsed.toggle is None:
+            # Not one of ours, a token no store knows, or a message Telegram no longer
+            # shows the bot (older than 48 hours): nothing the press can still do.
+            return say("bad_answer_target", self.language)
+        if self._press_check is None:
+            return None
+        for inbound in parsed.inbounds:
+            run = inbound.payload.get("run") if inbound.kind == "answer" else None
+            if run:
+                refusal = await self._press_check(str(run), inbound.user, inbound.channel)
+                if refusal is not None:
+                    return refusal
+        return None
 
     async def _remember(self, parsed: Parsed) -> bool:
         """Note who has a private chat; True when it was refused before (they started)."""
@@ -466,10 +641,12 @@ class TelegramAdapter:
             return await self._send(delivery, text, markup)
         except RetryAfter as error:
             return DeliveryResult(retry_after=_seconds(error))
-        except Forbidden:
+        except Forbidden as error:
             # A private chat the person never opened or blocked (or a group that removed
             # the bot): a private message waits until they press Start.
             if private_to is not None:
+                why = "blocked the bot" if "blocked" in str(error) else "never pressed Start"
+                log.info("telegram: private message refused (403: the person %s)", why)
                 await self._set_chat(private_to, "blocked")
                 return DeliveryResult(blocked_until_start=True)
             return DeliveryResult(failed="forbidden")
@@ -492,13 +669,19 @@ class TelegramAdapter:
             )
             raise
         except BadRequest as error:
+            if delivery.topic and bad_request_code(error) in TOPIC_GONE:
+                # The run's topic was deleted or closed: the message goes to the group.
+                log.info(
+                    "telegram: forum topic gone (%s), sent to the group", bad_request_code(error)
+                )
+                return await self.deliver(dataclasses.replace(delivery, topic=None))
             if delivery.op == "edit" and "not modified" in str(error).lower():
                 return DeliveryResult.sent(ref=delivery.ref)  # the same form drawn again
             if private_to is not None and "chat not found" in str(error).lower():
                 # Someone Telegram never saw talking to us: the same as not started.
                 await self._set_chat(private_to, "blocked")
                 return DeliveryResult(blocked_until_start=True)
-            return DeliveryResult(failed="BadRequest")
+            return DeliveryResult(failed=bad_request_code(error))
         except (TimedOut, NetworkError):
             raise  # transport: the outbox retries with back-off
         except TelegramError as error:
@@ -517,6 +700,7 @@ class TelegramAdapter:
         message = await self.bot.send_message(
             chat_id,
             text,
+            message_thread_id=_topic(delivery) if in_group else None,
             reply_markup=markup,
             reply_parameters=reply_to,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -553,6 +737,7 @@ class TelegramAdapter:
         message = await self.bot.send_message(
             _chat_id(delivery.chat),
             text,
+            message_thread_id=_topic(delivery),
             disable_notification=True,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
@@ -607,6 +792,7 @@ class TelegramAdapter:
         message = await self.bot.send_message(
             _chat_id(delivery.chat),
             text,
+            message_thread_id=_topic(delivery),
             entities=entities,
             reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -628,7 +814,7 @@ class TelegramAdapter:
             if "can't be deleted" in reason or "cant be deleted" in reason:
                 return DeliveryResult(failed="message_cant_be_deleted")
             if "message to delete not found" not in reason and "message not found" not in reason:
-                return DeliveryResult(failed="BadRequest")
+                return DeliveryResult(failed=bad_request_code(error))
             # Gone already (deleted by the person, or the chat cleared): done.
         except Forbidden:
             return DeliveryResult(failed="forbidden")  # blocked by the person, or removed
@@ -655,6 +841,39 @@ class TelegramAdapter:
         else:
             await self.state.save_prompt(key, _prompt_to_json(prompt))
             self.prompts[key] = prompt
+
+
+# Telegram's 400 descriptions (they name what is wrong, never the message) as short codes
+# for the outbox's log and the row's error; anything else is "bad_request".
+BAD_REQUESTS: Final = (
+    ("chat not found", "chat_not_found"),
+    ("message thread not found", "thread_not_found"),
+    ("topic_closed", "topic_closed"),
+    ("message to edit not found", "message_not_found"),
+    ("message not found", "message_not_found"),
+    ("message is too long", "message_too_long"),
+    ("not enough rights", "not_enough_rights"),
+    ("have no rights", "not_enough_rights"),
+    ("can't parse entities", "cant_parse_entities"),
+    ("message is not modified", "message_not_modified"),
+    ("user not found", "user_not_found"),
+)
+
+
+# A forum topic that is no longer there to post in.
+TOPIC_GONE: Final = frozenset({"thread_not_found", "topic_closed"})
+
+
+def bad_request_code(error: TelegramError) -> str:
+    """A short code for Telegram's 400 answer (see `BAD_REQUESTS`)."""
+    description = str(error).lower()
+    return next((code for text, code in BAD_REQUESTS if text in description), "bad_request")
+
+
+def _topic(delivery: Delivery) -> int | None:
+    """The forum topic a group message goes into (None: the group itself, or General)."""
+    topic = delivery.topic
+    return int(topic) if topic is not None and topic.isdigit() else None
 
 
 def _tokens_in(query: Mapping[str, Any]) -> set[str]:

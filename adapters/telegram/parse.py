@@ -6,12 +6,15 @@ use the API's own shapes. What becomes what:
 
 - `/samen ...`, `/bel ...` (also `/samen@OurBot ...`) -> "command";
 - a press on one of our answer buttons -> "answer"; on a bell control -> "command" `bel`;
+  on a choice (which team) -> "command" `samen` with the words it carries;
 - a press on a multi-select toggle -> a `Toggle` (local to the message, nothing stored);
 - a reply to one of our forms -> "answer" for its free-text, date or number question;
 - `/start <token>` in a private chat -> "joined" with `{"start": token}` (the deep link);
 - `new_chat_members` / `left_chat_member` -> "joined" / "left";
 - `my_chat_member` (the bot itself added to or removed from a group) -> "bot_added" /
-  "bot_removed", by the person who did it;
+  "bot_removed", by the person who did it; in a private chat, "kicked" means the person
+  blocked the bot (`Parsed.closed_private`);
+- `chat_member` (someone's membership of a group changed) -> "joined" / "left";
 - `migrate_to_chat_id` (a group upgraded to a supergroup gets a new id) -> "migrated"
   with `{"to": new id}` on the old channel: the team's channel moves.
 
@@ -55,6 +58,7 @@ class Parsed:
     toggle: Toggle | None = None
     callback_id: str | None = None  # answerCallbackQuery stops the button's spinner
     private_user: str | None = None  # this person has a private chat with the bot
+    closed_private: str | None = None  # this person blocked the bot in their private chat
 
 
 def prompt_key(chat_id: int | str, message_id: int | str) -> str:
@@ -79,6 +83,8 @@ def parse_update(
         return _callback(key, update["callback_query"], table)
     if isinstance(update.get("my_chat_member"), Mapping):
         return _bot_membership(key, update["my_chat_member"])
+    if isinstance(update.get("chat_member"), Mapping):
+        return _member_change(key, update["chat_member"])
     message = update.get("message")
     if isinstance(message, Mapping):
         return _message(key, message, bot_username, prompts or {})
@@ -90,22 +96,54 @@ GONE: Final = frozenset({"left", "kicked"})
 
 
 def _bot_membership(key: str, change: Mapping[str, Any]) -> Parsed:
-    """The bot's own membership of a group changed."""
+    """The bot's own membership of a group changed; in a private chat: the person
+    blocked the bot ("kicked") or unblocked it."""
+    chat = change.get("chat")
+    new, old = change.get("new_chat_member"), change.get("old_chat_member")
+    if not isinstance(chat, Mapping) or not isinstance(new, Mapping):
+        return Parsed()
+    if chat.get("type") == "private":
+        person = _person(change.get("from"))
+        if person is None:
+            return Parsed()
+        if new.get("status") in GONE:
+            return Parsed(closed_private=person[0])
+        return Parsed(private_user=person[0])  # unblocked: the chat is open again
+    if chat.get("type") not in GROUP_TYPES or not isinstance(old, Mapping):
+        return Parsed()
+    kind = {"in": "bot_added", "out": "bot_removed"}.get(_moved(old, new) or "")
+    if kind is None:
+        return Parsed()  # promoted, restricted, ...: nothing for Samen
+    person = _person(change.get("from"))
+    user, name = person if person is not None else ("", "")
+    channel = str(chat.get("id"))
+    return Parsed((Inbound(PLATFORM, key, kind, channel, user, _group_name(chat), name),))
+
+
+def _moved(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """ "in" (a chat member now), "out" (no more), or None (another change)."""
+    before, after = old.get("status"), new.get("status")
+    if after in ACTIVE and before in GONE:
+        return "in"
+    if after in GONE and before in ACTIVE:
+        return "out"
+    return None
+
+
+def _member_change(key: str, change: Mapping[str, Any]) -> Parsed:
+    """A `chat_member` update (the bot is an administrator and asked for them): someone
+    joined or left the group, or was removed from it."""
     chat = change.get("chat")
     new, old = change.get("new_chat_member"), change.get("old_chat_member")
     if not isinstance(chat, Mapping) or chat.get("type") not in GROUP_TYPES:
         return Parsed()
     if not isinstance(new, Mapping) or not isinstance(old, Mapping):
         return Parsed()
-    before, after = old.get("status"), new.get("status")
-    if after in ACTIVE and before in GONE:
-        kind = "bot_added"
-    elif after in GONE and before in ACTIVE:
-        kind = "bot_removed"
-    else:
-        return Parsed()  # promoted, restricted, ...: nothing for Samen
-    person = _person(change.get("from"))
-    user, name = person if person is not None else ("", "")
+    person = _person(new.get("user"))
+    kind = {"in": "joined", "out": "left"}.get(_moved(old, new) or "")
+    if person is None or kind is None:
+        return Parsed()
+    user, name = person
     channel = str(chat.get("id"))
     return Parsed((Inbound(PLATFORM, key, kind, channel, user, _group_name(chat), name),))
 
@@ -127,6 +165,15 @@ def _channel(chat: Mapping[str, Any], user: str) -> str | None:
     if kind == "private":
         return f"dm:{user}"
     return None  # channels (broadcast) are not teams
+
+
+def _topic(message: Mapping[str, Any]) -> dict[str, Any]:
+    """{"topic": id} for a message in a forum topic of a group (not General), else {}:
+    replies, and a run started there, go back into that topic."""
+    thread = message.get("message_thread_id")
+    if message.get("is_topic_message") and isinstance(thread, int) and thread > 0:
+        return {"topic": str(thread)}
+    return {}
 
 
 def _group_name(chat: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,7 +227,7 @@ def _message(
                 private_user=private,
             )
         if command in COMMANDS:
-            payload = {"command": command, "args": args, **_group_name(chat)}
+            payload = {"command": command, "args": args, **_group_name(chat), **_topic(message)}
             return Parsed(
                 (Inbound(PLATFORM, key, "command", channel, user, payload, name),),
                 private_user=private,
@@ -192,6 +239,7 @@ def _message(
         if prompt is not None:
             answer = _reply_answer(prompt, text)
             if answer is not None:
+                answer.update(_topic(message))
                 return Parsed(
                     (Inbound(PLATFORM, key, "answer", channel, user, answer, name),),
                     private_user=private,
@@ -290,6 +338,8 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
     if parts[0] == "b" and len(parts) == 2 and parts[1] in BELL_ARGS:
         kind, payload = "command", {"command": "bel", "args": BELL_ARGS[parts[1]]}
         payload.update(_group_name(chat))
+    elif parts[0] == "c" and len(parts) > 1:
+        kind, payload = "command", {"command": "samen", "args": data[2:], **_group_name(chat)}
     elif parts[0] == "a" and len(parts) == 5:
         payload = _answer(parts[1:4], parts[4], "value")
     elif parts[0] in ("s", "n") and len(parts) == 4:
@@ -303,6 +353,7 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
         return Parsed(toggle=toggle, callback_id=callback_id, private_user=private)
     if payload is None:
         return Parsed(callback_id=callback_id, private_user=private)
+    payload.update(_topic(message))
     return Parsed(
         (Inbound(PLATFORM, key, kind, channel, user, payload, name),),
         callback_id=callback_id,
@@ -333,3 +384,30 @@ def _keyboard(message: Mapping[str, Any]) -> list[list[dict[str, Any]]] | None:
     return [
         [dict(b) for b in row if isinstance(b, Mapping)] for row in rows if isinstance(row, list)
     ]
+
+
+# --------------------------------------------------------------------------- request shape
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deeply the JSON in `raw` nests objects and arrays, read without parsing it (a
+    parser recurses: 100,000 levels would exhaust its stack). Brackets inside strings do
+    not count; the text need not be valid JSON."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return deepest

@@ -12,6 +12,7 @@ none. Every button carries callback data of at most 64 bytes that `parse.py` rea
     d|<run>|<step>|<question>|<index>   "klaar": answer a multi question with the toggles on
     f|<run>|<step>                      "klaar" with the form: the optional questions left
     b|<command>                         a bell control (pause, resume, extend, ...)
+    c|<words>                           types `/samen <words>` (which team: a choice)
 
 Run ids are 16 hex characters and step, question and option ids are slugs, so `|` never
 occurs inside them. Data longer than 64 bytes is replaced by `k|<token>`, a short hash of
@@ -188,6 +189,8 @@ def render_message(
         rows.append([_button(word("finished", language), route, table)])
     if message.controls and not message.closed:
         rows += _control_rows(message.controls, language)
+    for label, args in message.choices:
+        rows.append([_button(_cut(label, MAX_BUTTON_TEXT), "c" + SEP + args, table)])
     if rows:
         return text, InlineKeyboardMarkup(rows)
     prompt = free_questions(message, run)

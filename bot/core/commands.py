@@ -151,7 +151,7 @@ SETTINGS = {
 class SamenCommand:
     """`/samen <action> <args...>` split into an action and its arguments.
 
-    action: help | start | plan | role | setting | absent | present | status | open |
+    action: help | start | plan | role | roles | setting | absent | present | status | open |
     trajectory | session | evaluations | evaluation
     """
 
@@ -177,6 +177,8 @@ _ACTIONS = {
     "register": "plan",
     "rol": "role",
     "role": "role",
+    "rollen": "roles",
+    "roles": "roles",
     "afwezig": "absent",
     "absent": "absent",
     "away": "absent",

@@ -78,6 +78,9 @@ class Message:
     text: str
     questions: tuple[QuestionView, ...] = ()
     controls: tuple[str, ...] = ()  # BellCommand values offered as buttons
+    # (label, the words after /samen) offered as buttons that type that command, e.g.
+    # ("Wijkteam Noord", "afwezig tot 2026-12-04 in Wijkteam Noord")
+    choices: tuple[tuple[str, str], ...] = ()
     closed: bool = False  # a form that no longer takes answers
     finish: bool = False  # a form with optional questions one may leave by saying "klaar"
     late: bool = False  # delivered after its time (catch-up)

@@ -328,8 +328,9 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "You have no open questions.",
     },
     "open.title": {
-        "nl": "Nog te beantwoorden (de nummers van het formulier):",
-        "en": "Still to answer (the numbers in the form):",
+        "nl": "Je openstaande vragen (de nummers van het formulier):",
+        "nl@u": "Uw openstaande vragen (de nummers van het formulier):",
+        "en": "Your open questions (the numbers in the form):",
     },
     "open.required.one": {"nl": "vraag {numbers}", "en": "question {numbers}"},
     "open.required.many": {"nl": "vragen {numbers}", "en": "questions {numbers}"},
@@ -439,6 +440,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{n} people have not (fully) answered.",
     },
     "summary.absent": {"nl": "Afwezig: {names}", "en": "Absent: {names}"},
+    "summary.left": {
+        "nl": "Niet meer in het team: {names}",
+        "en": "No longer in the team: {names}",
+    },
     "summary.process_bells.zero": {
         "nl": "De procesbel is niet geluid.",
         "en": "The process bell was not rung.",

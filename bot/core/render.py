@@ -488,7 +488,8 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
 
     `questions`: [{text, answers: [{name, value}], answered: [names], hidden: n,
     divergent: [{value, count}]}]; `missing` (names, empty if the audience may not
-    see them) and `missing_count`; `absent`; `process_bells`.
+    see them) and `missing_count`; `absent`; `left` (asked, then left the team);
+    `process_bells`.
     """
     language = run.language
     steps = [s for s in flow.steps if step_questions(s)]
@@ -499,6 +500,7 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
     questions: list[dict[str, Any]] = []
     missing: set[str] = set()
     absent: set[str] = set()
+    gone: set[str] = set()
     given = given_roles(flow, run.answers)
     for step in steps:
         stored = run.answers.get(step.id, {})
@@ -518,6 +520,8 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
             )
         }
         for m in run.members:
+            if m.left and m.id in asked:
+                gone.add(m.id)  # asked, then left the team: said once, not as missing
             if m.left or (m.id not in asked and m.id not in eligible):
                 continue
             if m.absent:
@@ -530,6 +534,7 @@ def summary_data(flow: Flow, run: Run, body: SummaryBody, seen_by: Audience) -> 
         "missing": [m.name for m in run.members if m.id in missing] if seen_by.sees_missing else [],
         "missing_count": len(missing),
         "absent": [m.name for m in run.members if m.id in absent],
+        "left": [m.name for m in run.members if m.id in gone],
         "process_bells": run.process_bells,
     }
 
@@ -643,6 +648,8 @@ def _standard(
             tail.append(
                 i18n.t("summary.absent", language, names=i18n.join(data["absent"], language))
             )
+        if data["left"]:
+            tail.append(i18n.t("summary.left", language, names=i18n.join(data["left"], language)))
     if SummaryShow.process_bells in show:
         tail.append(i18n.count("summary.process_bells", data["process_bells"], language))
     if tail:

@@ -40,6 +40,7 @@ TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
     "(empty when this audience may not see who is missing)",
     "missing_count": "how many were asked and did not answer",
     "absent": "names of those who were away when asked",
+    "left": "names of those who were asked and then left the team",
     "process_bells": "how many times the process bell rang in this run",
 }
 
@@ -58,6 +59,7 @@ TEMPLATE_EXAMPLE: Final[Mapping[str, Any]] = {
     "missing": ["Cor"],
     "missing_count": 1,
     "absent": ["Dirk"],
+    "left": ["Eva"],
     "process_bells": 2,
 }
 

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 
 from bot.core.effects import Message
 
+# A run's thread that names a place inside its channel rather than a message: a Telegram
+# forum topic ("topic:<message_thread_id>"), set when the run was started in one. Every
+# message of the run goes there (`Delivery.topic`).
+TOPIC_THREAD = "topic:"
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -52,6 +57,7 @@ class Delivery:
     user: str | None = None  # the person a reply is for (ephemeral where supported)
     run: str | None = None  # the run the message belongs to (answer buttons carry it)
     language: str = "nl"  # the team's language, for the words an adapter adds (buttons)
+    topic: str | None = None  # the forum topic of the group the message belongs in
 
 
 @dataclass(frozen=True, slots=True)

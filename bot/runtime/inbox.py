@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
-from bot.core.events import Answered, AnswerKind, TimerFired
+from bot.core.effects import Destination, Message, MessageKind, Reply
+from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
+from bot.runtime import private
 from bot.runtime.clock import Clock
 from bot.runtime.coalesce import Coalescer
 from bot.runtime.context import Context
@@ -47,6 +49,16 @@ LATE_CATCH_UPS = frozenset({"late", "skip"})
 TIMER_GROUP = 25
 # Conversations whose events are handled side by side (see `Inbox.drain`).
 LANES = 8
+
+
+class ForeignRun(LookupError):
+    """An event names a run of a team its person is not in, from outside that team's
+    channel: refused before it changes anything."""
+
+
+class GoneRun(LookupError):
+    """An answer in a private chat names a run that is no more (or never was): it has no
+    team to belong to, and a private chat never becomes one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +260,7 @@ class Inbox:
             await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
         finally:
             self.outgoing.private.discard(row.id)
+            self.outgoing.topics.pop(row.id, None)
         self.handled += 1
 
     async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
@@ -272,11 +285,7 @@ class Inbox:
             await self._on_timer(row, read)
             return
         if read.private_chat and read.kind != "answer":
-            # A private chat is no team (e.g. Telegram's /start): it may open the way for
-            # messages that waited until the person started the bot.
-            if self.on_private is not None and read.user:
-                await self.on_private(row.platform, read.user, row.payload)
-            await self.store.inbox_done(row.id, now)
+            await self._on_private_chat(row, read)
             return
         if read.kind == "migrated":
             # The platform gave the group a new id (Telegram: upgraded to a supergroup).
@@ -284,13 +293,32 @@ class Inbox:
             log.info("inbox row %s: channel moved=%s", row.id, moved)
             await self.store.inbox_done(row.id, now)
             return
-        team, known = await self._team_and_member(row, read)
+        try:
+            team, known = await self._team_and_member(row, read)
+        except ForeignRun:
+            log.warning("inbox row %s: an answer to a run of a team its person is not in", row.id)
+            await self.store.inbox_done(row.id, now, error="foreign run")
+            return
+        except GoneRun:
+            log.info("inbox row %s: a private answer to a run that is no more", row.id)
+            text = say("bad_answer_target", "nl")
+            await self.outgoing.reply_without_team(row.platform, read.user, text, row.id)
+            return
+        if row.payload.get("outsider"):
+            await self._outsider(row, team, read)
+            return
         if team.id not in self._seen:
             self._seen.add(team.id)
             for hook in self.router.team_seen:
                 await hook(team)
         if read.channel != team.channel:
             self.outgoing.private.add(row.id)
+        elif row.payload.get("topic"):  # a forum topic of the team's group (Telegram)
+            self.outgoing.topics[row.id] = str(row.payload["topic"])
+        log.info("inbox row %s kind=%s", row.id, read.kind)
+        if read.kind == "left":
+            await self._member_left(row, team, read)
+            return
         member = None
         if read.user:
             member = await self.store.upsert_member(
@@ -302,7 +330,6 @@ class Inbox:
                 known=known,
             )
         ctx = Context(team, member, row, row.platform)
-        log.info("inbox row %s kind=%s", row.id, read.kind)
         handler = self.router.events.get(read.kind)
         if read.kind == "command" and read.command == BELL and self.router.bell is not None:
             await self.router.bell(ctx, read.args)
@@ -315,8 +342,88 @@ class Inbox:
             await self._on_answer(ctx, read)
         elif handler is not None and member is not None:
             await handler(ctx)
-        else:  # joined / left and anything else: nothing to do beyond the member upsert
+        elif read.kind == "joined" and member is not None:
+            # Runs going on hear of them (a collect under way sends them its form).
+            joined = Member(member.user, member.name or member.user, frozenset(member.roles))
+            await self.runs.tell_team_runs(team, MemberJoined(joined))
             await self.store.inbox_done(row.id, now)
+        else:  # anything else: nothing to do beyond the member upsert
+            await self.store.inbox_done(row.id, now)
+
+    async def _outsider(self, row: InboxRow, team: TeamRow, read: InboxEvent) -> None:
+        """A person of another organisation in a shared channel (Slack Connect): never
+        enrolled, sent no team forms or data; told once, only to them, whom Samen serves."""
+        log.info("inbox row %s kind=%s: a person of another organisation", row.id, read.kind)
+        if not read.user or read.kind == "left":
+            await self.store.inbox_done(row.id, self.clock.now())
+            return
+        told = self.outgoing.row(
+            team,
+            None,
+            "reply",
+            "",
+            Destination.person(read.user),
+            Message(MessageKind.reply, say("outsider", team.language)),
+            f"outsider:{team.id}:{read.user}",  # once per person and team
+            reply=True,
+        )
+        await self.store.commit_messages(outbox=[told], inbox_id=row.id, now=self.clock.now())
+        self.outgoing.notify()
+
+    async def _member_left(self, row: InboxRow, team: TeamRow, read: InboxEvent) -> None:
+        """Someone left the team's channel: they are no member any more, get nothing
+        more, and the team's runs stop waiting for them."""
+        now = self.clock.now()
+        if read.user and await self.store.member_left(team.id, read.user, now):
+            told = await self.runs.tell_team_runs(team, MemberLeft(read.user))
+            log.info("inbox row %s: a member left; %d runs told", row.id, told)
+        await self.store.inbox_done(row.id, now)
+
+    async def _on_private_chat(self, row: InboxRow, read: InboxEvent) -> None:
+        """Something the person wrote in their private chat with Samen. It is no team:
+        nothing here creates a team or a member. It may open the way for messages that
+        waited until they started the bot (Telegram's /start); a `/samen` command is
+        handled for the team it is about (bot/runtime/private.py), a plain /start is
+        greeted, and the replies stay in the private chat."""
+        if self.on_private is not None and read.user:
+            await self.on_private(row.platform, read.user, row.payload)
+        plain_start = (read.kind == "command" and read.command == "start") or (
+            read.kind == "joined" and "start" in row.payload and not row.payload["start"]
+        )
+        if not read.user or not (plain_start or read.kind == "command"):
+            await self.store.inbox_done(row.id, self.clock.now())
+            return
+        args = read.args if read.command == SAMEN else ""
+        resolved = await private.resolve(self.store, self.router, row.platform, read.user, args)
+        if resolved is None:
+            # A person in no team here yet: what Samen is, and where it starts.
+            log.info("inbox row %s: private chat of a person in no team", row.id)
+            text = say("private_no_team", "nl")
+            await self.outgoing.reply_without_team(row.platform, read.user, text, row.id)
+            return
+        team = resolved.team or resolved.teams[0]
+        member = await self.store.get_member(team.id, read.user)
+        ctx = Context(team, member, row, row.platform, teams=resolved.teams)
+        self.outgoing.private.add(row.id)
+        log.info("inbox row %s kind=%s (private chat)", row.id, read.kind)
+        if plain_start:
+            names = ", ".join(private.team_label(t) for t in resolved.teams)
+            await self.outgoing.reply(ctx, say("private_greeting", ctx.language, teams=names))
+        elif read.command == BELL:
+            await self.outgoing.reply(ctx, say("private_bell", ctx.language))
+        elif read.command != SAMEN:
+            typed = "/" + first_word(read.command)
+            await self.outgoing.reply(ctx, say("unknown_command", ctx.language, typed=typed))
+        elif resolved.team is None:
+            # Which team? A button per team types the command again with `in <team>`.
+            names = [private.team_label(t) for t in resolved.teams]
+            example = f"/samen {first_word(args)} in {names[0]}"
+            text = say("private_which_team", ctx.language, teams=", ".join(names), example=example)
+            choices = tuple((name, f"{args} in {name}") for name in names)
+            asked = Message(MessageKind.reply, text, choices=choices)
+            await self.outgoing.replies(team, (Reply(read.user, asked),), row.id)
+        else:
+            await self._on_samen(ctx, resolved.args)
 
     async def _team_and_member(
         self, row: InboxRow, read: InboxEvent
@@ -327,8 +434,18 @@ class Inbox:
         if read.kind == "answer" and read.run:
             run = await self.store.load_run(read.run)
             team = await self.store.get_team(run.team_id) if run is not None else None
-            if team is not None:
+            if team is not None and read.channel == team.channel:
                 return team, None
+            if team is not None:
+                # Given elsewhere (their private chat, a modal): only by a member of the
+                # run's team. A run id from another chat is forged or stray, and never
+                # makes its presser a member.
+                member = await self.store.get_member(team.id, read.user)
+                if member is None or member.left_at is not None:
+                    raise ForeignRun(read.run)
+                return team, member
+            if read.private_chat:
+                raise GoneRun(read.run)
         ahead = self._teams_ahead.pop(row.id, None)
         found, member = ahead or await self.store.team_and_member(
             row.platform, read.channel, read.user

@@ -15,7 +15,9 @@ How a row becomes a platform call
   `Delivery.thread` — or none if the run has no thread yet), `group` (true for group
   chats, so that per-group limits apply) and `user` (the member an op "reply" is for),
   and `language` (the team's, for the words an adapter adds itself, such as button
-  labels).
+  labels), and `topic` (a reply to someone who acted in a forum topic of the group:
+  `Delivery.topic`). A run started in a forum topic has the thread `topic:<id>`
+  (`TOPIC_THREAD`): all its rows go to that topic, none replies to a first message.
 - op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
@@ -78,7 +80,7 @@ from typing import Any, Protocol
 
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.runtime.clock import Clock
-from bot.runtime.delivery import Delivery, DeliveryResult, Limits
+from bot.runtime.delivery import TOPIC_THREAD, Delivery, DeliveryResult, Limits
 from bot.store.lease import Lease
 from bot.store.repo import QueuedMessage
 
@@ -98,6 +100,7 @@ def message_to_json(
     group: bool = False,
     user: str | None = None,
     language: str | None = None,
+    topic: str | None = None,
 ) -> dict[str, Any]:
     """A `Message` as the JSON the outbox row keeps, plus the routing fields (see above)."""
     data: dict[str, Any] = {
@@ -105,6 +108,7 @@ def message_to_json(
         "text": message.text,
         "questions": [_question_to_json(q) for q in message.questions],
         "controls": list(message.controls),
+        "choices": [list(choice) for choice in message.choices],
         "closed": message.closed,
         "late": message.late,
         "finish": message.finish,
@@ -115,6 +119,8 @@ def message_to_json(
         data["user"] = user
     if language is not None:
         data["language"] = language
+    if topic is not None:
+        data["topic"] = topic
     return data
 
 
@@ -125,6 +131,7 @@ def message_from_json(data: Mapping[str, Any]) -> Message:
         text=str(data.get("text", "")),
         questions=tuple(_question_from_json(q) for q in data.get("questions", ())),
         controls=tuple(str(c) for c in data.get("controls", ())),
+        choices=tuple((str(label), str(args)) for label, args in data.get("choices", ())),
         closed=bool(data.get("closed", False)),
         late=bool(data.get("late", False)),
         finish=bool(data.get("finish", False)),
@@ -360,6 +367,7 @@ class Outbox:
         max_in_flight: int = 32,
         lease: Lease | None = None,
         on_blocked: Callable[[QueuedMessage, Courier], Awaitable[None]] | None = None,
+        on_failed: Callable[[QueuedMessage, str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         # One sender per database: several processes sharing PostgreSQL would otherwise
@@ -369,6 +377,9 @@ class Outbox:
         # Told about a message parked because its person has not started the bot (see
         # bot/teams/start_links.py: it posts one deep link in the team's group).
         self.on_blocked = on_blocked
+        # Told about a message that will not arrive (failed for good, with the reason code):
+        # bot/teams/undelivered.py tells the chair once when it was a bell, summary or form.
+        self.on_failed = on_failed
         self.adapters = adapters
         self.clock = clock
         self.max_attempts = max_attempts
@@ -650,8 +661,14 @@ class Outbox:
                 language=str(data.get("language") or "nl"),
             )
         thread = None
-        if data.get("thread") and row.run_id:
-            thread = await self._thread_of(row.run_id)
+        topic = str(data["topic"]) if data.get("topic") else None
+        if row.run_id:
+            # A run started in a forum topic keeps every message there (TOPIC_THREAD).
+            run_thread = await self._thread_of(row.run_id)
+            if run_thread is not None and run_thread.startswith(TOPIC_THREAD):
+                topic = topic or run_thread[len(TOPIC_THREAD) :]
+            elif data.get("thread"):
+                thread = run_thread
         ref = None
         if row.op == "edit":
             if row.run_id:
@@ -670,6 +687,7 @@ class Outbox:
             user=str(user) if user is not None else None,
             run=row.run_id,
             language=str(data.get("language") or "nl"),
+            topic=topic,
         )
 
     async def _record(
@@ -708,9 +726,25 @@ class Outbox:
         elif result.failed is not None:
             await self.store.outbox_failed(row.id, result.failed[:200])
             stats.failed += 1
-            log.warning("outbox row %s (%s): failed", row.id, row.kind)
+            log.warning(
+                "outbox row %s (%s, %s to %s): failed: %s",
+                row.id,
+                row.kind,
+                row.op,
+                destination_kind(row),
+                result.failed[:80],
+            )
+            await self._tell_failed(row, result.failed[:80])
         else:
             await self._retry_or_fail(row, "empty result")
+
+    async def _tell_failed(self, row: QueuedMessage, reason: str) -> None:
+        if self.on_failed is None:
+            return
+        try:
+            await self.on_failed(row, reason)
+        except Exception as exc:  # telling someone must never stop the deliveries
+            log.warning("outbox row %s: failure not reported: %s", row.id, type(exc).__name__)
 
     async def _thread_of(self, run_id: str) -> str | None:
         if run_id not in self._threads:
@@ -757,12 +791,16 @@ class Outbox:
             await self._give_up(row, reason)
             stats.failed += 1
             log.warning(
-                "outbox row %s (%s): failed after %d attempts: %s",
+                "outbox row %s (%s, %s to %s): failed after %d attempts: %s",
                 row.id,
                 row.kind,
+                row.op,
+                destination_kind(row),
                 attempts,
                 reason,
             )
+            if row.op != "delete":
+                await self._tell_failed(row, reason[:80])
             return
         delay = min(60.0, 2.0**attempts) * self.rng.uniform(0.5, 1.5)
         await self.store.outbox_retry(row.id, now + timedelta(seconds=delay), reason[:200])
@@ -773,6 +811,16 @@ class Outbox:
 
 
 _THREADS_KEPT = 10_000  # runs whose thread the outbox remembers
+
+
+def destination_kind(row: QueuedMessage) -> str:
+    """Where a row was going, for a log line that names no one: a private chat, a run's
+    thread, or the team's channel (a group)."""
+    if row.destination.startswith("dm:"):
+        return "a private chat"
+    if row.message.get("thread"):
+        return "a thread"
+    return "a group channel"
 
 
 def _earliest(a: datetime | None, b: datetime) -> datetime:

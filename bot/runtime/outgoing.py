@@ -80,6 +80,9 @@ class Outgoing:
         # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
         # them go back there rather than into the team channel.
         self.private: set[int] = set()
+        # Inbox rows that came from a forum topic of a group (Telegram): inbox id -> the
+        # topic. Replies go back into that topic, and a run started there lives there.
+        self.topics: dict[int, str] = {}
         # Replies of conversations handled side by side are committed together.
         self._replies: Coalescer[Messages, None] = Coalescer(self._commit_replies)
 
@@ -97,6 +100,7 @@ class Outgoing:
         *,
         reply: bool = False,
         private: bool = False,
+        topic: str | None = None,
     ) -> dict[str, Any]:
         """One outbox row. Person messages go to `dm:<user>`; replies to the team channel,
         addressed to one user (ephemeral where the platform can)."""
@@ -122,7 +126,12 @@ class Outgoing:
             "kind": message.kind.value,
             "priority": PRIORITY.get(message.kind, 3),
             "message": message_to_json(
-                message, thread=thread, group=group, user=user, language=team.language
+                message,
+                thread=thread,
+                group=group,
+                user=user,
+                language=team.language,
+                topic=topic if group else None,
             ),
             "idempotency_key": idempotency,
         }
@@ -152,6 +161,7 @@ class Outgoing:
             f"inbox:{ctx.inbox.id}:reply:0",
             reply=True,
             private=ctx.inbox.id in self.private,
+            topic=self.topics.get(ctx.inbox.id),
         )
 
     def effects_to_rows(
@@ -196,6 +206,7 @@ class Outgoing:
                         f"{run.id}:reply:{effect.member}:{run.version}:{len(outbox)}{cause}",
                         reply=True,
                         private=inbox_id in self.private,
+                        topic=self.topics.get(inbox_id) if inbox_id is not None else None,
                     )
                 )
             elif isinstance(effect, ScheduleTimer):
@@ -283,6 +294,7 @@ class Outgoing:
                 f"inbox:{inbox_id}:reply:{n}",
                 reply=True,
                 private=inbox_id in self.private,
+                topic=self.topics.get(inbox_id) if inbox_id is not None else None,
             )
             for n, e in enumerate(effects)
             if isinstance(e, Reply)
@@ -295,6 +307,27 @@ class Outgoing:
         assert ctx.member is not None
         message = Message(MessageKind.reply, text)
         await self.replies(ctx.team, (Reply(ctx.member.user, message),), ctx.inbox.id)
+
+    async def reply_without_team(
+        self, platform: str, user: str, text: str, inbox_id: int, language: str = "nl"
+    ) -> None:
+        """Answer, in their private chat, someone who is in no team yet (a reply belongs
+        to no team then), and mark their inbox row handled, atomically."""
+        message = Message(MessageKind.reply, text)
+        row = {
+            "team_id": None,
+            "run_id": None,
+            "platform": platform,
+            "destination": f"dm:{user}",
+            "op": "send",
+            "msg_key": "",
+            "kind": message.kind.value,
+            "priority": PRIORITY[MessageKind.reply],
+            "message": message_to_json(message, user=user, language=language),
+            "idempotency_key": f"inbox:{inbox_id}:reply:0",
+        }
+        await self.store.commit_messages(outbox=[row], inbox_id=inbox_id, now=self.clock.now())
+        self.notify()
 
     async def _commit_replies(self, writes: list[Messages]) -> list[None]:
         await self.store.commit_messages_many(writes, now=self.clock.now())

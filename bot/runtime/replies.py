@@ -28,7 +28,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• Antwoorden: elke vraag zegt wat je typt (een nummer, een woord, een naam). "
             "Overslaan: - of overslaan; nvt: niet van toepassing; klaar: de rest laten.\n"
             "• /samen status — wat er loopt\n"
-            "• /samen rol @naam <rol> · taal nl|en · aanspreekvorm je|u · "
+            "• /samen rol @naam <rol> · /samen rollen · taal nl|en · aanspreekvorm je|u · "
             "tijdzone <zone> · werktijden ma-vr 08:30-17:30\n"
             "• /samen afwezig tot <datum> · /samen aanwezig\n"
             "• /samen traject <code> <startdatum> — evaluatiemomenten voor een behandeling\n"
@@ -46,7 +46,7 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• Answering: each question says what to type (a number, a word, a name). "
             "Skip: - or skip; n/a: not applicable; done: leave the rest.\n"
             "• /samen status — what is running\n"
-            "• /samen role @name <role> · language nl|en · address je|u · "
+            "• /samen role @name <role> · /samen roles · language nl|en · address je|u · "
             "timezone <zone> · hours mon-fri 08:30-17:30\n"
             "• /samen absent until <date> · /samen present\n"
             "• /samen trajectory <code> <start date> — evaluation moments for a treatment\n"
@@ -176,8 +176,15 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "event.intake": {"nl": "de intake", "en": "the intake"},
     "now": {"nl": "nu", "en": "now"},
     "role_usage": {
-        "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter.",
-        "en": "Write: /samen role @name <role>, for example /samen role @anna chair.",
+        "nl": "Schrijf: /samen rol @naam <rol>, bijvoorbeeld /samen rol @anna voorzitter; "
+        "/samen rol @anna -voorzitter neemt die rol weer af; /samen rollen toont wie welke "
+        "rol heeft.",
+        "en": "Write: /samen role @name <role>, for example /samen role @anna chair; "
+        "/samen role @anna -chair takes it away again; /samen roles shows who has which.",
+    },
+    "role_set.none": {
+        "nl": "{name} heeft nu geen bijzondere rol.",
+        "en": "{name} now has no special role.",
     },
     "role_set.one": {
         "nl": "{name} heeft nu de rol {roles}.",
@@ -186,6 +193,74 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "role_set.many": {
         "nl": "{name} heeft nu de rollen {roles}.",
         "en": "{name} now has the roles {roles}.",
+    },
+    "role_none": {"nl": "geen bijzondere rol", "en": "no special role"},
+    "role_unknown": {
+        "nl": "Die rol ken ik niet.{hint} Rollen in dit team: {roles}.",
+        "en": "I don't know that role.{hint} Roles in this team: {roles}.",
+    },
+    "role_self": {
+        "nl": "Je kunt jezelf geen rol geven; vraag een andere coördinator.",
+        "en": "You cannot give yourself a role; ask another coordinator.",
+    },
+    "role_last_coordinator": {
+        "nl": "Een team houdt minstens één coördinator. Maak eerst iemand anders "
+        "coördinator: /samen rol @naam coördinator",
+        "en": "A team keeps at least one coordinator. First make someone else "
+        "coordinator: /samen role @name coordinator",
+    },
+    "roles_list": {
+        "nl": "Rollen in dit team:\n{lines}",
+        "en": "Roles in this team:\n{lines}",
+    },
+    "first_coordinators": {
+        "nl": "{names} coördineert dit team in Samen: geeft rollen en past instellingen aan "
+        "(/samen rol @naam coördinator maakt er nog iemand bij).",
+        "en": "{names} coordinates this team in Samen: gives roles and changes settings "
+        "(/samen role @name coordinator adds someone).",
+    },
+    "first_coordinators_many": {
+        "nl": "{names} coördineren dit team in Samen: zij geven rollen en passen instellingen "
+        "aan (/samen rol @naam coördinator maakt er nog iemand bij).",
+        "en": "{names} coordinate this team in Samen: they give roles and change settings "
+        "(/samen role @name coordinator adds someone).",
+    },
+    "private_greeting": {
+        "nl": "Hallo! Ik ben Samen. Ik help je team bij vaste werkvormen: afstemmen voor een "
+        "gezamenlijk bezoek, intervisie, reflectie en de evaluaties van behandelingen. "
+        "Vragen en herinneringen voor jou stuur ik hier, in dit gesprek; de rest gebeurt in "
+        "de groep van je team ({teams}). Typ /samen help voor wat je kunt doen.",
+        "en": "Hello! I am Samen. I help your team keep its working formats: aligning before "
+        "a joint visit, intervision, reflection and the evaluations of treatments. Questions "
+        "and reminders for you come here, in this chat; the rest happens in your team's "
+        "group ({teams}). Type /samen help to see what you can do.",
+    },
+    "private_no_team": {
+        "nl": "Hallo! Ik ben Samen: ik help zorgteams bij vaste werkvormen, zoals afstemmen "
+        "voor een gezamenlijk bezoek, intervisie en evaluaties. Ik ken je nog niet in een "
+        "team. Vraag je team om mij in de groep of het kanaal van het team te zetten, en "
+        "typ daar /samen help; daarna kun je mij ook hier alles vragen.\n\nHello! I am "
+        "Samen. I don't know you in a team yet: ask your team to add me to its group or "
+        "channel and type /samen help there.",
+        "en": "Hello! I am Samen: I help care teams keep their working formats. I don't "
+        "know you in a team yet: ask your team to add me to its group or channel and type "
+        "/samen help there; after that you can ask me here too.",
+    },
+    "private_bell": {
+        "nl": "De bel hoort bij een bijeenkomst: gebruik /bel in de groep van je team.",
+        "en": "The bell belongs to a meeting: use /bel in your team's group.",
+    },
+    "private_which_team": {
+        "nl": "Over welk team gaat dit? Je zit in: {teams}. Typ het nog eens met 'in <team>' "
+        "erachter, bijvoorbeeld: {example}",
+        "en": "Which team is this about? You are in: {teams}. Type it again with "
+        "'in <team>' after it, for example: {example}",
+    },
+    "outsider": {
+        "nl": "Samen werkt alleen voor het zorgteam van deze organisatie. Jou neem ik niet "
+        "op in het team en ik stuur je geen vragen of teamgegevens.",
+        "en": "Samen only serves this organisation's care team. I do not add you to the "
+        "team and send you no questions or team data.",
     },
     "not_allowed_settings": {
         "nl": "Alleen een coördinator van dit team kan dit aanpassen.",
@@ -299,6 +374,28 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "{name}, there are questions waiting for you, but I can only message you once "
         "you have started me. Tap the link, then Start: {link}",
     },
+    # A bell, summary or form that could not be delivered (bot/teams/undelivered.py), to
+    # the chair or coordinator; {reason} is the platform's short error code.
+    "undelivered.bell": {
+        "nl": "Let op: een bel van Samen kwam niet aan in {where} ({reason}). Nodig Samen "
+        "uit in dat kanaal of die groep, of vraag de beheerder wat er mis is.",
+        "en": "Note: a bell from Samen did not arrive in {where} ({reason}). Invite Samen "
+        "to that channel or group, or ask your administrator what is wrong.",
+    },
+    "undelivered.summary": {
+        "nl": "Let op: een samenvatting van Samen kwam niet aan in {where} ({reason}). "
+        "Nodig Samen uit in dat kanaal of die groep, of vraag de beheerder wat er mis is.",
+        "en": "Note: a summary from Samen did not arrive in {where} ({reason}). Invite "
+        "Samen to that channel or group, or ask your administrator what is wrong.",
+    },
+    "undelivered.form": {
+        "nl": "Let op: vragen van Samen kwamen niet aan in {where} ({reason}). Vraag de "
+        "persoon om Samen te openen, of vraag de beheerder wat er mis is.",
+        "en": "Note: questions from Samen did not arrive in {where} ({reason}). Ask the "
+        "person to open Samen, or ask your administrator what is wrong.",
+    },
+    "undelivered.where.channel": {"nl": "het teamkanaal", "en": "the team channel"},
+    "undelivered.where.private": {"nl": "een privégesprek", "en": "a private chat"},
     # The console's line where a message was (`samen forget` deleted it).
     "message_deleted": {"nl": "(bericht verwijderd)", "en": "(message deleted)"},
     "privacy_warning": {

@@ -30,6 +30,9 @@ EventHandler = Callable[[Context], Awaitable[None]]
 TeamHook = Callable[[TeamRow], Awaitable[object]]
 # The lines of a meeting agenda (e.g. the evaluations due) for a team on a day.
 AgendaSource = Callable[[TeamRow, date], Awaitable[tuple[str, ...]]]
+# Which of a person's teams a command typed in their private chat is about, from its
+# words (e.g. the team that owns a trajectory code); None: it cannot tell.
+TeamFinder = Callable[[tuple[TeamRow, ...], tuple[str, ...]], Awaitable[TeamRow | None]]
 # Looks at an answer before it reaches its run: True when it was held back (the check
 # has replied to the person and marked the event handled).
 AnswerCheck = Callable[[Context, tuple[str, ...], str], Awaitable[bool]]
@@ -46,9 +49,21 @@ class Router:
         self.team_seen: list[TeamHook] = []
         self.agendas: dict[str, AgendaSource] = {}
         self.answer_checks: list[AnswerCheck] = []
+        # Typed in a private chat: the `/samen` actions that look across all the person's
+        # teams, and those whose words name their team (see bot/runtime/private.py).
+        self.across_teams: set[str] = set()
+        self.team_finders: dict[str, TeamFinder] = {}
 
     def command(self, action: str, handler: CommandHandler) -> None:
         _once(self.commands, action, handler, "/samen action")
+
+    def across(self, action: str) -> None:
+        """In a private chat, `action` is about all the person's teams (`Context.teams`)."""
+        self.across_teams.add(action)
+
+    def find_team(self, action: str, finder: TeamFinder) -> None:
+        """In a private chat, `finder` tells from the words which team `action` is about."""
+        _once(self.team_finders, action, finder, "team finder")
 
     def on_bell(self, handler: BellHandler) -> None:
         if self.bell is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections import defaultdict
@@ -24,6 +25,7 @@ from bot.core.events import Event, Member, RegisteredEvent, StartContext, Team, 
 from bot.core.model import AfterFlowTrigger, Flow, PhaseStep
 from bot.core.run import Run, RunStatus
 from bot.runtime.clock import Clock
+from bot.runtime.delivery import TOPIC_THREAD
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.router import Router
 from bot.store.repo import StaleRun, Store
@@ -176,12 +178,24 @@ class Runs:
         if outcome.run.status == RunStatus.refused:
             await self.outgoing.replies(team, outcome.effects, inbox_id)
             return outcome.run
-        await self.store.commit_step(
-            await self.outgoing.step_write(team, outcome.run, outcome.effects, None, inbox_id)
-        )
+        write = await self.outgoing.step_write(team, outcome.run, outcome.effects, None, inbox_id)
+        topic = self.outgoing.topics.get(inbox_id) if inbox_id is not None else None
+        if topic:  # started in a forum topic: the run lives there (TOPIC_THREAD)
+            write = dataclasses.replace(write, run={**write.run, "thread": TOPIC_THREAD + topic})
+        await self.store.commit_step(write)
         log.info("run %s started flow=%s", outcome.run.id, flow.id)
         await self._after(team, flow, outcome.run, outcome.effects)
         return outcome.run
+
+    async def tell_team_runs(self, team: TeamRow, event: Event) -> int:
+        """A member joined, left or is away: every run of the team still going hears it
+        (a collect stops waiting for who left, a round passes their turn, a summary says
+        they left). Returns how many runs were told."""
+        told = 0
+        for row in await self.store.active_runs(team.id):
+            if await self.advance(row.id, event, None) is not None:
+                told += 1
+        return told
 
     async def engine_team(self, team: TeamRow) -> Team:
         """The team as the engine sees it: members with roles and today's absences."""

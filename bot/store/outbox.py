@@ -27,7 +27,7 @@ class QueuedMessage:
     `OutboxRow`, as plain values the outbox worker may keep while the row changes."""
 
     id: int
-    team_id: str
+    team_id: str | None  # None: a reply to someone in no team yet
     run_id: str | None
     platform: str
     destination: str

@@ -240,7 +240,10 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    # None: a reply to someone in no team yet, in their private chat.
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
     run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     platform: Mapped[str] = mapped_column(String(16))
     destination: Mapped[str] = mapped_column(String(200))  # the platform's chat key

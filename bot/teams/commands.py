@@ -4,11 +4,17 @@ status and open, and the answer to a mention or to the bot being added."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import logging
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from bot.core import i18n
 from bot.core.commands import FLOW_WORDS_EN, english_flow_word, parse_work_hours
+from bot.core.effects import Destination, Message, MessageKind
+from bot.core.events import MemberAbsent
+from bot.core.i18n import join, role_name
 from bot.core.model import CommandTrigger, Flow
 from bot.core.open_list import describe_open, open_form
 from bot.core.render import text as render_text
@@ -17,23 +23,30 @@ from bot.core.when import parse_date
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.private import team_label
 from bot.runtime.replies import local_moment, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.store.repo import Store
+from bot.store.tables import MemberRow, TeamRow
 
-# Role words people type, in Dutch, to the role ids flows use.
-ROLE_WORDS = {
-    "voorzitter": "chair",
-    "coordinator": "coordinator",
-    "coördinator": "coordinator",
-    "inbrenger": "presenter",
-    "behandelaar": "owner",
-    "eigenaar": "owner",
-    "deelnemer": "participant",
-    "tijdsbewaker": "timekeeper",
-}
+log = logging.getLogger("samen.teams")
 
+# The roles every team has besides those its flows name (`Flow.roles`).
+TEAM_ROLES = ("chair", "coordinator")
+# Words that take a role away: `/samen rol @anna -voorzitter`, `... geen voorzitter`.
+NOT_WORDS = frozenset({"geen", "niet", "no", "not"})
+COORDINATOR = "coordinator"
+
+
+def _plain(word: str) -> str:
+    """A role word as compared: lower case, accents off (coördinator = coordinator)."""
+    folded = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+# The confirmation of `/samen rol` by how many roles the person now holds.
+_ROLE_SET = ("role_set.none", "role_set.one", "role_set.many")
 
 # The team languages by how they may be typed: `nl-be` and `NL-BE` are nl-BE.
 LANGUAGE_CODES = {code.casefold(): code for code in ("nl", "nl-BE", "en")}
@@ -60,6 +73,7 @@ class TeamCommands(Feature):
         router.command("help", self.help)
         router.command("start", self.start)
         router.command("role", self.role)
+        router.command("roles", self.roles)
         router.command("setting", self.setting)
         router.command("absent", self.absent)
         router.command("present", self.present)
@@ -67,12 +81,56 @@ class TeamCommands(Feature):
         router.command("open", self.open)
         router.event("mention", self.mentioned)
         router.event("bot_added", self.added)
+        router.across("help")
+        router.across("open")
 
     async def may_change_settings(self, ctx: Context) -> bool:
-        """A team without a coordinator is set up by anyone; after that, by coordinators."""
-        members = await self.store.members(ctx.team.id)
-        coordinators = {m.user for m in members if "coordinator" in m.roles}
-        return not coordinators or (ctx.member is not None and ctx.member.user in coordinators)
+        """Only a coordinator of the team changes its roles and settings (a team without
+        one gets its first coordinators first, see `first_coordinators`)."""
+        if ctx.member is None:
+            return False
+        coordinators = await self.first_coordinators(ctx.team)
+        return ctx.member.user in coordinators
+
+    async def first_coordinators(
+        self, team: TeamRow, chosen: Sequence[tuple[str, str]] = ()
+    ) -> set[str]:
+        """The team's coordinators. A team without any gets them now: `chosen` (the
+        platform's: Telegram's group administrators, on Slack the person who added
+        Samen), else the person who has been in the team longest (in the console: the
+        first person; also when the last coordinator left). Said once in the team's
+        channel."""
+        members = await self.store.members(team.id)
+        found = {m.user for m in members if COORDINATOR in m.roles}
+        if found:
+            return found
+        now = self.clock.now()
+        made: list[MemberRow] = []
+        for user, name in chosen:
+            member = await self.store.upsert_member(team.id, user, name, now=now)
+            made.append(await self.store.set_roles(team.id, user, [*member.roles, COORDINATOR]))
+        if not made and members:
+            first = members[0]
+            roles = [*first.roles, COORDINATOR]
+            made.append(await self.store.set_roles(team.id, first.user, roles))
+        if not made:
+            return set()
+        names = join([m.name or m.user for m in made], team.language)
+        key = "first_coordinators" if len(made) == 1 else "first_coordinators_many"
+        text = say(key, team.language, names=names)
+        row = self.outgoing.row(
+            team,
+            None,
+            "send",
+            "",
+            Destination.channel(),
+            Message(MessageKind.say, text),
+            f"coordinators:{team.id}:" + ",".join(sorted(m.user for m in made)),
+        )
+        await self.store.commit_messages(outbox=[row], now=now)
+        self.outgoing.notify()
+        log.info("team %s: %d first coordinator(s)", team.id, len(made))
+        return {m.user for m in made}
 
     def help_text(self, language: str) -> str:
         """The help text (every mention gets it): made once per language, as the flows
@@ -90,6 +148,13 @@ class TeamCommands(Feature):
         await self.outgoing.reply(ctx, self.help_text(ctx.language))
 
     async def added(self, ctx: Context) -> None:
+        """Samen was added to the team's channel: the platform's first coordinators (the
+        adapter's `coordinators`: [[user, name], ...]), else the person who added it."""
+        listed = ctx.inbox.payload.get("coordinators")
+        chosen = [(str(u), str(n)) for u, n in listed] if isinstance(listed, list) else []
+        if not chosen and ctx.member is not None:
+            chosen = [(ctx.member.user, ctx.member.name)]
+        await self.first_coordinators(ctx.team, chosen)
         await self.outgoing.reply(ctx, say("bot_added", ctx.language))
 
     def command_words(self, language: str) -> list[str]:
@@ -133,12 +198,30 @@ class TeamCommands(Feature):
         assert ctx.member is not None
         await self.runs.start_flow(ctx.team, flow, by=ctx.member.user, inbox_id=ctx.inbox.id)
 
+    def role_ids(self) -> list[str]:
+        """The roles a team can give: those its flows use, plus chair and coordinator."""
+        used = {r for f in self.flows.values() for r in f.roles}
+        return [*TEAM_ROLES, *sorted(used - set(TEAM_ROLES))]
+
+    def read_role(self, word: str) -> str | None:
+        """The role id a typed word names (its id, or its name in Dutch or English)."""
+        typed = _plain(word)
+        for role in self.role_ids():
+            names = (role, role_name(role, "nl"), role_name(role, "en"))
+            if typed in {_plain(name) for name in names}:
+                return role
+        return None
+
     async def role(self, ctx: Context, args: tuple[str, ...]) -> None:
+        """`/samen rol @anna voorzitter` adds a role; `-voorzitter` or `geen voorzitter`
+        takes it away. Only coordinators; nobody gives themselves a role (but a team's
+        only coordinator); a team keeps at least one coordinator."""
         language = ctx.language
         if len(args) < 2:
             await self.outgoing.reply(ctx, say("role_usage", language))
             return
-        if not await self.may_change_settings(ctx):
+        coordinators = await self.first_coordinators(ctx.team)
+        if ctx.member is None or ctx.member.user not in coordinators:
             await self.outgoing.reply(ctx, say("not_allowed_settings", language))
             return
         typed = args[0].lstrip("@")
@@ -146,17 +229,66 @@ class TeamCommands(Feature):
         target = await self.store.get_member(ctx.team.id, typed)
         if target is None:
             target = await self.store.get_member(ctx.team.id, typed.lower())
-        if target is None:
+        if target is None or target.left_at is not None:
             await self.outgoing.reply(ctx, say("unknown_member", language, name=args[0]))
             return
-        roles = [ROLE_WORDS.get(r.lower(), r.lower()) for r in args[1:]]
+        add: list[str] = []
+        remove: list[str] = []
+        taking = False
+        for word in args[1:]:
+            if _plain(word) in NOT_WORDS:
+                taking = True
+                continue
+            off = taking or word.startswith("-")
+            role = self.read_role(word.lstrip("-"))
+            if role is None:
+                await self.outgoing.reply(ctx, self.unknown_role(word.lstrip("-"), language))
+                return
+            (remove if off else add).append(role)
+            taking = False
+        # Nobody gives themselves a role; only a team's one coordinator, having nobody to
+        # ask, may take on a flow's role (the chair of a meeting they run alone).
+        if add and target.user == ctx.member.user and coordinators != {ctx.member.user}:
+            await self.outgoing.reply(ctx, say("role_self", language))
+            return
+        if COORDINATOR in remove and COORDINATOR in target.roles:
+            others = [
+                m
+                for m in await self.store.members(ctx.team.id)
+                if COORDINATOR in m.roles and m.user != target.user
+            ]
+            if not others:
+                await self.outgoing.reply(ctx, say("role_last_coordinator", language))
+                return
+        roles = [r for r in target.roles if r not in remove]
+        roles += [r for r in add if r not in roles]
         updated = await self.store.set_roles(ctx.team.id, target.user, roles)
         text = say(
-            "role_set.one" if len(updated.roles) == 1 else "role_set.many",
+            _ROLE_SET[min(len(updated.roles), 2)],
             language,
             name=updated.name or target.user,
-            roles=i18n.join((i18n.role_name(r, language) for r in updated.roles), language) or "—",
+            roles=i18n.join((role_name(r, language) for r in updated.roles), language),
         )
+        await self.outgoing.reply(ctx, text)
+
+    def role_list(self, roles: Sequence[str], language: str) -> str:
+        return ", ".join(role_name(r, language) for r in roles) or say("role_none", language)
+
+    def unknown_role(self, word: str, language: str) -> str:
+        names = {_plain(role_name(r, language)): role_name(r, language) for r in self.role_ids()}
+        close = difflib.get_close_matches(_plain(word), list(names), 1)
+        hint = say("did_you_mean", language, name=names[close[0]]) if close else ""
+        return say("role_unknown", language, hint=hint, roles=", ".join(names.values()))
+
+    async def roles(self, ctx: Context, args: tuple[str, ...]) -> None:
+        """`/samen rollen`: who has which role in the team."""
+        language = ctx.language
+        lines = [
+            f"• {m.name or m.user}: {self.role_list(m.roles, language)}"
+            for m in await self.store.members(ctx.team.id)
+            if m.roles
+        ]
+        text = say("roles_list", language, lines="\n".join(lines) or say("nothing", language))
         await self.outgoing.reply(ctx, text)
 
     async def setting(self, ctx: Context, args: tuple[str, ...]) -> None:
@@ -199,11 +331,15 @@ class TeamCommands(Feature):
             return
         assert ctx.member is not None
         await self.store.set_absent(ctx.team.id, ctx.member.user, until)
+        if until >= self.clock.now().astimezone(ZoneInfo(ctx.team.timezone)).date():
+            # Runs going on stop waiting for them (they come back with /samen terug).
+            await self.runs.tell_team_runs(ctx.team, MemberAbsent(ctx.member.user))
         await self.outgoing.reply(ctx, say("absent_set", language, until=until.isoformat()))
 
     async def present(self, ctx: Context, args: tuple[str, ...]) -> None:
         assert ctx.member is not None
         await self.store.set_absent(ctx.team.id, ctx.member.user, None)
+        await self.runs.tell_team_runs(ctx.team, MemberAbsent(ctx.member.user, absent=False))
         await self.outgoing.reply(ctx, say("present_set", ctx.language))
 
     async def status(self, ctx: Context, args: tuple[str, ...]) -> None:
@@ -226,14 +362,17 @@ class TeamCommands(Feature):
         await self.outgoing.reply(ctx, text)
 
     async def open(self, ctx: Context, args: tuple[str, ...]) -> None:
-        """Each open form with the numbers its asker still has to answer, required first."""
+        """Each open form with the numbers its asker still has to answer, required first:
+        in a team channel that team's, in their private chat those of all their teams."""
         assert ctx.member is not None
         forms = []
-        for row in await self.store.active_runs(ctx.team.id):
-            run = Run.model_validate(row.state)
-            flow = self.flows.get(run.flow_id)
-            found = open_form(flow, run, ctx.member.user) if flow is not None else None
-            if found is not None:
-                forms.append(found)
+        for team in ctx.teams or (ctx.team,):
+            suffix = f" ({team_label(team)})" if len(ctx.teams) > 1 else ""
+            for row in await self.store.active_runs(team.id):
+                run = Run.model_validate(row.state)
+                flow = self.flows.get(run.flow_id)
+                found = open_form(flow, run, ctx.member.user) if flow is not None else None
+                if found is not None:
+                    forms.append(replace(found, title=found.title + suffix))
         text = describe_open(forms, ctx.team.timezone, ctx.language, ctx.team.address)
         await self.outgoing.reply(ctx, text)

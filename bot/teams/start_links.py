@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.core.effects import Message, MessageKind
 from bot.runtime.clock import Clock
+from bot.runtime.delivery import TOPIC_THREAD
 from bot.runtime.outbox import message_to_json
 from bot.runtime.replies import say
 from bot.store.repo import QueuedMessage, Store
@@ -41,7 +42,7 @@ class StartLinks:
         if not row.destination.startswith("dm:") or make_link is None:
             return
         user = row.destination[3:]
-        team = await self.store.get_team(row.team_id)
+        team = await self.store.get_team(row.team_id) if row.team_id is not None else None
         if team is None:
             return
         now = self.clock.now()
@@ -52,6 +53,11 @@ class StartLinks:
         name = _first_name(member.name if member is not None else "") or user
         text = say("start_needed", team.language, name=name, link=make_link(token))
         message = Message(MessageKind.reply, text)
+        # A run started in a forum topic: its start link goes into that topic too.
+        thread = (
+            (await self.store.run_threads([row.run_id])).get(row.run_id) if row.run_id else None
+        )
+        topic = thread[len(TOPIC_THREAD) :] if thread and thread.startswith(TOPIC_THREAD) else None
         await self.store.commit_messages(
             outbox=[
                 {
@@ -62,7 +68,7 @@ class StartLinks:
                     "kind": message.kind.value,
                     "priority": PRIORITY,
                     "message": message_to_json(
-                        message, group=True, user=user, language=team.language
+                        message, group=True, user=user, language=team.language, topic=topic
                     ),
                     "idempotency_key": f"start-link:{token}",
                 }

@@ -67,6 +67,7 @@ from bot.core.timer_names import EvaluationTimer, parse_timer_name
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
+from bot.runtime.private import team_label
 from bot.runtime.replies import say as shell_say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
@@ -197,6 +198,11 @@ class EvaluationDesk(Feature):
         router.command("session", self.session)
         router.command("evaluations", self.due_list)
         router.command("evaluation", self.evaluation)
+        # Typed in a private chat: the due list spans the person's teams; a trajectory
+        # code names its team.
+        router.across("evaluations")
+        for action in ("trajectory", "session", "evaluation"):
+            router.find_team(action, self.team_of_code)
         router.timer(EvaluationTimer.KIND, self.on_timer)
         router.agenda(Agenda.evaluations.value, self.agenda)
 
@@ -328,6 +334,15 @@ class EvaluationDesk(Feature):
             + [effective_date(lifecycle(r)) for r in kept.values() if r.id != done_now]
         )
         return adds, list(plan.drop), timers, upcoming
+
+    async def team_of_code(
+        self, teams: tuple[TeamRow, ...], args: tuple[str, ...]
+    ) -> TeamRow | None:
+        """The one team among `teams` with a trajectory of the code `args[0]`."""
+        if not args:
+            return None
+        owning = [t for t in teams if await self.evaluations.find_trajectory(t.id, args[0])]
+        return owning[0] if len(owning) == 1 else None
 
     async def _find(self, ctx: Context, ref: str) -> TrajectoryRow | None:
         trajectory = await self.evaluations.find_trajectory(ctx.team.id, ref)
@@ -578,26 +593,41 @@ class EvaluationDesk(Feature):
                 return
             await self._set_policy(ctx, None, args[1:])
             return
-        items = await due_for_mdo(self.store, ctx.team.id, self._today(ctx.team))
-        lines = [
-            say(
-                "due_line",
-                language,
-                ref=item.client_ref,
-                owner=item.owner,
-                what=say(f"kind.{item.kind}", language, sessions="N"),
-                state=say(f"state.{item.state.value}", language),
-                due=self._date(item.due_on, language),
-                agenda=say("on_agenda", language) if item.on_agenda else "",
-            )
-            for item in items
-        ]
+        lines = []
+        # In a private chat: the person's own trajectories in each of their teams, and
+        # all of those of the teams they coordinate; in a team channel: the team's.
+        for team in ctx.teams or (ctx.team,):
+            mine = await self._own_only(ctx, team)
+            items = await due_for_mdo(self.store, team.id, self._today(team))
+            lines += [
+                say(
+                    "due_line",
+                    language,
+                    ref=item.client_ref,
+                    owner=item.owner,
+                    what=say(f"kind.{item.kind}", language, sessions="N"),
+                    state=say(f"state.{item.state.value}", language),
+                    due=self._date(item.due_on, language),
+                    agenda=say("on_agenda", language) if item.on_agenda else "",
+                )
+                + (f" ({team_label(team)})" if len(ctx.teams) > 1 else "")
+                for item in items
+                if mine is None or item.owner == mine
+            ]
         text = (
             say("due_list", language, lines="\n".join(lines))
             if lines
             else say("due_none", language)
         )
         await self._answer(ctx, text)
+
+    async def _own_only(self, ctx: Context, team: TeamRow) -> str | None:
+        """Whose trajectories of `team` a private due list shows: the person's own (their
+        user id), or None for all of them (a coordinator, or asked in the team channel)."""
+        if not ctx.private_chat or ctx.member is None:
+            return None
+        member = await self.store.get_member(team.id, ctx.member.user)
+        return None if member is not None and "coordinator" in member.roles else ctx.member.user
 
     # -- /samen evaluatie <code> mdo | klaar ... | uitstel ...
 

@@ -59,5 +59,6 @@ def test_nothing_is_open_once_everything_is_answered_or_klaar_is_said() -> None:
 def test_the_list_reads_well_in_english_with_several_numbers() -> None:
     form = OpenForm("Looking back", (1, 2), (3,))
     assert describe_open([form], "Europe/Amsterdam", "en") == (
-        "Still to answer (the numbers in the form):\n• Looking back: questions 1 and 2; optional: 3"
+        "Your open questions (the numbers in the form):\n"
+        "• Looking back: questions 1 and 2; optional: 3"
     )

@@ -53,6 +53,10 @@ class FakeSlack:
     enforced_429s: int = 0
     # users.info `tz` per user id (default Europe/Amsterdam)
     zones: dict[str, str] = field(default_factory=dict)
+    # conversations.info `creator` per channel id
+    creators: dict[str, str] = field(default_factory=dict)
+    # deactivated accounts: conversations.open with them answers `user_disabled`
+    disabled: set[str] = field(default_factory=set)
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_post: dict[str, float] = field(default_factory=dict)
@@ -73,6 +77,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._serve)
         app.router.add_get("/api/{method}", self._serve)  # slack-sdk GETs users.info
         app.router.add_get("/link", self._socket)
+        app.router.add_post("/commands/{rest:.*}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -157,6 +162,23 @@ class FakeSlack:
                 self.acks.append((time.monotonic(), json.loads(frame.data)))
         return ws
 
+    def response_url(self, name: str = "cmd") -> str:
+        """A slash command's response_url served by this fake (answers are recorded as
+        calls of the method "response_url"; after 5 uses it answers 404 used_url)."""
+        return self.url.replace("/api/", f"/commands/T0001/{name}/x")
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        args = await request.json()
+        used = sum(
+            1 for c in self.calls if c.method == "response_url" and c.args["url"] == request.path
+        )
+        call = Call("response_url", {**args, "url": request.path}, "")
+        self.calls.append(call)
+        if used >= 5:
+            return web.Response(status=404, text="used_url")
+        call.response = {"ok": True}
+        return web.Response(status=200, text="ok")
+
     def _apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.url.replace("http://", "ws://").replace("/api/", "/link")}
 
@@ -240,7 +262,16 @@ class FakeSlack:
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = str(args.get("users", ""))
+        if users in self.disabled:
+            return {"ok": False, "error": "user_disabled"}
         return {"ok": True, "channel": {"id": "D" + users.lstrip("U")}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel not in self.creators:
+            return {"ok": False, "error": "channel_not_found"}
+        found = {"id": channel, "is_channel": True, "creator": self.creators[channel]}
+        return {"ok": True, "channel": found}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user", ""))

@@ -64,10 +64,13 @@ class Call:
 class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     not_started: set[int] = field(default_factory=set)  # private chats answering 403
+    gone: set[int] = field(default_factory=set)  # chats answering 400 "chat not found"
     now: Callable[[], float] = time.monotonic  # seconds; the scenario's clock in tests
     enforce_limits: bool = True  # off for unit tests that call the adapter back to back
     limited: int = 0  # 429s given because a limit was exceeded
     pinned: dict[int, list[int]] = field(default_factory=dict)  # chat -> pinned message ids
+    # chat -> its ChatMember objects (as dicts) for getChatAdministrators
+    administrators: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # sent and not deleted
     deleted: list[tuple[int, int]] = field(default_factory=list)  # (chat id, message id)
     _sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -157,6 +160,10 @@ class FakeTelegram:
         queued = self._failures.get(method)
         if queued:
             return _answer(queued.pop(0))
+        if str(args.get("chat_id", "")).lstrip("-").isdigit() and int(args["chat_id"]) in self.gone:
+            return _answer(
+                {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+            )
         if self.enforce_limits and method in LIMITED_METHODS and "chat_id" in args:
             wait = self._over_limit(int(args["chat_id"]))
             if wait is not None:
@@ -212,6 +219,9 @@ class FakeTelegram:
 
     async def _answerCallbackQuery(self, _: dict[str, Any]) -> bool:
         return True
+
+    async def _getChatAdministrators(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.administrators.get(int(args["chat_id"]), [])
 
     async def _getUpdates(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(args.get("offset") or 0)

@@ -99,14 +99,21 @@ class Workspace(World):
         ):
             return response.status, await response.text()
 
-    def slash_body(self, user: str, command: str, text: str) -> str:
+    def slash_body(
+        self,
+        user: str,
+        command: str,
+        text: str,
+        channel: str = TEAM_CHANNEL,
+        channel_name: str = "wijkteam-oost",
+    ) -> str:
         return urlencode(
             {
                 "token": "x",
                 "team_id": "T0001",
                 "team_domain": "zorgteam",
-                "channel_id": TEAM_CHANNEL,
-                "channel_name": "wijkteam-oost",
+                "channel_id": channel,
+                "channel_name": channel_name,
                 "user_id": user,
                 "user_name": NAMES.get(user, user.lower()),
                 "command": command,
@@ -118,8 +125,10 @@ class Workspace(World):
             }
         )
 
-    async def slash(self, user: str, text: str = "", command: str = "/samen") -> int:
-        status, _ = await self.post(self.slash_body(user, command, text))
+    async def slash(self, user: str, text: str = "", command: str = "/samen", **where: str) -> int:
+        """A slash command; `channel=`, `channel_name=` elsewhere than the team channel
+        (a direct message: `channel=dm(user), channel_name="directmessage"`)."""
+        status, _ = await self.post(self.slash_body(user, command, text, **where))
         await self.settle()
         return status
 

@@ -11,7 +11,7 @@ from typing import Any
 from adapters.slack.home import render_home
 from bot.teams.overview import EvaluationDue, OpenQuestions, Overview, Upcoming
 from tests.harness.fake_slack import Call
-from tests.harness.slack import TEAM_CHANNEL, Workspace
+from tests.harness.slack import Workspace
 
 ANNA, BRAM, COR = "U0ANNA", "U0BRAM", "U0COR"
 
@@ -54,7 +54,8 @@ async def test_the_home_tab_shows_open_questions_meetings_and_evaluations(
     assert view["type"] == "home"
     text = shown(published)
     assert "Jouw open vragen" in text
-    assert f"Afstemmen voor het huisbezoek — <#{TEAM_CHANNEL}>" in text
+    # The team by its channel's name, which slash commands now tell (issue 19).
+    assert "Afstemmen voor het huisbezoek — wijkteam-oost" in text
     assert "Huisbezoek" in text and "do 26 nov 10:00" in text
     assert "Traject T-0412" in text and "wo 25 nov" in text  # six months after the start
     assert "Nieuwsgierig" not in text

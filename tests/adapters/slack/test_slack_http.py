@@ -128,7 +128,11 @@ async def test_a_signed_slash_command_is_stored_before_the_200(served: Any) -> N
     # The recorder appends only after its delay: the ack waited for it.
     (inbound,) = recorder.events
     assert inbound.kind == "command"
-    assert inbound.payload == {"command": "samen", "args": "start intervisie"}
+    assert inbound.payload == {
+        "command": "samen",
+        "args": "start intervisie",
+        "channel_name": "wijkteam",
+    }
 
 
 async def test_a_forged_signature_gets_401_and_nothing_is_stored_or_sent(
@@ -159,7 +163,8 @@ async def test_a_refused_request_body_never_reaches_the_logs(
     body = slash("GEHEIME_CLIENTTEKST over mevrouw")
     status, _ = await post(base, body, FORM, secret="forged")
     assert status == 401
-    assert "Invalid request signature refused" in caplog.text  # Bolt did log, redacted
+    # Refused at the front door, before Bolt or any parsing: one line, no body.
+    assert "wrongly signed request refused (401)" in caplog.text
     assert "GEHEIME_CLIENTTEKST" not in caplog.text
     assert "forged" not in caplog.text
 

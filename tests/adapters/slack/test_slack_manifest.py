@@ -26,6 +26,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat.postEphemeral": {"chat:write"},
     "conversations.open": {"im:write", "mpim:write", "channels:manage", "groups:write"},
     "users.info": {"users:read"},
+    "conversations.info": {"channels:read", "groups:read", "im:read", "mpim:read"},
     "views.open": set(),  # no scope: the trigger_id is the permission
     "views.publish": set(),
     "auth.test": set(),

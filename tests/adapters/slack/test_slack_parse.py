@@ -48,10 +48,14 @@ def test_a_slash_command_form_body_becomes_a_command() -> None:
         "U2147483697",
         "anna",
     )
-    assert inbound.payload == {"command": "samen", "args": "start intervisie"}
+    assert inbound.payload == {
+        "command": "samen",
+        "args": "start intervisie",
+        "channel_name": "wijkteam",  # the team is named as its channel (issue 19)
+    }
     bel = parse_command(body | {"command": "/bel", "text": "+5", "trigger_id": "other"})
     assert bel is not None
-    assert bel.payload == {"command": "bel", "args": "+5"}
+    assert bel.payload == {"command": "bel", "args": "+5", "channel_name": "wijkteam"}
     assert bel.key != inbound.key
 
 
@@ -86,7 +90,8 @@ def test_a_button_click_becomes_an_answer_keyed_on_its_trigger() -> None:
     )
     (inbound,) = parse_block_actions(body)
     assert inbound.key == "act:12466734323.1395872398:0"
-    assert (inbound.kind, inbound.channel, inbound.user) == ("answer", "D22", "U2")
+    # A direct message (D…) is the person's private chat (issue 19).
+    assert (inbound.kind, inbound.channel, inbound.user) == ("answer", "dm:U2", "U2")
     assert inbound.payload["value"] == "overzorg"
     # a double click is a new interaction: a new key; the engine makes it one transition
     (again,) = parse_block_actions(block_actions(*body["actions"], trigger="999.888"))
@@ -134,7 +139,7 @@ def test_a_modal_submission_gives_one_answer_per_question() -> None:
     }
     assert found["wanneer"].payload["value"] == "2026-11-24"
     assert found["uren"].payload["answer_kind"] == "skip"  # an empty optional field
-    assert all(i.channel == "D22" and i.user == "U2" for i in found.values())
+    assert all(i.channel == "dm:U2" and i.user == "U2" for i in found.values())
     assert len({i.key for i in found.values()}) == 3
     assert submission_errors(body) == {}
     bad = body["view"]["state"]["values"] | {
@@ -207,9 +212,15 @@ def test_events_become_mention_joined_and_left_keyed_on_event_id() -> None:
     assert left is not None and left.kind == "left"
 
 
-def test_events_from_the_bot_itself_are_ignored() -> None:
-    itself = event_callback({"type": "member_joined_channel", "user": "UBOT", "channel": "C1"})
-    assert parse_event(itself, "UBOT") is None
+def test_events_from_the_bot_itself_are_ignored_but_its_joining_is_bot_added() -> None:
+    # Samen itself joining a channel: "bot_added" by whoever invited it (issue 19).
+    itself = event_callback(
+        {"type": "member_joined_channel", "user": "UBOT", "channel": "C1", "inviter": "U7"}
+    )
+    added = parse_event(itself, "UBOT")
+    assert added is not None and (added.kind, added.user) == ("bot_added", "U7")
+    mentions_itself = event_callback({"type": "app_mention", "user": "UBOT", "channel": "C1"})
+    assert parse_event(mentions_itself, "UBOT") is None
     bot = event_callback({"type": "app_mention", "user": "U9", "bot_id": "B9", "channel": "C1"})
     assert parse_event(bot, "UBOT") is None
     assert parse_event(event_callback({"type": "reaction_added", "user": "U2"}), "UBOT") is None

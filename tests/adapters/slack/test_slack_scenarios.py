@@ -97,8 +97,10 @@ async def test_the_intervision_by_slash_commands_and_by_buttons(slack: Workspace
     await join(slack, ANNA, BRAM, COR)
     assert await slack.slash(ANNA, "rol <@U0ANNA|anna> voorzitter") == 200
     # Slack sends the picked person as <@U0ANNA|anna>; the role lands on her member id.
+    # Anna came first: she coordinates the team (issue 19) and, its only coordinator,
+    # may take on a flow's role herself; the roles read in the team's language.
     assert slack.fake.called("chat.postEphemeral")[-1].args["text"] == (
-        "anna heeft nu de rol voorzitter."
+        "anna heeft nu de rollen voorzitter en coördinator."
     )
     assert await slack.slash(ANNA, "intervisie 2026-11-27 14:00") == 200
     await slack.wait(timedelta(days=4, hours=5, seconds=1))  # 13:00 UTC on the 27th

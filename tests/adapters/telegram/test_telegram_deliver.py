@@ -147,12 +147,15 @@ async def test_long_callback_data_and_reply_routing_are_kept_in_the_state(
     assert await adapter.state.prompt("42:1") is None
 
 
-async def test_other_errors_fail_with_the_error_class_only(
+async def test_other_errors_fail_with_telegrams_reason_as_a_code_only(
     fake: FakeTelegram, adapter: TelegramAdapter
 ) -> None:
     fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
     result = await adapter.deliver(Delivery(11, "send", GROUP, _say("geheim"), group=True))
-    assert result.failed == "BadRequest"
+    assert result.failed == "chat_not_found"
+    fake.fail_next("sendMessage", 400, "Bad Request: something new geheim")
+    result = await adapter.deliver(Delivery(12, "send", GROUP, _say("geheim"), group=True))
+    assert result.failed == "bad_request"  # an unknown description is not copied
 
 
 async def test_a_reply_goes_to_the_private_chat_when_there_is_one_else_the_group(

@@ -71,7 +71,12 @@ async def test_webhook_registers_a_random_secret_at_start(
     (call,) = fake.called("setWebhook")
     assert call.args["url"] == "https://samen.example/telegram"
     assert call.args["secret_token"] == webhook.secret and len(str(webhook.secret)) >= 32
-    assert call.args["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
+    assert call.args["allowed_updates"] == [
+        "message",
+        "callback_query",
+        "my_chat_member",
+        "chat_member",
+    ]
     other = TelegramAdapter(
         token=TOKEN,
         mode="webhook",

@@ -1,0 +1,1 @@
+"""Slack conformance: payloads from slack-bolt, slack-sdk and Slack's docs."""

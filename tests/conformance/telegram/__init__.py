@@ -1,0 +1,1 @@
+"""Telegram conformance: updates built with python-telegram-bot's own classes."""
