@@ -324,14 +324,6 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Running: {runs}. Next nudge or bell: {next}.",
     },
     "nothing": {"nl": "niets", "en": "nothing"},
-    "open_none": {
-        "nl": "Je hebt geen openstaande vragen.",
-        "en": "You have no open questions.",
-    },
-    "open_some": {
-        "nl": "Je openstaande vragen: {items}.",
-        "en": "Your open questions: {items}.",
-    },
     "trajectory_usage": {
         "nl": "Schrijf: /samen traject <code> <startdatum>, bijvoorbeeld /samen traject "
         "T-0412 2025-11-24. Gebruik een code, nooit een naam.",
