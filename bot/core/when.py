@@ -32,7 +32,16 @@ from zoneinfo import ZoneInfo
 from bot.core.model import EventTrigger
 from bot.core.timing import Offset, parse_duration, resolve_offset
 
-__all__ = ["Moment", "WhenProblem", "parse_date", "parse_when", "read_moment", "trigger_moment"]
+__all__ = [
+    "Moment",
+    "WhenProblem",
+    "example_day",
+    "parse_date",
+    "parse_when",
+    "read_day",
+    "read_moment",
+    "trigger_moment",
+]
 
 _DATE: Final = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DUTCH_DATE: Final = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
@@ -232,6 +241,33 @@ def read_moment(words: Sequence[str], now: datetime, tz: str) -> Moment:
         day = local_now.date()
     hour, minute = clock
     return Moment(datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone), used)
+
+
+def read_day(
+    words: Sequence[str], now: datetime, tz: str
+) -> tuple[date | None, WhenProblem | None]:
+    """A day from today on, as people write it: a date (`24-12`, `24 december`,
+    `2026-12-24`, `24-12-2026`), a weekday (the next one, today's included) or
+    vandaag/morgen/overmorgen (today/tomorrow). (None, why) when it is not one."""
+    local = now.astimezone(ZoneInfo(tz))
+    folded = [w.strip().casefold().rstrip(",") for w in words]
+    i = 0
+    while i < len(folded) and folded[i] in _FILLERS:
+        i += 1
+    if i < len(folded) and (weekday := _WEEKDAYS.get(folded[i])) is not None:
+        return local.date() + timedelta(days=(weekday - local.weekday()) % 7), None
+    day, _, problem = _day(folded, i, local)
+    if day is None and problem is None:
+        return None, WhenProblem.unreadable
+    return day, problem
+
+
+def example_day(now: datetime, tz: str, language: str, days: int = 7) -> str:
+    """A day to show in a message's example, `days` from today, in the team's order."""
+    day = now.astimezone(ZoneInfo(tz)).date() + timedelta(days=days)
+    if language.split("-", 1)[0] == "en":
+        return day.isoformat()
+    return f"{day.day}-{day.month}-{day.year}"
 
 
 def _relative(words: list[str], i: int, now: datetime) -> Moment | None:

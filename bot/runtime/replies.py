@@ -315,8 +315,10 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Noted: you are away until {until} inclusive. No questions until then.",
     },
     "absent_usage": {
-        "nl": "Schrijf: /samen afwezig tot 2026-12-01",
-        "en": "Write: /samen absent until 2026-12-01",
+        "nl": "Schrijf tot wanneer je weg bent, bijvoorbeeld: /samen afwezig tot {example} "
+        "(of: tot vrijdag, tot 24 december)",
+        "en": "Say until when you are away, for example: /samen absent until {example} "
+        "(or: until friday, until 24 december)",
     },
     "present_set": {"nl": "Welkom terug.", "en": "Welcome back."},
     "status": {

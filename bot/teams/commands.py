@@ -19,7 +19,7 @@ from bot.core.model import CommandTrigger, Flow
 from bot.core.open_list import describe_open, open_form
 from bot.core.render import text as render_text
 from bot.core.run import Run
-from bot.core.when import parse_date
+from bot.core.when import WhenProblem, example_day, read_day
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
@@ -325,9 +325,14 @@ class TeamCommands(Feature):
     async def absent(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.language
         words = [a for a in args if a.lower() not in ("tot", "until", "t/m")]
-        until = parse_date(words[0]) if words else None
+        until, problem = read_day(words, self.clock.now(), ctx.team.timezone)
         if until is None:
-            await self.outgoing.reply(ctx, say("absent_usage", language))
+            if problem is WhenProblem.impossible_date:
+                text = say("when_impossible_date", language, typed=" ".join(words[:2]))
+            else:
+                example = example_day(self.clock.now(), ctx.team.timezone, language)
+                text = say("absent_usage", language, example=example)
+            await self.outgoing.reply(ctx, text)
             return
         assert ctx.member is not None
         await self.store.set_absent(ctx.team.id, ctx.member.user, until)

@@ -10,9 +10,11 @@ import pytest
 from bot.core.model import EventTrigger
 from bot.core.when import (
     WhenProblem,
+    example_day,
     example_moment,
     parse_date,
     parse_when,
+    read_day,
     read_moment,
     trigger_moment,
 )
@@ -189,3 +191,40 @@ def test_the_example_in_a_message_lies_in_the_future() -> None:
         example_moment(NOW, "Europe/Amsterdam", "nl").split(), NOW, "Europe/Amsterdam"
     )
     assert read.at is not None and read.at > NOW
+
+
+# Thursday 26 November 2026, 10:00 in Amsterdam.
+THURSDAY = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected", "problem"),
+    [
+        ("2026-12-01", date(2026, 12, 1), None),
+        ("1-12-2026", date(2026, 12, 1), None),
+        ("1-12", date(2026, 12, 1), None),
+        ("24 december", date(2026, 12, 24), None),
+        ("december 24", date(2026, 12, 24), None),
+        ("3 januari", date(2027, 1, 3), None),  # the next one from today
+        ("vrijdag", date(2026, 11, 27), None),
+        ("Friday", date(2026, 11, 27), None),
+        ("donderdag", date(2026, 11, 26), None),  # today's weekday: today
+        ("wo", date(2026, 12, 2), None),
+        ("morgen", date(2026, 11, 27), None),
+        ("overmorgen", date(2026, 11, 28), None),
+        ("de 24 december", date(2026, 12, 24), None),
+        ("31-02-2026", None, WhenProblem.impossible_date),
+        ("31-02", None, WhenProblem.impossible_date),
+        ("volgende", None, WhenProblem.unreadable),
+        ("", None, WhenProblem.unreadable),
+    ],
+)
+def test_a_day_as_people_write_it(
+    typed: str, expected: date | None, problem: WhenProblem | None
+) -> None:
+    assert read_day(typed.split(), THURSDAY, "Europe/Amsterdam") == (expected, problem)
+
+
+def test_an_example_day_lies_a_week_ahead_in_the_teams_order() -> None:
+    assert example_day(THURSDAY, "Europe/Amsterdam", "nl") == "3-12-2026"
+    assert example_day(THURSDAY, "Europe/Amsterdam", "en") == "2026-12-03"
