@@ -5,10 +5,12 @@ One team channel and a direct-message line per person. You type as someone
 (`/prive /samen open`; `/kanaal <name>` switches to another team's channel; `/verlaat`
 leaves it), use the same commands as in Slack and Telegram (`/samen start intervisie`,
 `/samen bezoek 2026-11-24 14:00`, `/bel`, `/bel pauze`, `/bel +5`, `/bel volgende`,
-`/bel proces`), and answer the questions Samen sent you with `/a <number> <answer>`
-(a list for several choices: `/a 2 loyaliteit,overzorg`; `/a 3 -` skips an optional
-question, `/a 3 nvt` answers "not applicable"). Tests drive it with a list of lines and
-read what it printed.
+`/bel proces`), and answer the questions Samen sent you with `/a <number> <answer>`,
+the numbers the form shows (a choice by its number or the start of its word, several
+with `/a 2 1, 3` or `/a 2 loyaliteit en overzorg`; `/a 3 -` skips an optional question,
+`/a 3 nvt` answers "not applicable", `/a klaar` leaves the optional ones). Each open form
+has a letter: `/a` goes to the newest, `/a B2 ja` to form B. Tests drive it with a list
+of lines and read what it printed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
+import string
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -25,7 +29,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from adapters.base import Inbound, InboundHandler
+from bot.core import i18n
 from bot.core.effects import Message, QuestionView
+from bot.core.hints import DONE_WORDS, typed_word
 from bot.runtime.clock import Clock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 from bot.runtime.replies import say
@@ -37,6 +43,7 @@ CHANNEL = "team"
 class _OpenForm:
     run: str
     questions: tuple[QuestionView, ...]
+    letter: str  # names the form while it is open: `/a B2 ja` answers its question 2
 
 
 @dataclass
@@ -146,59 +153,74 @@ class ConsoleAdapter:
         return None
 
     def _answer(self, key: str, rest: str, channel: str = CHANNEL) -> Inbound | None:
-        number, _, value = rest.strip().partition(" ")
-        questions = [
-            (form.run, q) for form in self._forms.get(self.user, []) for q in form.questions
-        ]
-        if not number.isdigit() or not 1 <= int(number) <= len(questions):
-            self.out(
-                f"[alleen voor {self.user}] "
-                + (
-                    "Geef het nummer van een vraag die je kreeg, bijvoorbeeld: /a 1 ja"
-                    if self.language.startswith("nl")
-                    else "Give the number of a question you were sent, e.g. /a 1 yes"
-                )
-            )
+        """`/a [letter]<number> <answer>` or `/a [letter] klaar`: the numbers are those the
+        form shows; without a letter the answer goes to the newest open form."""
+        forms = self._forms.get(self.user, [])
+        if not forms:
+            self._tell(self._t("console.no_form"))
             return None
-        run, question = questions[int(number) - 1]
-        value = value.strip()
-        kind = "value"
-        if value == "-":
-            kind, value = "skip", ""
-        elif value.lower() in ("nvt", "n.v.t.", "n/a"):
-            kind, value = "not_applicable", ""
-        payload_value: str | list[str] = value
-        if question.type in ("multi", "people"):
-            payload_value = [v.strip().lower() for v in value.split(",") if v.strip()]
+        form = forms[-1]
+        written = rest.strip()
+        named = _NAMED.match(written)
+        if named is not None and (
+            named.group(2)[:1].isdigit() or typed_word(named.group(2)) in DONE_WORDS
+        ):
+            letter = named.group(1).upper()
+            chosen = next((f for f in forms if f.letter == letter), None)
+            if chosen is None:
+                known = ", ".join(f.letter for f in forms)
+                self._tell(self._t("console.unknown_form", letter=letter, open=known))
+                return None
+            form, written = chosen, named.group(2).strip()
+        if typed_word(written) in DONE_WORDS:
+            return self._inbound(key, channel, form.run, form.questions[0].step, "", "", "done")
+        number, _, value = written.partition(" ")
+        number = number.rstrip(".:")
+        if not number.isdigit() or not 1 <= int(number) <= len(form.questions):
+            where = self._t("console.which_form", letter=form.letter, last=len(form.questions))
+            self._tell(self._t("console.which", form=where))
+            return None
+        question = form.questions[int(number) - 1]
+        # Skip words, "nvt" and lists ("1, 3", "anna en bram") are read by the core.
+        return self._inbound(
+            key, channel, form.run, question.step, question.id, value.strip(), "value"
+        )
+
+    def _inbound(
+        self, key: str, channel: str, run: str, step: str, question: str, value: str, kind: str
+    ) -> Inbound:
         return Inbound(
             self.platform,
             key,
             "answer",
             channel,
             self.user,
-            {
-                "run": run,
-                "step": question.step,
-                "question": question.id,
-                "value": payload_value,
-                "answer_kind": kind,
-            },
+            {"run": run, "step": step, "question": question, "value": value, "answer_kind": kind},
             user_name=self.user.title(),
         )
+
+    def _t(self, key: str, **params: object) -> str:
+        return i18n.t(key, self.language, **params)
+
+    def _tell(self, text: str) -> None:
+        """A line only the person typing sees (the console's own help)."""
+        self.out(f"[{self._t('console.only_for', who=self.user)}] {text}")
 
     # ------------------------------------------------------------------ outbound
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        # The console hosts one team: its words follow the team's language once it is set.
+        self.language = delivery.language
         where = self._where(delivery)
         if delivery.op == "delete":  # `samen forget`: a line where the message was
             self.out(f"{self._stamp()}[{where}] " + say("message_deleted", self.language))
             self._drop_form(delivery.ref)
             return DeliveryResult.sent(ref=delivery.ref)
         message = delivery.message
-        edit = " (bewerkt)" if delivery.op == "edit" else ""
+        edit = self._t("console.edited") if delivery.op == "edit" else ""
         text = message.text.strip()
         if delivery.op == "edit" and message.questions:
-            text = _progress(message, self.language)  # a form updated in place: just its state
+            text = self._progress(message)  # a form updated in place: just its state
         self.out(f"{self._stamp()}[{where}]{edit} Samen: " + text.replace("\n", "\n    "))
         for _, args in message.choices:  # buttons elsewhere: here, what to type
             self.out(f"    ↳ /prive /samen {args}")
@@ -236,15 +258,14 @@ class ConsoleAdapter:
 
     def _where(self, delivery: Delivery) -> str:
         if delivery.op == "reply":
-            who = delivery.user or delivery.chat
-            return f"alleen voor {who}" if self.language.startswith("nl") else f"only for {who}"
+            return self._t("console.only_for", who=delivery.user or delivery.chat)
         if delivery.chat.startswith("dm:"):
             return f"DM {delivery.chat[3:]}"
-        return f"#{delivery.chat}" + (" › draad" if delivery.thread else "")
+        return f"#{delivery.chat}" + (f" › {self._t('console.thread')}" if delivery.thread else "")
 
     def _show_form(self, delivery: Delivery, message: Message) -> None:
-        """Keep the person's open forms in order (for `/a <number>`); show how to answer
-        a new one. An edited form keeps its place, so the numbers do not move."""
+        """Keep the person's open forms, each with its letter (for `/a B2`); show how to
+        answer a new one. A form's numbers are its own and stay while it is open."""
         forms = self._forms.setdefault(_member(delivery), [])
         run, step = delivery.run or "", message.questions[0].step
         at = next(
@@ -255,38 +276,49 @@ class ConsoleAdapter:
                 del forms[at]
             return
         if at is not None:
-            forms[at] = _OpenForm(run, message.questions)
+            forms[at] = _OpenForm(run, message.questions, forms[at].letter)
             return
-        forms.append(_OpenForm(run, message.questions))
-        first = sum(len(f.questions) for f in forms[:-1]) + 1
-        last = first + len(message.questions) - 1
-        choices = [
-            f"{n}: " + ", ".join(o.id for o in q.options)
-            for n, q in enumerate(message.questions, first)
-            if q.options
+        taken = {f.letter for f in forms}
+        letter = next(c for c in string.ascii_uppercase if c not in taken)
+        forms.append(_OpenForm(run, message.questions, letter))
+        lines = [self._t("console.answer")]
+        others = [f.letter for f in forms[:-1]]
+        if others:
+            lines = [
+                self._t(
+                    "console.answer_named",
+                    letter=letter,
+                    others=i18n.join(others, self.language),
+                    other=others[-1],
+                )
+            ]
+        lines += [
+            self._t("console.question", n=n, hint=q.hint)
+            for n, q in enumerate(message.questions, 1)
+            if q.hint
         ]
-        how = (
-            f"    ↳ /a <{first}-{last}> <antwoord>"
-            if self.language.startswith("nl")
-            else f"    ↳ /a <{first}-{last}> <answer>"
+        if message.finish:
+            lines.append(self._t("console.done"))
+        self.out("\n".join("    " + line for line in lines))
+
+    def _progress(self, message: Message) -> str:
+        """One line for a form edited in place: which questions have an answer now."""
+        if message.closed:
+            return self._t("console.closed")
+        marks = " ".join(
+            f"{n}{'✓' if q.current not in (None, (), '') else '·'}"
+            for n, q in enumerate(message.questions, 1)
         )
-        self.out(how + ("; " + "; ".join(choices) if choices else ""))
+        return self._t("console.progress", marks=marks)
+
+
+# A form named by its letter: `B2 ja`, `B 2 ja`, `B klaar`.
+_NAMED = re.compile(r"^([A-Za-z])\s*(\d.*|\s\S.*)$", re.DOTALL)
 
 
 def _member(delivery: Delivery) -> str:
     """The person a message is for: their private chat, or the reply's addressee."""
     return delivery.chat[3:] if delivery.chat.startswith("dm:") else (delivery.user or "")
-
-
-def _progress(message: Message, language: str) -> str:
-    """One line for a form edited in place: which questions have an answer now."""
-    if message.closed:
-        return "(gesloten)" if language.startswith("nl") else "(closed)"
-    marks = " ".join(
-        f"{n}{'✓' if q.current not in (None, (), '') else '·'}"
-        for n, q in enumerate(message.questions, 1)
-    )
-    return ("antwoorden: " if language.startswith("nl") else "answers: ") + marks
 
 
 async def _stdin_lines() -> AsyncIterator[str]:

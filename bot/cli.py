@@ -29,10 +29,12 @@ from bot.flowfiles import (
     find_test_files,
     library_paths,
     load_flows,
+    load_library,
     run_test_path,
 )
 from bot.privacy import logs
 from bot.privacy.cli import register as register_privacy_commands
+from bot.runtime.clock import ScaledClock
 from bot.store.db import DatabaseUnavailable
 from bot.store.repo import Store
 from bot.store.sealed import ENV_AUDIT_KEY, ENV_KEY, DataKeyError, new_key_text
@@ -251,11 +253,11 @@ def demo(
         raise _fail(f"unknown language '{lang}'; use nl or en")
     if speed <= 0:
         raise _fail("--speed must be more than 0")
-    found = load_flows([FLOWS_DIR])
+    found = load_library(None)  # the shipped flows: the demo's story is written for them
     _print_errors(found.errors)
     missing = DEMO_FLOWS - set(found.flows)
     if missing:
-        raise _fail("the demo needs these flows in flows/: " + ", ".join(sorted(missing)), 1)
+        raise _fail("the demo needs these shipped flows: " + ", ".join(sorted(missing)), 1)
     logs.configure("warning")
     if data_dir is None:
         # A throw-away demo seals and chains with throw-away keys: no key file is left.
@@ -263,7 +265,7 @@ def demo(
             os.environ.setdefault(name, new_key_text())
     with tempfile.TemporaryDirectory(prefix="samen-demo-") as scratch:
         where = data_dir or Path(scratch)
-        asyncio.run(play(lang, where, speed, typer.echo, FLOWS_DIR))
+        asyncio.run(play(lang, where, speed, typer.echo))
         if data_dir is not None:
             typer.echo(f"\n(the demo's database is in {data_dir / 'samen.db'})")
 
@@ -300,8 +302,19 @@ def run(
             help="debug, info (default), warning or error; dependencies stay at warning.",
         ),
     ] = "info",
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed",
+            help="Console only: time runs this many times faster (60: a 25-minute step "
+            "takes 25 seconds), to try a format in minutes. Uses a scratch database unless "
+            "--data-dir is given.",
+        ),
+    ] = None,
 ) -> None:
     """Run Samen: every platform whose credentials are set, or the console when none are."""
+    if speed is not None and speed <= 0:
+        raise _fail("--speed must be more than 0")
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     try:
         # R-SEC-4, R-PRV-8: the dependencies' loggers (SQL parameters, URLs with the
@@ -319,8 +332,25 @@ def run(
         )
     except ValueError as error:  # a credential the chosen mode needs is missing
         raise _fail(str(error), 2) from None
+    if platforms and speed is not None:
+        raise _fail(
+            "--speed is for trying Samen in the console; Slack and Telegram run in real "
+            "time (unset their credentials to use the console)"
+        )
+    scratch: tempfile.TemporaryDirectory[str] | None = None
     if platforms:
         main: Any = _run_platforms(settings, platforms)
+    elif speed is not None:
+        if data_dir is None:  # fast time must not reach the real data
+            scratch = tempfile.TemporaryDirectory(prefix="samen-fast-")
+            settings = settings.model_copy(
+                update={"data_dir": Path(scratch.name), "database_url": None}
+            )
+            # A scratch database seals and chains with throw-away keys: no key file stays.
+            for name in (ENV_KEY, ENV_AUDIT_KEY):
+                os.environ.setdefault(name, new_key_text())
+        typer.echo(f"Time runs {speed:g} times faster; the data is kept in {settings.data_dir}.")
+        main = _run_console(settings, ScaledClock(speed))
     else:
         main = _run_console(settings)
     try:
@@ -328,7 +358,7 @@ def run(
     except (DatabaseUnavailable, PlatformUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
     except FileNotFoundError as error:
-        raise _fail(f"{error} (set SAMEN_FLOWS_DIR or run from the project directory)", 1) from None
+        raise _fail(f"{error} (SAMEN_FLOWS_DIR names a folder of your own flows)", 1) from None
     except TeamsFileError as error:
         for problem in error.problems:
             typer.echo(str(problem), err=True)
@@ -337,6 +367,9 @@ def run(
         raise _fail(f"{settings.teams_file}: {error}", 1) from None
     except KeyboardInterrupt:
         pass
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
 
 
 class PlatformUnavailable(Exception):
@@ -383,8 +416,14 @@ async def _run_platforms(settings: Settings, platforms: list[Any]) -> None:
         await runtime.stop()
 
 
-async def _run_console(settings: Settings) -> None:
-    runtime = await build_runtime(settings)
+async def _run_console(settings: Settings, clock: ScaledClock | None = None) -> None:
+    # Fast time: timers fire from the scheduler's poll on that clock (APScheduler keeps
+    # wall-clock time), polled every simulated second.
+    runtime = (
+        await build_runtime(settings)
+        if clock is None
+        else await build_runtime(settings, clock=clock, use_apscheduler=False, poll_interval=1.0)
+    )
     for problem in runtime.flows.problems:
         typer.echo(str(problem), err=True)
     console = runtime.adapters[0]
@@ -408,12 +447,40 @@ async def _run_console(settings: Settings) -> None:
 def status() -> None:
     """Timers pending, next due, oldest overdue, inbox and outbox backlog."""
     settings = Settings()
+    database = settings.data_dir / "samen.db"
+    if not settings.database_url and not database.is_file():
+        # Looking must not create: an empty database here would report "all quiet".
+        raise _fail(
+            f"there is no Samen database in {settings.data_dir}/ (no {database.name}); "
+            "run this where `samen run` keeps its data, or set SAMEN_DATA_DIR",
+            1,
+        )
     try:
         figures = asyncio.run(_status(settings))
     except (DatabaseUnavailable, DataKeyError) as error:
         raise _fail(str(error), 1) from None
-    for key, value in figures.items():
-        typer.echo(f"{key}: {value}")
+    for line in status_lines(figures):
+        typer.echo(line)
+
+
+def status_lines(figures: dict[str, Any]) -> list[str]:
+    """`samen status` in plain words, moments in this computer's local time."""
+
+    def moment(value: Any) -> str:
+        if value is None:
+            return "none"
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        local = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone()
+        return local.strftime("%a %d %b %Y %H:%M %Z")
+
+    return [
+        f"Timers waiting: {figures['timers_pending']}",
+        f"Next timer due: {moment(figures['next_due'])}",
+        f"Oldest overdue timer: {moment(figures['oldest_overdue'])}",
+        f"Events not yet handled: {figures['inbox_backlog']}",
+        f"Messages waiting to be sent: {figures['outbox_backlog']}",
+        f"Messages that failed: {figures['outbox_failed']}",
+    ]
 
 
 async def _status(settings: Settings) -> dict[str, Any]:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".samen")
     database_url: str | None = None  # None: the embedded SQLite file in data_dir
+    # The organisation's own flows, beside the shipped library (see bot/flowfiles.py); a
+    # folder that does not exist (the default, where there is no ./flows) adds nothing.
     flows_dir: Path = Path("flows")
     teams_file: Path = Path("config/teams.yaml")  # optional: teams set up before first use
 

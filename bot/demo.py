@@ -6,9 +6,11 @@ for real; only the clock is simulated. It jumps from one due timer to the next, 
 the three days of the story take seconds.
 
 The story: three co-workers align before a joint visit (one answers late and is chased),
-the chair runs the intervision with warnings and bells (extends one step once; a member
-rings the process bell), the look back starts when the meeting ends, and a clinician
-gets the evaluation moment of a (pseudonymous) treatment six months after its start.
+the chair picks the presenter and runs the intervision with warnings and bells (pauses
+for a phone call, extends one step, moves on early; a member rings the process bell), the
+look back starts when the meeting ends, and a clinician gets the evaluation moment of a
+(pseudonymous) treatment six months after its start, which the chair sees on the MDO
+agenda. Answers vary as people give them: numbers, words, the start of a word, skips.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.flowfiles import SHIPPED_FLOWS_DIR
 from bot.runtime.clock import FakeClock
 from bot.wiring import Runtime, build_runtime, console_adapter
 
@@ -36,21 +39,33 @@ _TEXT = {
         "reflection": "3. De terugblik begint als de bijeenkomst eindigt",
         "evaluation": "4. Een evaluatiemoment voor een behandeltraject",
         "a": {
-            "anna": ["Nieuwsgierig, goed uitgerust", "leiden", "-", "-"],
+            "anna": ["Nieuwsgierig, goed uitgerust", "1", "-", "-"],
             "bram": [
                 "Wat gespannen na vorige keer",
                 "ondersteunen",
                 "Een herhaling van de ruzie",
-                "-",
+                "overslaan",
             ],
-            "cor": ["Rustig", "observeren"],
+            "cor": ["Rustig", "vooral"],
         },
         "need": {
             "anna": "Dat jij het netwerk in de gaten houdt",
             "bram": "Een teken als ik te lang praat",
             "cor": "Een korte nabespreking",
         },
-        "prep": ["Somberheid, gestart in 2023", "langer", "-", "Angst voor terugval"],
+        # Each prepares a case of their own: a choice by number, by word or by its start.
+        "prep": {
+            "anna": ["Angst en paniek, gestart in 2022", "2", "-", "De cliënt wil niet stoppen"],
+            "bram": [
+                "Somberheid, gestart in 2023",
+                "langer",
+                "Afbouwen van de frequentie",
+                "Angst voor terugval",
+            ],
+            "cor": ["Eetproblemen, sinds 2021", "twee", "-", "Weinig steun thuis"],
+        },
+        "themes": {"bram": "loyaliteit; overzorg", "cor": "2"},
+        "take_away": "Het einde eerder noemen",
         "insight": {
             "bram": "Eerder het einde ter sprake brengen",
             "cor": "Na een jaar een collega laten meekijken",
@@ -62,21 +77,32 @@ _TEXT = {
         "reflection": "3. The look back starts when the meeting ends",
         "evaluation": "4. An evaluation moment for a treatment",
         "a": {
-            "anna": ["Curious, well rested", "leiden", "-", "-"],
+            "anna": ["Curious, well rested", "1", "-", "-"],
             "bram": [
                 "A bit tense after last time",
-                "ondersteunen",
+                "support",
                 "The argument happening again",
-                "-",
+                "skip",
             ],
-            "cor": ["Calm", "observeren"],
+            "cor": ["Calm", "mainly"],
         },
         "need": {
             "anna": "That you keep an eye on the network",
             "bram": "A sign when I talk too long",
             "cor": "A short debrief afterwards",
         },
-        "prep": ["Low mood, started in 2023", "langer", "-", "Fear of relapse"],
+        "prep": {
+            "anna": ["Anxiety and panic, started in 2022", "2", "-", "The client will not stop"],
+            "bram": [
+                "Low mood, started in 2023",
+                "3",
+                "Fewer sessions",
+                "Fear of relapse",
+            ],
+            "cor": ["Eating problems, since 2021", "two", "-", "Little support at home"],
+        },
+        "themes": {"bram": "loyalty; over", "cor": "2"},
+        "take_away": "Name the ending sooner",
         "insight": {
             "bram": "Bring up the ending earlier",
             "cor": "Ask a colleague to look along after a year",
@@ -139,7 +165,7 @@ async def play(
     data_dir: Path | None = None,
     speed: float = DEFAULT_SPEED,
     out: Callable[[str], None] = print,
-    flows_dir: Path = Path("flows"),
+    flows_dir: Path | None = None,
 ) -> Runtime:
     """Play the story; print the transcript through `out`. Returns the stopped runtime
     (its store closed) so callers can inspect `data_dir` afterwards."""
@@ -153,7 +179,10 @@ async def play(
         echo=True,
         lines=_no_input(),
     )
-    settings = Settings(data_dir=data_dir or Path(".samen-demo"), flows_dir=flows_dir)
+    # The shipped library (and `flows_dir` beside it, for tests): the story is written for it.
+    settings = Settings(
+        data_dir=data_dir or Path(".samen-demo"), flows_dir=flows_dir or SHIPPED_FLOWS_DIR
+    )
     runtime = await build_runtime(settings, clock=clock, adapters=[console], use_apscheduler=False)
     director = _Director(runtime, console, clock, speed)
     await runtime.inbox.drain()
@@ -179,6 +208,7 @@ async def _story(d: _Director, text: dict, language: str) -> None:  # type: igno
         await d.type(who, *(f"/a {n} {v}" for n, v in enumerate(text["a"][who], 1)))
     await d.until(START.replace(hour=12, minute=5))  # Cor is reminded; the others are not
     await d.type("cor", *(f"/a {n} {v}" for n, v in enumerate(text["a"]["cor"], 1)))
+    await d.type("cor", "/a klaar" if language.startswith("nl") else "/a done")
     for who in ("anna", "bram", "cor"):  # the round: each in turn, shared in the thread
         await d.wait(timedelta(minutes=3))
         await d.type(who, f"/a 1 {text['need'][who]}")
@@ -190,29 +220,43 @@ async def _story(d: _Director, text: dict, language: str) -> None:  # type: igno
     out(text["intervision"])
     await d.type("anna", "/samen intervisie 2026-11-26 13:00")
     for who in ("anna", "bram", "cor"):
-        await d.type(who, *(f"/a {n} {v}" for n, v in enumerate(text["prep"], 1)))
-    await d.type("anna", "/a 1 bram")  # the chair picks the presenter
+        await d.type(who, *(f"/a {n} {v}" for n, v in enumerate(text["prep"][who], 1)))
+    await d.type("anna", "/a 1 2")  # the chair picks the presenter by number: Bram
     meeting = datetime(2026, 11, 26, 13, 0, tzinfo=TZ)
     await d.until(meeting + timedelta(minutes=26))
-    await d.type("bram", "/a 1 loyaliteit,overzorg")
-    await d.type("cor", "/a 1 loyaliteit")
-    await d.until(meeting + timedelta(minutes=39))
+    for who, themes in text["themes"].items():
+        await d.type(who, f"/a 1 {themes}")
+    await d.until(meeting + timedelta(minutes=30))
+    await d.type("anna", "/bel pauze")  # a phone call: the clock stands still
+    await d.wait(timedelta(minutes=3))
+    await d.type("anna", "/bel verder")
+    await d.until(meeting + timedelta(minutes=42))
     await d.type("anna", "/bel +5")
-    await d.until(meeting + timedelta(minutes=52))
+    await d.until(meeting + timedelta(minutes=55))
     await d.type("cor", "/bel proces")
-    await d.until(meeting + timedelta(minutes=96))
+    await d.type("bram", "/a 1 medewerker")
+    await d.type("cor", "/a 1 org")
+    await d.until(meeting + timedelta(minutes=85))
+    await d.type("anna", "/bel volgende")  # enough options explored: on to the last step
+    await d.wait(timedelta(minutes=4))
     for who in ("bram", "cor"):
         await d.type(who, f"/a 1 {text['insight'][who]}")
-    await d.until(meeting + timedelta(minutes=101))
+    await d.wait(timedelta(minutes=7))
 
     out("")
     out(text["reflection"])
-    for who, score in (("anna", "4"), ("bram", "3"), ("cor", "2")):
-        await d.type(who, f"/a 1 {score}", "/a 2 ja")
+    # Varied answers: a number, a word, a label's start; the private question answered,
+    # skipped, or left with "klaar".
+    done = "/a klaar" if language.startswith("nl") else "/a done"
+    await d.type("anna", "/a 1 4", "/a 2 ja", f"/a 3 {text['take_away']}")
+    await d.type("bram", "/a 1 3", "/a 2 nee", "/a 3 -")
+    await d.type("cor", "/a 2 j", "/a 1 2", done)
     await d.wait(timedelta(minutes=5))
 
     out("")
     out(text["evaluation"])
+    await d.until(datetime(2026, 11, 27, 9, 5, tzinfo=TZ))
+    await d.type("anna", "/samen evaluaties")  # the chair prepares the MDO agenda
     await d.until(datetime(2026, 11, 27, 9, 10, tzinfo=TZ))
     await d.type("cor", "/a 1 mdo")
     await d.wait(timedelta(minutes=5))

@@ -28,6 +28,7 @@ __all__ = [
     "flow_files",
     "library_paths",
     "load_flows",
+    "load_library",
     "read_text",
     "run_test_path",
 ]
@@ -35,8 +36,25 @@ __all__ = [
 # The shared catalogue of texts in a flows directory; it is not a flow.
 CATALOGUE_FILE = "catalogue.yaml"
 
-# The flow library that comes with Samen (the repository's flows/ folder).
-SHIPPED_FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
+# The flow library that comes with Samen: the project's `flows/` folder. A built package
+# carries it as package data (`bot/shipped_flows/`, copied there by `setup.py` when the
+# wheel is built), so that an installed Samen finds it from any directory; a source
+# checkout (and an editable install) reads `flows/` at the project root.
+_INSTALLED_FLOWS = Path(__file__).resolve().parent / "shipped_flows"
+SHIPPED_FLOWS_DIR = (
+    _INSTALLED_FLOWS
+    if _INSTALLED_FLOWS.is_dir()
+    else Path(__file__).resolve().parent.parent / "flows"
+)
+
+
+def load_library(flows_dir: Path | None = None) -> FlowSet:
+    """The flows a running Samen uses: the organisation's own (SAMEN_FLOWS_DIR), checked,
+    with the shipped library beside them (a shipped flow of the same id is replaced);
+    without an own folder, the shipped library itself."""
+    library = library_paths(flows_dir)
+    own = [p for p in library if p.resolve() != SHIPPED_FLOWS_DIR.resolve()]
+    return load_flows(own or library, context=library if own else ())
 
 
 def library_paths(flows_dir: Path | None = None) -> list[Path]:
@@ -119,7 +137,10 @@ def load_flows(paths: Sequence[Path] = (Path("flows"),), context: Sequence[Path]
     checked, own_catalogues = flow_files(paths)
     around, around_catalogues = flow_files(context)
     same = {p.resolve() for p in checked}
-    around = [p for p in around if p.resolve() not in same]
+    # A flow of `paths` replaces the one of the same id in `context`: the organisation's
+    # own `voorbereiding-huisbezoek.yaml` is used instead of the shipped one.
+    own_ids = {file_stem(p.name) for p in checked}
+    around = [p for p in around if p.resolve() not in same and file_stem(p.name) not in own_ids]
     catalogue_files = [*own_catalogues, *(c for c in around_catalogues if c not in own_catalogues)]
     files = [*around, *checked]
     shown = {str(p) for p in (*checked, *own_catalogues)}

@@ -24,7 +24,7 @@ from adapters.console import ConsoleAdapter
 from bot.config import Settings
 from bot.core.hours import WorkingHours
 from bot.core.timer_names import EvaluationTimer
-from bot.flowfiles import FlowSet, load_flows
+from bot.flowfiles import FlowSet, load_library
 from bot.meetings.bells import Bells
 from bot.meetings.planning import Planning
 from bot.meetings.schedules import Schedules
@@ -52,6 +52,12 @@ from bot.teams.teams_file import apply_teams, read_teams
 from bot.teams.timezones import quiet_hours_for, remember_timezones
 from bot.teams.undelivered import Undelivered
 from bot.trajectories.desk import EvaluationDesk, evaluation_quiet_hours
+
+# The longest text of one message per platform; a longer summary goes out in parts.
+# Telegram allows 4,096 characters (room is left for the line an adapter may add, such
+# as "delivered late"); Slack draws text as sections of 3,000 characters, at most 50
+# blocks, and a chat.postMessage `text` of 40,000: parts of 12,000 stay well within.
+TEXT_LIMITS = {"telegram": 4000, "slack": 12_000}
 
 
 @dataclass
@@ -144,7 +150,7 @@ async def build_runtime(
         except Exception:
             await store.close()
             raise
-    flows = load_flows([settings.flows_dir])  # the caller reports flows.problems
+    flows = load_library(settings.flows_dir)  # the caller reports flows.problems
     await ensure_retention_timer(store, clock.now())  # the daily purge (R-PRV-4)
     chosen = list(adapters) if adapters is not None else [ConsoleAdapter()]
     starts = StartLinks(store, clock)
@@ -173,7 +179,13 @@ async def build_runtime(
         # The team's hours, in the zone of the one person a nudge is for when known.
         return await quiet_hours_for(store, row)
 
-    outgoing = Outgoing(store, clock, notify_outbox=outbox.notify, group_platforms=("telegram",))
+    outgoing = Outgoing(
+        store,
+        clock,
+        notify_outbox=outbox.notify,
+        group_platforms=("telegram",),
+        text_limits=TEXT_LIMITS,
+    )
     router = Router()
     runs = Runs(store, flows.flows, clock, outgoing, router)
     inbox = Inbox(store, clock, runs, outgoing, router)

@@ -239,7 +239,7 @@ class SlackAdapter:
     def _register(self) -> None:
         app = self.app
         app.command(re.compile(r"^/"))(self._on_command)
-        app.action(re.compile(r"^[asnbc]\|"))(self._on_action)
+        app.action(re.compile(r"^[asnbcf]\|"))(self._on_action)
         app.action(re.compile(r"^m\|"))(self._on_modal_button)
         app.view(MODAL_CALLBACK)(self._on_view)
         for event in EVENTS:

@@ -191,12 +191,16 @@ def parse_block_actions(body: Mapping[str, Any], clicks: Clicks | None = None) -
             where = private_or(channel, user)
             found.append(Inbound(PLATFORM, key, "command", where, user, command, user_name=name))
             continue
-        if parts[0] not in ("a", "s", "n") or len(parts) not in (4, 5):
+        if parts[0] == "f" and len(parts) == 3:  # "klaar": leave the optional questions
+            parts = [*parts, ""]
+        elif parts[0] not in ("a", "s", "n") or len(parts) not in (4, 5):
             continue
         _, run, step, question = parts[:4]
         value: str | list[str] = ""
         answer_kind = "value"
-        if parts[0] == "s":
+        if parts[0] == "f":
+            answer_kind = "done"
+        elif parts[0] == "s":
             answer_kind = "skip"
         elif parts[0] == "n":
             answer_kind = "not_applicable"

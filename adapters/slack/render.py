@@ -10,6 +10,7 @@ without any lookup (`parse.py` reads them back):
     s|<run>|<step>|<question>       skip an optional question
     n|<run>|<step>|<question>       "not applicable"
     m|<run>|<step>|<language>       open the modal (question specs in `value`, JSON)
+    f|<run>|<step>                  "klaar": the optional questions left
     b|<command>                     a bell control (the `/bel` words in `value`)
 
 Run ids are 16 hex characters and step, question and option ids are lower-case slugs, so
@@ -68,6 +69,7 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
         "stop_confirm_title": "Bijeenkomst stoppen?",
         "stop_confirm_text": "Dit beëindigt de bijeenkomst voor iedereen.",
         "stop_confirm_yes": "Stoppen",
+        "finish": "✔ Klaar (de rest overslaan)",
     },
     "en": {
         "yes": "Yes",
@@ -93,6 +95,7 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
         "stop_confirm_title": "Stop the meeting?",
         "stop_confirm_text": "This ends the meeting for everyone.",
         "stop_confirm_yes": "Stop",
+        "finish": "✔ Done (skip the rest)",
     },
 }
 
@@ -262,8 +265,13 @@ def _form_blocks(message: Message, run: str, language: str) -> list[Block]:
             )
     if message.closed:
         blocks.append(_context(word("closed", language)))
-    elif modal:
+        return blocks
+    if modal:
         blocks.append(_modal_button_block(modal, run, language))
+    if message.finish and message.questions:
+        step = message.questions[0].step
+        finish = _button(_checked_id(SEP.join(("f", run, step))), word("finish", language), "klaar")
+        blocks.append({"type": "actions", "block_id": f"f{SEP}{step}", "elements": [finish]})
     return blocks
 
 

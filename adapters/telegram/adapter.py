@@ -893,13 +893,21 @@ def _tokens_in(query: Mapping[str, Any]) -> set[str]:
 
 
 def _prompt_to_json(prompt: ReplyPrompt) -> tuple[str, list[Any]]:
-    return prompt.run, [[q.number, q.step, q.question, q.type] for q in prompt.questions]
+    # Whether the form numbers its questions rides along on each question's row, so that
+    # the stored shape (run id, question rows) stays as it was.
+    return prompt.run, [
+        [q.number, q.step, q.question, q.type, prompt.numbered] for q in prompt.questions
+    ]
 
 
 def _prompt_from_json(stored: tuple[str, list[Any]]) -> ReplyPrompt:
+    """A stored reply routing; a row kept before `numbered` was has four items."""
     run, questions = stored
+    numbered = any(len(row) > 4 and row[4] for row in questions) or len(questions) > 1
     return ReplyPrompt(
-        run, tuple(FreeQuestion(int(n), str(s), str(q), str(t)) for n, s, q, t in questions)
+        run,
+        tuple(FreeQuestion(int(n), str(s), str(q), str(t)) for n, s, q, t, *_ in questions),
+        numbered,
     )
 
 

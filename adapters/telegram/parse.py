@@ -33,12 +33,11 @@ from typing import Any, Final
 from adapters.base import Inbound
 from adapters.telegram.render import SEP, ReplyPrompt, chosen, resolve
 from bot.core.commands import BELL_ARGS
+from bot.core.hints import DONE_WORDS, NOT_APPLICABLE_WORDS, SKIP_WORDS, typed_word
 
 PLATFORM: Final = "telegram"
 COMMANDS: Final = frozenset({"samen", "bel"})
 GROUP_TYPES: Final = frozenset({"group", "supergroup"})
-SKIP_WORDS: Final = frozenset({"-"})
-NOT_APPLICABLE_WORDS: Final = frozenset({"nvt", "n.v.t.", "n.v.t", "n/a", "na"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,29 +262,28 @@ def _command(text: str, bot_username: str | None) -> tuple[str | None, str]:
 
 
 def _reply_answer(prompt: ReplyPrompt, text: str) -> dict[str, Any] | None:
-    """A reply to a form: the whole text answers its one free question; with several, the
-    reply starts with the question's number (`2 my answer`)."""
+    """A reply to a form: "klaar" finishes the form; otherwise the text answers its one
+    free question. A leading number is read as a question number only where the form
+    numbers its questions (`2 my answer`); in a form of one question it is the answer's."""
     body = text.strip()
-    question = prompt.questions[0] if len(prompt.questions) == 1 else None
-    if question is None:
+    first = prompt.questions[0]
+    if typed_word(body) in DONE_WORDS:
+        return _answer([prompt.run, first.step, ""], "", "done")
+    question = first if len(prompt.questions) == 1 else None
+    if prompt.numbered or question is None:
         number, _, rest = body.partition(" ")
-        number = number.rstrip(".:")
-        question = next((q for q in prompt.questions if str(q.number) == number), None)
-        if question is None:
-            return None
-        body = rest.strip()
+        named = next((q for q in prompt.questions if str(q.number) == number.rstrip(".:")), None)
+        if named is not None:
+            question, body = named, rest.strip()
+    if question is None:
+        return None
     answer_kind = "value"
-    if body in SKIP_WORDS:
+    word = typed_word(body)
+    if word in SKIP_WORDS:
         answer_kind, body = "skip", ""
-    elif body.lower() in NOT_APPLICABLE_WORDS:
+    elif word in NOT_APPLICABLE_WORDS:
         answer_kind, body = "not_applicable", ""
-    return {
-        "run": prompt.run,
-        "step": question.step,
-        "question": question.question,
-        "value": body,
-        "answer_kind": answer_kind,
-    }
+    return _answer([prompt.run, question.step, question.question], body, answer_kind)
 
 
 def _membership(key: str, message: Mapping[str, Any], chat: Mapping[str, Any]) -> Parsed:
@@ -346,6 +344,8 @@ def _callback(key: str, query: Mapping[str, Any], tokens: Mapping[str, str]) -> 
         payload = _answer(parts[1:4], parts[4], "value")
     elif parts[0] in ("s", "n") and len(parts) == 4:
         payload = _answer(parts[1:4], "", "skip" if parts[0] == "s" else "not_applicable")
+    elif parts[0] == "f" and len(parts) == 3:
+        payload = _answer([parts[1], parts[2], ""], "", "done")
     elif parts[0] == "d" and len(parts) == 5 and keyboard is not None:
         payload = _answer(parts[1:4], chosen(keyboard, parts[4], tokens), "value")
     elif parts[0] == "t" and len(parts) == 4 and keyboard is not None:

@@ -10,6 +10,7 @@ none. Every button carries callback data of at most 64 bytes that `parse.py` rea
     n|<run>|<step>|<question>           "not applicable"
     t|<question index>|<option id>|<0|1> toggle one option of a multi question (local)
     d|<run>|<step>|<question>|<index>   "klaar": answer a multi question with the toggles on
+    f|<run>|<step>                      "klaar" with the form: the optional questions left
     b|<command>                         a bell control (pause, resume, extend, ...)
     c|<words>                           types `/samen <words>` (which team: a choice)
 
@@ -63,7 +64,8 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
         "reply_one": "↩ Antwoord door op dit bericht te reageren (reply).",
         "reply_many": "↩ Antwoord door op dit bericht te reageren (reply), met het nummer "
         "van de vraag ervoor, bijvoorbeeld: {n} ...",
-        "reply_skip": "Een '-' slaat een vraag over, 'nvt' betekent niet van toepassing.",
+        "finish": "Klaar met wat je wilt beantwoorden? Tik op ✔ Klaar of antwoord 'klaar'.",
+        "finished": "✔ Klaar",
         "placeholder": "Je antwoord",
         "answered": "✎ beantwoord",
         "ring": "🔔 Bel",
@@ -85,7 +87,8 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
         "reply_one": "↩ Answer by replying to this message.",
         "reply_many": "↩ Answer by replying to this message, starting with the number of "
         "the question, for example: {n} ...",
-        "reply_skip": "A '-' skips a question, 'n/a' means not applicable.",
+        "finish": "Answered all you want to? Tap ✔ Done or reply 'done'.",
+        "finished": "✔ Done",
         "placeholder": "Your answer",
         "answered": "✎ answered",
         "ring": "🔔 Ring",
@@ -147,6 +150,7 @@ class ReplyPrompt:
 
     run: str
     questions: tuple[FreeQuestion, ...]
+    numbered: bool = False  # the form numbers its questions: a reply may start with one
 
 
 def free_questions(message: Message, run: str | None) -> ReplyPrompt | None:
@@ -158,7 +162,7 @@ def free_questions(message: Message, run: str | None) -> ReplyPrompt | None:
         for n, q in enumerate(message.questions, 1)
         if q.type in FREE_TYPES
     )
-    return ReplyPrompt(run, free) if free else None
+    return ReplyPrompt(run, free, len(message.questions) > 1) if free else None
 
 
 def render_message(
@@ -180,6 +184,9 @@ def render_message(
     rows: list[list[InlineKeyboardButton]] = []
     if message.questions and not message.closed:
         rows += _form_rows(message, run or "", language, table)
+    if message.finish and not message.closed and message.questions and run:
+        route = SEP.join(("f", run, message.questions[0].step))
+        rows.append([_button(word("finished", language), route, table)])
     if message.controls and not message.closed:
         rows += _control_rows(message.controls, language)
     for label, args in message.choices:
@@ -215,10 +222,12 @@ def _answer_lines(message: Message, language: str) -> list[str]:
         lines.append(word("reply_one", language))
     elif free:
         lines.append(word("reply_many", language).format(n=free[0]))
-    if any(
-        message.questions[n - 1].optional or message.questions[n - 1].not_applicable for n in free
-    ):
-        lines.append(word("reply_skip", language))
+    for n in free:  # how to answer each question that is answered by typing
+        hint = message.questions[n - 1].hint
+        if hint:
+            lines.append(f"{n}. {hint}" if numbered else hint)
+    if message.finish:
+        lines.append(word("finish", language))
     return lines
 
 

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-from bot.core import i18n
+from bot.core import hints, i18n
 from bot.core.events import AnswerKind
+from bot.core.hints import NOT_APPLICABLE_WORDS, SKIP_WORDS, typed_word
 from bot.core.model import AnswerType, Condition, Question
-from bot.core.render import text
+from bot.core.render import question_view, with_people
 from bot.core.run import Answer, AnswerValue, MemberState
 
 MAX_TEXT = 4000  # characters; longer free text is refused rather than cut
 
-# Scales without bounds in the flow run from 1 to 5, the common care-team scale.
-DEFAULT_SCALE = (1, 5)
+DEFAULT_SCALE = hints.DEFAULT_SCALE  # a scale without bounds in the flow: 1 to 5
 
 # Enum members read once: on Python 3.11 a lookup on an enum class goes through its
 # metaclass, and `AnswerKind.value` (which shadows `Enum.value`) through a descriptor.
@@ -68,7 +68,20 @@ def read_answer(
     language: str,
     address: str = "je",
 ) -> Accepted | Refused:
-    """Validate and canonicalise one answer by its question's type."""
+    """Validate and canonicalise one answer by its question's type.
+
+    A typed skip word (`-`, `overslaan`, `skip`) skips an optional question, and `nvt`
+    answers "not applicable" where the question offers it (else it skips an optional one),
+    whichever way the platform passed it on.
+    """
+    if kind == _GIVEN and isinstance(raw, str):
+        word = typed_word(raw)
+        if word in SKIP_WORDS:
+            kind = _SKIP
+        elif word in NOT_APPLICABLE_WORDS and (question.not_applicable or question.optional):
+            kind = _NOT_APPLICABLE
+    if kind == _NOT_APPLICABLE and not question.not_applicable and question.optional:
+        kind = _SKIP  # "nvt" on an optional question without that answer: skipped
     if kind == _SKIP:
         if question.optional:
             return Accepted(None, kind)
@@ -83,6 +96,14 @@ def read_answer(
     return Accepted(value, _GIVEN)
 
 
+def hint(question: Question, members: Sequence[MemberState], language: str) -> str:
+    """What the form says under `question`: how to answer it."""
+    view = question_view("", question, language)
+    if question.type == AnswerType.people:
+        view = with_people(view, members, language)
+    return view.hint
+
+
 def _read_value(
     q: Question,
     raw: str | tuple[str, ...],
@@ -91,31 +112,29 @@ def _read_value(
     address: str,
 ) -> AnswerValue | Refused:
     kind = q.type
+    refused = Refused(hint(q, members, language))
     if kind in _LISTS:
         items = _items(raw)
         if kind == AnswerType.multi:
-            return _read_multi(q, items, language, address)
-        return _read_people(items, members, language, address)
+            return _read_multi(q, items) or refused
+        return _read_people(items, members) or refused
     one = _single(raw)
     if kind == _TEXT:
         written = one.strip()
         if not written:
-            return Refused(i18n.t("prompt.text_empty", language, address))
+            empty = i18n.t("prompt.text_empty", language, address)
+            return Refused(empty + (" " + i18n.t("hint.skip", language) if q.optional else ""))
         if len(written) > MAX_TEXT:
             return Refused(i18n.t("prompt.text_long", language, address, max=MAX_TEXT))
         return written
     if kind == _CHOICE:
         found = _option(q, one)
-        if found is None:
-            return Refused(
-                i18n.t("prompt.choice", language, address, options=_option_list(q, language))
-            )
-        return found
+        return refused if found is None else found
     if kind == AnswerType.scale:
         low, high = scale_bounds(q)
         number = _int(one)
         if number is None or not low <= number <= high:
-            return Refused(i18n.t("prompt.scale", language, address, min=low, max=high))
+            return refused
         return number
     if kind == AnswerType.yesno:
         word = one.strip().lower()
@@ -123,18 +142,21 @@ def _read_value(
             return "yes"
         if word in _NO:
             return "no"
-        return Refused(i18n.t("prompt.yesno", language, address))
+        return refused
     if kind == AnswerType.date:
         day = _date(one)
         if day is None:
-            return Refused(i18n.t("prompt.date", language, address))
+            return refused
+        if day is _IMPOSSIBLE:
+            written = one.strip()
+            return Refused(i18n.t("prompt.date_impossible", language, address, date=written))
         return day.isoformat()
     # number
     amount = _number(one)
     too_low = amount is not None and q.min is not None and amount < q.min
     too_high = amount is not None and q.max is not None and amount > q.max
     if amount is None or too_low or too_high:
-        return Refused(_number_prompt(q, language, address))
+        return refused
     return amount
 
 
@@ -144,22 +166,37 @@ def _single(raw: str | tuple[str, ...]) -> str:
     return raw
 
 
+# Several choices or people in one typed answer: "1, 3", "1;3", "loyaliteit en overzorg".
+_SEPARATORS = re.compile(r"[,;\n]|\s+(?:en|and|&)\s+", re.IGNORECASE)
+
+
 def _items(raw: str | tuple[str, ...]) -> list[str]:
-    parts = list(raw) if isinstance(raw, tuple) else re.split(r"[,;\n]", raw)
+    parts = list(raw) if isinstance(raw, tuple) else _SEPARATORS.split(raw)
     return [p.strip() for p in parts if p.strip()]
 
 
 def _option(q: Question, given: str) -> str | None:
-    """An option id, accepting the id itself or any of its labels, case-insensitively."""
-    wanted = given.strip()
+    """An option id from its id, its number in the form, its label or the start of its
+    label (when only one label starts so), case-insensitively."""
+    wanted = given.strip().rstrip(".")
     for option in q.options:
         if option.id == wanted:
             return option.id
+    if wanted.isdigit() and 1 <= int(wanted) <= len(q.options):
+        return q.options[int(wanted) - 1].id
     folded = wanted.casefold()
+    if not folded:
+        return None
     for option in q.options:
         if option.id.casefold() == folded or folded in _labels(option.text):
             return option.id
-    return None
+    starting = {
+        option.id
+        for option in q.options
+        if option.id.casefold().startswith(folded)
+        or any(label.startswith(folded) for label in _labels(option.text))
+    }
+    return starting.pop() if len(starting) == 1 else None
 
 
 def _labels(value: object) -> set[str]:
@@ -170,42 +207,49 @@ def _labels(value: object) -> set[str]:
     return set()
 
 
-def _option_list(q: Question, language: str) -> str:
-    return ", ".join(text(o.text, language) for o in q.options)
-
-
-def _read_multi(
-    q: Question, items: list[str], language: str, address: str
-) -> AnswerValue | Refused:
+def _read_multi(q: Question, items: list[str]) -> AnswerValue:
     chosen: set[str] = set()
     for item in items:
         found = _option(q, item)
         if found is None:
-            chosen.clear()
-            break
+            return None
         chosen.add(found)
     if not chosen:
-        return Refused(i18n.t("prompt.multi", language, address, options=_option_list(q, language)))
+        return None
     # The question's order, so that the same choice always compares equal (double clicks).
     return tuple(o.id for o in q.options if o.id in chosen)
 
 
-def _read_people(
-    items: list[str], members: Sequence[MemberState], language: str, address: str
-) -> AnswerValue | Refused:
+def _read_people(items: list[str], members: Sequence[MemberState]) -> AnswerValue:
+    """Member ids from numbers (as the form lists the team), ids, names, @names, or the
+    start of one name."""
     present = [m for m in members if not m.left]
     chosen: set[str] = set()
     for item in items:
-        folded = item.casefold()
-        match = next((m.id for m in present if m.id == item or m.name.casefold() == folded), None)
+        match = _person(item, present)
         if match is None:
-            chosen.clear()
-            break
+            return None
         chosen.add(match)
     if not chosen:
-        names = ", ".join(m.name for m in present)
-        return Refused(i18n.t("prompt.people", language, address, names=names))
+        return None
     return tuple(m.id for m in present if m.id in chosen)
+
+
+def _person(given: str, present: Sequence[MemberState]) -> str | None:
+    wanted = given.strip()
+    if wanted.isdigit() and 1 <= int(wanted) <= len(present):
+        return present[int(wanted) - 1].id
+    wanted = wanted.removeprefix("@")
+    # Slack writes a mention as <@U123> or <@U123|anna>.
+    wanted = wanted.removeprefix("<@").removesuffix(">").partition("|")[0] or wanted
+    folded = wanted.casefold()
+    if not folded:
+        return None
+    for m in present:
+        if m.id == wanted or m.id.casefold() == folded or m.name.casefold() == folded:
+            return m.id
+    starting = {m.id for m in present if m.name.casefold().startswith(folded)}
+    return starting.pop() if len(starting) == 1 else None
 
 
 def _int(given: str) -> int | None:
@@ -226,16 +270,6 @@ def _number(given: str) -> int | float | None:
     return None
 
 
-def _number_prompt(q: Question, language: str, address: str) -> str:
-    if q.min is not None and q.max is not None:
-        return i18n.t("prompt.number_range", language, address, min=q.min, max=q.max)
-    if q.min is not None:
-        return i18n.t("prompt.number_min", language, address, min=q.min)
-    if q.max is not None:
-        return i18n.t("prompt.number_max", language, address, max=q.max)
-    return i18n.t("prompt.number", language, address)
-
-
 def _date(given: str) -> date | None:
     written = given.strip()
     m = _ISO_DATE.match(written)
@@ -249,7 +283,10 @@ def _date(given: str) -> date | None:
     try:
         return date(year, month, day)
     except ValueError:
-        return None
+        return _IMPOSSIBLE  # written as a date, but no such day (31-02)
+
+
+_IMPOSSIBLE: Final = date.min  # a marker: a well-formed date that does not exist
 
 
 # --------------------------------------------------------------------------- conditions

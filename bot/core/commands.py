@@ -111,6 +111,30 @@ EVENT_WORDS = {
     "intake": "intake",
 }
 
+# English words for the shipped flows' Dutch command words, so that an English team can
+# type `/samen start intervision`. A flow's own command word always works too.
+FLOW_WORDS_EN = {
+    "intervision": "intervisie",
+    "handover": "overdracht",
+    "warm-handover": "overdracht",
+    "split": "splitsing",
+    "split-evaluation": "splitsing-evaluatie",
+    "look-back": "terugblik",
+    "lookback": "terugblik",
+    "look-back-visit": "terugblik-bezoek",
+    "five-minutes": "vijf-minuten",
+    "preparation": "voorbereiding",
+    "prepare": "voorbereiding",
+    "self-reflection": "zelfreflectie",
+    "moment-of-truth": "moment",
+}
+
+
+def english_flow_word(dutch: str) -> str:
+    """The English word for a Dutch flow command word (the Dutch word if none)."""
+    return next((en for en, nl in FLOW_WORDS_EN.items() if nl == dutch), dutch)
+
+
 SETTINGS = {
     "taal": "language",
     "language": "language",

@@ -46,6 +46,7 @@ from bot.core.model import (
     SummaryStep,
     WaitStep,
 )
+from bot.core.render import clock as clock_text
 from bot.core.render import given_roles, holders, step_questions, text
 from bot.core.run import (
     Answer,
@@ -67,6 +68,9 @@ from bot.core.timing import (
     parse_duration,
     resolve_offset,
 )
+
+# A deadline moved before its event (short notice) leaves at least this long to answer.
+MIN_ANSWER_TIME: Final = timedelta(minutes=15)
 
 # A flow that goes round through instantaneous steps (say → branch → say → ...) without
 # ever waiting would never return; past this many steps in one event the run is stopped.
@@ -112,6 +116,8 @@ class BlankForm:
 
     lines: tuple[str, ...]  # its text, a line each, without the deadline
     views: tuple[QuestionView, ...]  # its questions, unanswered
+    people: bool = False  # has a people question: its options are the run's members
+    optional: bool = False  # has an optional question: one may leave it with "klaar"
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,12 +449,52 @@ class Draft(ABC):
             moment = resolve_offset(spec, base, self.tz)
             if what == "wait" or moment > self.now:
                 return moment
+            if spec.direction == "before" and what == "deadline":
+                if base > self.now:
+                    return self.short_notice(base)
+                # The event has begun: questions for before it are not asked any more.
+                self.note(f"{self.step}: the event has begun; its questions are skipped")
+                self.effects.append(
+                    Send(
+                        f"notice:{self.tag}",
+                        Destination.thread(),
+                        Message(
+                            MessageKind.status,
+                            self.t("deadline.event_begun", at=clock_text(base, self.tz)),
+                        ),
+                    )
+                )
+                return self.now
             self.note(f"{self.step}: {what} was already past; counted from the step's start")
         else:
             self.note(
                 f"{self.step}: no {spec.anchor} for the {what}; counted from the step's start"
             )
         return add(self.now, spec.duration, self.tz)
+
+    def short_notice(self, event: datetime) -> datetime:
+        """A deadline before the event that has already passed (a visit planned at short
+        notice): never after the event. With enough time left, half of it is for answering
+        (at least MIN_ANSWER_TIME), the rest for reading the overview; with less, the
+        questions stay open until the event and the thread is told so plainly."""
+        left = event - self.now
+        at = clock_text(event, self.tz)
+        if left >= 2 * MIN_ANSWER_TIME:
+            deadline = (self.now + left / 2).replace(second=0, microsecond=0)
+            self.note(f"{self.step}: short notice; the deadline moved to half-way to the event")
+            key, when = "deadline.short_notice", clock_text(deadline, self.tz)
+        else:
+            deadline = event
+            self.note(f"{self.step}: too little time before the event; open until the event")
+            key, when = "deadline.too_little_time", at
+        self.effects.append(
+            Send(
+                f"notice:{self.tag}",
+                Destination.thread(),
+                Message(MessageKind.status, self.t(key, at=at, when=when)),
+            )
+        )
+        return deadline
 
     # ------------------------------------------------------------------ moving along
 

@@ -69,6 +69,7 @@ class QuestionView:
     optional: bool = False
     not_applicable: bool = False
     current: str | tuple[str, ...] | None = None  # the answer given so far (editable)
+    hint: str = ""  # how to answer it by typing, in the team's language (bot/core/hints.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class Message:
     # ("Wijkteam Noord", "afwezig tot 2026-12-04 in Wijkteam Noord")
     choices: tuple[tuple[str, str], ...] = ()
     closed: bool = False  # a form that no longer takes answers
+    finish: bool = False  # a form with optional questions one may leave by saying "klaar"
     late: bool = False  # delivered after its time (catch-up)
 
 

@@ -53,7 +53,7 @@ from bot.core.events import (
     TimeOutEnded,
     TimerFired,
 )
-from bot.core.forms import FormSteps, Taken, check_answer
+from bot.core.forms import Finished, FormSteps, Taken, check_answer
 from bot.core.model import CollectStep, Flow, PhaseStep, RoundStep
 from bot.core.phases import BELL_GRACE, PhaseSteps, check_command
 from bot.core.render import text
@@ -172,10 +172,13 @@ def advance(flow: Flow, run: Run, event: Event, now: datetime) -> Outcome:
 
 def _on_answer(flow: Flow, run: Run, event: Answered, now: datetime) -> Outcome:
     taken = check_answer(flow, run, event, now)
-    if not isinstance(taken, Taken):
+    if not isinstance(taken, Taken | Finished):
         return taken
     draft = _Draft(flow, run, now)
-    draft.take(taken)
+    if isinstance(taken, Finished):
+        draft.finish_part(taken)
+    else:
+        draft.take(taken)
     return draft.outcome()
 
 

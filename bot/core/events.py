@@ -57,6 +57,7 @@ class AnswerKind(StrEnum):
     value = "value"
     skip = "skip"  # "sla over" on an optional question
     not_applicable = "not_applicable"  # "n.v.t."
+    done = "done"  # "klaar": the member's part of a collection is done (no question)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ holds cases. Each case starts the flow and runs a script of steps:
     - {as: anna, bel: "+5"}                  # a member types /bel +5
     - {as: bram, answer: afstemming.rol, value: leiden}
     - {as: bram, skip: afstemming.tegenop}   # or not_applicable: step.question
+    - {as: bram, done: afstemming}           # "klaar": optional questions left
     - expect:                                # what Samen said since the last expect
         - {to: thread, kind: warning, says: "nog 5 minuten"}
         - {to: "@cor", kind: reminder}
@@ -179,6 +180,7 @@ SCRIPT_STEPS: tuple[str, ...] = (
     "answer",
     "skip",
     "not_applicable",
+    "done",
     "absent",
     "expect",
     "expect_nothing",
@@ -246,6 +248,9 @@ def _play(sim: Simulation, started: Run, step: Any, here: str, cursor: int, team
         kind = AnswerKind.skip if "skip" in step else AnswerKind.not_applicable
         stp, question = _question_ref(step.get("skip") or step.get("not_applicable"), here)
         sim.send(target, Answered(_member(step, here, team), stp, question, "", kind))
+    elif "done" in step:  # "klaar": the member's part of a collection is done
+        stp, _ = _question_ref(step["done"], here)
+        sim.send(target, Answered(_member(step, here, team), stp, "", "", AnswerKind.done))
     elif "absent" in step:
         sim.send(target, MemberAbsent(str(step["absent"])))
     elif "expect" in step:

@@ -48,6 +48,7 @@ from bot.core.render import (
     when,
     with_answer,
     with_options_from,
+    with_people,
 )
 from bot.core.run import Answer, MemberState, Run, evolve, given_answer
 from bot.core.timing import subtract
@@ -68,7 +69,20 @@ class Taken:
     answer: Answer
 
 
-def check_answer(flow: Flow, run: Run, event: Answered, now: datetime) -> Outcome | Taken:
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A member said "klaar": their part of a collection is done, optional questions left."""
+
+    step: CollectStep
+    member: MemberState
+
+
+_DONE: Final = AnswerKind.done
+
+
+def check_answer(
+    flow: Flow, run: Run, event: Answered, now: datetime
+) -> Outcome | Taken | Finished:
     """The answer to take, or the Outcome (the run unchanged) when there is none: a reply
     to a refused or invalid answer, or nothing at all for the same answer again."""
     member = run.member(event.member)
@@ -90,6 +104,8 @@ def check_answer(flow: Flow, run: Run, event: Answered, now: datetime) -> Outcom
             "reply.closed" if isinstance(step, CollectStep | PhaseStep) else "reply.already_handled"
         )
         return reply(run, event.member, key)
+    if event.kind == _DONE:
+        return _check_done(flow, run, step, member)
     question = index.questions.get((step.id, event.question))
     if question is None:
         return reply(run, event.member, "reply.not_open")
@@ -117,6 +133,28 @@ def check_answer(flow: Flow, run: Run, event: Answered, now: datetime) -> Outcom
     return Taken(step, member, question, answer)
 
 
+def _check_done(flow: Flow, run: Run, step: Step, member: MemberState) -> Outcome | Finished:
+    """ "klaar" ends a member's part of a collection once its required questions are
+    answered; anywhere else there is nothing to finish."""
+    state = run.state
+    if state is None or member.id not in state.recipients:
+        return reply(run, member.id, "reply.not_asked")
+    if not isinstance(step, CollectStep):
+        return reply(run, member.id, "reply.done_nothing")
+    stored = run.answers.get(step.id, EMPTY)
+    missing = [
+        str(n)
+        for n, q in enumerate(step.collect.questions, 1)
+        if not q.optional and member.id not in stored.get(q.id, EMPTY)
+    ]
+    if missing:
+        numbers = i18n.join(missing, run.language)
+        return reply(run, member.id, "reply.done_missing", numbers=numbers)
+    if member.id in state.done:
+        return Outcome(run, ())
+    return Finished(step, member)
+
+
 @lru_cache(maxsize=1024)
 def _deadline_line(closes_at: datetime, tz: str, language: str, address: str) -> str:
     """The last line of an open collection's form, for all its forms and all their edits."""
@@ -137,7 +175,7 @@ class FormSteps(Draft):
         if isinstance(step, AskStep):
             self.go_on()
         elif isinstance(step, CollectStep):
-            if self.everyone_answered(step):
+            if self.everyone_done(step):
                 self.go_on()
             else:
                 self.edit_form(step, taken.member.id)
@@ -150,6 +188,38 @@ class FormSteps(Draft):
             self.post_round_answer(step, taken.member, taken.question)
             self.next_turn(step)
 
+    def finish_part(self, finished: Finished) -> None:
+        """A member said "klaar": their part is done; the collection closes when everyone's
+        part is done."""
+        state = self.state
+        assert state is not None
+        member_id = finished.member.id
+        self.state = evolve(state, {"done": (*state.done, member_id)})
+        if self.everyone_done(finished.step):
+            self.go_on()
+        else:
+            self.effects.append(Reply(member_id, Message(MessageKind.reply, self.t("reply.done"))))
+
+    def part_done(self, step: Step, member_id: str) -> bool:
+        """Is this member's part of a collection done: every question answered, or every
+        required one and "klaar" said?"""
+        state = self.state
+        if state is not None and member_id in state.done:
+            return True
+        stored = self.answers.get(step.id, EMPTY)
+        return all(member_id in stored.get(q.id, EMPTY) for q in step_questions(step))
+
+    def everyone_done(self, step: Step) -> bool:
+        """Is the part of everyone asked who still takes part done? Never because of
+        someone else's answers: a form of optional questions stays open for the others."""
+        assert self.state is not None
+        for member_id in self.state.recipients:
+            if not self.part_done(step, member_id):
+                m = self.member(member_id)
+                if m is not None and not m.left and not m.absent:
+                    return False
+        return True
+
     # ------------------------------------------------------------------ forms
 
     def form_message(self, step: Step, member_id: str, closed: bool = False) -> Message:
@@ -160,6 +230,11 @@ class FormSteps(Draft):
             deadline = _deadline_line(state.closes_at, self.tz, self.language, self.address)
             lines = (*lines, deadline)
         views = blank.views
+        if blank.people:  # the team's names, numbered, differ from run to run
+            views = tuple(
+                with_people(v, self.members, self.language) if v.type == "people" else v
+                for v in views
+            )
         stored = self.answers.get(step.id)
         if stored:
             shown = []
@@ -167,7 +242,8 @@ class FormSteps(Draft):
                 answer = stored.get(view.id, EMPTY).get(member_id)
                 shown.append(view if answer is None else with_answer(view, answer, self.language))
             views = tuple(shown)
-        return Message(_FORM, "\n".join(lines), questions=views, closed=closed)
+        finish = isinstance(step, CollectStep) and blank.optional
+        return Message(_FORM, "\n".join(lines), questions=views, closed=closed, finish=finish)
 
     def blank_form(self, step: Step, closed: bool) -> BlankForm:
         """The form of the current step before anyone answered, drawn once per flow."""
@@ -202,7 +278,9 @@ class FormSteps(Draft):
             closed=closed,
         )
         views = tuple(question_view(self.tag, q, self.language) for q in questions)
-        return BlankForm(tuple(lines), views)
+        people = any(v.type == "people" for v in views)
+        optional = any(v.optional for v in views)
+        return BlankForm(tuple(lines), views, people, optional)
 
     def send_form(self, step: Step, member_id: str, form: Message | None = None) -> None:
         """Send `member_id` their form (`form`, when it is already drawn)."""
@@ -249,7 +327,7 @@ class FormSteps(Draft):
         if state is None:
             return
         if isinstance(step, CollectStep) and member.id in state.recipients:
-            if self.everyone_answered(step):
+            if self.everyone_done(step):
                 self.go_on()
         elif (
             isinstance(step, RoundStep)
@@ -285,7 +363,7 @@ class FormSteps(Draft):
         ]
         closes_at = self.moment(body.deadline, "deadline")
         self.state = evolve(self.state, {"closes_at": closes_at})
-        if not people:
+        if not people or closes_at <= self.now:  # nobody to ask, or no time left at all
             self.asked = {**self.asked, step.id: ()}
             return self.index.following[step.id]
         self.open_forms(step, people)

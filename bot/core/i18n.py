@@ -9,6 +9,7 @@ exactly, then by its base (`nl-BE` → `nl`), then in Dutch, so a sentence is ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Final
@@ -174,6 +175,24 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Only someone with the role {roles} can start {title}.",
     },
     # ---------------------------------------------------------------- forms and reminders
+    "deadline.short_notice": {
+        "nl": "⏳ Het begint al om {at}: de vragen sluiten daarom om {when}, zodat het "
+        "overzicht er is voordat jullie gaan.",
+        "nl@u": "⏳ Het begint al om {at}: de vragen sluiten daarom om {when}, zodat het "
+        "overzicht er is voordat u gaat.",
+        "en": "⏳ It starts at {at} already: the questions therefore close at {when}, so "
+        "that the overview is there before you go.",
+    },
+    "deadline.too_little_time": {
+        "nl": "⏳ Het begint al om {at}: te weinig tijd om eerst alle antwoorden te "
+        "verzamelen. De vragen blijven open tot {at}; wat er dan is, komt in het overzicht.",
+        "en": "⏳ It starts at {at} already: too little time to gather the answers first. "
+        "The questions stay open until {at}; what is in by then goes into the overview.",
+    },
+    "deadline.event_begun": {
+        "nl": "⏳ Het is om {at} al begonnen: de vragen voor daarvoor sla ik over.",
+        "en": "⏳ It began at {at} already: I skip the questions meant for before it.",
+    },
     "form.deadline": {
         "nl": "Graag beantwoorden vóór {when}.",
         "en": "Please answer before {when}.",
@@ -202,6 +221,138 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     "when": {
         "nl": "{weekday} {day}-{month} om {time}",
         "en": "{weekday} {day}/{month} at {time}",
+    },
+    # ---------------------------------------------------------------- how to answer
+    # One sentence per answer type, shown under a question and repeated when an answer
+    # does not fit (bot/core/hints.py), so that hints and refusals use the same words.
+    "hint.scale": {
+        "nl": "Antwoord met een getal van {low} tot {high}.",
+        "en": "Answer with a number from {low} to {high}.",
+    },
+    "hint.choice": {
+        "nl": "Kies één: {options} (het nummer, of het begin van het woord).",
+        "en": "Choose one: {options} (its number, or the start of the word).",
+    },
+    "hint.multi": {
+        "nl": "Kies een of meer: {options} (nummers of woorden, gescheiden door komma's, "
+        "puntkomma's of 'en').",
+        "en": "Choose one or more: {options} (numbers or words, separated by commas, "
+        "semicolons or 'and').",
+    },
+    "hint.people": {
+        "nl": "Kies een of meer collega's: {options} (nummer, naam of @naam, gescheiden "
+        "door komma's, puntkomma's of 'en').",
+        "en": "Choose one or more colleagues: {options} (number, name or @name, separated "
+        "by commas, semicolons or 'and').",
+    },
+    "hint.yesno": {"nl": "Antwoord met ja of nee.", "en": "Answer yes or no."},
+    "hint.date": {
+        "nl": "Antwoord met een datum: dag-maand-jaar (dd-mm-jjjj) of jjjj-mm-dd.",
+        "en": "Answer with a date: yyyy-mm-dd or day-month-year (dd-mm-yyyy).",
+    },
+    "hint.number": {"nl": "Antwoord met een getal.", "en": "Answer with a number."},
+    "hint.number_range": {
+        "nl": "Antwoord met een getal van {min} tot {max}.",
+        "en": "Answer with a number from {min} to {max}.",
+    },
+    "hint.number_min": {
+        "nl": "Antwoord met een getal van minstens {min}.",
+        "en": "Answer with a number of at least {min}.",
+    },
+    "hint.number_max": {
+        "nl": "Antwoord met een getal van hoogstens {max}.",
+        "en": "Answer with a number of at most {max}.",
+    },
+    "hint.text": {"nl": "Antwoord in een paar woorden.", "en": "Answer in a few words."},
+    "hint.skip": {
+        "nl": "Overslaan: typ - (of overslaan).",
+        "en": "To skip it, type - (or skip).",
+    },
+    "hint.not_applicable": {
+        "nl": "Niet van toepassing: typ nvt.",
+        "en": "Not applicable: type n/a.",
+    },
+    "hint.done": {
+        "nl": "Klaar met de vragen die je wilt beantwoorden? Typ klaar.",
+        "nl@u": "Klaar met de vragen die u wilt beantwoorden? Typ klaar.",
+        "en": "Answered all you want to? Type done.",
+    },
+    # ---------------------------------------------------------------- the console's forms
+    "console.answer": {
+        "nl": "↳ Antwoorden: /a <nummer> <antwoord>, bijvoorbeeld /a 1 …",
+        "en": "↳ To answer: /a <number> <answer>, for example /a 1 …",
+    },
+    "console.answer_named": {
+        "nl": "↳ Dit is formulier {letter}; ook {others} staat nog open. /a <nummer> "
+        "<antwoord> gaat naar het nieuwste formulier, nu dit. Voor een ander zet je de "
+        "letter voor het nummer: /a {other}1 …",
+        "nl@u": "↳ Dit is formulier {letter}; ook {others} staat nog open. /a <nummer> "
+        "<antwoord> gaat naar het nieuwste formulier, nu dit. Voor een ander zet u de "
+        "letter voor het nummer: /a {other}1 …",
+        "en": "↳ This is form {letter}; {others} is open too. /a <number> <answer> goes to "
+        "the newest form, now this one. For another, put its letter before the number: "
+        "/a {other}1 …",
+    },
+    "console.question": {"nl": "  {n}. {hint}", "en": "  {n}. {hint}"},
+    "console.done": {
+        "nl": "↳ Klaar met wat je wilt beantwoorden? Typ /a klaar.",
+        "nl@u": "↳ Klaar met wat u wilt beantwoorden? Typ /a klaar.",
+        "en": "↳ Answered all you want to? Type /a done.",
+    },
+    "console.which": {
+        "nl": "Geef het nummer van een vraag uit {form}, bijvoorbeeld /a 1 ja.",
+        "en": "Give the number of a question in {form}, for example /a 1 yes.",
+    },
+    "console.which_form": {
+        "nl": "formulier {letter} (1 tot {last})",
+        "en": "form {letter} (1 to {last})",
+    },
+    "console.no_form": {
+        "nl": "Er staat voor jou geen formulier open.",
+        "nl@u": "Er staat voor u geen formulier open.",
+        "en": "You have no open form.",
+    },
+    "console.unknown_form": {
+        "nl": "Formulier {letter} staat niet open; open: {open}.",
+        "en": "Form {letter} is not open; open: {open}.",
+    },
+    "console.edited": {"nl": " (bewerkt)", "en": " (edited)"},
+    "console.closed": {"nl": "(gesloten)", "en": "(closed)"},
+    "console.progress": {"nl": "antwoorden: {marks}", "en": "answers: {marks}"},
+    "console.only_for": {"nl": "alleen voor {who}", "en": "only for {who}"},
+    "console.thread": {"nl": "draad", "en": "thread"},
+    # ---------------------------------------------------------------- /samen open
+    "open.none": {
+        "nl": "Je hebt geen openstaande vragen.",
+        "nl@u": "U hebt geen openstaande vragen.",
+        "en": "You have no open questions.",
+    },
+    "open.title": {
+        "nl": "Je openstaande vragen (de nummers van het formulier):",
+        "nl@u": "Uw openstaande vragen (de nummers van het formulier):",
+        "en": "Your open questions (the numbers in the form):",
+    },
+    "open.required.one": {"nl": "vraag {numbers}", "en": "question {numbers}"},
+    "open.required.many": {"nl": "vragen {numbers}", "en": "questions {numbers}"},
+    "open.optional": {
+        "nl": "mag je overslaan: {numbers}",
+        "nl@u": "mag u overslaan: {numbers}",
+        "en": "optional: {numbers}",
+    },
+    "open.closes": {"nl": "(sluit {when})", "en": "(closes {when})"},
+    "reply.done_missing": {
+        "nl": "Er staan nog vragen open die je niet kunt overslaan: {numbers}.",
+        "nl@u": "Er staan nog vragen open die u niet kunt overslaan: {numbers}.",
+        "en": "Some questions that cannot be skipped are still open: {numbers}.",
+    },
+    "reply.done_nothing": {
+        "nl": "Deze vraag staat nog open; beantwoord hem, of laat hem open.",
+        "en": "This question is still open; answer it, or leave it open.",
+    },
+    "reply.done": {
+        "nl": "Dank je, je deel is klaar.",
+        "nl@u": "Dank u, uw deel is klaar.",
+        "en": "Thank you, your part is done.",
     },
     # ---------------------------------------------------------------- re-prompts per type
     "prompt.text_empty": {
@@ -233,6 +384,10 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
     "prompt.date": {
         "nl": "Schrijf een datum als 1-12-2026 of 2026-12-01.",
         "en": "Write a date like 2026-12-01 or 1-12-2026.",
+    },
+    "prompt.date_impossible": {
+        "nl": "{date} bestaat niet; kijk de dag en de maand nog eens na.",
+        "en": "{date} does not exist; please check the day and the month.",
     },
     "prompt.number": {
         "nl": "Schrijf een getal.",
@@ -371,7 +526,39 @@ def t(key: str, language: str = DEFAULT, address: str = "je", **params: object) 
     rather than crashing a run.
     """
     template = _template(key, language, address)
-    return template.format_map(_Keep(params)) if params else template
+    return tidy(template.format_map(_Keep(params))) if params else template
+
+
+# A filled-in value that ends a sentence itself ("Hoe gaat het?") followed by the
+# template's own full stop or semicolon: the value's mark stays, the template's goes.
+_DOUBLED: Final = re.compile(r"(?<=[?!])[.;]|(?<=[^.])\.\.(?!\.)")
+# Nouns counted by a placeholder: "1 sessies" reads "1 sessie".
+_SINGULAR: Final = {
+    "sessies": "sessie",
+    "sessions": "session",
+    "dagen": "dag",
+    "days": "day",
+    "weken": "week",
+    "weeks": "week",
+    "maanden": "maand",
+    "months": "month",
+    "minuten": "minuut",
+    "minutes": "minute",
+    "antwoorden": "antwoord",
+    "answers": "answer",
+    "vragen": "vraag",
+    "questions": "question",
+    "evaluaties": "evaluatie",
+    "evaluations": "evaluation",
+}
+_ONE: Final = re.compile(r"(?<![\d.,])\b1 (" + "|".join(_SINGULAR) + r")\b")
+
+
+def tidy(sentence: str) -> str:
+    """A filled-in sentence without doubled punctuation ("goed?." reads "goed?") and
+    with the singular after a count of one ("1 sessies" reads "1 sessie")."""
+    sentence = _DOUBLED.sub(lambda m: "" if m.group(0) in ".;" else ".", sentence)
+    return _ONE.sub(lambda m: "1 " + _SINGULAR[m.group(1)], sentence)
 
 
 @lru_cache(maxsize=4096)

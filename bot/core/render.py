@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.core import i18n
 from bot.core.effects import OptionView, QuestionView
 from bot.core.events import AnswerKind
+from bot.core.hints import how_to_answer
 from bot.core.i18n import languages_to_try
 from bot.core.model import (
     AnswerType,
@@ -208,6 +209,7 @@ def with_answer(view: QuestionView, answer: Answer, language: str) -> QuestionVi
         v.optional,
         v.not_applicable,
         current,
+        v.hint,
     )
     _ANSWERED[key] = (view, shown)
     return shown
@@ -242,8 +244,19 @@ def _blank_view(step_id: str, question: Question, language: str) -> QuestionView
         optional=question.optional,
         not_applicable=question.not_applicable,
     )
+    view = replace(view, hint=how_to_answer(view, language))
     _VIEWS[key] = (question, view)
     return view
+
+
+def with_people(view: QuestionView, members: Sequence[MemberState], language: str) -> QuestionView:
+    """A people question's view with the team's present members as its numbered options,
+    so that the form can say who to choose from (and the answer may give a number)."""
+    present = tuple(OptionView(m.id, m.name) for m in members if not m.left)
+    if view.options == present:
+        return view
+    shown = replace(view, options=present)
+    return replace(shown, hint=how_to_answer(shown, language))
 
 
 def form_lines(

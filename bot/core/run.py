@@ -76,6 +76,7 @@ class StepState(_Value):
     generation: int = 0  # bumped on every reschedule, so old timer ids never come back
     # collect
     closes_at: datetime | None = None
+    done: tuple[str, ...] = ()  # member ids who said "klaar" with optional questions left
     # round
     order: tuple[str, ...] = ()
     index: int = 0

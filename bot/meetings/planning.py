@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.core import sensitive
@@ -24,7 +25,7 @@ from bot.core.model import EventTrigger, Flow
 from bot.core.render import text as render_text
 from bot.core.sensitive import PseudonymProblem
 from bot.core.timer_names import EventStartTimer, parse_timer_name
-from bot.core.when import parse_when, trigger_moment
+from bot.core.when import Moment, WhenProblem, example_moment, read_moment, trigger_moment
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.replies import local_moment, say
@@ -34,6 +35,8 @@ from bot.store.tables import EventRow, InboxRow, MemberRow
 log = logging.getLogger(__name__)
 
 CLIENT_WORDS = frozenset({"cliënt", "client", "cliënte", "pseudoniem"})
+# Typed after a registration that exists already: register it a second time anyway.
+CONFIRM_WORDS = frozenset({"toch", "opnieuw", "again", "anyway"})
 CODE_LENGTH = 6
 # Event kinds with a name of their own in the replies (others are shown as typed).
 NAMED_EVENTS = frozenset({"visit", "mdo", "meeting", "intervisie", "intake"})
@@ -99,16 +102,19 @@ class Planning(Feature):
         flow with an event trigger for this kind of event."""
         language, kind = ctx.language, args[0]
         word = next((w for w, k in EVENT_WORDS.items() if k == kind), kind)
-        at = parse_when(args[1:3], ctx.team.timezone)
         now = self.clock.now()
-        if at is None:
-            await self.outgoing.reply(ctx, say("bad_when", language, word=word))
+        read = read_moment(args[1:], now, ctx.team.timezone)
+        if read.at is None:
+            await self.outgoing.reply(ctx, self.when_problem(read, ctx, word, now))
             return
+        at = read.at
         if at <= now:
             await self.outgoing.reply(ctx, say("in_past", language))
             return
         assert ctx.member is not None
-        extras = read_plan_extras(args[3:])
+        rest = args[1 + read.used :]
+        confirmed = bool(rest) and rest[-1].lower() in CONFIRM_WORDS
+        extras = read_plan_extras(rest[:-1] if confirmed else rest)
         if extras.unknown:
             await self.outgoing.reply(
                 ctx, say("plan_extra_unknown", language, word=extras.unknown[0])
@@ -127,6 +133,20 @@ class Planning(Feature):
                 return
             people.append(found)
         participants = tuple(p.user for p in people) or None
+        if not confirmed:
+            same = await self.same_event(ctx.team.id, kind, at, participants or ())
+            if same is not None:
+                typed = " ".join(("/samen", word, *args[1:], say("confirm_word", language)))
+                text = say(
+                    "plan_duplicate",
+                    language,
+                    what=_what(kind, language),
+                    when=local_moment(at, ctx.team.timezone, language),
+                    code=event_code(same.id),
+                    typed=typed,
+                )
+                await self.outgoing.reply(ctx, text)
+                return
         event = await self.store.add_event(
             ctx.team.id,
             kind,
@@ -191,6 +211,28 @@ class Planning(Feature):
         if timers:
             await self.outgoing.arm(t["due_at"] for t in timers)
 
+    def when_problem(self, read: Moment, ctx: Context, word: str, now: datetime) -> str:
+        """What to say about a moment that could not be read: an impossible date or time
+        by name, anything else with an example that lies in the future."""
+        language = ctx.language
+        if read.problem == WhenProblem.impossible_date:
+            return say("when_impossible_date", language, typed=read.typed)
+        if read.problem == WhenProblem.impossible_time:
+            return say("when_impossible_time", language, typed=read.typed)
+        example = example_moment(now, ctx.team.timezone, language)
+        return say("bad_when", language, word=word, example=example)
+
+    async def same_event(
+        self, team_id: str, kind: str, at: datetime, participants: Sequence[str]
+    ) -> EventRow | None:
+        """An event of this kind registered already for the same moment and people."""
+        for event in await self.store.events(team_id):
+            when = event.at if event.at.tzinfo is not None else event.at.replace(tzinfo=UTC)
+            people = tuple(sorted(event.participants.split()))
+            if event.kind == kind and when == at and people == tuple(sorted(participants)):
+                return event
+        return None
+
     async def find_event(self, team_id: str, code: str) -> EventRow | None:
         """The team's event whose id starts with `code` (and no other's does)."""
         code = code.lower().strip()
@@ -202,18 +244,24 @@ class Planning(Feature):
     async def move(self, ctx: Context, args: tuple[str, ...]) -> None:
         """`/samen verzet <code> <datum> <tijd>`: the event and its planned flow starts move."""
         language = ctx.language
-        if len(args) < 3:
-            await self.outgoing.reply(ctx, say("move_usage", language))
+        if len(args) < 2:
+            example = example_moment(self.clock.now(), ctx.team.timezone, language)
+            await self.outgoing.reply(ctx, say("move_usage", language, example=example))
             return
         event = await self.find_event(ctx.team.id, args[0])
         if event is None:
             await self.outgoing.reply(ctx, say("event_unknown", language, code=args[0]))
             return
-        at = parse_when(args[1:3], ctx.team.timezone)
         now = self.clock.now()
-        if at is None:
-            await self.outgoing.reply(ctx, say("move_usage", language))
+        read = read_moment(args[1:], now, ctx.team.timezone)
+        if read.at is None:
+            if read.problem == WhenProblem.unreadable:
+                example = example_moment(now, ctx.team.timezone, language)
+                await self.outgoing.reply(ctx, say("move_usage", language, example=example))
+            else:
+                await self.outgoing.reply(ctx, self.when_problem(read, ctx, "", now))
             return
+        at = read.at
         if at <= now:
             await self.outgoing.reply(ctx, say("in_past", language))
             return

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.config import Settings
-from bot.flowfiles import load_flows
+from bot.flowfiles import load_library
 from bot.store import access_log, privacy
 from bot.store.db import DatabaseUnavailable
 from bot.store.rekey import count_under_other_keys, reseal
@@ -91,7 +91,7 @@ async def _export(
             return await privacy.export_person(
                 store, person, actor=actor, on_behalf_of=on_behalf_of, now=now
             )
-        flows = load_flows([settings.flows_dir]).flows if settings.flows_dir.is_dir() else {}
+        flows = load_library(_own_flows(settings)).flows
         return await privacy.export_team(
             store, team, actor=actor, on_behalf_of=on_behalf_of, flows=flows, now=now
         )
@@ -146,7 +146,7 @@ def purge() -> None:
 async def _purge(settings: Settings) -> privacy.Purge:
     store = await open_store(settings)
     try:
-        flows = load_flows([settings.flows_dir]).flows if settings.flows_dir.is_dir() else {}
+        flows = load_library(_own_flows(settings)).flows
         return await privacy.purge(store, flows, now=datetime.now(UTC), actor="admin:purge")
     finally:
         await store.close()
@@ -266,3 +266,9 @@ async def _rotate(settings: Settings) -> tuple[dict[str, int], int, bool]:
     if from_file and not left:
         ring.only_current().save()
     return counts, left, from_file
+
+
+def _own_flows(settings: Settings) -> Path | None:
+    """The organisation's flows folder, when it exists (the shipped flows always load)."""
+    own = settings.flows_dir
+    return own if own is not None and own.is_dir() else None

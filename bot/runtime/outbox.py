@@ -111,6 +111,7 @@ def message_to_json(
         "choices": [list(choice) for choice in message.choices],
         "closed": message.closed,
         "late": message.late,
+        "finish": message.finish,
         "thread": thread,
         "group": group,
     }
@@ -133,6 +134,7 @@ def message_from_json(data: Mapping[str, Any]) -> Message:
         choices=tuple((str(label), str(args)) for label, args in data.get("choices", ())),
         closed=bool(data.get("closed", False)),
         late=bool(data.get("late", False)),
+        finish=bool(data.get("finish", False)),
     )
 
 
@@ -152,6 +154,7 @@ def _question_to_json(q: QuestionView) -> dict[str, Any]:
         "optional": q.optional,
         "not_applicable": q.not_applicable,
         "current": current,
+        "hint": q.hint,
     }
 
 
@@ -173,6 +176,7 @@ def _question_from_json(d: Mapping[str, Any]) -> QuestionView:
         optional=bool(d.get("optional", False)),
         not_applicable=bool(d.get("not_applicable", False)),
         current=current,
+        hint=str(d.get("hint") or ""),
     )
 
 

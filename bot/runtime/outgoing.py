@@ -8,7 +8,8 @@ timers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from bot.core.effects import (
     Send,
 )
 from bot.core.run import Run, RunStatus
+from bot.core.split import split_text
 from bot.runtime.clock import Clock
 from bot.runtime.coalesce import Coalescer
 from bot.runtime.context import Context
@@ -66,12 +68,15 @@ class Outgoing:
         *,
         notify_outbox: Callable[[], None] | None = None,
         group_platforms: Sequence[str] = (),
+        text_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.notify_outbox = notify_outbox
         self.scheduler: TimerArming | None = None
         self._group_platforms = set(group_platforms)
+        # The longest text one platform message holds; a longer one is sent in parts.
+        self._text_limits = dict(text_limits or {})
         # Inbox rows whose person acted in a private chat (a DM, a modal): replies to
         # them go back there rather than into the team channel.
         self.private: set[int] = set()
@@ -131,6 +136,18 @@ class Outgoing:
             "idempotency_key": idempotency,
         }
 
+    def _parts(self, team: TeamRow, key: str, message: Message) -> list[tuple[str, Message]]:
+        """A message longer than its platform allows, as several (each its own row, key
+        and idempotency key), never cut. Forms and messages with buttons are not split."""
+        limit = self._text_limits.get(team.platform)
+        if limit is None or len(message.text) <= limit or message.questions or message.controls:
+            return [(key, message)]
+        parts = split_text(message.text, limit)
+        return [
+            (key if n == 1 else f"{key}#{n}", replace(message, text=part))
+            for n, part in enumerate(parts, 1)
+        ]
+
     def reply_row(self, ctx: Context, text: str) -> dict[str, Any]:
         """The outbox row of a reply to the person who acted, keyed by their inbox row."""
         assert ctx.member is not None
@@ -159,17 +176,12 @@ class Outgoing:
         timers_cancel: list[str] = []
         for effect in effects:
             if isinstance(effect, Send):
-                outbox.append(
-                    self.row(
-                        team,
-                        run.id,
-                        "send",
-                        effect.key,
-                        effect.to,
-                        effect.message,
-                        f"{run.id}:send:{effect.key}",
+                for key, message in self._parts(team, effect.key, effect.message):
+                    outbox.append(
+                        self.row(
+                            team, run.id, "send", key, effect.to, message, f"{run.id}:send:{key}"
+                        )
                     )
-                )
             elif isinstance(effect, Edit):
                 outbox.append(
                     self.row(

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from bot.core.i18n import tidy
+
 REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     "help": {
         "nl": (
@@ -22,7 +24,9 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• /samen start <werkvorm> — begin een werkvorm ({flows})\n"
             "• /samen bezoek <datum> <tijd> — plan een gezamenlijk huisbezoek "
             "(ook: mdo, intervisie, overleg, intake)\n"
-            "• /samen open — je openstaande vragen\n"
+            "• /samen open — je openstaande vragen, met hun nummers\n"
+            "• Antwoorden: elke vraag zegt wat je typt (een nummer, een woord, een naam). "
+            "Overslaan: - of overslaan; nvt: niet van toepassing; klaar: de rest laten.\n"
             "• /samen status — wat er loopt\n"
             "• /samen rol @naam <rol> · /samen rollen · taal nl|en · aanspreekvorm je|u · "
             "tijdzone <zone> · werktijden ma-vr 08:30-17:30\n"
@@ -38,7 +42,9 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
             "• /samen start <format> — start a format ({flows})\n"
             "• /samen visit <date> <time> — plan a joint visit (also: mdo, intervision, "
             "meeting, intake)\n"
-            "• /samen open — your open questions\n"
+            "• /samen open — your open questions, with their numbers\n"
+            "• Answering: each question says what to type (a number, a word, a name). "
+            "Skip: - or skip; n/a: not applicable; done: leave the rest.\n"
             "• /samen status — what is running\n"
             "• /samen role @name <role> · /samen roles · language nl|en · address je|u · "
             "timezone <zone> · hours mon-fri 08:30-17:30\n"
@@ -73,9 +79,26 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "bad_when": {
         "nl": "Ik begrijp die datum of tijd niet. Schrijf bijvoorbeeld: /samen {word} "
-        "2026-12-01 14:00 (of 1-12-2026 14:00).",
+        "{example}, of /samen {word} morgen 14:00 (ook: vrijdag 9u30, 24 december 14:00, "
+        "over 2 uur).",
         "en": "I don't understand that date or time. Write for example: /samen {word} "
-        "2026-12-01 14:00 (or 1-12-2026 14:00).",
+        "{example}, or /samen {word} tomorrow 2pm (also: friday 9:30, 24 december 14:00, "
+        "in 2 hours).",
+    },
+    "plan_duplicate": {
+        "nl": "Dit staat er al: {what} op {when} met dezelfde mensen (code {code}). Nog "
+        "een keer registreren? Typ dan: {typed}",
+        "en": "This is registered already: {what} on {when} with the same people (code "
+        "{code}). Register it again? Then type: {typed}",
+    },
+    "confirm_word": {"nl": "toch", "en": "again"},
+    "when_impossible_date": {
+        "nl": "{typed} bestaat niet; kijk de dag en de maand nog eens na.",
+        "en": "{typed} does not exist; please check the day and the month.",
+    },
+    "when_impossible_time": {
+        "nl": "{typed} is geen tijd van de dag; die loopt van 0:00 tot 23:59.",
+        "en": "{typed} is not a time of day; those run from 0:00 to 23:59.",
     },
     "in_past": {
         "nl": "Dat moment is al voorbij; kies een moment in de toekomst.",
@@ -121,9 +144,8 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "move_usage": {
         "nl": "Schrijf: /samen verzet <code> <datum> <tijd>, bijvoorbeeld "
-        "/samen verzet 3f9a2c 2026-11-25 10:00.",
-        "en": "Write: /samen move <code> <date> <time>, for example "
-        "/samen move 3f9a2c 2026-11-25 10:00.",
+        "/samen verzet 3f9a2c {example}.",
+        "en": "Write: /samen move <code> <date> <time>, for example /samen move 3f9a2c {example}.",
     },
     "cancel_usage": {
         "nl": "Schrijf: /samen afzeggen <code>, met de code uit de bevestiging.",
@@ -160,9 +182,17 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Write: /samen role @name <role>, for example /samen role @anna chair; "
         "/samen role @anna -chair takes it away again; /samen roles shows who has which.",
     },
-    "role_set": {
-        "nl": "{name} heeft nu de rol(len): {roles}.",
-        "en": "{name} now has the role(s): {roles}.",
+    "role_set.none": {
+        "nl": "{name} heeft nu geen bijzondere rol.",
+        "en": "{name} now has no special role.",
+    },
+    "role_set.one": {
+        "nl": "{name} heeft nu de rol {roles}.",
+        "en": "{name} now has the role {roles}.",
+    },
+    "role_set.many": {
+        "nl": "{name} heeft nu de rollen {roles}.",
+        "en": "{name} now has the roles {roles}.",
     },
     "role_none": {"nl": "geen bijzondere rol", "en": "no special role"},
     "role_unknown": {
@@ -241,10 +271,38 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "heeft gebruikt.",
         "en": "I don't know '{name}' in this team. People join once they have used Samen here.",
     },
-    "setting_set": {"nl": "Aangepast: {what}.", "en": "Changed: {what}."},
-    "setting_bad": {
-        "nl": "Dat kan ik niet instellen: {why}",
-        "en": "I can't set that: {why}",
+    "setting_set": {"nl": "Aangepast: {what}.", "en": "Done: {what}."},
+    "setting.language": {"nl": "de taal is nu {value}", "en": "the language is now {value}"},
+    "setting.address": {
+        "nl": "de aanspreekvorm is nu '{value}'",
+        "en": "the Dutch form of address is now '{value}'",
+    },
+    "setting.timezone": {"nl": "de tijdzone is nu {value}", "en": "the time zone is now {value}"},
+    "setting.hours": {
+        "nl": "de werktijden zijn nu {value}",
+        "en": "the working hours are now {value}",
+    },
+    "language.nl": {"nl": "Nederlands", "en": "Dutch"},
+    "language.nl-BE": {"nl": "Vlaams (nl-BE)", "en": "Flemish (nl-BE)"},
+    "language.en": {"nl": "Engels", "en": "English"},
+    "setting_bad.language": {
+        "nl": "Die taal ken ik niet: '{value}'. Kies nl, nl-BE of en.",
+        "en": "I don't know the language '{value}'. Choose nl, nl-BE or en.",
+    },
+    "setting_bad.address": {
+        "nl": "Kies je of u als aanspreekvorm, niet '{value}'.",
+        "en": "Choose je or u as the form of address, not '{value}'.",
+    },
+    "setting_bad.timezone": {
+        "nl": "Die tijdzone ken ik niet: '{value}'. Schrijf bijvoorbeeld Europe/Amsterdam "
+        "of Europe/Brussels.",
+        "en": "I don't know the time zone '{value}'. Write for example Europe/Amsterdam or "
+        "Europe/London.",
+    },
+    "setting_bad.hours": {
+        "nl": "Die werktijden begrijp ik niet: '{value}'. Schrijf bijvoorbeeld ma-vr 08:30-17:30.",
+        "en": "I don't understand the working hours '{value}'. Write for example mon-fri "
+        "08:30-17:30.",
     },
     "setting_usage": {
         "nl": "Schrijf bijvoorbeeld: /samen taal en · /samen aanspreekvorm u · "
@@ -257,8 +315,10 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Noted: you are away until {until} inclusive. No questions until then.",
     },
     "absent_usage": {
-        "nl": "Schrijf: /samen afwezig tot 2026-12-01",
-        "en": "Write: /samen absent until 2026-12-01",
+        "nl": "Schrijf tot wanneer je weg bent, bijvoorbeeld: /samen afwezig tot {example} "
+        "(of: tot vrijdag, tot 24 december)",
+        "en": "Say until when you are away, for example: /samen absent until {example} "
+        "(or: until friday, until 24 december)",
     },
     "present_set": {"nl": "Welkom terug.", "en": "Welcome back."},
     "status": {
@@ -266,14 +326,6 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Running: {runs}. Next nudge or bell: {next}.",
     },
     "nothing": {"nl": "niets", "en": "nothing"},
-    "open_none": {
-        "nl": "Je hebt geen openstaande vragen.",
-        "en": "You have no open questions.",
-    },
-    "open_some": {
-        "nl": "Je openstaande vragen: {items}.",
-        "en": "Your open questions: {items}.",
-    },
     "trajectory_usage": {
         "nl": "Schrijf: /samen traject <code> <startdatum>, bijvoorbeeld /samen traject "
         "T-0412 2025-11-24. Gebruik een code, nooit een naam.",
@@ -368,7 +420,8 @@ def pick(
     variants = catalogue[key]
     for lang in (language, language.split("-")[0], "nl"):
         if lang in variants:
-            return variants[lang].format(**params)
+            sentence = variants[lang].format(**params)
+            return tidy(sentence) if params else sentence
     return next(iter(variants.values())).format(**params)
 
 

@@ -7,16 +7,19 @@ import difflib
 import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from bot.core.commands import parse_work_hours
+from bot.core import i18n
+from bot.core.commands import FLOW_WORDS_EN, english_flow_word, parse_work_hours
 from bot.core.effects import Destination, Message, MessageKind
 from bot.core.events import MemberAbsent
 from bot.core.i18n import join, role_name
 from bot.core.model import CommandTrigger, Flow
+from bot.core.open_list import describe_open, open_form
 from bot.core.render import text as render_text
 from bot.core.run import Run
-from bot.core.when import parse_date
+from bot.core.when import WhenProblem, example_day, read_day
 from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
@@ -40,6 +43,13 @@ def _plain(word: str) -> str:
     """A role word as compared: lower case, accents off (coördinator = coordinator)."""
     folded = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+# The confirmation of `/samen rol` by how many roles the person now holds.
+_ROLE_SET = ("role_set.none", "role_set.one", "role_set.many")
+
+# The team languages by how they may be typed: `nl-be` and `NL-BE` are nl-BE.
+LANGUAGE_CODES = {code.casefold(): code for code in ("nl", "nl-BE", "en")}
 
 
 class TeamCommands(Feature):
@@ -127,7 +137,7 @@ class TeamCommands(Feature):
         are loaded once."""
         text = self._help_texts.get(language)
         if text is None:
-            flows = ", ".join(self.commands) or "—"
+            flows = ", ".join(self.command_words(language)) or "—"
             text = self._help_texts[language] = say("help", language, flows=flows)
         return text
 
@@ -147,9 +157,16 @@ class TeamCommands(Feature):
         await self.first_coordinators(ctx.team, chosen)
         await self.outgoing.reply(ctx, say("bot_added", ctx.language))
 
+    def command_words(self, language: str) -> list[str]:
+        """The flows' command words as the team types them (English ones in English)."""
+        if language.split("-", 1)[0] != "en":
+            return self.commands
+        return [english_flow_word(c) for c in self.commands]
+
     def find_flow(self, name: str) -> Flow | None:
-        """The flow with this id or command word."""
+        """The flow with this id or command word (Dutch, or its English word)."""
         name = name.lower()
+        name = FLOW_WORDS_EN.get(name, name) if name not in self.flows else name
         if name in self.flows:
             return self.flows[name]
         for flow in self.flows.values():
@@ -160,15 +177,21 @@ class TeamCommands(Feature):
     async def start(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.language
         if not args:
-            example = self.commands[0] if self.commands else "..."
+            words = self.command_words(language)
+            example = words[0] if words else "..."
             await self.outgoing.reply(ctx, say("start_which", language, example=example))
             return
         flow = self.find_flow(args[0])
         if flow is None:
-            close = difflib.get_close_matches(args[0].lower(), self.commands + list(self.flows), 1)
+            known = self.command_words(language) + self.commands + list(self.flows)
+            close = difflib.get_close_matches(args[0].lower(), known, 1)
             hint = say("did_you_mean", language, name=close[0]) if close else ""
             text = say(
-                "unknown_flow", language, name=args[0], hint=hint, flows=", ".join(self.commands)
+                "unknown_flow",
+                language,
+                name=args[0],
+                hint=hint,
+                flows=", ".join(self.command_words(language)),
             )
             await self.outgoing.reply(ctx, text)
             return
@@ -242,10 +265,10 @@ class TeamCommands(Feature):
         roles += [r for r in add if r not in roles]
         updated = await self.store.set_roles(ctx.team.id, target.user, roles)
         text = say(
-            "role_set",
+            _ROLE_SET[min(len(updated.roles), 2)],
             language,
             name=updated.name or target.user,
-            roles=self.role_list(updated.roles, language),
+            roles=i18n.join((role_name(r, language) for r in updated.roles), language),
         )
         await self.outgoing.reply(ctx, text)
 
@@ -282,21 +305,35 @@ class TeamCommands(Feature):
             if name == "hours":
                 days, start, end = parse_work_hours(value)
                 settings = {"work_days": days, "work_start": start, "work_end": end}
+            elif name == "language":
+                # nl-BE however it is typed (nl-be, NL-BE); unknown ones are refused below.
+                settings = {name: LANGUAGE_CODES.get(value.casefold(), value)}
             else:
                 settings = {name: value if name == "timezone" else value.lower()}
             team = await self.store.update_team(ctx.team.id, **settings)
-        except ValueError as error:
-            await self.outgoing.reply(ctx, say("setting_bad", language, why=str(error)))
+        except ValueError:
+            # The store's reason is for operators; the team hears it in its own words.
+            await self.outgoing.reply(ctx, say(f"setting_bad.{name}", language, value=value))
             return
-        what = ", ".join(f"{k} = {v}" for k, v in settings.items())
-        await self.outgoing.reply(ctx, say("setting_set", team.language, what=what))
+        shown = settings.get(name, value.strip())
+        if name == "language":
+            shown = say(f"language.{shown}", team.language)
+        what = say(f"setting.{name}", team.language, value=shown)
+        # Said in the team's new language, and delivered as such (the adapter's own words).
+        told = replace(ctx, team=team)
+        await self.outgoing.reply(told, say("setting_set", team.language, what=what))
 
     async def absent(self, ctx: Context, args: tuple[str, ...]) -> None:
         language = ctx.language
         words = [a for a in args if a.lower() not in ("tot", "until", "t/m")]
-        until = parse_date(words[0]) if words else None
+        until, problem = read_day(words, self.clock.now(), ctx.team.timezone)
         if until is None:
-            await self.outgoing.reply(ctx, say("absent_usage", language))
+            if problem is WhenProblem.impossible_date:
+                text = say("when_impossible_date", language, typed=" ".join(words[:2]))
+            else:
+                example = example_day(self.clock.now(), ctx.team.timezone, language)
+                text = say("absent_usage", language, example=example)
+            await self.outgoing.reply(ctx, text)
             return
         assert ctx.member is not None
         await self.store.set_absent(ctx.team.id, ctx.member.user, until)
@@ -331,25 +368,17 @@ class TeamCommands(Feature):
         await self.outgoing.reply(ctx, text)
 
     async def open(self, ctx: Context, args: tuple[str, ...]) -> None:
-        """The person's open questions: in a team channel that team's, in their private
-        chat those of all their teams."""
-        language = ctx.language
+        """Each open form with the numbers its asker still has to answer, required first:
+        in a team channel that team's, in their private chat those of all their teams."""
         assert ctx.member is not None
-        items = []
+        forms = []
         for team in ctx.teams or (ctx.team,):
             suffix = f" ({team_label(team)})" if len(ctx.teams) > 1 else ""
             for row in await self.store.active_runs(team.id):
                 run = Run.model_validate(row.state)
                 flow = self.flows.get(run.flow_id)
-                state = run.state
-                if flow is None or state is None or ctx.member.user not in state.recipients:
-                    continue
-                mine = run.answers.get(run.step or "", {})
-                if not any(ctx.member.user in by_member for by_member in mine.values()):
-                    items.append(render_text(flow.title, language) + suffix)
-        text = (
-            say("open_some", language, items=", ".join(items))
-            if items
-            else say("open_none", language)
-        )
+                found = open_form(flow, run, ctx.member.user) if flow is not None else None
+                if found is not None:
+                    forms.append(replace(found, title=found.title + suffix))
+        text = describe_open(forms, ctx.team.timezone, ctx.language, ctx.team.address)
         await self.outgoing.reply(ctx, text)

@@ -727,10 +727,55 @@ def test_a_collection_closes_as_soon_as_everyone_has_answered() -> None:
     for who in ("anna", "bram", "cor"):
         d.answer(who, "prep", "hoe", "goed")
         d.answer(who, "prep", "rol", "leiden")
+    # The optional question is still open to each of them: nobody's part is done yet.
+    assert d.run.status == RunStatus.active
+    d.answer("anna", "prep", "extra", "nog iets")  # every question answered
+    d.answer("bram", "prep", "extra", "-")  # the optional one skipped
+    d.answer("cor", "prep", "", "", AnswerKind.done)  # "klaar" with the optional one left
     assert d.run.status == RunStatus.done
     assert d.sent(MessageKind.summary)
     closed = [e for _, e in d.log if isinstance(e, Edit) and e.message.closed]
     assert sorted(e.key for e in closed) == ["form:prep:anna", "form:prep:bram", "form:prep:cor"]
+
+
+def test_klaar_with_a_required_question_open_names_its_number_and_changes_nothing() -> None:
+    d = Driver.start(PREP)
+    d.answer("anna", "prep", "rol", "leiden")
+    before = d.run
+    [reply] = replies(d.answer("anna", "prep", "", "", AnswerKind.done))
+    assert reply.message.text == "Er staan nog vragen open die je niet kunt overslaan: 1."
+    assert d.run is before
+
+
+def test_klaar_ends_ones_own_part_only_and_is_confirmed() -> None:
+    d = Driver.start(PREP)
+    d.answer("anna", "prep", "hoe", "goed")
+    d.answer("anna", "prep", "rol", "leiden")
+    [reply] = replies(d.answer("anna", "prep", "", "", AnswerKind.done))
+    assert reply.member == "anna" and "klaar" in reply.message.text
+    assert d.run.status == RunStatus.active and d.run.state is not None
+    assert d.run.state.done == ("anna",)
+
+
+def test_a_form_of_optional_questions_stays_open_for_the_others_after_one_answer() -> None:
+    flow = make_flow(
+        {
+            "id": "kijk",
+            "collect": {
+                "deadline": "1h",
+                "questions": [q("a", optional=True), q("b", optional=True)],
+            },
+        },
+        {"id": "samen", "summary": {"to": "thread"}},
+    )
+    d = Driver.start(flow)
+    d.answer("anna", "kijk", "a", "iets")
+    d.answer("anna", "kijk", "b", "meer")
+    assert d.run.status == RunStatus.active  # bram and cor have not answered
+    closed = [e for _, e in d.log if isinstance(e, Edit) and e.message.closed]
+    assert closed == []
+    d.wait(timedelta(hours=1))  # the deadline closes it for everyone
+    assert d.run.status == RunStatus.done
 
 
 def test_an_answer_can_be_changed_while_the_collection_is_open_and_the_form_shows_it() -> None:
@@ -792,12 +837,14 @@ def test_someone_who_leaves_or_is_absent_no_longer_holds_a_collection_open() -> 
     for who in ("anna", "bram"):
         d.answer(who, "prep", "hoe", "x")
         d.answer(who, "prep", "rol", "leiden")
+        d.answer(who, "prep", "", "", AnswerKind.done)
     d.do(MemberAbsent("cor"))
     assert d.run.status == RunStatus.done
     d2 = Driver.start(PREP)
     for who in ("anna", "bram"):
         d2.answer(who, "prep", "hoe", "x")
         d2.answer(who, "prep", "rol", "leiden")
+        d2.answer(who, "prep", "", "", AnswerKind.done)
     d2.do(MemberLeft("cor"))
     assert d2.run.status == RunStatus.done
     # The summary says once that Cor left (issue 19), and never lists him as missing.
@@ -846,19 +893,22 @@ TYPED = make_flow(
 INVALID = [
     ("tekst", "   ", "leeg"),
     ("tekst", "x" * 4001, "te lang"),
-    ("keuze", "voorzitten", "Kies één van: Leiden, Steunen."),
-    ("keuze", ("leiden", "steunen"), "Kies één van"),
-    ("meer", ("leiden", "zingen"), "Kies een of meer van: Leiden, Steunen."),
+    ("keuze", "voorzitten", "Kies één: 1 = Leiden, 2 = Steunen (het nummer, of het begin"),
+    ("keuze", ("leiden", "steunen"), "Kies één"),
+    ("keuze", "3", "Kies één: 1 = Leiden"),
+    ("meer", ("leiden", "zingen"), "Kies een of meer: 1 = Leiden, 2 = Steunen (nummers"),
     ("meer", (), "Kies een of meer"),
-    ("schaal", "6", "Kies een getal van 1 tot 5."),
-    ("schaal", "drie", "Kies een getal van 1 tot 5."),
-    ("schaal", "2.5", "Kies een getal van 1 tot 5."),
+    ("schaal", "6", "Antwoord met een getal van 1 tot 5."),
+    ("schaal", "drie", "Antwoord met een getal van 1 tot 5."),
+    ("schaal", "2.5", "Antwoord met een getal van 1 tot 5."),
+    ("schaal", "", "Antwoord met een getal van 1 tot 5."),
     ("janee", "misschien", "Antwoord met ja of nee."),
-    ("datum", "31-02-2026", "Schrijf een datum"),
-    ("datum", "morgen", "Schrijf een datum"),
-    ("getal", "11", "Schrijf een getal van 0 tot 10."),
-    ("getal", "veel", "Schrijf een getal van 0 tot 10."),
-    ("wie", ("anna", "zorro"), "Kies een of meer mensen uit het team: Anna, Bram, Cor."),
+    ("datum", "31-02-2026", "31-02-2026 bestaat niet"),
+    ("datum", "morgen", "Antwoord met een datum"),
+    ("getal", "11", "Antwoord met een getal van 0 tot 10."),
+    ("getal", "veel", "Antwoord met een getal van 0 tot 10."),
+    ("wie", ("anna", "zorro"), "Kies een of meer collega's: 1 = Anna, 2 = Bram, 3 = Cor (nummer"),
+    ("mag", "", "Overslaan: typ - (of overslaan)."),
 ]
 
 
@@ -909,6 +959,19 @@ VALID: list[tuple[str, str | tuple[str, ...], object]] = [
     ("getal", "2,5", 2.5),
     ("wie", ("cor", "anna"), ("anna", "cor")),
     ("wie", "Bram", ("bram",)),
+    # Forms that say what to type: choices by number or the start of the label, several
+    # with a comma, ; or "en"/"and", people by number, name or @mention.
+    ("keuze", "2", "steunen"),
+    ("keuze", "2.", "steunen"),
+    ("keuze", "lei", "leiden"),
+    ("keuze", "St", "steunen"),
+    ("meer", "1;2", ("leiden", "steunen")),
+    ("meer", "steunen en leiden", ("leiden", "steunen")),
+    ("meer", "2 and 1", ("leiden", "steunen")),
+    ("wie", "@bram", ("bram",)),
+    ("wie", "1 en @cor", ("anna", "cor")),
+    ("wie", "3; Anna", ("anna", "cor")),
+    ("wie", "br", ("bram",)),
 ]
 
 
@@ -930,10 +993,33 @@ def test_an_optional_question_may_be_skipped_or_answered_na(kind: AnswerKind) ->
     assert answer.kind == kind and answer.value is None
 
 
+@pytest.mark.parametrize(
+    ("typed", "kind"),
+    [
+        ("-", AnswerKind.skip),
+        ("overslaan", AnswerKind.skip),
+        ("Skip", AnswerKind.skip),
+        ("nvt", AnswerKind.not_applicable),
+        ("N.v.t.", AnswerKind.not_applicable),
+    ],
+)
+def test_an_optional_question_is_skipped_by_its_typed_words(typed: str, kind: AnswerKind) -> None:
+    d = Driver.start(TYPED)
+    assert replies(d.answer("bram", "v", "mag", typed)) == []
+    answer = d.run.answers["v"]["mag"]["bram"]
+    assert answer.kind == kind and answer.value is None
+
+
+def test_a_skip_word_on_a_required_question_says_it_cannot_be_skipped() -> None:
+    d = Driver.start(TYPED)
+    [reply] = replies(d.answer("bram", "v", "schaal", "overslaan"))
+    assert "niet overslaan" in reply.message.text
+
+
 def test_re_prompts_come_in_english_for_an_english_team() -> None:
     d = Driver.start(TYPED, team=Team(members=TEAM.members, language="en"))
     [reply] = replies(d.answer("bram", "v", "schaal", "9"))
-    assert reply.message.text == "Question schaal?\nChoose a number from 1 to 5."
+    assert reply.message.text == "Question schaal?\nAnswer with a number from 1 to 5."
 
 
 # =========================================================================== stale and double input
@@ -1122,12 +1208,14 @@ def test_divergent_choices_are_listed_with_counts_and_equal_ones_are_not() -> No
     for who, role in (("anna", "leiden"), ("bram", "leiden"), ("cor", "steunen")):
         d.answer(who, "prep", "hoe", "x")
         d.answer(who, "prep", "rol", role)
+        d.answer(who, "prep", "extra", "-")
     summary = d.sent(MessageKind.summary)[0].message.text
     assert "Verschillend: Leiden (2), Steunen (1)" in summary
     d2 = Driver.start(PREP)
     for who in ("anna", "bram", "cor"):
         d2.answer(who, "prep", "hoe", "x")
         d2.answer(who, "prep", "rol", "leiden")
+        d2.answer(who, "prep", "extra", "-")
     assert "Verschillend" not in d2.sent(MessageKind.summary)[0].message.text
 
 
@@ -1233,7 +1321,8 @@ def test_branch_conditions_are_evaluated_against_stored_answers(
         if value is not None:
             d.answer(who, "p", question, value)
     for who in ("anna", "bram"):
-        d.answer(who, "p", "klaar", "ja")  # the collection closes when both are done
+        d.answer(who, "p", "klaar", "ja")
+        d.answer(who, "p", "", "", AnswerKind.done)  # "klaar": both parts done, it closes
     assert [s.message.text for s in d.sent(MessageKind.say)] == [goes_to]
 
 
@@ -1338,6 +1427,44 @@ def test_a_deadline_before_the_event_hangs_off_the_event() -> None:
     without = Driver.start(flow)
     assert without.pending["prep:deadline"] == T0 + timedelta(hours=2)
     assert without.run.notes and "no event" in without.run.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("notice", "deadline_after", "says"),
+    [
+        # 40 minutes before the visit: half of it to answer, the overview before leaving.
+        (timedelta(minutes=40), timedelta(minutes=20), "de vragen sluiten daarom om"),
+        # 20 minutes: too little to gather first; open until the visit, said plainly.
+        (timedelta(minutes=20), timedelta(minutes=20), "te weinig tijd"),
+    ],
+)
+def test_a_deadline_before_the_event_never_falls_after_it(
+    notice: timedelta, deadline_after: timedelta, says: str
+) -> None:
+    """Issue 20: a visit planned 40 minutes ahead asked for answers an hour after it."""
+    flow = make_flow(
+        {"id": "prep", "collect": {"deadline": "2h before event", "questions": [q("hoe")]}}
+    )
+    d = Driver.start(flow, event=RegisteredEvent("visit", T0 + notice))
+    deadline = d.pending["prep:deadline"]
+    assert deadline == T0 + deadline_after and deadline <= T0 + notice
+    [status] = d.sent(MessageKind.status)
+    assert status.to == Destination.thread() and says in status.message.text
+    assert "Graag beantwoorden vóór" in d.sent(MessageKind.form)[0].message.text
+
+
+def test_questions_for_before_an_event_that_has_begun_are_skipped_and_said() -> None:
+    """The check-in before leaving, reached after the visit began: no form that closes at
+    once, but a plain word in the thread."""
+    flow = make_flow(
+        {"id": "check", "collect": {"deadline": "0m before event", "questions": [q("hoe")]}},
+        {"id": "daarna", "say": {"text": "daarna"}},
+    )
+    d = Driver.start(flow, event=RegisteredEvent("visit", T0 - minutes(5)))
+    assert d.sent(MessageKind.form) == []
+    [status] = d.sent(MessageKind.status)
+    assert "al begonnen" in status.message.text
+    assert d.run.status == RunStatus.done and d.sent(MessageKind.say)
 
 
 def test_a_wait_until_a_moment_already_past_goes_on_at_once() -> None:

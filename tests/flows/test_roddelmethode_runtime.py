@@ -51,7 +51,8 @@ async def test_the_presenter_picked_in_chat_is_left_out_even_after_a_restart(
         await team.type("/als cor", "/a 1 Twijfel over afsluiten")
         await team.type("/als dirk", "/a 1 Boze vader")
         # The console offers the titles by who wrote them (the option ids).
-        assert "brengt hem in.\n    ↳ /a <1-1> <antwoord>; 1: anna, bram, cor, dirk" in team.said()
+        assert "brengt hem in.\n    ↳ Antwoorden: /a <nummer> <antwoord>" in team.said()
+        assert "1. Kies één: 1 = Een gezin dat steeds afzegt (Anna), 2 = " in team.said()
         await team.type("/als anna", "/a 1 cor")  # Cor's case: Cor presents it
         assert "1 — Inbreng" in team.said()
         mark = len(team.printed)

@@ -160,3 +160,14 @@ async def test_the_demo_plays_the_whole_story_through_the_runtime(
     }
     assert stuck == 0
     assert "T-0412" in text and ("6 maanden" in text or "6 months" in text)
+    # The bell's controls, the presenter named, the MDO agenda, and answers as people give
+    # them (numbers, words, starts of words, skips) all taken without a re-prompt.
+    for typed in ("/bel pauze", "/bel verder", "/bel volgende", "/samen evaluaties"):
+        assert typed in text
+    assert "Bram brengt de casus in." in text or "Bram brings in the case." in text
+    assert "Evaluaties die aan de orde zijn" in text or "due" in text.lower()
+    # A reply to one person is its line and the next (a re-prompt's second line).
+    starts = [i for i, ln in enumerate(lines) if "[alleen voor" in ln or "[only for" in ln]
+    replies = "\n".join("\n".join(lines[i : i + 2]) for i in starts)
+    for reprompt in ("Antwoord met", "Answer with", "Kies één", "Kies een of meer", "Choose "):
+        assert reprompt not in replies

@@ -34,9 +34,9 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 class SamenProcess:
     """One `samen run` process: type lines into it, read what it printed, stop or kill it."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *options: str) -> None:
         self.proc = subprocess.Popen(
-            [samen(), "run"],
+            [samen(), "run", *options],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,

@@ -107,13 +107,15 @@ def test_unknown_commands_and_wrong_answers_get_a_friendly_reply_in_the_team_lan
             "Typ /samen voor wat ik kan."
         )
         samen.type("/samen rol @anna voorzitter", "/samen start intervisie")
-        samen.wait_for("↳ /a <1-4> <antwoord>")
-        # Question 2 is a choice: an answer outside it is asked again, kindly — every time.
+        samen.wait_for("↳ Antwoorden: /a <nummer> <antwoord>, bijvoorbeeld /a 1 …")
+        # Question 2 is a choice: the form numbers its labels; an answer outside it is
+        # asked again in the same words, kindly — every time.
+        samen.wait_for("2. Kies één: 1 = Korter dan een jaar")
         samen.type("/a 2 misschien")
-        samen.wait_for("Kies één van: Korter dan een jaar")
+        samen.wait_for("Kies één: 1 = Korter dan een jaar", times=2)
         samen.type("/a 2 eeuwig")
-        samen.wait_for("Kies één van: Korter dan een jaar", times=2)
-        samen.type("/a 2 langer")
+        samen.wait_for("Kies één: 1 = Korter dan een jaar", times=3)
+        samen.type("/a 2 2")
         samen.type("/samen taal en", "/samen vliegen")
         samen.wait_for(
             "I don't know that command: '/samen vliegen'. Type /samen to see what I can do."

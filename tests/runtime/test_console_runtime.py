@@ -145,9 +145,10 @@ async def test_the_console_prints_where_a_deleted_message_was_and_drops_its_form
     assert await console.deliver(gone) == DeliveryResult.sent(ref=sent.ref)
     assert printed[-1] == "[DM anna] (bericht verwijderd)"
     assert console.parse("/a 1 goed") is None  # deleted: nothing left to answer
-    assert "Geef het nummer van een vraag" in printed[-1]
+    assert "geen formulier open" in printed[-1]
     english = ConsoleAdapter(out=printed.append, language="en")
-    await english.deliver(Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7"))
+    gone = Delivery(3, "delete", "team", Message(MessageKind.say, ""), ref="m7", language="en")
+    await english.deliver(gone)
     assert printed[-1] == "[#team] (message deleted)"
 
 
@@ -165,5 +166,5 @@ async def test_forget_removes_what_the_console_showed_the_person(team: Team) -> 
     assert len(removed) == result.deletions_queued > len(to_anna)  # her replies too
     assert removed.count("[DM anna] (bericht verwijderd)") == len(to_anna)
     await team.type("/a 1 Nieuwsgierig")  # still typing as anna: her form is gone
-    assert "Geef het nummer van een vraag" in team.printed[-1]
+    assert "geen formulier open" in team.printed[-1]
     assert team.rows("select count(*) from outbox where op = 'delete'") == [(0,)]

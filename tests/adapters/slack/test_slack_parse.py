@@ -281,3 +281,25 @@ def test_click_memory_stays_bounded() -> None:
     for n in range(10):
         parse_block_actions(click(f"t{n}", f"{n}.0", message_ts=f"{n}.1"), clicks)
     assert len(clicks._seen) == 3
+
+
+def test_the_klaar_button_finishes_a_form_with_its_optional_questions_left() -> None:
+    body = block_actions(
+        {
+            "action_id": f"f|{RUN}|terugblik",
+            "block_id": "f|terugblik",
+            "text": {"type": "plain_text", "text": "✔ Klaar (de rest overslaan)", "emoji": True},
+            "value": "klaar",
+            "type": "button",
+            "action_ts": "1700000001.000200",
+        }
+    )
+    (inbound,) = parse_block_actions(body)
+    assert inbound.kind == "answer"
+    assert inbound.payload == {
+        "run": RUN,
+        "step": "terugblik",
+        "question": "",
+        "value": "",
+        "answer_kind": "done",
+    }

@@ -189,3 +189,22 @@ def test_plain_messages_escape_mrkdwn_and_split_long_text(kind: MessageKind) -> 
 def test_ids_too_long_for_slack_are_refused_rather_than_cut() -> None:
     with pytest.raises(ValueError, match="action_id"):
         render_message(form(q("yesno", id_="x" * 300)), run=RUN)
+
+
+def test_a_form_with_optional_questions_offers_klaar_which_parses_to_done() -> None:
+    message = Message(
+        MessageKind.form,
+        "Terugblik",
+        questions=(q("scale", min=1, max=5), q("text", "q2", optional=True)),
+        finish=True,
+    )
+    blocks, _ = render_message(message, run=RUN)
+    assert_within_limits(blocks)
+    finish = elements(blocks)[-1]
+    assert finish["text"]["text"] == "✔ Klaar (de rest overslaan)"
+    (inbound,) = parse_block_actions(click(finish))
+    assert inbound.payload["answer_kind"] == "done" and inbound.payload["step"] == "vooraf"
+    english, _ = render_message(message, run=RUN, language="en")
+    assert elements(english)[-1]["text"]["text"] == "✔ Done (skip the rest)"
+    closed = Message(MessageKind.form, "T", questions=message.questions, closed=True, finish=True)
+    assert elements(render_message(closed, run=RUN)[0]) == []

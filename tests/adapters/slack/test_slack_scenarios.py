@@ -100,7 +100,7 @@ async def test_the_intervision_by_slash_commands_and_by_buttons(slack: Workspace
     # Anna came first: she coordinates the team (issue 19) and, its only coordinator,
     # may take on a flow's role herself; the roles read in the team's language.
     assert slack.fake.called("chat.postEphemeral")[-1].args["text"] == (
-        "anna heeft nu de rol(len): voorzitter, coördinator."
+        "anna heeft nu de rollen voorzitter en coördinator."
     )
     assert await slack.slash(ANNA, "intervisie 2026-11-27 14:00") == 200
     await slack.wait(timedelta(days=4, hours=5, seconds=1))  # 13:00 UTC on the 27th
@@ -319,3 +319,27 @@ async def test_forged_or_stale_requests_change_nothing(
     await slack.settle()
     assert await inbox_rows(slack) == []
     assert len(slack.fake.calls) == calls  # no outbound call at all
+
+
+async def test_a_look_back_waits_for_everyones_part_and_klaar_leaves_the_optional_one(
+    slack: Workspace,
+) -> None:
+    """Issue 20: the look back closed as soon as the required answers were in, taking its
+    private optional question away from those who had not reached it."""
+    await join(slack, ANNA, BRAM, COR)
+    assert await slack.slash(ANNA, "rol <@U0ANNA|anna> voorzitter") == 200
+    assert await slack.slash(ANNA, "start terugblik") == 200
+    forms = {user: slack.last(dm(user), "aan de tijd") for user in (ANNA, BRAM, COR)}
+    for user, form in forms.items():
+        assert await slack.click(user, form, slack.button(form, "4")["action_id"]) == 200
+        assert await slack.click(user, form, slack.button(form, "Ja")["action_id"]) == 200
+    assert slack.posted(TEAM_CHANNEL, "Terugblik") == []  # the private question is still open
+    klaar = "✔ Klaar (de rest overslaan)"
+    assert (
+        await slack.click(BRAM, forms[BRAM], slack.button(forms[BRAM], klaar)["action_id"]) == 200
+    )
+    assert await slack.open_and_submit(ANNA, forms[ANNA], {"meenemen": "Eerder afronden"}) == 200
+    assert slack.posted(TEAM_CHANNEL, "Terugblik") == []  # Cor's part is not done yet
+    assert await slack.click(COR, forms[COR], slack.button(forms[COR], klaar)["action_id"]) == 200
+    summary = slack.last(TEAM_CHANNEL, "Terugblik")
+    assert "Eerder afronden" not in text_of(summary)  # private stays private

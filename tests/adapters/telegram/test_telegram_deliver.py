@@ -141,7 +141,7 @@ async def test_long_callback_data_and_reply_routing_are_kept_in_the_state(
     assert await adapter.state.tokens([token]) == {
         token: f"a|{RUN}|een-heel-lange-stapnaam|een-heel-lange-vraagnaam|een-heel-lange-optienaam"
     }
-    assert await adapter.state.prompt("42:1") == (RUN, [[2, "stap", "toelichting", "text"]])
+    assert await adapter.state.prompt("42:1") == (RUN, [[2, "stap", "toelichting", "text", True]])
     closed = Message(MessageKind.form, "Vraag", questions=(question, free), closed=True)
     assert (await adapter.deliver(Delivery(15, "edit", "dm:42", closed, ref="42:1", run=RUN))).ok
     assert await adapter.state.prompt("42:1") is None

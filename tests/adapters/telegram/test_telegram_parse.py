@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from adapters.telegram.parse import parse_update, prompt_key
 from adapters.telegram.render import FreeQuestion, ReplyPrompt
 
@@ -244,3 +246,51 @@ def test_a_group_upgraded_to_a_supergroup_moves_its_channel() -> None:
     }
     (moved,) = parse_update(update).inbounds
     assert (moved.kind, moved.channel, moved.payload) == ("migrated", "-4001", {"to": "-1004001"})
+
+
+def _reply_to_form(text: str) -> dict[str, Any]:
+    return _message(
+        text,
+        chat=_private(),
+        reply_to_message={"message_id": 9, "from": SAMEN, "chat": _private(), "date": 1},
+    )
+
+
+def test_a_leading_number_is_a_question_number_only_where_the_form_numbers_them() -> None:
+    alone = ReplyPrompt(RUN, (FreeQuestion(1, "check", "wat", "text"),))
+    (inbound,) = parse_update(
+        _reply_to_form("1 we praten langs elkaar heen"), prompts={prompt_key(42, 9): alone}
+    ).inbounds
+    assert inbound.payload["value"] == "1 we praten langs elkaar heen"  # a one-question form
+    # A form of two questions (a choice with buttons and a free one, number 1) says "start
+    # with the number": the number is not part of the answer.
+    numbered = ReplyPrompt(RUN, (FreeQuestion(1, "check", "wat", "text"),), numbered=True)
+    prompts = {prompt_key(42, 9): numbered}
+    (inbound,) = parse_update(
+        _reply_to_form("1 we praten langs elkaar heen"), prompts=prompts
+    ).inbounds
+    assert inbound.payload["value"] == "we praten langs elkaar heen"
+    (inbound,) = parse_update(_reply_to_form("we praten"), prompts=prompts).inbounds
+    assert inbound.payload["value"] == "we praten"  # its only free question: no number needed
+
+
+@pytest.mark.parametrize("typed", ["klaar", "Klaar.", "done"])
+def test_klaar_as_a_reply_or_a_press_finishes_the_form(typed: str) -> None:
+    prompt = ReplyPrompt(RUN, (FreeQuestion(3, "terugblik", "meenemen", "text"),), True)
+    (inbound,) = parse_update(_reply_to_form(typed), prompts={prompt_key(42, 9): prompt}).inbounds
+    assert inbound.payload == {
+        "run": RUN,
+        "step": "terugblik",
+        "question": "",
+        "value": "",
+        "answer_kind": "done",
+    }
+    (pressed,) = parse_update(_press(f"f|{RUN}|terugblik")).inbounds
+    assert pressed.payload["answer_kind"] == "done" and pressed.payload["step"] == "terugblik"
+
+
+@pytest.mark.parametrize("typed", ["overslaan", "skip", "-"])
+def test_every_skip_word_skips(typed: str) -> None:
+    prompt = ReplyPrompt(RUN, (FreeQuestion(1, "stap", "toelichting", "text"),))
+    (inbound,) = parse_update(_reply_to_form(typed), prompts={prompt_key(42, 9): prompt}).inbounds
+    assert inbound.payload["answer_kind"] == "skip"

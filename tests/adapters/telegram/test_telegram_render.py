@@ -196,3 +196,26 @@ def test_a_closed_form_has_no_buttons() -> None:
 def test_a_long_text_is_cut_to_telegrams_limit() -> None:
     text, _ = render_message(Message(MessageKind.summary, "x" * 5000))
     assert len(text) == 4096 and text.endswith("…")
+
+
+def test_a_form_says_how_to_answer_its_typed_questions_and_offers_klaar() -> None:
+    free = QuestionView(
+        "voorbereiden",
+        "meenemen",
+        "text",
+        "Wat neem je mee?",
+        optional=True,
+        hint="Antwoord in een paar woorden. Overslaan: typ - (of overslaan).",
+    )
+    message = Message(MessageKind.form, "Terugblik", questions=(_choice(), free), finish=True)
+    text, markup = render_message(message, run=RUN)
+    assert "2. Antwoord in een paar woorden. Overslaan: typ - (of overslaan)." in text
+    assert "antwoord 'klaar'" in text
+    finish = [b for b in _buttons(markup) if b["text"] == "✔ Klaar"]
+    assert finish == [{"text": "✔ Klaar", "callback_data": f"f|{RUN}|voorbereiden"}]
+    english, _ = render_message(message, run=RUN, language="en")
+    assert "reply 'done'" in english
+    closed = Message(MessageKind.form, "T", questions=(free,), closed=True, finish=True)
+    assert render_message(closed, run=RUN)[1] is None
+    prompt = free_questions(message, RUN)
+    assert prompt is not None and prompt.numbered

@@ -366,3 +366,61 @@ async def test_a_restart_loses_no_token_reply_routing_or_start_state(
         assert len(re.findall(r"\?start=", team.texts(None))) == 1
     finally:
         await team.close()
+
+
+async def test_a_look_back_waits_for_everyones_part_and_klaar_leaves_the_optional_one(
+    team: Group,
+) -> None:
+    """Issue 20: the look back closed as soon as the required answers were in, taking the
+    private optional question away; a reply's leading number was stored in the answer."""
+    for name in ("anna", "bram", "cor"):
+        await team.say(name, "/samen", private=True)
+        await team.say(name, "/samen")
+    await team.say("anna", "/samen rol @101 voorzitter")
+    await team.say("anna", "/samen start terugblik")
+    forms = {n: next(m for m in team.sent_to(n) if "aan de tijd" in m["text"]) for n in PEOPLE}
+    assert (
+        "3. Antwoord in een paar woorden. Overslaan: typ - (of overslaan)."
+        in (forms["anna"]["text"])
+    )
+    for name in ("anna", "bram", "cor"):
+        await team.press(name, forms[name], "4")
+        await team.press(name, forms[name], "Ja")
+    # Everyone answered the required questions: the form stays open for the private one.
+    assert "Terugblik" not in team.texts(None)
+    await team.say(
+        "anna", "3 Het einde eerder noemen", private=True, reply_to=forms["anna"]["message_id"]
+    )
+    assert await _answers(team.runtime, "meenemen") != {}
+    await team.press("bram", forms["bram"], "Klaar")
+    assert "Terugblik" not in team.texts(None)  # cor's part is not done yet
+    await team.say("cor", "klaar", private=True, reply_to=forms["cor"]["message_id"])
+    assert "Terugblik" in team.texts(None)
+    assert "Het einde eerder noemen" not in team.texts(None)  # private stays private
+
+
+async def test_a_summary_longer_than_one_telegram_message_arrives_whole_in_parts(
+    team: Group,
+) -> None:
+    """Issue 20: a summary over 4,096 characters was cut; the answers after the cut never
+    reached the group."""
+    for name in ("anna", "bram", "cor"):
+        await team.say(name, "/samen", private=True)
+        await team.say(name, "/samen")
+    await team.say("anna", "/samen start voorbereiding")
+    long = {
+        name: f"{name.upper()}-BEGIN " + " ".join(f"{name}{n}" for n in range(350)) + " EINDE"
+        for name in PEOPLE
+    }
+    for name in PEOPLE:
+        form = next(m for m in team.sent_to(name) if "Hoe zit je erbij" in m["text"])
+        await team.say(name, f"1 {long[name]}", private=True, reply_to=form["message_id"])
+        await team.press(name, form, "Ondersteunen")
+        await team.press(name, form, "Klaar")
+    summary = [m["text"] for m in team.sent_to(None) if "Hoe zit je erbij" in m["text"]]
+    parts = [m["text"] for m in team.sent_to(None) if re.search(r"\(\d/\d\)$", m["text"])]
+    assert len(parts) >= 2 and all(len(p) <= 4096 for p in parts)
+    group = "\n".join(parts)
+    for name in PEOPLE:
+        assert long[name] in group, name  # every answer arrives, whole
+    assert summary and "…" not in "".join(parts)
