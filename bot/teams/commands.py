@@ -81,6 +81,7 @@ class TeamCommands(Feature):
         router.command("open", self.open)
         router.event("mention", self.mentioned)
         router.event("bot_added", self.added)
+        router.event("coordinators", self.platform_coordinators)
         router.across("help")
         router.across("open")
 
@@ -156,6 +157,23 @@ class TeamCommands(Feature):
             chosen = [(ctx.member.user, ctx.member.name)]
         await self.first_coordinators(ctx.team, chosen)
         await self.outgoing.reply(ctx, say("bot_added", ctx.language))
+
+    async def platform_coordinators(self, ctx: Context) -> None:
+        """The platform says who administers the team's room (Matrix: power level 50 and
+        up, and the room's creators; the adapter's `users`): they coordinate the team.
+        A team without coordinators gets them as its first (said once); otherwise they are
+        added quietly. Nobody loses the role here: coordinators named with /samen rol or
+        in the teams file stay."""
+        listed = ctx.inbox.payload.get("users")
+        users = [str(u) for u in listed] if isinstance(listed, list) else []
+        now = self.clock.now()
+        have = await self.first_coordinators(ctx.team, [(u, "") for u in users])
+        for user in users:
+            if user not in have:
+                member = await self.store.upsert_member(ctx.team.id, user, "", now=now)
+                await self.store.set_roles(ctx.team.id, user, [*member.roles, COORDINATOR])
+                log.info("team %s: a coordinator from the platform's room rights", ctx.team.id)
+        await self.store.inbox_done(ctx.inbox.id, now)
 
     def command_words(self, language: str) -> list[str]:
         """The flows' command words as the team types them (English ones in English)."""

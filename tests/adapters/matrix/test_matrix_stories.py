@@ -109,6 +109,15 @@ async def test_intervision_with_the_bell(team: Team, encrypted: bool) -> None:
     assert "voorzitter" in team.texts() or "chair" in team.texts()
     await team.say("bram", "!samen")
     await team.say("cor", "!samen")
+    # A moderator of the room coordinates the team too (issue 19's coordinators), and
+    # may then give roles; cor, a plain member, may not.
+    bram = team.people["bram"]
+    await team.make_moderator("anna", bram.user_id)
+    assert await roles_in_store(team) == {
+        anna.user_id: ["chair", "coordinator"],
+        bram.user_id: ["coordinator"],
+        team.people["cor"].user_id: [],
+    }
     await team.say("anna", "!samen intervisie 2026-11-27 14:00")
     assert "Genoteerd" in team.texts()
     await team.wait(timedelta(days=4, hours=6, seconds=1))
@@ -156,3 +165,10 @@ async def test_evaluation_nudge_acted_on_in_the_direct_room(team: Team, encrypte
     assert "Vraag je collega om jullie kritisch te bevragen" in team.texts("cor")
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0
     readable(team)
+
+
+async def roles_in_store(team: Team) -> dict[str, list[str]]:
+    """Each member of the team room's team and their roles, as the store has them."""
+    (found,) = [t for t in await team.runtime.store.teams() if t.channel == team.room]
+    members = await team.runtime.store.members(found.id)
+    return {m.user: sorted(m.roles) for m in members}
