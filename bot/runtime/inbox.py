@@ -340,9 +340,7 @@ class Inbox:
             await self.outgoing.reply(ctx, say("unknown_command", team.language, typed=typed))
         elif read.kind == "answer":
             await self._on_answer(ctx, read)
-        elif handler is not None and (member is not None or not read.user):
-            # A person's event once they are a member; or one the platform sends about
-            # the team itself (Samen added, the room's administrators).
+        elif handler is not None and (member is not None or read.kind in self.router.team_events):
             await handler(ctx)
         elif read.kind == "joined" and member is not None:
             # Runs going on hear of them (a collect under way sends them its form).

@@ -46,6 +46,8 @@ class Router:
         self.bell: BellHandler | None = None
         self.timers: dict[str, TimerHandler] = {}
         self.events: dict[str, EventHandler] = {}
+        # Inbound kinds the platform sends about the team itself, naming no person.
+        self.team_events: set[str] = set()
         self.team_seen: list[TeamHook] = []
         self.agendas: dict[str, AgendaSource] = {}
         self.answer_checks: list[AnswerCheck] = []
@@ -76,7 +78,14 @@ class Router:
         _once(self.timers, kind, handler, "timer kind")
 
     def event(self, kind: str, handler: EventHandler) -> None:
+        """A person's inbound event of `kind` (handled once they are a member)."""
         _once(self.events, kind, handler, "inbound kind")
+
+    def team_event(self, kind: str, handler: EventHandler) -> None:
+        """An inbound event of `kind` about the team itself, naming no person (e.g. the
+        room's administrators); `Context.member` is None."""
+        _once(self.events, kind, handler, "inbound kind")
+        self.team_events.add(kind)
 
     def on_team_seen(self, hook: TeamHook) -> None:
         self.team_seen.append(hook)

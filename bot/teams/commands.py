@@ -81,7 +81,7 @@ class TeamCommands(Feature):
         router.command("open", self.open)
         router.event("mention", self.mentioned)
         router.event("bot_added", self.added)
-        router.event("coordinators", self.platform_coordinators)
+        router.team_event("coordinators", self.platform_coordinators)
         router.across("help")
         router.across("open")
 

@@ -33,6 +33,8 @@ from tests.harness.fake_slack import Call, FakeSlack
 from tests.harness.world import FLOWS, START, World
 
 SECRET = "e3b0c44298fc1c149afbf4c8996fb924"
+# The signing secret of Slack's documented signing example (the adapter tests sign with it).
+EXAMPLE_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM_CHANNEL = "C0WIJKTEAM"
 FORM = "application/x-www-form-urlencoded"
 TIMEOUT = aiohttp.ClientTimeout(total=10)

@@ -10,9 +10,8 @@ import pytest
 
 from adapters.slack import SlackAdapter
 from tests.harness.fake_slack import FakeSlack
+from tests.harness.slack import EXAMPLE_SECRET as SECRET
 from tests.harness.slack import Workspace, slack_world
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 @pytest.fixture

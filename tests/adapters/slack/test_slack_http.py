@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from conftest import SECRET
 
 from adapters.base import Inbound
 from adapters.slack import SlackAdapter
 from tests.harness.fake_slack import FakeSlack
+from tests.harness.slack import EXAMPLE_SECRET as SECRET
 
 RUN = "0123456789abcdef"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
