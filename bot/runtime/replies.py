@@ -356,11 +356,19 @@ REPLIES: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "bot_added": {
         "nl": "Dank je! Samen helpt dit team bij vaste werkvormen. Typ /samen om te zien "
-        "wat ik kan. Vragen stuur ik iedereen privé: druk daarvoor één keer op Start in "
-        "een gesprek met mij.",
+        "wat ik kan. Vragen stuur ik iedereen privé.{how}",
         "en": "Thank you! Samen helps this team keep its working formats. Type /samen to see "
-        "what I can do. I send questions to everyone privately: press Start once in a chat "
-        "with me for that.",
+        "what I can do. I send questions to everyone privately.{how}",
+    },
+    # What a person does once so that private questions reach them, per platform (Slack
+    # and the console need nothing).
+    "private_how.telegram": {
+        "nl": " Druk daarvoor één keer op Start in een gesprek met mij.",
+        "en": " Press Start once in a chat with me for that.",
+    },
+    "private_how.matrix": {
+        "nl": " Neem daarvoor mijn uitnodiging voor een privégesprek aan.",
+        "en": " Accept my invitation to a direct chat for that.",
     },
     "start_needed": {
         "nl": "{name}, er staan vragen voor je klaar, maar ik kan je pas een bericht sturen "

@@ -24,7 +24,7 @@ from bot.runtime.context import Context
 from bot.runtime.feature import Feature
 from bot.runtime.outgoing import Outgoing
 from bot.runtime.private import team_label
-from bot.runtime.replies import local_moment, say
+from bot.runtime.replies import REPLIES, local_moment, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.store.repo import Store
@@ -156,7 +156,9 @@ class TeamCommands(Feature):
         if not chosen and ctx.member is not None:
             chosen = [(ctx.member.user, ctx.member.name)]
         await self.first_coordinators(ctx.team, chosen)
-        await self.outgoing.reply(ctx, say("bot_added", ctx.language))
+        how_key = f"private_how.{ctx.platform}"
+        how = say(how_key, ctx.language) if how_key in REPLIES else ""
+        await self.outgoing.reply(ctx, say("bot_added", ctx.language, how=how))
 
     async def platform_coordinators(self, ctx: Context) -> None:
         """The platform says who administers the team's room (Matrix: power level 50 and

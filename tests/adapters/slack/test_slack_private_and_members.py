@@ -79,6 +79,10 @@ async def test_the_person_who_invited_samen_is_the_first_coordinator(slack: Work
     assert (await members(slack))[BRAM] == ["coordinator"]
     said = [text_of(c) for c in slack.posted(TEAM_CHANNEL)]
     assert sum("coördineert dit team in Samen" in t for t in said) == 1
+    # The greeting (to the inviter) asks nothing of Slack people: no Start to press, as
+    # on Telegram.
+    hello = said_to(slack, BRAM)
+    assert "Samen helpt dit team" in hello and "Start" not in hello
     # Anna, a member but no coordinator, cannot change roles.
     await slack.slash(ANNA, "help")
     await slack.slash(ANNA, f"rol <@{ANNA}|anna> coördinator")

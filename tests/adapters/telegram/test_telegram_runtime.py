@@ -271,6 +271,7 @@ async def test_the_bot_added_to_a_group_greets_it_and_removed_stays_quiet(team: 
     coordinates, hello = team.sent_to(None)
     assert coordinates["text"].startswith("Anna coördineert dit team in Samen")
     assert hello["text"].startswith("Anna: Dank je! Samen helpt dit team")
+    assert "één keer op Start in een gesprek met mij" in hello["text"]
     store = team.runtime.store
     found = await store.team_for_channel("telegram", str(GROUP), now=team.clock.now())
     assert found.name == "Wijkteam Noord"
