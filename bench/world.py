@@ -25,6 +25,7 @@ from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.store.db import open_engine
 from bot.store.repo import Store
 from bot.store.tables import OutboxRow, TeamRow
 from bot.wiring import Runtime, build_runtime
@@ -92,23 +93,24 @@ async def postgres_database(purpose: str) -> AsyncIterator[str | None]:
     Samen or test run on that database, and hold them up in turn."""
     name = f"samen_bench_{purpose}_{uuid.uuid4().hex[:8]}"
     try:
-        admin = await Store.open(PG_URL, migrate=False)
+        # The server only (no Store: that would read the shared database's own rows).
+        admin = await open_engine(PG_URL)
     except Exception as exc:
         print(f"{purpose}: no PostgreSQL at {PG_URL} ({type(exc).__name__})", flush=True)
         yield None
         return
     try:
-        async with admin.engine.connect() as conn:
+        async with admin.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await auto.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
         finally:
-            async with admin.engine.connect() as conn:
+            async with admin.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
-        await admin.close()
+        await admin.dispose()
 
 
 async def slack_runtime(settings: Settings, api_url: str, **adapter_options: Any) -> Runtime:
