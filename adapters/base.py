@@ -10,7 +10,7 @@ own — the outbox owns rate limits, 429 back-off and retries (R-OUT).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -76,3 +76,10 @@ class Adapter(Protocol):
         (`sent`); one the platform will not delete is `failed` with its reason code,
         never retried."""
         ...
+
+
+def in_language(words: Mapping[str, Mapping[str, str]], key: str, language: str) -> str:
+    """An adapter's own word `key` from its table per language: `language`, its base
+    (nl-BE: nl), then Dutch."""
+    table = words.get(language) or words.get(language.split("-")[0]) or words["nl"]
+    return table[key]

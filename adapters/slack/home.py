@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
+from adapters.base import in_language
 from adapters.slack.render import MAX_BLOCKS, escape
 from bot.teams.overview import Overview
 
@@ -59,8 +60,7 @@ _KINDS: Final = frozenset({"visit", "mdo", "meeting", "intervisie"})
 
 
 def _word(key: str, language: str) -> str:
-    table = _WORDS.get(language) or _WORDS.get(language.split("-")[0]) or _WORDS["nl"]
-    return table[key]
+    return in_language(_WORDS, key, language)
 
 
 def _when(moment: datetime, overview: Overview) -> str:

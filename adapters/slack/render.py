@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from adapters.base import in_language
 from bot.core.commands import BELL_ARGS
 from bot.core.effects import Message, MessageKind, QuestionView
 
@@ -104,8 +105,7 @@ _MODAL_TYPES: Final = frozenset({"text", "date", "number"})
 
 def word(key: str, language: str) -> str:
     """A button word in `language` (its base, then Dutch)."""
-    table = _WORDS.get(language) or _WORDS.get(language.split("-")[0]) or _WORDS["nl"]
-    return table[key]
+    return in_language(_WORDS, key, language)
 
 
 # --------------------------------------------------------------------------- ids

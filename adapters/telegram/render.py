@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
+from adapters.base import in_language
 from bot.core.commands import BELL_ARGS
 from bot.core.effects import Message, QuestionView
 
@@ -104,8 +105,7 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
 
 def word(key: str, language: str) -> str:
     """A word of the adapter in `language` (its base, then Dutch)."""
-    table = _WORDS.get(language) or _WORDS.get(language.split("-")[0]) or _WORDS["nl"]
-    return table[key]
+    return in_language(_WORDS, key, language)
 
 
 # --------------------------------------------------------------------------- callback data
