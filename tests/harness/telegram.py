@@ -130,6 +130,28 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
+@asynccontextmanager
+async def bare_fake() -> AsyncIterator[FakeTelegram]:
+    """A started fake Bot API without Telegram's limits: single adapter calls back to back
+    (the limits are the outbox's business; the scenario tests run the fake with them on)."""
+    server = FakeTelegram(enforce_limits=False)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@asynccontextmanager
+async def bare_adapter(fake: FakeTelegram, poll_timeout: float) -> AsyncIterator[TelegramAdapter]:
+    """A polling adapter pointed at `fake`, not started; stopped afterwards."""
+    telegram = TelegramAdapter(token=TOKEN, api_url=fake.base_url, poll_timeout=poll_timeout)
+    try:
+        yield telegram
+    finally:
+        await telegram.stop()
+
+
 def fake_on(clock: FakeClock) -> FakeTelegram:
     """The fake Bot API with Telegram's limits, on the world's clock (not started)."""
     return FakeTelegram(now=lambda: clock.now().timestamp())

@@ -7,25 +7,17 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.telegram import TelegramAdapter
-from tests.harness.fake_telegram import TOKEN, FakeTelegram
+from tests.harness.fake_telegram import FakeTelegram
+from tests.harness.telegram import bare_adapter, bare_fake
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    # Single adapter calls back to back: the limits are the outbox's business here (the
-    # scenario tests and test_telegram_limits.py run the fake with them on).
-    server = FakeTelegram(enforce_limits=False)
-    await server.start()
-    try:
+    async with bare_fake() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def adapter(fake: FakeTelegram) -> AsyncIterator[TelegramAdapter]:
-    telegram = TelegramAdapter(token=TOKEN, api_url=fake.base_url, poll_timeout=1.0)
-    try:
+    async with bare_adapter(fake, poll_timeout=1.0) as telegram:
         yield telegram
-    finally:
-        await telegram.stop()

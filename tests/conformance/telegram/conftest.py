@@ -10,8 +10,8 @@ import pytest
 
 from adapters.telegram import TelegramAdapter
 from bot.runtime.clock import FakeClock
-from tests.harness.fake_telegram import TOKEN, FakeTelegram
-from tests.harness.telegram import Group, fake_on, telegram_world
+from tests.harness.fake_telegram import FakeTelegram
+from tests.harness.telegram import Group, bare_adapter, bare_fake, fake_on, telegram_world
 from tests.harness.world import START
 
 
@@ -29,18 +29,11 @@ async def world(tmp_path: Path) -> AsyncIterator[Group]:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram(enforce_limits=False)
-    await server.start()
-    try:
+    async with bare_fake() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def adapter(fake: FakeTelegram) -> AsyncIterator[TelegramAdapter]:
-    telegram = TelegramAdapter(token=TOKEN, api_url=fake.base_url, poll_timeout=0.2)
-    try:
+    async with bare_adapter(fake, poll_timeout=0.2) as telegram:
         yield telegram
-    finally:
-        await telegram.stop()
