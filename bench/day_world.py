@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import random
@@ -136,17 +137,26 @@ def new_data_key() -> str:
 
 @contextmanager
 def data_key(key: str) -> Iterator[None]:
-    """`SAMEN_DATA_KEY` set while a Store is opened here, so that what the benchmark writes
-    and reads is sealed with the installation's key."""
-    before = os.environ.get("SAMEN_DATA_KEY")
-    os.environ["SAMEN_DATA_KEY"] = key
+    """`SAMEN_DATA_KEY` and `SAMEN_AUDIT_KEY` set while a Store is opened here, so that
+    what the benchmark writes and reads is sealed with the installation's keys (and no
+    key file is made in the user's own configuration directory)."""
+    keys = {"SAMEN_DATA_KEY": key, "SAMEN_AUDIT_KEY": audit_key(key)}
+    before = {name: os.environ.get(name) for name in keys}
+    os.environ.update(keys)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("SAMEN_DATA_KEY", None)
-        else:
-            os.environ["SAMEN_DATA_KEY"] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def audit_key(data_key: str) -> str:
+    """The installation's access-log key, derived from its data key: one per run, the same
+    in every process of it (a real installation keeps the two apart)."""
+    return base64.b64encode(hashlib.sha256(b"audit:" + data_key.encode()).digest()).decode()
 
 
 async def seed_teams(store: Store, teams: Sequence[Team], now: datetime) -> None:
@@ -542,10 +552,12 @@ def samen_environment(
     env.update(
         PYTHONUNBUFFERED="1",
         SAMEN_DATA_DIR=str(folder / "data"),
+        SAMEN_CONFIG_DIR=str(folder / "config"),  # the audit key: the run's, not the user's
         SAMEN_DATABASE_URL=database_url,
         SAMEN_FLOWS_DIR=str(flows),
         SAMEN_TEAMS_FILE=str(folder / "no-teams.yaml"),
         SAMEN_DATA_KEY=key,
+        SAMEN_AUDIT_KEY=audit_key(key),
         SLACK_BOT_TOKEN=SLACK_TOKEN,
         SLACK_SIGNING_SECRET=SLACK_SECRET,
         SAMEN_SLACK_API_URL=api_url,

@@ -356,15 +356,20 @@ async def _drive(
 
 
 async def _still_to_do(store: Store) -> bool:
-    """Messages waiting, or bells and visit starts still to come."""
+    """Events not handled, messages waiting, or bells and visit starts still to come
+    soon (the shipped flows a visit also starts may plan theirs days ahead)."""
+    soon = datetime.now(UTC) + timedelta(minutes=2)
     async with store.engine.connect() as conn:
+        events = await conn.scalar(select(func.count()).where(InboxRow.status == "new"))
         waiting = await conn.scalar(select(func.count()).where(OutboxRow.status == "pending"))
         timers = await conn.scalar(
             select(func.count()).where(
-                TimerRow.status == "pending", TimerRow.kind.in_(("bell", "start"))
+                TimerRow.status == "pending",
+                TimerRow.kind.in_(("bell", "start")),
+                TimerRow.due_at <= soon,
             )
         )
-    return bool(waiting or timers)
+    return bool(events or waiting or timers)
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -381,6 +386,7 @@ class Outcome:
     doubled_posts: int = 0  # posts no outbox row records
     doubled_content: int = 0  # the same content to the same chat again
     outbox_left: int = 0  # failed, or still pending at the end
+    inbox_left: int = 0  # events never handled (or failed)
     answers_stored: int = 0
     visits: int = 0
     limited: int = 0
@@ -459,6 +465,9 @@ async def _outcome(
                 select(TimerRow.timer, TimerRow.status).where(TimerRow.kind == "evaluation")
             )
         ).all()
+        out.inbox_left = int(
+            await conn.scalar(select(func.count()).where(InboxRow.status != "done")) or 0
+        )
         out.answers_stored = int(await conn.scalar(select(func.count(AnswerRow.id))) or 0)
         out.visits = int(
             await conn.scalar(select(func.count()).where(EventRow.kind == "visit")) or 0
@@ -526,12 +535,14 @@ def _line(
         out.bells_lost
         + out.nudges_lost
         + out.outbox_left
+        + out.inbox_left
         + max(0, traffic.answers - out.answers_stored)
     )
     parts = {
         "bells not rung": out.bells_lost,
         "nudges": out.nudges_lost,
         "outbox rows failed or waiting": out.outbox_left,
+        "events not handled": out.inbox_left,
         "answers not stored": max(0, traffic.answers - out.answers_stored),
     }
     lost_parts = ", ".join(f"{n} {what}" for what, n in parts.items() if n)
@@ -575,6 +586,10 @@ async def run(scale: float = SCALE, minutes: float = MINUTES) -> str:
     async with postgres_database("p7") as url:
         if url is None:
             return "P7 working day: not measured, no PostgreSQL"
+        kept = os.environ.get("SAMEN_BENCH_P7_KEEP")  # development: keep the run's files
+        if kept:
+            Path(kept).mkdir(parents=True, exist_ok=True)
+            return await _day(work, url, Path(kept))
         with tempfile.TemporaryDirectory() as tmp:
             return await _day(work, url, Path(tmp))
 
