@@ -41,9 +41,10 @@ from bot.runtime.presses import PressCheck
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.runtime.scheduler import Scheduler
-from bot.store.lease import INBOX_LEASE, OUTBOX_LEASE, Lease
+from bot.store.lease import OUTBOX_LEASE, ConversationLocks, Lease
 from bot.store.repo import Store
 from bot.store.sealed import Keyring
+from bot.store.signals import OUTBOX_CHANNEL, Listener
 from bot.store.tables import TimerRow
 from bot.teams.commands import TeamCommands
 from bot.teams.overview import Overview, overview
@@ -76,8 +77,12 @@ class Runtime:
     clock: Clock
     schedules: Schedules
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _listener: Listener | None = None
 
     async def start(self) -> None:
+        # On PostgreSQL the messages other processes commit wake this one's outbox.
+        self._listener = Listener(self.store.engine)
+        await self._listener.listen(OUTBOX_CHANNEL, self.outbox.notify)
         self._tasks.append(asyncio.create_task(self.inbox.run(), name="inbox"))
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         for adapter in self.adapters:
@@ -113,6 +118,9 @@ class Runtime:
             for task in late:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.close()
+        await self.inbox.conversations.close()
         await self.store.close()
 
 
@@ -198,7 +206,7 @@ async def build_runtime(
         poll_interval=poll_interval,
     )
     outgoing.scheduler = scheduler
-    inbox.lease = Lease.for_store(store, INBOX_LEASE, "inbox")
+    inbox.conversations = ConversationLocks.for_store(store)
     inbox.on_private = starts.started
 
     # The features: each registers its words, timer kinds and hooks with the router.

@@ -32,7 +32,7 @@ from bot.runtime.replies import first_word, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
 from bot.store.inbox import TIMER_PLATFORM
-from bot.store.lease import Lease
+from bot.store.lease import ConversationLocks
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
 
@@ -49,6 +49,8 @@ LATE_CATCH_UPS = frozenset({"late", "skip"})
 TIMER_GROUP = 25
 # Conversations whose events are handled side by side (see `Inbox.drain`).
 LANES = 8
+# The most unhandled events one drain reads at a time.
+BATCH = 100
 
 
 class ForeignRun(LookupError):
@@ -142,9 +144,10 @@ class Inbox:
         # Told when someone writes to the bot privately (Telegram: they pressed Start),
         # so messages parked for them go out (bot/teams/start_links.py).
         self.on_private: Callable[[str, str, Mapping[str, Any]], Awaitable[object]] | None = None
-        # Which process handles the inbox (bot/store/lease.py): on PostgreSQL one at a
-        # time, so that an event stored by any process is handled once; None: this one.
-        self.lease: Lease | None = None
+        # Which conversations this process handles now (bot/store/lease.py): on
+        # PostgreSQL every process handles the inbox, each conversation in one process at
+        # a time, so that an event stored by any process is handled once and in order.
+        self.conversations = ConversationLocks()
 
     # ------------------------------------------------------------------ intake
 
@@ -177,8 +180,7 @@ class Inbox:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
             self._wake.clear()
             await self.drain()
-        if self.lease is not None:
-            await self.lease.release()
+        await self.conversations.close()
 
     def stop(self) -> None:
         self._stopping = True
@@ -205,17 +207,26 @@ class Inbox:
         done = 0
         async with self._drain_lock:
             while True:
-                if self.lease is not None and not await self.lease.check():
-                    return done  # another process handles the inbox (and takes it over)
                 self._timers_waiting = False
-                rows = await self.store.inbox_pending(limit=100)
+                rows = await self.store.inbox_pending(limit=BATCH)
                 if not rows:
                     return done
-                timers, chats = timers_and_chats(conversations(rows))
-                if timers:
-                    done += await self._drain_lane(timers)
-                await self._read_teams_ahead(chats)
-                done += sum(await asyncio.gather(*map(self._drain_lane, chats)))
+                held = await self.conversations.take(sorted({conversation(r) for r in rows}))
+                if not held:
+                    return done  # other processes handle these; a wake or poll looks again
+                try:
+                    if self.conversations.shared:  # another process may have handled some
+                        mine = [r.id for r in rows if conversation(r) in held]
+                        rows = await self.store.inbox_new_among(mine)
+                    else:
+                        rows = [r for r in rows if conversation(r) in held]
+                    timers, chats = timers_and_chats(conversations(rows))
+                    if timers:
+                        done += await self._drain_lane(timers)
+                    await self._read_teams_ahead(chats)
+                    done += sum(await asyncio.gather(*map(self._drain_lane, chats)))
+                finally:
+                    await self.conversations.give_back(held)  # those not given back yet
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
@@ -250,6 +261,8 @@ class Inbox:
                     group = list(rows[at : at + 1])
                     await self._handle_safely(group[0])
                 at += len(group)
+        # Done with it for this batch: another process may take its next events now.
+        await self.conversations.give_back([conversation(rows[0])])
         return at
 
     async def _handle_safely(self, row: InboxRow) -> None:
@@ -501,13 +514,19 @@ class Inbox:
 # --------------------------------------------------------------------------- lanes
 
 
+def conversation(row: InboxRow) -> str:
+    """The conversation an inbox row belongs to: its platform and channel (a private
+    chat is a channel of its own); all the timers are one conversation."""
+    if row.platform == TIMER_PLATFORM:
+        return TIMER_PLATFORM
+    return f"{row.platform}:{row.payload.get('channel', '')}"
+
+
 def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
-    """`rows` by conversation, each in arrival order: one lane per platform and channel
-    (a private chat is a channel of its own), and one for all the timers."""
-    lanes: dict[tuple[str, str], list[InboxRow]] = {}
+    """`rows` by conversation (one lane each), each in arrival order."""
+    lanes: dict[str, list[InboxRow]] = {}
     for row in rows:
-        channel = "" if row.platform == TIMER_PLATFORM else str(row.payload.get("channel", ""))
-        lanes.setdefault((row.platform, channel), []).append(row)
+        lanes.setdefault(conversation(row), []).append(row)
     return list(lanes.values())
 
 

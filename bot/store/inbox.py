@@ -72,6 +72,20 @@ class InboxRepository(Repository):
         async with self.db.reading() as s:
             return list(await s.scalars(query))
 
+    async def inbox_new_among(self, ids: Sequence[int]) -> list[InboxRow]:
+        """Those of the events `ids` still unhandled, read anew, oldest first: what is left
+        of a batch once this process holds its conversations (another may have handled
+        some of them in between)."""
+        if not ids:
+            return []
+        query = (
+            select(InboxRow)
+            .where(InboxRow.id.in_(list(ids)), InboxRow.status == "new")
+            .order_by(InboxRow.id)
+        )
+        async with self.db.reading() as s:
+            return list(await s.scalars(query))
+
     async def inbox_done(self, id: int, now: datetime, error: str = "") -> None:
         """Mark an event handled: done, or failed with a short reason (no message text).
         What it carried besides its routing is scrubbed (`handled_payload`)."""

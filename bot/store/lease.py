@@ -2,14 +2,17 @@
 
 On PostgreSQL several `samen run` processes may share one database; each takes the
 lease of a job (firing timers, sending the outbox) when it is free, and the others wait
-and take over when the holder's connection dies. On SQLite there is one process, which
-always holds every lease.
+and take over when the holder's connection dies. The inbox is shared more finely: every
+process handles it, one conversation at a time each (`ConversationLocks`). On SQLite
+there is one process, which always holds every lease and every conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,7 +22,8 @@ log = logging.getLogger("samen.lease")
 # PostgreSQL advisory lock keys (bigint): "SAMEN" in ASCII, and the next numbers.
 TIMER_LEASE = 0x53414D454E
 OUTBOX_LEASE = 0x53414D454F
-INBOX_LEASE = 0x53414D4550
+# The first key of the two-key advisory locks of conversations ("SAMC").
+CONVERSATION_LOCKS = 0x53414D43
 
 
 class Lease:
@@ -109,6 +113,114 @@ class Lease:
         conn, self._conn, self._held = self._conn, None, False
         if conn is not None:
             await _close_quietly(conn)
+
+
+class ConversationLocks:
+    """Which conversations of the inbox this process handles now.
+
+    Every process stores what it receives and handles the inbox; the events of one
+    conversation (a channel, a private chat, the timers) must be handled in order and by
+    one process at a time. On PostgreSQL each conversation is a session-level advisory
+    lock (two keys: `CONVERSATION_LOCKS` and a hash of the conversation), taken with
+    `pg_try_advisory_lock` for a batch and given back after it, on one connection kept
+    open for it. A process that dies drops its connection, and PostgreSQL gives its
+    conversations back. Two conversations whose hashes meet only wait for each other.
+    Anything else (SQLite, no engine): one process, every conversation its own.
+    """
+
+    def __init__(self, engine: AsyncEngine | None = None) -> None:
+        self.engine = engine
+        self.shared = engine is not None and engine.dialect.name == "postgresql"
+        self._conn: AsyncConnection | None = None
+        self._turn = asyncio.Lock()  # asyncpg: one operation at a time per connection
+        self._held: set[str] = set()
+
+    @classmethod
+    def for_store(cls, store: object) -> ConversationLocks:
+        engine = getattr(store, "engine", None)
+        return cls(engine if isinstance(engine, AsyncEngine) else None)
+
+    async def take(self, conversations: Sequence[str]) -> set[str]:
+        """Those of `conversations` this process now holds (all of them unless shared);
+        none when the database cannot be asked (the next drain asks again)."""
+        if not self.shared or not conversations:
+            return set(conversations)
+        keys = {c: conversation_key(c) for c in conversations if c not in self._held}
+        if not keys:
+            return set(conversations)
+        async with self._turn:
+            try:
+                conn = await self._connection()
+                taken = (
+                    await conn.execute(
+                        text(
+                            "SELECT k, pg_try_advisory_lock(:space, k) "
+                            "FROM unnest(CAST(:keys AS integer[])) AS k"
+                        ),
+                        {"space": CONVERSATION_LOCKS, "keys": sorted(set(keys.values()))},
+                    )
+                ).all()
+                await conn.commit()
+            except Exception as exc:
+                log.warning("conversations not taken: %s", type(exc).__name__)
+                await self._drop()
+                return set()
+        got = {key for key, ok in taken if ok}
+        held = {conversation for conversation, key in keys.items() if key in got}
+        self._held |= held
+        return held | (set(conversations) & self._held)
+
+    async def give_back(self, conversations: Iterable[str]) -> None:
+        """Let other processes handle `conversations` again (those still held)."""
+        if not self.shared:
+            return
+        given = set(conversations) & self._held
+        self._held -= given
+        keys = sorted({conversation_key(c) for c in given})
+        if not keys:
+            return
+        async with self._turn:
+            if self._conn is None:
+                return  # the connection went, and its locks with it
+            try:
+                await self._conn.execute(
+                    text(
+                        "SELECT pg_advisory_unlock(:space, k) "
+                        "FROM unnest(CAST(:keys AS integer[])) AS k"
+                    ),
+                    {"space": CONVERSATION_LOCKS, "keys": keys},
+                )
+                await self._conn.commit()
+            except Exception as exc:
+                log.warning("conversations not given back: %s", type(exc).__name__)
+                await self._drop()  # closing the connection gives them back
+
+    async def close(self) -> None:
+        async with self._turn:
+            await self._drop()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            assert self.engine is not None
+            self._conn = await self.engine.connect()
+        return self._conn
+
+    async def _drop(self) -> None:
+        """Close the connection for good (not back into the pool, where a lock it still
+        held would pass to whoever takes it next): its locks go with it."""
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        if conn is not None:
+            try:
+                await conn.invalidate()
+            except Exception as exc:
+                log.debug("conversation lock connection not invalidated: %s", type(exc).__name__)
+            await _close_quietly(conn)
+
+
+def conversation_key(conversation: str) -> int:
+    """A conversation's second advisory-lock key: a signed 32-bit hash of its name."""
+    return zlib.crc32(conversation.encode("utf-8")) - 2**31
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:

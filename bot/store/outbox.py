@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
 from bot.store.database import Database, Repository, count_in, rowcount, short
+from bot.store.signals import OUTBOX_CHANNEL, notify
 from bot.store.tables import OutboxRow, RunRow
 
 
@@ -214,6 +215,7 @@ async def insert_messages(db: Database, s: AsyncSession, rows: Sequence[Mapping[
         await s.execute(
             db.insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
         )
+        await notify(s, OUTBOX_CHANNEL)  # the sender may be another process
 
 
 async def _forget_shown_answers(s: AsyncSession, ids: Sequence[int]) -> None:

@@ -1,6 +1,6 @@
 """Two `samen run` processes on one PostgreSQL (R-SCH-6, issue #9 "More than one process").
 
-Each test gets a database of its own (created and dropped here): PostgreSQL advisory
+Each test gets a database of its own (`database` in conftest.py): PostgreSQL advisory
 locks are per database, so the two processes compete for the timer and outbox leases
 with each other only, never with another Samen or test run on the same server. Both
 processes run the real Telegram adapter against the fake Bot API, which counts what
@@ -10,20 +10,14 @@ arrives.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from bot.store.db import open_engine
 from bot.store.sealed import new_key_text
 from tests.harness.fake_telegram import TOKEN, FakeTelegram
 from tests.harness.settle import settle_process
-from tests.postgres import postgres_url
 from tests.reliability.world import (
     NUDGE_TEXT,
     TelegramSamen,
@@ -36,24 +30,6 @@ from tests.reliability.world import (
 
 TAKEN = "timer lease taken"
 RUNNING = "Samen draait"
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    """The URL of a fresh PostgreSQL database, dropped afterwards."""
-    url = await postgres_url()
-    name = f"samen_rel_{uuid.uuid4().hex[:12]}"
-    admin = await open_engine(url)
-    try:
-        async with admin.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def test_two_processes_deliver_1000_timers_once_and_one_takes_over_the_timers(

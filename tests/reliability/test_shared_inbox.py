@@ -1,0 +1,136 @@
+"""Two processes on one PostgreSQL share the inbox: every process handles events, each
+conversation in one process at a time (`ConversationLocks`, issue #18's P7).
+
+Each `Runtime` here stands for one `samen run` process: its own engine, connections and
+conversation locks, on a database of its own (`database` in conftest.py). Whichever
+process received an event, each is handled once, and a conversation's events in the
+order they arrived, even while the other process is busy with a slow one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.console import ConsoleAdapter
+from bot.config import Settings
+from bot.runtime.clock import FakeClock
+from bot.store.lease import ConversationLocks
+from bot.store.sealed import new_key_text
+from bot.store.tables import InboxRow
+from bot.wiring import Runtime, build_runtime
+from tests.harness.world import FLOWS
+
+START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def two(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Runtime, Runtime]]:
+    """Two runtimes ("processes") on one PostgreSQL, with one data and audit key."""
+    for name in ("SAMEN_DATA_KEY", "SAMEN_AUDIT_KEY"):
+        monkeypatch.setenv(name, new_key_text())
+    made: list[Runtime] = []
+    try:
+        for name in ("a", "b"):
+            settings = Settings(data_dir=tmp_path / name, flows_dir=FLOWS, database_url=database)
+            made.append(
+                await build_runtime(
+                    settings,
+                    clock=FakeClock(START),
+                    adapters=[ConsoleAdapter(out=lambda _: None)],
+                    use_apscheduler=False,
+                )
+            )
+        yield made[0], made[1]
+    finally:
+        for runtime in made:
+            await runtime.stop()
+
+
+def watch(runtime: Runtime, name: str, handled: list[tuple[str, str, int]]) -> asyncio.Event:
+    """Record each event `runtime` handles as (process, channel, n); the returned event
+    holds up its handling of #traag 0 until set."""
+    held = asyncio.Event()
+    original = runtime.inbox._handle
+
+    async def watched(row: InboxRow) -> None:
+        channel, n = str(row.payload["channel"]), int(row.payload["n"])
+        if (name, channel, n) == ("a", "#traag", 0):
+            await held.wait()
+        await original(row)
+        handled.append((name, channel, n))
+
+    runtime.inbox._handle = watched  # type: ignore[method-assign]
+    return held
+
+
+async def test_both_processes_handle_the_inbox_each_event_once_and_in_order(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    a, b = two
+    handled: list[tuple[str, str, int]] = []
+    held = watch(a, "a", handled)
+    watch(b, "b", handled)
+    channels = ("#traag", "#een", "#twee", "#drie")
+    for n in range(5):  # received by either process, as a load balancer spreads them
+        for i, channel in enumerate(channels):
+            receiver = (a, b)[(n + i) % 2]
+            payload = {"kind": "mention", "channel": channel, "user": "anna", "n": n}
+            assert await receiver.inbox.receive("console", f"{channel}:{n}", payload)
+
+    first = asyncio.create_task(a.inbox.drain())  # takes every conversation, then hangs
+    for _ in range(500):
+        if a.inbox.draining and handled:
+            break
+        await asyncio.sleep(0.01)
+    # Meanwhile more arrives, at b: #traag stays a's, the others a has given back.
+    for n in range(5, 8):
+        for channel in channels:
+            payload = {"kind": "mention", "channel": channel, "user": "anna", "n": n}
+            assert await b.inbox.receive("console", f"{channel}:{n}", payload)
+    assert await b.inbox.drain() == 3 * 3
+    assert not any(channel == "#traag" for name, channel, _ in handled if name == "b")
+    held.set()
+    await first
+    while await a.inbox.drain() + await b.inbox.drain():
+        pass
+
+    assert sorted((c, n) for _, c, n in handled) == sorted(
+        (c, n) for c in channels for n in range(8)
+    )  # each once
+    for channel in channels:
+        assert [n for _, c, n in handled if c == channel] == list(range(8))  # in order
+    assert await a.store.inbox_pending() == []
+
+
+async def test_a_conversation_is_one_process_at_a_time_and_free_again_when_it_dies(
+    database: str,
+) -> None:
+    from bot.store.db import open_engine
+
+    first, second = await open_engine(database), await open_engine(database)
+    try:
+        mine, theirs = ConversationLocks(first), ConversationLocks(second)
+        assert mine.shared and theirs.shared
+        assert await mine.take(["slack:C1", "timer"]) == {"slack:C1", "timer"}
+        assert await theirs.take(["slack:C1", "slack:C2", "timer"]) == {"slack:C2"}
+        await mine.give_back(["slack:C1"])
+        assert await theirs.take(["slack:C1", "timer"]) == {"slack:C1"}
+        await mine.close()  # the process died: its connection, and its locks, are gone
+        assert await theirs.take(["timer"]) == {"timer"}
+        await theirs.close()
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_on_sqlite_the_one_process_holds_every_conversation(tmp_path: Path) -> None:
+    locks = ConversationLocks()
+    assert not locks.shared
+    assert await locks.take(["slack:C1", "timer"]) == {"slack:C1", "timer"}
