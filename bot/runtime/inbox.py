@@ -49,8 +49,10 @@ LATE_CATCH_UPS = frozenset({"late", "skip"})
 TIMER_GROUP = 25
 # Conversations whose events are handled side by side (see `Inbox.drain`).
 LANES = 8
-# The most unhandled events one drain reads at a time.
+# The most unhandled events one drain handles at a time; with other processes sharing
+# the inbox, it reads `WINDOW` times as many to find conversations no other one holds.
 BATCH = 100
+WINDOW = 5
 
 
 class ForeignRun(LookupError):
@@ -208,18 +210,20 @@ class Inbox:
         async with self._drain_lock:
             while True:
                 self._timers_waiting = False
-                rows = await self.store.inbox_pending(limit=BATCH)
+                shared = self.conversations.shared
+                # Shared: look further than one batch, past the conversations that other
+                # processes hold (they are the oldest while those processes are busy).
+                rows = await self.store.inbox_pending(limit=BATCH * (WINDOW if shared else 1))
                 if not rows:
                     return done
                 held = await self.conversations.take(sorted({conversation(r) for r in rows}))
                 if not held:
                     return done  # other processes handle these; a wake or poll looks again
                 try:
-                    if self.conversations.shared:  # another process may have handled some
-                        mine = [r.id for r in rows if conversation(r) in held]
-                        rows = await self.store.inbox_new_among(mine)
-                    else:
-                        rows = [r for r in rows if conversation(r) in held]
+                    rows, beyond = one_batch(rows, held)
+                    await self.conversations.give_back(beyond)
+                    if shared:  # another process may have handled some meanwhile
+                        rows = await self.store.inbox_new_among([r.id for r in rows])
                     timers, chats = timers_and_chats(conversations(rows))
                     if timers:
                         done += await self._drain_lane(timers)
@@ -520,6 +524,23 @@ def conversation(row: InboxRow) -> str:
     if row.platform == TIMER_PLATFORM:
         return TIMER_PLATFORM
     return f"{row.platform}:{row.payload.get('channel', '')}"
+
+
+def one_batch(rows: Sequence[InboxRow], held: set[str]) -> tuple[list[InboxRow], set[str]]:
+    """The rows of the `held` conversations, in order, as far as whole conversations
+    make up one `BATCH` (the first always fits); and the held conversations left out."""
+    lanes: dict[str, int] = {}
+    for row in rows:
+        if conversation(row) in held:
+            lanes[conversation(row)] = lanes.get(conversation(row), 0) + 1
+    chosen: set[str] = set()
+    count = 0
+    for name, size in lanes.items():
+        if chosen and count + size > BATCH:
+            continue
+        chosen.add(name)
+        count += size
+    return [r for r in rows if conversation(r) in chosen], held - chosen
 
 
 def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
