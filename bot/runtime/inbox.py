@@ -150,6 +150,9 @@ class Inbox:
         # PostgreSQL every process handles the inbox, each conversation in one process at
         # a time, so that an event stored by any process is handled once and in order.
         self.conversations = ConversationLocks()
+        # Whether this process fires the timers (holds the timer lease): only that one
+        # handles the timers' conversation, since it is the one woken when they fall due.
+        self.fires_timers: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ intake
 
@@ -216,7 +219,10 @@ class Inbox:
                 rows = await self.store.inbox_pending(limit=BATCH * (WINDOW if shared else 1))
                 if not rows:
                     return done
-                held = await self.conversations.take(sorted({conversation(r) for r in rows}))
+                wanted = {conversation(r) for r in rows}
+                if not self.fires_timers():
+                    wanted.discard(TIMER_PLATFORM)  # the timer lease holder's (see above)
+                held = await self.conversations.take(sorted(wanted))
                 if not held:
                     return done  # other processes handle these; a wake or poll looks again
                 try:
