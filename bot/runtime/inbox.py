@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.core.commands import UnknownSamenCommand, parse_samen
 from bot.core.effects import Destination, Message, MessageKind, Reply
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
@@ -138,6 +140,9 @@ class Inbox:
         # event, and the drain reads again, timers first (a bell waits for the events in
         # flight, not for a batch of a hundred answers).
         self._timers_waiting = False
+        # The database connection broke under an event: it stays new, and this drain ends
+        # (the next wake or poll tries again), rather than failing every event after it.
+        self._connection_lost = False
         self._seen: set[str] = set()  # teams this process has seen (see `Router.team_seen`)
         self.handled = 0
         # The team and member of the first event of each conversation in the batch being
@@ -211,6 +216,7 @@ class Inbox:
         events in flight, not by a batch)."""
         done = 0
         async with self._drain_lock:
+            self._connection_lost = False
             while True:
                 self._timers_waiting = False
                 shared = self.conversations.shared
@@ -237,6 +243,8 @@ class Inbox:
                     done += sum(await asyncio.gather(*map(self._drain_lane, chats)))
                 finally:
                     await self.conversations.give_back(held)  # those not given back yet
+                if self._connection_lost:
+                    return done  # the next wake or poll tries again, on a new connection
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
@@ -261,7 +269,7 @@ class Inbox:
         at = 0
         chats = rows[0].platform != TIMER_PLATFORM
         async with self._lane_slots:
-            while at < len(rows) and not self._stopping:
+            while at < len(rows) and not self._stopping and not self._connection_lost:
                 if chats and self._timers_waiting:
                     break  # the rest is read again after the timers (see `drain`)
                 group = run_timers(rows[at:])
@@ -270,6 +278,8 @@ class Inbox:
                 else:
                     group = list(rows[at : at + 1])
                     await self._handle_safely(group[0])
+                    if self._connection_lost:
+                        break  # that event stays new
                 at += len(group)
         # Done with it for this batch: another process may take its next events now.
         await self.conversations.give_back([conversation(rows[0])])
@@ -278,13 +288,23 @@ class Inbox:
     async def _handle_safely(self, row: InboxRow) -> None:
         try:
             await self._handle(row)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                await self._failed(row, error)
+            else:  # not the event's fault: it stays new, and the drain stops for now
+                log.warning("inbox row %s: the database connection was lost", row.id)
+                self._connection_lost = True
+                return
         except Exception as error:  # one bad event must never stop the others
-            log.exception("inbox row %s failed: %s", row.id, type(error).__name__)
-            await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
+            await self._failed(row, error)
         finally:
             self.outgoing.private.discard(row.id)
             self.outgoing.topics.pop(row.id, None)
         self.handled += 1
+
+    async def _failed(self, row: InboxRow, error: Exception) -> None:
+        log.exception("inbox row %s failed: %s", row.id, type(error).__name__)
+        await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
 
     async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
         timers = []
