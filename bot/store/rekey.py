@@ -132,7 +132,7 @@ async def _reseal(
                         .execution_options(synchronize_session=False)
                     )
                     done += 1
-        counts[model.__tablename__] = done
+        counts[model.__tablename__] = counts.get(model.__tablename__, 0) + done
     return counts
 
 
