@@ -6,12 +6,33 @@ encrypt on the way into the database and decrypt on the way out, so every caller
 service, the scheduler, the outbox, adapters added later) gets encryption without
 having to remember it.
 
-A sealed value carries the id of the key that sealed it: `sealed:v1:<key id>:<base64 of
-nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v1:<key id>:..."}`. The
-column's name (table.column) is bound in as associated data, so a value copied into
-another column does not open. A plain value in a sealed column is refused on reading;
-values written before sealing existed are sealed when the store opens
-(`rekey.seal_plain`), and by `samen keys rotate`.
+A sealed value carries the id of the key that sealed it: `sealed:v2:<key id>:<base64 of
+nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v2:<key id>:..."}`.
+
+What is bound: the associated data of a value is its table, column and row,
+"table.column:<row identity>". Each sealed column names the columns that identify its
+row (`Sealed.row`): the primary key where it is known before the insert (runs, members,
+evaluations: `id`), else a unique key (answers: run, step, question, member; inbox:
+platform, event key; outbox: idempotency key); the identity is their values joined by
+`ROW_SEPARATOR`. So a value copied to another row of its column, or to another column,
+does not open (`SealBroken`), rather than being read as that row's.
+
+- Writing: a sealed column takes a `Bound` (the value and its row's identity) and
+  refuses a bare value (`Unbound`), so a write site that forgets its row fails at once.
+  Core inserts and updates bind with `bind_row`; the ORM's own inserts and updates are
+  bound by mapper events (`bind_on_flush`), which also seal a value again when its row's
+  identity changes.
+- Reading: `Sealed.column_expression` makes every SELECT and RETURNING of the column
+  return "<stored value><ROW_SEPARATOR><row identity>", the identity computed by the
+  database from the row's own columns (ORM loads, Core selects, RETURNING; SQLite and
+  PostgreSQL alike), and `_Opened` opens the value with it.
+
+A plain value in a sealed column is refused on reading; values written before sealing
+existed are sealed when the store opens (`rekey.seal_plain`), and by `samen keys rotate`.
+Values sealed before the binding (v1: bound to their column only) are refused on
+reading too; the store seals them again, bound, whenever it opens and finds one
+(`rekey.bind_unbound`, migration 0009_bound_ciphertext), and so does `samen keys
+rotate`. Sealed files (`bot.wiring.SealedFile`) are v1: a file's name is all it is.
 
 Keys, kept apart from the data (a copy of the data folder must not open the answers):
 `SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
@@ -554,7 +575,7 @@ class Sealed(TypeDecorator[Any]):
                     "table (or from a subquery that has the identity columns too)"
                 )
             parts.append(table.c[name])
-        expression = sql_cast(column, Text) if self.json else type_coerce(column, Text)
+        expression: Any = sql_cast(column, Text) if self.json else type_coerce(column, Text)
         for part in parts:
             expression = expression.op("||")(literal(ROW_SEPARATOR, Text)).op("||")(part)
         return type_coerce(expression, _Opened(self.column, self.json))

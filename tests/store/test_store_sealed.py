@@ -19,7 +19,6 @@ from bot.store.sealed import (
     DataKeyError,
     Keyring,
     SealBroken,
-    Unbound,
     bind_row,
     default_key_file,
     is_sealed_json,
