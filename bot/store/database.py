@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Text, func, or_, select
+from sqlalchemy import CursorResult, Table, Text, case, func, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -114,11 +114,14 @@ async def sealed_key_ids(engine: AsyncEngine) -> SealedScan:
             sealed = or_(start.like("sealed:v%"), start.like('{"sealed":%'))
             starts = await conn.scalars(select(start).where(sealed).distinct())
             scan.keys |= key_ids_in(list(starts))[0]
-            unsealed = select(func.count()).where(column.is_not(None), ~sealed)
-            scan.plain += int(await conn.scalar(unsealed.select_from(column.table)) or 0)
             v1 = or_(start.like(f"sealed:{UNBOUND}:%"), start.like(f'{{"sealed":%"{UNBOUND}:%'))
-            unbound = select(func.count()).where(column.is_not(None), v1)
-            scan.unbound += int(await conn.scalar(unbound.select_from(column.table)) or 0)
+            counts = select(
+                func.coalesce(func.sum(case((~sealed, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((v1, 1), else_=0)), 0),
+            ).where(column.is_not(None))
+            plain, unbound = (await conn.execute(counts.select_from(column.table))).one()
+            scan.plain += int(plain)
+            scan.unbound += int(unbound)
         await conn.rollback()
     return scan
 
