@@ -54,7 +54,7 @@ from bot.store.events import EventRepository
 from bot.store.inbox import InboxRepository
 from bot.store.migrate import current_revision, sealing_applied_now, upgrade
 from bot.store.outbox import OutboxRepository, QueuedMessage
-from bot.store.rekey import seal_plain
+from bot.store.rekey import bind_unbound, seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
     RUN_FIELDS,
@@ -138,13 +138,16 @@ class Store(
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
             # Refuses a keyring that lacks a key the stored values need.
-            plain = await check_keys(engine, keyring)
+            scan = await check_keys(engine, keyring)
             store = cls(engine, keyring, await audit_key_for(engine))
-            if plain and seal_old:  # the data migration of 0008_privacy_sealed_only
-                log.info("sealing %d values written before sealing existed", plain)
+            if scan.plain and seal_old:  # the data migration of 0008_privacy_sealed_only
+                log.info("sealing %d values written before sealing existed", scan.plain)
                 await seal_plain(store.sessionmaker, keyring)
-            elif plain:  # written around Samen since: refused whenever read
-                log.warning("%d plain values in sealed columns: refused when read", plain)
+            elif scan.plain:  # written around Samen since: refused whenever read
+                log.warning("%d plain values in sealed columns: refused when read", scan.plain)
+            if scan.unbound:  # the data migration of 0009_bound_ciphertext (until none is left)
+                log.info("binding %d sealed values to their rows", scan.unbound)
+                await bind_unbound(store.sessionmaker, keyring)
             return store
         except BaseException:
             await engine.dispose()

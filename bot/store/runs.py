@@ -26,6 +26,7 @@ from bot.store.access_log import append as append_access
 from bot.store.database import Repository, full_row
 from bot.store.inbox import mark_handled
 from bot.store.outbox import insert_messages
+from bot.store.sealed import bind_row
 from bot.store.tables import AnswerRow, OutboxRow, RunRow, TimerRow
 from bot.store.timers import insert_timers
 
@@ -184,12 +185,15 @@ class RunRepository(Repository):
             await s.execute(
                 update(RunRow),
                 [
-                    {
-                        **w.run,
-                        "id": w.run_id,
-                        "version": w.run.get("version", cast(int, w.expected_version) + 1),
-                        "updated_at": now,
-                    }
+                    bind_row(
+                        RunRow,
+                        {
+                            **w.run,
+                            "id": w.run_id,
+                            "version": w.run.get("version", cast(int, w.expected_version) + 1),
+                            "updated_at": now,
+                        },
+                    )
                     for w in writes
                 ],
             )
@@ -205,7 +209,11 @@ class RunRepository(Repository):
     ) -> None:
         """Everything of `writes` but the run rows, one statement per kind of row."""
         answers = [
-            full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
+            bind_row(
+                AnswerRow,
+                full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now}),
+                insert=True,
+            )
             for w in writes
             for a in w.answers
         ]
@@ -297,10 +305,15 @@ class RunRepository(Repository):
         inserted = await s.scalar(
             self.db.insert(RunRow)
             .values(
-                id=write.run_id,
-                **{"version": 0, **write.run},
-                created_at=write.now,
-                updated_at=write.now,
+                bind_row(
+                    RunRow,
+                    {
+                        "id": write.run_id,
+                        **{"version": 0, **write.run},
+                        "created_at": write.now,
+                        "updated_at": write.now,
+                    },
+                )
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(RunRow.id)
