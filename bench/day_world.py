@@ -37,6 +37,7 @@ from sqlalchemy import insert
 
 from bench.world import ROOT, SLACK_SECRET, SLACK_TOKEN
 from bot.store.repo import Store
+from bot.store.sealed import bind_row
 from bot.store.tables import EvaluationRow, TimerRow
 
 PEOPLE = 10  # per team
@@ -225,7 +226,8 @@ async def seed_trajectories(
     await asyncio.gather(*(one(j) for j in range(n)))
     async with store.engine.begin() as conn:
         for chunk in range(0, len(rows), 1000):
-            await conn.execute(insert(EvaluationRow), rows[chunk : chunk + 1000])
+            bound = [bind_row(EvaluationRow, r, insert=True) for r in rows[chunk : chunk + 1000]]
+            await conn.execute(insert(EvaluationRow), bound)
     return sorted(nudges, key=lambda x: x.ref)
 
 
