@@ -52,8 +52,15 @@ from bot.store.db import open_engine
 from bot.store.evaluations import TrajectoryRepository
 from bot.store.events import EventRepository
 from bot.store.inbox import InboxRepository
-from bot.store.migrate import current_revision, sealing_applied_now, upgrade
+from bot.store.migrate import (
+    TEAM_NAMES_SEALED,
+    applied_now,
+    current_revision,
+    sealing_applied_now,
+    upgrade,
+)
 from bot.store.outbox import OutboxRepository, QueuedMessage
+from bot.store.pseudonyms import pseudonymise_answers
 from bot.store.rekey import seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
@@ -132,9 +139,11 @@ class Store(
         from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
-            seal_old = False
+            seal_old, seal_team_names = False, False
             if migrate:
-                seal_old = sealing_applied_now(await current_revision(engine))
+                before = await current_revision(engine)
+                seal_old = sealing_applied_now(before)
+                seal_team_names = applied_now(before, TEAM_NAMES_SEALED)
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
             # Refuses a keyring that lacks a key the stored values need.
@@ -142,9 +151,15 @@ class Store(
             store = cls(engine, keyring, await audit_key_for(engine))
             if plain and seal_old:  # the data migration of 0008_privacy_sealed_only
                 log.info("sealing %d values written before sealing existed", plain)
-                await seal_plain(store.sessionmaker, keyring)
-            elif plain:  # written around Samen since: refused whenever read
+                plain -= await seal_plain(store.sessionmaker, keyring)
+            elif plain and seal_team_names:  # the data migration of 0009_pseudonyms
+                plain -= await seal_plain(store.sessionmaker, keyring, [("teams", "name")])
+            if plain:  # written around Samen since: refused whenever read
                 log.warning("%d plain values in sealed columns: refused when read", plain)
+            # 0009_pseudonyms: platform ids left in answers.member (until none is left).
+            changed = await pseudonymise_answers(store.db)
+            if changed:
+                log.info("stored %d answers by their people's pseudonyms", changed)
             return store
         except BaseException:
             await engine.dispose()
@@ -161,6 +176,10 @@ class Store(
     def keyring(self) -> Keyring:
         """The keys sealed columns (answers, run state, payloads) are sealed with."""
         return self.db.keyring
+
+    def pseudonym(self, user: str) -> str:
+        """The keyed pseudonym a person's answers are stored by (bot/store/pseudonyms.py)."""
+        return self.db.audit.pseudonym(user)
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:

@@ -14,7 +14,7 @@ event outside any run (a reply to `/samen ...`) the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from bot.store.access_log import append as append_access
 from bot.store.database import Repository, full_row
 from bot.store.inbox import mark_handled
 from bot.store.outbox import insert_messages
+from bot.store.pseudonyms import pseudonymous_answers
 from bot.store.tables import AnswerRow, OutboxRow, RunRow, TimerRow
 from bot.store.timers import insert_timers
 
@@ -90,7 +91,9 @@ class StepWrite:
     run_id: str
     expected_version: int | None
     run: Mapping[str, Any]
-    answers: Sequence[Mapping[str, Any]] = ()  # upsert on (run_id, step, question, member)
+    # Upsert on (run_id, step, question, member); `member` is the person's platform id,
+    # stored as its keyed pseudonym (bot/store/pseudonyms.py).
+    answers: Sequence[Mapping[str, Any]] = ()
     outbox: Sequence[Mapping[str, Any]] = ()  # insert; a known idempotency_key is skipped
     timers_new: Sequence[Mapping[str, Any]] = ()  # insert; a known idempotency_key is skipped
     timers_cancel: Sequence[str] = ()  # engine timer ids of this run; pending -> cancelled
@@ -204,6 +207,10 @@ class RunRepository(Repository):
         now: datetime,
     ) -> None:
         """Everything of `writes` but the run rows, one statement per kind of row."""
+        # Answers are stored by the person's pseudonym, never their platform id.
+        writes = [
+            replace(w, answers=pseudonymous_answers(w.answers, self.db.audit)) for w in writes
+        ]
         answers = [
             full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
             for w in writes

@@ -493,6 +493,7 @@ SEALED_COLUMNS: Sequence[tuple[str, str]] = (
     ("evaluations", "course"),
     ("evaluations", "snooze_reason"),
     ("members", "name"),
+    ("teams", "name"),
 )
 
 

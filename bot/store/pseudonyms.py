@@ -1,0 +1,85 @@
+"""Keyed pseudonyms of people where Samen does not need their platform id to deliver.
+
+`answers.member` holds `AuditKey.pseudonym(user)` ("p-" + 16 hex; HMAC-SHA256 with the
+audit key, which is kept apart from the data like the data key): the same person gets
+the same pseudonym, so their answers are found (export, erasure), but a copy of the
+database does not tell whose answer is whose, nor lets one test a guess, without the
+key. Samen never delivers from an answer row: messages go out from `members.user` and
+the run state, which keep the platform ids delivery needs.
+
+The store turns ids into pseudonyms where it writes (`pseudonymous_answers`), so the
+runtime and the engine keep speaking of platform ids. `pseudonymise_answers` is the data
+migration of `0009_pseudonyms`: every member id in `answers` that is not pseudonymous
+yet (neither "p-" + 16 hex digits nor an erased person's "forgotten-...") becomes its
+pseudonym, in batches of short transactions; `Store.open` runs it at every start until
+none is left (a start interrupted half-way is finished by the next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from bot.store.database import Database
+from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey
+from bot.store.tables import AnswerRow
+
+FORGOTTEN_PREFIX = "forgotten-"  # an erased person's placeholder (bot.store.privacy)
+BATCH = 200
+# A pseudonym's shape in SQL LIKE: the prefix and 16 characters (hex digits).
+_PSEUDONYM_LIKE = PSEUDONYM_PREFIX + "_" * 16
+
+
+def pseudonymous_answers(
+    answers: Sequence[Mapping[str, Any]], audit: AuditKey
+) -> list[dict[str, Any]]:
+    """Answers to write, with each member (a platform id) replaced by its pseudonym."""
+    return [{**a, "member": audit.pseudonym(str(a["member"]))} for a in answers]
+
+
+def pseudonyms_of(users: Iterable[str], audit: AuditKey) -> dict[str, str]:
+    """Pseudonym -> platform id, to show stored answers by the people one knows (a
+    team's members)."""
+    return {audit.pseudonym(user): user for user in users}
+
+
+async def pseudonymise_answers(db: Database) -> int:
+    """Replace every platform id left in `answers.member` by its pseudonym; how many rows
+    changed. Rows are changed through the ORM (so that a sealed value bound to its row
+    follows the row's new identity). Should a row for the pseudonym exist already (the
+    same answer written since), the row with the plain id goes: the newer one stands."""
+    plain = and_(
+        AnswerRow.member.not_like(_PSEUDONYM_LIKE),
+        AnswerRow.member.not_like(f"{FORGOTTEN_PREFIX}%"),
+    )
+    async with db.reading() as s:  # most starts: nothing to do, and no write lock taken
+        if await s.scalar(select(AnswerRow.id).where(plain).limit(1)) is None:
+            return 0
+    done = 0
+    while True:
+        async with db.writing() as s:
+            query = select(AnswerRow).where(plain).order_by(AnswerRow.id).limit(BATCH)
+            rows = list(await s.scalars(query))
+            if not rows:
+                return done
+            taken = set(
+                (
+                    await s.execute(
+                        select(
+                            AnswerRow.run_id, AnswerRow.step, AnswerRow.question, AnswerRow.member
+                        ).where(
+                            AnswerRow.run_id.in_({row.run_id for row in rows}),
+                            AnswerRow.member.like(_PSEUDONYM_LIKE),
+                        )
+                    )
+                ).tuples()
+            )
+            for row in rows:
+                member = db.audit.pseudonym(row.member)
+                if (row.run_id, row.step, row.question, member) in taken:
+                    await s.delete(row)
+                else:
+                    row.member = member
+            done += len(rows)
