@@ -540,9 +540,7 @@ async def test_an_edited_answer_replaces_the_old_one(store: Store) -> None:
     async with store.engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(
-                    AnswerRow.member, AnswerRow.value, AnswerRow.kind, AnswerRow.answered_at
-                )
+                select(AnswerRow.member, AnswerRow.value, AnswerRow.kind, AnswerRow.answered_at)
             )
         ).all()
     # Stored by the person's pseudonym (bot/store/pseudonyms.py), not the platform id.
