@@ -64,18 +64,16 @@ async def pseudonymise_answers(db: Database) -> int:
             rows = list(await s.scalars(query))
             if not rows:
                 return done
-            taken = set(
-                (
-                    await s.execute(
-                        select(
-                            AnswerRow.run_id, AnswerRow.step, AnswerRow.question, AnswerRow.member
-                        ).where(
-                            AnswerRow.run_id.in_({row.run_id for row in rows}),
-                            AnswerRow.member.like(_PSEUDONYM_LIKE),
-                        )
+            keys = select(AnswerRow.run_id, AnswerRow.step, AnswerRow.question, AnswerRow.member)
+            taken = {
+                tuple(key)
+                for key in await s.execute(
+                    keys.where(
+                        AnswerRow.run_id.in_({row.run_id for row in rows}),
+                        AnswerRow.member.like(_PSEUDONYM_LIKE),
                     )
-                ).tuples()
-            )
+                )
+            }
             for row in rows:
                 member = db.audit.pseudonym(row.member)
                 if (row.run_id, row.step, row.question, member) in taken:
