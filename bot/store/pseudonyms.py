@@ -12,7 +12,9 @@ runtime and the engine keep speaking of platform ids. `pseudonymise_answers` is 
 migration of `0009_pseudonyms`: every member id in `answers` that is not pseudonymous
 yet (neither "p-" + 16 hex digits nor an erased person's "forgotten-...") becomes its
 pseudonym, in batches of short transactions; `Store.open` runs it at every start until
-none is left (a start interrupted half-way is finished by the next).
+none is left (a start interrupted half-way is finished by the next). The same revision
+seals the group titles (`teams.name`): `seal_team_names`, run once by the start that
+applies it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Text, and_, select, type_coerce
+from sqlalchemy.orm import load_only
 
 from bot.store.database import Database
-from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey
-from bot.store.tables import AnswerRow
+from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey, is_sealed_text
+from bot.store.tables import AnswerRow, TeamRow
 
 FORGOTTEN_PREFIX = "forgotten-"  # an erased person's placeholder (bot.store.privacy)
 BATCH = 200
@@ -81,3 +84,20 @@ async def pseudonymise_answers(db: Database) -> int:
                 else:
                     row.member = member
             done += len(rows)
+
+
+async def seal_team_names(db: Database) -> int:
+    """Seal the group titles stored in plain text before `teams.name` was sealed; how
+    many there were. Through the ORM, without reading the plain value as a sealed one."""
+    async with db.writing() as s:
+        raw = type_coerce(TeamRow.name, Text())
+        plain = {
+            team_id: str(name)
+            for team_id, name in await s.execute(select(TeamRow.id, raw))
+            if name is not None and not is_sealed_text(name)
+        }
+        if plain:
+            query = select(TeamRow).where(TeamRow.id.in_(plain)).options(load_only(TeamRow.id))
+            for team in await s.scalars(query):
+                team.name = plain[team.id]
+        return len(plain)

@@ -13,7 +13,6 @@ plain value in a sealed column when it reads one, so none may remain.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Text, select, type_coerce, update
@@ -68,27 +67,16 @@ async def reseal(store: Store) -> dict[str, int]:
     return await _reseal(store.sessionmaker, store.keyring, plain_only=False)
 
 
-async def seal_plain(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    ring: Keyring,
-    columns: Collection[tuple[str, str]] | None = None,
-) -> int:
-    """Seal the values written before sealing existed (in `columns`, (table, column)
-    pairs, if given: those sealed since a later revision); how many there were."""
-    return sum((await _reseal(sessionmaker, ring, plain_only=True, columns=columns)).values())
+async def seal_plain(sessionmaker: async_sessionmaker[AsyncSession], ring: Keyring) -> int:
+    """Seal the values written before sealing existed; how many there were."""
+    return sum((await _reseal(sessionmaker, ring, plain_only=True)).values())
 
 
 async def _reseal(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    ring: Keyring,
-    *,
-    plain_only: bool,
-    columns: Collection[tuple[str, str]] | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession], ring: Keyring, *, plain_only: bool
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     for model, name, raw_type in _SEALED:
-        if columns is not None and (model.__tablename__, name) not in columns:
-            continue
         column = getattr(model, name)
         key = model.id  # type: ignore[attr-defined]
         ad = column.property.columns[0].type.column

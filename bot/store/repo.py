@@ -60,7 +60,7 @@ from bot.store.migrate import (
     upgrade,
 )
 from bot.store.outbox import OutboxRepository, QueuedMessage
-from bot.store.pseudonyms import pseudonymise_answers
+from bot.store.pseudonyms import pseudonymise_answers, seal_team_names
 from bot.store.rekey import seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
@@ -139,22 +139,22 @@ class Store(
         from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
-            seal_old, seal_team_names = False, False
+            seal_old, seal_titles = False, False
             if migrate:
                 before = await current_revision(engine)
                 seal_old = sealing_applied_now(before)
-                seal_team_names = applied_now(before, TEAM_NAMES_SEALED)
+                seal_titles = applied_now(before, TEAM_NAMES_SEALED)
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
             # Refuses a keyring that lacks a key the stored values need.
             plain = await check_keys(engine, keyring)
             store = cls(engine, keyring, await audit_key_for(engine))
+            if plain and seal_titles:  # the data migration of 0009_pseudonyms
+                plain -= await seal_team_names(store.db)
             if plain and seal_old:  # the data migration of 0008_privacy_sealed_only
                 log.info("sealing %d values written before sealing existed", plain)
-                plain -= await seal_plain(store.sessionmaker, keyring)
-            elif plain and seal_team_names:  # the data migration of 0009_pseudonyms
-                plain -= await seal_plain(store.sessionmaker, keyring, [("teams", "name")])
-            if plain:  # written around Samen since: refused whenever read
+                await seal_plain(store.sessionmaker, keyring)
+            elif plain:  # written around Samen since: refused whenever read
                 log.warning("%d plain values in sealed columns: refused when read", plain)
             # 0009_pseudonyms: platform ids left in answers.member (until none is left).
             changed = await pseudonymise_answers(store.db)
