@@ -7,7 +7,7 @@ database does not tell whose answer is whose, nor lets one test a guess, without
 key. Samen never delivers from an answer row: messages go out from `members.user` and
 the run state, which keep the platform ids delivery needs.
 
-The store turns ids into pseudonyms where it writes (`pseudonymous_answers`), so the
+The store turns ids into pseudonyms where it writes (`RunRepository._apply_steps`), so the
 runtime and the engine keep speaking of platform ids. `pseudonymise_answers` is the data
 migration of `0009_pseudonyms`: every member id in `answers` that is not pseudonymous
 yet (neither "p-" + 16 hex digits nor an erased person's "forgotten-...") becomes its
@@ -19,8 +19,7 @@ applies it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from sqlalchemy import Text, and_, select, type_coerce
 from sqlalchemy.orm import load_only
@@ -33,13 +32,6 @@ FORGOTTEN_PREFIX = "forgotten-"  # an erased person's placeholder (bot.store.pri
 BATCH = 200
 # A pseudonym's shape in SQL LIKE: the prefix and 16 characters (hex digits).
 _PSEUDONYM_LIKE = PSEUDONYM_PREFIX + "_" * 16
-
-
-def pseudonymous_answers(
-    answers: Sequence[Mapping[str, Any]], audit: AuditKey
-) -> list[dict[str, Any]]:
-    """Answers to write, with each member (a platform id) replaced by its pseudonym."""
-    return [{**a, "member": audit.pseudonym(str(a["member"]))} for a in answers]
 
 
 def pseudonyms_of(users: Iterable[str], audit: AuditKey) -> dict[str, str]:

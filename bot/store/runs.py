@@ -26,7 +26,6 @@ from bot.store.access_log import append as append_access
 from bot.store.database import Repository, full_row
 from bot.store.inbox import mark_handled
 from bot.store.outbox import insert_messages
-from bot.store.pseudonyms import pseudonymous_answers
 from bot.store.tables import AnswerRow, OutboxRow, RunRow, TimerRow
 from bot.store.timers import insert_timers
 
@@ -208,8 +207,10 @@ class RunRepository(Repository):
     ) -> None:
         """Everything of `writes` but the run rows, one statement per kind of row."""
         # Answers are stored by the person's pseudonym, never their platform id.
+        audit = self.db.audit
         writes = [
-            replace(w, answers=pseudonymous_answers(w.answers, self.db.audit)) for w in writes
+            replace(w, answers=[{**a, "member": audit.pseudonym(a["member"])} for a in w.answers])
+            for w in writes
         ]
         answers = [
             full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
