@@ -21,7 +21,7 @@ from bot.store import privacy
 from bot.store.db import open_engine
 from bot.store.migrate import alembic_config, current_revision, head_revision
 from bot.store.repo import StepWrite, Store
-from bot.store.sealed import ENV_AUDIT_KEY, AuditKey, Keyring
+from bot.store.sealed import ENV_AUDIT_KEY, TEXT_PREFIX, AuditKey, Keyring
 from bot.store.tables import AnswerRow, MemberRow, RunRow
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -60,25 +60,34 @@ async def _written_by_samen_0008(backend: Any, ring: Keyring, audit: AuditKey) -
             )
         )
         async with store.sessionmaker() as s, s.begin():
-            # What that Samen wrote: answers by platform id, the group title in plain text.
-            for user, member in (("U-raw", "U-raw"), ("U-gone", FORGOTTEN)):
+            # What that Samen wrote: answers by platform id (values sealed as it sealed
+            # them, for their column), the group title in plain text.
+            for user, member, value in (
+                ("U-raw", "U-raw", "oud antwoord"),
+                ("U-gone", FORGOTTEN, "weg"),
+            ):
                 await s.execute(
-                    text("UPDATE answers SET member = :m WHERE member = :p"),
-                    {"m": member, "p": audit.pseudonym(user)},
+                    text("UPDATE answers SET member = :m, value = :v WHERE member = :p"),
+                    {"m": member, "v": _sealed(ring, value), "p": audit.pseudonym(user)},
                 )
             # The same answer twice, by id (an old row) and by pseudonym (written since).
             await s.execute(
                 text(
                     "INSERT INTO answers (run_id, step, question, member, kind, value, "
-                    "answered_at) SELECT run_id, step, question, 'U-dup', kind, value, "
+                    "answered_at) SELECT run_id, step, question, 'U-dup', kind, :v, "
                     "answered_at FROM answers WHERE member = :p"
                 ),
-                {"p": audit.pseudonym("U-dup")},
+                {"v": _sealed(ring, "oud"), "p": audit.pseudonym("U-dup")},
             )
             await s.execute(text("UPDATE teams SET name = :t"), {"t": TITLE})
         return team.id
     finally:
         await store.close()
+
+
+def _sealed(ring: Keyring, value: str) -> str:
+    """An answer's value as revision 0008 sealed it: bound to its column alone."""
+    return TEXT_PREFIX + ring.seal(value.encode("utf-8"), "answers.value")
 
 
 async def _raw(backend: Any, sql: str) -> list[Any]:
