@@ -207,6 +207,7 @@ async def build_runtime(
     )
     outgoing.scheduler = scheduler
     inbox.conversations = ConversationLocks.for_store(store)
+    inbox.fires_timers = lambda: scheduler.lease.held
     inbox.on_private = starts.started
 
     # The features: each registers its words, timer kinds and hooks with the router.

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.core.commands import UnknownSamenCommand, parse_samen
 from bot.core.effects import Destination, Message, MessageKind, Reply
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
@@ -49,8 +51,10 @@ LATE_CATCH_UPS = frozenset({"late", "skip"})
 TIMER_GROUP = 25
 # Conversations whose events are handled side by side (see `Inbox.drain`).
 LANES = 8
-# The most unhandled events one drain reads at a time.
+# The most unhandled events one drain handles at a time; with other processes sharing
+# the inbox, it reads `WINDOW` times as many to find conversations no other one holds.
 BATCH = 100
+WINDOW = 5
 
 
 class ForeignRun(LookupError):
@@ -136,6 +140,9 @@ class Inbox:
         # event, and the drain reads again, timers first (a bell waits for the events in
         # flight, not for a batch of a hundred answers).
         self._timers_waiting = False
+        # The database connection broke under an event: it stays new, and this drain ends
+        # (the next wake or poll tries again), rather than failing every event after it.
+        self._connection_lost = False
         self._seen: set[str] = set()  # teams this process has seen (see `Router.team_seen`)
         self.handled = 0
         # The team and member of the first event of each conversation in the batch being
@@ -148,6 +155,9 @@ class Inbox:
         # PostgreSQL every process handles the inbox, each conversation in one process at
         # a time, so that an event stored by any process is handled once and in order.
         self.conversations = ConversationLocks()
+        # Whether this process fires the timers (holds the timer lease): only that one
+        # handles the timers' conversation, since it is the one woken when they fall due.
+        self.fires_timers: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ intake
 
@@ -206,20 +216,26 @@ class Inbox:
         events in flight, not by a batch)."""
         done = 0
         async with self._drain_lock:
+            self._connection_lost = False
             while True:
                 self._timers_waiting = False
-                rows = await self.store.inbox_pending(limit=BATCH)
+                shared = self.conversations.shared
+                # Shared: look further than one batch, past the conversations that other
+                # processes hold (they are the oldest while those processes are busy).
+                rows = await self.store.inbox_pending(limit=BATCH * (WINDOW if shared else 1))
                 if not rows:
                     return done
-                held = await self.conversations.take(sorted({conversation(r) for r in rows}))
+                wanted = {conversation(r) for r in rows}
+                if not self.fires_timers():
+                    wanted.discard(TIMER_PLATFORM)  # the timer lease holder's (see above)
+                held = await self.conversations.take(sorted(wanted))
                 if not held:
                     return done  # other processes handle these; a wake or poll looks again
                 try:
-                    if self.conversations.shared:  # another process may have handled some
-                        mine = [r.id for r in rows if conversation(r) in held]
-                        rows = await self.store.inbox_new_among(mine)
-                    else:
-                        rows = [r for r in rows if conversation(r) in held]
+                    rows, beyond = one_batch(rows, held)
+                    await self.conversations.give_back(beyond)
+                    if shared:  # another process may have handled some meanwhile
+                        rows = await self.store.inbox_new_among([r.id for r in rows])
                     timers, chats = timers_and_chats(conversations(rows))
                     if timers:
                         done += await self._drain_lane(timers)
@@ -227,6 +243,8 @@ class Inbox:
                     done += sum(await asyncio.gather(*map(self._drain_lane, chats)))
                 finally:
                     await self.conversations.give_back(held)  # those not given back yet
+                if self._connection_lost:
+                    return done  # the next wake or poll tries again, on a new connection
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
@@ -251,7 +269,7 @@ class Inbox:
         at = 0
         chats = rows[0].platform != TIMER_PLATFORM
         async with self._lane_slots:
-            while at < len(rows) and not self._stopping:
+            while at < len(rows) and not self._stopping and not self._connection_lost:
                 if chats and self._timers_waiting:
                     break  # the rest is read again after the timers (see `drain`)
                 group = run_timers(rows[at:])
@@ -260,6 +278,8 @@ class Inbox:
                 else:
                     group = list(rows[at : at + 1])
                     await self._handle_safely(group[0])
+                    if self._connection_lost:
+                        break  # that event stays new
                 at += len(group)
         # Done with it for this batch: another process may take its next events now.
         await self.conversations.give_back([conversation(rows[0])])
@@ -268,13 +288,23 @@ class Inbox:
     async def _handle_safely(self, row: InboxRow) -> None:
         try:
             await self._handle(row)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                await self._failed(row, error)
+            else:  # not the event's fault: it stays new, and the drain stops for now
+                log.warning("inbox row %s: the database connection was lost", row.id)
+                self._connection_lost = True
+                return
         except Exception as error:  # one bad event must never stop the others
-            log.exception("inbox row %s failed: %s", row.id, type(error).__name__)
-            await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
+            await self._failed(row, error)
         finally:
             self.outgoing.private.discard(row.id)
             self.outgoing.topics.pop(row.id, None)
         self.handled += 1
+
+    async def _failed(self, row: InboxRow, error: Exception) -> None:
+        log.exception("inbox row %s failed: %s", row.id, type(error).__name__)
+        await self.store.inbox_done(row.id, self.clock.now(), error=type(error).__name__)
 
     async def _handle_run_timers(self, rows: Sequence[InboxRow]) -> None:
         timers = []
@@ -520,6 +550,23 @@ def conversation(row: InboxRow) -> str:
     if row.platform == TIMER_PLATFORM:
         return TIMER_PLATFORM
     return f"{row.platform}:{row.payload.get('channel', '')}"
+
+
+def one_batch(rows: Sequence[InboxRow], held: set[str]) -> tuple[list[InboxRow], set[str]]:
+    """The rows of the `held` conversations, in order, as far as whole conversations
+    make up one `BATCH` (the first always fits); and the held conversations left out."""
+    lanes: dict[str, int] = {}
+    for row in rows:
+        if conversation(row) in held:
+            lanes[conversation(row)] = lanes.get(conversation(row), 0) + 1
+    chosen: set[str] = set()
+    count = 0
+    for name, size in lanes.items():
+        if chosen and count + size > BATCH:
+            continue
+        chosen.add(name)
+        count += size
+    return [r for r in rows if conversation(r) in chosen], held - chosen
 
 
 def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,11 @@ from bot.store.tables import TeamRow
 
 log = logging.getLogger("samen.runs")
 
-STALE_RETRIES = 3
+# Another process (on PostgreSQL) may commit a step of the same run between this one's
+# load and commit: the step is made again on what it wrote, after a short random pause so
+# that two processes do not keep meeting. Each retry means the other one got through.
+STALE_RETRIES = 12
+STALE_PAUSE = 0.02  # s, at most, before a retry
 
 
 class Runs:
@@ -78,6 +83,7 @@ class Runs:
                     )
                 except StaleRun:
                     log.info("run %s moved on meanwhile; retrying", run_id)
+                    await asyncio.sleep(random.uniform(0, STALE_PAUSE))
                     continue
                 await self._after(team, flow, outcome.run, outcome.effects)
                 return outcome.run

@@ -17,9 +17,10 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Text, func, or_, select
+from sqlalchemy import CursorResult, Table, Text, case, func, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -30,6 +31,7 @@ from bot.store.sealed import (
     ENV_OLD_KEYS,
     PREFIX_CHARS,
     SEALED_COLUMNS,
+    UNBOUND,
     AuditKey,
     DataKeyError,
     Keyring,
@@ -91,32 +93,48 @@ class Database:
         await self.engine.dispose()
 
 
-async def sealed_key_ids(engine: AsyncEngine) -> tuple[set[str], int]:
-    """The ids of the keys the stored sealed values were sealed with, and how many values
-    in sealed columns are not sealed (a scan of the values' starts; none is opened)."""
-    needed: set[str] = set()
-    plain = 0
+@dataclass
+class SealedScan:
+    """What the sealed columns hold, from a scan of the values' starts (none is opened):
+    the ids of the keys they were sealed with, how many values are not sealed at all,
+    and how many are sealed but not bound to their rows (v1, from before binding)."""
+
+    keys: set[str]
+    plain: int
+    unbound: int
+
+
+async def sealed_key_ids(engine: AsyncEngine) -> SealedScan:
+    """Scan the sealed columns (see `SealedScan`)."""
+    scan = SealedScan(set(), 0, 0)
     async with engine.connect() as conn:
         for table_name, column_name in SEALED_COLUMNS:
             column = Base.metadata.tables[table_name].c[column_name]
             start = func.substr(sql_cast(column, Text), 1, PREFIX_CHARS)
-            sealed = or_(start.like("sealed:v1:%"), start.like('{"sealed":%'))
+            sealed = or_(start.like("sealed:v%"), start.like('{"sealed":%'))
             starts = await conn.scalars(select(start).where(sealed).distinct())
-            needed |= key_ids_in(list(starts))[0]
-            unsealed = select(func.count()).where(column.is_not(None), ~sealed)
-            plain += int(await conn.scalar(unsealed.select_from(column.table)) or 0)
+            scan.keys |= key_ids_in(list(starts))[0]
+            v1 = or_(start.like(f"sealed:{UNBOUND}:%"), start.like(f'{{"sealed":%"{UNBOUND}:%'))
+            counts = select(
+                func.coalesce(func.sum(case((~sealed, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((v1, 1), else_=0)), 0),
+            ).where(column.is_not(None))
+            plain, unbound = (await conn.execute(counts.select_from(column.table))).one()
+            scan.plain += int(plain)
+            scan.unbound += int(unbound)
         await conn.rollback()
-    return needed, plain
+    return scan
 
 
-async def check_keys(engine: AsyncEngine, keyring: Keyring) -> int:
+async def check_keys(engine: AsyncEngine, keyring: Keyring) -> SealedScan:
     """Refuse a keyring that lacks a key the stored values were sealed with, before
     anything is written: with the key file missing, the keyring holds a new key that
     opens nothing stored, and Samen must not go on sealing under it. A new key is
-    written to its file only when nothing sealed needs another one. Returns how many
-    values in sealed columns are plain (from before sealing existed)."""
-    needed, _plain = await sealed_key_ids(engine)
-    missing = sorted(needed - set(keyring.keys))
+    written to its file only when nothing sealed needs another one. Returns the scan:
+    how many values in sealed columns are plain (from before sealing existed) or
+    unbound (from before binding)."""
+    scan = await sealed_key_ids(engine)
+    missing = sorted(scan.keys - set(keyring.keys))
     if missing:
         if keyring.new:
             where = f"the key file {keyring.path} is missing"
@@ -137,7 +155,7 @@ async def check_keys(engine: AsyncEngine, keyring: Keyring) -> int:
             "data, they can)",
             keyring.path,
         )
-    return _plain
+    return scan
 
 
 async def audit_key_for(engine: AsyncEngine) -> AuditKey:

@@ -10,8 +10,11 @@ failing when it upgrades a read snapshot that another writer has moved past. Thi
 SQLAlchemy's documented recipe for aiosqlite (the "connect" and "begin" events), on the
 stock aiosqlite driver.
 
-PostgreSQL is the production store: a bounded pool with pre-ping so a restarted server
-costs one retry, not an error. `schema` puts every table of this engine in one schema via
+PostgreSQL is the production store: a bounded pool whose connections are pinged when they
+come out of the pool after sitting idle (`IDLE_PING_S`), so that a restarted server costs
+a new connection, not an error; a connection in steady use is not pinged before every
+transaction (SQLAlchemy's `pool_pre_ping` would cost three round trips each time: BEGIN,
+the ping, ROLLBACK). `schema` puts every table of this engine in one schema via
 `search_path` (tests use it to isolate runs in a shared database).
 """
 
@@ -20,16 +23,19 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 CONNECT_TIMEOUT_S = 5.0
+# A pooled PostgreSQL connection idle for this long is pinged before it is used again.
+IDLE_PING_S = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # How long a write waits for the SQLite writer connection of its process (see
 # `writer_engine`) before it fails: far beyond any one write; only a stuck writer hits it.
@@ -191,16 +197,38 @@ def _postgresql_engine(url: URL, schema: str | None, connect_timeout: float) -> 
     connect_args: dict[str, Any] = {"timeout": connect_timeout}
     if schema is not None:
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         hide_parameters=True,  # see the SQLite engine
         pool_size=10,
         max_overflow=10,
         pool_timeout=30,
-        pool_pre_ping=True,  # survive a PostgreSQL restart without an error per connection
         pool_recycle=1800,  # below typical idle timeouts of proxies and load balancers
         connect_args=connect_args,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection as it is taken out, if it sat idle for `IDLE_PING_S` or
+    more; one that does not answer is replaced (SQLAlchemy's documented pessimistic
+    disconnect handling: `DisconnectionError` from a "checkout" listener)."""
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "checkin")
+    def _idle_from(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["samen_idle_from"] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _ping(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        idle_from = record.info.get("samen_idle_from")
+        if idle_from is None or time.monotonic() - idle_from < IDLE_PING_S:
+            return  # new, or in steady use
+        try:
+            sync.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection did not answer") from exc
 
 
 def _unavailable_message(url: URL, exc: BaseException, timeout: float) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Database, Repository, rowcount, short
+from bot.store.sealed import bind_row
 from bot.store.tables import InboxRow
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,9 @@ class InboxRepository(Repository):
     async def inbox_set_payload(self, id: int, payload: Mapping[str, Any]) -> None:
         """Replace an event's payload (the answer guard blanks a text it held back)."""
         async with self.db.writing() as s:
-            await s.execute(
-                update(InboxRow)
-                .where(InboxRow.id == id)
-                .values(payload=dict(payload))
-                .execution_options(synchronize_session=False)
-            )
+            row = await s.get(InboxRow, id)
+            if row is not None:
+                row.payload = dict(payload)  # bound to its row by the flush
 
     async def purge_inbox(self, older_than: datetime) -> int:
         """Delete handled (done or failed) events received before `older_than`; returns
@@ -129,7 +127,7 @@ async def put_events(db: Database, s: AsyncSession, rows: Sequence[Mapping[str, 
         db.insert(InboxRow)
         .on_conflict_do_nothing(index_elements=["platform", "event_key"])
         .returning(InboxRow.id, InboxRow.platform, InboxRow.event_key),
-        rows,
+        [bind_row(InboxRow, row, insert=True) for row in rows],
     )
 
 
@@ -151,10 +149,17 @@ def handled_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 async def _scrub(s: AsyncSession, inbox_ids: Sequence[int]) -> None:
-    rows = (
-        await s.execute(select(InboxRow.id, InboxRow.payload).where(InboxRow.id.in_(inbox_ids)))
-    ).all()
-    changed = [{"id": i, "payload": handled_payload(p)} for i, p in rows if handled_payload(p) != p]
+    columns = (InboxRow.id, InboxRow.platform, InboxRow.event_key, InboxRow.payload)
+    rows = (await s.execute(select(*columns).where(InboxRow.id.in_(inbox_ids)))).all()
+    changed = [
+        bind_row(
+            InboxRow,
+            {"id": i, "payload": handled_payload(v)},
+            identity={"platform": p, "event_key": k},
+        )
+        for i, p, k, v in rows
+        if handled_payload(v) != v
+    ]
     if changed:
         await s.execute(update(InboxRow).execution_options(synchronize_session=False), changed)
 

@@ -42,7 +42,7 @@ def head_revision() -> str | None:
 
 
 SEALED_ONLY = "0008_privacy_sealed_only"  # from here on: no plain value in a sealed column
-TEAM_NAMES_SEALED = "0009_pseudonyms"  # teams.name sealed; answers.member pseudonymous
+TEAM_NAMES_SEALED = "0010_pseudonyms"  # teams.name sealed; answers.member pseudonymous
 
 
 def applied_now(before: str | None, revision: str) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.access_log import Access
 from bot.store.access_log import append as append_access
 from bot.store.database import Database, Repository, count_in, rowcount, short
+from bot.store.sealed import bind_row
 from bot.store.signals import OUTBOX_CHANNEL, notify
 from bot.store.tables import OutboxRow, RunRow
 
@@ -213,7 +214,8 @@ async def insert_messages(db: Database, s: AsyncSession, rows: Sequence[Mapping[
     idempotency key is known is skipped."""
     if rows:
         await s.execute(
-            db.insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
+            db.insert(OutboxRow).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            [bind_row(OutboxRow, row, insert=True) for row in rows],
         )
         await notify(s, OUTBOX_CHANNEL)  # the sender may be another process
 
@@ -225,14 +227,18 @@ async def _forget_shown_answers(s: AsyncSession, ids: Sequence[int]) -> None:
     is a message of its own, made from the run."""
     forms = (
         await s.execute(
-            select(OutboxRow.id, OutboxRow.message).where(
+            select(OutboxRow.id, OutboxRow.idempotency_key, OutboxRow.message).where(
                 OutboxRow.id.in_(list(ids)), OutboxRow.kind == "form"
             )
         )
     ).all()
     changed = [
-        {"id": row_id, "message": without_answers(message)}
-        for row_id, message in forms
+        bind_row(
+            OutboxRow,
+            {"id": i, "message": without_answers(message)},
+            identity={"idempotency_key": key},
+        )
+        for i, key, message in forms
         if without_answers(message) != message
     ]
     if changed:

@@ -9,7 +9,7 @@ the run state, which keep the platform ids delivery needs.
 
 The store turns ids into pseudonyms where it writes (`RunRepository._apply_steps`), so the
 runtime and the engine keep speaking of platform ids. `pseudonymise_answers` is the data
-migration of `0009_pseudonyms`: every member id in `answers` that is not pseudonymous
+migration of `0010_pseudonyms`: every member id in `answers` that is not pseudonymous
 yet (neither "p-" + 16 hex digits nor an erased person's "forgotten-...") becomes its
 pseudonym, in batches of short transactions; `Store.open` runs it at every start until
 none is left (a start interrupted half-way is finished by the next). The same revision

@@ -61,7 +61,7 @@ from bot.store.migrate import (
 )
 from bot.store.outbox import OutboxRepository, QueuedMessage
 from bot.store.pseudonyms import pseudonymise_answers, seal_team_names
-from bot.store.rekey import seal_plain
+from bot.store.rekey import bind_unbound, seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
     RUN_FIELDS,
@@ -147,16 +147,21 @@ class Store(
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
             # Refuses a keyring that lacks a key the stored values need.
-            plain = await check_keys(engine, keyring)
+            scan = await check_keys(engine, keyring)
             store = cls(engine, keyring, await audit_key_for(engine))
-            if plain and seal_titles:  # the data migration of 0009_pseudonyms
+            plain = scan.plain
+            if plain and seal_titles:  # the data migration of 0010_pseudonyms
                 plain -= await seal_team_names(store.db)
             if plain and seal_old:  # the data migration of 0008_privacy_sealed_only
                 log.info("sealing %d values written before sealing existed", plain)
                 await seal_plain(store.sessionmaker, keyring)
             elif plain:  # written around Samen since: refused whenever read
                 log.warning("%d plain values in sealed columns: refused when read", plain)
-            # 0009_pseudonyms: platform ids left in answers.member (until none is left).
+            if scan.unbound:  # the data migration of 0009_bound_ciphertext (until none is left)
+                log.info("binding %d sealed values to their rows", scan.unbound)
+                await bind_unbound(store.sessionmaker, keyring)
+            # 0010_pseudonyms: platform ids left in answers.member (until none is left). After
+            # the binding: it reads the answers, and the flush binds them to their new rows.
             changed = await pseudonymise_answers(store.db)
             if changed:
                 log.info("stored %d answers by their people's pseudonyms", changed)

@@ -26,6 +26,7 @@ from bot.store.access_log import append as append_access
 from bot.store.database import Repository, full_row
 from bot.store.inbox import mark_handled
 from bot.store.outbox import insert_messages
+from bot.store.sealed import bind_row
 from bot.store.tables import AnswerRow, OutboxRow, RunRow, TimerRow
 from bot.store.timers import insert_timers
 
@@ -186,12 +187,15 @@ class RunRepository(Repository):
             await s.execute(
                 update(RunRow),
                 [
-                    {
-                        **w.run,
-                        "id": w.run_id,
-                        "version": w.run.get("version", cast(int, w.expected_version) + 1),
-                        "updated_at": now,
-                    }
+                    bind_row(
+                        RunRow,
+                        {
+                            **w.run,
+                            "id": w.run_id,
+                            "version": w.run.get("version", cast(int, w.expected_version) + 1),
+                            "updated_at": now,
+                        },
+                    )
                     for w in writes
                 ],
             )
@@ -213,7 +217,11 @@ class RunRepository(Repository):
             for w in writes
         ]
         answers = [
-            full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now})
+            bind_row(
+                AnswerRow,
+                full_row(AnswerRow, a, {"run_id": w.run_id, "answered_at": now}),
+                insert=True,
+            )
             for w in writes
             for a in w.answers
         ]
@@ -305,10 +313,15 @@ class RunRepository(Repository):
         inserted = await s.scalar(
             self.db.insert(RunRow)
             .values(
-                id=write.run_id,
-                **{"version": 0, **write.run},
-                created_at=write.now,
-                updated_at=write.now,
+                bind_row(
+                    RunRow,
+                    {
+                        "id": write.run_id,
+                        **{"version": 0, **write.run},
+                        "created_at": write.now,
+                        "updated_at": write.now,
+                    },
+                )
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(RunRow.id)

@@ -6,12 +6,33 @@ encrypt on the way into the database and decrypt on the way out, so every caller
 service, the scheduler, the outbox, adapters added later) gets encryption without
 having to remember it.
 
-A sealed value carries the id of the key that sealed it: `sealed:v1:<key id>:<base64 of
-nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v1:<key id>:..."}`. The
-column's name (table.column) is bound in as associated data, so a value copied into
-another column does not open. A plain value in a sealed column is refused on reading;
-values written before sealing existed are sealed when the store opens
-(`rekey.seal_plain`), and by `samen keys rotate`.
+A sealed value carries the id of the key that sealed it: `sealed:v2:<key id>:<base64 of
+nonce + ciphertext>`. JSON columns keep valid JSON: `{"sealed": "v2:<key id>:..."}`.
+
+What is bound: the associated data of a value is its table, column and row,
+"table.column:<row identity>". Each sealed column names the columns that identify its
+row (`Sealed.row`): the primary key where it is known before the insert (runs, members,
+evaluations: `id`), else a unique key (answers: run, step, question, member; inbox:
+platform, event key; outbox: idempotency key); the identity is their values joined by
+`ROW_SEPARATOR`. So a value copied to another row of its column, or to another column,
+does not open (`SealBroken`), rather than being read as that row's.
+
+- Writing: a sealed column takes a `Bound` (the value and its row's identity) and
+  refuses a bare value (`Unbound`), so a write site that forgets its row fails at once.
+  Core inserts and updates bind with `bind_row`; the ORM's own inserts and updates are
+  bound by mapper events (`bind_on_flush`), which also seal a value again when its row's
+  identity changes.
+- Reading: `Sealed.column_expression` makes every SELECT and RETURNING of the column
+  return "<stored value><ROW_SEPARATOR><row identity>", the identity computed by the
+  database from the row's own columns (ORM loads, Core selects, RETURNING; SQLite and
+  PostgreSQL alike), and `_Opened` opens the value with it.
+
+A plain value in a sealed column is refused on reading; values written before sealing
+existed are sealed when the store opens (`rekey.seal_plain`), and by `samen keys rotate`.
+Values sealed before the binding (v1: bound to their column only) are refused on
+reading too; the store seals them again, bound, whenever it opens and finds one
+(`rekey.bind_unbound`, migration 0009_bound_ciphertext), and so does `samen keys
+rotate`. Sealed files (`bot.wiring.SealedFile`) are v1: a file's name is all it is.
 
 Keys, kept apart from the data (a copy of the data folder must not open the answers):
 `SAMEN_DATA_KEY` (base64 of 32 bytes) with older keys for reading in
@@ -44,14 +65,19 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import JSON, Text, TypeDecorator
+from sqlalchemy import JSON, Label, Text, TypeDecorator, event, inspect, literal, type_coerce
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm.attributes import set_committed_value
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_FILE_NAME = "data.key"
 TEXT_PREFIX = "sealed:"
-VERSION = "v1"
+VERSION = "v2"  # bound to its table, column and row
+UNBOUND = "v1"  # bound to a name only: sealed files, and database values from before v2
+VERSIONS = (UNBOUND, VERSION)
+ROW_SEPARATOR = "\x1f"  # between the parts of a row identity, and after the envelope
 ENV_KEY = "SAMEN_DATA_KEY"
 ENV_OLD_KEYS = "SAMEN_DATA_KEYS_OLD"
 ENV_KEY_FILE = "SAMEN_DATA_KEY_FILE"
@@ -199,26 +225,37 @@ class Keyring:
 
     # ------------------------------------------------------------------ sealing
 
-    def seal(self, plain: bytes, column: str) -> str:
+    def seal(self, plain: bytes, column: str, row: str | None = None) -> str:
+        """Seal `plain` for `column` ("table.column") and, for a database value, the
+        identity of its `row` (`Bound.row`): a v2 envelope. Without a row (a sealed file,
+        whose name is all it is) a v1 envelope bound to `column` alone."""
+        version = UNBOUND if row is None else VERSION
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._cipher(self.current).encrypt(nonce, plain, column.encode("utf-8"))
+        sealed = self._cipher(self.current).encrypt(nonce, plain, _ad(column, row))
         body = base64.b64encode(nonce + sealed).decode("ascii")
-        return f"{VERSION}:{self.current}:{body}"
+        return f"{version}:{self.current}:{body}"
 
-    def open(self, envelope: str, column: str) -> bytes:
-        _version, kid, body = _split(envelope, column)
+    def open(self, envelope: str, column: str, row: str | None = None) -> bytes:
+        """Open an envelope sealed for `column` and (v2) `row`. A v1 envelope opens with
+        `column` alone, whatever `row` says: only rotation and files open those (a sealed
+        column refuses them, see `SealedText`)."""
+        version, kid, body = _split(envelope, column)
+        if version == VERSION and row is None:
+            raise SealBroken(f"{column}: a value bound to its row was read without its row")
         if kid not in self.keys:
             raise SealBroken(
                 f"{column}: sealed with key {kid}, which is not in the keyring; "
                 f"set {ENV_OLD_KEYS} or restore the key file"
             )
+        ad = _ad(column, row if version == VERSION else None)
         try:
             raw = base64.b64decode(body, validate=True)
-            return self._cipher(kid).decrypt(
-                raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode("utf-8")
-            )
+            return self._cipher(kid).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], ad)
         except (InvalidTag, binascii.Error, ValueError):
-            raise SealBroken(f"{column}: a value sealed with key {kid} was altered") from None
+            raise SealBroken(
+                f"{column}: a value sealed with key {kid} was altered, or moved from "
+                "another row or column"
+            ) from None
 
     def _cipher(self, kid: str) -> AESGCM:
         cipher = self._ciphers.get(kid)
@@ -354,9 +391,14 @@ def new_key_text() -> str:
 
 def _split(envelope: str, column: str) -> tuple[str, str, str]:
     parts = envelope.split(":", 2)
-    if len(parts) != 3 or parts[0] != VERSION:
+    if len(parts) != 3 or parts[0] not in VERSIONS:
         raise SealBroken(f"{column}: not a sealed value of a known version")
     return parts[0], parts[1], parts[2]
+
+
+def _ad(column: str, row: str | None) -> bytes:
+    """The associated data: "table.column" (v1), or "table.column:<row identity>" (v2)."""
+    return (column if row is None else f"{column}:{row}").encode("utf-8")
 
 
 # ---------------------------------------------------------------------- engines
@@ -388,8 +430,8 @@ def keyring_of(dialect: Dialect) -> Keyring:
 
 
 def key_ids_in(prefixes: Sequence[object]) -> tuple[set[str], int]:
-    """The key ids named by the starts of stored values (`sealed:v1:<id>:` or
-    `{"sealed": "v1:<id>:`), and how many of them are not sealed at all."""
+    """The key ids named by the starts of stored values (`sealed:v2:<id>:` or
+    `{"sealed": "v2:<id>:`, v1 alike), and how many of them are not sealed at all."""
     found: set[str] = set()
     plain = 0
     for prefix in prefixes:
@@ -403,21 +445,37 @@ def key_ids_in(prefixes: Sequence[object]) -> tuple[set[str], int]:
     return found, plain
 
 
-_SEALED_START = re.compile(r'sealed:v1:([0-9a-f]{12}):|\{\s*"sealed"\s*:\s*"v1:([0-9a-f]{12}):')
+_SEALED_START = re.compile(
+    r'sealed:v[12]:([0-9a-f]{12}):|\{\s*"sealed"\s*:\s*"v[12]:([0-9a-f]{12}):'
+)
 PREFIX_CHARS = 40  # enough of a stored value to read its key id
 
 
 def is_sealed_text(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(TEXT_PREFIX + VERSION + ":")
+    """A stored text value is a sealed envelope (of either version)."""
+    return isinstance(value, str) and value.startswith(
+        tuple(f"{TEXT_PREFIX}{v}:" for v in VERSIONS)
+    )
 
 
 def is_sealed_json(value: object) -> bool:
+    """A stored JSON value is a sealed envelope (of either version)."""
     return (
         isinstance(value, dict)
         and len(value) == 1
         and isinstance(value.get("sealed"), str)
-        and value["sealed"].startswith(VERSION + ":")
+        and value["sealed"].startswith(tuple(f"{v}:" for v in VERSIONS))
     )
+
+
+def sealed_version(value: object) -> str | None:
+    """ "v2" (bound to its row) or "v1" (to its column only) of a stored (raw) sealed
+    value; None when it is not sealed."""
+    if is_sealed_text(value):
+        return str(value).split(":", 2)[1]
+    if is_sealed_json(value):
+        return str(value["sealed"]).split(":", 1)[0]  # type: ignore[index]
+    return None
 
 
 def sealed_key_id(value: object) -> str | None:
@@ -429,51 +487,251 @@ def sealed_key_id(value: object) -> str | None:
     return None
 
 
-class SealedText(TypeDecorator[str]):
-    """Text encrypted at rest. A plain value in the column is refused (`SealBroken`)."""
+@dataclass(frozen=True)
+class Bound:
+    """A value on its way into a sealed column, with the identity of its row (`row`, see
+    `row_identity`). Sealed columns take nothing else: build it with `bind_row` (a row
+    as a dict) or `Sealed.bound`; the ORM's own inserts and updates are bound for their
+    callers (`bind_on_flush`)."""
 
-    impl = Text
+    row: str
+    value: Any
+
+    def __repr__(self) -> str:  # never the value
+        return f"Bound(row={self.row!r})"
+
+
+class Unbound(ValueError):
+    """A value for a sealed column was given without its row (a bug: a write site that
+    does not bind, see `Bound`)."""
+
+
+def row_identity(column: str, parts: Sequence[object]) -> str:
+    """The identity of a row as bound into its sealed values: its identity columns'
+    values joined by `ROW_SEPARATOR` (which none may contain, so that no two rows
+    share one)."""
+    for part in parts:
+        if not isinstance(part, str):
+            raise Unbound(f"{column}: a part of the row identity is not text ({type(part)})")
+        if ROW_SEPARATOR in part:
+            raise Unbound(f"{column}: a part of the row identity holds a control character")
+    return ROW_SEPARATOR.join(str(p) for p in parts)
+
+
+class Sealed(TypeDecorator[Any]):
+    """A column sealed at rest, bound to its table, column and row.
+
+    `column` is "table.column"; `row` names the columns whose values identify the row
+    (a primary key, or a unique key known before the row is inserted; none may change
+    without the value being sealed again, which the ORM's updates do by themselves).
+
+    Writing: `process_bind_param` takes a `Bound` and refuses a bare value (`Unbound`).
+    Reading: `column_expression` makes every SELECT and RETURNING give the stored value
+    followed by `ROW_SEPARATOR` and the row's identity, computed by the database from the
+    row's own columns, and `_Opened` opens it with both: a value moved to another row or
+    column does not open (`SealBroken`)."""
+
+    impl: Any = Text
     cache_ok = True
+    json = False
 
-    def __init__(self, column: str) -> None:
+    def __init__(self, column: str, row: Sequence[str]) -> None:
         super().__init__()
         self.column = column
+        self.row = tuple(row)
 
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return TEXT_PREFIX + keyring_of(dialect).seal(value.encode("utf-8"), self.column)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        if not is_sealed_text(value):
-            raise _plain(self.column)
-        return keyring_of(dialect).open(value[len(TEXT_PREFIX) :], self.column).decode("utf-8")
-
-
-class SealedJSON(TypeDecorator[Any]):
-    """JSON encrypted at rest, stored as `{"sealed": ...}` so the column stays JSON."""
-
-    impl = JSON
-    cache_ok = True
-
-    def __init__(self, column: str) -> None:
-        super().__init__()
-        self.column = column
+    def bound(self, row: Mapping[str, Any], value: Any) -> Bound:
+        """`value` bound to the row whose identity columns `row` holds."""
+        missing = [name for name in self.row if name not in row]
+        if missing:
+            raise Unbound(f"{self.column}: sealing needs the row's {', '.join(missing)}")
+        return Bound(row_identity(self.column, [row[name] for name in self.row]), value)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return {"sealed": keyring_of(dialect).seal(plain, self.column)}
+        if not isinstance(value, Bound):
+            raise Unbound(
+                f"{self.column}: a value was written without its row; bind it "
+                "(bot.store.sealed.bind_row / Bound)"
+            )
+        if value.value is None:
+            return None
+        ring = keyring_of(dialect)
+        if self.json:
+            plain = json.dumps(value.value, ensure_ascii=False, separators=(",", ":"))
+            return {"sealed": ring.seal(plain.encode("utf-8"), self.column, value.row)}
+        return TEXT_PREFIX + ring.seal(str(value.value).encode("utf-8"), self.column, value.row)
+
+    def column_expression(self, column: Any) -> Any:
+        table = getattr(column, "table", None)
+        if table is None and isinstance(column, Label):
+            table = getattr(column.element, "table", None)
+        parts = []
+        for name in self.row:
+            if table is None or name not in table.c:
+                raise Unbound(
+                    f"{self.column} is read without its row's {name}: select it from its "
+                    "table (or from a subquery that has the identity columns too)"
+                )
+            parts.append(table.c[name])
+        expression: Any = sql_cast(column, Text) if self.json else type_coerce(column, Text)
+        for part in parts:
+            expression = expression.op("||")(literal(ROW_SEPARATOR, Text)).op("||")(part)
+        return type_coerce(expression, _Opened(self.column, self.json))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        # Reached only when a query bypassed `column_expression` (a textual one).
+        if value is None:
+            return None
+        raise SealBroken(f"{self.column}: read without its row, so it cannot be opened")
+
+
+class SealedText(Sealed):
+    """Text encrypted at rest: `sealed:v2:<key id>:<base64>`."""
+
+    impl = Text
+    cache_ok = True
+
+
+class SealedJSON(Sealed):
+    """JSON encrypted at rest, stored as `{"sealed": "v2:..."}` so the column stays JSON."""
+
+    impl = JSON
+    cache_ok = True
+    json = True
+
+
+class _Opened(TypeDecorator[Any]):
+    """The result type of a sealed column as `Sealed.column_expression` selects it:
+    "<stored value><ROW_SEPARATOR><row identity>", opened here."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, column: str, json: bool) -> None:
+        super().__init__()
+        self.column = column
+        self.json = json
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        raise Unbound(f"{self.column}: the reading form of a sealed column takes no values")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if not is_sealed_json(value):
-            raise _plain(self.column)
-        return json.loads(keyring_of(dialect).open(value["sealed"], self.column))
+        stored, separator, row = str(value).partition(ROW_SEPARATOR)
+        if not separator:
+            raise SealBroken(f"{self.column}: read without its row, so it cannot be opened")
+        ring = keyring_of(dialect)
+        if self.json:
+            try:
+                found = json.loads(stored)
+            except ValueError:
+                raise _plain(self.column) from None
+            if found is None:
+                return None
+            if not is_sealed_json(found):
+                raise _plain(self.column)
+            envelope = str(found["sealed"])
+        else:
+            if not is_sealed_text(stored):
+                raise _plain(self.column)
+            envelope = stored[len(TEXT_PREFIX) :]
+        if envelope.startswith(UNBOUND + ":"):
+            raise SealBroken(
+                f"{self.column}: sealed before values were bound to their rows (v1); "
+                "opening the store with Samen seals it again (as does `samen keys rotate`)"
+            )
+        opened = ring.open(envelope, self.column, row)
+        return json.loads(opened) if self.json else opened.decode("utf-8")
+
+
+def sealed_type(column: Any) -> Sealed | None:
+    """The `Sealed` type of a table column (or an ORM attribute), None if it is not one."""
+    found = getattr(column, "type", None)
+    return found if isinstance(found, Sealed) else None
+
+
+def bind_row(
+    model: Any,
+    row: Mapping[str, Any],
+    *,
+    insert: bool = False,
+    identity: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`row` (a dict of column values for `model`, an ORM class or a Table) with each
+    sealed value bound to the row's identity, taken from `identity` or else from `row`
+    itself. `insert`: a sealed column left out gets its default (e.g. "") bound too."""
+    table = getattr(model, "__table__", model)
+    out = dict(row)
+    for column in table.columns:
+        sealed = sealed_type(column)
+        if sealed is None:
+            continue
+        if column.key in out:
+            value = out[column.key]
+        elif insert and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        else:
+            continue
+        if value is not None and not isinstance(value, Bound):
+            out[column.key] = sealed.bound(out if identity is None else identity, value)
+    return out
+
+
+def bind_on_flush(base: Any) -> None:
+    """Bind the sealed values of every ORM insert and update of `base`'s classes to
+    their rows: before the flush writes a row, each sealed attribute that changed (all
+    of them when an identity column changed: moved to a new identity, a value is sealed
+    again) becomes a `Bound`; after it, the attribute holds its plain value again.
+    (Mapper events: documented to let column attributes be changed before the write.)"""
+    event.listen(base, "before_insert", _bind_inserted, propagate=True)
+    event.listen(base, "before_update", _bind_updated, propagate=True)
+    event.listen(base, "after_insert", _unbind, propagate=True)
+    event.listen(base, "after_update", _unbind, propagate=True)
+
+
+def _sealed_attributes(mapper: Any) -> list[tuple[str, Sealed, Any]]:
+    return [
+        (attribute.key, sealed, column)
+        for attribute in mapper.column_attrs
+        for column in attribute.columns
+        if (sealed := sealed_type(column)) is not None
+    ]
+
+
+def _bind_inserted(mapper: Any, _connection: Any, target: Any) -> None:
+    for key, sealed, column in _sealed_attributes(mapper):
+        value = getattr(target, key)
+        if isinstance(value, Bound):
+            continue
+        if value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        if value is not None:
+            setattr(target, key, sealed.bound(_identity_of(target, sealed), value))
+
+
+def _bind_updated(mapper: Any, _connection: Any, target: Any) -> None:
+    state = inspect(target)
+    for key, sealed, _column in _sealed_attributes(mapper):
+        moved = any(state.attrs[name].history.has_changes() for name in sealed.row)
+        if not (moved or state.attrs[key].history.has_changes()):
+            continue
+        value = getattr(target, key)
+        if value is not None and not isinstance(value, Bound):
+            setattr(target, key, sealed.bound(_identity_of(target, sealed), value))
+
+
+def _unbind(mapper: Any, _connection: Any, target: Any) -> None:
+    for key, _sealed, _column in _sealed_attributes(mapper):
+        value = inspect(target).dict.get(key)
+        if isinstance(value, Bound):
+            set_committed_value(target, key, value.value)
+
+
+def _identity_of(target: Any, sealed: Sealed) -> dict[str, Any]:
+    return {name: getattr(target, name) for name in sealed.row}
 
 
 def _plain(column: str) -> SealBroken:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.store.sealed import SealedJSON, SealedText
+from bot.store.sealed import SealedJSON, SealedText, bind_on_flush
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -73,6 +73,13 @@ class Base(DeclarativeBase):
     }
 
 
+# Sealed values are bound to their rows (sealed.py): the ORM's own writes are bound here.
+bind_on_flush(Base)
+
+# An answer's row: its unique key, known before it is inserted (the id is not).
+ANSWER_IDENTITY = ("run_id", "step", "question", "member")
+
+
 class TeamRow(Base):
     """A channel or group that uses Samen, with its settings."""
 
@@ -84,7 +91,7 @@ class TeamRow(Base):
     channel: Mapped[str] = mapped_column(String(128))  # the platform's channel/group id
     # The group's title or channel name: sealed (R-PRV-2), as it may name a client or a
     # family. Compared and sorted in Python, never in SQL (a sealed value cannot be).
-    name: Mapped[str] = mapped_column(SealedText("teams.name"), default="")
+    name: Mapped[str] = mapped_column(SealedText("teams.name", row=("id",)), default="")
     language: Mapped[str] = mapped_column(String(16), default="nl")
     address: Mapped[str] = mapped_column(String(4), default="je")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
@@ -107,7 +114,7 @@ class MemberRow(Base):
     user: Mapped[str] = mapped_column(String(128), index=True)
     # The display name: sealed (R-PRV-2), so that a copy of the database does not name
     # who answered what.
-    name: Mapped[str] = mapped_column(SealedText("members.name"), default="")
+    name: Mapped[str] = mapped_column(SealedText("members.name", row=("id",)), default="")
     roles: Mapped[list[Any]] = mapped_column(default=list)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     absent_until: Mapped[date | None] = mapped_column(Date, default=None)
@@ -125,7 +132,7 @@ class RunRow(Base):
     flow_id: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[dict[str, Any]] = mapped_column(SealedJSON("runs.state"))  # R-PRV-2
+    state: Mapped[dict[str, Any]] = mapped_column(SealedJSON("runs.state", row=("id",)))  # R-PRV-2
     thread: Mapped[str | None] = mapped_column(String(128), default=None)  # platform thread
     parent_run: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime]
@@ -150,7 +157,9 @@ class AnswerRow(Base):
     # copy of the database does not link answers to people without the key kept apart.
     member: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16), default="value")
-    value: Mapped[str] = mapped_column(SealedText("answers.value"), default="")  # R-PRV-2
+    value: Mapped[str] = mapped_column(
+        SealedText("answers.value", row=ANSWER_IDENTITY), default=""
+    )  # R-PRV-2
     answered_at: Mapped[datetime]
 
 
@@ -228,7 +237,9 @@ class InboxRow(Base):
     )
     platform: Mapped[str] = mapped_column(String(16))
     event_key: Mapped[str] = mapped_column(String(200))
-    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON("inbox.payload"))  # R-PRV-2
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("inbox.payload", row=("platform", "event_key"))
+    )  # R-PRV-2
     status: Mapped[str] = mapped_column(String(16), default="new")  # new | done | failed
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -259,7 +270,9 @@ class OutboxRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first; bells 0
     # Sealed until purged: a queued summary is health data until (and after) it is sent.
-    message: Mapped[dict[str, Any]] = mapped_column(SealedJSON("outbox.message"))
+    message: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("outbox.message", row=("idempotency_key",))
+    )
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
@@ -290,12 +303,14 @@ class EvaluationRow(Base):
     snoozes: Mapped[int] = mapped_column(Integer, default=0)
     snoozed_until: Mapped[date | None] = mapped_column(Date, default=None)
     snooze_reason: Mapped[str] = mapped_column(  # free text: R-PRV-2
-        SealedText("evaluations.snooze_reason"), default=""
+        SealedText("evaluations.snooze_reason", row=("id",)), default=""
     )
     on_mdo_agenda: Mapped[date | None] = mapped_column(Date, default=None)  # asked on
     outcome: Mapped[str] = mapped_column(String(16), default="")  # continue | close | transfer
     continue_until: Mapped[date | None] = mapped_column(Date, default=None)
-    course: Mapped[str] = mapped_column(SealedText("evaluations.course"), default="")  # R-PRV-2
+    course: Mapped[str] = mapped_column(  # R-PRV-2
+        SealedText("evaluations.course", row=("id",)), default=""
+    )
     next_on: Mapped[date | None] = mapped_column(Date, default=None)
     done_by: Mapped[str | None] = mapped_column(String(128), default=None)
     done_at: Mapped[datetime | None] = mapped_column(default=None)

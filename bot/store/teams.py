@@ -18,6 +18,7 @@ from sqlalchemy import Select, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Repository, new_id, rowcount
+from bot.store.sealed import bind_row
 from bot.store.tables import MemberRow, OutboxRow, TeamRow
 
 LANGUAGES = ("nl", "en", "nl-BE")
@@ -51,7 +52,16 @@ class TeamRepository(Repository):
                 await s.execute(
                     self.db.insert(TeamRow)
                     .values(
-                        id=new_id(), platform=platform, channel=channel, name=name, created_at=now
+                        bind_row(
+                            TeamRow,
+                            {
+                                "id": new_id(),
+                                "platform": platform,
+                                "channel": channel,
+                                "name": name,
+                                "created_at": now,
+                            },
+                        )
                     )
                     .on_conflict_do_nothing(index_elements=["platform", "channel"])
                 )
@@ -133,12 +143,17 @@ class TeamRepository(Repository):
             inserted = await s.scalar(
                 self.db.insert(MemberRow)
                 .values(
-                    id=new_id(),
-                    team_id=team_id,
-                    user=user,
-                    name=name or user,
-                    roles=extra or [],
-                    joined_at=now,
+                    bind_row(
+                        MemberRow,
+                        {
+                            "id": new_id(),
+                            "team_id": team_id,
+                            "user": user,
+                            "name": name or user,
+                            "roles": extra or [],
+                            "joined_at": now,
+                        },
+                    )
                 )
                 .on_conflict_do_nothing(index_elements=["team_id", "user"])
                 .returning(MemberRow.id)

@@ -15,6 +15,7 @@ from adapters.console import ConsoleAdapter
 from bot.core.effects import Message, MessageKind, QuestionView
 from bot.runtime.delivery import Delivery, DeliveryResult
 from bot.store import privacy
+from bot.store.sealed import row_identity
 from tests.harness.console import Team
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -122,14 +123,18 @@ async def test_an_answer_given_in_a_private_chat_belongs_to_the_runs_team(team: 
     await team.settle()
     with sqlite3.connect(team.runtime.store.engine.url.database) as db:
         channels = [c for (c,) in db.execute("select channel from teams")]
-        answers = db.execute("select value from answers where question = 'rol'").fetchall()
+        answers = db.execute(
+            "select value, run_id, step, question, member from answers where question = 'rol'"
+        ).fetchall()
         replies = db.execute("select destination from outbox where op = 'reply'").fetchall()
     assert channels == ["team"]
     assert replies[-1] == ("dm:anna",)  # the re-prompt went back to the private chat
     # Sealed at rest (R-PRV-2); the store's keyring opens it.
-    ((sealed,),) = answers
+    ((sealed, *row),) = answers
     assert sealed.startswith("sealed:") and "leiden" not in sealed
-    opened = team.runtime.store.keyring.open(sealed.removeprefix("sealed:"), "answers.value")
+    opened = team.runtime.store.keyring.open(
+        sealed.removeprefix("sealed:"), "answers.value", row_identity("answers.value", row)
+    )
     assert opened == b"leiden"
 
 

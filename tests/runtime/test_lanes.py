@@ -125,3 +125,32 @@ async def test_a_timer_that_falls_due_mid_batch_goes_before_the_rest_of_the_batc
     assert handled[:3] == ["0", "1", "timer"]
     assert handled[3:] == [str(n) for n in range(2, 20)]
     assert await runtime.store.inbox_pending() == []
+
+
+async def test_an_event_whose_database_connection_broke_stays_new_and_is_handled_next_time(
+    runtime: Runtime,
+) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    service = runtime.inbox
+    original = service._handle
+    broke: list[int] = []
+
+    async def breaking(row: InboxRow) -> None:
+        if not broke:  # the first try: the server restarted under it
+            broke.append(row.id)
+            raise DBAPIError("SELECT 1", {}, ConnectionError("gone"), connection_invalidated=True)
+        await original(row)
+
+    service._handle = breaking  # type: ignore[method-assign]
+    await mention(runtime, "#a", 0)
+    await mention(runtime, "#a", 1)
+    assert await service.drain() == 0  # stopped at the broken one, nothing failed
+    pending = await runtime.store.inbox_pending()
+    assert [row.id for row in pending][:1] == broke and len(pending) == 2
+    assert await service.drain() == 2  # the next drain handles both, in order
+    assert await runtime.store.inbox_pending() == []
+    async with runtime.store.engine.connect() as conn:
+        failed = await conn.scalar(text("SELECT count(*) FROM inbox WHERE status != 'done'"))
+    assert failed == 0

@@ -49,13 +49,14 @@ def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
         return conn.execute(sql, args).fetchall()
 
 
-def open_state(db: Path, raw: str) -> dict[str, Any]:
+def open_state(db: Path, raw: str, run_id: str) -> dict[str, Any]:
     """A run's state as stored: sealed with the data folder's key file (R-PRV-2), which
-    lives outside the folder (the tests' configuration directory, tests/conftest.py)."""
+    lives outside the folder (the tests' configuration directory, tests/conftest.py),
+    and bound to its run."""
     stored = json.loads(raw)
     assert is_sealed_json(stored), "run state must be sealed at rest"
     ring = Keyring.from_file(default_key_file(db.parent))
-    return dict(json.loads(ring.open(stored["sealed"], "runs.state")))
+    return dict(json.loads(ring.open(stored["sealed"], "runs.state", run_id)))
 
 
 def _shift_iso(value: str, delta: timedelta) -> str:
@@ -76,7 +77,7 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
                     "UPDATE timers SET due_at = ? WHERE id = ?", (moved.strftime(DB_TIME), row_id)
                 )
             (raw,) = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
-            state = open_state(db, raw)  # written back sealed: a plain value is refused
+            state = open_state(db, raw, run_id)  # written back sealed: plain is refused
             for key in ("clock", "started_at"):
                 state[key] = _shift_iso(state[key], delta)
             for timer in state["timers"].values():
@@ -85,7 +86,8 @@ def move_meeting_back(db: Path, run_id: str, delta: timedelta) -> None:
                 if state["state"].get(key):
                     state["state"][key] = _shift_iso(state["state"][key], delta)
             ring = Keyring.from_file(default_key_file(db.parent))
-            sealed = {"sealed": ring.seal(json.dumps(state).encode("utf-8"), "runs.state")}
+            plain = json.dumps(state).encode("utf-8")
+            sealed = {"sealed": ring.seal(plain, "runs.state", run_id)}
             conn.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(sealed), run_id))
     finally:
         conn.close()
@@ -153,7 +155,7 @@ def test_a_bell_missed_while_samen_was_killed_is_skipped_the_chair_is_told_once_
     assert "[DM anna] Samen: De bel van Ronde 1 kwam te laat" in second.said()
     # The meeting went on to the next phase, and the team heard that.
     (raw,) = query(db, "SELECT state FROM runs WHERE id = ?", run_id)[0]
-    assert open_state(db, raw)["step"] == "ronde-2"
+    assert open_state(db, raw, run_id)["step"] == "ronde-2"
     assert printed_count([second], "⏱ Ronde 2") == 1
     # Nothing stuck, nothing duplicated more than once across the one crash.
     assert_outbox_clean(db)
@@ -209,8 +211,8 @@ def test_a_kill_in_the_middle_of_a_burst_leaves_no_event_unhandled_and_no_timer_
             status == "pending" and datetime.strptime(due, DB_TIME) > ended - timedelta(seconds=5)
         ), (row_id, status, due)
     # A pending bell that is not in the run's state any more would ring a ghost bell later.
-    (raw,) = query(db, "SELECT state FROM runs WHERE flow_id = 'kort-overleg'")[0]
-    in_state = set(open_state(db, raw)["timers"])
+    (raw, run_id) = query(db, "SELECT state, id FROM runs WHERE flow_id = 'kort-overleg'")[0]
+    in_state = set(open_state(db, raw, run_id)["timers"])
     for timer, status in query(db, "SELECT timer, status FROM timers WHERE kind = 'bell'"):
         assert (status == "pending") == (timer in in_state), (timer, status, in_state)
     assert_outbox_clean(db)

@@ -1,7 +1,8 @@
-"""The data migration of 0009_pseudonyms on SQLite and PostgreSQL: a database written by
-a Samen of revision 0008 (answers by platform id, group titles in plain text) is opened
-by this one, which stores every answer by its person's keyed pseudonym and seals the
-titles; values already pseudonymous, and erased people's placeholders, stay as they are.
+"""The data migration of 0010_pseudonyms on SQLite and PostgreSQL: a database written by
+a Samen of revision 0008 or 0009 (answers by platform id, their values sealed for their
+column, or bound to their row; group titles in plain text) is opened by this one, which
+stores every answer by its person's keyed pseudonym and seals the titles; values
+already pseudonymous, and erased people's placeholders, stay as they are.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import Text, column, insert, select, table, text
 from sqlalchemy.engine import Connection
 
 from bot.store import privacy
 from bot.store.db import open_engine
 from bot.store.migrate import alembic_config, current_revision, head_revision
 from bot.store.repo import StepWrite, Store
-from bot.store.sealed import ENV_AUDIT_KEY, TEXT_PREFIX, AuditKey, Keyring
-from bot.store.tables import AnswerRow, MemberRow, RunRow
+from bot.store.sealed import ENV_AUDIT_KEY, TEXT_PREFIX, AuditKey, Keyring, bind_row
+from bot.store.tables import AnswerRow, MemberRow, RunRow, UTCDateTime
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TITLE = "Groep Zeemeermin"
@@ -30,14 +31,18 @@ PSEUDONYM = re.compile(r"^p-[0-9a-f]{16}$")
 FORGOTTEN = "forgotten-0123456789abcdef"
 
 
-async def _written_by_samen_0008(backend: Any, ring: Keyring, audit: AuditKey) -> str:
-    """A database at revision 0008 as that Samen left it; the team's id."""
+OLD = "0008_privacy_sealed_only"  # answers' values sealed for their column alone (v1)
+BOUND = "0009_bound_ciphertext"  # values bound to their row, the platform id included
+
+
+async def _written_by_samen_of(revision: str, backend: Any, ring: Keyring, audit: AuditKey) -> str:
+    """A database at `revision` as that Samen left it; the team's id."""
     engine = await open_engine(backend.url, schema=backend.schema)
 
     def up(conn: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = conn
-        command.upgrade(config, "0008_privacy_sealed_only")
+        command.upgrade(config, revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(up)
@@ -51,43 +56,32 @@ async def _written_by_samen_0008(backend: Any, ring: Keyring, audit: AuditKey) -
                 run_id="run-old",
                 expected_version=None,
                 run={"team_id": team.id, "flow_id": "f", "status": "active", "state": {}},
-                answers=[
-                    {"step": "s", "question": "q", "member": "U-raw", "value": "oud antwoord"},
-                    {"step": "s", "question": "q", "member": "U-dup", "value": "nieuw"},
-                    {"step": "s", "question": "q", "member": "U-gone", "value": "weg"},
-                ],
+                answers=[{"step": "s", "question": "q", "member": "U-dup", "value": "nieuw"}],
                 now=NOW,
             )
         )
         async with store.sessionmaker() as s, s.begin():
-            # What that Samen wrote: answers by platform id (values sealed as it sealed
-            # them, for their column), the group title in plain text.
-            for user, member, value in (
-                ("U-raw", "U-raw", "oud antwoord"),
-                ("U-gone", FORGOTTEN, "weg"),
-            ):
-                await s.execute(
-                    text("UPDATE answers SET member = :m, value = :v WHERE member = :p"),
-                    {"m": member, "v": _sealed(ring, value), "p": audit.pseudonym(user)},
-                )
-            # The same answer twice, by id (an old row) and by pseudonym (written since).
-            await s.execute(
-                text(
-                    "INSERT INTO answers (run_id, step, question, member, kind, value, "
-                    "answered_at) SELECT run_id, step, question, 'U-dup', kind, :v, "
-                    "answered_at FROM answers WHERE member = :p"
-                ),
-                {"v": _sealed(ring, "oud"), "p": audit.pseudonym("U-dup")},
-            )
-            await s.execute(text("UPDATE teams SET name = :t"), {"t": TITLE})
+            # What that Samen wrote: answers by platform id (sealed as it sealed them), and
+            # the same answer twice, by id (an old row) and by pseudonym (written since).
+            for member, value in (("U-raw", "oud antwoord"), (FORGOTTEN, "weg"), ("U-dup", "oud")):
+                await s.execute(_old_answer(revision, ring, member, value))
+            await s.execute(text("UPDATE teams SET name = :t"), {"t": TITLE})  # plain
         return team.id
     finally:
         await store.close()
 
 
-def _sealed(ring: Keyring, value: str) -> str:
-    """An answer's value as revision 0008 sealed it: bound to its column alone."""
-    return TEXT_PREFIX + ring.seal(value.encode("utf-8"), "answers.value")
+def _old_answer(revision: str, ring: Keyring, member: str, value: str) -> Any:
+    """An INSERT of an answer row by platform id, as the Samen of `revision` wrote it."""
+    row = {"run_id": "run-old", "step": "s", "question": "q", "member": member}
+    row |= {"kind": "value", "answered_at": NOW}
+    if revision == BOUND:
+        return insert(AnswerRow).values(bind_row(AnswerRow, {**row, "value": value}))
+    # Sealed for the column alone (v1), written as it is.
+    ids = (column(name) for name in ("run_id", "step", "question", "member", "kind"))
+    answers = table("answers", *ids, column("value", Text()), column("answered_at", UTCDateTime()))
+    sealed = TEXT_PREFIX + ring.seal(value.encode("utf-8"), "answers.value")
+    return insert(answers).values({**row, "value": sealed})
 
 
 async def _raw(backend: Any, sql: str) -> list[Any]:
@@ -99,14 +93,15 @@ async def _raw(backend: Any, sql: str) -> list[Any]:
         await engine.dispose()
 
 
+@pytest.mark.parametrize("revision", [OLD, BOUND])
 async def test_answers_by_platform_id_become_pseudonyms_and_titles_are_sealed(
-    backend: Any, monkeypatch: pytest.MonkeyPatch
+    revision: str, backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ring = Keyring.generate()
     key = os.urandom(32)
     audit = AuditKey(key)
     monkeypatch.setenv(ENV_AUDIT_KEY, base64.b64encode(key).decode())
-    team_id = await _written_by_samen_0008(backend, ring, audit)
+    team_id = await _written_by_samen_of(revision, backend, ring, audit)
     before = sorted(m for (m,) in await _raw(backend, "SELECT member FROM answers"))
     assert before == sorted(["U-raw", "U-dup", audit.pseudonym("U-dup"), FORGOTTEN])
     assert await _raw(backend, "SELECT name FROM teams") == [(TITLE,)]

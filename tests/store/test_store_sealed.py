@@ -19,6 +19,7 @@ from bot.store.sealed import (
     DataKeyError,
     Keyring,
     SealBroken,
+    bind_row,
     default_key_file,
     is_sealed_json,
     is_sealed_text,
@@ -94,7 +95,8 @@ async def test_the_outbox_read_gives_a_pending_message_as_stored_also_after_it_c
         (due,) = await store.outbox_due(NOW)
         assert due.message == {"text": SECRET_ANSWER}
     async with store.sessionmaker() as s, s.begin():  # new content under the same id
-        await s.execute(update(OutboxRow).values(message={"text": "anders"}))
+        row = {"idempotency_key": "o1", "message": {"text": "anders"}}
+        await s.execute(update(OutboxRow).values(bind_row(OutboxRow, row)))
     (due,) = await store.outbox_due(NOW)
     assert due.message == {"text": "anders"}
 

@@ -46,15 +46,16 @@ def nudges(
     The daily purge removes delivered messages after a week (R-PRV-4): a test that spans
     longer passes `kept` and calls this at least weekly to keep what it has seen."""
     rows = team.rows(
-        "select destination, created_at, message from outbox where op = 'send' and "
+        "select destination, created_at, message, idempotency_key from outbox "
+        "where op = 'send' and "
         "(msg_key like 'evaluation:%' or msg_key like 'preface:%') order by id"
     )
     kept = set() if kept is None else kept
     ring = team.runtime.store.keyring  # messages are sealed at rest (R-PRV-2)
-    for destination, created, message in rows:
+    for destination, created, message, key in rows:
         at = datetime.fromisoformat(str(created)).replace(tzinfo=UTC)
         sealed = json.loads(str(message))["sealed"]
-        text = ring.open(sealed, "outbox.message").decode("utf-8")
+        text = ring.open(sealed, "outbox.message", str(key)).decode("utf-8")
         kept.add((str(destination), at, text))  # row ids may be reused after a purge
     return sorted(kept, key=lambda n: n[1])
 
@@ -183,14 +184,14 @@ async def test_done_needs_the_next_date_and_only_the_owner_or_coordinator_closes
         in (team.said())
     )
     done = team.rows(
-        "select outcome, next_on, course, done_by from evaluations where status='done'"
+        "select outcome, next_on, course, done_by, id from evaluations where status='done'"
     )
-    [(outcome, next_on, course, done_by)] = done
+    [(outcome, next_on, course, done_by, moment)] = done
     assert (outcome, next_on, done_by) == ("continue", "2027-03-01", "anna")
     # The course is free text: sealed at rest (R-PRV-2), readable with the key.
     assert str(course).startswith("sealed:")
     ring = team.runtime.store.keyring
-    opened = ring.open(str(course).removeprefix("sealed:"), "evaluations.course")
+    opened = ring.open(str(course).removeprefix("sealed:"), "evaluations.course", str(moment))
     assert opened.decode("utf-8") == "wekelijks, netwerk erbij"
     nexts = team.rows("select kind, due_on from evaluations where status = 'open' order by due_on")
     assert nexts[0] == ("agreed", "2027-03-01")

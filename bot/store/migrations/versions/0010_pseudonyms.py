@@ -14,11 +14,13 @@ the store's keys: it seals the plain team names right after it has applied this
 revision (`bot.store.migrate.applied_now`), and it turns every member id in `answers`
 that is not pseudonymous yet (not "p-...", nor an erased person's "forgotten-...") into
 its pseudonym at every start until none is left (`bot.store.pseudonyms`), so a start
-interrupted half-way is finished by the next. Downgrading restores the column's type
-only: names stay sealed and members pseudonymous (no key is at hand to undo either).
+interrupted half-way is finished by the next; it runs after 0009's binding (it reads
+the answers, and the flush binds each again to its row's new identity). Downgrading
+restores the column's type only: names stay sealed and members pseudonymous (no key is
+at hand to undo either).
 
-Revision ID: 0009_pseudonyms
-Revises: 0008_privacy_sealed_only
+Revision ID: 0010_pseudonyms
+Revises: 0009_bound_ciphertext
 Create Date: 2026-12-06
 """
 
@@ -29,8 +31,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_pseudonyms"
-down_revision: str | None = "0008_privacy_sealed_only"
+revision: str = "0010_pseudonyms"
+down_revision: str | None = "0009_bound_ciphertext"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -50,7 +52,7 @@ def _retype_team_name(
     if op.get_bind().dialect.name != "sqlite":
         op.alter_column("teams", "name", type_=new, existing_type=old, existing_nullable=False)
         return
-    op.execute("ALTER TABLE teams RENAME COLUMN name TO name_before_0009")
+    op.execute("ALTER TABLE teams RENAME COLUMN name TO name_before_0010")
     op.execute(f"ALTER TABLE teams ADD COLUMN name {declared} NOT NULL DEFAULT ''")
-    op.execute("UPDATE teams SET name = name_before_0009")
-    op.execute("ALTER TABLE teams DROP COLUMN name_before_0009")
+    op.execute("UPDATE teams SET name = name_before_0010")
+    op.execute("ALTER TABLE teams DROP COLUMN name_before_0010")
