@@ -42,15 +42,22 @@ def head_revision() -> str | None:
 
 
 SEALED_ONLY = "0008_privacy_sealed_only"  # from here on: no plain value in a sealed column
+TEAM_NAMES_SEALED = "0010_pseudonyms"  # teams.name sealed; answers.member pseudonymous
+
+
+def applied_now(before: str | None, revision: str) -> bool:
+    """Whether an upgrade from revision `before` applied `revision` (so its data
+    migration, which needs a key Alembic does not have, is to run now, once)."""
+    if before is None:
+        return True  # a new database: nothing to migrate, and nothing lost by looking
+    script = ScriptDirectory.from_config(alembic_config())
+    return all(r.revision != revision for r in script.iterate_revisions(before, "base"))
 
 
 def sealing_applied_now(before: str | None) -> bool:
     """Whether an upgrade from revision `before` applied `SEALED_ONLY` (so the plain
     values from before sealing are to be sealed now, once)."""
-    if before is None:
-        return True  # a new database: nothing to seal, and nothing lost by looking
-    script = ScriptDirectory.from_config(alembic_config())
-    return all(r.revision != SEALED_ONLY for r in script.iterate_revisions(before, "base"))
+    return applied_now(before, SEALED_ONLY)
 
 
 async def upgrade(engine_or_url: AsyncEngine | str, *, schema: str | None = None) -> None:

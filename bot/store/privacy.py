@@ -12,6 +12,10 @@ beside a person elsewhere either: inbox events as their routing only (what a han
 event keeps anyway, see `bot.store.inbox.handled_payload`), queued forms without the
 answers they show back. A person's own export does include their own anonymous
 answers: it is their data.
+
+Answers are stored by the keyed pseudonym of their person (bot/store/pseudonyms.py): a
+person's export and erasure find them by it, and a team export shows each one by the
+member it is of (the pseudonyms of the team's members, computed with the key).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bot.store import access_log
 from bot.store.access_log import Access, pseudonymous
 from bot.store.inbox import handled_payload
 from bot.store.outbox import without_answers
+from bot.store.pseudonyms import FORGOTTEN_PREFIX, pseudonyms_of
 from bot.store.repo import Store
 from bot.store.sealed import PSEUDONYM_PREFIX, AuditKey
 from bot.store.tables import (
@@ -63,7 +68,6 @@ INBOX_DAYS = 7  # inbox (the dedupe record) and delivered messages
 DEFAULT_RETENTION_DAYS = 90
 EVALUATION_DAYS = 730  # a closed trajectory and its evaluation texts: two years
 ANONYMOUS = "anonymous"
-FORGOTTEN_PREFIX = "forgotten-"
 EXPORT_TABLES = (
     "teams",
     "members",
@@ -140,6 +144,9 @@ async def export_team(
         run_ids = [r.id for r in runs]
         flow_of = {r.id: r.flow_id for r in runs}
         answers = list(await s.scalars(select(AnswerRow).where(AnswerRow.run_id.in_(run_ids))))
+        members = list(await s.scalars(select(MemberRow).where(MemberRow.team_id == team_id)))
+        # Answers are stored by pseudonym: shown by the member they are of.
+        people = pseudonyms_of((m.user for m in members), store.db.audit)
         evaluations = list(
             await s.scalars(select(EvaluationRow).where(EvaluationRow.team_id == team_id))
         )
@@ -147,11 +154,9 @@ async def export_team(
         shell_timers = {f"evaluation:{e.id}" for e in evaluations}
         out: dict[str, list[dict[str, Any]]] = {
             "teams": [as_dict(team)],
-            "members": _dicts(
-                await s.scalars(select(MemberRow).where(MemberRow.team_id == team_id))
-            ),
+            "members": _dicts(members),
             "runs": [_run_for_team(r, anonymous) for r in runs],
-            "answers": [_answer_for_team(a, flow_of, anonymous) for a in answers],
+            "answers": [_answer_for_team(a, flow_of, anonymous, people) for a in answers],
             "events": _dicts(await s.scalars(select(EventRow).where(EventRow.team_id == team_id))),
             "trajectories": _dicts(
                 await s.scalars(select(TrajectoryRow).where(TrajectoryRow.team_id == team_id))
@@ -221,7 +226,7 @@ async def export_person(
         out: dict[str, list[dict[str, Any]]] = {
             "members": _dicts(await s.scalars(select(MemberRow).where(MemberRow.user == user))),
             "runs": [_run_for_person(r, user) for r in runs],
-            "answers": _dicts(await s.scalars(select(AnswerRow).where(AnswerRow.member == user))),
+            "answers": _dicts(await s.scalars(select(AnswerRow).where(_answers_of(store, user)))),
             "events": _dicts(await s.scalars(select(EventRow).where(EventRow.created_by == user))),
             "trajectories": _dicts(
                 await s.scalars(select(TrajectoryRow).where(TrajectoryRow.owner == user))
@@ -396,7 +401,7 @@ async def forget(
                 run.state = scrubbed
                 run.version += 1
                 run.updated_at = now
-        result.add("answers", await _delete(s, delete(AnswerRow).where(AnswerRow.member == user)))
+        result.add("answers", await _delete(s, delete(AnswerRow).where(_answers_of(store, user))))
         # Stored messages that name them (a summary, an overview): their lines go, their
         # name and id are replaced; what went out already is on the platform (docs).
         for row in list(await s.scalars(select(OutboxRow).where(OutboxRow.op != "delete"))):
@@ -904,12 +909,25 @@ def _run_for_team(run: RunRow, anonymous: set[tuple[str, str, str]]) -> dict[str
 
 
 def _answer_for_team(
-    answer: AnswerRow, flow_of: Mapping[str, str], anonymous: set[tuple[str, str, str]]
+    answer: AnswerRow,
+    flow_of: Mapping[str, str],
+    anonymous: set[tuple[str, str, str]],
+    people: Mapping[str, str],
 ) -> dict[str, Any]:
+    """An answer as a team export shows it: by the member it is of (`people`: pseudonym
+    -> platform id; one no longer in the team as stored), or "anonymous"."""
     out = as_dict(answer)
     if (flow_of.get(answer.run_id), answer.step.split("~")[0], answer.question) in anonymous:
         out.update(member=ANONYMOUS, answered_at=None)
+    else:
+        out["member"] = people.get(answer.member, answer.member)
     return out
+
+
+def _answers_of(store: Store, user: str) -> Any:
+    """A person's answers: stored by their pseudonym (and by their platform id, should a
+    row from before pseudonyms be left; `Store.open` converts those)."""
+    return AnswerRow.member.in_([store.pseudonym(user), user])
 
 
 def _run_for_person(run: RunRow, user: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from bot.store.tables import (
     MemberRow,
     OutboxRow,
     RunRow,
+    TeamRow,
 )
 
 
@@ -67,6 +68,7 @@ _SEALED: tuple[tuple[type[Base], str, Any], ...] = (
     (EvaluationRow, "course", Text()),
     (EvaluationRow, "snooze_reason", Text()),
     (MemberRow, "name", Text()),
+    (TeamRow, "name", Text()),
 )
 
 

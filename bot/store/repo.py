@@ -52,8 +52,15 @@ from bot.store.db import open_engine
 from bot.store.evaluations import TrajectoryRepository
 from bot.store.events import EventRepository
 from bot.store.inbox import InboxRepository
-from bot.store.migrate import current_revision, sealing_applied_now, upgrade
+from bot.store.migrate import (
+    TEAM_NAMES_SEALED,
+    applied_now,
+    current_revision,
+    sealing_applied_now,
+    upgrade,
+)
 from bot.store.outbox import OutboxRepository, QueuedMessage
+from bot.store.pseudonyms import pseudonymise_answers, seal_team_names
 from bot.store.rekey import bind_unbound, seal_plain
 from bot.store.runs import (
     ACTIVE_RUN,
@@ -132,22 +139,32 @@ class Store(
         from `SAMEN_DATA_KEY` or the key file next to the SQLite database (see sealed.py)."""
         engine = await open_engine(url, schema=schema)
         try:
-            seal_old = False
+            seal_old, seal_titles = False, False
             if migrate:
-                seal_old = sealing_applied_now(await current_revision(engine))
+                before = await current_revision(engine)
+                seal_old = sealing_applied_now(before)
+                seal_titles = applied_now(before, TEAM_NAMES_SEALED)
                 await upgrade(engine)
             keyring = keyring or Keyring.from_environment(default_data_dir(engine.url))
             # Refuses a keyring that lacks a key the stored values need.
             scan = await check_keys(engine, keyring)
             store = cls(engine, keyring, await audit_key_for(engine))
-            if scan.plain and seal_old:  # the data migration of 0008_privacy_sealed_only
-                log.info("sealing %d values written before sealing existed", scan.plain)
+            plain = scan.plain
+            if plain and seal_titles:  # the data migration of 0010_pseudonyms
+                plain -= await seal_team_names(store.db)
+            if plain and seal_old:  # the data migration of 0008_privacy_sealed_only
+                log.info("sealing %d values written before sealing existed", plain)
                 await seal_plain(store.sessionmaker, keyring)
-            elif scan.plain:  # written around Samen since: refused whenever read
-                log.warning("%d plain values in sealed columns: refused when read", scan.plain)
+            elif plain:  # written around Samen since: refused whenever read
+                log.warning("%d plain values in sealed columns: refused when read", plain)
             if scan.unbound:  # the data migration of 0009_bound_ciphertext (until none is left)
                 log.info("binding %d sealed values to their rows", scan.unbound)
                 await bind_unbound(store.sessionmaker, keyring)
+            # 0010_pseudonyms: platform ids left in answers.member (until none is left). After
+            # the binding: it reads the answers, and the flush binds them to their new rows.
+            changed = await pseudonymise_answers(store.db)
+            if changed:
+                log.info("stored %d answers by their people's pseudonyms", changed)
             return store
         except BaseException:
             await engine.dispose()
@@ -164,6 +181,10 @@ class Store(
     def keyring(self) -> Keyring:
         """The keys sealed columns (answers, run state, payloads) are sealed with."""
         return self.db.keyring
+
+    def pseudonym(self, user: str) -> str:
+        """The keyed pseudonym a person's answers are stored by (bot/store/pseudonyms.py)."""
+        return self.db.audit.pseudonym(user)
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:

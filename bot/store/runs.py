@@ -14,7 +14,7 @@ event outside any run (a reply to `/samen ...`) the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -91,7 +91,9 @@ class StepWrite:
     run_id: str
     expected_version: int | None
     run: Mapping[str, Any]
-    answers: Sequence[Mapping[str, Any]] = ()  # upsert on (run_id, step, question, member)
+    # Upsert on (run_id, step, question, member); `member` is the person's platform id,
+    # stored as its keyed pseudonym (bot/store/pseudonyms.py).
+    answers: Sequence[Mapping[str, Any]] = ()
     outbox: Sequence[Mapping[str, Any]] = ()  # insert; a known idempotency_key is skipped
     timers_new: Sequence[Mapping[str, Any]] = ()  # insert; a known idempotency_key is skipped
     timers_cancel: Sequence[str] = ()  # engine timer ids of this run; pending -> cancelled
@@ -208,6 +210,12 @@ class RunRepository(Repository):
         now: datetime,
     ) -> None:
         """Everything of `writes` but the run rows, one statement per kind of row."""
+        # Answers are stored by the person's pseudonym, never their platform id.
+        audit = self.db.audit
+        writes = [
+            replace(w, answers=[{**a, "member": audit.pseudonym(a["member"])} for a in w.answers])
+            for w in writes
+        ]
         answers = [
             bind_row(
                 AnswerRow,

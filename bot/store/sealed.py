@@ -751,6 +751,7 @@ SEALED_COLUMNS: Sequence[tuple[str, str]] = (
     ("evaluations", "course"),
     ("evaluations", "snooze_reason"),
     ("members", "name"),
+    ("teams", "name"),
 )
 
 

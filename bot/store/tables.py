@@ -89,7 +89,9 @@ class TeamRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))  # console | slack | telegram
     channel: Mapped[str] = mapped_column(String(128))  # the platform's channel/group id
-    name: Mapped[str] = mapped_column(String(200), default="")
+    # The group's title or channel name: sealed (R-PRV-2), as it may name a client or a
+    # family. Compared and sorted in Python, never in SQL (a sealed value cannot be).
+    name: Mapped[str] = mapped_column(SealedText("teams.name", row=("id",)), default="")
     language: Mapped[str] = mapped_column(String(16), default="nl")
     address: Mapped[str] = mapped_column(String(4), default="je")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
@@ -150,6 +152,9 @@ class AnswerRow(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     step: Mapped[str] = mapped_column(String(100))
     question: Mapped[str] = mapped_column(String(100))
+    # The keyed pseudonym of the person who answered (`AuditKey.pseudonym`, "p-..."), never
+    # their platform id: Samen delivers from members and run state, never from here, so a
+    # copy of the database does not link answers to people without the key kept apart.
     member: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16), default="value")
     value: Mapped[str] = mapped_column(

@@ -52,7 +52,16 @@ class TeamRepository(Repository):
                 await s.execute(
                     self.db.insert(TeamRow)
                     .values(
-                        id=new_id(), platform=platform, channel=channel, name=name, created_at=now
+                        bind_row(
+                            TeamRow,
+                            {
+                                "id": new_id(),
+                                "platform": platform,
+                                "channel": channel,
+                                "name": name,
+                                "created_at": now,
+                            },
+                        )
                     )
                     .on_conflict_do_nothing(index_elements=["platform", "channel"])
                 )
@@ -66,10 +75,13 @@ class TeamRepository(Repository):
             return team
 
     async def teams(self, *, by_name: bool = False) -> list[TeamRow]:
-        """Every team, oldest first (`by_name`: by name)."""
-        order = (TeamRow.name, TeamRow.id) if by_name else (TeamRow.created_at, TeamRow.id)
+        """Every team, oldest first (`by_name`: by name). Names are sealed, so they are
+        sorted here, not in SQL."""
         async with self.db.reading() as s:
-            return list(await s.scalars(select(TeamRow).order_by(*order)))
+            teams = list(await s.scalars(select(TeamRow).order_by(TeamRow.created_at, TeamRow.id)))
+        if by_name:
+            teams.sort(key=lambda t: (t.name.casefold(), t.name, t.id))
+        return teams
 
     async def get_team(self, team_id: str) -> TeamRow | None:
         return (await self.get_teams([team_id])).get(team_id)

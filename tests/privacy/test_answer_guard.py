@@ -12,7 +12,8 @@ from tests.harness.console import Team
 
 async def _answers(team: Team) -> list[str]:
     async with team.runtime.store.sessionmaker() as s, s.begin():
-        return list(await s.scalars(select(AnswerRow.value).where(AnswerRow.member == "anna")))
+        anna = team.runtime.store.pseudonym("anna")  # answers are stored by pseudonym
+        return list(await s.scalars(select(AnswerRow.value).where(AnswerRow.member == anna)))
 
 
 async def test_a_name_in_an_answer_is_held_back_with_a_warning_and_kept_when_sent_again(

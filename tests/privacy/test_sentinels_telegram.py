@@ -89,7 +89,8 @@ async def test_sentinels_sent_through_telegram_are_found_nowhere(
     # SDK's and the drivers' loggers are capped (bot/privacy/logs.py).
     for name in (GROUP_TITLE, FIRST_NAME):
         assert name.lower() not in logs.lower(), f"{name!r} in the logs"
-    # A display name is stored sealed (members.name): not readable in the files.
-    for name in (FIRST_NAME,):
+    # A display name and a group's title are stored sealed (members.name, teams.name):
+    # not readable in the files.
+    for name in (FIRST_NAME, GROUP_TITLE):
         for blob in blobs:
             assert name.encode() not in blob, f"{name!r} in the database files"

@@ -166,13 +166,13 @@ async def test_bound_values_open_in_orm_loads_core_selects_and_returning(store: 
     expected = ["een van u1", "een van u2", "twee van u1", "twee van u2"]
     answers = AnswerRow.__table__
     async with store.sessionmaker() as s, s.begin():
-        rows = await s.scalars(select(AnswerRow).order_by(AnswerRow.run_id, AnswerRow.member))
-        assert [r.value for r in rows] == expected
-        core = await s.scalars(select(answers.c.value).order_by(answers.c.run_id, answers.c.member))
-        assert list(core) == expected
+        rows = await s.scalars(select(AnswerRow))
+        assert sorted(r.value for r in rows) == expected
+        core = await s.scalars(select(answers.c.value))
+        assert sorted(core) == expected
         returned = await s.scalars(
             update(AnswerRow)
-            .where(AnswerRow.member == "u1")
+            .where(AnswerRow.member == store.pseudonym("u1"))  # stored by pseudonym
             .values(kind="value")
             .returning(AnswerRow.value)
             .execution_options(synchronize_session=False)
@@ -192,10 +192,8 @@ async def test_bound_values_open_in_orm_loads_core_selects_and_returning(store: 
         )
         assert inserted == {"text": "nieuw"}
     async with store.engine.connect() as conn:  # a Core connection of the engine
-        core = await conn.scalars(
-            select(answers.c.value).order_by(answers.c.run_id, answers.c.member)
-        )
-        assert list(core) == expected
+        core = await conn.scalars(select(answers.c.value))
+        assert sorted(core) == expected
 
 
 async def test_a_value_written_without_its_row_is_refused(store: Store) -> None:
@@ -212,7 +210,9 @@ async def test_an_orm_update_of_a_rows_identity_seals_its_value_again(store: Sto
     await _two_of_each(store)
     async with store.sessionmaker() as s, s.begin():
         row = await s.scalar(
-            select(AnswerRow).where(AnswerRow.run_id == "run-a", AnswerRow.member == "u1")
+            select(AnswerRow).where(
+                AnswerRow.run_id == "run-a", AnswerRow.member == store.pseudonym("u1")
+            )
         )
         assert row is not None
         row.member = "u9"  # the identity changes: the flush seals the value for the new one
@@ -226,7 +226,7 @@ async def test_an_orm_update_of_a_rows_identity_seals_its_value_again(store: Sto
     async with store.sessionmaker() as s, s.begin():
         await s.execute(
             update(AnswerRow)
-            .where(AnswerRow.run_id == "run-a", AnswerRow.member == "u2")
+            .where(AnswerRow.run_id == "run-a", AnswerRow.member == store.pseudonym("u2"))
             .values(member="u8")
         )
     with pytest.raises(SealBroken, match=r"answers\.value"):

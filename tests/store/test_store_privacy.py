@@ -278,7 +278,9 @@ async def test_a_person_export_holds_their_rows_in_every_team_and_nobody_elses_a
     assert {r["id"] for r in export["members"]} == {
         r["id"] for r in await _table(store, MemberRow, MemberRow.user == "anna")
     }
-    assert export["answers"] == await _table(store, AnswerRow, AnswerRow.member == "anna")
+    # Stored by her pseudonym, found by it: her two answers, nobody else's.
+    mine = await _table(store, AnswerRow, AnswerRow.member == store.pseudonym("anna"))
+    assert export["answers"] == mine and {a["value"] for a in mine} == {"moe", "alleen"}
     assert {r["id"] for r in export["runs"]} == {"run-1", "run-2", "run-solo"}
     assert "goed" not in json.dumps(export) and "prima" not in json.dumps(export)
     assert {r["destination"] for r in export["outbox"]} == {"dm:anna"}

@@ -193,7 +193,7 @@ async def test_rotation_reseals_everything_under_the_new_key_and_old_values_stay
     rotated = old.with_new_key()
     store = await Store.open(backend.url, schema=backend.schema, keyring=rotated)
     try:
-        assert await count_under_other_keys(store) == 4
+        assert await count_under_other_keys(store) == 5  # team name included
         assert await _answers(store) == [SECRET_ANSWER]  # the old key still reads
         counts = await reseal(store)
         assert counts == {
@@ -203,6 +203,7 @@ async def test_rotation_reseals_everything_under_the_new_key_and_old_values_stay
             "outbox": 1,
             "evaluations": 0,
             "members": 0,
+            "teams": 1,
         }
         assert await count_under_other_keys(store) == 0
         assert {sealed_key_id(v) for v in await _raw(store)} == {rotated.current}

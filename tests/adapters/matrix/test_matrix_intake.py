@@ -209,5 +209,6 @@ async def test_a_team_in_english_hears_english_with_matrix_commands(team: Team) 
         rows = await conn.execute(
             select(AnswerRow.member, AnswerRow.value).where(AnswerRow.question == "aanpak")
         )
-        assert dict(rows.all()) == {team.people["cor"].user_id: "gepland"}
+        cor = team.runtime.store.pseudonym(team.people["cor"].user_id)  # stored by pseudonym
+        assert dict(rows.all()) == {cor: "gepland"}
     assert await count(team.runtime, OutboxRow, OutboxRow.status == "failed") == 0

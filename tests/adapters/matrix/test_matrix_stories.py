@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.tables import AnswerRow, OutboxRow
+from bot.store.tables import AnswerRow, MemberRow, OutboxRow
 from bot.wiring import Runtime
 from tests.harness.matrix import Team
 
@@ -27,11 +27,15 @@ async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:
 
 
 async def answers(runtime: Runtime, question: str) -> dict[str, Any]:
+    """The answers to `question` by the platform id of who gave them (they are stored by
+    the person's pseudonym: mapped back through the members)."""
     async with runtime.store.engine.connect() as conn:
         rows = await conn.execute(
             select(AnswerRow.member, AnswerRow.value).where(AnswerRow.question == question)
         )
-        return {member: value for member, value in rows}
+        users = list(await conn.scalars(select(MemberRow.user)))
+    person = {runtime.store.pseudonym(user): user for user in users}
+    return {person.get(member, member): value for member, value in rows}
 
 
 def threaded(team: Team) -> list[str]:

@@ -20,7 +20,7 @@ from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery
 from bot.store import privacy
-from bot.store.tables import AccessLogRow, AnswerRow, InboxRow, OutboxRow
+from bot.store.tables import AccessLogRow, AnswerRow, InboxRow, MemberRow, OutboxRow
 from bot.wiring import Runtime
 from tests.harness.fake_telegram import BOT, TOKEN, FakeTelegram
 from tests.harness.telegram import (
@@ -114,11 +114,15 @@ async def test_alignment_before_a_visit_with_a_member_who_has_not_started_the_bo
 
 
 async def _answers(runtime: Runtime, question: str) -> dict[str, Any]:
+    """The answers to `question` by the platform id of who gave them (they are stored by
+    the person's pseudonym: mapped back through the members)."""
     async with runtime.store.engine.connect() as conn:
         rows = await conn.execute(
             select(AnswerRow.member, AnswerRow.value).where(AnswerRow.question == question)
         )
-        return {member: value for member, value in rows}
+        users = list(await conn.scalars(select(MemberRow.user)))
+    person = {runtime.store.pseudonym(user): user for user in users}
+    return {person.get(member, member): value for member, value in rows}
 
 
 async def test_the_intervision_in_a_group_rings_its_bells_within_the_group_limit(
