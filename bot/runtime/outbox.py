@@ -410,6 +410,9 @@ class Outbox:
         # rows of a pass at once. Only the lease holder sets threads, so the cache is
         # good while this process holds the lease (cleared when it takes it anew).
         self._threads: dict[str, str | None] = {}
+        # The platform ids of the messages this process sent, by (run, message key): an
+        # edit of one needs no read (it is the sender, so its own sends are the latest).
+        self._refs: dict[tuple[str, str], str] = {}
         # Conversations whose head waits for their budget (the chat's 1/s, a 429): none
         # of their rows is read again before then. In a burst the rows waiting a second
         # for their chat were read on every pass, most of the worker's work (P4).
@@ -469,6 +472,7 @@ class Outbox:
         held = await self.lease.check()
         if held and not held_before:
             self._threads.clear()  # another process may have set threads meanwhile
+            self._refs.clear()  # and sent messages
         return held
 
     async def flush(self) -> None:
@@ -672,7 +676,8 @@ class Outbox:
         ref = None
         if row.op == "edit":
             if row.run_id:
-                ref = await self.store.message_ref(row.run_id, row.msg_key)
+                ref = self._refs.get((row.run_id, row.msg_key))
+                ref = ref or await self.store.message_ref(row.run_id, row.msg_key)
             if ref is None:
                 return None
         user = data.get("user")
@@ -699,6 +704,10 @@ class Outbox:
             await self._record_delete(row, result)
         elif result.ok:
             self._sent.append((row.id, now, result.ref))  # marked by the next pass
+            if row.op == "send" and row.run_id and result.ref:
+                if len(self._refs) >= _REFS_KEPT:
+                    self._refs.clear()  # a cache: read again when needed
+                self._refs[(row.run_id, row.msg_key)] = result.ref
             stats.sent += 1
             log.info("outbox row %s (%s): sent", row.id, row.kind)
             if result.thread and row.run_id and await self._thread_of(row.run_id) is None:
@@ -810,6 +819,7 @@ class Outbox:
         )
 
 
+_REFS_KEPT = 50_000  # sent messages' ids kept for their edits
 _THREADS_KEPT = 10_000  # runs whose thread the outbox remembers
 
 

@@ -267,6 +267,28 @@ async def test_an_edit_waits_for_its_original_and_carries_its_ref(
     assert delivered.op == "edit" and delivered.ref == f"ref-{original.id}"
 
 
+async def test_the_sender_knows_the_ref_of_what_it_sent_and_edits_it_without_a_read(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    asked: list[tuple[str, str]] = []
+    read = store.message_ref
+
+    async def counted(run_id: str, msg_key: str) -> str | None:
+        asked.append((run_id, msg_key))
+        return await read(run_id, msg_key)
+
+    store.message_ref = counted  # type: ignore[method-assign]
+    adapter = RecordingAdapter(clock)
+    original = store.add_message("U1", T0, kind="form", msg_key="form")
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(1)
+        edit = store.add_message("U1", clock.now(), kind="form", op="edit", msg_key="form")
+        await clock.advance(2)
+    ((_, delivered),) = [(t, d) for t, d in adapter.deliveries if d.id == edit.id]
+    assert delivered.ref == f"ref-{original.id}"
+    assert asked == []  # its own send told it
+
+
 async def test_an_edit_of_a_message_queued_for_another_chat_waits_for_it(
     store: FakeStore, clock: FakeClock
 ) -> None:
