@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 
 
@@ -69,8 +72,20 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"unknown figure(s): {', '.join(unknown)}; choose from {', '.join(FIGURES)}"
         )
-    for figure in chosen:
-        FIGURES[figure]()
+    with tempfile.TemporaryDirectory(prefix="samen-bench-") as config:
+        _installation_keys(config)
+        for figure in chosen:
+            FIGURES[figure]()
+
+
+def _installation_keys(config: str) -> None:
+    """The benchmarks are one installation of their own: a data key and an audit key for
+    every store they open (so that a store reopened after its runtime stopped reads what
+    that runtime sealed), and a configuration folder of their own, so that nothing is
+    written into the user's ~/.config/samen."""
+    os.environ["SAMEN_CONFIG_DIR"] = config
+    for name in ("SAMEN_DATA_KEY", "SAMEN_AUDIT_KEY"):
+        os.environ.setdefault(name, base64.b64encode(os.urandom(32)).decode())
 
 
 if __name__ == "__main__":
