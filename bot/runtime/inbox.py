@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -55,6 +57,10 @@ LANES = 8
 # the inbox, it reads `WINDOW` times as many to find conversations no other one holds.
 BATCH = 100
 WINDOW = 5
+# With other processes handling the inbox, the one that fires the timers and sends takes
+# a chat's events only once they have waited this long (see `Inbox._mine_now`).
+CHAT_GRACE = timedelta(seconds=2)
+OTHERS_EVERY = 5.0  # s between counts of the other processes
 
 
 class ForeignRun(LookupError):
@@ -158,6 +164,8 @@ class Inbox:
         # Whether this process fires the timers (holds the timer lease): only that one
         # handles the timers' conversation, since it is the one woken when they fall due.
         self.fires_timers: Callable[[], bool] = lambda: True
+        self._others_asked = float("-inf")
+        self._others_seen = False
 
     # ------------------------------------------------------------------ intake
 
@@ -225,9 +233,9 @@ class Inbox:
                 rows = await self.store.inbox_pending(limit=BATCH * (WINDOW if shared else 1))
                 if not rows:
                     return done
-                wanted = {conversation(r) for r in rows}
-                if not self.fires_timers():
-                    wanted.discard(TIMER_PLATFORM)  # the timer lease holder's (see above)
+                wanted = {conversation(r) for r in rows if await self._mine_now(r)}
+                if not wanted:
+                    return done  # all for other processes now; a wake or poll looks again
                 held = await self.conversations.take(sorted(wanted))
                 if not held:
                     return done  # other processes handle these; a wake or poll looks again
@@ -247,6 +255,30 @@ class Inbox:
                     return done  # the next wake or poll tries again, on a new connection
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
+
+    async def _mine_now(self, row: InboxRow) -> bool:
+        """Whether this process takes `row`'s conversation now. The timers' conversation
+        is the timer lease holder's (the one woken when they fall due). That process also
+        sends the outbox, so while other processes handle the inbox it leaves them the
+        chats, and takes a chat's events only once they have waited `CHAT_GRACE`: a bell
+        does not wait behind the answers, and nothing waits for a process that is gone."""
+        fires = self.fires_timers()
+        if row.platform == TIMER_PLATFORM:
+            return fires
+        if not fires or not self.conversations.shared or not await self._others():
+            return True
+        received = row.received_at
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        return self.clock.now() - received >= CHAT_GRACE
+
+    async def _others(self) -> bool:
+        """Other processes handle the inbox too (asked at most every `OTHERS_EVERY`)."""
+        moment = time.monotonic()
+        if moment - self._others_asked >= OTHERS_EVERY:
+            self._others_asked = moment
+            self._others_seen = await self.conversations.others() > 0
+        return self._others_seen
 
     async def _read_teams_ahead(self, lanes: Sequence[Sequence[InboxRow]]) -> None:
         """Read the team and member of each conversation's first event, for the whole

@@ -67,12 +67,23 @@ class Database:
         self.writer = writer_engine(engine)
         attach(self.writer.sync_engine.dialect, self.keyring)
         attach_audit(self.writer.sync_engine.dialect, self.audit)
-        self.reads = async_sessionmaker(engine, expire_on_commit=False)
+        # PostgreSQL reads in autocommit: at READ COMMITTED (its default) every statement
+        # sees what was committed before it, inside a transaction or not, so BEGIN and
+        # COMMIT around a read only cost two round trips more. SQLite reads keep their
+        # transaction: there it is one snapshot (see `db.py`).
+        readers = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else engine
+        )
+        self.reads = async_sessionmaker(readers, expire_on_commit=False)
         self.writes = async_sessionmaker(self.writer, expire_on_commit=False)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A read transaction: one snapshot for every statement in the block."""
+        """A read: on SQLite one snapshot for every statement in the block; on PostgreSQL
+        each statement sees what was committed before it (READ COMMITTED, in autocommit).
+        Never for a read that locks (FOR UPDATE): that belongs in `writing`."""
         async with self.reads() as session, session.begin():
             yield session
 

@@ -22,8 +22,10 @@ log = logging.getLogger("samen.lease")
 # PostgreSQL advisory lock keys (bigint): "SAMEN" in ASCII, and the next numbers.
 TIMER_LEASE = 0x53414D454E
 OUTBOX_LEASE = 0x53414D454F
-# The first key of the two-key advisory locks of conversations ("SAMC").
+# The first key of the two-key advisory locks of conversations ("SAMC"), and of the lock
+# each process holds while it handles the inbox, so that the others can count it ("SAMP").
 CONVERSATION_LOCKS = 0x53414D43
+PRESENCE = 0x53414D50
 
 
 class Lease:
@@ -195,14 +197,51 @@ class ConversationLocks:
                 log.warning("conversations not given back: %s", type(exc).__name__)
                 await self._drop()  # closing the connection gives them back
 
+    async def others(self) -> int:
+        """How many other processes handle this database's inbox now (0 unless shared;
+        0 when the database cannot be asked)."""
+        if not self.shared:
+            return 0
+        async with self._turn:
+            try:
+                conn = await self._connection()
+                count = await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND granted AND classid = :space AND objsubid = 2 "
+                        "AND database = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database()) AND pid <> pg_backend_pid()"
+                    ),
+                    {"space": PRESENCE},
+                )
+                await conn.commit()
+            except Exception as exc:
+                log.warning("other processes not counted: %s", type(exc).__name__)
+                await self._drop()
+                return 0
+        return int(count or 0)
+
     async def close(self) -> None:
         async with self._turn:
             await self._drop()
 
     async def _connection(self) -> AsyncConnection:
+        """The connection the locks are held on; a new one first says this process is
+        here (a lock of its own that the others count, see `others`)."""
         if self._conn is None:
             assert self.engine is not None
-            self._conn = await self.engine.connect()
+            conn = await self.engine.connect()
+            try:
+                await conn.execute(
+                    text("SELECT pg_advisory_lock(:space, pg_backend_pid())"),
+                    {"space": PRESENCE},
+                )
+                await conn.commit()
+            except Exception:
+                await conn.invalidate()
+                await _close_quietly(conn)
+                raise
+            self._conn = conn
         return self._conn
 
     async def _drop(self) -> None:

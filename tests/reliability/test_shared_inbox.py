@@ -157,3 +157,35 @@ async def test_the_sender_hears_when_another_process_commits_messages(database: 
         await listener.close()
         await sender.dispose()
         await other.dispose()
+
+
+async def test_the_process_that_fires_and_sends_leaves_fresh_chats_to_the_others(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    a, b = two
+    a.inbox.fires_timers = lambda: True  # a holds the timer lease (and sends)
+    b.inbox.fires_timers = lambda: False
+    assert await b.inbox.conversations.others() == 0  # b is here now; a is not yet
+    assert await a.inbox.conversations.others() == 1  # a counts b
+
+    payload = {"kind": "mention", "channel": "#een", "user": "anna", "n": 0}
+    assert await a.inbox.receive("console", "#een:0", payload)
+    assert await a.inbox.drain() == 0  # fresh: b's to handle
+    assert await b.inbox.drain() == 1
+
+    payload = {**payload, "n": 1}
+    assert await a.inbox.receive("console", "#een:1", payload)
+    assert await a.inbox.drain() == 0
+    await a.clock.advance(3)  # b did not take it (gone, or busy): a does, after the grace
+    assert await a.inbox.drain() == 1
+    assert await a.store.inbox_pending() == []
+
+
+async def test_alone_the_process_that_fires_and_sends_handles_every_chat_at_once(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    a, _ = two
+    a.inbox.fires_timers = lambda: True
+    payload = {"kind": "mention", "channel": "#een", "user": "anna", "n": 0}
+    assert await a.inbox.receive("console", "#een:0", payload)
+    assert await a.inbox.drain() == 1  # the other runtime never drained: no one else here
