@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from bench.world import ROOT
+from bot.store.db import open_engine
 from bot.store.repo import Store
 from bot.store.tables import TimerRow
 
@@ -129,21 +130,22 @@ async def _on_postgresql() -> tuple[str, str] | None:
     """A fresh schema in the test database, or None when PostgreSQL is not there."""
     schema = f"samen_bench_{uuid.uuid4().hex[:8]}"
     try:
-        store = await Store.open(PG_URL, migrate=False)
+        # The server only (no Store: that would read the shared database's own rows).
+        engine = await open_engine(PG_URL)
     except Exception as exc:
         print(f"P5 postgresql: not measured, no database at {PG_URL} ({type(exc).__name__})")
         return None
-    async with store.engine.begin() as conn:
+    async with engine.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    await store.close()
+    await engine.dispose()
     return PG_URL, schema
 
 
 async def _drop(url: str, schema: str) -> None:
-    store = await Store.open(url, migrate=False)
-    async with store.engine.begin() as conn:
+    engine = await open_engine(url)
+    async with engine.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await store.close()
+    await engine.dispose()
 
 
 def _line(name: str, report: dict[str, float]) -> str:
