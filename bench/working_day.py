@@ -583,10 +583,10 @@ def _line(
 
 async def run(scale: float = SCALE, minutes: float = MINUTES) -> str:
     work = Workload.scaled(scale, minutes)
-    async with postgres_database("p7") as url:
+    kept = os.environ.get("SAMEN_BENCH_P7_KEEP")  # development: keep the files and database
+    async with postgres_database("p7", keep=bool(kept)) as url:
         if url is None:
             return "P7 working day: not measured, no PostgreSQL"
-        kept = os.environ.get("SAMEN_BENCH_P7_KEEP")  # development: keep the run's files
         if kept:
             Path(kept).mkdir(parents=True, exist_ok=True)
             return await _day(work, url, Path(kept))

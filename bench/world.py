@@ -83,7 +83,7 @@ async def _serve_fake_slack(per_channel_rate: float | None) -> None:
 
 
 @asynccontextmanager
-async def postgres_database(purpose: str) -> AsyncIterator[str | None]:
+async def postgres_database(purpose: str, keep: bool = False) -> AsyncIterator[str | None]:
     """The URL of a database made for one figure on the server of `PG_URL`, dropped
     afterwards; None (and a line saying why) when there is no PostgreSQL.
 
@@ -106,9 +106,12 @@ async def postgres_database(purpose: str) -> AsyncIterator[str | None]:
         try:
             yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
         finally:
-            async with admin.connect() as conn:
-                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if keep:
+                print(f"{purpose}: database {name} kept", flush=True)
+            else:
+                async with admin.connect() as conn:
+                    auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await auto.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
 

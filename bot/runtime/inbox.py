@@ -246,7 +246,7 @@ class Inbox:
                         rows = await self.store.inbox_new_among([r.id for r in rows])
                     timers, chats = timers_and_chats(conversations(rows))
                     if timers:
-                        done += await self._drain_lane(timers)
+                        done += await self._drain_lane(run_timers_first(timers))
                     await self._read_teams_ahead(chats)
                     done += sum(await asyncio.gather(*map(self._drain_lane, chats)))
                 finally:
@@ -302,8 +302,12 @@ class Inbox:
         chats = rows[0].platform != TIMER_PLATFORM
         async with self._lane_slots:
             while at < len(rows) and not self._stopping and not self._connection_lost:
-                if chats and self._timers_waiting:
-                    break  # the rest is read again after the timers (see `drain`)
+                # A timer fell due: chats stop at once, the timers of no run (evaluation
+                # nudges, planned starts) after at least one; the rest is read again, the
+                # runs' timers first (see `drain`).
+                later = chats or (at > 0 and not is_run_timer(rows[at]))
+                if later and self._timers_waiting:
+                    break
                 group = run_timers(rows[at:])
                 if len(group) > 1:
                     await self._handle_run_timers(group)
@@ -630,6 +634,19 @@ def team_key(row: InboxRow) -> tuple[str, str, str] | None:
     if read.kind == "answer" and read.run:
         return None
     return row.platform, read.channel, read.user
+
+
+def is_run_timer(row: InboxRow) -> bool:
+    """A timer of a run (a bell, a reminder, a deadline), as opposed to one of a feature
+    (an evaluation nudge, a planned start, a schedule, the retention purge)."""
+    return row.platform == TIMER_PLATFORM and row.payload.get("run_id") is not None
+
+
+def run_timers_first(rows: Sequence[InboxRow]) -> list[InboxRow]:
+    """The timers' lane with the runs' timers first, each group in its order: a bell does
+    not wait behind a batch of evaluation nudges (which belong to no run, so nothing of a
+    run's order changes)."""
+    return [r for r in rows if is_run_timer(r)] + [r for r in rows if not is_run_timer(r)]
 
 
 def run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:

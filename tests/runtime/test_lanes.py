@@ -154,3 +154,28 @@ async def test_an_event_whose_database_connection_broke_stays_new_and_is_handled
     async with runtime.store.engine.connect() as conn:
         failed = await conn.scalar(text("SELECT count(*) FROM inbox WHERE status != 'done'"))
     assert failed == 0
+
+
+async def test_the_runs_timers_go_before_a_batch_of_feature_timers_that_fell_due_first(
+    runtime: Runtime,
+) -> None:
+    service = runtime.inbox
+    handled: list[str] = []
+
+    async def watched(row: InboxRow) -> None:
+        handled.append(str(row.payload["timer"]))
+        await runtime.store.inbox_done(row.id, runtime.clock.now())
+
+    service._handle = watched  # type: ignore[method-assign]
+    for n in range(3):  # evaluation nudges fell due first: timers of no run
+        payload = {"kind": "timer", "timer": f"evaluation:e{n}:due"}
+        assert await service.receive("timer", f"e{n}", payload)
+    bell = {"kind": "timer", "timer": "bell:r1:fase-1", "run_id": "r1"}
+    assert await service.receive("timer", "r1", bell)
+    assert await service.drain() == 4
+    assert handled == [
+        "bell:r1:fase-1",
+        "evaluation:e0:due",
+        "evaluation:e1:due",
+        "evaluation:e2:due",
+    ]
