@@ -221,7 +221,12 @@ class Inbox:
         Timers come first: those pending are read first and handled before the chats'
         lanes start, and a timer that falls due while a batch is in hand makes the lanes
         stop at their next event, so that the drain reads again (a bell is late by the
-        events in flight, not by a batch)."""
+        events in flight, not by a batch). The runs' timers go before the timers of no run.
+
+        On PostgreSQL every process drains: it takes the conversations it handles now
+        under an advisory lock each (`ConversationLocks`), reads their rows again (another
+        process may have handled some), and gives each back when its lane is done. The
+        timers' conversation is the timer lease holder's (`_mine_now`)."""
         done = 0
         async with self._drain_lock:
             self._connection_lost = False
