@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.core.effects import Message
+from bot.core.effects import Message, QuestionView
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 
 # Limits, Delivery and DeliveryResult are shared with the outbox, which may not import
@@ -83,3 +83,19 @@ def in_language(words: Mapping[str, Mapping[str, str]], key: str, language: str)
     (nl-BE: nl), then Dutch."""
     table = words.get(language) or words.get(language.split("-")[0]) or words["nl"]
     return table[key]
+
+
+def answer_choices(q: QuestionView, yes: str, no: str) -> list[tuple[str, str]]:
+    """(value sent back, label shown) for each possible answer of a closed question: yes
+    and no under the adapter's own words, a scale's numbers with their labels, or the
+    options."""
+    if q.type == "yesno":
+        return [("yes", yes), ("no", no)]
+    if q.type == "scale":
+        low = q.min if q.min is not None else 1
+        high = q.max if q.max is not None else 5
+        labels = dict(q.labels)
+        return [
+            (str(n), f"{n} · {labels[n]}" if n in labels else str(n)) for n in range(low, high + 1)
+        ]
+    return [(o.id, o.label) for o in q.options]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from adapters.base import in_language
+from adapters.base import answer_choices, in_language
 from bot.core.commands import BELL_ARGS
 from bot.core.effects import Message, QuestionView
 
@@ -99,16 +99,7 @@ class FormPrompt:
 
 def choices(q: QuestionView, language: str) -> list[tuple[str, str]]:
     """(value sent back, label shown) for each possible answer of a question."""
-    if q.type == "yesno":
-        return [("yes", word("yes", language)), ("no", word("no", language))]
-    if q.type == "scale":
-        low = q.min if q.min is not None else 1
-        high = q.max if q.max is not None else 5
-        labels = dict(q.labels)
-        return [
-            (str(n), f"{n} · {labels[n]}" if n in labels else str(n)) for n in range(low, high + 1)
-        ]
-    return [(o.id, o.label) for o in q.options]
+    return answer_choices(q, word("yes", language), word("no", language))
 
 
 def form_prompt(message: Message, run: str | None, language: str) -> FormPrompt | None:
