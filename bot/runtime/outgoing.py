@@ -24,7 +24,7 @@ from bot.core.effects import (
     ScheduleTimer,
     Send,
 )
-from bot.core.run import Run, RunStatus
+from bot.core.run import Answer, Run, RunStatus
 from bot.core.split import split_text
 from bot.runtime.clock import Clock
 from bot.runtime.coalesce import Coalescer
@@ -229,8 +229,13 @@ class Outgoing:
         effects: Sequence[Effect],
         expected: int | None,
         inbox_id: int | None,
+        before: Run | None = None,
     ) -> StepWrite:
-        """What a step writes: the run, its answers, messages, timers, the inbox mark."""
+        """What a step writes: the run, its answers, messages, timers, the inbox mark.
+
+        `before`: the run as it was loaded; then only the answers this step gave or
+        changed are written (each answer is sealed on its own: writing them all again at
+        every step sealed a run's every answer once per step)."""
         now = self.clock.now()
         outbox, timers_new, timers_cancel = self.effects_to_rows(team, run, effects, inbox_id)
         sent_here = {o["msg_key"]: o for o in outbox if o["op"] == "send"}
@@ -256,6 +261,7 @@ class Outgoing:
             for step, questions in run.answers.items()
             for question, by_member in questions.items()
             for member, answer in by_member.items()
+            if before is None or _given_before(before, step, question, member) != answer
         ]
         finished = run.status in (RunStatus.done, RunStatus.stopped)
         return StepWrite(
@@ -362,3 +368,7 @@ def _stored(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _given_before(run: Run, step: str, question: str, member: str) -> Answer | None:
+    return run.answers.get(step, {}).get(question, {}).get(member)

@@ -78,7 +78,7 @@ class Runs:
                 try:
                     await self.store.commit_step(
                         await self.outgoing.step_write(
-                            team, outcome.run, outcome.effects, row.version, inbox_id
+                            team, outcome.run, outcome.effects, row.version, inbox_id, run
                         )
                     )
                 except StaleRun:
@@ -116,13 +116,12 @@ class Runs:
                     team = teams.get(found.team_id) if found is not None else None
                     if found is None or flow is None or team is None:
                         return False
-                    outcome = engine.advance(
-                        flow, Run.model_validate(found.state), event, self.clock.now()
-                    )
+                    before = Run.model_validate(found.state)
+                    outcome = engine.advance(flow, before, event, self.clock.now())
                     steps.append((team, flow, outcome))
                     writes.append(
                         await self.outgoing.step_write(
-                            team, outcome.run, outcome.effects, found.version, inbox_id
+                            team, outcome.run, outcome.effects, found.version, inbox_id, before
                         )
                     )
                 await self.store.commit_steps(writes)

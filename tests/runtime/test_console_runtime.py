@@ -61,6 +61,24 @@ async def test_answers_in_the_console_reach_the_run_and_the_summary(team: Team) 
     assert "Nieuwsgierig" in team.said()
 
 
+async def test_a_step_writes_only_the_answers_it_changed(team: Team) -> None:
+    """Each answer is sealed on its own: a step that takes one answer writes that one, and
+    leaves the stored ciphertext of every earlier answer as it was."""
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen start voorbereiding")
+    await team.type("/a 1 Nieuwsgierig", "/a 2 leiden")
+    sql = "select step, question, member, value from answers order by question"
+    first = team.rows(sql)
+    assert len(first) == 2
+    await team.type("/a 3 -", "/als bram", "/a 1 Gespannen")
+    later = team.rows(sql)
+    assert len(later) == 4
+    assert set(first) <= set(later)  # anna's first two answers not sealed again
+    await team.type("/als anna", "/a 1 Rustig")  # a changed answer is written again
+    changed = {row[:3]: row[3] for row in team.rows(sql)}
+    assert changed[first[0][:3]] != first[0][3]
+
+
 async def test_a_trajectory_is_registered_by_code_and_its_evaluation_moment_arrives(
     team: Team,
 ) -> None:
