@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -35,7 +35,7 @@ from bot.runtime.outgoing import Outgoing
 from bot.runtime.replies import first_word, say
 from bot.runtime.router import Router
 from bot.runtime.runs import Runs
-from bot.store.inbox import TIMER_PLATFORM
+from bot.store.inbox import TIMER_PLATFORM, Waiting, conversation_of, run_of
 from bot.store.lease import ConversationLocks
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, MemberRow, TeamRow
@@ -61,6 +61,9 @@ WINDOW = 5
 # a chat's events only once they have waited this long (see `Inbox._mine_now`).
 CHAT_GRACE = timedelta(seconds=2)
 OTHERS_EVERY = 5.0  # s between counts of the other processes
+# A run's timer waits at most this long for the answers to its run received before it
+# fell due (see `Inbox._answers_first`).
+ANSWERS_FIRST = timedelta(seconds=30)
 
 
 class ForeignRun(LookupError):
@@ -222,9 +225,12 @@ class Inbox:
         lanes start, and a timer that falls due while a batch is in hand makes the lanes
         stop at their next event, so that the drain reads again (a bell is late by the
         events in flight, not by a batch). The runs' timers go before the timers of no run.
+        A run's timer waits, though, for answers to its run that were received before it
+        fell due (`_answers_first`): they were acknowledged in time and must count.
 
-        On PostgreSQL every process drains: it takes the conversations it handles now
-        under an advisory lock each (`ConversationLocks`), reads their rows again (another
+        On PostgreSQL every process drains: it lists the waiting rows without their
+        payloads (`inbox_waiting`), takes the conversations it handles now under an
+        advisory lock each (`ConversationLocks`), reads their rows in full (another
         process may have handled some), and gives each back when its lane is done. The
         timers' conversation is the timer lease holder's (`_mine_now`)."""
         done = 0
@@ -235,20 +241,28 @@ class Inbox:
                 shared = self.conversations.shared
                 # Shared: look further than one batch, past the conversations that other
                 # processes hold (they are the oldest while those processes are busy).
-                rows = await self.store.inbox_pending(limit=BATCH * (WINDOW if shared else 1))
-                if not rows:
+                # Shared: listed without their payloads, read in full once held.
+                listed: Sequence[Listed] = await (
+                    self.store.inbox_waiting(limit=BATCH * WINDOW)
+                    if shared
+                    else self.store.inbox_pending(limit=BATCH)
+                )
+                if not listed:
                     return done
-                wanted = {conversation(r) for r in rows if await self._mine_now(r)}
+                listed = await self._answers_first(listed)
+                wanted = {conversation(r) for r in listed if await self._mine_now(r)}
                 if not wanted:
                     return done  # all for other processes now; a wake or poll looks again
                 held = await self.conversations.take(sorted(wanted))
                 if not held:
                     return done  # other processes handle these; a wake or poll looks again
                 try:
-                    rows, beyond = one_batch(rows, held)
+                    chosen, beyond = one_batch(listed, held)
                     await self.conversations.give_back(beyond)
                     if shared:  # another process may have handled some meanwhile
-                        rows = await self.store.inbox_new_among([r.id for r in rows])
+                        rows = await self.store.inbox_new_among([r.id for r in chosen])
+                    else:
+                        rows = [r for r in chosen if isinstance(r, InboxRow)]
                     timers, chats = timers_and_chats(conversations(rows))
                     if timers:
                         done += await self._drain_lane(run_timers_first(timers))
@@ -261,7 +275,33 @@ class Inbox:
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
-    async def _mine_now(self, row: InboxRow) -> bool:
+    async def _answers_first(self, rows: Sequence[Listed]) -> list[Listed]:
+        """`rows` without the timers of runs that still have answers waiting which were
+        received before the timer fell due: such an answer was acknowledged in time, so
+        it is taken before the step's deadline (or bell) closes the question. A timer
+        waits at most `ANSWERS_FIRST`; a run's later timers wait with its first."""
+        timers = [r for r in rows if r.platform == TIMER_PLATFORM and run_of_row(r)]
+        if not timers:
+            return list(rows)
+        first = await self.store.inbox_answers_waiting(run_of_row(r) or "" for r in timers)
+        if not first:
+            return list(rows)
+        now = self.clock.now()
+        runs: set[str] = set()
+        waiting: set[int] = set()
+        for row in timers:
+            run_id = run_of_row(row) or ""
+            due = aware(row.received_at)
+            if run_id in runs or (
+                run_id in first and aware(first[run_id]) < due and now - due < ANSWERS_FIRST
+            ):
+                runs.add(run_id)
+                waiting.add(row.id)
+        if waiting:
+            log.info("inbox: %d timers wait for their runs' earlier answers", len(waiting))
+        return [r for r in rows if r.id not in waiting]
+
+    async def _mine_now(self, row: Listed) -> bool:
         """Whether this process takes `row`'s conversation now. The timers' conversation
         is the timer lease holder's (the one woken when they fall due). That process also
         sends the outbox, so while other processes handle the inbox it leaves them the
@@ -272,10 +312,7 @@ class Inbox:
             return fires
         if not fires or not self.conversations.shared or not await self._others():
             return True
-        received = row.received_at
-        if received.tzinfo is None:
-            received = received.replace(tzinfo=UTC)
-        return self.clock.now() - received >= CHAT_GRACE
+        return self.clock.now() - aware(row.received_at) >= CHAT_GRACE
 
     async def _others(self) -> bool:
         """Other processes handle the inbox too (asked at most every `OTHERS_EVERY`)."""
@@ -585,15 +622,31 @@ class Inbox:
 # --------------------------------------------------------------------------- lanes
 
 
-def conversation(row: InboxRow) -> str:
-    """The conversation an inbox row belongs to: its platform and channel (a private
-    chat is a channel of its own); all the timers are one conversation."""
-    if row.platform == TIMER_PLATFORM:
-        return TIMER_PLATFORM
-    return f"{row.platform}:{row.payload.get('channel', '')}"
+# An unhandled inbox row, read in full or listed without its payload.
+Listed = InboxRow | Waiting
 
 
-def one_batch(rows: Sequence[InboxRow], held: set[str]) -> tuple[list[InboxRow], set[str]]:
+def conversation(row: Listed) -> str:
+    """The conversation an inbox row belongs to (`bot.store.inbox.conversation_of`)."""
+    if row.conversation is not None:
+        return row.conversation
+    assert isinstance(row, InboxRow)  # listed rows always have one
+    return conversation_of(row.platform, row.payload)  # stored before 0011
+
+
+def run_of_row(row: Listed) -> str | None:
+    """The run an inbox row is for (`bot.store.inbox.run_of`)."""
+    if row.run_id is not None or isinstance(row, Waiting):
+        return row.run_id
+    return run_of(row.platform, row.payload)
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored moment in UTC (SQLite gives them back without a zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def one_batch(rows: Sequence[Listed], held: set[str]) -> tuple[list[Listed], set[str]]:
     """The rows of the `held` conversations, in order, as far as whole conversations
     make up one `BATCH` (the first always fits); and the held conversations left out."""
     lanes: dict[str, int] = {}

@@ -9,11 +9,12 @@ events with `put_events`, in their own transactions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Database, Repository, rowcount, short
@@ -25,6 +26,34 @@ log = logging.getLogger(__name__)
 
 # The platform under which the scheduler puts fired timers into the inbox.
 TIMER_PLATFORM = "timer"
+
+
+def conversation_of(platform: str, payload: Mapping[str, Any]) -> str:
+    """The conversation an inbound event belongs to: its platform and channel (a private
+    chat is a channel of its own); all the timers are one conversation."""
+    if platform == TIMER_PLATFORM:
+        return TIMER_PLATFORM
+    return f"{platform}:{payload.get('channel', '')}"
+
+
+def run_of(platform: str, payload: Mapping[str, Any]) -> str | None:
+    """The run an inbound event is for: a run's timer, or an answer that names its run."""
+    if platform == TIMER_PLATFORM:
+        run_id = payload.get("run_id")
+    else:
+        run_id = payload.get("run") if payload.get("kind") == "answer" else None
+    return str(run_id) if run_id else None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An unhandled inbox row as listed without its payload (`inbox_waiting`)."""
+
+    id: int
+    platform: str
+    conversation: str
+    received_at: datetime
+    run_id: str | None
 
 
 class InboxRepository(Repository):
@@ -72,6 +101,58 @@ class InboxRepository(Repository):
         )
         async with self.db.reading() as s:
             return list(await s.scalars(query))
+
+    async def inbox_waiting(self, limit: int = 100) -> list[Waiting]:
+        """`inbox_pending` without the payloads (in the same order): enough to choose the
+        conversations to handle, whose rows `inbox_new_among` then reads in full. Rows
+        stored before their routing had columns (0011) are read from their payload."""
+        columns = (
+            InboxRow.id,
+            InboxRow.platform,
+            InboxRow.conversation,
+            InboxRow.received_at,
+            InboxRow.run_id,
+        )
+        query = (
+            select(*columns)
+            .where(InboxRow.status == "new")
+            .order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id)
+            .limit(limit)
+        )
+        routes: dict[int, tuple[str, str | None]] = {}
+        async with self.db.reading() as s:
+            found = (await s.execute(query)).all()
+            unrouted = [id for id, _, conversation, _, _ in found if conversation is None]
+            if unrouted:
+                rows = await s.scalars(select(InboxRow).where(InboxRow.id.in_(unrouted)))
+                routes = {
+                    r.id: (conversation_of(r.platform, r.payload), run_of(r.platform, r.payload))
+                    for r in rows
+                }
+        waiting = []
+        for id, platform, conversation, at, run_id in found:
+            if conversation is None:
+                conversation, run_id = routes[id]
+            waiting.append(Waiting(id, platform, conversation, at, run_id))
+        return waiting
+
+    async def inbox_answers_waiting(self, run_ids: Iterable[str]) -> dict[str, datetime]:
+        """For each of `run_ids` with answers still unhandled, when the first of them was
+        received (a run's timer waits for the answers given before it fell due)."""
+        wanted = sorted(set(run_ids))
+        if not wanted:
+            return {}
+        query = (
+            select(InboxRow.run_id, func.min(InboxRow.received_at))
+            .where(
+                InboxRow.status == "new",
+                InboxRow.platform != TIMER_PLATFORM,
+                InboxRow.run_id.in_(wanted),
+            )
+            .group_by(InboxRow.run_id)
+        )
+        async with self.db.reading() as s:
+            return {run_id: at for run_id, at in (await s.execute(query)).all() if run_id}
 
     async def inbox_new_among(self, ids: Sequence[int]) -> list[InboxRow]:
         """Those of the events `ids` still unhandled, read anew, oldest first: what is left
@@ -185,4 +266,6 @@ def new_event(platform: str, key: str, payload: Mapping[str, Any], now: datetime
         "status": "new",
         "received_at": now,
         "error": "",
+        "conversation": conversation_of(platform, payload),
+        "run_id": run_of(platform, payload),
     }

@@ -244,6 +244,10 @@ class InboxRow(Base):
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str] = mapped_column(String(200), default="")
+    # Plain routing, read without opening the payload (None on rows stored before 0011):
+    # the conversation the event belongs to, and the run an answer or a run's timer is for.
+    conversation: Mapped[str | None] = mapped_column(String(250), default=None)
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OutboxRow(Base):

@@ -7,7 +7,7 @@ and the console adapter all run for real; only time is simulated.
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.base import Inbound
@@ -77,6 +77,31 @@ async def test_a_step_writes_only_the_answers_it_changed(team: Team) -> None:
     await team.type("/als anna", "/a 1 Rustig")  # a changed answer is written again
     changed = {row[:3]: row[3] for row in team.rows(sql)}
     assert changed[first[0][:3]] != first[0][3]
+
+
+async def test_an_answer_acknowledged_before_the_deadline_is_in_the_summary(team: Team) -> None:
+    """Under load an answer may still wait in the inbox when the deadline's timer joins
+    it there (timers are handled first). It was acknowledged in time, so it counts: the
+    deadline waits for it, and the overview holds it."""
+    await team.type("/als anna", "/samen", "/als bram", "/samen")
+    await team.type("/als anna", "/samen bezoek 2026-11-24 14:00")
+    await team.wait(timedelta(hours=5))
+    await team.type("/als anna", "/a 1 Nieuwsgierig", "/a 3 -", "/a 4 -")
+    await team.type("/als bram", "/a 1 Gespannen", "/a 2 ondersteunen", "/a 3 -", "/a 4 -")
+    deadline = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)  # 12:00 in Amsterdam
+    await team.wait_until(deadline - timedelta(seconds=1))
+    store = team.runtime.store
+    team_row = await store.team_for_channel("console", "team", now=team.clock.now())
+    (run,) = await store.active_runs(team_row.id)
+    answer = {"kind": "answer", "channel": "team", "user": "anna", "run": run.id}
+    answer |= {"step": "afstemming", "question": "rol", "value": "leiden"}
+    assert await store.inbox_put("console", "acked-in-time", answer, team.clock.now())
+    await team.clock.advance_to(deadline + timedelta(seconds=1))
+    await team.runtime.scheduler.fire_due()  # the deadline joins the answer in the inbox
+    await team.settle()
+    overview = team.said().split("Zo gaan jullie het bezoek in")[-1]
+    assert "Het gesprek leiden" in overview
+    assert "niet opgeslagen" not in team.said()
 
 
 async def test_a_trajectory_is_registered_by_code_and_its_evaluation_moment_arrives(

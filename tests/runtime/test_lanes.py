@@ -179,3 +179,57 @@ async def test_the_runs_timers_go_before_a_batch_of_feature_timers_that_fell_due
         "evaluation:e1:due",
         "evaluation:e2:due",
     ]
+
+
+async def test_a_runs_timer_waits_for_the_answers_to_its_run_received_before_it(
+    runtime: Runtime,
+) -> None:
+    """An answer acknowledged before a deadline counts, even when the deadline's timer
+    reaches the inbox before the answer was handled (timers go first): the timer waits
+    for it. Answers to other runs, answers received after it and a wait past
+    `ANSWERS_FIRST` hold no timer up."""
+    from datetime import timedelta
+
+    from bot.runtime.inbox import ANSWERS_FIRST
+
+    service, store = runtime.inbox, runtime.store
+    handled: list[str] = []
+
+    async def watched(row: InboxRow) -> None:
+        handled.append(str(row.payload.get("timer") or row.payload.get("value")))
+        await store.inbox_done(row.id, runtime.clock.now())
+
+    service._handle = watched  # type: ignore[method-assign]
+    now = runtime.clock.now()
+    second = timedelta(seconds=1)
+
+    def answer(run: str, value: str) -> dict[str, str]:
+        return {"kind": "answer", "channel": "dm:anna", "user": "anna", "run": run} | {
+            "step": "afstemming",
+            "question": "rol",
+            "value": value,
+        }
+
+    def timer(run: str, name: str) -> dict[str, str]:
+        return {"kind": "timer", "timer": name, "run_id": run}
+
+    await store.inbox_put("console", "a1", answer("r1", "in time"), now - second)
+    await store.inbox_put("console", "a2", answer("r2", "other run"), now - second)
+    await store.inbox_put("timer", "t1", timer("r1", "afstemming:deadline"), now)
+    await store.inbox_put("timer", "t1b", timer("r1", "afstemming:remind"), now)
+    await store.inbox_put("timer", "t3", timer("r3", "x:deadline"), now)
+    await store.inbox_put("console", "a3", answer("r3", "after its timer"), now + second)
+    assert await service.drain() == 6
+    # r3's timer goes first: its answer came after it. r1's timers wait for r1's answer,
+    # in their own order; r2's answer holds nothing up.
+    assert handled[0] == "x:deadline"
+    assert handled.index("in time") < handled.index("afstemming:deadline")
+    assert handled.index("afstemming:deadline") < handled.index("afstemming:remind")
+
+    # A timer waits no longer than ANSWERS_FIRST (the answer's conversation may be stuck).
+    handled.clear()
+    late = now - ANSWERS_FIRST - second
+    await store.inbox_put("console", "a4", answer("r4", "stuck"), late - second)
+    await store.inbox_put("timer", "t4", timer("r4", "y:deadline"), late)
+    assert await service.drain() == 2
+    assert handled == ["y:deadline", "stuck"]
