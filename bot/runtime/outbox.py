@@ -595,7 +595,8 @@ class Outbox:
             heads[conversation] = row
         for row, until in held:
             await self.store.outbox_hold(row.id, until, OUTSIDE_HOURS)
-            log.info("outbox row %s (%s): held until %s", row.id, row.kind, until.isoformat())
+            # Ids only: the moment would tell the person's time zone.
+            log.info("outbox row %s (%s): outside working hours, held", row.id, row.kind)
 
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
             conversation = (row.platform, row.destination)

@@ -15,7 +15,8 @@ Commands (Dutch words; English ones work too):
 Changing the start date or a policy replans the future evaluations; done ones and those
 already due stay as history. Each open evaluation has up to three timers
 (`evaluation:<id>:due|overdue|escalate`, kind "evaluation", no run), all at a working
-moment in the owner's time zone; the scheduler shifts a late one out of quiet hours.
+moment in the owner's time zone; the scheduler shifts a late one out of quiet hours, and
+the outbox holds a nudge whose turn to be sent comes after its person's hours.
 When one fires, the current state decides whether anything is said: a done or snoozed
 evaluation is left in peace. Only the owner or a coordinator may complete, snooze, move
 or close; anyone may log a session.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time
@@ -142,3 +143,16 @@ async def test_a_nudge_and_the_first_question_of_its_flow_keep_their_order() -> 
     assert adapter.order("dm:7") == [preface.id, preface.id, form.id]
     assert (preface.status, preface.attempts, form.status) == ("sent", 1, "sent")
     assert adapter.times(preface.id)[0] == local("2026-03-04T08:30")
+
+
+async def test_a_held_nudge_is_logged_by_id_only(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(local("2026-03-03T17:00:20"))
+    store = FakeStore()
+    nudge = store.add_message(
+        "dm:7", clock.now(), kind="reminder", text="Evaluatiemoment T-7", hours=DAY
+    )
+    with caplog.at_level(logging.INFO, logger="samen.outbox"):
+        async with running(store, clock):
+            await clock.advance(5)
+    held = [r.getMessage() for r in caplog.records if "held" in r.getMessage()]
+    assert held == [f"outbox row {nudge.id} (reminder): outside working hours, held"]
