@@ -2,14 +2,16 @@
 
 One type for the scheduler (a late nudge outside working hours waits for the next
 working morning) and for the evaluation cadence (a nudge goes out half an hour into a
-working day). Wall-clock times are read in the zone with `zoneinfo`, so 08:30 stays 08:30
-local on both sides of a DST change.
+working day) and for the outbox (a queued nudge whose turn comes after hours waits for
+the next working morning: it carries its hours as `to_json`). Wall-clock times are read
+in the zone with `zoneinfo`, so 08:30 stays 08:30 local on both sides of a DST change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = ["WorkingHours"]
@@ -40,6 +42,29 @@ class WorkingHours:
             time.fromisoformat(start),
             time.fromisoformat(end),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The hours as JSON, e.g. in an outbox row's message (`from_json` reads them)."""
+        return {
+            "zone": self.zone,
+            "days": sorted(self.days),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> WorkingHours | None:
+        """The hours `to_json` wrote; None for anything else (a row that cannot say when
+        its person works is not held back)."""
+        try:
+            return cls(
+                str(data["zone"]),
+                frozenset(int(d) for d in data["days"]),
+                time.fromisoformat(data["start"]),
+                time.fromisoformat(data["end"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
     @property
     def length(self) -> timedelta:
@@ -74,3 +99,11 @@ class WorkingHours:
             if candidate > local:
                 return candidate.astimezone(UTC)
         raise ValueError("no working days")
+
+    def wait_until(self, moment: datetime) -> datetime | None:
+        """None when `moment` is working time, else the next start of working hours (UTC)
+        a message to the person waits for. None too with no working days: never working
+        time, so there is nothing to wait for (as the scheduler's quiet hours)."""
+        if not self.days or self.contains(moment):
+            return None
+        return self.next_start(moment)

@@ -16,8 +16,10 @@ How a row becomes a platform call
   chats, so that per-group limits apply) and `user` (the member an op "reply" is for),
   and `language` (the team's, for the words an adapter adds itself, such as button
   labels), and `topic` (a reply to someone who acted in a forum topic of the group:
-  `Delivery.topic`). A run started in a forum topic has the thread `topic:<id>`
-  (`TOPIC_THREAD`): all its rows go to that topic, none replies to a first message.
+  `Delivery.topic`), and `hours` (a nudge's: the working hours, `WorkingHours.to_json`,
+  of the person it is for; see "Working hours" below). A run started in a forum topic
+  has the thread `topic:<id>` (`TOPIC_THREAD`): all its rows go to that topic, none
+  replies to a first message.
 - op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
   While the original is still queued the edit waits; if it has no ref when its turn comes
   the edit is retried like an error and, when the attempts run out, failed with
@@ -45,6 +47,30 @@ meanwhile, and an edit elsewhere still waits for an original among them. Known l
 worker reads at most `batch` rows per pass (ordered by priority, then id); with a larger
 backlog a high-priority row may overtake an older low-priority row for the same chat that
 was not read.
+
+Working hours
+-------------
+A row with `hours` (the evaluation desk's nudges, bot/trajectories/desk.py) is delivered
+only inside them, judged when its turn comes, not when it was written: a nudge written at
+16:59:58 behind a queue of a thousand messages may get its turn at 17:00:20. Then it is
+not sent: `outbox_hold` moves its `not_before` to the next start of those hours
+(`WorkingHours.wait_until`), without counting an attempt (error "outside working
+hours"), and the conversation's next row takes its turn in the same pass. While held, a
+row stands aside from its conversation's order: later messages to the same chat go
+before it - a reply to a command typed at 17:05 does not wait for the morning, nor does
+an 08:00 bell wait behind a nudge held until 08:30 (read again from 07:30, within
+`lookahead`) - and it takes its place by id again once it is due. A row waiting for a
+retry keeps its place, as any row. Letting later rows pass is safe because the rows
+that carry hours belong together and are held together: a nudge stands alone, and when
+it is the preface of a flow (bot/runtime/runs.py, `start_flow(hours=...)`) the run's
+first messages to the same person carry the same hours, so they are held in the same
+pass and go in their order in the morning. Known limit: an edit of a held message is not
+held with it (the worker does not read a row held beyond `lookahead`); it fails as
+"original not delivered" like any edit of an original that did not arrive. A question
+is edited when its person answers it (not before it arrived), when its step times out
+or when its run stops: only the last two can fall in the night it is held (the
+evaluation flow's first question has a timeout of days). Rows without `hours` are never
+held.
 
 Limits, 429 and retries (R-OUT-1..3)
 ------------------------------------
@@ -79,12 +105,15 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
+from bot.core.hours import WorkingHours
 from bot.runtime.clock import Clock
 from bot.runtime.delivery import TOPIC_THREAD, Delivery, DeliveryResult, Limits
 from bot.store.lease import Lease
 from bot.store.repo import QueuedMessage
 
 log = logging.getLogger("samen.outbox")
+
+OUTSIDE_HOURS = "outside working hours"  # the error of a row held for its working hours
 
 Key = tuple[str, ...]
 Conversation = tuple[str, str]  # (platform, destination)
@@ -101,6 +130,7 @@ def message_to_json(
     user: str | None = None,
     language: str | None = None,
     topic: str | None = None,
+    hours: WorkingHours | None = None,
 ) -> dict[str, Any]:
     """A `Message` as the JSON the outbox row keeps, plus the routing fields (see above)."""
     data: dict[str, Any] = {
@@ -121,6 +151,8 @@ def message_to_json(
         data["language"] = language
     if topic is not None:
         data["topic"] = topic
+    if hours is not None:
+        data["hours"] = hours.to_json()
     return data
 
 
@@ -329,6 +361,8 @@ class OutboxStore(Protocol):
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> object: ...
 
     async def outbox_failed(self, id: int, error: str) -> object: ...
+
+    async def outbox_hold(self, id: int, not_before: datetime, error: str) -> object: ...
 
     async def outbox_wait_for_start(self, id: int, error: str) -> object: ...
 
@@ -542,14 +576,28 @@ class Outbox:
         rows = [r for r in read if (r.platform, r.destination) not in stale]
         await self._read_threads({r.run_id for r in rows if r.run_id})  # one read, not one per call
 
-        heads: dict[Conversation, QueuedMessage] = {}
-        for row in rows:
-            conversation = (row.platform, row.destination)
-            head = heads.get(conversation)
-            if head is None or row.id < head.id:
-                heads[conversation] = row
-
         wake = min((parked.until for parked in self._parked.values()), default=None)
+        heads: dict[Conversation, QueuedMessage] = {}
+        held: list[tuple[QueuedMessage, datetime]] = []
+        for row in sorted(rows, key=lambda r: r.id):
+            conversation = (row.platform, row.destination)
+            if conversation in heads:
+                continue
+            hours = _hours_of(row)
+            if hours is not None and conversation not in self._in_flight:
+                if row.not_before > now:
+                    if row.error == OUTSIDE_HOURS:  # held: it stands aside (see above)
+                        wake = _earliest(wake, row.not_before)
+                        continue
+                elif (until := hours.wait_until(now)) is not None:  # its turn, after hours
+                    held.append((row, until))
+                    continue
+            heads[conversation] = row
+        for row, until in held:
+            await self.store.outbox_hold(row.id, until, OUTSIDE_HOURS)
+            # Ids only: the moment would tell the person's time zone.
+            log.info("outbox row %s (%s): outside working hours, held", row.id, row.kind)
+
         for row in sorted(heads.values(), key=lambda r: (r.priority, r.id)):
             conversation = (row.platform, row.destination)
             if conversation in self._in_flight or row.id in self._ended:
@@ -831,6 +879,12 @@ def destination_kind(row: QueuedMessage) -> str:
     if row.message.get("thread"):
         return "a thread"
     return "a group channel"
+
+
+def _hours_of(row: QueuedMessage) -> WorkingHours | None:
+    """The working hours the row must be delivered in (`message["hours"]`), if any."""
+    data = row.message.get("hours")
+    return WorkingHours.from_json(data) if data is not None else None
 
 
 def _earliest(a: datetime | None, b: datetime) -> datetime:

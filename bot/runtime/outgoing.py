@@ -24,6 +24,7 @@ from bot.core.effects import (
     ScheduleTimer,
     Send,
 )
+from bot.core.hours import WorkingHours
 from bot.core.run import Answer, Run, RunStatus
 from bot.core.split import split_text
 from bot.runtime.clock import Clock
@@ -101,9 +102,12 @@ class Outgoing:
         reply: bool = False,
         private: bool = False,
         topic: str | None = None,
+        hours: WorkingHours | None = None,
     ) -> dict[str, Any]:
         """One outbox row. Person messages go to `dm:<user>`; replies to the team channel,
-        addressed to one user (ephemeral where the platform can)."""
+        addressed to one user (ephemeral where the platform can). With `hours` the row is
+        delivered only inside them: the outbox holds it to their next start when its turn
+        comes after hours (a nudge)."""
         if reply:
             # To the person where they acted: the team channel, or their private chat
             # when they answered there (a direct message, a modal).
@@ -132,9 +136,24 @@ class Outgoing:
                 user=user,
                 language=team.language,
                 topic=topic if group else None,
+                hours=hours,
             ),
             "idempotency_key": idempotency,
         }
+
+    @staticmethod
+    def within_hours(
+        rows: Sequence[dict[str, Any]], destination: str, hours: WorkingHours
+    ) -> list[dict[str, Any]]:
+        """`rows` with the messages sent to `destination` carrying `hours`: the outbox
+        delivers them inside those hours only, in their order (a nudge and what a run
+        started by it first says to the person)."""
+        return [
+            {**row, "message": {**row["message"], "hours": hours.to_json()}}
+            if row["destination"] == destination and row["op"] == "send"
+            else row
+            for row in rows
+        ]
 
     def _parts(self, team: TeamRow, key: str, message: Message) -> list[tuple[str, Message]]:
         """A message longer than its platform allows, as several (each its own row, key

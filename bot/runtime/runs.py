@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from bot.core import engine
 from bot.core.effects import Destination, Effect, Finish, Message, Send, StartFlow
 from bot.core.events import Event, Member, RegisteredEvent, StartContext, Team, TimeOutEnded
+from bot.core.hours import WorkingHours
 from bot.core.model import AfterFlowTrigger, Flow, PhaseStep
 from bot.core.run import Run, RunStatus
 from bot.runtime.clock import Clock
@@ -149,10 +150,14 @@ class Runs:
         participants: tuple[str, ...] | None = None,
         inbox_id: int | None = None,
         preface: Message | None = None,
+        hours: WorkingHours | None = None,
     ) -> Run:
         """Start `flow` for `team` (by a person, or None for a timer) and commit its first
         step; a refused start commits only its replies. `preface` is said to `by` before
-        the flow's first words (e.g. which trajectory an evaluation is about)."""
+        the flow's first words (e.g. which trajectory an evaluation is about). With
+        `hours` (`by`'s working hours, for a start that nudges them) what the first step
+        sends to `by`'s private chat, preface included, is delivered inside those hours
+        only: the outbox holds it, in its order, if its turn comes after hours."""
         engine_team = await self.engine_team(team)
         agenda: dict[str, tuple[str, ...]] = {}
         wanted = {
@@ -184,6 +189,9 @@ class Runs:
             await self.outgoing.replies(team, outcome.effects, inbox_id)
             return outcome.run
         write = await self.outgoing.step_write(team, outcome.run, outcome.effects, None, inbox_id)
+        if hours is not None and by is not None:
+            outbox = self.outgoing.within_hours(write.outbox, f"dm:{by}", hours)
+            write = dataclasses.replace(write, outbox=outbox)
         topic = self.outgoing.topics.get(inbox_id) if inbox_id is not None else None
         if topic:  # started in a forum topic: the run lives there (TOPIC_THREAD)
             write = dataclasses.replace(write, run={**write.run, "thread": TOPIC_THREAD + topic})

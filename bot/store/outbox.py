@@ -108,6 +108,11 @@ class OutboxRepository(Repository):
             id, not_before=not_before, error=short(error), attempts=OutboxRow.attempts + 1
         )
 
+    async def outbox_hold(self, id: int, not_before: datetime, error: str) -> bool:
+        """Hold the message until `not_before` without counting an attempt: its turn came
+        outside its person's working hours (see bot/runtime/outbox.py)."""
+        return await self._outbox_transition(id, not_before=not_before, error=short(error))
+
     async def outbox_failed(self, id: int, error: str) -> bool:
         """Give up on a message: the last attempt failed and no retries are left (R-OUT-3)."""
         return await self._outbox_transition(

@@ -15,7 +15,8 @@ Commands (Dutch words; English ones work too):
 Changing the start date or a policy replans the future evaluations; done ones and those
 already due stay as history. Each open evaluation has up to three timers
 (`evaluation:<id>:due|overdue|escalate`, kind "evaluation", no run), all at a working
-moment in the owner's time zone; the scheduler shifts a late one out of quiet hours.
+moment in the owner's time zone; the scheduler shifts a late one out of quiet hours, and
+the outbox holds a nudge whose turn to be sent comes after its person's hours.
 When one fires, the current state decides whether anything is said: a done or snoozed
 evaluation is left in peace. Only the owner or a coordinator may complete, snooze, move
 or close; anyone may log a session.
@@ -225,8 +226,9 @@ class EvaluationDesk(Feature):
         base = Policy.from_json(await self.evaluations.team_policy(team.id))
         return Policy.from_json(trajectory.policy, base) if trajectory is not None else base
 
-    async def _hours(self, team: TeamRow, user: str) -> WorkingHours:
-        member = await self.store.get_member(team.id, user)
+    async def _hours(self, team: TeamRow, user: str | None) -> WorkingHours:
+        """The team's days and hours in `user`'s time zone (the team's for the channel)."""
+        member = await self.store.get_member(team.id, user) if user else None
         zone = (member.timezone if member is not None else None) or team.timezone
         return WorkingHours.parse(zone, team.work_days, team.work_start, team.work_end)
 
@@ -864,6 +866,7 @@ class EvaluationDesk(Feature):
                 now=now, events={current.id: "nudged"}, add=adds, drop=drop, timers_new=timers
             )
         )
+        hours = await self._hours(team, trajectory.owner)
         for i, flow in enumerate(flows):
             await self.runs.start_flow(
                 team,
@@ -871,6 +874,7 @@ class EvaluationDesk(Feature):
                 by=trajectory.owner,
                 inbox_id=row.id if i == len(flows) - 1 else None,
                 preface=Message(MessageKind.say, text) if i == 0 else None,
+                hours=hours,  # the nudge and the flow's first words: in the owner's hours
             )
         if timers:
             await self.outgoing.arm(t["due_at"] for t in timers)
@@ -886,11 +890,15 @@ class EvaluationDesk(Feature):
         **write: Any,
     ) -> None:
         """A nudge to a person (or the team channel when `to` is None), atomically with
-        what the timer changes and its inbox row."""
+        what the timer changes and its inbox row. It carries their working hours: the
+        outbox holds it to the next working morning if its turn comes after hours."""
         destination = Destination.person(to) if to else Destination.channel()
         message = Message(MessageKind.reminder, text)
         key = f"evaluation:{evaluation_id}:{what}:{to or 'team'}"
-        outbox = [self.outgoing.row(team, None, "send", key, destination, message, key)]
+        hours = await self._hours(team, to)
+        outbox = [
+            self.outgoing.row(team, None, "send", key, destination, message, key, hours=hours)
+        ]
         await self._write_timer(row, evaluation_id, what, outbox, **write)
 
     async def _write_timer(
@@ -940,10 +948,10 @@ class EvaluationDesk(Feature):
         for user in coordinators:
             key = f"evaluation:{current.id}:escalate:{user or 'team'}"
             destination = Destination.person(user) if user else Destination.channel()
+            message = Message(MessageKind.reminder, text)
+            hours = await self._hours(team, user)  # each coordinator's own
             outbox.append(
-                self.outgoing.row(
-                    team, None, "send", key, destination, Message(MessageKind.reminder, text), key
-                )
+                self.outgoing.row(team, None, "send", key, destination, message, key, hours=hours)
             )
         try:
             await self._write_timer(

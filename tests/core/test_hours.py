@@ -146,3 +146,25 @@ def test_a_nudge_always_falls_within_working_hours(
     moment = nudge_moment(day, hours)
     assert hours.contains(moment)
     assert day <= moment.astimezone(ZoneInfo(zone)).date() <= day + timedelta(days=8)
+
+
+@pytest.mark.parametrize("hours", [OFFICE, NIGHTS, NOBODY])
+def test_hours_survive_the_json_an_outbox_row_keeps(hours: WorkingHours) -> None:
+    assert WorkingHours.from_json(hours.to_json()) == hours
+
+
+@pytest.mark.parametrize(
+    "data", [None, {}, {"zone": "Europe/Amsterdam"}, {**OFFICE.to_json(), "start": "later"}]
+)
+def test_hours_that_cannot_be_read_are_none(data: object) -> None:
+    assert WorkingHours.from_json(data) is None
+
+
+def test_a_message_after_hours_waits_until_the_next_working_morning() -> None:
+    """Friday 17:00:20 after a day ending at 17:00: Monday 08:30; inside hours: no wait."""
+    day = WorkingHours.parse("Europe/Amsterdam", "1,2,3,4,5", "08:30", "17:00")
+    assert day.wait_until(local("2026-03-06T16:59:58")) is None
+    assert day.wait_until(local("2026-03-06T17:00:20")) == local("2026-03-09T08:30")
+    assert NIGHTS.wait_until(local("2026-03-03T03:00")) is None
+    assert NIGHTS.wait_until(local("2026-03-03T12:00")) == local("2026-03-03T22:00")
+    assert NOBODY.wait_until(local("2026-03-03T12:00")) is None  # never working time

@@ -25,6 +25,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.core.effects import Message, MessageKind
+from bot.core.hours import WorkingHours
 from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
 from bot.runtime.outbox import message_to_json
@@ -94,6 +95,7 @@ class FakeStore:
         platform: str = "telegram",
         thread: bool = False,
         group: bool = False,
+        hours: WorkingHours | None = None,
     ) -> OutboxRow:
         message = Message(kind=MessageKind(kind), text=text)
         return self._add_outbox(
@@ -104,7 +106,7 @@ class FakeStore:
             op=op,
             kind=kind,
             priority=priority,
-            message=message_to_json(message, thread=thread, group=group),
+            message=message_to_json(message, thread=thread, group=group, hours=hours),
             **({"msg_key": msg_key} if msg_key else {}),
         )
 
@@ -262,6 +264,14 @@ class FakeStore:
         if row is None:
             return False
         row.attempts, row.not_before, row.error = row.attempts + 1, not_before, short(error)
+        return True
+
+    async def outbox_hold(self, id: int, not_before: datetime, error: str) -> bool:
+        await self._turn("outbox_hold", id)
+        row = self._pending_outbox(id)
+        if row is None:
+            return False
+        row.not_before, row.error = not_before, short(error)
         return True
 
     async def outbox_failed(self, id: int, error: str) -> bool:

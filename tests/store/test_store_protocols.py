@@ -407,7 +407,19 @@ async def test_waiting_for_start_parks_a_message_without_counting_an_attempt(
     assert await due_ids(seeds, NOW + timedelta(days=1)) == []
 
 
-@pytest.mark.parametrize("transition", ["retry", "failed", "wait_for_start"])
+async def test_hold_moves_a_message_to_later_without_counting_an_attempt(seeds: Seeds) -> None:
+    """Its turn came outside its person's working hours: it waits for their next start."""
+    id = await seeds.add_message("dm:7", NOW)
+    morning = NOW + timedelta(hours=15)
+    assert await seeds.store.outbox_hold(id, morning, "outside working hours")
+    assert await seeds.message(id) == Stored(
+        "pending", 0, "outside working hours", morning, None, None
+    )
+    assert await due_ids(seeds, morning - MINUTE) == []
+    assert await due_ids(seeds, morning) == [id]
+
+
+@pytest.mark.parametrize("transition", ["retry", "failed", "wait_for_start", "hold"])
 async def test_a_settled_or_missing_message_is_not_moved_again(
     seeds: Seeds, transition: str
 ) -> None:
@@ -422,6 +434,8 @@ async def test_a_settled_or_missing_message_is_not_moved_again(
             moved = await seeds.store.outbox_retry(id, NOW + MINUTE, "late")
         elif transition == "failed":
             moved = await seeds.store.outbox_failed(id, "late")
+        elif transition == "hold":
+            moved = await seeds.store.outbox_hold(id, NOW + MINUTE, "late")
         else:
             moved = await seeds.store.outbox_wait_for_start(id, "late")
         assert moved is False

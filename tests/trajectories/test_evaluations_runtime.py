@@ -256,3 +256,36 @@ async def test_team_defaults_are_set_by_a_coordinator_and_apply_to_running_traje
     ]
     await team.type("/samen evaluaties beleid elke=0")
     assert "elke moet een getal van 1 tot en met 24 zijn." in team.said()
+
+
+async def test_each_nudge_carries_the_working_hours_of_the_person_it_is_for(
+    start: Start,
+) -> None:
+    """The outbox holds a nudge whose turn comes after hours (bot/runtime/outbox.py): the
+    evaluation moment's preface and the flow's first question carry the team's hours in
+    the owner's zone, the overdue reminder too, the escalation those in the coordinator's
+    own zone. Other messages carry none."""
+    team = await start(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday
+    await team.type("/als carla", "/samen rol @carla coordinator")
+    await team.type("/samen evaluaties beleid marge=0 escalatie=0")
+    await team.runtime.store.set_timezones("console", {"carla": "America/New_York"})
+    await team.type("/als anna", "/samen traject T-7 2026-05-25")
+    # Due on Wednesday 25 Nov, overdue and escalated on Thursday 26 Nov.
+    await team.wait_until(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+    ring = team.runtime.store.keyring
+    carried = {}
+    for destination, message, key, msg_key in team.rows(
+        "select destination, message, idempotency_key, msg_key from outbox order by id"
+    ):
+        sealed = json.loads(str(message))["sealed"]
+        opened = json.loads(ring.open(sealed, "outbox.message", str(key)))
+        what = str(msg_key).split(":")[2] if str(msg_key).startswith("evaluation:") else msg_key
+        carried[str(what).split(":")[0], str(destination)] = opened.get("hours")
+    new_york = WorkingHours("America/New_York", HOURS.days, HOURS.start, HOURS.end)
+    assert carried == {
+        ("", "team"): None,
+        ("preface", "dm:anna"): HOURS.to_json(),
+        ("form", "dm:anna"): HOURS.to_json(),
+        ("overdue", "dm:anna"): HOURS.to_json(),
+        ("escalate", "dm:carla"): new_york.to_json(),
+    }
