@@ -24,8 +24,9 @@ channel (429 beyond it) and writes down every call with the moment it answered.
 Judged, at the end: bell lateness (the fake's moment of a bell's delivery minus the bell
 timer's due moment) p99 <= 200 ms; every evaluation nudge delivered inside its team's
 working hours, and those that fell due outside them held (still pending in the timers
-table); 0 lost (a nudge, bell or acked answer that never arrived, an outbox row failed or
-still waiting), 0 doubled (a message the fake took twice: a post that no outbox row
+table, or held in the outbox when their turn to be sent came after hours); 0 lost (a
+nudge, bell or acked answer that never arrived, an outbox row failed or still waiting
+and not held for working hours), 0 doubled (a message the fake took twice: a post that no outbox row
 records, or the same content to the same chat twice); 0 x 429 from the fake; each
 process's peak resident memory (VmHWM) <= 300 MB.
 
@@ -75,6 +76,7 @@ from bench.day_world import (
     user_of_dm,
 )
 from bench.world import SLACK_SECRET, percentile, postgres_database, write_flows
+from bot.runtime.outbox import OUTSIDE_HOURS
 from bot.store.repo import Store
 from bot.store.tables import AnswerRow, EventRow, InboxRow, OutboxRow, TimerRow
 
@@ -356,12 +358,17 @@ async def _drive(
 
 
 async def _still_to_do(store: Store) -> bool:
-    """Events not handled, messages waiting, or bells and visit starts still to come
-    soon (the shipped flows a visit also starts may plan theirs days ahead)."""
+    """Events not handled, messages waiting (not those held for working hours), or
+    bells and visit starts still to come soon (the shipped flows a visit also starts may
+    plan theirs days ahead)."""
     soon = datetime.now(UTC) + timedelta(minutes=2)
     async with store.engine.connect() as conn:
         events = await conn.scalar(select(func.count()).where(InboxRow.status == "new"))
-        waiting = await conn.scalar(select(func.count()).where(OutboxRow.status == "pending"))
+        waiting = await conn.scalar(
+            select(func.count()).where(
+                OutboxRow.status == "pending", OutboxRow.error != OUTSIDE_HOURS
+            )
+        )
         timers = await conn.scalar(
             select(func.count()).where(
                 TimerRow.status == "pending",
@@ -457,8 +464,12 @@ async def _outcome(
         refs = set(
             await conn.scalars(select(OutboxRow.platform_ref).where(OutboxRow.status == "sent"))
         )
+        # Held for the working hours of its person (the outbox's turn came after hours):
+        # waiting for the morning, not left behind.
+        held = (OutboxRow.status == "pending") & (OutboxRow.error == OUTSIDE_HOURS)
         out.outbox_left = int(
-            await conn.scalar(select(func.count()).where(OutboxRow.status != "sent")) or 0
+            await conn.scalar(select(func.count()).where(OutboxRow.status != "sent").where(~held))
+            or 0
         )
         evaluation_timers = (
             await conn.execute(
@@ -472,6 +483,9 @@ async def _outcome(
         out.visits = int(
             await conn.scalar(select(func.count()).where(EventRow.kind == "visit")) or 0
         )
+    async with store.sessionmaker() as s:  # the messages are sealed: read through the store
+        held_messages = list(await s.scalars(select(OutboxRow.message).where(held)))
+    held_refs = {ref for m in held_messages for ref in REF.findall(json.dumps(m))}
     # Bells: the k-th bell of a meeting is the k-th bell message of its run.
     due: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for run_id, due_at, status, handled_at in sorted(bell_timers, key=lambda r: r[1]):
@@ -510,7 +524,7 @@ async def _outcome(
                     f"{_local(due_of[nudge.ref], team.zone)}, delivered "
                     f"{_local(moment, team.zone)}"
                 )
-        elif status_of.get(nudge.evaluation_id) == "pending":
+        elif status_of.get(nudge.evaluation_id) == "pending" or nudge.ref in held_refs:
             out.nudges_held += 1
         else:
             out.nudges_lost += 1
