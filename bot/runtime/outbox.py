@@ -351,7 +351,11 @@ class OutboxStore(Protocol):
     """The `bot.store.repo.Store` methods the outbox uses."""
 
     async def outbox_due(
-        self, now: datetime, limit: int = 200, skip: Collection[Conversation] = ()
+        self,
+        now: datetime,
+        limit: int = 200,
+        skip: Collection[Conversation] = (),
+        known: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> Sequence[QueuedMessage]: ...
 
     async def outbox_sent_many(
@@ -451,6 +455,8 @@ class Outbox:
         # of their rows is read again before then. In a burst the rows waiting a second
         # for their chat were read on every pass, most of the worker's work (P4).
         self._parked: dict[Conversation, _Parked] = {}
+        # The messages of the rows the last pass read, by row id (`outbox_due`'s `known`).
+        self._messages: dict[int, Mapping[str, Any]] = {}
 
     # -- control
 
@@ -561,8 +567,10 @@ class Outbox:
             return spent  # nothing may go before then: no need to read the rows again
         self._parked = {c: p for c, p in self._parked.items() if p.until > now}
         read = await self.store.outbox_due(
-            now + self.lookahead, limit=self.batch, skip=self._parked.keys()
+            now + self.lookahead, limit=self.batch, skip=self._parked.keys(), known=self._messages
         )
+        # What this pass read is what the next one may not need to open again.
+        self._messages = {r.id: r.message for r in read}
         # Originals still queued (possibly to another conversation) that edits wait for.
         originals: defaultdict[Conversation, set[tuple[str | None, str]]] = defaultdict(set)
         for r in read:

@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -241,7 +241,11 @@ class FakeStore:
     # -- OutboxStore
 
     async def outbox_due(
-        self, now: datetime, limit: int = 200, skip: Collection[tuple[str, str]] = ()
+        self,
+        now: datetime,
+        limit: int = 200,
+        skip: Collection[tuple[str, str]] = (),
+        known: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> list[QueuedMessage]:
         await self._turn("outbox_due", now)
         rows = sorted(
@@ -255,8 +259,15 @@ class FakeStore:
             key=lambda r: (r.priority, r.id),
         )
         # Plain values, as the Store's: what the worker keeps does not follow the row.
+        # A message the caller knows is not read again (as the Store does not open it).
+        known = known or {}
         names = [f.name for f in fields(QueuedMessage)]
-        return [QueuedMessage(**{n: getattr(r, n) for n in names}) for r in rows[:limit]]
+        return [
+            replace(QueuedMessage(**{n: getattr(r, n) for n in names}), message=known[r.id])
+            if r.id in known
+            else QueuedMessage(**{n: getattr(r, n) for n in names})
+            for r in rows[:limit]
+        ]
 
     async def outbox_retry(self, id: int, not_before: datetime, error: str) -> bool:
         await self._turn("outbox_retry", id)

@@ -402,11 +402,11 @@ async def test_the_worker_survives_a_store_outage_and_logs_only_its_type(
     real_due = store.outbox_due
     down = True
 
-    async def flaky(now: datetime, limit: int = 200, skip: Any = ()) -> list:  # type: ignore[type-arg]
+    async def flaky(now: datetime, limit: int = 200, skip: Any = (), known: Any = None) -> list:  # type: ignore[type-arg]
         if down:
             # Driver errors can quote the statement and its parameters: message text.
             raise ConnectionRefusedError("INSERT ... 'Mevrouw Jansen'")
-        return await real_due(now, limit, skip)
+        return await real_due(now, limit, skip, known)
 
     store.outbox_due = flaky  # type: ignore[method-assign]
     async with running(make(store, clock, adapter), clock):
@@ -648,8 +648,10 @@ async def test_a_conversation_waiting_for_its_budget_is_not_read_again_until_the
     reads: list[set[int]] = []
     real = store.outbox_due
 
-    async def watched(now: datetime, limit: int = 200, skip: Any = ()) -> list[OutboxRow]:
-        rows = await real(now, limit, skip)
+    async def watched(
+        now: datetime, limit: int = 200, skip: Any = (), known: Any = None
+    ) -> list[OutboxRow]:
+        rows = await real(now, limit, skip, known)
         reads.append({r.id for r in rows})
         return rows
 

@@ -324,6 +324,18 @@ async def test_a_due_message_as_read_stays_as_it_was_while_the_row_changes(seeds
     assert (read.status, read.attempts, read.error, read.not_before) == ("pending", 0, "", NOW)
 
 
+async def test_due_does_not_read_again_the_messages_the_caller_knows(seeds: Seeds) -> None:
+    """A pending row's message never changes: the worker passes those it read before, and
+    only the others are read (and opened) again."""
+    seen = await seeds.add_message("c1", NOW)
+    new = await seeds.add_message("c2", NOW)
+    first = {row.id: row.message for row in await seeds.store.outbox_due(NOW)}
+    assert set(first) == {seen, new}
+    kept = {"text": "as the worker read it"}
+    again = await seeds.store.outbox_due(NOW, known={seen: kept, 999: {"gone": True}})
+    assert [(row.id, row.message) for row in again] == [(seen, kept), (new, first[new])]
+
+
 # ---------------------------------------------------------------------------- outcomes
 
 
