@@ -167,6 +167,8 @@ class Inbox:
         # Whether this process fires the timers (holds the timer lease): only that one
         # handles the timers' conversation, since it is the one woken when they fall due.
         self.fires_timers: Callable[[], bool] = lambda: True
+        # Runs whose timers wait for answers received before them (`_answers_first`).
+        self._awaited: set[str] = set()
         self._others_asked = float("-inf")
         self._others_seen = False
 
@@ -249,8 +251,12 @@ class Inbox:
                 )
                 if not listed:
                     return done
-                listed = await self._answers_first(listed)
-                wanted = {conversation(r) for r in listed if await self._mine_now(r)}
+                listed, urgent = await self._answers_first(listed)
+                wanted = {
+                    conversation(r)
+                    for r in listed
+                    if conversation(r) in urgent or await self._mine_now(r)
+                }
                 if not wanted:
                     return done  # all for other processes now; a wake or poll looks again
                 held = await self.conversations.take(sorted(wanted))
@@ -275,31 +281,38 @@ class Inbox:
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
-    async def _answers_first(self, rows: Sequence[Listed]) -> list[Listed]:
+    async def _answers_first(self, rows: Sequence[Listed]) -> tuple[list[Listed], set[str]]:
         """`rows` without the timers of runs that still have answers waiting which were
-        received before the timer fell due: such an answer was acknowledged in time, so
-        it is taken before the step's deadline (or bell) closes the question. A timer
-        waits at most `ANSWERS_FIRST`; a run's later timers wait with its first."""
+        received before the timer fell due, and the conversations of those answers. Such
+        an answer was acknowledged in time, so it is taken before the step's deadline (or
+        bell) closes the question: its conversation is taken at once, and once it is
+        handled the drain reads again (`_awaited`). A timer waits at most
+        `ANSWERS_FIRST`; a run's later timers wait with its first."""
+        self._awaited = set()
         timers = [r for r in rows if r.platform == TIMER_PLATFORM and run_of_row(r)]
         if not timers:
-            return list(rows)
-        first = await self.store.inbox_answers_waiting(run_of_row(r) or "" for r in timers)
-        if not first:
-            return list(rows)
+            return list(rows), set()
+        answers = await self.store.inbox_answers_waiting(run_of_row(r) or "" for r in timers)
+        if not answers:
+            return list(rows), set()
+        first: dict[str, datetime] = {}
+        for answer in answers:
+            if answer.run_id is not None:
+                first.setdefault(answer.run_id, aware(answer.received_at))
         now = self.clock.now()
-        runs: set[str] = set()
         waiting: set[int] = set()
         for row in timers:
             run_id = run_of_row(row) or ""
             due = aware(row.received_at)
-            if run_id in runs or (
-                run_id in first and aware(first[run_id]) < due and now - due < ANSWERS_FIRST
+            if run_id in self._awaited or (
+                run_id in first and first[run_id] < due and now - due < ANSWERS_FIRST
             ):
-                runs.add(run_id)
+                self._awaited.add(run_id)
                 waiting.add(row.id)
         if waiting:
             log.info("inbox: %d timers wait for their runs' earlier answers", len(waiting))
-        return [r for r in rows if r.id not in waiting]
+        urgent = {a.conversation for a in answers if a.run_id in self._awaited}
+        return [r for r in rows if r.id not in waiting], urgent
 
     async def _mine_now(self, row: Listed) -> bool:
         """Whether this process takes `row`'s conversation now. The timers' conversation
@@ -358,6 +371,8 @@ class Inbox:
                     await self._handle_safely(group[0])
                     if self._connection_lost:
                         break  # that event stays new
+                    if chats and run_of_row(group[0]) in self._awaited:
+                        self._timers_waiting = True  # its run's timer may go now
                 at += len(group)
         # Done with it for this batch: another process may take its next events now.
         await self.conversations.give_back([conversation(rows[0])])

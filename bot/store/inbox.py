@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Database, Repository, rowcount, short
@@ -136,23 +136,30 @@ class InboxRepository(Repository):
             waiting.append(Waiting(id, platform, conversation, at, run_id))
         return waiting
 
-    async def inbox_answers_waiting(self, run_ids: Iterable[str]) -> dict[str, datetime]:
-        """For each of `run_ids` with answers still unhandled, when the first of them was
-        received (a run's timer waits for the answers given before it fell due)."""
+    async def inbox_answers_waiting(self, run_ids: Iterable[str]) -> list[Waiting]:
+        """The answers to `run_ids` still unhandled, oldest first, listed without their
+        payloads (a run's timer waits for the answers given before it fell due)."""
         wanted = sorted(set(run_ids))
         if not wanted:
-            return {}
+            return []
         query = (
-            select(InboxRow.run_id, func.min(InboxRow.received_at))
+            select(
+                InboxRow.id,
+                InboxRow.platform,
+                InboxRow.conversation,
+                InboxRow.received_at,
+                InboxRow.run_id,
+            )
             .where(
                 InboxRow.status == "new",
                 InboxRow.platform != TIMER_PLATFORM,
                 InboxRow.run_id.in_(wanted),
             )
-            .group_by(InboxRow.run_id)
+            .order_by(InboxRow.id)
         )
         async with self.db.reading() as s:
-            return {run_id: at for run_id, at in (await s.execute(query)).all() if run_id}
+            found = (await s.execute(query)).all()
+        return [Waiting(*row) for row in found if row.conversation is not None]
 
     async def inbox_new_among(self, ids: Sequence[int]) -> list[InboxRow]:
         """Those of the events `ids` still unhandled, read anew, oldest first: what is left

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -189,3 +189,32 @@ async def test_alone_the_process_that_fires_and_sends_handles_every_chat_at_once
     payload = {"kind": "mention", "channel": "#een", "user": "anna", "n": 0}
     assert await a.inbox.receive("console", "#een:0", payload)
     assert await a.inbox.drain() == 1  # the other runtime never drained: no one else here
+
+
+async def test_the_process_that_fires_takes_at_once_a_fresh_answer_a_timer_waits_for(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    """A fresh chat is left to the other processes, but not one with an answer a run's
+    timer waits for: the process that fires the timers takes that answer at once, and
+    then the timer (`Inbox._answers_first`)."""
+    a, b = two
+    a.inbox.fires_timers = lambda: True
+    b.inbox.fires_timers = lambda: False
+    assert await b.inbox.conversations.others() == 0
+    assert await a.inbox.conversations.others() == 1  # a counts b: fresh chats are b's
+    handled: list[str] = []
+
+    async def watched(row: InboxRow) -> None:
+        handled.append(str(row.payload.get("timer") or row.payload.get("channel")))
+        await a.store.inbox_done(row.id, a.clock.now())
+
+    a.inbox._handle = watched  # type: ignore[method-assign]
+    now = a.clock.now()
+    answer = {"kind": "answer", "channel": "dm:anna", "user": "anna", "run": "r1"}
+    assert await a.store.inbox_put("console", "a1", answer, now)
+    other = {"kind": "mention", "channel": "#een", "user": "bram", "n": 0}
+    assert await a.store.inbox_put("console", "m1", other, now)
+    timer = {"kind": "timer", "timer": "afstemming:deadline", "run_id": "r1"}
+    assert await a.store.inbox_put("timer", "t1", timer, now + timedelta(seconds=1))
+    assert await a.inbox.drain() == 2
+    assert handled == ["dm:anna", "afstemming:deadline"]  # the fresh mention is b's
