@@ -56,6 +56,16 @@ class Waiting:
     run_id: str | None
 
 
+# The columns of a `Waiting`, in its order.
+_WAITING = (
+    InboxRow.id,
+    InboxRow.platform,
+    InboxRow.conversation,
+    InboxRow.received_at,
+    InboxRow.run_id,
+)
+
+
 class InboxRepository(Repository):
     """Inbound events of every platform, and of timers that fell due."""
 
@@ -106,15 +116,8 @@ class InboxRepository(Repository):
         """`inbox_pending` without the payloads (in the same order): enough to choose the
         conversations to handle, whose rows `inbox_new_among` then reads in full. Rows
         stored before their routing had columns (0011) are read from their payload."""
-        columns = (
-            InboxRow.id,
-            InboxRow.platform,
-            InboxRow.conversation,
-            InboxRow.received_at,
-            InboxRow.run_id,
-        )
         query = (
-            select(*columns)
+            select(*_WAITING)
             .where(InboxRow.status == "new")
             .order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id)
             .limit(limit)
@@ -143,13 +146,7 @@ class InboxRepository(Repository):
         if not wanted:
             return []
         query = (
-            select(
-                InboxRow.id,
-                InboxRow.platform,
-                InboxRow.conversation,
-                InboxRow.received_at,
-                InboxRow.run_id,
-            )
+            select(*_WAITING)
             .where(
                 InboxRow.status == "new",
                 InboxRow.platform != TIMER_PLATFORM,
