@@ -242,16 +242,17 @@ class Inbox:
                 self._timers_waiting = False
                 shared = self.conversations.shared
                 # Shared: look further than one batch, past the conversations that other
-                # processes hold (they are the oldest while those processes are busy).
-                # Shared: listed without their payloads, read in full once held.
+                # processes hold (they are the oldest while those processes are busy),
+                # listed without their payloads, read in full once held.
+                limit = BATCH * WINDOW if shared else BATCH
                 listed: Sequence[Listed] = await (
-                    self.store.inbox_waiting(limit=BATCH * WINDOW)
+                    self.store.inbox_waiting(limit=limit)
                     if shared
-                    else self.store.inbox_pending(limit=BATCH)
+                    else self.store.inbox_pending(limit=limit)
                 )
                 if not listed:
                     return done
-                listed, urgent = await self._answers_first(listed)
+                listed, urgent = await self._answers_first(listed, every=len(listed) < limit)
                 wanted = {
                     conversation(r)
                     for r in listed
@@ -281,24 +282,33 @@ class Inbox:
                 if self._stopping:
                     return done  # the rest waits in the inbox for the next start
 
-    async def _answers_first(self, rows: Sequence[Listed]) -> tuple[list[Listed], set[str]]:
+    async def _answers_first(
+        self, rows: Sequence[Listed], every: bool
+    ) -> tuple[list[Listed], set[str]]:
         """`rows` without the timers of runs that still have answers waiting which were
         received before the timer fell due, and the conversations of those answers. Such
         an answer was acknowledged in time, so it is taken before the step's deadline (or
         bell) closes the question: its conversation is taken at once, and once it is
         handled the drain reads again (`_awaited`). A timer waits at most
-        `ANSWERS_FIRST`; a run's later timers wait with its first."""
+        `ANSWERS_FIRST`; a run's later timers wait with its first. `every`: `rows` are
+        all the unhandled rows, so the answers are among them (no read needed)."""
         self._awaited = set()
         timers = [r for r in rows if r.platform == TIMER_PLATFORM and run_of_row(r)]
         if not timers:
             return list(rows), set()
-        answers = await self.store.inbox_answers_waiting(run_of_row(r) or "" for r in timers)
+        runs = {run_of_row(r) or "" for r in timers}
+        answers: Sequence[Listed] = (
+            [r for r in rows if r.platform != TIMER_PLATFORM and run_of_row(r) in runs]
+            if every
+            else await self.store.inbox_answers_waiting(runs)
+        )
         if not answers:
             return list(rows), set()
         first: dict[str, datetime] = {}
-        for answer in answers:
-            if answer.run_id is not None:
-                first.setdefault(answer.run_id, aware(answer.received_at))
+        for answer in answers:  # oldest first
+            run_id = run_of_row(answer)
+            if run_id is not None:
+                first.setdefault(run_id, aware(answer.received_at))
         now = self.clock.now()
         waiting: set[int] = set()
         for row in timers:
@@ -309,10 +319,16 @@ class Inbox:
             ):
                 self._awaited.add(run_id)
                 waiting.add(row.id)
+        kept = [r for r in rows if r.id not in waiting]
+        if not kept:
+            # Only timers that wait, and what they wait for lies beyond the rows listed:
+            # they go now rather than hold up everything behind them (a backlog larger
+            # than the listing, of timers that all wait; their answers then come late).
+            self._awaited = set()
+            return list(rows), set()
         if waiting:
             log.info("inbox: %d timers wait for their runs' earlier answers", len(waiting))
-        urgent = {a.conversation for a in answers if a.run_id in self._awaited}
-        return [r for r in rows if r.id not in waiting], urgent
+        return kept, {conversation(a) for a in answers if run_of_row(a) in self._awaited}
 
     async def _mine_now(self, row: Listed) -> bool:
         """Whether this process takes `row`'s conversation now. The timers' conversation

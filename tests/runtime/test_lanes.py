@@ -181,17 +181,21 @@ async def test_the_runs_timers_go_before_a_batch_of_feature_timers_that_fell_due
     ]
 
 
+@pytest.mark.parametrize("batch", [100, 4], ids=["all-listed", "backlog-beyond-the-listing"])
 async def test_a_runs_timer_waits_for_the_answers_to_its_run_received_before_it(
-    runtime: Runtime,
+    runtime: Runtime, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An answer acknowledged before a deadline counts, even when the deadline's timer
     reaches the inbox before the answer was handled (timers go first): the timer waits
     for it. Answers to other runs, answers received after it and a wait past
-    `ANSWERS_FIRST` hold no timer up."""
+    `ANSWERS_FIRST` hold no timer up. With a backlog larger than one listing the answers
+    are looked up in the inbox."""
     from datetime import timedelta
 
+    from bot.runtime import inbox
     from bot.runtime.inbox import ANSWERS_FIRST
 
+    monkeypatch.setattr(inbox, "BATCH", batch)  # 4: the listing holds the timers and a1 only
     service, store = runtime.inbox, runtime.store
     handled: list[str] = []
 
@@ -237,3 +241,30 @@ async def test_a_runs_timer_waits_for_the_answers_to_its_run_received_before_it(
     await store.inbox_put("timer", "t4", timer("r4", "y:deadline"), late)
     assert await service.drain() == 2
     assert handled == ["y:deadline", "stuck"]
+
+
+async def test_timers_that_wait_for_answers_beyond_the_listing_do_not_hold_up_the_inbox(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a listing holds only timers that wait, and what they wait for lies beyond it,
+    they go rather than stop the drain (their answers then come late)."""
+    from datetime import timedelta
+
+    from bot.runtime import inbox
+
+    monkeypatch.setattr(inbox, "BATCH", 2)
+    service, store = runtime.inbox, runtime.store
+    handled: list[str] = []
+
+    async def watched(row: InboxRow) -> None:
+        handled.append(str(row.payload.get("timer") or row.payload.get("value")))
+        await store.inbox_done(row.id, runtime.clock.now())
+
+    service._handle = watched  # type: ignore[method-assign]
+    now = runtime.clock.now()
+    answer = {"kind": "answer", "channel": "dm:anna", "user": "anna", "run": "r1", "value": "a"}
+    await store.inbox_put("console", "a1", answer, now - timedelta(seconds=1))
+    for name in ("x:deadline", "x:remind"):
+        await store.inbox_put("timer", name, {"timer": name, "run_id": "r1"}, now)
+    assert await service.drain() == 3
+    assert handled == ["x:deadline", "x:remind", "a"]
