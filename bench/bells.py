@@ -98,26 +98,44 @@ async def run(meetings: int = MEETINGS, database_url: str | None = None) -> str:
             # stop() closed the runtime's store: read the outcome with a fresh one
             store = await Store.open(settings.database_url_resolved())
             due_of: dict[str | None, datetime] = {}
+            handed_of: dict[str | None, datetime] = {}
             try:
                 async with store.sessionmaker() as s:
                     for t in await s.scalars(select(TimerRow).where(TimerRow.kind == "bell")):
-                        if t.status != "pending":
+                        if t.status != "pending" and t.handled_at is not None:
                             due_of[t.run_id] = t.due_at
-                    sent: dict[str | None, list[datetime]] = defaultdict(list)
+                            handed_of[t.run_id] = t.handled_at
+                    sent: dict[str | None, list[tuple[datetime, datetime]]] = defaultdict(list)
                     # Only the columns needed: the message is sealed with the run's key.
-                    for run_id, sent_at in await s.execute(
-                        select(OutboxRow.run_id, OutboxRow.sent_at)
+                    for run_id, created_at, sent_at in await s.execute(
+                        select(OutboxRow.run_id, OutboxRow.created_at, OutboxRow.sent_at)
                         .where(OutboxRow.kind == "bell")
                         .order_by(OutboxRow.id)
                     ):
                         if sent_at is not None:
-                            sent[run_id].append(sent_at)
+                            sent[run_id].append((created_at, sent_at))
             finally:
                 await store.close()
-    late = [
-        (_aware(times[0]) - _aware(due_of[run_id])).total_seconds()
+    # Each bell's way: due, handed over to the inbox, its step committed, sent.
+    ways = [
+        (
+            _aware(due_of[run_id]),
+            _aware(handed_of[run_id]),
+            _aware(times[0][0]),
+            _aware(times[0][1]),
+        )
         for run_id, times in sent.items()
         if run_id in due_of and times
+    ]
+    late = [(sent_at - due).total_seconds() for due, _, _, sent_at in ways]
+    stages = [
+        f"{name} p50 {percentile(values, 50) * 1000:.0f} / "
+        f"p99 {percentile(values, 99) * 1000:.0f} ms"
+        for name, values in (
+            ("due -> handed over", [(h - d).total_seconds() for d, h, _, _ in ways]),
+            ("-> step committed", [(c - h).total_seconds() for _, h, c, _ in ways]),
+            ("-> sent", [(t - c).total_seconds() for _, _, c, t in ways]),
+        )
     ]
     p99 = percentile(late, 99)
     worst = max(late, default=0.0)
@@ -126,6 +144,7 @@ async def run(meetings: int = MEETINGS, database_url: str | None = None) -> str:
         f"P4 bell lateness {store_name}: {len(late)} bells of {meetings} meetings, "
         f"p99 {p99 * 1000:.0f} ms = {p99 / TARGET:.2f} x target ({TARGET * 1000:.0f} ms), p50 "
         f"{percentile(late, 50) * 1000:.0f} ms, max {worst * 1000:.0f} ms [{verdict}]"
+        f"\nP4 bells {store_name}: " + "; ".join(stages)
     )
 
 
