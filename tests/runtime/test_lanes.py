@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.store.tables import InboxRow
 from bot.teams.commands import TeamCommands
@@ -268,3 +269,35 @@ async def test_timers_that_wait_for_answers_beyond_the_listing_do_not_hold_up_th
         await store.inbox_put("timer", name, {"timer": name, "run_id": "r1"}, now)
     assert await service.drain() == 3
     assert handled == ["x:deadline", "x:remind", "a"]
+
+
+async def test_a_handled_timer_keeps_its_event_as_it_was_and_an_answer_is_scrubbed(
+    runtime: Runtime,
+) -> None:
+    """Once handled, an event keeps its routing only: an answer loses its text; a timer's
+    event is routing only, so it is neither read back nor written again."""
+    from sqlalchemy import text
+
+    store, now = runtime.store, runtime.clock.now()
+    timer = {"kind": "timer", "timer": "x:bell", "run_id": "r1", "timer_row": 7}
+    answer = {"kind": "answer", "channel": "dm:anna", "user": "anna", "run": "r1", "value": "moe"}
+    timer_id = await store.inbox_put("timer", "timer:7", timer, now)
+    answer_id = await store.inbox_put("console", "a1", answer, now)
+    assert timer_id is not None and answer_id is not None
+
+    async def raw() -> dict[int, str]:
+        async with store.engine.connect() as conn:
+            found = await conn.execute(text("SELECT id, payload FROM inbox"))
+            return {int(id): str(payload) for id, payload in found}
+
+    before = await raw()
+    for id in (timer_id, answer_id):
+        await store.inbox_done(id, now)
+    after = await raw()
+    assert after[timer_id] == before[timer_id]  # the same ciphertext: not rewritten
+    assert after[answer_id] != before[answer_id]
+    assert await store.inbox_new_among([timer_id, answer_id]) == []  # handled both
+    async with store.sessionmaker() as s:
+        payloads = {row.id: row.payload for row in await s.scalars(select(InboxRow))}
+    assert payloads[timer_id] == timer
+    assert "value" not in payloads[answer_id]
