@@ -165,7 +165,7 @@ class Inbox:
         # a time, so that an event stored by any process is handled once and in order.
         self.conversations = ConversationLocks()
         # Whether this process fires the timers (holds the timer lease): only that one
-        # handles the timers' conversation, since it is the one woken when they fall due.
+        # handles the runs' timers, since it is the one woken when they fall due.
         self.fires_timers: Callable[[], bool] = lambda: True
         # Runs whose timers wait for answers received before them (`_answers_first`).
         self._awaited: set[str] = set()
@@ -218,9 +218,10 @@ class Inbox:
         """Handle every pending inbox row; return how many.
 
         Rows are handled in arrival order within each conversation (a channel, a private
-        chat; all timers count as one), and conversations side by side, up to `LANES` at a
-        time: one team's slow command does not hold up the next team, and the waits of one
-        event for the database overlap with the work of another. Runs are still changed
+        chat; the runs' timers are one, the timers of no run another), and conversations
+        side by side, up to `LANES` at a time: one team's slow command does not hold up
+        the next team, and the waits of one event for the database overlap with the work
+        of another. Runs are still changed
         under their own lock, one step at a time.
 
         Timers come first: those pending are read first and handled before the chats'
@@ -234,7 +235,8 @@ class Inbox:
         payloads (`inbox_waiting`), takes the conversations it handles now under an
         advisory lock each (`ConversationLocks`), reads their rows in full (another
         process may have handled some), and gives each back when its lane is done. The
-        timers' conversation is the timer lease holder's (`_mine_now`)."""
+        runs' timers are the timer lease holder's; it leaves the rest to the others while
+        they are fresh (`_mine_now`)."""
         done = 0
         async with self._drain_lock:
             self._connection_lost = False
@@ -331,13 +333,15 @@ class Inbox:
         return kept, {conversation(a) for a in answers if run_of_row(a) in self._awaited}
 
     async def _mine_now(self, row: Listed) -> bool:
-        """Whether this process takes `row`'s conversation now. The timers' conversation
-        is the timer lease holder's (the one woken when they fall due). That process also
+        """Whether this process takes `row`'s conversation now. The runs' timers are the
+        timer lease holder's (the one woken when they fall due). That process also
         sends the outbox, so while other processes handle the inbox it leaves them the
-        chats, and takes a chat's events only once they have waited `CHAT_GRACE`: a bell
-        does not wait behind the answers, and nothing waits for a process that is gone."""
+        chats and the timers of no run (`FEATURE_TIMERS`: an evaluation nudge starts a
+        flow, the heaviest step there is), and takes their events only once they have
+        waited `CHAT_GRACE`: a bell does not wait behind them, and nothing waits for a
+        process that is gone."""
         fires = self.fires_timers()
-        if row.platform == TIMER_PLATFORM:
+        if conversation(row) == TIMER_PLATFORM:
             return fires
         if not fires or not self.conversations.shared or not await self._others():
             return True
@@ -370,7 +374,7 @@ class Inbox:
         """Handle one conversation's rows in order, once one of the `LANES` is free;
         return how many."""
         at = 0
-        chats = rows[0].platform != TIMER_PLATFORM
+        chats = conversation(rows[0]) != TIMER_PLATFORM  # the timers of no run too
         async with self._lane_slots:
             while at < len(rows) and not self._stopping and not self._connection_lost:
                 # A timer fell due: chats stop at once, the timers of no run (evaluation
@@ -705,9 +709,10 @@ def conversations(rows: Sequence[InboxRow]) -> list[list[InboxRow]]:
 def timers_and_chats(
     lanes: list[list[InboxRow]],
 ) -> tuple[list[InboxRow], list[list[InboxRow]]]:
-    """The timers' lane (empty if none) and the chats' lanes, of `conversations(...)`."""
-    timers = [lane for lane in lanes if lane[0].platform == TIMER_PLATFORM]
-    chats = [lane for lane in lanes if lane[0].platform != TIMER_PLATFORM]
+    """The lane of the runs' timers (empty if none) and the other lanes (chats, and the
+    timers of no run: `FEATURE_TIMERS`), of `conversations(...)`."""
+    timers = [lane for lane in lanes if conversation(lane[0]) == TIMER_PLATFORM]
+    chats = [lane for lane in lanes if conversation(lane[0]) != TIMER_PLATFORM]
     return (timers[0] if timers else []), chats
 
 

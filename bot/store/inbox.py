@@ -28,11 +28,18 @@ log = logging.getLogger(__name__)
 TIMER_PLATFORM = "timer"
 
 
+# The conversation of the timers of no run: evaluation nudges, planned starts, schedules,
+# the retention purge (the runs' timers are the conversation `TIMER_PLATFORM`).
+FEATURE_TIMERS = f"{TIMER_PLATFORM}:features"
+
+
 def conversation_of(platform: str, payload: Mapping[str, Any]) -> str:
     """The conversation an inbound event belongs to: its platform and channel (a private
-    chat is a channel of its own); all the timers are one conversation."""
+    chat is a channel of its own). The runs' timers are one conversation, the timers of
+    no run another (`FEATURE_TIMERS`): nothing orders one against the other, and the
+    second may be handled by any process, as a chat (bot/runtime/inbox.py)."""
     if platform == TIMER_PLATFORM:
-        return TIMER_PLATFORM
+        return TIMER_PLATFORM if payload.get("run_id") else FEATURE_TIMERS
     return f"{platform}:{payload.get('channel', '')}"
 
 

@@ -218,3 +218,36 @@ async def test_the_process_that_fires_takes_at_once_a_fresh_answer_a_timer_waits
     assert await a.store.inbox_put("timer", "t1", timer, now + timedelta(seconds=1))
     assert await a.inbox.drain() == 2
     assert handled == ["dm:anna", "afstemming:deadline"]  # the fresh mention is b's
+
+
+async def test_the_process_that_fires_leaves_fresh_timers_of_no_run_to_the_others(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    """The runs' timers (bells) are the firing process's; an evaluation nudge, which
+    starts a flow, is a conversation of its own that the others take first, as a chat."""
+    a, b = two
+    a.inbox.fires_timers = lambda: True
+    b.inbox.fires_timers = lambda: False
+    assert await b.inbox.conversations.others() == 0
+    assert await a.inbox.conversations.others() == 1
+    handled: list[tuple[str, str]] = []
+    for name, runtime in (("a", a), ("b", b)):
+
+        async def watched(row: InboxRow, name: str = name, runtime: Runtime = runtime) -> None:
+            handled.append((name, str(row.payload["timer"])))
+            await runtime.store.inbox_done(row.id, runtime.clock.now())
+
+        runtime.inbox._handle = watched  # type: ignore[method-assign]
+    now = a.clock.now()
+    nudge = {"kind": "timer", "timer": "evaluation:e1:due"}
+    bell = {"kind": "timer", "timer": "fase-1:bell", "run_id": "r1"}
+    assert await a.store.inbox_put("timer", "timer:1", nudge, now)
+    assert await a.store.inbox_put("timer", "timer:2", bell, now)
+    assert await b.inbox.drain() == 1  # b never takes a run's timer
+    assert await a.inbox.drain() == 1
+    assert sorted(handled) == [("a", "fase-1:bell"), ("b", "evaluation:e1:due")]
+    # Alone, or once the others left it waiting, the firing process takes it too.
+    assert await a.store.inbox_put("timer", "timer:3", {**nudge, "timer": "e2"}, now)
+    assert await a.inbox.drain() == 0
+    await a.clock.advance(3)
+    assert await a.inbox.drain() == 1
