@@ -114,6 +114,9 @@ from bot.store.repo import QueuedMessage
 log = logging.getLogger("samen.outbox")
 
 OUTSIDE_HOURS = "outside working hours"  # the error of a row held for its working hours
+# A call takes a moment to arrive: a nudge whose turn comes this close to the end of its
+# person's working hours waits for the next day (P7 saw one arrive 7 ms after the end).
+ARRIVAL_MARGIN = timedelta(seconds=1)
 
 Key = tuple[str, ...]
 Conversation = tuple[str, str]  # (platform, destination)
@@ -597,7 +600,7 @@ class Outbox:
                     if row.error == OUTSIDE_HOURS:  # held: it stands aside (see above)
                         wake = _earliest(wake, row.not_before)
                         continue
-                elif (until := hours.wait_until(now)) is not None:  # its turn, after hours
+                elif (until := _outside(hours, now)) is not None:  # its turn, after hours
                     held.append((row, until))
                     continue
             heads[conversation] = row
@@ -887,6 +890,12 @@ def destination_kind(row: QueuedMessage) -> str:
     if row.message.get("thread"):
         return "a thread"
     return "a group channel"
+
+
+def _outside(hours: WorkingHours, now: datetime) -> datetime | None:
+    """When a message with `hours` whose turn is `now` may go instead (None: now). It
+    must arrive inside them too: in their last `ARRIVAL_MARGIN` it waits for the next."""
+    return hours.wait_until(now) or hours.wait_until(now + ARRIVAL_MARGIN)
 
 
 def _hours_of(row: QueuedMessage) -> WorkingHours | None:

@@ -74,6 +74,17 @@ async def test_a_nudge_whose_turn_comes_after_hours_waits_for_the_next_working_m
     assert (nudge.status, nudge.attempts) == ("sent", 0)
 
 
+async def test_a_nudge_whose_turn_comes_in_the_last_second_of_the_day_waits_too() -> None:
+    """It would arrive after the day's end (`ARRIVAL_MARGIN`)."""
+    clock = FakeClock(local("2026-03-03T16:59:59.500"))
+    store = FakeStore()
+    nudge = store.add_message("dm:7", clock.now(), kind="reminder", hours=DAY)
+    async with running(store, clock) as (adapter, _):
+        await clock.advance(5)
+        assert adapter.times(nudge.id) == []
+        assert nudge.not_before == local("2026-03-04T08:30")
+
+
 async def test_a_nudge_inside_hours_goes_at_once() -> None:
     clock = FakeClock(local("2026-03-03T16:59:58"))
     store = FakeStore()
