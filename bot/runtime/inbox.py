@@ -321,16 +321,23 @@ class Inbox:
             ):
                 self._awaited.add(run_id)
                 waiting.add(row.id)
-        kept = [r for r in rows if r.id not in waiting]
-        if not kept:
-            # Only timers that wait, and what they wait for lies beyond the rows listed:
-            # they go now rather than hold up everything behind them (a backlog larger
-            # than the listing, of timers that all wait; their answers then come late).
-            self._awaited = set()
+        if not waiting:
             return list(rows), set()
-        if waiting:
-            log.info("inbox: %d timers wait for their runs' earlier answers", len(waiting))
-        return kept, {conversation(a) for a in answers if run_of_row(a) in self._awaited}
+        log.info("inbox: %d timers wait for their runs' earlier answers", len(waiting))
+        awaited = [a for a in answers if run_of_row(a) in self._awaited]
+        urgent = {conversation(a) for a in awaited}
+        kept: dict[int, Listed] = {r.id: r for r in rows if r.id not in waiting}
+        if not every:  # the answers, and what stands before them, may lie beyond the rows
+            up_to = max(a.id for a in awaited)
+            kept.update((r.id, r) for r in await self.store.inbox_new_in(urgent, up_to))
+
+        def first(row: Listed) -> tuple[int, int]:
+            """Timers, then the conversations timers wait for, then the rest; each in
+            order (so that one batch holds those conversations: `one_batch`)."""
+            rank = 0 if row.platform == TIMER_PLATFORM else 1 if conversation(row) in urgent else 2
+            return rank, row.id
+
+        return sorted(kept.values(), key=first), urgent
 
     async def _mine_now(self, row: Listed) -> bool:
         """Whether this process takes `row`'s conversation now. The runs' timers are the

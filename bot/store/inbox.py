@@ -165,6 +165,24 @@ class InboxRepository(Repository):
             found = (await s.execute(query)).all()
         return [Waiting(*row) for row in found if row.conversation is not None]
 
+    async def inbox_new_in(self, conversations: Iterable[str], up_to: int) -> list[InboxRow]:
+        """The unhandled events of `conversations` up to the event `up_to`, oldest first:
+        what stands before an answer a run's timer waits for, however long the inbox."""
+        wanted = sorted(set(conversations))
+        if not wanted:
+            return []
+        query = (
+            select(InboxRow)
+            .where(
+                InboxRow.status == "new",
+                InboxRow.conversation.in_(wanted),
+                InboxRow.id <= up_to,
+            )
+            .order_by(InboxRow.id)
+        )
+        async with self.db.reading() as s:
+            return list(await s.scalars(query))
+
     async def inbox_new_among(self, ids: Sequence[int]) -> list[InboxRow]:
         """Those of the events `ids` still unhandled, read anew, oldest first: what is left
         of a batch once this process holds its conversations (another may have handled

@@ -191,12 +191,18 @@ async def test_alone_the_process_that_fires_and_sends_handles_every_chat_at_once
     assert await a.inbox.drain() == 1  # the other runtime never drained: no one else here
 
 
+@pytest.mark.parametrize("listed", [100, 1], ids=["all-listed", "beyond-the-listing"])
 async def test_the_process_that_fires_takes_at_once_a_fresh_answer_a_timer_waits_for(
-    two: tuple[Runtime, Runtime],
+    two: tuple[Runtime, Runtime], listed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fresh chat is left to the other processes, but not one with an answer a run's
     timer waits for: the process that fires the timers takes that answer at once, and
-    then the timer (`Inbox._answers_first`)."""
+    then the timer (`Inbox._answers_first`), also when the answer lies beyond the rows
+    one drain lists (read from the inbox then)."""
+    from bot.runtime import inbox
+
+    monkeypatch.setattr(inbox, "BATCH", listed)
+    monkeypatch.setattr(inbox, "WINDOW", 1)
     a, b = two
     a.inbox.fires_timers = lambda: True
     b.inbox.fires_timers = lambda: False

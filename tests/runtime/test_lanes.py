@@ -244,11 +244,12 @@ async def test_a_runs_timer_waits_for_the_answers_to_its_run_received_before_it(
     assert handled == ["y:deadline", "stuck"]
 
 
-async def test_timers_that_wait_for_answers_beyond_the_listing_do_not_hold_up_the_inbox(
+async def test_an_answer_a_timer_waits_for_beyond_the_listing_is_fetched_and_goes_first(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When a listing holds only timers that wait, and what they wait for lies beyond it,
-    they go rather than stop the drain (their answers then come late)."""
+    """When a listing holds only timers that wait, and what they wait for lies beyond it
+    (a backlog longer than one listing), the answer is read from the inbox with what
+    stands before it in its conversation, and handled before the timers."""
     from datetime import timedelta
 
     from bot.runtime import inbox
@@ -264,11 +265,13 @@ async def test_timers_that_wait_for_answers_beyond_the_listing_do_not_hold_up_th
     service._handle = watched  # type: ignore[method-assign]
     now = runtime.clock.now()
     answer = {"kind": "answer", "channel": "dm:anna", "user": "anna", "run": "r1", "value": "a"}
+    earlier = {**answer, "run": "r9", "value": "before a"}
+    await store.inbox_put("console", "a0", earlier, now - timedelta(seconds=2))
     await store.inbox_put("console", "a1", answer, now - timedelta(seconds=1))
     for name in ("x:deadline", "x:remind"):
         await store.inbox_put("timer", name, {"timer": name, "run_id": "r1"}, now)
-    assert await service.drain() == 3
-    assert handled == ["x:deadline", "x:remind", "a"]
+    assert await service.drain() == 4
+    assert handled == ["before a", "a", "x:deadline", "x:remind"]
 
 
 async def test_a_handled_timer_keeps_its_event_as_it_was_and_an_answer_is_scrubbed(
