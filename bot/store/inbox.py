@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Database, Repository, rowcount, short
@@ -63,6 +63,15 @@ class Waiting:
     run_id: str | None
 
 
+# The order in which unhandled events are listed: the runs' timers (bells) first, then
+# the timers of no run, then the chats; each oldest first. A backlog of evaluation nudges
+# (which other processes take first, as chats) never keeps a bell out of the listing.
+_TIMERS_FIRST = case(
+    (InboxRow.conversation == TIMER_PLATFORM, 0),
+    (InboxRow.platform == TIMER_PLATFORM, 1),  # also a timer stored before 0011
+    else_=2,
+)
+
 # The columns of a `Waiting`, in its order.
 _WAITING = (
     InboxRow.id,
@@ -106,14 +115,14 @@ class InboxRepository(Repository):
         ]
 
     async def inbox_pending(self, limit: int = 100) -> list[InboxRow]:
-        """Events not yet handled: timers that fell due first, then the rest, each oldest
-        first. A bell must not wait behind a backlog of answers (P7 in docs/performance.md);
-        within a conversation the order is the order of arrival, since all timers are one
-        conversation of their own."""
+        """Events not yet handled: the runs' timers first, then the timers of no run, then
+        the rest, each oldest first (`_TIMERS_FIRST`). A bell must not wait behind a
+        backlog of answers or of evaluation nudges (P7 in docs/performance.md); within a
+        conversation the order is the order of arrival."""
         query = (
             select(InboxRow)
             .where(InboxRow.status == "new")
-            .order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id)
+            .order_by(_TIMERS_FIRST, InboxRow.id)
             .limit(limit)
         )
         async with self.db.reading() as s:
@@ -126,7 +135,7 @@ class InboxRepository(Repository):
         query = (
             select(*_WAITING)
             .where(InboxRow.status == "new")
-            .order_by(InboxRow.platform != TIMER_PLATFORM, InboxRow.id)
+            .order_by(_TIMERS_FIRST, InboxRow.id)
             .limit(limit)
         )
         routes: dict[int, tuple[str, str | None]] = {}

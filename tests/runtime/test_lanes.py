@@ -304,3 +304,31 @@ async def test_a_handled_timer_keeps_its_event_as_it_was_and_an_answer_is_scrubb
         payloads = {row.id: row.payload for row in await s.scalars(select(InboxRow))}
     assert payloads[timer_id] == timer
     assert "value" not in payloads[answer_id]
+
+
+async def test_a_bell_is_listed_before_a_backlog_of_timers_of_no_run(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More evaluation nudges waiting than one drain lists (other processes take them
+    first, as chats, and are behind) must not keep a bell that fell due later out of the
+    listing: the runs' timers are listed first."""
+    from bot.runtime import inbox
+
+    monkeypatch.setattr(inbox, "BATCH", 3)
+    service, store = runtime.inbox, runtime.store
+    handled: list[str] = []
+
+    async def watched(row: InboxRow) -> None:
+        handled.append(str(row.payload["timer"]))
+        await store.inbox_done(row.id, runtime.clock.now())
+
+    service._handle = watched  # type: ignore[method-assign]
+    now = runtime.clock.now()
+    for n in range(5):
+        nudge = {"kind": "timer", "timer": f"evaluation:e{n}:due"}
+        await store.inbox_put("timer", f"e{n}", nudge, now)
+    bell = {"kind": "timer", "timer": "fase-1:bell", "run_id": "r1"}
+    await store.inbox_put("timer", "bell", bell, now)
+    assert [row.payload["timer"] for row in await store.inbox_pending(limit=1)] == ["fase-1:bell"]
+    assert await service.drain() == 6
+    assert handled[0] == "fase-1:bell"
