@@ -221,8 +221,7 @@ class Inbox:
         chat; the runs' timers are one, the timers of no run another), and conversations
         side by side, up to `LANES` at a time: one team's slow command does not hold up
         the next team, and the waits of one event for the database overlap with the work
-        of another. Runs are still changed
-        under their own lock, one step at a time.
+        of another. Runs are still changed under their own lock, one step at a time.
 
         Timers come first: those pending are read first and handled before the chats'
         lanes start, and a timer that falls due while a batch is in hand makes the lanes
@@ -331,13 +330,13 @@ class Inbox:
             up_to = max(a.id for a in awaited)
             kept.update((r.id, r) for r in await self.store.inbox_new_in(urgent, up_to))
 
-        def first(row: Listed) -> tuple[int, int]:
+        def order(row: Listed) -> tuple[int, int]:
             """Timers, then the conversations timers wait for, then the rest; each in
             order (so that one batch holds those conversations: `one_batch`)."""
             rank = 0 if row.platform == TIMER_PLATFORM else 1 if conversation(row) in urgent else 2
             return rank, row.id
 
-        return sorted(kept.values(), key=first), urgent
+        return sorted(kept.values(), key=order), urgent
 
     async def _mine_now(self, row: Listed) -> bool:
         """Whether this process takes `row`'s conversation now. The runs' timers are the
