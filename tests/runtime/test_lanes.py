@@ -31,6 +31,19 @@ async def mention(runtime: Runtime, channel: str, n: int) -> None:
     assert await runtime.inbox.receive("console", f"{channel}:{n}", payload)
 
 
+def recorded(runtime: Runtime) -> list[str]:
+    """What the inbox handles from now on, in order: each event's timer name or answer
+    value (the event is only marked done, not dispatched)."""
+    handled: list[str] = []
+
+    async def watched(row: InboxRow) -> None:
+        handled.append(str(row.payload.get("timer") or row.payload.get("value")))
+        await runtime.store.inbox_done(row.id, runtime.clock.now())
+
+    runtime.inbox._handle = watched  # type: ignore[method-assign]
+    return handled
+
+
 async def test_a_slow_channel_holds_up_only_itself(runtime: Runtime) -> None:
     service = runtime.inbox
     handled: list[tuple[str, int]] = []
@@ -161,13 +174,7 @@ async def test_the_runs_timers_go_before_a_batch_of_feature_timers_that_fell_due
     runtime: Runtime,
 ) -> None:
     service = runtime.inbox
-    handled: list[str] = []
-
-    async def watched(row: InboxRow) -> None:
-        handled.append(str(row.payload["timer"]))
-        await runtime.store.inbox_done(row.id, runtime.clock.now())
-
-    service._handle = watched  # type: ignore[method-assign]
+    handled = recorded(runtime)
     for n in range(3):  # evaluation nudges fell due first: timers of no run
         payload = {"kind": "timer", "timer": f"evaluation:e{n}:due"}
         assert await service.receive("timer", f"e{n}", payload)
@@ -198,13 +205,7 @@ async def test_a_runs_timer_waits_for_the_answers_to_its_run_received_before_it(
 
     monkeypatch.setattr(inbox, "BATCH", batch)  # 4: the listing holds the timers and a1 only
     service, store = runtime.inbox, runtime.store
-    handled: list[str] = []
-
-    async def watched(row: InboxRow) -> None:
-        handled.append(str(row.payload.get("timer") or row.payload.get("value")))
-        await store.inbox_done(row.id, runtime.clock.now())
-
-    service._handle = watched  # type: ignore[method-assign]
+    handled = recorded(runtime)
     now = runtime.clock.now()
     second = timedelta(seconds=1)
 
@@ -256,13 +257,7 @@ async def test_an_answer_a_timer_waits_for_beyond_the_listing_is_fetched_and_goe
 
     monkeypatch.setattr(inbox, "BATCH", 2)
     service, store = runtime.inbox, runtime.store
-    handled: list[str] = []
-
-    async def watched(row: InboxRow) -> None:
-        handled.append(str(row.payload.get("timer") or row.payload.get("value")))
-        await store.inbox_done(row.id, runtime.clock.now())
-
-    service._handle = watched  # type: ignore[method-assign]
+    handled = recorded(runtime)
     now = runtime.clock.now()
     answer = {"kind": "answer", "channel": "dm:anna", "user": "anna", "run": "r1", "value": "a"}
     earlier = {**answer, "run": "r9", "value": "before a"}
@@ -316,13 +311,7 @@ async def test_a_bell_is_listed_before_a_backlog_of_timers_of_no_run(
 
     monkeypatch.setattr(inbox, "BATCH", 3)
     service, store = runtime.inbox, runtime.store
-    handled: list[str] = []
-
-    async def watched(row: InboxRow) -> None:
-        handled.append(str(row.payload["timer"]))
-        await store.inbox_done(row.id, runtime.clock.now())
-
-    service._handle = watched  # type: ignore[method-assign]
+    handled = recorded(runtime)
     now = runtime.clock.now()
     for n in range(5):
         nudge = {"kind": "timer", "timer": f"evaluation:e{n}:due"}
