@@ -48,6 +48,21 @@ worker reads at most `batch` rows per pass (ordered by priority, then id); with 
 backlog a high-priority row may overtake an older low-priority row for the same chat that
 was not read.
 
+The meeting's clock
+-------------------
+Bells, warnings, phase headers and status messages (priority `CLOCK` or higher) keep a
+meeting's time: a bell that comes a second late is a bell nobody trusts. Priority alone
+does not get them out at once when the platform's overall budget is spent: a backlog of
+forms takes the whole window in the first part of each second, and a bell written then
+waits for the next (P7 in docs/performance.md: bells p99 0.56 s from commit to Slack,
+with 3,000 messages due). So while a meeting is under way on a platform (a clock message
+went out in the last `MEETING_SPELL`), other rows may use all but a tenth of its overall
+budget (at least one slot) and all but an eighth of the calls in flight; the rest waits
+for the clock. Without a meeting nothing is kept back: a fan-out of nudges gets the whole
+budget. Once the other rows' budget is spent, the finished calls that wake the worker do
+not make it read again: only a row written since the last read (`notify`, the poll) or a
+parked conversation whose turn came could go.
+
 Working hours
 -------------
 A row with `hours` (the evaluation desk's nudges, bot/trajectories/desk.py) is delivered
@@ -113,6 +128,12 @@ from bot.store.repo import QueuedMessage
 
 log = logging.getLogger("samen.outbox")
 
+# Rows of this priority or higher (lower number) are the meeting's clock: bells,
+# warnings, phase headers and status (bot/runtime/outgoing.py, PRIORITY).
+CLOCK = 1
+# How long after a clock message the outbox keeps room for the next: the longest phase of
+# the shipped flows (intervision: 25 minutes) and a little.
+MEETING_SPELL = timedelta(minutes=30)
 OUTSIDE_HOURS = "outside working hours"  # the error of a row held for its working hours
 # A call takes a moment to arrive: a nudge whose turn comes this close to the end of its
 # person's working hours waits for the next day (P7 saw one arrive 7 ms after the end).
@@ -220,11 +241,13 @@ def _question_from_json(d: Mapping[str, Any]) -> QuestionView:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """At most `count` sends through `key` in any `per` seconds."""
+    """At most `count` sends through `key` in any `per` seconds; a send through it must
+    leave `spare` of them free (kept for the meeting's clock, see `Outbox`)."""
 
     key: Key
     count: int
     per: float
+    spare: int = 0
 
 
 def chat_key(platform: str, chat: str) -> Key:
@@ -236,14 +259,20 @@ def delete_key(platform: str) -> Key:
 
 
 def windows_for(
-    platform: str, limits: Limits, chat: str, group: bool = False, op: str = "send"
+    platform: str,
+    limits: Limits,
+    chat: str,
+    group: bool = False,
+    op: str = "send",
+    spare: int = 0,
 ) -> tuple[Window, ...]:
     """The windows one call to `chat` passes through; the chat window comes first. A
-    delete passes the same windows as a send, and the platform's delete window."""
+    delete passes the same windows as a send, and the platform's delete window. `spare`
+    slots of the overall budget are left free (for the meeting's clock)."""
     windows = [Window(chat_key(platform, chat), *limits.per_chat)]
     if group and limits.per_group is not None:
         windows.append(Window(("group", platform, chat), *limits.per_group))
-    windows.append(Window(("overall", platform), *limits.overall))
+    windows.append(Window(("overall", platform), *limits.overall, spare=spare))
     if op == "delete" and limits.deletes is not None:
         windows.append(Window(delete_key(platform), *limits.deletes))
     return tuple(windows)
@@ -264,7 +293,8 @@ class RateLimiter:
     For a window of `count` per `per` seconds the limiter keeps the last `count` send
     times of the key; a new send is allowed once the `count`-th most recent one is at
     least `per` seconds old, so no interval of `per` seconds ever holds more than `count`
-    sends. A blocked key (after a 429) allows nothing before its block ends.
+    sends. A send that must leave `spare` free waits for the `count - spare`-th most
+    recent one instead. A blocked key (after a 429) allows nothing before its block ends.
     """
 
     def __init__(self) -> None:
@@ -279,8 +309,9 @@ class RateLimiter:
             if until is not None and until > at:
                 at = until
             sent = self._sent.get(w.key)
-            if sent is not None and len(sent) >= w.count:
-                free = sent[-w.count] + timedelta(seconds=w.per)
+            room = max(1, w.count - w.spare)
+            if sent is not None and len(sent) >= room:
+                free = sent[-room] + timedelta(seconds=w.per)
                 if free > at:
                     at = free
         return at
@@ -460,11 +491,17 @@ class Outbox:
         self._parked: dict[Conversation, _Parked] = {}
         # The messages of the rows the last pass read, by row id (`outbox_due`'s `known`).
         self._messages: dict[int, Mapping[str, Any]] = {}
+        # Until when each platform keeps room for the meeting's clock (see "The meeting's
+        # clock" above), and whether rows may have come since the last read.
+        self._meeting_until: dict[str, datetime] = {}
+        self._news = True
+        self._read_at: datetime | None = None
 
     # -- control
 
     def notify(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
+        self._news = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -568,7 +605,11 @@ class Outbox:
         spent = self._budgets_spent_until(now)
         if spent is not None:
             return spent  # nothing may go before then: no need to read the rows again
+        if (quiet := self._only_clock_may_go_until(now)) is not None:
+            return quiet  # only a new clock message could go: none came since the last read
         self._parked = {c: p for c, p in self._parked.items() if p.until > now}
+        self._news = False
+        self._read_at = now
         read = await self.store.outbox_due(
             now + self.lookahead, limit=self.batch, skip=self._parked.keys(), known=self._messages
         )
@@ -618,8 +659,11 @@ class Outbox:
                 continue
             if row.op == "edit" and (row.run_id, row.msg_key) in queued:
                 continue  # the original's delivery wakes the loop when it is done
-            if len(self._in_flight) >= self.max_in_flight:
-                break  # a finishing call wakes the loop
+            clock = row.priority <= CLOCK
+            if len(self._in_flight) >= self.max_in_flight - (0 if clock else self._spare_calls):
+                if clock:
+                    break  # a finishing call wakes the loop
+                continue  # a clock row further on may still take one of the spare calls
             courier = self.adapters.get(row.platform)
             if courier is None:
                 log.warning("outbox row %s (%s): no adapter", row.id, row.kind)
@@ -632,6 +676,7 @@ class Outbox:
                 row.destination,
                 bool(row.message.get("group", False)),
                 row.op,
+                spare=0 if clock else self._spare(row.platform, courier.limits, now),
             )
             allowed = self.limiter.allowed_at(windows, now)
             if allowed > now:
@@ -644,20 +689,53 @@ class Outbox:
             )
         return wake
 
-    def _budgets_spent_until(self, now: datetime) -> datetime | None:
-        """While every platform's overall budget is spent, the moment the first frees.
+    def _budgets_spent_until(self, now: datetime, *, clock: bool = True) -> datetime | None:
+        """While every platform's overall budget is spent, the moment the first frees;
+        with `clock=False`, the budget other rows may use (without the spare).
 
         In a burst each finished call wakes the worker; without this every wake would
         read a full batch of rows only to find that no call may start (P2 in
         docs/performance.md)."""
         earliest: datetime | None = None
         for platform, courier in self.adapters.items():
-            overall = Window(("overall", platform), *courier.limits.overall)
+            spare = 0 if clock else self._spare(platform, courier.limits, now)
+            overall = Window(("overall", platform), *courier.limits.overall, spare=spare)
             free = self.limiter.allowed_at((overall,), now)
             if free <= now:
                 return None
             earliest = _earliest(earliest, free)
         return earliest
+
+    def _only_clock_may_go_until(self, now: datetime) -> datetime | None:
+        """When only the spare room is left and nothing new can have come (no `notify`,
+        no poll due, no parked conversation free again): the moment to look again.
+
+        The finished calls of a burst wake the worker one by one; once the other rows'
+        budget is spent, only a clock message written since the last read could go."""
+        if self._news or self._read_at is None:
+            return None
+        poll = self._read_at + timedelta(seconds=self.poll_interval)
+        parked = min((p.until for p in self._parked.values()), default=poll)
+        if min(poll, parked) <= now:
+            return None
+        others = self._budgets_spent_until(now, clock=False)
+        if others is None:
+            return None
+        return min(others, poll, parked)
+
+    @property
+    def _spare_calls(self) -> int:
+        """Calls in flight kept for the meeting's clock (an eighth)."""
+        return self.max_in_flight // 8
+
+    def _spare(self, platform: str, limits: Limits, now: datetime) -> int:
+        """Slots of the platform's overall budget kept for the meeting's clock: a tenth
+        (at least one) while a meeting is under way there, none otherwise."""
+        until = self._meeting_until.get(platform)
+        if until is None or until <= now:
+            return 0
+        count = limits.overall[0]
+        return min(count - 1, max(1, count // 10))
 
     async def _wait(self, until: datetime | None) -> None:
         delay = self.poll_interval
@@ -768,6 +846,8 @@ class Outbox:
                     self._refs.clear()  # a cache: read again when needed
                 self._refs[(row.run_id, row.msg_key)] = result.ref
             stats.sent += 1
+            if row.priority <= CLOCK:  # a meeting is under way on this platform
+                self._meeting_until[row.platform] = now + MEETING_SPELL
             log.info("outbox row %s (%s): sent", row.id, row.kind)
             if result.thread and row.run_id and await self._thread_of(row.run_id) is None:
                 # The run's first thread is kept: later top-level messages do not move it.

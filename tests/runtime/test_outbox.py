@@ -690,3 +690,84 @@ async def test_an_edit_waits_for_its_original_also_while_that_ones_chat_is_parke
         await outbox.pump()
         await outbox.flush()
     assert adapter.order() == [first.id, original.id, edit.id]
+
+
+# A workspace whose cap leaves a meeting's clock two slots of twenty.
+ROOMY = Limits(per_chat=(1, 1.0), per_group=None, overall=(20, 1.0))
+
+
+async def test_while_a_meeting_runs_a_bell_written_in_a_burst_goes_at_once(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """A backlog of forms spends the workspace's budget in the first moment of each
+    second; a bell written after that waited for the next second (P7: p99 0.56 s from
+    commit to Slack). While a meeting is under way the forms leave room for it."""
+    adapter = RecordingAdapter(clock, platform="slack", limits=ROOMY)
+    store.add_message("Cmeeting", T0, kind="phase", priority=1, platform="slack")
+    outbox = make(store, clock, adapter)
+    await outbox.pump()
+    await outbox.flush()  # the meeting's first phase is on
+    await clock.advance(2)
+    for i in range(100):
+        store.add_message(f"D{i}", clock.now(), kind="form", platform="slack")
+    await outbox.pump()
+    await outbox.flush()
+    assert len(adapter.deliveries) == 1 + 18  # two of the twenty are left for the clock
+    await clock.advance(0.5)
+    bell = store.add_message("Cmeeting", clock.now(), kind="bell", priority=0, platform="slack")
+    outbox.notify()
+    await outbox.pump()
+    await outbox.flush()
+    assert adapter.times(bell.id) == [at(T0, seconds=2.5)]
+    async with running(outbox, clock):
+        await clock.advance(10)
+    assert len(adapter.deliveries) == 102
+    assert max_in_window([t for t, _ in adapter.deliveries], 1.0) <= 20
+
+
+async def test_without_a_meeting_a_fan_out_gets_the_whole_budget(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(clock, platform="slack", limits=ROOMY)
+    for i in range(100):
+        store.add_message(f"D{i}", T0, kind="form", platform="slack")
+    outbox = make(store, clock, adapter)
+    await outbox.pump()
+    await outbox.flush()
+    assert len(adapter.deliveries) == 20
+    await clock.advance(31 * 60)  # a meeting's clock long ago keeps nothing back either
+    store.add_message("Cmeeting", clock.now(), kind="bell", priority=0, platform="slack")
+    await clock.advance(2)
+    await outbox.pump()
+    await outbox.flush()
+    assert len(adapter.deliveries) == 20 + 20
+
+
+async def test_with_only_the_clocks_room_left_finished_calls_do_not_reread_the_rows(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """Every finished call of a burst wakes the worker; once the other rows' budget is
+    spent only a message written since the last read could go: it reads again on a
+    notify, not on every wake."""
+    adapter = RecordingAdapter(clock, platform="slack", limits=ROOMY)
+    store.add_message("Cmeeting", T0, kind="phase", priority=1, platform="slack")
+    for i in range(40):
+        store.add_message(f"D{i}", T0, kind="form", platform="slack")
+    outbox = make(store, clock, adapter)
+    await outbox.pump()
+    await outbox.flush()
+    assert len(adapter.deliveries) == 20  # the phase started the meeting in this pass
+    await clock.advance(1.2)
+    await outbox.pump()
+    await outbox.flush()
+    assert len(adapter.deliveries) == 20 + 18
+    reads = sum(1 for name, _ in store.calls if name == "outbox_due")
+    for _ in range(5):  # woken by the calls that ended
+        await outbox.pump()
+    assert sum(1 for name, _ in store.calls if name == "outbox_due") == reads
+    store.add_message("Cmeeting", clock.now(), kind="bell", priority=0, platform="slack")
+    outbox.notify()
+    await outbox.pump()
+    await outbox.flush()
+    assert sum(1 for name, _ in store.calls if name == "outbox_due") == reads + 1
+    assert adapter.deliveries[-1][1].message.kind is MessageKind.bell

@@ -202,3 +202,13 @@ def test_settling_keeps_each_window_the_sorted_times_of_its_sends(
             reference.remove(started)
             reference = sorted([*reference, ended])
         assert list(limiter._sent[window.key]) == reference
+
+
+def test_a_send_that_must_leave_room_waits_while_one_that_need_not_goes() -> None:
+    limiter = RateLimiter()
+    key = ("overall", "slack")
+    for _ in range(8):
+        limiter.record([Window(key, 10, 1.0)], T0)
+    assert limiter.allowed_at([Window(key, 10, 1.0, spare=2)], T0) == s(1)
+    assert limiter.allowed_at([Window(key, 10, 1.0, spare=1)], T0) == T0
+    assert limiter.allowed_at([Window(key, 10, 1.0)], T0) == T0
