@@ -59,9 +59,11 @@ with 3,000 messages due). So while a meeting is under way on a platform (a clock
 went out in the last `MEETING_SPELL`), other rows may use all but a tenth of its overall
 budget (at least one slot) and all but an eighth of the calls in flight; the rest waits
 for the clock. Without a meeting nothing is kept back: a fan-out of nudges gets the whole
-budget. Once the other rows' budget is spent, the finished calls that wake the worker do
-not make it read again: only a row written since the last read (`notify`, the poll) or a
-parked conversation whose turn came could go.
+budget. Once the other rows' budget is spent, a pass reads only the first `CLOCK_READ`
+rows (the clock's come first). A row that waits for its platform's overall budget does
+not park its conversation (as a row waiting for its chat's budget does): every
+conversation of a large backlog would be parked within a second, and the next reads
+would have to skip them all.
 
 Working hours
 -------------
@@ -134,6 +136,8 @@ CLOCK = 1
 # How long after a clock message the outbox keeps room for the next: the longest phase of
 # the shipped flows (intervision: 25 minutes) and a little.
 MEETING_SPELL = timedelta(minutes=30)
+# Rows read in a pass when only the meeting's clock may go (they are read first).
+CLOCK_READ = 20
 OUTSIDE_HOURS = "outside working hours"  # the error of a row held for its working hours
 # A call takes a moment to arrive: a nudge whose turn comes this close to the end of its
 # person's working hours waits for the next day (P7 saw one arrive 7 ms after the end).
@@ -492,16 +496,13 @@ class Outbox:
         # The messages of the rows the last pass read, by row id (`outbox_due`'s `known`).
         self._messages: dict[int, Mapping[str, Any]] = {}
         # Until when each platform keeps room for the meeting's clock (see "The meeting's
-        # clock" above), and whether rows may have come since the last read.
+        # clock" above).
         self._meeting_until: dict[str, datetime] = {}
-        self._news = True
-        self._read_at: datetime | None = None
 
     # -- control
 
     def notify(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
-        self._news = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -605,16 +606,20 @@ class Outbox:
         spent = self._budgets_spent_until(now)
         if spent is not None:
             return spent  # nothing may go before then: no need to read the rows again
-        if (quiet := self._only_clock_may_go_until(now)) is not None:
-            return quiet  # only a new clock message could go: none came since the last read
         self._parked = {c: p for c, p in self._parked.items() if p.until > now}
-        self._news = False
-        self._read_at = now
+        # Only the meeting's clock may go: its rows come first in the read, a few will do.
+        full = self._budgets_spent_until(now, clock=False) is None
         read = await self.store.outbox_due(
-            now + self.lookahead, limit=self.batch, skip=self._parked.keys(), known=self._messages
+            now + self.lookahead,
+            limit=self.batch if full else CLOCK_READ,
+            skip=self._parked.keys(),
+            known=self._messages,
         )
         # What this pass read is what the next one may not need to open again.
-        self._messages = {r.id: r.message for r in read}
+        if full:
+            self._messages = {r.id: r.message for r in read}
+        else:
+            self._messages.update((r.id, r.message) for r in read)
         # Originals still queued (possibly to another conversation) that edits wait for.
         originals: defaultdict[Conversation, set[tuple[str | None, str]]] = defaultdict(set)
         for r in read:
@@ -678,6 +683,12 @@ class Outbox:
                 row.op,
                 spare=0 if clock else self._spare(row.platform, courier.limits, now),
             )
+            # The platform's budget is spent: no row of it may go, whatever its chat. Not
+            # parked: parking every conversation read made the next reads skip thousands.
+            overall = self.limiter.allowed_at([w for w in windows if w.key[0] == "overall"], now)
+            if overall > now:
+                wake = _earliest(wake, overall)
+                continue
             allowed = self.limiter.allowed_at(windows, now)
             if allowed > now:
                 wake = _earliest(wake, allowed)
@@ -705,23 +716,6 @@ class Outbox:
                 return None
             earliest = _earliest(earliest, free)
         return earliest
-
-    def _only_clock_may_go_until(self, now: datetime) -> datetime | None:
-        """When only the spare room is left and nothing new can have come (no `notify`,
-        no poll due, no parked conversation free again): the moment to look again.
-
-        The finished calls of a burst wake the worker one by one; once the other rows'
-        budget is spent, only a clock message written since the last read could go."""
-        if self._news or self._read_at is None:
-            return None
-        poll = self._read_at + timedelta(seconds=self.poll_interval)
-        parked = min((p.until for p in self._parked.values()), default=poll)
-        if min(poll, parked) <= now:
-            return None
-        others = self._budgets_spent_until(now, clock=False)
-        if others is None:
-            return None
-        return min(others, poll, parked)
 
     @property
     def _spare_calls(self) -> int:
