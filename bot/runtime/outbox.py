@@ -35,15 +35,18 @@ How a row becomes a platform call
 
 Order and fairness (R-OUT-4)
 ----------------------------
-Per conversation (platform, destination) only the oldest pending row (lowest id) is
-eligible, and at most one call per conversation is in flight, so messages to one chat
-arrive in the order they were written. A row waiting for a retry stays the head of its
-conversation: the worker reads pending rows up to `lookahead` into the future, so a
-retried row is never overtaken by a newer one. Across conversations candidates are taken
-by priority, then id: bells (priority 0) go first and are never starved by a backlog of
-reminders for other chats under the overall cap. A conversation whose head must wait for
-its budget (the chat's window, a 429) is parked until then: its rows are not read again
-meanwhile, and an edit elsewhere still waits for an original among them. Known limit: the
+Per conversation (platform, destination) only the oldest pending row (lowest id) of each
+run is eligible (the rows of no run, replies, count as one run), and at most one call per
+conversation is in flight, so a run's messages to one chat arrive in the order they were
+written. A row waiting for a retry stays the head of its run's rows there: the worker
+reads pending rows up to `lookahead` into the future, so a retried row is never
+overtaken by a newer one. Candidates are taken by priority, then id: bells (priority 0)
+go first and are never starved by a backlog of reminders for other chats under the
+overall cap, nor by the summary of another flow queued for the meeting's own channel
+(with Slack's one message a second per channel, two of those held a bell 2 s in P7).
+A conversation whose head must wait for its budget (the chat's window, a 429) is parked
+until then: its rows are not read again meanwhile, and an edit elsewhere still waits for
+an original among them. Known limit: the
 worker reads at most `batch` rows per pass (ordered by priority, then id); with a larger
 backlog a high-priority row may overtake an older low-priority row for the same chat that
 was not read.
@@ -634,11 +637,11 @@ class Outbox:
         await self._read_threads({r.run_id for r in rows if r.run_id})  # one read, not one per call
 
         wake = min((parked.until for parked in self._parked.values()), default=None)
-        heads: dict[Conversation, QueuedMessage] = {}
+        heads: dict[tuple[str, str, str | None], QueuedMessage] = {}
         held: list[tuple[QueuedMessage, datetime]] = []
         for row in sorted(rows, key=lambda r: r.id):
             conversation = (row.platform, row.destination)
-            if conversation in heads:
+            if (*conversation, row.run_id) in heads:
                 continue
             hours = _hours_of(row)
             if hours is not None and conversation not in self._in_flight:
@@ -649,7 +652,7 @@ class Outbox:
                 elif (until := _outside(hours, now)) is not None:  # its turn, after hours
                     held.append((row, until))
                     continue
-            heads[conversation] = row
+            heads[(*conversation, row.run_id)] = row
         for row, until in held:
             await self.store.outbox_hold(row.id, until, OUTSIDE_HOURS)
             # Ids only: the moment would tell the person's time zone.

@@ -784,3 +784,26 @@ async def test_with_only_the_clocks_room_left_a_pass_reads_a_few_rows_and_parks_
     assert adapter.order()[-1] == bell.id
     assert limits[:2] == [200, 200] and all(limit <= 20 for limit in limits[2:])
     assert max(skips) == 0
+
+
+async def test_a_bell_goes_before_another_flows_messages_queued_for_its_channel(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """R-OUT-4 keeps each run's messages to a chat in order; a flow's summary and its
+    closing words queued for the meeting's channel do not hold up the meeting's bell
+    (at one message a second per channel they held it 2 s in P7)."""
+    adapter = RecordingAdapter(clock, platform="slack", limits=SLACK)
+    summary = store.add_message("Cteam", T0, kind="summary", run_id="visit", platform="slack")
+    closing = store.add_message("Cteam", T0, kind="say", run_id="visit", platform="slack")
+    bell = store.add_message(
+        "Cteam", T0, kind="bell", priority=0, run_id="meeting", platform="slack"
+    )
+    header = store.add_message(
+        "Cteam", T0, kind="phase", priority=1, run_id="meeting", platform="slack"
+    )
+    async with running(make(store, clock, adapter), clock):
+        await clock.advance(5)
+    assert adapter.order("Cteam") == [bell.id, header.id, summary.id, closing.id]
+    assert adapter.times(bell.id) == [T0]
+    sent = [at for row in (bell, header, summary, closing) for at in adapter.times(row.id)]
+    assert max_in_window(sent, 1.0) <= 1  # still one a second in the channel
