@@ -46,10 +46,9 @@ overall cap, nor by the summary of another flow queued for the meeting's own cha
 (with Slack's one message a second per channel, two of those held a bell 2 s in P7).
 A conversation whose head must wait for its budget (the chat's window, a 429) is parked
 until then: its rows are not read again meanwhile, and an edit elsewhere still waits for
-an original among them. Known limit: the
-worker reads at most `batch` rows per pass (ordered by priority, then id); with a larger
-backlog a high-priority row may overtake an older low-priority row for the same chat that
-was not read.
+an original among them. Known limit: the worker reads at most `batch` rows per pass
+(ordered by priority, then id); with a larger backlog a high-priority row may overtake an
+older low-priority row of its run for the same chat that was not read.
 
 The meeting's clock
 -------------------
@@ -610,16 +609,16 @@ class Outbox:
         if spent is not None:
             return spent  # nothing may go before then: no need to read the rows again
         self._parked = {c: p for c, p in self._parked.items() if p.until > now}
-        # Only the meeting's clock may go: its rows come first in the read, a few will do.
-        full = self._budgets_spent_until(now, clock=False) is None
+        # When only the meeting's clock may go, a few rows will do: its rows are read first.
+        others_may_go = self._budgets_spent_until(now, clock=False) is None
         read = await self.store.outbox_due(
             now + self.lookahead,
-            limit=self.batch if full else CLOCK_READ,
+            limit=self.batch if others_may_go else CLOCK_READ,
             skip=self._parked.keys(),
             known=self._messages,
         )
         # What this pass read is what the next one may not need to open again.
-        if full:
+        if others_may_go:
             self._messages = {r.id: r.message for r in read}
         else:
             self._messages.update((r.id, r.message) for r in read)
