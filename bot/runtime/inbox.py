@@ -49,8 +49,10 @@ BELL = "bel"
 COMMANDS = (SAMEN, BELL)
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 LATE_CATCH_UPS = frozenset({"late", "skip"})
-# At most this many timers of different runs are committed together (group commit).
-TIMER_GROUP = 25
+# At most this many timers of different runs are committed together (group commit). The
+# bells of a working day's meetings fall due some fifty within a second (P7); in groups
+# of 25 the last group waited for the others' commits (p99 231 ms against 155 in one).
+TIMER_GROUP = 100
 # Conversations whose events are handled side by side (see `Inbox.drain`).
 LANES = 8
 # The most unhandled events one drain handles at a time; with other processes sharing
