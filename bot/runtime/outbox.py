@@ -264,6 +264,11 @@ def delete_key(platform: str) -> Key:
     return ("delete", platform)
 
 
+def overall_window(platform: str, limits: Limits, spare: int = 0) -> Window:
+    """The platform's whole budget (the bot's, the workspace's), leaving `spare` free."""
+    return Window(("overall", platform), *limits.overall, spare=spare)
+
+
 def windows_for(
     platform: str,
     limits: Limits,
@@ -278,7 +283,7 @@ def windows_for(
     windows = [Window(chat_key(platform, chat), *limits.per_chat)]
     if group and limits.per_group is not None:
         windows.append(Window(("group", platform, chat), *limits.per_group))
-    windows.append(Window(("overall", platform), *limits.overall, spare=spare))
+    windows.append(overall_window(platform, limits, spare))
     if op == "delete" and limits.deletes is not None:
         windows.append(Window(delete_key(platform), *limits.deletes))
     return tuple(windows)
@@ -677,17 +682,19 @@ class Outbox:
                 await self._give_up(row, f"no adapter for {row.platform}")
                 self.stats[row.platform].failed += 1
                 continue
+            spare = 0 if clock else self._spare(row.platform, courier.limits, now)
             windows = windows_for(
                 row.platform,
                 courier.limits,
                 row.destination,
                 bool(row.message.get("group", False)),
                 row.op,
-                spare=0 if clock else self._spare(row.platform, courier.limits, now),
+                spare=spare,
             )
             # The platform's budget is spent: no row of it may go, whatever its chat. Not
             # parked: parking every conversation read made the next reads skip thousands.
-            overall = self.limiter.allowed_at([w for w in windows if w.key[0] == "overall"], now)
+            budget = overall_window(row.platform, courier.limits, spare)
+            overall = self.limiter.allowed_at([budget], now)
             if overall > now:
                 wake = _earliest(wake, overall)
                 continue
@@ -712,8 +719,7 @@ class Outbox:
         earliest: datetime | None = None
         for platform, courier in self.adapters.items():
             spare = 0 if clock else self._spare(platform, courier.limits, now)
-            overall = Window(("overall", platform), *courier.limits.overall, spare=spare)
-            free = self.limiter.allowed_at((overall,), now)
+            free = self.limiter.allowed_at([overall_window(platform, courier.limits, spare)], now)
             if free <= now:
                 return None
             earliest = _earliest(earliest, free)
