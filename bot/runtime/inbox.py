@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
-from bot.core.effects import Destination, Message, MessageKind, Reply
+from bot.core.effects import Destination, Message, MessageKind, Reply, TimerKind
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
 from bot.runtime import private
@@ -49,10 +49,19 @@ BELL = "bel"
 COMMANDS = (SAMEN, BELL)
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 LATE_CATCH_UPS = frozenset({"late", "skip"})
-# At most this many timers of different runs are committed together (group commit). The
-# bells of a working day's meetings fall due some fifty within a second (P7); in groups
-# of 25 the last group waited for the others' commits (p99 231 ms against 155 in one).
-TIMER_GROUP = 100
+# The timers of the meeting's clock: they go before the runs' other timers (see
+# `run_timers_first`).
+CLOCK_TIMERS = frozenset({TimerKind.bell, TimerKind.warning})
+# At most this many clock timers of different runs are committed together (group commit).
+# The bells of a working day's meetings fall due some fifty within a second (P7); in
+# groups of 25 the last group waited for the others' commits (p99 231 ms against 155 in
+# one).
+CLOCK_GROUP = 100
+# The runs' other timers go in smaller groups, and a clock timer that falls due meanwhile
+# is taken after the group in hand: the collections of fifty look-backs closing on the
+# same minute took 200-400 ms in one group (a summary and ten closed forms each), and a
+# bell due a moment later waited for all of it (P7).
+TIMER_GROUP = 10
 # Conversations whose events are handled side by side (see `Inbox.drain`).
 LANES = 8
 # The most unhandled events one drain handles at a time; with other processes sharing
@@ -228,8 +237,8 @@ class Inbox:
         Timers come first: those pending are read first and handled before the chats'
         lanes start, and a timer that falls due while a batch is in hand makes the lanes
         stop at their next event, so that the drain reads again (a bell is late by the
-        events in flight, not by a batch). The runs' timers go before the timers of no run.
-        A run's timer waits, though, for answers to its run that were received before it
+        events in flight, not by a batch). The meeting's clock goes first, then the runs'
+        other timers, then the timers of no run (`run_timers_first`). A run's timer waits, though, for answers to its run that were received before it
         fell due (`_answers_first`): they were acknowledged in time and must count.
 
         On PostgreSQL every process drains: it lists the waiting rows without their
@@ -385,10 +394,10 @@ class Inbox:
         chats = conversation(rows[0]) != TIMER_PLATFORM  # the timers of no run too
         async with self._lane_slots:
             while at < len(rows) and not self._stopping and not self._connection_lost:
-                # A timer fell due: chats stop at once, the timers of no run (evaluation
-                # nudges, planned starts) after at least one; the rest is read again, the
-                # runs' timers first (see `drain`).
-                later = chats or (at > 0 and not is_run_timer(rows[at]))
+                # A timer fell due: chats stop at once, the other timers (a collection's
+                # deadline, an evaluation nudge, a planned start) after at least one group;
+                # the rest is read again, the clock's timers first (see `drain`).
+                later = chats or (at > 0 and not is_clock_timer(rows[at]))
                 if later and self._timers_waiting:
                     break
                 group = run_timers(rows[at:])
@@ -744,21 +753,45 @@ def is_run_timer(row: InboxRow) -> bool:
     return row.platform == TIMER_PLATFORM and row.payload.get("run_id") is not None
 
 
+def is_clock_timer(row: InboxRow) -> bool:
+    """A timer of a meeting's clock: a phase's bell or its warning."""
+    return is_run_timer(row) and row.payload.get("kind") in CLOCK_TIMERS
+
+
 def run_timers_first(rows: Sequence[InboxRow]) -> list[InboxRow]:
-    """The timers' lane with the runs' timers first, each group in its order: a bell does
-    not wait behind a batch of evaluation nudges (which belong to no run, so nothing of a
-    run's order changes)."""
-    return [r for r in rows if is_run_timer(r)] + [r for r in rows if not is_run_timer(r)]
+    """The timers' lane in the order it is handled: the clock's timers, then the runs'
+    other timers, then the timers of no run (which belong to no run: nothing of a run's
+    order changes), each group in its order. A bell does not wait behind fifty
+    collections closing or a batch of evaluation nudges. A clock timer goes ahead only
+    if no earlier timer of its run stays behind: every run sees its own timers in order."""
+    clock: list[InboxRow] = []
+    other: list[InboxRow] = []
+    behind: set[str] = set()  # runs with a timer in `other`
+    for row in rows:
+        if not is_run_timer(row):
+            continue
+        run_id = str(row.payload["run_id"])
+        if is_clock_timer(row) and run_id not in behind:
+            clock.append(row)
+        else:
+            behind.add(run_id)
+            other.append(row)
+    return clock + other + [r for r in rows if not is_run_timer(r)]
 
 
 def run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:
     """The leading rows that are timers of runs, each of a different run (so that every
-    run still sees its own timers in order), up to `TIMER_GROUP`."""
+    run still sees its own timers in order), all of the clock or none: up to
+    `CLOCK_GROUP` of the clock's timers, `TIMER_GROUP` of the others."""
     group: list[InboxRow] = []
     runs: set[str] = set()
+    clock = bool(rows) and is_clock_timer(rows[0])
+    size = CLOCK_GROUP if clock else TIMER_GROUP
     for row in rows:
         run_id = row.payload.get("run_id") if row.platform == TIMER_PLATFORM else None
-        if run_id is None or str(run_id) in runs or len(group) == TIMER_GROUP:
+        if run_id is None or str(run_id) in runs or len(group) == size:
+            break
+        if is_clock_timer(row) != clock:
             break
         runs.add(str(run_id))
         group.append(row)

@@ -131,12 +131,14 @@ class Runs:
             except Exception as error:
                 log.warning("a group of %d timers: %s", len(timers), type(error).__name__)
                 return False
+        # The outbox first: the bells are committed, and the follow-up (flows that start
+        # when one ends, each its own commit) must not hold them back.
+        await self.outgoing.wake([e for _, _, outcome in steps for e in outcome.effects])
         for team, flow, outcome in steps:
             try:
                 await self._after(team, flow, outcome.run, outcome.effects, wake=False)
             except Exception as error:  # committed: the others' follow-up must still run
                 log.exception("run %s: after its step: %s", outcome.run.id, type(error).__name__)
-        await self.outgoing.wake([e for _, _, outcome in steps for e in outcome.effects])
         return True
 
     async def start_flow(
@@ -229,9 +231,12 @@ class Runs:
     async def _after(
         self, team: TeamRow, flow: Flow, run: Run, effects: Sequence[Effect], *, wake: bool = True
     ) -> None:
-        """Work that follows a committed step: chained flows, after_flow triggers, and
-        (unless `wake` is False: the caller does it once for a group) waking the outbox
-        and the scheduler."""
+        """Work that follows a committed step: waking the outbox and the scheduler
+        (unless `wake` is False: the caller does it once for a group), then chained flows
+        and after_flow triggers (each its own commit, which does not hold the step's
+        messages back)."""
+        if wake:
+            await self.outgoing.wake(effects)
         event = (
             RegisteredEvent(run.event_kind, run.event_at)
             if run.event_kind and run.event_at
@@ -257,8 +262,6 @@ class Runs:
                             team, other, by=run.started_by, event=event, parent=run.id
                         )
                 await self._time_out_over(flow, run)
-        if wake:
-            await self.outgoing.wake(effects)
 
     async def _time_out_over(self, flow: Flow, run: Run) -> None:
         """A meeting's time-out flow (`Flow.time_out`) ended: let the meeting's clock run."""

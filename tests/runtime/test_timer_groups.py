@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from bot.runtime import inbox
+from bot.store.inbox import TIMER_PLATFORM
 from bot.store.repo import Store
 from bot.store.tables import InboxRow, OutboxRow, RunRow
 from bot.wiring import Runtime
@@ -113,3 +115,132 @@ async def test_a_group_with_a_run_gone_goes_one_by_one(runtime: Runtime) -> None
         ("done", ""),
         ("failed", "no run"),
     ]
+
+
+# --------------------------------------------------------------------------- the clock first
+
+SHORT_COLLECTION = """\
+id: korte-terugblik
+title: {nl: "Korte terugblik", en: "Short look back"}
+languages: [nl, en]
+permissions:
+  start: [member]
+steps:
+  - id: vragen
+    collect:
+      deadline: 1m
+      questions:
+        - id: hoe
+          text: {nl: "Hoe ging het?", en: "How did it go?"}
+          type: text
+  - id: klaar
+    end: {}
+"""
+COLLECTIONS = 2 * inbox.TIMER_GROUP + 1
+
+
+@pytest.fixture
+async def busy(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A meeting's short rounds and a look back whose collection closes after a minute."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "kort-overleg.yaml").write_text(SHORT_MEETING, encoding="utf-8")
+    (flows / "korte-terugblik.yaml").write_text(SHORT_COLLECTION, encoding="utf-8")
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    async with console_world(tmp_path, start=start, flows=flows, data=tmp_path / "data") as world:
+        yield world.runtime
+
+
+async def start_in_teams(runtime: Runtime, flow: str, teams: range) -> list[str]:
+    store, live = runtime.store, runtime.runs
+    now = runtime.clock.now()
+    runs = []
+    for n in teams:
+        team = await store.team_for_channel("console", f"#team-{n}", now=now)
+        await store.upsert_member(team.id, "anna", "Anna", now=now)
+        await store.set_roles(team.id, "anna", ["chair"])
+        run = await live.start_flow(team, live.flows[flow], by="anna")
+        runs.append(run.id)
+    return runs
+
+
+def committed(groups: list[Any]) -> list[set[str]]:
+    return [{w.run_id for w in writes} for writes in groups]
+
+
+async def test_bells_due_with_many_collections_closing_are_committed_first(
+    busy: Runtime,
+) -> None:
+    # Collections closing and bells ringing on the same minute: the look backs of the
+    # visits of 10:00 close at 10:01, as the meetings' first rounds end.
+    looks = await start_in_teams(busy, "korte-terugblik", range(COLLECTIONS))
+    bells = await start_in_teams(busy, "kort-overleg", range(COLLECTIONS, COLLECTIONS + 3))
+    groups: list[Any] = []
+    spy(busy.store, "commit_steps", groups)
+    await busy.clock.advance(61)  # type: ignore[attr-defined]
+    assert await busy.scheduler.fire_due() == COLLECTIONS + 3
+    assert await busy.inbox.drain() == COLLECTIONS + 3
+
+    assert committed(groups) == [
+        set(bells),  # the clock's timers in one group, before the rest
+        set(looks[: inbox.TIMER_GROUP]),
+        set(looks[inbox.TIMER_GROUP : 2 * inbox.TIMER_GROUP]),
+        {looks[-1]},  # the last one on its own
+    ]
+    stored = await busy.store.load_runs(looks + bells)
+    assert all(stored[r].version == 2 for r in looks + bells)
+
+
+async def test_a_bell_due_while_collections_close_waits_for_one_group_only(
+    busy: Runtime,
+) -> None:
+    looks = await start_in_teams(busy, "korte-terugblik", range(COLLECTIONS))
+    await busy.clock.advance(2)  # type: ignore[attr-defined]
+    bells = await start_in_teams(busy, "kort-overleg", range(COLLECTIONS, COLLECTIONS + 1))
+    await busy.clock.advance(59)  # type: ignore[attr-defined]
+    assert await busy.scheduler.fire_due() == COLLECTIONS  # the collections close
+
+    # The bell falls due, and is handed over, while the first group is in hand.
+    groups: list[Any] = []
+    real = busy.store.commit_steps
+
+    async def commit_then_the_bell(writes: Any) -> Any:
+        groups.append(writes)
+        result = await real(writes)
+        if len(groups) == 1:
+            await busy.clock.advance(2)  # type: ignore[attr-defined]
+            assert await busy.scheduler.fire_due() == 1
+        return result
+
+    busy.store.commit_steps = commit_then_the_bell  # type: ignore[method-assign]
+    assert await busy.inbox.drain() == COLLECTIONS + 1
+
+    assert committed(groups)[:2] == [set(looks[: inbox.TIMER_GROUP]), set(bells)]
+    stored = await busy.store.load_runs(looks + bells)
+    assert all(stored[r].version == 2 for r in looks + bells)
+
+
+def timer_row(id: int, run: str | None, kind: str) -> InboxRow:
+    payload = {"timer_row": id, "timer": f"{kind}:{id}", "kind": kind, "catch_up": "fire"}
+    if run is not None:
+        payload["run_id"] = run
+    return InboxRow(id=id, platform=TIMER_PLATFORM, event_key=f"timer:{id}", payload=payload)
+
+
+def test_the_clock_goes_first_but_never_ahead_of_its_own_runs_earlier_timer() -> None:
+    rows = [
+        timer_row(1, None, "evaluation"),
+        timer_row(2, "a", "deadline"),
+        timer_row(3, "b", "bell"),
+        timer_row(4, "a", "bell"),  # its run's deadline came first: it stays behind it
+        timer_row(5, "c", "warning"),
+        timer_row(6, "c", "bell"),
+    ]
+    ordered = inbox.run_timers_first(rows)
+    assert [r.id for r in ordered] == [3, 5, 6, 2, 4, 1]
+    # Groups hold the clock's timers or none, each run once.
+    assert [r.id for r in inbox.run_timers(ordered)] == [3, 5]
+    assert [r.id for r in inbox.run_timers(ordered[2:])] == [6]
+    assert [r.id for r in inbox.run_timers(ordered[3:])] == [2]
+    assert [r.id for r in inbox.run_timers(ordered[4:])] == [4]
+    assert inbox.run_timers(ordered[5:]) == []  # a timer of no run: not a group
