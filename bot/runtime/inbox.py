@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
-from bot.core.effects import Destination, Message, MessageKind, Reply, TimerKind
+from bot.core.effects import CLOCK_TIMERS, Destination, Message, MessageKind, Reply
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
 from bot.runtime import private
@@ -49,9 +49,6 @@ BELL = "bel"
 COMMANDS = (SAMEN, BELL)
 # Catch-up decisions from the scheduler that still move a run on (R-SCH-1).
 LATE_CATCH_UPS = frozenset({"late", "skip"})
-# The timers of the meeting's clock: they go before the runs' other timers (see
-# `run_timers_first`).
-CLOCK_TIMERS = frozenset({TimerKind.bell, TimerKind.warning})
 # At most this many clock timers of different runs are committed together (group commit).
 # The bells of a working day's meetings fall due some fifty within a second (P7); in
 # groups of 25 the last group waited for the others' commits (p99 231 ms against 155 in
@@ -238,8 +235,9 @@ class Inbox:
         lanes start, and a timer that falls due while a batch is in hand makes the lanes
         stop at their next event, so that the drain reads again (a bell is late by the
         events in flight, not by a batch). The meeting's clock goes first, then the runs'
-        other timers, then the timers of no run (`run_timers_first`). A run's timer waits, though, for answers to its run that were received before it
-        fell due (`_answers_first`): they were acknowledged in time and must count.
+        other timers, then the timers of no run (`run_timers_first`). A run's timer
+        waits, though, for answers to its run that were received before it fell due
+        (`_answers_first`): they were acknowledged in time and must count.
 
         On PostgreSQL every process drains: it lists the waiting rows without their
         payloads (`inbox_waiting`), takes the conversations it handles now under an
@@ -759,11 +757,12 @@ def is_clock_timer(row: InboxRow) -> bool:
 
 
 def run_timers_first(rows: Sequence[InboxRow]) -> list[InboxRow]:
-    """The timers' lane in the order it is handled: the clock's timers, then the runs'
-    other timers, then the timers of no run (which belong to no run: nothing of a run's
-    order changes), each group in its order. A bell does not wait behind fifty
-    collections closing or a batch of evaluation nudges. A clock timer goes ahead only
-    if no earlier timer of its run stays behind: every run sees its own timers in order."""
+    """The timers' lane in the order it is handled: the clock's timers (`CLOCK_TIMERS`),
+    then the runs' other timers, then the timers of no run (which belong to no run:
+    nothing of a run's order changes), each group in its order. A bell does not wait
+    behind fifty collections closing or a batch of evaluation nudges. A clock timer goes
+    ahead only if no earlier timer of its run stays behind: every run sees its own
+    timers in order."""
     clock: list[InboxRow] = []
     other: list[InboxRow] = []
     behind: set[str] = set()  # runs with a timer in `other`
