@@ -121,6 +121,10 @@ class TimerKind(StrEnum):
     wait = "wait"
 
 
+# The timers of a meeting's clock: a phase's warnings and its bell.
+CLOCK_TIMERS = frozenset({TimerKind.bell, TimerKind.warning})
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleTimer:
     timer_id: str  # unique within the run; the idempotency key is (run, timer_id)

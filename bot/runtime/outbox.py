@@ -17,7 +17,9 @@ How a row becomes a platform call
   and `language` (the team's, for the words an adapter adds itself, such as button
   labels), and `topic` (a reply to someone who acted in a forum topic of the group:
   `Delivery.topic`), and `hours` (a nudge's: the working hours, `WorkingHours.to_json`,
-  of the person it is for; see "Working hours" below). A run started in a forum topic
+  of the person it is for; see "Working hours" below), and `rings` (on a meeting's clock
+  messages to its channel: the moments its clock rings next, ISO; see "The meeting's
+  clock" below). A run started in a forum topic
   has the thread `topic:<id>` (`TOPIC_THREAD`): all its rows go to that topic, none
   replies to a first message.
 - op "edit" needs the platform id of the original message: `message_ref(run_id, msg_key)`.
@@ -67,6 +69,15 @@ not park its conversation (as a row waiting for its chat's budget does): every
 conversation of a large backlog would be parked within a second, and the next reads
 would have to skip them all.
 
+The budget of the meeting's own channel is one message a second (Slack, Telegram): a
+visit's summary sent into it a moment before a bell holds the bell for a second (P7). So
+a clock message carries the moments its meeting rings next (`rings`: the phase's warnings
+and bell, written with the step that set them) and, once it is sent, the worker keeps
+the channel free for them: from one chat window before each moment until the clock's
+next message there (the bell) is sent, or `RING_HOLD` after the moment at most (a bell
+that does not come - the chair paused - holds nothing longer). Only the other rows of that
+channel wait meanwhile, and only for that moment.
+
 Working hours
 -------------
 A row with `hours` (the evaluation desk's nudges, bot/trajectories/desk.py) is delivered
@@ -93,17 +104,17 @@ held.
 
 Limits, 429 and retries (R-OUT-1..3)
 ------------------------------------
-A pure `RateLimiter` keeps a sliding window per key: ("chat", platform, chat) with
-`Limits.per_chat`, ("group", platform, chat) with `Limits.per_group` for group chats and
-("overall", platform) with `Limits.overall`. A send is recorded when the call starts and
-moved to when it came back (the platform counted it in between: `settle`). A 429
-blocks only the chat key until `Retry-After` has passed (Slack's and Telegram's message
-limits are per chat); the row is retried then, others keep flowing, and a 429 never fails
-a message by itself. A timeout or an exception is retried after
-`min(60, 2**attempts) * uniform(0.5, 1.5)` seconds and failed with its reason after
-`max_attempts` calls. The worker never sleeps on the event loop: it waits on
-`Clock.sleep` until the next allowed moment, the next `not_before`, a finished call or
-`notify()`, whichever comes first.
+A pure `RateLimiter` (bot/runtime/ratelimit.py) keeps a sliding window per key: ("chat",
+platform, chat) with `Limits.per_chat`, ("group", platform, chat) with
+`Limits.per_group` for group chats and ("overall", platform) with `Limits.overall`. A
+send is recorded when the call starts and moved to when it came back (the platform
+counted it in between: `settle`). A 429 blocks only the chat key until `Retry-After` has
+passed (Slack's and Telegram's message limits are per chat); the row is retried then,
+others keep flowing, and a 429 never fails a message by itself. A timeout or an
+exception is retried after `min(60, 2**attempts) * uniform(0.5, 1.5)` seconds and failed
+with its reason after `max_attempts` calls. The worker never sleeps on the event loop:
+it waits on `Clock.sleep` until the next allowed moment, the next `not_before`, a
+finished call or `notify()`, whichever comes first.
 
 One sender per database: `outbox_due` does not claim rows, so the worker sends only while
 it holds the outbox lease (bot/store/lease.py); on PostgreSQL another process takes over when
@@ -117,7 +128,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -127,6 +138,7 @@ from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.core.hours import WorkingHours
 from bot.runtime.clock import Clock
 from bot.runtime.delivery import TOPIC_THREAD, Delivery, DeliveryResult, Limits
+from bot.runtime.ratelimit import Key, RateLimiter, Window, delete_key, overall_window, windows_for
 from bot.store.lease import Lease
 from bot.store.repo import QueuedMessage
 
@@ -140,12 +152,13 @@ CLOCK = 1
 MEETING_SPELL = timedelta(minutes=30)
 # Rows read in a pass when only the meeting's clock may go (they are read first).
 CLOCK_READ = 20
+# How long after a moment its clock rings the channel is kept free at most.
+RING_HOLD = timedelta(seconds=3)
 OUTSIDE_HOURS = "outside working hours"  # the error of a row held for its working hours
 # A call takes a moment to arrive: a nudge whose turn comes this close to the end of its
 # person's working hours waits for the next day (P7 saw one arrive 7 ms after the end).
 ARRIVAL_MARGIN = timedelta(seconds=1)
 
-Key = tuple[str, ...]
 Conversation = tuple[str, str]  # (platform, destination)
 
 
@@ -242,53 +255,6 @@ def _question_from_json(d: Mapping[str, Any]) -> QuestionView:
     )
 
 
-# --------------------------------------------------------------------------- limits
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """At most `count` sends through `key` in any `per` seconds; a send through it must
-    leave `spare` of them free (kept for the meeting's clock, see `Outbox`)."""
-
-    key: Key
-    count: int
-    per: float
-    spare: int = 0
-
-
-def chat_key(platform: str, chat: str) -> Key:
-    return ("chat", platform, chat)
-
-
-def delete_key(platform: str) -> Key:
-    return ("delete", platform)
-
-
-def overall_window(platform: str, limits: Limits, spare: int = 0) -> Window:
-    """The platform's whole budget (the bot's, the workspace's), leaving `spare` free."""
-    return Window(("overall", platform), *limits.overall, spare=spare)
-
-
-def windows_for(
-    platform: str,
-    limits: Limits,
-    chat: str,
-    group: bool = False,
-    op: str = "send",
-    spare: int = 0,
-) -> tuple[Window, ...]:
-    """The windows one call to `chat` passes through; the chat window comes first. A
-    delete passes the same windows as a send, and the platform's delete window. `spare`
-    slots of the overall budget are left free (for the meeting's clock)."""
-    windows = [Window(chat_key(platform, chat), *limits.per_chat)]
-    if group and limits.per_group is not None:
-        windows.append(Window(("group", platform, chat), *limits.per_group))
-    windows.append(overall_window(platform, limits, spare))
-    if op == "delete" and limits.deletes is not None:
-        windows.append(Window(delete_key(platform), *limits.deletes))
-    return tuple(windows)
-
-
 @dataclass(frozen=True, slots=True)
 class _Parked:
     """A conversation none of whose rows may go before `until`, and the originals among
@@ -296,88 +262,6 @@ class _Parked:
 
     until: datetime
     originals: frozenset[tuple[str | None, str]]
-
-
-class RateLimiter:
-    """Sliding-window limits per key. Pure: no I/O, `now` is always an argument.
-
-    For a window of `count` per `per` seconds the limiter keeps the last `count` send
-    times of the key; a new send is allowed once the `count`-th most recent one is at
-    least `per` seconds old, so no interval of `per` seconds ever holds more than `count`
-    sends. A send that must leave `spare` free waits for the `count - spare`-th most
-    recent one instead. A blocked key (after a 429) allows nothing before its block ends.
-    """
-
-    def __init__(self) -> None:
-        self._sent: dict[Key, deque[datetime]] = {}
-        self._blocked: dict[Key, datetime] = {}
-
-    def allowed_at(self, windows: Sequence[Window], now: datetime) -> datetime:
-        """The earliest moment a send through all `windows` is allowed (`now` if now)."""
-        at = now
-        for w in windows:
-            until = self._blocked.get(w.key)
-            if until is not None and until > at:
-                at = until
-            sent = self._sent.get(w.key)
-            room = max(1, w.count - w.spare)
-            if sent is not None and len(sent) >= room:
-                free = sent[-room] + timedelta(seconds=w.per)
-                if free > at:
-                    at = free
-        return at
-
-    def record(self, windows: Sequence[Window], now: datetime) -> None:
-        """Count one send at `now` through every window."""
-        for w in windows:
-            sent = self._sent.get(w.key)
-            if sent is None or sent.maxlen != w.count:
-                sent = deque(sent or (), maxlen=w.count)
-                self._sent[w.key] = sent
-            sent.append(now)
-
-    def settle(self, windows: Sequence[Window], started: datetime, ended: datetime) -> None:
-        """Move a send counted at `started` to `ended`, when its call came back.
-
-        The platform counts a message when it arrives, somewhere between the two. Counted
-        from the start, a burst whose first calls were slow to arrive (a new connection)
-        lets the next burst start less than a window after the platform saw the first:
-        a 429. Counted from the end, the next send starts no sooner than `per` after the
-        platform saw the earlier one."""
-        if ended <= started:
-            return
-        for w in windows:
-            sent = self._sent.get(w.key)
-            if not sent:
-                continue
-            # A send just made is near the newest end: look for it from there (a window
-            # may hold many sends), and put `ended` where it keeps the times in order.
-            for back, at in enumerate(reversed(sent)):
-                if at == started:
-                    del sent[len(sent) - 1 - back]
-                    break
-            else:
-                continue
-            place = len(sent)
-            while place > 0 and sent[place - 1] > ended:
-                place -= 1
-            sent.insert(place, ended)
-
-    def block(self, key: Key, until: datetime) -> None:
-        """Allow nothing through `key` before `until` (a 429 for that key only)."""
-        current = self._blocked.get(key)
-        if current is None or until > current:
-            self._blocked[key] = until
-
-    def blocked_until(self, key: Key) -> datetime | None:
-        return self._blocked.get(key)
-
-    def prune(self, now: datetime, keep: timedelta = timedelta(minutes=5)) -> None:
-        """Forget keys idle for longer than `keep` (longer than any window) and old blocks."""
-        for key in [k for k, sent in self._sent.items() if not sent or sent[-1] < now - keep]:
-            del self._sent[key]
-        for key in [k for k, until in self._blocked.items() if until <= now]:
-            del self._blocked[key]
 
 
 # --------------------------------------------------------------------------- the worker
@@ -505,6 +389,9 @@ class Outbox:
         # Until when each platform keeps room for the meeting's clock (see "The meeting's
         # clock" above).
         self._meeting_until: dict[str, datetime] = {}
+        # The moments a meeting's clock rings next, by its channel, as its last clock
+        # message sent there told (`rings`): the channel is kept free for them.
+        self._rings: dict[Conversation, list[datetime]] = {}
 
     # -- control
 
@@ -605,6 +492,9 @@ class Outbox:
         now = self.clock.now()
         if self._last_prune is None or now - self._last_prune > timedelta(minutes=1):
             self.limiter.prune(now)
+            self._rings = {
+                c: moments for c, moments in self._rings.items() if moments[-1] + RING_HOLD > now
+            }
             self._last_prune = now
         # Calls that end from here on are remembered in `_ended` (their rows may still
         # read as pending); those that ended before are marked sent before reading.
@@ -682,6 +572,9 @@ class Outbox:
                 await self._give_up(row, f"no adapter for {row.platform}")
                 self.stats[row.platform].failed += 1
                 continue
+            if not clock and (kept := self._kept_for_clock(conversation, courier.limits, now)):
+                wake = _earliest(wake, kept)  # or the clock's message, which wakes the loop
+                continue
             spare = 0 if clock else self._spare(row.platform, courier.limits, now)
             windows = windows_for(
                 row.platform,
@@ -724,6 +617,32 @@ class Outbox:
                 return None
             earliest = _earliest(earliest, free)
         return earliest
+
+    def _kept_for_clock(
+        self, conversation: Conversation, limits: Limits, now: datetime
+    ) -> datetime | None:
+        """Until when `conversation` is kept free for its meeting's clock (None: it is
+        not now): from one chat window before a moment it rings to `RING_HOLD` after."""
+        window = timedelta(seconds=limits.per_chat[1])
+        for moment in self._rings.get(conversation, ()):
+            if moment - window <= now < moment + RING_HOLD:
+                return moment + RING_HOLD
+        return None
+
+    def _clock_sent(self, row: QueuedMessage, now: datetime) -> None:
+        """A clock message goes out: the moments it rang are over, and those it tells of
+        (`rings`) are its channel's next."""
+        conversation = (row.platform, row.destination)
+        told = row.message.get("rings")
+        moments = (
+            [datetime.fromisoformat(m) for m in told]
+            if told
+            else [m for m in self._rings.get(conversation, ()) if m > now]
+        )
+        if moments:
+            self._rings[conversation] = moments
+        else:
+            self._rings.pop(conversation, None)
 
     @property
     def _spare_calls(self) -> int:
@@ -850,6 +769,7 @@ class Outbox:
             stats.sent += 1
             if row.priority <= CLOCK:  # a meeting is under way on this platform
                 self._meeting_until[row.platform] = now + MEETING_SPELL
+                self._clock_sent(row, now)
             log.info("outbox row %s (%s): sent", row.id, row.kind)
             if result.thread and row.run_id and await self._thread_of(row.run_id) is None:
                 # The run's first thread is kept: later top-level messages do not move it.

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.core.effects import (
+    CLOCK_TIMERS,
     CancelTimer,
     Destination,
     Edit,
@@ -30,7 +31,7 @@ from bot.core.split import split_text
 from bot.runtime.clock import Clock
 from bot.runtime.coalesce import Coalescer
 from bot.runtime.context import Context
-from bot.runtime.outbox import message_to_json
+from bot.runtime.outbox import CLOCK, message_to_json
 from bot.store.access_log import disclosures
 from bot.store.repo import Messages, StepWrite, Store
 from bot.store.tables import TeamRow
@@ -239,6 +240,15 @@ class Outgoing:
                 )
             elif isinstance(effect, CancelTimer):
                 timers_cancel.append(effect.timer_id)
+        # The moments the clock rings next in the channel go with the clock's messages of
+        # this step (a phase header, a bell): the outbox keeps the channel free for them.
+        rings = sorted(
+            {e.due for e in effects if isinstance(e, ScheduleTimer) and e.kind in CLOCK_TIMERS}
+        )
+        if rings:
+            for row in outbox:
+                if row["priority"] <= CLOCK and not row["destination"].startswith("dm:"):
+                    row["message"]["rings"] = [moment.isoformat() for moment in rings]
         return outbox, timers_new, timers_cancel
 
     async def step_write(

@@ -22,7 +22,8 @@ import pytest
 from bot.core.effects import Message, MessageKind, OptionView, QuestionView
 from bot.runtime.clock import FakeClock
 from bot.runtime.delivery import Delivery, DeliveryResult, Limits
-from bot.runtime.outbox import Courier, Outbox, message_from_json, message_to_json, windows_for
+from bot.runtime.outbox import Courier, Outbox, message_from_json, message_to_json
+from bot.runtime.ratelimit import windows_for
 from bot.store.tables import OutboxRow
 
 from .fakes import SLACK, TELEGRAM, FakeRun, FakeStore, RecordingAdapter, Response, at, seconds
@@ -807,3 +808,50 @@ async def test_a_bell_goes_before_another_flows_messages_queued_for_its_channel(
     assert adapter.times(bell.id) == [T0]
     sent = [at for row in (bell, header, summary, closing) for at in adapter.times(row.id)]
     assert max_in_window(sent, 1.0) <= 1  # still one a second in the channel
+
+
+async def test_a_meetings_channel_is_kept_free_for_the_moment_its_bell_rings(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    """At one message a second per channel, a visit's summary sent into the meeting's
+    channel a moment before its bell held the bell for a second (P7). The phase header
+    tells when the clock rings next; the channel waits for the bell from one second
+    before that moment, other chats do not."""
+    adapter = RecordingAdapter(clock, platform="slack", limits=SLACK)
+    header = store.add_message(
+        "Cteam", T0, kind="phase", priority=1, run_id="meeting", platform="slack"
+    )
+    header.message["rings"] = [at(T0, seconds=60).isoformat()]
+    async with running(make(store, clock, adapter), clock) as outbox:
+        await clock.advance(59.5)
+        summary = store.add_message("Cteam", clock.now(), kind="summary", run_id="visit")
+        summary.platform = "slack"
+        form = store.add_message("Danna", clock.now(), kind="form", run_id="visit")
+        form.platform = "slack"
+        outbox.notify()
+        await clock.advance(0.6)  # the bell is due at 60 s and written a moment later
+        bell = store.add_message(
+            "Cteam", clock.now(), kind="bell", priority=0, run_id="meeting", platform="slack"
+        )
+        outbox.notify()
+        await clock.advance(5)
+    assert adapter.times(form.id) == [at(T0, seconds=59.5)]
+    assert adapter.times(bell.id) == [at(T0, seconds=60.1)]
+    assert adapter.order("Cteam") == [header.id, bell.id, summary.id]
+
+
+async def test_a_bell_that_does_not_come_holds_its_channel_a_few_seconds_only(
+    store: FakeStore, clock: FakeClock
+) -> None:
+    adapter = RecordingAdapter(clock, platform="slack", limits=SLACK)
+    header = store.add_message(
+        "Cteam", T0, kind="phase", priority=1, run_id="meeting", platform="slack"
+    )
+    header.message["rings"] = [at(T0, seconds=60).isoformat()]
+    async with running(make(store, clock, adapter), clock) as outbox:
+        await clock.advance(59.5)  # the chair paused the meeting: no bell at 60 s
+        summary = store.add_message("Cteam", clock.now(), kind="summary", run_id="visit")
+        summary.platform = "slack"
+        outbox.notify()
+        await clock.advance(10)
+    assert adapter.times(summary.id) == [at(T0, seconds=63)]

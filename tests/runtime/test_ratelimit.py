@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.runtime.delivery import Limits
-from bot.runtime.outbox import RateLimiter, Window, chat_key, windows_for
+from bot.runtime.ratelimit import RateLimiter, Window, chat_key, windows_for
 
 from .fakes import SLACK, TELEGRAM
 

@@ -24,6 +24,7 @@ from bot.wiring import Runtime
 from tests.harness.console import SHORT_MEETING, console_world
 
 MEETINGS = 4
+T_FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -181,12 +182,15 @@ async def test_bells_due_with_many_collections_closing_are_committed_first(
     assert await busy.scheduler.fire_due() == COLLECTIONS + 3
     assert await busy.inbox.drain() == COLLECTIONS + 3
 
-    assert committed(groups) == [
-        set(bells),  # the clock's timers in one group, before the rest
-        set(looks[: inbox.TIMER_GROUP]),
-        set(looks[inbox.TIMER_GROUP : 2 * inbox.TIMER_GROUP]),
-        {looks[-1]},  # the last one on its own
-    ]
+    assert (
+        committed(groups)
+        == [
+            set(bells),  # the clock's timers in one group, before the rest
+            set(looks[: inbox.TIMER_GROUP]),
+            set(looks[inbox.TIMER_GROUP : 2 * inbox.TIMER_GROUP]),
+            {looks[-1]},  # the last one on its own
+        ]
+    )
     stored = await busy.store.load_runs(looks + bells)
     assert all(stored[r].version == 2 for r in looks + bells)
 
@@ -244,3 +248,33 @@ def test_the_clock_goes_first_but_never_ahead_of_its_own_runs_earlier_timer() ->
     assert [r.id for r in inbox.run_timers(ordered[3:])] == [2]
     assert [r.id for r in inbox.run_timers(ordered[4:])] == [4]
     assert inbox.run_timers(ordered[5:]) == []  # a timer of no run: not a group
+
+
+async def test_the_clocks_messages_tell_the_outbox_when_it_rings_next(runtime: Runtime) -> None:
+    """The outbox keeps the meeting's channel free for the moment its bell rings
+    (bot/runtime/outbox.py, "The meeting's clock"): the phase header and the bell carry
+    the moments of the clock's next timers; the other messages carry none."""
+    runs = await meetings(runtime)
+
+    async def rings_of(run_id: str) -> dict[str, list[datetime]]:
+        queued = await runtime.store.outbox_due(runtime.clock.now())
+        return {
+            o.kind: [datetime.fromisoformat(m) for m in o.message.get("rings", [])]
+            for o in queued
+            if o.run_id == run_id
+        }
+
+    async def next_bell(run_id: str) -> datetime:
+        (due,) = [t.due_at for t in await runtime.store.pending_timers() if t.run_id == run_id]
+        return due if due.tzinfo else due.replace(tzinfo=UTC)
+
+    assert await rings_of(runs[0]) == {"phase": [await next_bell(runs[0])]}
+    await runtime.store.outbox_sent_many(
+        [(o.id, runtime.clock.now(), None) for o in await runtime.store.outbox_due(T_FAR)]
+    )
+    await bells_due(runtime)
+    assert await runtime.inbox.drain() == MEETINGS
+    assert await rings_of(runs[0]) == {
+        "bell": [await next_bell(runs[0])],
+        "phase": [await next_bell(runs[0])],
+    }
