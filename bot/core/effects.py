@@ -8,9 +8,13 @@ language; adapters decide only the platform's form (Block Kit, inline keyboards,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,27 @@ class TimerKind(StrEnum):
 
 # The timers of a meeting's clock: a phase's warnings and its bell.
 CLOCK_TIMERS = frozenset({TimerKind.bell, TimerKind.warning})
+
+
+def clock_first(
+    timers: Iterable[T], kind: Callable[[T], str], run: Callable[[T], str | None]
+) -> list[T]:
+    """`timers` (in due order) with the meeting's clock (`CLOCK_TIMERS`) first, each part
+    in its order: a bell does not wait behind fifty collections closing or a batch of
+    evaluation nudges. A clock timer goes ahead only if no earlier timer of its run
+    stays behind, so that every run still sees its own timers in order."""
+    clock: list[T] = []
+    other: list[T] = []
+    behind: set[str] = set()  # runs with a timer in `other`
+    for timer in timers:
+        run_id = run(timer)
+        if kind(timer) in CLOCK_TIMERS and (run_id is None or run_id not in behind):
+            clock.append(timer)
+        else:
+            if run_id is not None:
+                behind.add(run_id)
+            other.append(timer)
+    return clock + other
 
 
 @dataclass(frozen=True, slots=True)

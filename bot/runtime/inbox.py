@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.commands import UnknownSamenCommand, parse_samen
-from bot.core.effects import CLOCK_TIMERS, Destination, Message, MessageKind, Reply
+from bot.core.effects import CLOCK_TIMERS, Destination, Message, MessageKind, Reply, clock_first
 from bot.core.events import Answered, AnswerKind, Member, MemberJoined, MemberLeft, TimerFired
 from bot.core.timer_names import parse_timer_name
 from bot.runtime import private
@@ -757,25 +757,12 @@ def is_clock_timer(row: InboxRow) -> bool:
 
 
 def run_timers_first(rows: Sequence[InboxRow]) -> list[InboxRow]:
-    """The timers' lane in the order it is handled: the clock's timers (`CLOCK_TIMERS`),
-    then the runs' other timers, then the timers of no run (which belong to no run:
-    nothing of a run's order changes), each group in its order. A bell does not wait
-    behind fifty collections closing or a batch of evaluation nudges. A clock timer goes
-    ahead only if no earlier timer of its run stays behind: every run sees its own
-    timers in order."""
-    clock: list[InboxRow] = []
-    other: list[InboxRow] = []
-    behind: set[str] = set()  # runs with a timer in `other`
-    for row in rows:
-        if not is_run_timer(row):
-            continue
-        run_id = str(row.payload["run_id"])
-        if is_clock_timer(row) and run_id not in behind:
-            clock.append(row)
-        else:
-            behind.add(run_id)
-            other.append(row)
-    return clock + other + [r for r in rows if not is_run_timer(r)]
+    """The timers' lane in the order it is handled: the runs' timers, the clock's first
+    (`clock_first`), then the timers of no run (which belong to no run: nothing of a
+    run's order changes)."""
+    runs = [r for r in rows if is_run_timer(r)]
+    ordered = clock_first(runs, lambda r: str(r.payload.get("kind")), run_of_row)
+    return ordered + [r for r in rows if not is_run_timer(r)]
 
 
 def run_timers(rows: Sequence[InboxRow]) -> list[InboxRow]:

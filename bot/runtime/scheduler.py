@@ -18,7 +18,8 @@ the runtime may call `arm(row)` / `disarm(row_id)` right after its commit for im
 
 Firing. `fire_due(now)` is the one code path: the APScheduler job, the poll loop, the
 startup sweep (R-SCH-1) and the tests all call it. It takes every pending row due at `now`
-in due order, in batches, yielding to the event loop between them, and for each:
+in due order, the meeting's clock first (`_sweep`), in batches, yielding to the event loop
+between them, and for each:
 
 1. decides the catch-up from the row's kind and its lateness (`bot.core.catch_up.decide`);
 2. for a shift (quiet hours), moves `due_at` to the next working morning, keeps the row
@@ -91,6 +92,7 @@ from bot.core.catch_up import (
     CatchUpPolicy,
     decide,
 )
+from bot.core.effects import clock_first
 from bot.core.hours import WorkingHours
 from bot.runtime.clock import Clock
 from bot.store.lease import Lease
@@ -412,17 +414,29 @@ class Scheduler:
         return handed
 
     async def _sweep(self, now: datetime) -> int:
+        """Hand over the rows due at `now`, the meeting's clock first (`clock_first`). A
+        later moment that falls due meanwhile (a bell's job) ends the sweep after the
+        group in hand: the next round reads again, up to that moment, and hands its
+        bell over before the rest. At a minute's turn a hundred nudges, starts and
+        deadlines fall due together, and the nudges' working hours are looked up one by
+        one: a bell due a moment later waited 250 ms behind them (P7)."""
         handed = 0
         tried: set[int] = set()
         while True:
             # +1 µs: `due_before` may be exclusive; rows due exactly now are due.
             rows = await self.store.pending_timers(due_before=now + _TICK, limit=self.batch)
-            fresh = [r for r in rows if r.due_at <= now and r.id not in tried]
+            fresh = clock_first(
+                (r for r in rows if r.due_at <= now and r.id not in tried),
+                lambda r: r.kind,
+                lambda r: r.run_id,
+            )
             for start in range(0, len(fresh), HAND_OVER_GROUP):
                 group = fresh[start : start + HAND_OVER_GROUP]
                 tried.update(r.id for r in group)
                 handed += await self._hand_over(group, now)
                 await asyncio.sleep(0)  # let acks and sends run between groups
+                if self._sweep_until is not None and self._sweep_until > now:
+                    return handed  # `fire_due` goes round again, up to the later moment
             if not fresh or len(rows) < self.batch:
                 return handed
 

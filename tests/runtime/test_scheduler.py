@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.core.catch_up import DEFAULT_POLICIES, SHIFT_NOTE, WAIT_NOTE, Action, CatchUp, decide
 from bot.core.hours import WorkingHours
 from bot.runtime.clock import FakeClock, SystemClock
-from bot.runtime.scheduler import Scheduler
+from bot.runtime.scheduler import HAND_OVER_GROUP, Scheduler
 from bot.store.lease import Lease
 from bot.store.tables import TimerRow
 from tests.postgres import postgres_url
@@ -285,6 +285,43 @@ async def test_a_firing_asked_for_during_a_sweep_is_done_by_that_sweep() -> None
     sched = Scheduler(store, clock, on_due, use_apscheduler=False)
     assert await asyncio.wait_for(sched.fire_due(T0), 1) == 2
     assert nested == [0] and later.status == "sent"
+
+
+async def test_the_meetings_clock_is_handed_over_before_the_rest_due_with_it() -> None:
+    """At a minute's turn nudges, planned starts and deadlines fall due with the bells;
+    the bells go in the first hand-over, each run's own timers still in order."""
+    clock, store = FakeClock(T0), FakeStore()
+    nudges = [store.add_timer("evaluation", T0, run_id=f"n{i}") for i in range(40)]
+    deadline = store.add_timer("deadline", T0, run_id="visit")
+    bell = store.add_timer("bell", T0, run_id="meeting")
+    own_deadline = store.add_timer("deadline", T0, run_id="other")
+    behind_it = store.add_timer("bell", T0, run_id="other")  # its run's deadline first
+    told = Recorder()
+    assert await scheduler(store, clock, told).fire_due(T0) == 44
+    order = [row_id for row_id, _ in told.calls]
+    assert order[0] == bell.id
+    assert order.index(own_deadline.id) < order.index(behind_it.id)
+    assert {n.id for n in nudges} | {deadline.id} <= set(order[1:])
+
+
+async def test_a_bell_due_during_a_sweep_goes_after_the_group_in_hand() -> None:
+    """A bell whose job runs while the minute's hundred rows are handed over is taken
+    after the group in hand, not after all of them."""
+    clock, store = FakeClock(T0), FakeStore()
+    for i in range(100):
+        store.add_timer("evaluation", T0, run_id=f"n{i}")
+    bell = store.add_timer("bell", T0 + timedelta(seconds=0.2), run_id="meeting")
+    told = Recorder()
+
+    async def on_due(row: TimerRow, catch_up: CatchUp) -> None:
+        await told(row, catch_up)
+        if len(told.calls) == 1:  # the bell's job, while the first group is in hand
+            await sched.fire_due(T0 + timedelta(seconds=0.2))
+
+    sched = Scheduler(store, clock, on_due, use_apscheduler=False)
+    assert await sched.fire_due(T0) == 101
+    order = [row_id for row_id, _ in told.calls]
+    assert order.index(bell.id) == HAND_OVER_GROUP
 
 
 async def test_the_claim_and_the_inbox_event_are_one_hand_over() -> None:
