@@ -416,10 +416,10 @@ class Scheduler:
     async def _sweep(self, now: datetime) -> int:
         """Hand over the rows due at `now`, the meeting's clock first (`clock_first`). A
         later moment that falls due meanwhile (a bell's job) ends the sweep after the
-        group in hand: the next round reads again, up to that moment, and hands its
-        bell over before the rest. At a minute's turn a hundred nudges, starts and
-        deadlines fall due together, and the nudges' working hours are looked up one by
-        one: a bell due a moment later waited 250 ms behind them (P7)."""
+        rows of the group in hand decided so far: the next round reads again, up to that
+        moment, and hands its bell over before the rest. At a minute's turn a hundred
+        nudges, starts and deadlines fall due together, and the nudges' working hours are
+        looked up one by one: a bell due a moment later waited 250 ms behind them (P7)."""
         handed = 0
         tried: set[int] = set()
         while True:
@@ -435,16 +435,22 @@ class Scheduler:
                 tried.update(r.id for r in group)
                 handed += await self._hand_over(group, now)
                 await asyncio.sleep(0)  # let acks and sends run between groups
-                if self._sweep_until is not None and self._sweep_until > now:
+                if self._later_moment(now):
                     return handed  # `fire_due` goes round again, up to the later moment
             if not fresh or len(rows) < self.batch:
                 return handed
+
+    def _later_moment(self, now: datetime) -> bool:
+        """A later moment fell due while the sweep up to `now` runs (see `fire_due`)."""
+        return self._sweep_until is not None and self._sweep_until > now
 
     async def _hand_over(self, rows: Sequence[TimerRow], now: datetime) -> int:
         """Decide each row's catch-up, shift those in quiet hours, and hand the others
         over in one transaction (claim + inbox event); then tell `on_due` of each."""
         decided: list[tuple[TimerRow, CatchUp]] = []
         for row in rows:
+            if decided and self._later_moment(now):
+                break  # the rest wait for the next round, after the later moment's bell
             try:
                 catch = await self._decide(row, now)
             except Exception as exc:  # left pending: the next sweep tries again

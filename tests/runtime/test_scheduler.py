@@ -324,6 +324,29 @@ async def test_a_bell_due_during_a_sweep_goes_after_the_group_in_hand() -> None:
     assert order.index(bell.id) == HAND_OVER_GROUP
 
 
+async def test_a_bell_due_while_a_groups_nudges_are_looked_up_waits_for_the_decided_only() -> None:
+    """The working hours of a group's nudges are looked up one by one (a read each): a
+    bell that falls due meanwhile goes with the next hand-over, and the nudges not yet
+    looked up wait for the round after it."""
+    clock, store = FakeClock(T0), FakeStore()
+    nudges = [store.add_timer("evaluation", T0, run_id=f"n{i}") for i in range(10)]
+    bell = store.add_timer("bell", T0 + timedelta(seconds=0.2), run_id="meeting")
+    looked_up: list[int] = []
+
+    async def lookup(row: TimerRow) -> WorkingHours:
+        looked_up.append(row.id)
+        if len(looked_up) == 3:  # the bell's job, while the third nudge is looked up
+            await sched.fire_due(T0 + timedelta(seconds=0.2))
+        return OFFICE
+
+    told = Recorder()
+    sched = scheduler(store, clock, told, quiet_hours=lookup)
+    assert await sched.fire_due(T0) == 11
+    order = [row_id for row_id, _ in told.calls]
+    assert order[:4] == [n.id for n in nudges[:3]] + [bell.id]
+    assert sorted(order[4:]) == sorted(n.id for n in nudges[3:])
+
+
 async def test_the_claim_and_the_inbox_event_are_one_hand_over() -> None:
     clock, store = FakeClock(T0), FakeStore()
     rows = [store.add_timer("reminder", T0 - i * MINUTE) for i in range(5)]
