@@ -241,13 +241,15 @@ class Outgoing:
             elif isinstance(effect, CancelTimer):
                 timers_cancel.append(effect.timer_id)
         # The moments the clock rings next in the channel go with the clock's messages of
-        # this step (a phase header, a bell): the outbox keeps the channel free for them.
+        # this step to it (a phase header, a bell; not an edit, whose destination is
+        # resolved later): the outbox keeps the channel free for them.
         rings = sorted(
             {e.due for e in effects if isinstance(e, ScheduleTimer) and e.kind in CLOCK_TIMERS}
         )
         if rings:
             for row in outbox:
-                if row["priority"] <= CLOCK and not row["destination"].startswith("dm:"):
+                to_channel = row["op"] == "send" and not row["destination"].startswith("dm:")
+                if row["priority"] <= CLOCK and to_channel:
                     row["message"]["rings"] = [moment.isoformat() for moment in rings]
         return outbox, timers_new, timers_cancel
 

@@ -810,29 +810,39 @@ async def test_a_bell_goes_before_another_flows_messages_queued_for_its_channel(
     assert max_in_window(sent, 1.0) <= 1  # still one a second in the channel
 
 
+@pytest.mark.parametrize(
+    ("platform", "limits", "group"), [("slack", SLACK, False), ("telegram", TELEGRAM, True)]
+)
 async def test_a_meetings_channel_is_kept_free_for_the_moment_its_bell_rings(
-    store: FakeStore, clock: FakeClock
+    store: FakeStore, clock: FakeClock, platform: str, limits: Limits, group: bool
 ) -> None:
-    """At one message a second per channel, a visit's summary sent into the meeting's
-    channel a moment before its bell held the bell for a second (P7). The phase header
-    tells when the clock rings next; the channel waits for the bell from one second
-    before that moment, other chats do not."""
-    adapter = RecordingAdapter(clock, platform="slack", limits=SLACK)
-    header = store.add_message(
-        "Cteam", T0, kind="phase", priority=1, run_id="meeting", platform="slack"
-    )
+    """At one message a second per channel (Slack's channel, Telegram's group), a visit's
+    summary sent into the meeting's channel a moment before its bell held the bell for a
+    second (P7). The phase header tells when the clock rings next; the channel waits for
+    the bell from one second before that moment, other chats do not."""
+    adapter = RecordingAdapter(clock, platform=platform, limits=limits)
+
+    def add(chat: str, kind: str, run: str, priority: int = 3) -> OutboxRow:
+        in_group = group and not chat.startswith("D")
+        return store.add_message(
+            chat,
+            clock.now(),
+            kind=kind,
+            priority=priority,
+            run_id=run,
+            platform=platform,
+            group=in_group,
+        )
+
+    header = add("Cteam", "phase", "meeting", priority=1)
     header.message["rings"] = [at(T0, seconds=60).isoformat()]
     async with running(make(store, clock, adapter), clock) as outbox:
         await clock.advance(59.5)
-        summary = store.add_message("Cteam", clock.now(), kind="summary", run_id="visit")
-        summary.platform = "slack"
-        form = store.add_message("Danna", clock.now(), kind="form", run_id="visit")
-        form.platform = "slack"
+        summary = add("Cteam", "summary", "visit")
+        form = add("Danna", "form", "visit")
         outbox.notify()
         await clock.advance(0.6)  # the bell is due at 60 s and written a moment later
-        bell = store.add_message(
-            "Cteam", clock.now(), kind="bell", priority=0, run_id="meeting", platform="slack"
-        )
+        bell = add("Cteam", "bell", "meeting", priority=0)
         outbox.notify()
         await clock.advance(5)
     assert adapter.times(form.id) == [at(T0, seconds=59.5)]
@@ -850,8 +860,9 @@ async def test_a_bell_that_does_not_come_holds_its_channel_a_few_seconds_only(
     header.message["rings"] = [at(T0, seconds=60).isoformat()]
     async with running(make(store, clock, adapter), clock) as outbox:
         await clock.advance(59.5)  # the chair paused the meeting: no bell at 60 s
-        summary = store.add_message("Cteam", clock.now(), kind="summary", run_id="visit")
-        summary.platform = "slack"
+        summary = store.add_message(
+            "Cteam", clock.now(), kind="summary", run_id="visit", platform="slack"
+        )
         outbox.notify()
         await clock.advance(10)
     assert adapter.times(summary.id) == [at(T0, seconds=63)]

@@ -324,7 +324,7 @@ async def test_a_bell_due_during_a_sweep_goes_after_the_group_in_hand() -> None:
     assert order.index(bell.id) == HAND_OVER_GROUP
 
 
-async def test_a_bell_due_while_a_groups_nudges_are_looked_up_waits_for_the_decided_only() -> None:
+async def test_a_bell_due_while_nudges_are_looked_up_goes_after_those_decided() -> None:
     """The working hours of a group's nudges are looked up one by one (a read each): a
     bell that falls due meanwhile goes with the next hand-over, and the nudges not yet
     looked up wait for the round after it."""

@@ -11,15 +11,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import delete
 
+from bot.core.effects import (
+    Destination,
+    Edit,
+    Message,
+    MessageKind,
+    ScheduleTimer,
+    Send,
+    TimerKind,
+)
 from bot.runtime import inbox
+from bot.runtime.outgoing import Outgoing
 from bot.store.inbox import TIMER_PLATFORM
 from bot.store.repo import Store
-from bot.store.tables import InboxRow, OutboxRow, RunRow
+from bot.store.tables import InboxRow, OutboxRow, RunRow, TeamRow
 from bot.wiring import Runtime
 from tests.harness.console import SHORT_MEETING, console_world
 
@@ -37,19 +47,24 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
         yield world.runtime
 
 
-async def meetings(runtime: Runtime) -> list[str]:
-    """Four teams each start the short meeting at the same moment: their first bells fall
-    due together."""
+async def start_in_teams(runtime: Runtime, flow: str, teams: range) -> list[str]:
+    """Anna, chair of each of `teams`, starts `flow` there, all at the same moment."""
     store, live = runtime.store, runtime.runs
     now = runtime.clock.now()
     runs = []
-    for n in range(MEETINGS):
+    for n in teams:
         team = await store.team_for_channel("console", f"#team-{n}", now=now)
         await store.upsert_member(team.id, "anna", "Anna", now=now)
         await store.set_roles(team.id, "anna", ["chair"])
-        run = await live.start_flow(team, live.flows["kort-overleg"], by="anna")
+        run = await live.start_flow(team, live.flows[flow], by="anna")
         runs.append(run.id)
     return runs
+
+
+async def meetings(runtime: Runtime) -> list[str]:
+    """Four teams each start the short meeting at the same moment: their first bells fall
+    due together."""
+    return await start_in_teams(runtime, "kort-overleg", range(MEETINGS))
 
 
 def spy(store: Store, name: str, calls: list[Any]) -> None:
@@ -150,19 +165,6 @@ async def busy(tmp_path: Path) -> AsyncIterator[Runtime]:
     start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     async with console_world(tmp_path, start=start, flows=flows, data=tmp_path / "data") as world:
         yield world.runtime
-
-
-async def start_in_teams(runtime: Runtime, flow: str, teams: range) -> list[str]:
-    store, live = runtime.store, runtime.runs
-    now = runtime.clock.now()
-    runs = []
-    for n in teams:
-        team = await store.team_for_channel("console", f"#team-{n}", now=now)
-        await store.upsert_member(team.id, "anna", "Anna", now=now)
-        await store.set_roles(team.id, "anna", ["chair"])
-        run = await live.start_flow(team, live.flows[flow], by="anna")
-        runs.append(run.id)
-    return runs
 
 
 def committed(groups: list[Any]) -> list[set[str]]:
@@ -278,3 +280,37 @@ async def test_the_clocks_messages_tell_the_outbox_when_it_rings_next(runtime: R
         "bell": [await next_bell(runs[0])],
         "phase": [await next_bell(runs[0])],
     }
+
+
+def test_only_the_clocks_sends_to_the_channel_carry_its_next_moments() -> None:
+    """Not a DM, not an edit (whose destination is resolved later and may be a DM), not
+    the step's other messages."""
+    outgoing = Outgoing(cast(Any, None), cast(Any, None))
+    team = TeamRow(id="t1", platform="slack", channel="C1", language="nl")
+    due = datetime(2026, 11, 23, 10, 1, tzinfo=UTC)
+    rows, _, _ = outgoing.effects_to_rows(
+        team,
+        cast(Any, _Run()),
+        [
+            Send("bell:1", Destination.thread(), Message(MessageKind.bell, "De tijd is om")),
+            Send("phase:2", Destination.thread(), Message(MessageKind.phase, "Ronde 2")),
+            Send("warn:anna", Destination.person("anna"), Message(MessageKind.warning, "Nog 1")),
+            Edit("status", Message(MessageKind.status, "Ronde 2 loopt")),
+            Send("say:x", Destination.thread(), Message(MessageKind.say, "Welkom")),
+            ScheduleTimer("bell:2", TimerKind.bell, due),
+            ScheduleTimer("deadline:2", TimerKind.deadline, due),
+        ],
+    )
+    carried = {r["msg_key"]: r["message"].get("rings") for r in rows}
+    assert carried == {
+        "bell:1": [due.isoformat()],
+        "phase:2": [due.isoformat()],
+        "warn:anna": None,
+        "status": None,
+        "say:x": None,
+    }
+
+
+class _Run:
+    id = "r1"
+    version = 3
